@@ -1,0 +1,207 @@
+// agent.h: one endpoint agent's logic, shared by ringwarden-agent and ringwarden-fleet.
+//
+//   Agent agent(config, client, store, trusted_keys, clock, backoff);
+//   RETURN_IF_ERROR(agent.Start());                 // boot-loop breaker, crash report
+//   while (running) { ASSIGN_OR_RETURN(absl::Duration wait, agent.RunOnce()); Sleep(wait); }
+//   agent.Shutdown();                               // clean: clears the markers
+//
+// Agent never sleeps: RunOnce returns how long to wait and the caller (daemon loop
+// or fleet scheduler) does the waiting. Thread-safety: not thread-safe; one
+// thread at a time (the fleet scheduler hands an agent to one worker at a time).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "agent-client/agent_client.h"
+#include "agent-client/backoff.h"
+#include "agent-client/content_store.h"
+#include "agent-client/load_check.h"
+#include "agent-client/types.h"
+#include "common/clock.h"
+#include "common/dsse.h"
+
+namespace ringwarden::agent {
+
+struct AgentConfig {
+  std::string agent_id;
+  std::map<std::string, std::string> labels;
+  // Channels to subscribe to; empty means every channel the server knows.
+  std::vector<std::string> channels;
+  std::string enrollment_secret;
+  std::string hostname;
+  // Changes on every start of the agent (and boot of the host); the caller makes it.
+  std::string boot_id;
+  // Starts that find the boot marker with the same versions before the agent
+  // reverts to last-known-good on its own.
+  int boot_loop_threshold = 3;
+  // Running this long after loading content clears the boot marker and makes
+  // the versions in effect known good.
+  absl::Duration healthy_interval = absl::Minutes(5);
+  absl::Duration heartbeat_interval = absl::Minutes(1);
+  // Poll delay when the server sends none, and bounds on what it sends.
+  absl::Duration default_poll_interval = absl::Minutes(1);
+  absl::Duration min_poll_interval = absl::Seconds(1);
+  absl::Duration max_poll_interval = absl::Hours(1);
+  // Unsent telemetry kept while the server is unreachable; the oldest is dropped beyond.
+  size_t max_pending_events = 1024;
+};
+
+// HostFate is what happens to a (simulated) host after it loads content.
+enum class HostFate { kHealthy, kCrash, kSilence };
+
+// AgentHooks lets a simulator inject faults; the real agent passes none. Every
+// method has a harmless default.
+class AgentHooks {
+ public:
+  virtual ~AgentHooks() = default;
+  // ApplyDelay: extra time between verifying a version and applying it.
+  virtual absl::Duration ApplyDelay(const std::string& /*channel*/, int64_t /*version*/) {
+    return absl::ZeroDuration();
+  }
+  // BeforeApply: a non-OK status fails the apply (reported APPLY_FAILED).
+  virtual absl::Status BeforeApply(const std::string& /*channel*/, int64_t /*version*/) {
+    return absl::OkStatus();
+  }
+  // OnContentLoaded is called whenever content is loaded (at start, after an
+  // apply or a revert) with the versions in effect. kCrash or kSilence takes
+  // the host down at once: the agent does nothing more, unsent telemetry is lost.
+  virtual HostFate OnContentLoaded(const std::vector<ChannelVersion>& /*versions*/) {
+    return HostFate::kHealthy;
+  }
+  // OnApplyReport observes every apply report the agent queues.
+  virtual void OnApplyReport(const ApplyReport& /*report*/) {}
+};
+
+// Agent polls its assignment, downloads, verifies and applies content with a
+// last-known-good copy, runs the load check, breaks boot loops and reports.
+class Agent {
+ public:
+  // All references must outlive the Agent; `load_checker` and `hooks` may be null.
+  Agent(AgentConfig config, AgentClient& client, ContentStore& store, const TrustedKeys& trusted,
+        Clock& clock, BackoffPolicy& backoff, LoadChecker* load_checker = nullptr,
+        AgentHooks* hooks = nullptr);
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Start loads the state, reports an unclean shutdown of the previous run,
+  // runs the boot-loop breaker (reverting on its own after boot_loop_threshold
+  // markers for the same versions), writes the boot marker and loads content.
+  // No RPC is made. Errors are local (the store cannot be read or written).
+  absl::Status Start();
+
+  // Enroll registers with the server; RunOnce calls it when needed.
+  absl::Status Enroll();
+
+  // RunOnce polls once, applies what changed and sends telemetry, then returns
+  // how long to wait before the next call: the server's next_poll (bounded by
+  // the config), or a jittered backoff after UNAVAILABLE, RESOURCE_EXHAUSTED,
+  // DEADLINE_EXCEEDED, ABORTED or UNAUTHENTICATED (which also re-enrolls). Other
+  // failures are returned; wait ErrorDelay() before trying again. When the host
+  // is down (a hook said so) it returns InfiniteDuration and does nothing.
+  absl::StatusOr<absl::Duration> RunOnce();
+
+  // ErrorDelay is the backoff to wait after RunOnce returned an error.
+  absl::Duration ErrorDelay();
+
+  // Shutdown is the clean stop: one last telemetry attempt, then the
+  // unclean-shutdown flag and the boot marker are cleared.
+  absl::Status Shutdown();
+
+  // VersionsInEffect returns the current version of every channel held.
+  std::vector<ChannelVersion> VersionsInEffect() const;
+  const std::string& ring() const { return ring_; }
+  bool enrolled() const { return client_.enrolled(); }
+  bool emergency_stop() const { return emergency_stop_; }
+  // host_down: a hook took the host down; kHealthy otherwise.
+  HostFate host_fate() const { return host_fate_; }
+  bool host_down() const { return host_fate_ != HostFate::kHealthy; }
+  size_t pending_events() const { return pending_.size(); }
+  // inflight_batch_seq: seq of the batch awaiting a successful send, 0 if none.
+  int64_t inflight_batch_seq() const { return inflight_ ? inflight_->seq : 0; }
+  int64_t dropped_events() const { return dropped_events_; }
+  const absl::Status& last_error() const { return last_error_; }
+
+ private:
+  // ChannelProgress remembers failed attempts at one assigned version.
+  struct ChannelProgress {
+    int64_t version = 0;
+    int failures = 0;
+    absl::Time not_before = absl::InfinitePast();
+    ApplyOutcome reported = ApplyOutcome::kUnspecified;
+    std::string reported_detail;
+    std::string refused;  // reason last reported for refusing this version
+  };
+  // Staged is verified content waiting for its injected apply delay.
+  struct Staged {
+    ChannelAssignment assignment;
+    ContentVersion version;
+    std::string payload;
+    absl::Time apply_at;
+  };
+  struct Batch {
+    int64_t seq = 0;
+    std::vector<TelemetryEvent> events;
+  };
+  struct Failure {
+    ApplyOutcome outcome;
+    std::string detail;
+  };
+
+  absl::StatusOr<absl::Duration> HandleRpcFailure(const absl::Status& status);
+  void ProcessChannel(const ChannelAssignment& assignment, bool emergency_stop);
+  std::optional<Failure> Verify(const ChannelAssignment& assignment,
+                                const FetchedContent& content, ContentVersion* verified) const;
+  void CommitApply(const ChannelAssignment& assignment, const ContentVersion& version,
+                   const std::string& payload);
+  void RevertToLastKnownGood(const ChannelAssignment& assignment);
+  ChannelProgress& ProgressFor(const ChannelAssignment& assignment);
+  // Refuse reports (once per version and reason) that an assignment is not followed.
+  void Refuse(const ChannelAssignment& assignment, std::string reason);
+  // RecordFailure reports `failure` (once per version and outcome) and backs
+  // off retries of that version; `block` refuses the version for good.
+  void RecordFailure(const ChannelAssignment& assignment, Failure failure, bool block);
+  void Block(const std::string& channel, int64_t version);
+  // ContentChanged rewrites the boot marker for the new versions and loads them.
+  void ContentChanged();
+  void LoadContent();
+  void MaybeMarkHealthy(absl::Time now);
+  void MaybeQueueHeartbeat(absl::Time now, bool force);
+  void Queue(TelemetryEvent event);
+  void QueueApplyReport(ApplyReport report);
+  absl::Status SendTelemetry();
+  absl::Duration BoundPoll(absl::Duration server_delay) const;
+
+  const AgentConfig config_;
+  AgentClient& client_;
+  ContentStore& store_;
+  const TrustedKeys& trusted_;
+  Clock& clock_;
+  BackoffPolicy& backoff_;
+  LoadChecker* const load_checker_;
+  AgentHooks* const hooks_;
+
+  bool started_ = false;
+  absl::Time started_at_;
+  absl::Time marker_since_;
+  absl::Time last_heartbeat_ = absl::InfinitePast();
+  std::vector<ChannelVersion> last_heartbeat_versions_;
+  std::string ring_;
+  bool emergency_stop_ = false;
+  HostFate host_fate_ = HostFate::kHealthy;
+  int failures_ = 0;
+  absl::Status last_error_;
+  std::map<std::string, ChannelProgress> progress_;
+  std::map<std::string, Staged> staged_;
+  std::vector<TelemetryEvent> pending_;
+  std::optional<Batch> inflight_;
+  int64_t dropped_events_ = 0;
+};
+
+}  // namespace ringwarden::agent

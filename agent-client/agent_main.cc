@@ -1,0 +1,247 @@
+// ringwarden-agent: the endpoint daemon. Parses flags, wires the Agent to a disk
+// store, the trusted keys and the server, then loops RunOnce + wait until
+// SIGTERM/SIGINT, when it shuts down cleanly (clearing the unclean-shutdown flag).
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "agent-client/agent.h"
+#include "agent-client/agent_client.h"
+#include "agent-client/backoff.h"
+#include "agent-client/content_store.h"
+#include "agent-client/load_check.h"
+#include "agent-client/signals.h"
+#include "common/clock.h"
+#include "common/dsse.h"
+
+namespace ringwarden::agent {
+namespace {
+
+void Log(const std::string& message) {
+  std::cerr << absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone())
+            << " ringwarden-agent: " << message << std::endl;
+}
+
+std::string FormatVersions(const std::vector<ChannelVersion>& versions) {
+  if (versions.empty()) {
+    return "(no content)";
+  }
+  return absl::StrJoin(versions, ", ", [](std::string* out, const ChannelVersion& cv) {
+    absl::StrAppend(out, cv.channel, " v", cv.version);
+  });
+}
+
+bool IsValidAgentId(const std::string& id) {
+  if (id.empty() || id.size() > 128) {
+    return false;
+  }
+  for (char c : id) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+          c == '.' || c == '_' || c == ':' || c == '-')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// MakeBootId combines the kernel's boot id with a per-process random part, so it
+// changes on every host boot and every agent restart.
+std::string MakeBootId(RandomSource& random) {
+  std::string kernel;
+  std::ifstream in("/proc/sys/kernel/random/boot_id");
+  std::getline(in, kernel);
+  std::string process = absl::StrCat(absl::Hex(random.Next64() >> 32, absl::kZeroPad8));
+  return kernel.empty() ? process : absl::StrCat(absl::StripAsciiWhitespace(kernel), "/", process);
+}
+
+int Run(int argc, char** argv) {
+  CLI::App app{
+      "ringwarden-agent: polls the ringwarden server for content assignments, verifies signed\n"
+      "content, applies it atomically with a last-known-good copy and reports health."};
+  std::string server;
+  std::string state_dir;
+  std::string id;
+  std::vector<std::string> label_args;
+  std::vector<std::string> trusted_key_files;
+  int threshold = 1;
+  std::string secret;
+  std::vector<std::string> channels;
+  std::string load_check;
+  double load_check_timeout_s = 60;
+  int boot_loop_threshold = 3;
+  double healthy_interval_s = 300;
+  double heartbeat_interval_s = 60;
+  bool once = false;
+
+  app.add_option("--server", server, "Server address host:port")->required();
+  app.add_option("--state-dir", state_dir,
+                 "Directory for content (<dir>/<channel>/current, previous) and state")
+      ->required();
+  app.add_option("--id", id, "Stable agent id: 1-128 of [A-Za-z0-9._:-]")->required();
+  app.add_option("--label", label_args, "Label key=value (repeatable), e.g. group=dogfood");
+  app.add_option("--trusted-key", trusted_key_files,
+                 "Ed25519 public key PEM file content must be signed with (repeatable)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("--threshold", threshold, "Distinct trusted keys that must sign content")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--enrollment-secret", secret,
+                 "Fleet enrollment secret (prefer the environment variable: flags show in ps)")
+      ->envname("RINGWARDEN_ENROLLMENT_SECRET");
+  app.add_option("--channel", channels,
+                 "Channel to subscribe to (repeatable; default: every channel)");
+  app.add_option("--load-check", load_check,
+                 "Command run on newly applied content; {path}, {channel}, {version} are "
+                 "replaced by shell-quoted values (path appended when absent); non-zero exit "
+                 "reverts to last-known-good");
+  app.add_option("--load-check-timeout", load_check_timeout_s, "Seconds before the load check "
+                 "is killed and counted as failed")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--boot-loop-threshold", boot_loop_threshold,
+                 "Starts finding the boot marker before reverting to last-known-good")
+      ->check(CLI::Range(1, 100));
+  app.add_option("--healthy-interval", healthy_interval_s,
+                 "Seconds of running after loading content that clear the boot marker")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--heartbeat-interval", heartbeat_interval_s, "Seconds between heartbeats")
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--once", once, "Poll once, apply, report and exit (exit 1 if the poll failed)");
+  CLI11_PARSE(app, argc, argv);
+
+  auto usage_error = [&](const std::string& message) {
+    std::cerr << "ringwarden-agent: " << message << "\nRun with --help for more information."
+              << std::endl;
+    return 2;
+  };
+  if (secret.empty()) {
+    return usage_error("--enrollment-secret (or RINGWARDEN_ENROLLMENT_SECRET) is required");
+  }
+  if (!IsValidAgentId(id)) {
+    return usage_error(absl::StrCat("--id \"", id, "\": want 1-128 of [A-Za-z0-9._:-]"));
+  }
+  std::map<std::string, std::string> labels;
+  for (const std::string& arg : label_args) {
+    const size_t eq = arg.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return usage_error(absl::StrCat("--label \"", arg, "\": want key=value"));
+    }
+    labels[arg.substr(0, eq)] = arg.substr(eq + 1);
+  }
+  for (const std::string& channel : channels) {
+    if (!IsValidChannelName(channel)) {
+      return usage_error(absl::StrCat("--channel \"", channel,
+                                      "\": want 1-64 of [a-z0-9._-], not starting with '.'"));
+    }
+  }
+  if (static_cast<size_t>(threshold) > trusted_key_files.size()) {
+    return usage_error(absl::StrCat("--threshold ", threshold, " exceeds the ",
+                                    trusted_key_files.size(), " --trusted-key files given"));
+  }
+
+  absl::StatusOr<TrustedKeys> trusted = TrustedKeys::LoadPemFiles(trusted_key_files, threshold);
+  if (!trusted.ok()) {
+    Log(absl::StrCat("cannot load trusted keys: ", trusted.status().ToString()));
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<DiskContentStore>> store = DiskContentStore::Open(state_dir);
+  if (!store.ok()) {
+    Log(absl::StrCat("cannot open state directory: ", store.status().ToString()));
+    return 1;
+  }
+
+  std::random_device device;
+  SeededRandom random((static_cast<uint64_t>(device()) << 32) ^ device());
+  ExponentialBackoff backoff({}, random);
+  AgentClient client(AgentConnection::Create(server));
+  std::unique_ptr<CommandLoadChecker> checker;
+  if (!load_check.empty()) {
+    checker = std::make_unique<CommandLoadChecker>(load_check, absl::Seconds(load_check_timeout_s));
+  }
+  char hostname[256] = {};
+  ::gethostname(hostname, sizeof(hostname) - 1);
+
+  AgentConfig config;
+  config.agent_id = id;
+  config.labels = labels;
+  config.channels = channels;
+  config.enrollment_secret = secret;
+  config.hostname = hostname;
+  config.boot_id = MakeBootId(random);
+  config.boot_loop_threshold = boot_loop_threshold;
+  config.healthy_interval = absl::Seconds(healthy_interval_s);
+  config.heartbeat_interval = absl::Seconds(heartbeat_interval_s);
+  Agent agent(config, client, **store, *trusted, RealClock::Instance(), backoff, checker.get());
+
+  absl::Status started = agent.Start();
+  if (!started.ok()) {
+    Log(absl::StrCat("cannot start: ", started.ToString()));
+    return 1;
+  }
+  Log(absl::StrCat("started as ", id, " against ", server, "; state in ", state_dir,
+                   "; running ", FormatVersions(agent.VersionsInEffect())));
+
+  std::vector<ChannelVersion> last_versions = agent.VersionsInEffect();
+  std::string last_ring;
+  bool last_stop = false;
+  bool last_poll_ok = false;
+  while (true) {
+    absl::StatusOr<absl::Duration> delay = agent.RunOnce();
+    absl::Duration wait;
+    if (!delay.ok()) {
+      wait = agent.ErrorDelay();
+      last_poll_ok = false;
+      Log(absl::StrCat("poll failed: ", delay.status().ToString(), "; retrying in ",
+                       absl::FormatDuration(absl::Trunc(wait, absl::Seconds(1)))));
+    } else {
+      wait = *delay;
+      last_poll_ok = agent.last_error().ok();
+      if (!last_poll_ok) {
+        Log(absl::StrCat("poll failed: ", agent.last_error().ToString(), "; retrying in ",
+                         absl::FormatDuration(absl::Trunc(wait, absl::Seconds(1)))));
+      }
+    }
+    if (agent.ring() != last_ring) {
+      last_ring = agent.ring();
+      Log(absl::StrCat("enrolled in ring ", last_ring));
+    }
+    if (agent.emergency_stop() != last_stop) {
+      last_stop = agent.emergency_stop();
+      Log(last_stop ? "emergency stop in effect: applying nothing new" : "emergency stop lifted");
+    }
+    std::vector<ChannelVersion> versions = agent.VersionsInEffect();
+    if (versions != last_versions) {
+      Log(absl::StrCat("now running ", FormatVersions(versions)));
+      last_versions = std::move(versions);
+    }
+    if (once || WaitForStopSignal(wait)) {
+      break;
+    }
+  }
+  absl::Status stopped = agent.Shutdown();
+  if (!stopped.ok()) {
+    Log(absl::StrCat("unclean shutdown: ", stopped.ToString()));
+    return 1;
+  }
+  Log("stopped cleanly");
+  return once && !last_poll_ok ? 1 : 0;
+}
+
+}  // namespace
+}  // namespace ringwarden::agent
+
+int main(int argc, char** argv) {
+  ringwarden::agent::BlockStopSignals();
+  return ringwarden::agent::Run(argc, argv);
+}

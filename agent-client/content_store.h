@@ -1,0 +1,175 @@
+// content_store.h: where an agent keeps applied content, its last-known-good
+// copy and its own bookkeeping (boot-loop marker, unclean-shutdown flag, batch seq).
+//
+// DiskContentStore is the real agent's: <dir>/<channel>/current and
+// <dir>/<channel>/previous (last-known-good) plus <dir>/.state.json, every change
+// written to a temp file, fsynced, renamed and the directory fsynced.
+// MemoryContentStore is the fleet simulator's: versions and digests only.
+// Thread-safety: neither store is thread-safe; each is owned by one Agent.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "agent-client/types.h"
+
+namespace ringwarden::agent {
+
+// ContentVersion identifies stored content; version 0 means "none".
+struct ContentVersion {
+  int64_t version = 0;
+  std::string sha256;  // lowercase hex
+  int64_t size = 0;
+
+  bool empty() const { return version == 0; }
+  friend bool operator==(const ContentVersion& a, const ContentVersion& b) {
+    return a.version == b.version && a.sha256 == b.sha256 && a.size == b.size;
+  }
+};
+
+// ChannelSlot is what a store holds for one channel.
+struct ChannelSlot {
+  ContentVersion current;
+  // True once the current version ran through a healthy interval (or was
+  // reverted to); only then does the next Apply keep it as last-known-good.
+  bool current_known_good = false;
+  ContentVersion last_known_good;  // empty: nothing to revert to
+};
+
+// BootMarker is written before content is loaded and cleared after a healthy
+// interval; a marker found at start means the previous run died while loading
+// or running that content.
+struct BootMarker {
+  bool present = false;
+  std::vector<ChannelVersion> versions;  // in effect when written
+  int hits = 0;  // consecutive starts that found the marker with these versions
+};
+
+// AgentMeta is the agent's persisted bookkeeping besides content.
+struct AgentMeta {
+  BootMarker boot_marker;
+  // Set while the agent runs, cleared by a clean shutdown; found set at start
+  // it means the previous run ended uncleanly.
+  bool running = false;
+  // Next telemetry batch number, persisted so that a restarted agent never
+  // reuses a number the server has already acknowledged.
+  int64_t next_batch_seq = 1;
+  // Versions refused locally (boot-loop breaker, failed load check), by channel.
+  std::map<std::string, std::vector<int64_t>> blocked_versions;
+};
+
+// AgentState is everything a store persists.
+struct AgentState {
+  std::map<std::string, ChannelSlot> channels;
+  AgentMeta meta;
+  // What Load had to repair (interrupted apply, damaged file); not persisted.
+  std::vector<std::string> repairs;
+
+  // Versions returns the current version of every channel held, by channel name.
+  std::vector<ChannelVersion> Versions() const;
+  // CurrentVersion returns the current version of `channel`, 0 if none.
+  int64_t CurrentVersion(const std::string& channel) const;
+  bool IsBlocked(const std::string& channel, int64_t version) const;
+};
+
+// IsValidChannelName: 1-64 of [a-z0-9._-], not starting with '.', so that a
+// channel name is always a safe directory name.
+bool IsValidChannelName(absl::string_view channel);
+
+// ContentStore is the agent's persistent state.
+class ContentStore {
+ public:
+  virtual ~ContentStore() = default;
+
+  // Load reads the persisted state, finishing or undoing an apply that was
+  // interrupted by a crash. Call once before anything else.
+  virtual absl::Status Load() = 0;
+  virtual const AgentState& state() const = 0;
+
+  // Apply makes `payload` (already verified) the current content of `channel`,
+  // atomically. The old current version becomes last-known-good when it is known
+  // good or when there is no last-known-good yet; otherwise the existing
+  // last-known-good is kept, so an unproven version never displaces a proven one.
+  virtual absl::Status Apply(const std::string& channel, const ContentVersion& version,
+                             absl::string_view payload) = 0;
+  // Revert makes the last-known-good version of `channel` current again (known
+  // good afterwards). Without a last-known-good it removes the channel's content:
+  // no content is better than content that failed. NOT_FOUND for an unknown channel.
+  virtual absl::Status Revert(const std::string& channel) = 0;
+  // MarkAllKnownGood marks every channel's current version known good.
+  virtual absl::Status MarkAllKnownGood() = 0;
+  // SaveMeta persists `meta`; on failure the previous meta stays in effect.
+  virtual absl::Status SaveMeta(const AgentMeta& meta) = 0;
+
+  // ContentPath returns the file holding the current content of `channel`, for
+  // a load-check command; empty when the store keeps no files.
+  virtual std::string ContentPath(const std::string& channel) const = 0;
+};
+
+// DiskContentStore keeps content and state under one directory, locked against a
+// second agent with flock().
+class DiskContentStore final : public ContentStore {
+ public:
+  // Open creates `dir` if needed and locks it; FAILED_PRECONDITION when another
+  // process holds the lock.
+  static absl::StatusOr<std::unique_ptr<DiskContentStore>> Open(const std::string& dir);
+  ~DiskContentStore() override;
+
+  absl::Status Load() override;
+  const AgentState& state() const override { return state_; }
+  absl::Status Apply(const std::string& channel, const ContentVersion& version,
+                     absl::string_view payload) override;
+  absl::Status Revert(const std::string& channel) override;
+  absl::Status MarkAllKnownGood() override;
+  absl::Status SaveMeta(const AgentMeta& meta) override;
+  std::string ContentPath(const std::string& channel) const override;
+
+  // PreviousPath returns the last-known-good file of `channel`.
+  std::string PreviousPath(const std::string& channel) const;
+  const std::string& dir() const { return dir_; }
+
+ private:
+  DiskContentStore(std::string dir, int lock_fd);
+  absl::Status WriteState(const AgentState& state, const ContentVersion* pending_version,
+                          const std::string& pending_channel, bool pending_keep);
+
+  const std::string dir_;
+  const int lock_fd_;
+  AgentState state_;
+};
+
+// MemoryContentStore keeps versions and digests in memory; payload bytes only
+// when asked to (tests), since the fleet simulator runs 10^5 of them.
+class MemoryContentStore final : public ContentStore {
+ public:
+  explicit MemoryContentStore(bool keep_payloads = false) : keep_payloads_(keep_payloads) {}
+
+  absl::Status Load() override { return absl::OkStatus(); }
+  const AgentState& state() const override { return state_; }
+  absl::Status Apply(const std::string& channel, const ContentVersion& version,
+                     absl::string_view payload) override;
+  absl::Status Revert(const std::string& channel) override;
+  absl::Status MarkAllKnownGood() override;
+  absl::Status SaveMeta(const AgentMeta& meta) override;
+  std::string ContentPath(const std::string&) const override { return ""; }
+
+  // CurrentPayload returns the current bytes of `channel` (keep_payloads only).
+  absl::StatusOr<std::string> CurrentPayload(const std::string& channel) const;
+
+ private:
+  struct Payloads {
+    std::string current;
+    std::string previous;
+  };
+  const bool keep_payloads_;
+  AgentState state_;
+  std::map<std::string, Payloads> payloads_;
+};
+
+}  // namespace ringwarden::agent

@@ -1,0 +1,28 @@
+// ringctl.h: the release engineer's command line, as a function tests can call.
+//
+//   int code = RunRingctl({"ringctl", "rollout", "status", "ro-1a2b3c4d"}, std::cout, std::cerr);
+//
+// Exit codes: 0 ok, 1 usage error, 2 refused by the server (bad input, not
+// allowed, wrong state, not found), 3 server unavailable or timed out.
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace ringwarden {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitUsage = 1;
+inline constexpr int kExitRefused = 2;
+inline constexpr int kExitUnavailable = 3;
+
+// ExitCodeFor maps a failed call's status to ringctl's exit code.
+int ExitCodeFor(const absl::Status& status);
+
+// RunRingctl parses `args` (args[0] is the program name) and runs the command.
+int RunRingctl(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+
+}  // namespace ringwarden

@@ -1,0 +1,15 @@
+// names.h: validation of names that cross the wire (channels).
+//
+// Shared by the server, which refuses bad names, and the tools that produce
+// them (ringctl content sign), so a bad name is caught before signing.
+#pragma once
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace ringwarden {
+
+// ValidateChannelName accepts 1-64 characters of [a-z0-9._-], starting with a letter.
+absl::Status ValidateChannelName(absl::string_view channel);
+
+}  // namespace ringwarden

@@ -1,0 +1,39 @@
+#include "common/sha256.h"
+
+#include <openssl/evp.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/escaping.h"
+
+namespace ringwarden {
+
+std::string Sha256(absl::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_len = 0;
+  // EVP_Digest only fails on allocation failure or a broken OpenSSL install;
+  // returning a wrong digest would be worse than stopping.
+  if (EVP_Digest(data.data(), data.size(), digest, &digest_len, EVP_sha256(), nullptr) != 1 ||
+      digest_len != 32) {
+    std::fprintf(stderr, "ringwarden: OpenSSL SHA-256 failed\n");
+    std::abort();
+  }
+  return std::string(reinterpret_cast<const char*>(digest), digest_len);
+}
+
+std::string Sha256Hex(absl::string_view data) { return absl::BytesToHexString(Sha256(data)); }
+
+bool IsSha256Hex(absl::string_view s) {
+  if (s.size() != 64) {
+    return false;
+  }
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace ringwarden

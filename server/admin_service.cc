@@ -1,0 +1,323 @@
+#include "server/admin_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "common/status_macros.h"
+
+namespace ringwarden {
+namespace {
+
+constexpr int kMaxListLimit = 1000;
+
+int64_t Unix(absl::Time t) { return absl::ToUnixSeconds(t); }
+
+v1::RolloutState ToProto(RolloutState s) {
+  switch (s) {
+    case RolloutState::kPending:
+      return v1::PENDING;
+    case RolloutState::kCanary:
+      return v1::CANARY;
+    case RolloutState::kEarly:
+      return v1::EARLY;
+    case RolloutState::kBroad:
+      return v1::BROAD;
+    case RolloutState::kCompleted:
+      return v1::COMPLETED;
+    case RolloutState::kHalted:
+      return v1::HALTED;
+    case RolloutState::kRolledBack:
+      return v1::ROLLED_BACK;
+    case RolloutState::kCancelled:
+      return v1::CANCELLED;
+  }
+  return v1::ROLLOUT_STATE_UNSPECIFIED;
+}
+
+void ToProto(const RolloutRecord& r, const std::vector<RingProgressRecord>& rings,
+             v1::Rollout& out) {
+  out.set_id(r.id);
+  out.set_channel(r.channel);
+  out.set_version(r.version);
+  out.set_state(ToProto(r.position.state));
+  if (r.position.halted_from.has_value()) {
+    out.set_halted_from(ToProto(*r.position.halted_from));
+  }
+  out.set_previous_version(r.previous_version);
+  out.set_created_unix(Unix(r.created_at));
+  out.set_updated_unix(Unix(r.updated_at));
+  out.set_created_by(r.created_by);
+  out.set_revision(r.revision);
+  for (const RingProgressRecord& p : rings) {
+    v1::RingProgress* rp = out.add_rings();
+    rp->set_ring(std::string(RingName(p.ring)));
+    rp->set_targeted(p.targeted);
+    rp->set_applied(p.applied);
+    rp->set_healthy(p.healthy);
+    rp->set_failed(p.failed);
+  }
+}
+
+void ToProto(const ContentRecord& c, v1::ContentInfo& out) {
+  out.set_channel(c.channel);
+  out.set_version(c.version);
+  out.set_sha256(c.sha256);
+  out.set_size(c.size);
+  for (const std::string& k : c.key_ids) {
+    out.add_key_ids(k);
+  }
+  out.set_uploaded_unix(Unix(c.uploaded_at));
+  out.set_uploaded_by(c.uploaded_by);
+  out.set_revoked(c.revoked);
+  out.set_description(c.description);
+}
+
+void ToProto(const PinRecord& p, v1::Pin& out) {
+  out.set_label_key(p.label_key);
+  out.set_label_value(p.label_value);
+  out.set_channel(p.channel);
+  out.set_policy(PinPolicyText(p.policy));
+}
+
+absl::StatusOr<int> Limit(int requested, int fallback) {
+  if (requested < 0 || requested > kMaxListLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit must be between 0 and ", kMaxListLimit));
+  }
+  return requested == 0 ? fallback : requested;
+}
+
+std::string Header(grpc::CallbackServerContext& ctx, const char* key) {
+  const auto& md = ctx.client_metadata();
+  auto it = md.find(key);
+  return it == md.end() ? std::string() : std::string(it->second.data(), it->second.size());
+}
+
+}  // namespace
+
+AdminServiceImpl::AdminServiceImpl(RolloutManager& manager, Store& store,
+                                   const AdminAuthenticator& auth, WorkQueue& queue,
+                                   Metrics& metrics, const Clock& clock)
+    : manager_(manager),
+      store_(store),
+      auth_(auth),
+      queue_(queue),
+      metrics_(metrics),
+      clock_(clock) {}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::Run(
+    grpc::CallbackServerContext* ctx, const char* method, Role needed,
+    std::function<absl::Status(const Principal&)> work) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const absl::Time start = clock_.Now();
+  auto finish = [this, reactor, method, start](const absl::Status& status) {
+    metrics_.ObserveRpc(method, absl::StatusCodeToString(status.code()),
+                        absl::ToDoubleSeconds(clock_.Now() - start));
+    reactor->Finish(ToGrpcStatus(status));
+  };
+  absl::StatusOr<Principal> principal = auth_.Authorize(Header(*ctx, "authorization"), needed);
+  if (!principal.ok()) {
+    finish(principal.status());
+    return reactor;
+  }
+  const bool queued = queue_.Submit(
+      [finish, work = std::move(work), p = *std::move(principal)] { finish(work(p)); });
+  if (!queued) {
+    finish(absl::ResourceExhaustedError("server is busy; retry in a few seconds"));
+  }
+  metrics_.admin_queue_depth().Set(static_cast<double>(queue_.Depth()));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::UploadContent(grpc::CallbackServerContext* ctx,
+                                                          const v1::UploadContentRequest* req,
+                                                          v1::UploadContentResponse* resp) {
+  return Run(ctx, "UploadContent", Role::kReleaser, [this, req, resp](const Principal& p) {
+    if (req->envelope().size() > kMaxEnvelopeJsonBytes) {
+      return absl::InvalidArgumentError(absl::StrCat("envelope is larger than ",
+                                                     kMaxEnvelopeJsonBytes, " bytes"));
+    }
+    ASSIGN_OR_RETURN(ContentRecord c, manager_.UploadContent(req->envelope(), req->payload(), p));
+    ToProto(c, *resp->mutable_content());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListContent(grpc::CallbackServerContext* ctx,
+                                                        const v1::ListContentRequest* req,
+                                                        v1::ListContentResponse* resp) {
+  return Run(ctx, "ListContent", Role::kViewer, [this, req, resp](const Principal&) {
+    if (!req->channel().empty()) {
+      RETURN_IF_ERROR(ValidateChannelName(req->channel()));
+    }
+    ASSIGN_OR_RETURN(std::vector<ContentRecord> content, store_.ListContent(req->channel()));
+    for (const ContentRecord& c : content) {
+      ToProto(c, *resp->add_content());
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::StartRollout(grpc::CallbackServerContext* ctx,
+                                                         const v1::StartRolloutRequest* req,
+                                                         v1::Rollout* resp) {
+  return Run(ctx, "StartRollout", Role::kReleaser, [this, req, resp](const Principal& p) {
+    ASSIGN_OR_RETURN(RolloutView view,
+                     manager_.StartRollout(req->channel(), req->version(), req->hold(),
+                                           req->supersede(), req->reason(), p));
+    ToProto(view.rollout, view.rings, *resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetRollout(grpc::CallbackServerContext* ctx,
+                                                       const v1::GetRolloutRequest* req,
+                                                       v1::Rollout* resp) {
+  return Run(ctx, "GetRollout", Role::kViewer, [this, req, resp](const Principal&) {
+    ASSIGN_OR_RETURN(RolloutView view, manager_.Get(req->id()));
+    ToProto(view.rollout, view.rings, *resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListRollouts(grpc::CallbackServerContext* ctx,
+                                                         const v1::ListRolloutsRequest* req,
+                                                         v1::ListRolloutsResponse* resp) {
+  return Run(ctx, "ListRollouts", Role::kViewer, [this, req, resp](const Principal&) {
+    if (!req->channel().empty()) {
+      RETURN_IF_ERROR(ValidateChannelName(req->channel()));
+    }
+    ASSIGN_OR_RETURN(int limit, Limit(req->limit(), 100));
+    ASSIGN_OR_RETURN(std::vector<RolloutRecord> rollouts,
+                     store_.ListRollouts(req->channel(), req->active_only(), limit));
+    for (const RolloutRecord& r : rollouts) {
+      ToProto(r, {}, *resp->add_rollouts());
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::Act(grpc::CallbackServerContext* ctx,
+                                                const char* method, RolloutAction action,
+                                                const v1::RolloutActionRequest* req,
+                                                v1::Rollout* resp) {
+  return Run(ctx, method, Role::kReleaser, [this, action, req, resp](const Principal& p) {
+    ASSIGN_OR_RETURN(RolloutView view, manager_.Act(req->id(), action, req->reason(),
+                                                    req->expected_revision(), p));
+    ToProto(view.rollout, view.rings, *resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::PromoteRollout(grpc::CallbackServerContext* ctx,
+                                                           const v1::RolloutActionRequest* req,
+                                                           v1::Rollout* resp) {
+  return Act(ctx, "PromoteRollout", RolloutAction::kPromote, req, resp);
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::HaltRollout(grpc::CallbackServerContext* ctx,
+                                                        const v1::RolloutActionRequest* req,
+                                                        v1::Rollout* resp) {
+  return Act(ctx, "HaltRollout", RolloutAction::kHalt, req, resp);
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ResumeRollout(grpc::CallbackServerContext* ctx,
+                                                          const v1::RolloutActionRequest* req,
+                                                          v1::Rollout* resp) {
+  return Act(ctx, "ResumeRollout", RolloutAction::kResume, req, resp);
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::RollbackRollout(grpc::CallbackServerContext* ctx,
+                                                            const v1::RolloutActionRequest* req,
+                                                            v1::Rollout* resp) {
+  return Act(ctx, "RollbackRollout", RolloutAction::kRollback, req, resp);
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::EmergencyStop(grpc::CallbackServerContext* ctx,
+                                                          const v1::EmergencyStopRequest* req,
+                                                          v1::EmergencyStopResponse* resp) {
+  return Run(ctx, "EmergencyStop", Role::kAdmin, [this, req, resp](const Principal& p) {
+    RETURN_IF_ERROR(manager_.SetEmergencyStop(!req->lift(), req->reason(), p));
+    resp->set_active(!req->lift());
+    metrics_.emergency_stop_active().Set(req->lift() ? 0 : 1);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::SetPin(grpc::CallbackServerContext* ctx,
+                                                   const v1::SetPinRequest* req, v1::Pin* resp) {
+  return Run(ctx, "SetPin", Role::kReleaser, [this, req, resp](const Principal& p) {
+    ASSIGN_OR_RETURN(PinRecord pin, manager_.SetPin(req->label_key(), req->label_value(),
+                                                    req->channel(), req->policy(),
+                                                    req->reason(), p));
+    ToProto(pin, *resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListPins(grpc::CallbackServerContext* ctx,
+                                                     const v1::ListPinsRequest*,
+                                                     v1::ListPinsResponse* resp) {
+  return Run(ctx, "ListPins", Role::kViewer, [this, resp](const Principal&) {
+    ASSIGN_OR_RETURN(std::vector<PinRecord> pins, store_.ListPins());
+    for (const PinRecord& p : pins) {
+      ToProto(p, *resp->add_pins());
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListAgents(grpc::CallbackServerContext* ctx,
+                                                       const v1::ListAgentsRequest* req,
+                                                       v1::ListAgentsResponse* resp) {
+  return Run(ctx, "ListAgents", Role::kViewer, [this, req, resp](const Principal&) {
+    std::optional<Ring> ring;
+    if (!req->ring().empty()) {
+      ASSIGN_OR_RETURN(ring, ParseRing(req->ring()));
+    }
+    ASSIGN_OR_RETURN(int limit, Limit(req->limit(), 1000));
+    ASSIGN_OR_RETURN(auto agents, store_.ListAgents(ring, limit));
+    for (const AgentRecord& a : agents.first) {
+      v1::AgentInfo* out = resp->add_agents();
+      out->set_agent_id(a.agent_id);
+      out->set_ring(std::string(RingName(a.ring)));
+      out->mutable_labels()->insert(a.labels.begin(), a.labels.end());
+      for (const auto& [channel, version] : a.versions) {
+        v1::ChannelVersionInfo* v = out->add_versions();
+        v->set_channel(channel);
+        v->set_version(version);
+      }
+      out->set_enrolled_unix(Unix(a.enrolled_at));
+      out->set_last_seen_unix(a.last_seen_at.has_value() ? Unix(*a.last_seen_at) : 0);
+      out->set_hostname(a.hostname);
+    }
+    resp->set_total(agents.second);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListAuditLog(grpc::CallbackServerContext* ctx,
+                                                         const v1::ListAuditLogRequest* req,
+                                                         v1::ListAuditLogResponse* resp) {
+  return Run(ctx, "ListAuditLog", Role::kViewer, [this, req, resp](const Principal&) {
+    ASSIGN_OR_RETURN(int limit, Limit(req->limit(), 100));
+    if (req->rollout_id().size() > 64) {
+      return absl::InvalidArgumentError("rollout id must be at most 64 characters");
+    }
+    ASSIGN_OR_RETURN(std::vector<AuditRecord> entries, store_.ListAudit(req->rollout_id(), limit));
+    for (const AuditRecord& a : entries) {
+      v1::AuditEntry* e = resp->add_entries();
+      e->set_id(a.id);
+      e->set_at_unix_ms(absl::ToUnixMillis(a.at));
+      e->set_actor(a.actor);
+      e->set_action(a.action);
+      e->set_rollout_id(a.rollout_id);
+      e->set_from_state(a.from_state);
+      e->set_to_state(a.to_state);
+      e->set_reason(a.reason);
+      e->set_evidence_json(a.evidence_json);
+    }
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace ringwarden

@@ -1,0 +1,83 @@
+// admin_service.h: AdminService, what ringctl calls.
+//
+// Each handler authorizes the caller's role, then runs the operation on the
+// bounded database work queue and finishes the call from there; a full queue
+// answers RESOURCE_EXHAUSTED. Thread-safety: handlers run concurrently; the
+// RolloutManager and Store are thread-safe.
+#pragma once
+
+#include <functional>
+
+#include "common/clock.h"
+#include "ringwarden/v1/admin.grpc.pb.h"
+#include "server/auth.h"
+#include "server/metrics.h"
+#include "server/rollout_manager.h"
+#include "server/work_queue.h"
+
+namespace ringwarden {
+
+class AdminServiceImpl final : public v1::AdminService::CallbackService {
+ public:
+  AdminServiceImpl(RolloutManager& manager, Store& store, const AdminAuthenticator& auth,
+                   WorkQueue& queue, Metrics& metrics, const Clock& clock);
+
+  grpc::ServerUnaryReactor* UploadContent(grpc::CallbackServerContext* ctx,
+                                          const v1::UploadContentRequest* req,
+                                          v1::UploadContentResponse* resp) override;
+  grpc::ServerUnaryReactor* ListContent(grpc::CallbackServerContext* ctx,
+                                        const v1::ListContentRequest* req,
+                                        v1::ListContentResponse* resp) override;
+  grpc::ServerUnaryReactor* StartRollout(grpc::CallbackServerContext* ctx,
+                                         const v1::StartRolloutRequest* req,
+                                         v1::Rollout* resp) override;
+  grpc::ServerUnaryReactor* GetRollout(grpc::CallbackServerContext* ctx,
+                                       const v1::GetRolloutRequest* req,
+                                       v1::Rollout* resp) override;
+  grpc::ServerUnaryReactor* ListRollouts(grpc::CallbackServerContext* ctx,
+                                         const v1::ListRolloutsRequest* req,
+                                         v1::ListRolloutsResponse* resp) override;
+  grpc::ServerUnaryReactor* PromoteRollout(grpc::CallbackServerContext* ctx,
+                                           const v1::RolloutActionRequest* req,
+                                           v1::Rollout* resp) override;
+  grpc::ServerUnaryReactor* HaltRollout(grpc::CallbackServerContext* ctx,
+                                        const v1::RolloutActionRequest* req,
+                                        v1::Rollout* resp) override;
+  grpc::ServerUnaryReactor* ResumeRollout(grpc::CallbackServerContext* ctx,
+                                          const v1::RolloutActionRequest* req,
+                                          v1::Rollout* resp) override;
+  grpc::ServerUnaryReactor* RollbackRollout(grpc::CallbackServerContext* ctx,
+                                            const v1::RolloutActionRequest* req,
+                                            v1::Rollout* resp) override;
+  grpc::ServerUnaryReactor* EmergencyStop(grpc::CallbackServerContext* ctx,
+                                          const v1::EmergencyStopRequest* req,
+                                          v1::EmergencyStopResponse* resp) override;
+  grpc::ServerUnaryReactor* SetPin(grpc::CallbackServerContext* ctx,
+                                   const v1::SetPinRequest* req, v1::Pin* resp) override;
+  grpc::ServerUnaryReactor* ListPins(grpc::CallbackServerContext* ctx,
+                                     const v1::ListPinsRequest* req,
+                                     v1::ListPinsResponse* resp) override;
+  grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* ctx,
+                                       const v1::ListAgentsRequest* req,
+                                       v1::ListAgentsResponse* resp) override;
+  grpc::ServerUnaryReactor* ListAuditLog(grpc::CallbackServerContext* ctx,
+                                         const v1::ListAuditLogRequest* req,
+                                         v1::ListAuditLogResponse* resp) override;
+
+ private:
+  // Run authorizes, then runs `work` on the queue and finishes the call with its status.
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx, const char* method, Role needed,
+                                std::function<absl::Status(const Principal&)> work);
+  grpc::ServerUnaryReactor* Act(grpc::CallbackServerContext* ctx, const char* method,
+                                RolloutAction action, const v1::RolloutActionRequest* req,
+                                v1::Rollout* resp);
+
+  RolloutManager& manager_;
+  Store& store_;
+  const AdminAuthenticator& auth_;
+  WorkQueue& queue_;
+  Metrics& metrics_;
+  const Clock& clock_;
+};
+
+}  // namespace ringwarden

@@ -1,0 +1,337 @@
+#include "server/agent_service.h"
+
+#include <openssl/crypto.h>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "common/status_macros.h"
+
+namespace ringwarden {
+namespace {
+
+constexpr int kMaxEventsPerBatch = 256;
+constexpr int kMaxChannelsPerPoll = 64;
+constexpr size_t kMaxDetailBytes = 1024;
+
+std::string Header(grpc::CallbackServerContext& ctx, const char* key) {
+  const auto& md = ctx.client_metadata();
+  auto it = md.find(key);
+  return it == md.end() ? std::string() : std::string(it->second.data(), it->second.size());
+}
+
+absl::string_view OutcomeName(v1::ApplyOutcome outcome) {
+  switch (outcome) {
+    case v1::APPLY_OUTCOME_APPLIED:
+      return "APPLIED";
+    case v1::APPLY_OUTCOME_SIGNATURE_REJECTED:
+      return "SIGNATURE_REJECTED";
+    case v1::APPLY_OUTCOME_DIGEST_MISMATCH:
+      return "DIGEST_MISMATCH";
+    case v1::APPLY_OUTCOME_APPLY_FAILED:
+      return "APPLY_FAILED";
+    case v1::APPLY_OUTCOME_LOAD_CHECK_FAILED:
+      return "LOAD_CHECK_FAILED";
+    case v1::APPLY_OUTCOME_REVERTED:
+      return "REVERTED";
+    default:
+      return "";
+  }
+}
+
+absl::Status ValidateChannelVersion(const v1::ChannelVersion& cv) {
+  if (cv.channel().empty() || cv.channel().size() > 64 || cv.version() < 0) {
+    return absl::InvalidArgumentError(
+        "each channel version needs a channel name (1-64 characters) and a version >= 0");
+  }
+  return absl::OkStatus();
+}
+
+// FetchReactor streams one payload from memory in chunks.
+class FetchReactor final : public grpc::ServerWriteReactor<v1::ContentChunk> {
+ public:
+  FetchReactor(std::shared_ptr<const AssignmentSnapshot> snapshot, const ContentBlob* blob,
+               int64_t offset, size_t chunk_bytes)
+      : snapshot_(std::move(snapshot)), blob_(blob), offset_(offset), chunk_bytes_(chunk_bytes) {
+    first_ = true;
+    Next();
+  }
+  explicit FetchReactor(const absl::Status& error) { Finish(ToGrpcStatus(error)); }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+      return;
+    }
+    Next();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void Next() {
+    const std::string& payload = *blob_->payload;
+    if (!first_ && offset_ >= static_cast<int64_t>(payload.size())) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    chunk_.Clear();
+    if (first_) {
+      chunk_.set_envelope(blob_->meta.envelope_json);
+      chunk_.set_total_size(static_cast<int64_t>(payload.size()));
+      first_ = false;
+    }
+    const size_t n = std::min(chunk_bytes_, payload.size() - static_cast<size_t>(offset_));
+    chunk_.set_offset(offset_);
+    chunk_.set_data(payload.data() + offset_, n);
+    offset_ += static_cast<int64_t>(n);
+    StartWrite(&chunk_);
+  }
+
+  std::shared_ptr<const AssignmentSnapshot> snapshot_;  // keeps blob_ alive
+  const ContentBlob* blob_ = nullptr;
+  int64_t offset_ = 0;
+  size_t chunk_bytes_ = 0;
+  bool first_ = false;
+  v1::ContentChunk chunk_;
+};
+
+}  // namespace
+
+AgentServiceImpl::AgentServiceImpl(AgentServiceOptions options, SnapshotHolder& snapshots,
+                                   TelemetryWriter& telemetry, Metrics& metrics,
+                                   const Clock& clock)
+    : options_(std::move(options)),
+      snapshots_(snapshots),
+      telemetry_(telemetry),
+      metrics_(metrics),
+      clock_(clock) {}
+
+grpc::ServerUnaryReactor* AgentServiceImpl::Finish(grpc::CallbackServerContext* ctx,
+                                                   absl::string_view method, absl::Time start,
+                                                   const absl::Status& status) {
+  metrics_.ObserveRpc(method, absl::StatusCodeToString(status.code()),
+                      absl::ToDoubleSeconds(clock_.Now() - start));
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+absl::StatusOr<AgentIdentity> AgentServiceImpl::Authenticate(
+    grpc::CallbackServerContext& ctx, const std::string& agent_id,
+    const AssignmentSnapshot& snapshot) const {
+  RETURN_IF_ERROR(ValidateAgentId(agent_id));
+  return VerifyAgentToken(Header(ctx, "authorization"), agent_id, snapshot.agent_token_secret());
+}
+
+grpc::ServerUnaryReactor* AgentServiceImpl::Enroll(grpc::CallbackServerContext* ctx,
+                                                   const v1::EnrollRequest* req,
+                                                   v1::EnrollResponse* resp) {
+  const absl::Time start = clock_.Now();
+  return Finish(ctx, "Enroll", start, DoEnroll(*req, *resp));
+}
+
+absl::Status AgentServiceImpl::DoEnroll(const v1::EnrollRequest& req, v1::EnrollResponse& resp) {
+  const std::string& secret = req.enrollment_secret();
+  if (secret.size() != options_.enrollment_secret.size() ||
+      CRYPTO_memcmp(secret.data(), options_.enrollment_secret.data(), secret.size()) != 0) {
+    return absl::PermissionDeniedError(
+        "enrollment secret is wrong; use the fleet's --enrollment-secret");
+  }
+  RETURN_IF_ERROR(ValidateAgentId(req.agent_id()));
+  AgentIdentity identity;
+  identity.agent_id = req.agent_id();
+  identity.labels.insert(req.labels().begin(), req.labels().end());
+  RETURN_IF_ERROR(ValidateLabels(identity.labels));
+  if (req.hostname().size() > 255) {
+    return absl::InvalidArgumentError("hostname is longer than 255 characters");
+  }
+  std::shared_ptr<const AssignmentSnapshot> snapshot = snapshots_.Current();
+  if (snapshot == nullptr) {
+    return absl::UnavailableError("server is starting; retry shortly");
+  }
+  const Ring ring = snapshot->RingOf(identity);
+  TelemetryRows rows;
+  rows.agents.push_back(AgentUpsert{identity.agent_id, ring, identity.labels, req.hostname(),
+                                    clock_.Now()});
+  if (!telemetry_.Add(std::move(rows))) {
+    return absl::ResourceExhaustedError("server is busy writing telemetry; retry with backoff");
+  }
+  resp.set_agent_token(IssueAgentToken(identity, snapshot->agent_token_secret()));
+  resp.set_ring(std::string(RingName(ring)));
+  return absl::OkStatus();
+}
+
+grpc::ServerUnaryReactor* AgentServiceImpl::GetAssignment(grpc::CallbackServerContext* ctx,
+                                                          const v1::GetAssignmentRequest* req,
+                                                          v1::GetAssignmentResponse* resp) {
+  const absl::Time start = clock_.Now();
+  return Finish(ctx, "GetAssignment", start, DoGetAssignment(*ctx, *req, *resp));
+}
+
+absl::Status AgentServiceImpl::DoGetAssignment(grpc::CallbackServerContext& ctx,
+                                               const v1::GetAssignmentRequest& req,
+                                               v1::GetAssignmentResponse& resp) {
+  std::shared_ptr<const AssignmentSnapshot> snapshot = snapshots_.Current();
+  if (snapshot == nullptr) {
+    return absl::UnavailableError("server is starting; retry shortly");
+  }
+  ASSIGN_OR_RETURN(AgentIdentity identity, Authenticate(ctx, req.agent_id(), *snapshot));
+  if (req.current_size() > kMaxChannelsPerPoll || req.channels_size() > kMaxChannelsPerPoll) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("at most ", kMaxChannelsPerPoll, " channels per poll"));
+  }
+  std::map<std::string, int64_t> current;
+  for (const v1::ChannelVersion& cv : req.current()) {
+    RETURN_IF_ERROR(ValidateChannelVersion(cv));
+    current[cv.channel()] = cv.version();
+  }
+  std::vector<std::string> channels(req.channels().begin(), req.channels().end());
+  for (const ChannelAnswer& a : snapshot->Resolve(identity, current, channels)) {
+    v1::ChannelAssignment* out = resp.add_assignments();
+    out->set_channel(a.channel);
+    out->set_version(a.assignment.version);
+    out->set_rollback(a.assignment.rollback);
+    out->set_rollout_id(a.assignment.rollout_id);
+    if (a.blob != nullptr) {
+      out->set_sha256(a.blob->meta.sha256);
+      out->set_size(a.blob->meta.size);
+    }
+    for (int64_t v : a.revoked) {
+      out->add_revoked_versions(v);
+    }
+  }
+  resp.set_ring(std::string(RingName(snapshot->RingOf(identity))));
+  resp.set_emergency_stop(snapshot->emergency_stop());
+  thread_local absl::BitGen rng;
+  resp.set_next_poll_ms(absl::ToInt64Milliseconds(
+      NextPollDelay(options_.poll_interval, options_.poll_jitter, rng)));
+  return absl::OkStatus();
+}
+
+grpc::ServerWriteReactor<v1::ContentChunk>* AgentServiceImpl::FetchContent(
+    grpc::CallbackServerContext* ctx, const v1::FetchContentRequest* req) {
+  const absl::Time start = clock_.Now();
+  auto respond = [&]() -> absl::StatusOr<grpc::ServerWriteReactor<v1::ContentChunk>*> {
+    std::shared_ptr<const AssignmentSnapshot> snapshot = snapshots_.Current();
+    if (snapshot == nullptr) {
+      return absl::UnavailableError("server is starting; retry shortly");
+    }
+    RETURN_IF_ERROR(Authenticate(*ctx, req->agent_id(), *snapshot).status());
+    if (snapshot->IsRevoked(req->channel(), req->version())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          req->channel(), " v", req->version(), " was revoked by a rollback; do not apply it"));
+    }
+    const ContentBlob* blob = snapshot->Blob(req->channel(), req->version());
+    if (blob == nullptr) {
+      return absl::NotFoundError(absl::StrCat(req->channel(), " v", req->version(),
+                                              " is not assigned to anyone; poll again"));
+    }
+    if (req->offset() < 0 || req->offset() > blob->meta.size) {
+      return absl::OutOfRangeError(
+          absl::StrCat("offset ", req->offset(), " is outside 0..", blob->meta.size));
+    }
+    return new FetchReactor(std::move(snapshot), blob, req->offset(), options_.chunk_bytes);
+  };
+  auto reactor = respond();
+  metrics_.ObserveRpc("FetchContent", absl::StatusCodeToString(reactor.status().code()),
+                      absl::ToDoubleSeconds(clock_.Now() - start));
+  if (!reactor.ok()) {
+    return new FetchReactor(reactor.status());
+  }
+  return *reactor;
+}
+
+grpc::ServerUnaryReactor* AgentServiceImpl::ReportTelemetry(
+    grpc::CallbackServerContext* ctx, const v1::ReportTelemetryRequest* req,
+    v1::ReportTelemetryResponse* resp) {
+  const absl::Time start = clock_.Now();
+  return Finish(ctx, "ReportTelemetry", start, DoReportTelemetry(*ctx, *req, *resp));
+}
+
+absl::Status AgentServiceImpl::DoReportTelemetry(grpc::CallbackServerContext& ctx,
+                                                 const v1::ReportTelemetryRequest& req,
+                                                 v1::ReportTelemetryResponse& resp) {
+  std::shared_ptr<const AssignmentSnapshot> snapshot = snapshots_.Current();
+  if (snapshot == nullptr) {
+    return absl::UnavailableError("server is starting; retry shortly");
+  }
+  ASSIGN_OR_RETURN(AgentIdentity identity, Authenticate(ctx, req.agent_id(), *snapshot));
+  if (req.events_size() > kMaxEventsPerBatch) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a batch holds at most ", kMaxEventsPerBatch, " events; split it"));
+  }
+  if (req.batch_seq() < 1) {
+    return absl::InvalidArgumentError("batch_seq must be >= 1 and increase with every batch");
+  }
+  const absl::Time now = clock_.Now();
+  TelemetryRows rows;
+  for (const v1::TelemetryEvent& e : req.events()) {
+    // Agents' clocks are not trusted beyond "not in the future".
+    absl::Time at = absl::FromUnixMillis(e.observed_unix_ms());
+    if (e.observed_unix_ms() <= 0 || at > now) {
+      at = now;
+    }
+    switch (e.event_case()) {
+      case v1::TelemetryEvent::kHeartbeat: {
+        HeartbeatRow h{identity.agent_id, {}, e.heartbeat().boot_id().substr(0, 64), at};
+        for (const v1::ChannelVersion& cv : e.heartbeat().versions()) {
+          RETURN_IF_ERROR(ValidateChannelVersion(cv));
+          h.versions[cv.channel()] = cv.version();
+        }
+        rows.heartbeats.push_back(std::move(h));
+        break;
+      }
+      case v1::TelemetryEvent::kApply: {
+        const v1::ApplyReport& a = e.apply();
+        const absl::string_view outcome = OutcomeName(a.outcome());
+        if (outcome.empty() || a.channel().empty() || a.channel().size() > 64 ||
+            a.version() < 1) {
+          return absl::InvalidArgumentError(
+              "apply report needs a channel, a version >= 1 and a known outcome");
+        }
+        rows.applies.push_back(ApplyRow{identity.agent_id, a.channel(), a.version(),
+                                        std::string(outcome), a.detail().substr(0, kMaxDetailBytes),
+                                        at});
+        break;
+      }
+      case v1::TelemetryEvent::kCrash: {
+        const v1::CrashReport& c = e.crash();
+        const char* kind = c.kind() == v1::CRASH_KIND_PROCESS_CRASH      ? "PROCESS_CRASH"
+                           : c.kind() == v1::CRASH_KIND_UNCLEAN_SHUTDOWN ? "UNCLEAN_SHUTDOWN"
+                                                                          : nullptr;
+        if (kind == nullptr) {
+          return absl::InvalidArgumentError("crash report needs a kind");
+        }
+        for (const v1::ChannelVersion& cv : c.versions()) {
+          RETURN_IF_ERROR(ValidateChannelVersion(cv));
+          rows.crashes.push_back(CrashRow{identity.agent_id, kind, cv.channel(), cv.version(),
+                                          c.detail().substr(0, kMaxDetailBytes), at});
+        }
+        break;
+      }
+      case v1::TelemetryEvent::kHealth:
+        // Health events are accepted and counted by the decision engine later;
+        // nothing is stored for them yet.
+        break;
+      default:
+        return absl::InvalidArgumentError("telemetry event has no payload");
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    int64_t& last = last_batch_[identity.agent_id];
+    if (req.batch_seq() <= last) {
+      resp.set_duplicate(true);
+      resp.set_accepted(0);
+      return absl::OkStatus();
+    }
+    if (!telemetry_.Add(std::move(rows))) {
+      return absl::ResourceExhaustedError("server is busy writing telemetry; resend the batch later");
+    }
+    last = req.batch_seq();
+  }
+  resp.set_accepted(req.events_size());
+  return absl::OkStatus();
+}
+
+}  // namespace ringwarden

@@ -1,0 +1,220 @@
+#include "server/auth.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace ringwarden {
+namespace {
+
+constexpr absl::string_view kBearer = "Bearer ";
+constexpr absl::string_view kAgentTokenPrefix = "rwa1.";
+
+std::string HmacSha256(absl::string_view key, absl::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
+  return std::string(reinterpret_cast<char*>(out), len);
+}
+
+bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+absl::StatusOr<absl::string_view> BearerToken(absl::string_view header) {
+  if (!absl::ConsumePrefix(&header, kBearer) || header.empty()) {
+    return absl::UnauthenticatedError(
+        "missing credentials: send metadata \"authorization: Bearer <token>\"");
+  }
+  return header;
+}
+
+bool IsIdChar(char c) {
+  return absl::ascii_isalnum(c) || c == '.' || c == '_' || c == ':' || c == '-';
+}
+
+}  // namespace
+
+absl::string_view RoleName(Role role) {
+  switch (role) {
+    case Role::kViewer:
+      return "viewer";
+    case Role::kReleaser:
+      return "releaser";
+    case Role::kAdmin:
+      return "admin";
+  }
+  return "viewer";
+}
+
+absl::StatusOr<Role> ParseRole(absl::string_view name) {
+  for (Role r : {Role::kViewer, Role::kReleaser, Role::kAdmin}) {
+    if (RoleName(r) == name) {
+      return r;
+    }
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown role \"", name, "\"; expected viewer, releaser or admin"));
+}
+
+absl::StatusOr<AdminAuthenticator> AdminAuthenticator::LoadFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("cannot read admin tokens file ", path));
+  }
+  std::map<std::string, Principal> by_token;
+  std::string line;
+  int line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    absl::string_view text = absl::StripAsciiWhitespace(line);
+    if (text.empty() || text[0] == '#') {
+      continue;
+    }
+    std::vector<std::string> fields = absl::StrSplit(text, ' ', absl::SkipEmpty());
+    if (fields.size() != 3) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ":", line_no,
+                                                     ": expected \"TOKEN ROLE NAME\""));
+    }
+    if (fields[0].size() < 16) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", line_no, ": token must be at least 16 characters"));
+    }
+    auto role = ParseRole(fields[1]);
+    if (!role.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", line_no, ": ", role.status().message()));
+    }
+    by_token[fields[0]] = Principal{fields[2], *role};
+  }
+  if (by_token.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("admin tokens file ", path, " has no tokens"));
+  }
+  return AdminAuthenticator(std::move(by_token));
+}
+
+absl::StatusOr<Principal> AdminAuthenticator::Authorize(absl::string_view header,
+                                                        Role needed) const {
+  auto token = BearerToken(header);
+  if (!token.ok()) {
+    return token.status();
+  }
+  // Compare against every token so timing does not reveal which prefix matched.
+  const Principal* found = nullptr;
+  for (const auto& [known, principal] : by_token_) {
+    if (ConstantTimeEquals(known, *token)) {
+      found = &principal;
+    }
+  }
+  if (found == nullptr) {
+    return absl::UnauthenticatedError("unknown admin token; check --token or RINGWARDEN_TOKEN");
+  }
+  if (static_cast<int>(found->role) < static_cast<int>(needed)) {
+    return absl::PermissionDeniedError(absl::StrCat(found->name, " has role ",
+                                                    RoleName(found->role), "; this needs ",
+                                                    RoleName(needed)));
+  }
+  return *found;
+}
+
+std::string IssueAgentToken(const AgentIdentity& identity, absl::string_view secret) {
+  const std::string body = nlohmann::json{{"id", identity.agent_id}, {"labels", identity.labels}}.dump();
+  const std::string encoded = absl::WebSafeBase64Escape(body);
+  return absl::StrCat(kAgentTokenPrefix, encoded, ".",
+                      absl::WebSafeBase64Escape(HmacSha256(secret, encoded)));
+}
+
+absl::StatusOr<AgentIdentity> VerifyAgentToken(absl::string_view header,
+                                               absl::string_view agent_id,
+                                               absl::string_view secret) {
+  auto token_or = BearerToken(header);
+  if (!token_or.ok()) {
+    return token_or.status();
+  }
+  absl::string_view token = *token_or;
+  const auto invalid = absl::UnauthenticatedError(
+      "agent credential is not valid for this agent id; enroll again");
+  if (token.size() > 8192 || !absl::ConsumePrefix(&token, kAgentTokenPrefix)) {
+    return invalid;
+  }
+  const size_t dot = token.find('.');
+  if (dot == absl::string_view::npos) {
+    return invalid;
+  }
+  const absl::string_view encoded = token.substr(0, dot);
+  std::string mac;
+  if (!absl::WebSafeBase64Unescape(token.substr(dot + 1), &mac) ||
+      !ConstantTimeEquals(mac, HmacSha256(secret, encoded))) {
+    return invalid;
+  }
+  std::string body;
+  if (!absl::WebSafeBase64Unescape(encoded, &body)) {
+    return invalid;
+  }
+  AgentIdentity identity;
+  const nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object() || !doc.contains("id") || !doc["id"].is_string()) {
+    return invalid;
+  }
+  identity.agent_id = doc["id"].get<std::string>();
+  if (doc.contains("labels") && doc["labels"].is_object()) {
+    for (const auto& [k, v] : doc["labels"].items()) {
+      if (v.is_string()) {
+        identity.labels[k] = v.get<std::string>();
+      }
+    }
+  }
+  if (identity.agent_id != agent_id) {
+    return invalid;
+  }
+  return identity;
+}
+
+absl::Status ValidateAgentId(absl::string_view agent_id) {
+  if (agent_id.empty() || agent_id.size() > 128) {
+    return absl::InvalidArgumentError("agent_id must be 1-128 characters");
+  }
+  for (char c : agent_id) {
+    if (!IsIdChar(c)) {
+      return absl::InvalidArgumentError(
+          "agent_id may only contain letters, digits and . _ : -");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateLabels(const std::map<std::string, std::string>& labels) {
+  if (labels.size() > 32) {
+    return absl::InvalidArgumentError("at most 32 labels per agent");
+  }
+  auto ok_chars = [](absl::string_view s) {
+    for (char c : s) {
+      if (!IsIdChar(c) && c != '/') {
+        return false;
+      }
+    }
+    return true;
+  };
+  for (const auto& [k, v] : labels) {
+    if (k.empty() || k.size() > 64 || v.size() > 64 || !ok_chars(k) || !ok_chars(v)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "label \"", absl::CHexEscape(k.substr(0, 64)),
+          "\": keys must be 1-64 and values 0-64 characters of letters, digits and . _ : / -"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ringwarden

@@ -1,0 +1,129 @@
+#include "server/domain/assignment.h"
+
+#include <algorithm>
+
+#include "absl/random/distributions.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace ringwarden {
+namespace {
+
+int64_t NewestCompleted(const ChannelCatalog& catalog) {
+  return catalog.completed.empty() ? 0 : catalog.completed.back();
+}
+
+// NewestCompletedAtMost returns the newest completed version <= limit, or 0.
+int64_t NewestCompletedAtMost(const ChannelCatalog& catalog, int64_t limit) {
+  int64_t best = 0;
+  for (int64_t v : catalog.completed) {
+    if (v <= limit) {
+      best = v;
+    }
+  }
+  return best;
+}
+
+// PinnedTarget returns the version a pin asks for (0 when none exists yet).
+int64_t PinnedTarget(const ChannelCatalog& catalog, const PinPolicy& pin) {
+  switch (pin.kind) {
+    case PinPolicy::Kind::kLatest:
+      return NewestCompleted(catalog);
+    case PinPolicy::Kind::kPreviousCompleted:
+      if (catalog.completed.size() >= 2) {
+        return catalog.completed[catalog.completed.size() - 2];
+      }
+      return NewestCompleted(catalog);
+    case PinPolicy::Kind::kVersion:
+      if (IsRevoked(catalog, pin.version)) {
+        return NewestCompletedAtMost(catalog, pin.version);
+      }
+      return pin.version;
+  }
+  return 0;
+}
+
+}  // namespace
+
+absl::StatusOr<PinPolicy> ParsePinPolicy(absl::string_view text) {
+  if (text == "latest") {
+    return PinPolicy{PinPolicy::Kind::kLatest, 0};
+  }
+  if (text == "n-1") {
+    return PinPolicy{PinPolicy::Kind::kPreviousCompleted, 0};
+  }
+  int64_t version = 0;
+  if (absl::SimpleAtoi(text, &version) && version >= 1) {
+    return PinPolicy{PinPolicy::Kind::kVersion, version};
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "pin policy \"", text, "\" is not valid; use latest, n-1 or a version number >= 1"));
+}
+
+std::string PinPolicyText(const PinPolicy& pin) {
+  switch (pin.kind) {
+    case PinPolicy::Kind::kLatest:
+      return "latest";
+    case PinPolicy::Kind::kPreviousCompleted:
+      return "n-1";
+    case PinPolicy::Kind::kVersion:
+      return absl::StrCat(pin.version);
+  }
+  return "latest";
+}
+
+bool IsRevoked(const ChannelCatalog& catalog, int64_t version) {
+  return std::binary_search(catalog.revoked.begin(), catalog.revoked.end(), version);
+}
+
+ResolvedAssignment ResolveAssignment(const ChannelCatalog& catalog, const AgentChannelView& agent,
+                                     bool emergency_stop) {
+  const int64_t current = agent.current_version;
+  const bool current_revoked = current != 0 && IsRevoked(catalog, current);
+
+  if (current_revoked) {
+    // Leaving a revoked version is always allowed, even during an emergency
+    // stop; go to the newest completed version below it.
+    int64_t target = NewestCompletedAtMost(catalog, current);
+    if (agent.pin.has_value() && agent.pin->kind != PinPolicy::Kind::kLatest) {
+      target = std::min(target, PinnedTarget(catalog, *agent.pin));
+    }
+    return ResolvedAssignment{target, true, ""};
+  }
+  if (emergency_stop) {
+    return ResolvedAssignment{current, false, ""};
+  }
+
+  if (agent.pin.has_value() && agent.pin->kind != PinPolicy::Kind::kLatest) {
+    const int64_t target = PinnedTarget(catalog, *agent.pin);
+    if (target == 0) {
+      return ResolvedAssignment{current, false, ""};
+    }
+    return ResolvedAssignment{target, target < current, ""};
+  }
+
+  if (catalog.rollout.has_value()) {
+    const ActiveRollout& rollout = *catalog.rollout;
+    const bool reaches = ReachesRing(rollout.position, agent.ring);
+    const bool keeps = rollout.position.state == RolloutState::kHalted && current == rollout.version;
+    if ((reaches || keeps) && rollout.version >= current) {
+      return ResolvedAssignment{rollout.version, false, rollout.id};
+    }
+  }
+
+  const int64_t newest = NewestCompleted(catalog);
+  if (current > newest) {
+    // Ahead of the newest completed version (e.g. a halted rollout's version):
+    // keep it; going lower needs a rollback.
+    return ResolvedAssignment{current, false, ""};
+  }
+  return ResolvedAssignment{newest, false, ""};
+}
+
+absl::Duration NextPollDelay(absl::Duration interval, double jitter, absl::BitGenRef rng) {
+  jitter = std::clamp(jitter, 0.0, 0.99);
+  const double factor = absl::Uniform(rng, 1.0 - jitter, 1.0 + jitter);
+  return interval * factor;
+}
+
+}  // namespace ringwarden

@@ -1,0 +1,86 @@
+// assignment.h: which version of a channel an agent should run.
+//
+// Combines the channel's completed and revoked versions, its unfinished
+// rollout, the agent's ring, its pin and what it runs now. The rules, in order:
+// a revoked version is always left (rollback); an emergency stop hands out
+// nothing new; a pin wins over rollouts; a rollout reaches the rings its stage
+// allows (HALTED: only agents that already have it keep it); otherwise the
+// newest completed version. An agent is never told to go lower unless its
+// version is revoked or its pin names a lower one.
+//
+// Pure functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/random/bit_gen_ref.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "server/domain/ring.h"
+#include "server/domain/rollout.h"
+
+namespace ringwarden {
+
+// PinPolicy is the version policy of an agent group.
+struct PinPolicy {
+  enum class Kind { kLatest, kPreviousCompleted, kVersion };
+  Kind kind = Kind::kLatest;
+  int64_t version = 0;  // for kVersion
+
+  friend bool operator==(const PinPolicy& a, const PinPolicy& b) {
+    return a.kind == b.kind && a.version == b.version;
+  }
+};
+
+// ParsePinPolicy accepts "latest", "n-1" or a version number >= 1.
+absl::StatusOr<PinPolicy> ParsePinPolicy(absl::string_view text);
+// PinPolicyText is the inverse of ParsePinPolicy.
+std::string PinPolicyText(const PinPolicy& pin);
+
+// ActiveRollout is a channel's unfinished rollout.
+struct ActiveRollout {
+  std::string id;
+  int64_t version = 0;
+  RolloutPosition position;
+};
+
+// ChannelCatalog is what the server knows of one channel.
+struct ChannelCatalog {
+  std::string channel;
+  // Versions whose rollout completed, ascending, revoked ones excluded.
+  std::vector<int64_t> completed;
+  // Versions revoked by a rollback, ascending.
+  std::vector<int64_t> revoked;
+  std::optional<ActiveRollout> rollout;
+};
+
+// AgentChannelView is one agent as seen for one channel.
+struct AgentChannelView {
+  Ring ring = Ring::kBroad;
+  int64_t current_version = 0;  // 0 = has none
+  std::optional<PinPolicy> pin;
+};
+
+// ResolvedAssignment is the answer; version 0 means nothing to run yet.
+struct ResolvedAssignment {
+  int64_t version = 0;
+  bool rollback = false;    // lower than current: the agent may go back
+  std::string rollout_id;   // set when the version comes from the active rollout
+};
+
+// ResolveAssignment applies the rules in the header comment.
+ResolvedAssignment ResolveAssignment(const ChannelCatalog& catalog, const AgentChannelView& agent,
+                                     bool emergency_stop);
+
+// IsRevoked reports whether `version` is in catalog.revoked.
+bool IsRevoked(const ChannelCatalog& catalog, int64_t version);
+
+// NextPollDelay spreads polls: `interval` scaled by a uniform factor in
+// [1 - jitter, 1 + jitter], jitter clamped to [0, 1).
+absl::Duration NextPollDelay(absl::Duration interval, double jitter, absl::BitGenRef rng);
+
+}  // namespace ringwarden

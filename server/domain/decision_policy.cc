@@ -1,0 +1,154 @@
+#include "server/domain/decision_policy.h"
+
+#include <cmath>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace ringwarden {
+namespace {
+
+constexpr size_t kMaxNameLength = 128;
+constexpr size_t kMaxWaves = 20;
+
+absl::Status Invalid(absl::string_view prefix, absl::string_view field, absl::string_view rule,
+                     absl::string_view got) {
+  return absl::InvalidArgumentError(absl::StrCat(prefix, field, " must be ", rule, ", got ", got));
+}
+
+std::string Num(double v) { return absl::StrFormat("%g", v); }
+
+// Written as "!(inside)" so that NaN, which fails every comparison, is rejected too.
+bool InOpen(double v, double lo, double hi) { return v > lo && v < hi; }
+
+absl::Status ValidateGate(const RingGatePolicy& p, absl::string_view prefix) {
+  if (p.min_bake < absl::ZeroDuration() || p.min_bake == absl::InfiniteDuration()) {
+    return Invalid(prefix, "min_bake", "finite and >= 0", absl::FormatDuration(p.min_bake));
+  }
+  if (p.min_healthy < 1) {
+    return Invalid(prefix, "min_healthy", ">= 1", absl::StrCat(p.min_healthy));
+  }
+  if (p.silence_timeout <= absl::ZeroDuration() || p.silence_timeout == absl::InfiniteDuration()) {
+    return Invalid(prefix, "silence_timeout", "finite and > 0",
+                   absl::FormatDuration(p.silence_timeout));
+  }
+  if (p.catastrophic_min_failed < 1) {
+    return Invalid(prefix, "catastrophic_min_failed", ">= 1",
+                   absl::StrCat(p.catastrophic_min_failed));
+  }
+  if (!(p.catastrophic_failure_rate > 0 && p.catastrophic_failure_rate <= 1)) {
+    return Invalid(prefix, "catastrophic_failure_rate", "in (0, 1]",
+                   Num(p.catastrophic_failure_rate));
+  }
+  if (!InOpen(p.alpha, 0, 0.5)) {
+    return Invalid(prefix, "alpha", "in (0, 0.5)", Num(p.alpha));
+  }
+  if (!InOpen(p.beta, 0, 0.5)) {
+    return Invalid(prefix, "beta", "in (0, 0.5)", Num(p.beta));
+  }
+  // Beyond 100x the test would be looking for failure rates no background allows.
+  if (!(p.regression_ratio > 1 && p.regression_ratio <= 100)) {
+    return Invalid(prefix, "regression_ratio", "in (1, 100]", Num(p.regression_ratio));
+  }
+  // The alternative must stay a probability: p1 = ratio * p0 < 1 at the floor itself.
+  if (!InOpen(p.baseline_failure_rate, 0, 1.0 / p.regression_ratio)) {
+    return Invalid(prefix, "baseline_failure_rate",
+                   absl::StrCat("in (0, 1/regression_ratio = ", Num(1.0 / p.regression_ratio), ")"),
+                   Num(p.baseline_failure_rate));
+  }
+  if (p.auto_action != AutoAction::kHalt && p.auto_action != AutoAction::kRollback) {
+    return Invalid(prefix, "auto_action", "halt or rollback",
+                   absl::StrCat(static_cast<int>(p.auto_action)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::string_view AutoActionName(AutoAction action) {
+  switch (action) {
+    case AutoAction::kHalt:
+      return "halt";
+    case AutoAction::kRollback:
+      return "rollback";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<AutoAction> ParseAutoAction(absl::string_view name) {
+  if (name == "halt") {
+    return AutoAction::kHalt;
+  }
+  if (name == "rollback") {
+    return AutoAction::kRollback;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("auto action must be \"halt\" or \"rollback\", got \"", name, "\""));
+}
+
+absl::Status RingGatePolicy::Validate() const { return ValidateGate(*this, ""); }
+
+const RingGatePolicy& RolloutPolicy::ForRing(Ring ring) const {
+  switch (ring) {
+    case Ring::kCanary:
+      return canary;
+    case Ring::kEarly:
+      return early;
+    case Ring::kBroad:
+      return broad;
+  }
+  return broad;
+}
+
+RingGatePolicy& RolloutPolicy::ForRing(Ring ring) {
+  return const_cast<RingGatePolicy&>(static_cast<const RolloutPolicy&>(*this).ForRing(ring));
+}
+
+absl::Status RolloutPolicy::Validate() const {
+  if (name.empty() || name.size() > kMaxNameLength) {
+    return Invalid("", "name", absl::StrCat("1 to ", kMaxNameLength, " characters"),
+                   absl::StrCat(name.size(), " characters"));
+  }
+  if (version < 1) {
+    return Invalid("", "version", ">= 1", absl::StrCat(version));
+  }
+  for (Ring ring : kAllRings) {
+    // Spelled out rather than RingName() so this file does not depend on ring.cc.
+    const char* prefix =
+        ring == Ring::kCanary ? "canary." : (ring == Ring::kEarly ? "early." : "broad.");
+    if (absl::Status s = ValidateGate(ForRing(ring), prefix); !s.ok()) {
+      return s;
+    }
+  }
+  if (broad_waves.empty() || broad_waves.size() > kMaxWaves) {
+    return Invalid("", "broad_waves", absl::StrCat("1 to ", kMaxWaves, " entries"),
+                   absl::StrCat(broad_waves.size()));
+  }
+  double previous = 0;
+  for (size_t i = 0; i < broad_waves.size(); ++i) {
+    const double w = broad_waves[i];
+    if (!(w > previous && w <= 1.0)) {
+      return Invalid("", absl::StrCat("broad_waves[", i, "]"),
+                     absl::StrCat("in (", Num(previous), ", 1] (strictly increasing)"), Num(w));
+    }
+    previous = w;
+  }
+  if (broad_waves.back() != 1.0) {
+    return Invalid("", "broad_waves", "ending at 1.0 (the whole ring)", Num(broad_waves.back()));
+  }
+  return absl::OkStatus();
+}
+
+RolloutPolicy DefaultRolloutPolicy() {
+  RolloutPolicy policy;
+  policy.canary.min_bake = absl::Hours(1);
+  policy.canary.min_healthy = 20;
+  policy.early.min_bake = absl::Hours(2);
+  policy.early.min_healthy = 100;
+  policy.broad.min_bake = absl::Hours(4);
+  policy.broad.min_healthy = 500;
+  return policy;
+}
+
+}  // namespace ringwarden

@@ -1,0 +1,86 @@
+// decision_policy.h: the rollout policy a release engineer writes: per-ring stage gates (bake
+// time, healthy agents, silence timeout, catastrophic bounds, sequential-test error rates) and the
+// waves of the broad ring. Plain values; the transport layer serializes them.
+//
+//   RolloutPolicy policy = DefaultRolloutPolicy();
+//   policy.canary.auto_action = AutoAction::kRollback;
+//   RETURN_IF_ERROR(policy.Validate());
+//
+// Value types; thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "server/domain/ring.h"
+
+namespace ringwarden {
+
+// AutoAction is what the engine does on its own when a ring is unhealthy.
+enum class AutoAction {
+  kHalt,      // freeze: nobody new gets the version, who has it keeps it
+  kRollback,  // every agent returns to last-known-good and the version is revoked
+};
+
+// AutoActionName returns "halt" or "rollback".
+absl::string_view AutoActionName(AutoAction action);
+// ParseAutoAction is the inverse of AutoActionName; INVALID_ARGUMENT otherwise.
+absl::StatusOr<AutoAction> ParseAutoAction(absl::string_view name);
+
+// RingGatePolicy is one ring's stage gate and health checks.
+struct RingGatePolicy {
+  // Time the version must spend in the ring before promotion.
+  absl::Duration min_bake = absl::Hours(1);
+  // Agents that must have applied the version and reported healthy since; at least 1.
+  int64_t min_healthy = 20;
+  // An applied agent heard from for no longer than this counts as a suspected crash.
+  absl::Duration silence_timeout = absl::Minutes(15);
+  // Catastrophe: at least this many failed agents AND at least this share of those that tried.
+  int64_t catastrophic_min_failed = 5;
+  double catastrophic_failure_rate = 0.20;
+  // Sequential test: chance of halting a healthy update (alpha) and of passing a regression of
+  // `regression_ratio` times the control failure rate (beta).
+  double alpha = 0.05;
+  double beta = 0.10;
+  double regression_ratio = 3.0;
+  // The failure probability assumed normal when the control group cannot say more: the floor of
+  // the null hypothesis. Set it to the fleet's known background (crashes plus machines switched
+  // off) when no control group is fed.
+  double baseline_failure_rate = 0.01;
+  AutoAction auto_action = AutoAction::kHalt;
+  // When set, a passed gate waits for `ringctl rollout promote` instead of promoting.
+  bool manual_promotion = false;
+
+  // Validate returns INVALID_ARGUMENT naming the first field out of range.
+  absl::Status Validate() const;
+};
+
+// RolloutPolicy is a named, versioned set of ring gates.
+struct RolloutPolicy {
+  std::string name = "default";
+  int64_t version = 1;
+  RingGatePolicy canary;
+  RingGatePolicy early;
+  RingGatePolicy broad;
+  // Cumulative shares of the broad ring offered the version, strictly increasing, ending at 1.0.
+  std::vector<double> broad_waves = {0.10, 0.25, 0.50, 1.00};
+
+  // ForRing returns the gate of `ring`.
+  const RingGatePolicy& ForRing(Ring ring) const;
+  RingGatePolicy& ForRing(Ring ring);
+
+  // Validate returns INVALID_ARGUMENT naming the first field out of range, e.g.
+  // "early.alpha must be in (0, 0.5), got 0.7".
+  absl::Status Validate() const;
+};
+
+// DefaultRolloutPolicy returns gates that grow with the ring: canary bakes 1 h with 20 healthy
+// agents, early 2 h with 100, broad 4 h with 500.
+RolloutPolicy DefaultRolloutPolicy();
+
+}  // namespace ringwarden

@@ -1,0 +1,133 @@
+// health_ledger.h: what agents reported after one rollout's version reached them, condensed per
+// ring into the counts the decision engine (decision.h) judges.
+//
+// One HealthLedger per rollout, owned by the controller and fed from telemetry. Not thread-safe:
+// the caller serializes calls (const methods may run concurrently with each other only). Memory
+// is one ~100-byte record per agent, so 10^5 agents cost about 15 MB with the hash map.
+//
+//   HealthLedger ledger;
+//   ledger.RecordApply("host-1", Ring::kCanary, ApplyOutcome::kApplied, t0);
+//   ledger.RecordHeartbeat("host-1", Ring::kCanary, /*has_new_version=*/true, t0 + absl::Minutes(1));
+//   RingHealth h = ledger.Summarize(Ring::kCanary, now, absl::Minutes(15), stage_started);
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "server/domain/ring.h"
+
+namespace ringwarden {
+
+// ApplyOutcome is what an agent reported after trying to apply the rollout's version.
+enum class ApplyOutcome {
+  kApplied,            // written and loaded
+  kApplyFailed,        // could not be written or activated
+  kLoadCheckFailed,    // written, but the content's load check failed and the agent reverted
+  kSignatureRejected,  // refused before applying; the version never ran, so it is not a trial
+  kReverted,           // applied, then reverted on its own (boot-loop breaker)
+};
+
+// RingHealth is one ring's health at one instant. Every agent is counted once: the treated
+// categories healthy, pending, crashed, reverted, silent and apply_failed are disjoint and, in
+// that order of precedence from apply_failed down, partition `attempted`.
+struct RingHealth {
+  // Treated group: agents of the ring that tried the new version.
+  int64_t attempted = 0;     // distinct agents that tried to apply (succeeded or not)
+  int64_t applied = 0;       // of those, applied successfully
+  int64_t healthy = 0;       // applied, heartbeat on the new version within the silence timeout
+  int64_t pending = 0;       // applied, no heartbeat since, silence timeout not yet over
+  int64_t crashed = 0;       // crash reported on the new version
+  int64_t reverted = 0;      // applied, then found back on the previous version
+  int64_t silent = 0;        // applied, then nothing heard for longer than the silence timeout
+  int64_t apply_failed = 0;  // apply or load check failed
+  int64_t failed = 0;        // crashed + reverted + silent + apply_failed
+  int64_t rejected = 0;      // refused the signature; not part of `attempted`
+  int64_t crash_reports = 0;  // crash reports on the new version, repeats included
+  // Agent-time on the new version, from apply until failure (or now).
+  absl::Duration exposure = absl::ZeroDuration();
+
+  // Control group: agents of the control rings on the previous version during the window.
+  int64_t control_agents = 0;
+  int64_t control_failed = 0;  // crashed on, or fell silent on, the previous version
+  // Agent-time on the previous version inside the window, until failure (or apply, or now).
+  absl::Duration control_exposure = absl::ZeroDuration();
+};
+
+// HealthLedger keeps one compact record per agent and summarizes them on demand.
+//
+// Timestamps come from the caller (the controller's injected clock or the report's time); events
+// may arrive out of order. Summarize() assumes `now` is not earlier than the recorded events.
+class HealthLedger {
+ public:
+  HealthLedger() = default;
+  HealthLedger(const HealthLedger&) = delete;
+  HealthLedger& operator=(const HealthLedger&) = delete;
+  HealthLedger(HealthLedger&&) = default;
+  HealthLedger& operator=(HealthLedger&&) = default;
+
+  // RecordApply notes an apply result. Idempotent: repeating a report changes nothing, and the
+  // first attempt's time is kept. An apply failure sticks even if a retry succeeds later, because
+  // the version did fail on that machine once.
+  void RecordApply(absl::string_view agent_id, Ring ring, ApplyOutcome outcome, absl::Time at);
+
+  // RecordHeartbeat notes that the agent was alive at `at`. With `has_new_version` it proves the
+  // version applied (an apply report lost in transit is inferred). Without it, the agent is on the
+  // previous version: control if it has not applied yet, reverted if it applied before `at`.
+  void RecordHeartbeat(absl::string_view agent_id, Ring ring, bool has_new_version, absl::Time at);
+
+  // RecordCrash notes a crash (or an unclean shutdown found at next boot) at `at`. On the new
+  // version it is a treated failure; on the previous version it counts for the control group.
+  void RecordCrash(absl::string_view agent_id, Ring ring, absl::Time at, bool on_new_version);
+
+  // RecordControlHeartbeat and RecordControlCrash are RecordHeartbeat and RecordCrash for an agent
+  // known to run the previous version.
+  void RecordControlHeartbeat(absl::string_view agent_id, Ring ring, absl::Time at) {
+    RecordHeartbeat(agent_id, ring, /*has_new_version=*/false, at);
+  }
+  void RecordControlCrash(absl::string_view agent_id, Ring ring, absl::Time at) {
+    RecordCrash(agent_id, ring, at, /*on_new_version=*/false);
+  }
+
+  // Summarize returns `ring`'s health at `now`. An applied agent is silent when nothing came from
+  // it on the new version for longer than `silence_timeout`. The control group is the agents of
+  // `control_rings` (default: `ring` itself) seen on the previous version at or after
+  // `window_start`; later rings, which have not been offered the version yet, make a larger and
+  // cleaner control for the canary. O(agents in the ledger).
+  RingHealth Summarize(Ring ring, absl::Time now, absl::Duration silence_timeout,
+                       absl::Time window_start, absl::Span<const Ring> control_rings = {}) const;
+
+  // agent_count returns how many agents have a record.
+  size_t agent_count() const { return agents_.size(); }
+
+ private:
+  // Times are microseconds since the Unix epoch so a record stays small; kNever marks "no event".
+  static constexpr int64_t kNever = INT64_MIN;
+
+  struct AgentRecord {
+    int64_t applied_at = kNever;          // first apply attempt (or first sign of the version)
+    int64_t last_heartbeat_at = kNever;   // latest heartbeat on the new version
+    int64_t crashed_at = kNever;          // first crash on the new version
+    int64_t reverted_at = kNever;         // first sign of being back on the previous version
+    int64_t control_first_seen_at = kNever;
+    int64_t control_last_seen_at = kNever;
+    int64_t control_first_crash_at = kNever;
+    int64_t control_last_crash_at = kNever;
+    int32_t crash_count = 0;              // crashes on the new version, duplicates included
+    Ring ring = Ring::kCanary;
+    bool attempted = false;
+    bool apply_failed = false;  // apply or load check failed
+    bool rejected = false;
+  };
+
+  AgentRecord& Touch(absl::string_view agent_id, Ring ring);
+  static void MarkAttempted(AgentRecord& record, int64_t at);
+  static void SeenOnPrevious(AgentRecord& record, int64_t at);
+
+  absl::flat_hash_map<std::string, AgentRecord> agents_;
+};
+
+}  // namespace ringwarden

@@ -1,0 +1,76 @@
+#include "server/domain/ring.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "common/sha256.h"
+
+namespace ringwarden {
+
+absl::string_view RingName(Ring ring) {
+  switch (ring) {
+    case Ring::kCanary:
+      return "canary";
+    case Ring::kEarly:
+      return "early";
+    case Ring::kBroad:
+      return "broad";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<Ring> ParseRing(absl::string_view name) {
+  for (Ring ring : kAllRings) {
+    if (RingName(ring) == name) {
+      return ring;
+    }
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown ring \"", name, "\"; expected canary, early or broad"));
+}
+
+absl::Status ValidateRingPolicy(const RingPolicy& policy) {
+  if (policy.canary_buckets < 0 || policy.early_buckets < 0 ||
+      policy.canary_buckets + policy.early_buckets > kBucketCount) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ring buckets must be >= 0 and canary + early <= ", kBucketCount, "; got canary ",
+        policy.canary_buckets, ", early ", policy.early_buckets));
+  }
+  for (const LabelOverride& o : policy.overrides) {
+    if (o.key.empty()) {
+      return absl::InvalidArgumentError("ring label override needs a label key");
+    }
+  }
+  return absl::OkStatus();
+}
+
+int BucketOf(absl::string_view seed, absl::string_view agent_id) {
+  // A cryptographic hash keeps buckets stable across processes, builds and
+  // platforms (absl::Hash is salted per process) and uniform for any id scheme.
+  const std::string digest = Sha256(absl::StrCat(seed, ":", agent_id));
+  uint64_t value = 0;
+  for (int i = 0; i < 8; ++i) {
+    value = (value << 8) | static_cast<unsigned char>(digest[i]);
+  }
+  return static_cast<int>(value % kBucketCount);
+}
+
+Ring AssignRing(const RingPolicy& policy, absl::string_view agent_id,
+                const std::map<std::string, std::string>& labels) {
+  for (const LabelOverride& o : policy.overrides) {
+    auto it = labels.find(o.key);
+    if (it != labels.end() && it->second == o.value) {
+      return o.ring;
+    }
+  }
+  const int bucket = BucketOf(policy.seed, agent_id);
+  if (bucket < policy.canary_buckets) {
+    return Ring::kCanary;
+  }
+  if (bucket < policy.canary_buckets + policy.early_buckets) {
+    return Ring::kEarly;
+  }
+  return Ring::kBroad;
+}
+
+}  // namespace ringwarden

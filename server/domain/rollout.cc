@@ -1,0 +1,134 @@
+#include "server/domain/rollout.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace ringwarden {
+namespace {
+
+constexpr RolloutState kAllStates[] = {
+    RolloutState::kPending,   RolloutState::kCanary, RolloutState::kEarly,
+    RolloutState::kBroad,     RolloutState::kCompleted, RolloutState::kHalted,
+    RolloutState::kRolledBack, RolloutState::kCancelled,
+};
+
+absl::Status Refuse(const RolloutPosition& from, RolloutAction action, absl::string_view why) {
+  return absl::FailedPreconditionError(absl::StrCat("cannot ", RolloutActionName(action),
+                                                    " a rollout in state ",
+                                                    RolloutStateName(from.state), ": ", why));
+}
+
+}  // namespace
+
+absl::string_view RolloutStateName(RolloutState state) {
+  switch (state) {
+    case RolloutState::kPending:
+      return "PENDING";
+    case RolloutState::kCanary:
+      return "CANARY";
+    case RolloutState::kEarly:
+      return "EARLY";
+    case RolloutState::kBroad:
+      return "BROAD";
+    case RolloutState::kCompleted:
+      return "COMPLETED";
+    case RolloutState::kHalted:
+      return "HALTED";
+    case RolloutState::kRolledBack:
+      return "ROLLED_BACK";
+    case RolloutState::kCancelled:
+      return "CANCELLED";
+  }
+  return "UNKNOWN";
+}
+
+absl::StatusOr<RolloutState> ParseRolloutState(absl::string_view name) {
+  for (RolloutState s : kAllStates) {
+    if (RolloutStateName(s) == name) {
+      return s;
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown rollout state \"", name, "\""));
+}
+
+absl::string_view RolloutActionName(RolloutAction action) {
+  switch (action) {
+    case RolloutAction::kPromote:
+      return "promote";
+    case RolloutAction::kHalt:
+      return "halt";
+    case RolloutAction::kResume:
+      return "resume";
+    case RolloutAction::kRollback:
+      return "roll back";
+    case RolloutAction::kCancel:
+      return "cancel";
+  }
+  return "unknown";
+}
+
+bool IsFinal(RolloutState state) {
+  return state == RolloutState::kCompleted || state == RolloutState::kRolledBack ||
+         state == RolloutState::kCancelled;
+}
+
+bool IsStage(RolloutState state) { return StageRing(state).has_value(); }
+
+std::optional<Ring> StageRing(RolloutState state) {
+  switch (state) {
+    case RolloutState::kCanary:
+      return Ring::kCanary;
+    case RolloutState::kEarly:
+      return Ring::kEarly;
+    case RolloutState::kBroad:
+      return Ring::kBroad;
+    default:
+      return std::nullopt;
+  }
+}
+
+absl::StatusOr<RolloutPosition> ApplyRolloutAction(const RolloutPosition& from,
+                                                   RolloutAction action) {
+  if (IsFinal(from.state)) {
+    return Refuse(from, action, "the rollout is finished");
+  }
+  switch (action) {
+    case RolloutAction::kPromote:
+      switch (from.state) {
+        case RolloutState::kPending:
+          return RolloutPosition{RolloutState::kCanary, std::nullopt};
+        case RolloutState::kCanary:
+          return RolloutPosition{RolloutState::kEarly, std::nullopt};
+        case RolloutState::kEarly:
+          return RolloutPosition{RolloutState::kBroad, std::nullopt};
+        case RolloutState::kBroad:
+          return RolloutPosition{RolloutState::kCompleted, std::nullopt};
+        case RolloutState::kHalted:
+          return Refuse(from, action, "resume it first (ringctl rollout resume)");
+        default:
+          break;
+      }
+      break;
+    case RolloutAction::kHalt:
+      if (from.state == RolloutState::kHalted) {
+        return Refuse(from, action, "it is already halted");
+      }
+      return RolloutPosition{RolloutState::kHalted, from.state};
+    case RolloutAction::kResume:
+      if (from.state != RolloutState::kHalted || !from.halted_from.has_value()) {
+        return Refuse(from, action, "only a HALTED rollout can be resumed");
+      }
+      return RolloutPosition{*from.halted_from, std::nullopt};
+    case RolloutAction::kRollback:
+      return RolloutPosition{RolloutState::kRolledBack, std::nullopt};
+    case RolloutAction::kCancel:
+      return RolloutPosition{RolloutState::kCancelled, std::nullopt};
+  }
+  return Refuse(from, action, "not a legal transition");
+}
+
+bool ReachesRing(const RolloutPosition& position, Ring ring) {
+  std::optional<Ring> widest = StageRing(position.state);
+  return widest.has_value() && static_cast<int>(ring) <= static_cast<int>(*widest);
+}
+
+}  // namespace ringwarden

@@ -1,0 +1,66 @@
+// rollout.h: the rollout state machine.
+//
+// PENDING -> CANARY -> EARLY -> BROAD -> COMPLETED by promotion; any active
+// state may be HALTED (and resumed to where it stopped), ROLLED_BACK or
+// CANCELLED. COMPLETED, ROLLED_BACK and CANCELLED are final.
+//
+//   ASSIGN_OR_RETURN(RolloutPosition next, ApplyRolloutAction(pos, RolloutAction::kPromote));
+//
+// Pure functions; thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "server/domain/ring.h"
+
+namespace ringwarden {
+
+enum class RolloutState {
+  kPending,
+  kCanary,
+  kEarly,
+  kBroad,
+  kCompleted,
+  kHalted,
+  kRolledBack,
+  kCancelled,
+};
+
+enum class RolloutAction { kPromote, kHalt, kResume, kRollback, kCancel };
+
+// RolloutStateName returns the contract name, e.g. "CANARY", "ROLLED_BACK".
+absl::string_view RolloutStateName(RolloutState state);
+absl::StatusOr<RolloutState> ParseRolloutState(absl::string_view name);
+// RolloutActionName returns e.g. "promote".
+absl::string_view RolloutActionName(RolloutAction action);
+
+// IsFinal reports COMPLETED, ROLLED_BACK and CANCELLED.
+bool IsFinal(RolloutState state);
+// IsStage reports CANARY, EARLY and BROAD: the states that hand the version out.
+bool IsStage(RolloutState state);
+// StageRing returns the widest ring a stage state reaches; nullopt for non-stages.
+std::optional<Ring> StageRing(RolloutState state);
+
+// RolloutPosition is where a rollout is; halted_from is set only when HALTED.
+struct RolloutPosition {
+  RolloutState state = RolloutState::kPending;
+  std::optional<RolloutState> halted_from;
+
+  friend bool operator==(const RolloutPosition& a, const RolloutPosition& b) {
+    return a.state == b.state && a.halted_from == b.halted_from;
+  }
+};
+
+// ApplyRolloutAction returns the position after `action`, or FAILED_PRECONDITION
+// with a message naming the state and what is allowed from it.
+absl::StatusOr<RolloutPosition> ApplyRolloutAction(const RolloutPosition& from,
+                                                   RolloutAction action);
+
+// ReachesRing reports whether a rollout at `position` hands its version to
+// agents of `ring` that do not have it yet (HALTED reaches nobody new).
+bool ReachesRing(const RolloutPosition& position, Ring ring);
+
+}  // namespace ringwarden

@@ -1,0 +1,92 @@
+// ringwarden-server: the rollout control plane. See `ringwarden-server --help`.
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "server/server.h"
+#include "server/storage/migrations.h"
+
+int main(int argc, char** argv) {
+  ringwarden::ServerConfig config;
+  CLI::App app{"ringwarden-server: promotes signed content through canary, early and broad rings"};
+  app.set_version_flag("--version", "ringwarden-server 0.1.0");
+  app.require_subcommand(0, 1);
+
+  auto add_database = [&](CLI::App* cmd) {
+    cmd->add_option("--database", config.database,
+                    "libpq connection string, e.g. \"host=/run/postgresql dbname=ringwarden\"")
+        ->envname("RINGWARDEN_DATABASE")
+        ->required();
+  };
+  CLI::App* migrate = app.add_subcommand("migrate", "apply database migrations and exit");
+  add_database(migrate);
+  CLI::App* serve = app.add_subcommand("serve", "run the server (the default)");
+  for (CLI::App* cmd : {&app, serve}) {
+    cmd->add_option("--listen", config.listen, "gRPC address host:port (port 0 picks one)")
+        ->capture_default_str();
+    cmd->add_option("--metrics-listen", config.metrics_listen,
+                    "Prometheus /metrics address host:port; empty disables")
+        ->capture_default_str();
+    cmd->add_option("--database", config.database, "libpq connection string")
+        ->envname("RINGWARDEN_DATABASE");
+    cmd->add_option("--trusted-key", config.trusted_keys,
+                    "public key PEM file content must be signed with (repeatable)");
+    cmd->add_option("--signature-threshold", config.signature_threshold,
+                    "distinct trusted keys that must sign")
+        ->capture_default_str();
+    cmd->add_option("--admin-tokens", config.admin_tokens_file,
+                    "file of \"TOKEN ROLE NAME\" lines (roles: viewer, releaser, admin)");
+    cmd->add_option("--enrollment-secret", config.enrollment_secret,
+                    "secret agents present to enroll (>= 16 characters)")
+        ->envname("RINGWARDEN_ENROLLMENT_SECRET");
+    cmd->add_flag("!--no-migrate", config.migrate, "do not apply migrations at start");
+    cmd->add_option_function<double>(
+        "--poll-interval",
+        [&](double s) { config.poll_interval = absl::Milliseconds(static_cast<int64_t>(s * 1000)); },
+        "seconds between agent polls (before jitter); default 30");
+    cmd->add_option("--poll-jitter", config.poll_jitter, "poll jitter fraction")
+        ->capture_default_str()
+        ->check(CLI::Range(0.0, 0.9));
+    cmd->add_option("--db-workers", config.db_workers, "database worker threads")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 64));
+    cmd->add_option("--port-file", config.port_file, "write the bound gRPC port here");
+  }
+  CLI11_PARSE(app, argc, argv);
+
+  if (migrate->parsed()) {
+    auto report = ringwarden::ApplyMigrations(config.database, ringwarden::EmbeddedMigrations());
+    if (!report.ok()) {
+      std::cerr << "migrate failed: " << report.status() << std::endl;
+      return 1;
+    }
+    std::cout << "schema version " << report->schema_version_before << " -> "
+              << report->schema_version_after;
+    for (const std::string& name : report->applied) {
+      std::cout << "\n  applied " << name;
+    }
+    std::cout << std::endl;
+    return 0;
+  }
+
+  // Block the stop signals before any thread starts so only sigwait sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  ringwarden::Server server(config);
+  absl::Status status = server.Start();
+  if (!status.ok()) {
+    std::cerr << "ringwarden-server: " << status << std::endl;
+    return 1;
+  }
+  int signal = 0;
+  sigwait(&signals, &signal);
+  std::cerr << "ringwarden-server: shutting down" << std::endl;
+  server.Shutdown();
+  return 0;
+}

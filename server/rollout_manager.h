@@ -1,0 +1,73 @@
+// rollout_manager.h: the release operations behind AdminService.
+//
+// Validates input, applies the domain rules (state machine, version order),
+// writes through the Store in one transaction per operation with its audit
+// entry, and refreshes the assignment snapshot so agents see the change on
+// their next poll. Knows nothing of gRPC.
+// Thread-safety: safe to call from many threads; the database serializes
+// conflicting changes (optimistic revision checks).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/random/random.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "common/dsse.h"
+#include "common/names.h"
+#include "server/auth.h"
+#include "server/snapshot.h"
+#include "server/storage/store.h"
+
+namespace ringwarden {
+
+// Size limits on what release engineers send.
+inline constexpr size_t kMaxPayloadBytes = 16 * 1024 * 1024;
+inline constexpr size_t kMaxReasonBytes = 1024;
+
+struct RolloutView {
+  RolloutRecord rollout;
+  std::vector<RingProgressRecord> rings;
+};
+
+class RolloutManager {
+ public:
+  RolloutManager(Store& store, SnapshotHolder& snapshots, const TrustedKeys& trusted_keys,
+                 const Clock& clock);
+
+  // UploadContent verifies the envelope and payload and stores them.
+  absl::StatusOr<ContentRecord> UploadContent(const std::string& envelope_json,
+                                              const std::string& payload,
+                                              const Principal& actor);
+
+  absl::StatusOr<RolloutView> StartRollout(const std::string& channel, int64_t version, bool hold,
+                                           bool supersede, const std::string& reason,
+                                           const Principal& actor);
+  // Act applies promote, halt, resume or roll back. expected_revision 0 skips
+  // the optimistic check.
+  absl::StatusOr<RolloutView> Act(const std::string& id, RolloutAction action,
+                                  const std::string& reason, int64_t expected_revision,
+                                  const Principal& actor);
+  absl::StatusOr<RolloutView> Get(const std::string& id);
+
+  absl::Status SetEmergencyStop(bool active, const std::string& reason, const Principal& actor);
+  absl::StatusOr<PinRecord> SetPin(const std::string& label_key, const std::string& label_value,
+                                   const std::string& channel, const std::string& policy,
+                                   const std::string& reason, const Principal& actor);
+
+ private:
+  std::string NewRolloutId();
+  // RefreshSnapshot makes a committed change visible to polls at once.
+  void RefreshSnapshot();
+
+  Store& store_;
+  SnapshotHolder& snapshots_;
+  const TrustedKeys& trusted_keys_;
+  const Clock& clock_;
+  absl::Mutex rng_mu_;
+  absl::BitGen rng_ ABSL_GUARDED_BY(rng_mu_);
+};
+
+}  // namespace ringwarden

@@ -1,0 +1,162 @@
+#include "server/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/server_builder.h>
+#include <prometheus/exposer.h>
+#include <prometheus/registry.h>
+
+#include <fstream>
+#include <iostream>
+
+#include "common/clock.h"
+#include "common/dsse.h"
+#include "common/status_macros.h"
+#include "server/admin_service.h"
+#include "server/agent_service.h"
+#include "server/metrics.h"
+#include "server/rollout_manager.h"
+#include "server/snapshot.h"
+#include "server/storage/migrations.h"
+#include "server/storage/pg_store.h"
+#include "server/telemetry_writer.h"
+#include "server/work_queue.h"
+
+namespace ringwarden {
+
+// Parts holds the components in construction order; members are destroyed in
+// reverse, so the gRPC server stops before what its handlers use.
+struct Server::Parts {
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<prometheus::Exposer> exposer;
+  std::unique_ptr<Metrics> metrics;
+  TrustedKeys trusted_keys;
+  AdminAuthenticator admin_auth;
+  std::unique_ptr<PgStore> store;
+  std::unique_ptr<SnapshotHolder> snapshots;
+  std::unique_ptr<TelemetryWriter> telemetry;
+  std::unique_ptr<WorkQueue> admin_queue;
+  std::unique_ptr<RolloutManager> manager;
+  std::unique_ptr<AgentServiceImpl> agent_service;
+  std::unique_ptr<AdminServiceImpl> admin_service;
+  std::unique_ptr<grpc::Server> grpc_server;
+};
+
+Server::Server(ServerConfig config) : config_(std::move(config)) {}
+
+Server::~Server() { Shutdown(); }
+
+absl::Status Server::Start() {
+  if (config_.database.empty()) {
+    return absl::InvalidArgumentError("--database is required (a libpq connection string)");
+  }
+  if (config_.enrollment_secret.size() < 16) {
+    return absl::InvalidArgumentError("--enrollment-secret must be at least 16 characters");
+  }
+  auto parts = std::make_unique<Parts>();
+  ASSIGN_OR_RETURN(parts->trusted_keys,
+                   TrustedKeys::LoadPemFiles(config_.trusted_keys, config_.signature_threshold));
+  if (config_.admin_tokens_file.empty()) {
+    return absl::InvalidArgumentError("--admin-tokens is required (lines \"TOKEN ROLE NAME\")");
+  }
+  ASSIGN_OR_RETURN(parts->admin_auth, AdminAuthenticator::LoadFile(config_.admin_tokens_file));
+
+  if (config_.migrate) {
+    ASSIGN_OR_RETURN(MigrationReport report,
+                     ApplyMigrations(config_.database, EmbeddedMigrations()));
+    std::cerr << "schema at version " << report.schema_version_after << " ("
+              << report.applied.size() << " migrations applied)" << std::endl;
+  }
+  parts->metrics = std::make_unique<Metrics>(*parts->registry);
+  parts->store = std::make_unique<PgStore>(config_.database, config_.db_workers + 2);
+  parts->snapshots = std::make_unique<SnapshotHolder>(*parts->store);
+  RETURN_IF_ERROR(parts->snapshots->Refresh());
+  parts->metrics->emergency_stop_active().Set(
+      parts->snapshots->Current()->emergency_stop() ? 1 : 0);
+  parts->telemetry = std::make_unique<TelemetryWriter>(
+      *parts->store, config_.telemetry_flush_interval, /*max_rows=*/500'000);
+  parts->admin_queue = std::make_unique<WorkQueue>(config_.db_workers, /*capacity=*/256);
+  Clock& clock = RealClock::Instance();
+  parts->manager = std::make_unique<RolloutManager>(*parts->store, *parts->snapshots,
+                                                    parts->trusted_keys, clock);
+  AgentServiceOptions agent_options;
+  agent_options.enrollment_secret = config_.enrollment_secret;
+  agent_options.poll_interval = config_.poll_interval;
+  agent_options.poll_jitter = config_.poll_jitter;
+  parts->agent_service = std::make_unique<AgentServiceImpl>(
+      agent_options, *parts->snapshots, *parts->telemetry, *parts->metrics, clock);
+  parts->admin_service =
+      std::make_unique<AdminServiceImpl>(*parts->manager, *parts->store, parts->admin_auth,
+                                         *parts->admin_queue, *parts->metrics, clock);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config_.listen, grpc::InsecureServerCredentials(), &bound_port_);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxPayloadBytes + kMaxEnvelopeJsonBytes +
+                                                    64 * 1024));
+  builder.RegisterService(parts->agent_service.get());
+  builder.RegisterService(parts->admin_service.get());
+  parts->grpc_server = builder.BuildAndStart();
+  if (parts->grpc_server == nullptr || bound_port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", config_.listen));
+  }
+  if (!config_.metrics_listen.empty()) {
+    try {
+      parts->exposer = std::make_unique<prometheus::Exposer>(config_.metrics_listen);
+      parts->exposer->RegisterCollectable(parts->registry);
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot serve metrics on ", config_.metrics_listen, ": ", e.what()));
+    }
+  }
+  parts_ = std::move(parts);
+  refresher_ = std::thread([this] { RefreshLoop(); });
+  if (!config_.port_file.empty()) {
+    std::ofstream(config_.port_file) << bound_port_ << "\n";
+  }
+  std::cerr << "ringwarden-server serving gRPC on port " << bound_port_ << std::endl;
+  return absl::OkStatus();
+}
+
+void Server::RefreshLoop() {
+  absl::Time last_ok = absl::Now();
+  bool logged = false;
+  while (!stop_.WaitForNotificationWithTimeout(config_.refresh_interval)) {
+    absl::Status status = parts_->snapshots->Refresh();
+    if (status.ok()) {
+      last_ok = absl::Now();
+      logged = false;
+      parts_->metrics->emergency_stop_active().Set(
+          parts_->snapshots->Current()->emergency_stop() ? 1 : 0);
+    } else {
+      parts_->metrics->snapshot_refresh_errors().Increment();
+      if (!logged) {
+        // Degraded mode: polls keep being answered from the last snapshot.
+        std::cerr << "snapshot refresh failed; serving the last one: " << status << std::endl;
+        logged = true;
+      }
+    }
+    parts_->metrics->snapshot_age_seconds().Set(absl::ToDoubleSeconds(absl::Now() - last_ok));
+    parts_->metrics->telemetry_queue_rows().Set(static_cast<double>(parts_->telemetry->Pending()));
+    parts_->metrics->telemetry_rows_written().Set(
+        static_cast<double>(parts_->telemetry->RowsWritten()));
+  }
+}
+
+void Server::Shutdown() {
+  if (parts_ == nullptr) {
+    return;
+  }
+  if (!stop_.HasBeenNotified()) {
+    stop_.Notify();
+  }
+  if (refresher_.joinable()) {
+    refresher_.join();
+  }
+  parts_->grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  parts_->grpc_server->Wait();
+  parts_.reset();
+}
+
+}  // namespace ringwarden

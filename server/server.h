@@ -1,0 +1,58 @@
+// server.h: wires storage, snapshot, services and metrics into a running server.
+//
+// Server owns every component; Start() migrates (unless told not to), loads
+// the first snapshot, binds gRPC and the metrics endpoint and starts the
+// background refresher; Shutdown() stops them in reverse order.
+// Thread-safety: Start/Shutdown from one thread; the rest runs on its own threads.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+
+namespace ringwarden {
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:7600";
+  std::string metrics_listen = "127.0.0.1:7601";  // empty disables /metrics
+  std::string database;                           // libpq conninfo
+  std::vector<std::string> trusted_keys;          // public-key PEM files
+  int signature_threshold = 1;
+  std::string admin_tokens_file;
+  std::string enrollment_secret;
+  bool migrate = true;
+  absl::Duration poll_interval = absl::Seconds(30);
+  double poll_jitter = 0.2;
+  absl::Duration refresh_interval = absl::Seconds(2);
+  absl::Duration telemetry_flush_interval = absl::Milliseconds(500);
+  int db_workers = 4;
+  std::string port_file;  // written with the bound gRPC port once serving
+};
+
+class Server {
+ public:
+  explicit Server(ServerConfig config);
+  ~Server();
+
+  absl::Status Start();
+  // BoundPort returns the gRPC port (useful with port 0).
+  int BoundPort() const { return bound_port_; }
+  void Shutdown();
+
+ private:
+  struct Parts;
+  void RefreshLoop();
+
+  ServerConfig config_;
+  std::unique_ptr<Parts> parts_;
+  int bound_port_ = 0;
+  absl::Notification stop_;
+  std::thread refresher_;
+};
+
+}  // namespace ringwarden

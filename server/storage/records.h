@@ -1,0 +1,141 @@
+// records.h: plain rows the storage layer reads and writes.
+//
+// Independent of protobuf and of the database driver so that the domain and
+// the transport can both speak them. Value types; no synchronization.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "server/domain/assignment.h"
+#include "server/domain/ring.h"
+#include "server/domain/rollout.h"
+
+namespace ringwarden {
+
+struct ContentRecord {
+  std::string channel;
+  int64_t version = 0;
+  std::string sha256;
+  int64_t size = 0;
+  std::string envelope_json;
+  std::string payload;  // empty unless asked for
+  std::vector<std::string> key_ids;
+  std::string description;
+  absl::Time uploaded_at;
+  std::string uploaded_by;
+  bool completed = false;
+  bool revoked = false;
+};
+
+struct RolloutRecord {
+  std::string id;
+  std::string channel;
+  int64_t version = 0;
+  RolloutPosition position;
+  int64_t previous_version = 0;
+  int64_t revision = 0;
+  std::string created_by;
+  absl::Time created_at;
+  absl::Time updated_at;
+  absl::Time stage_started_at;
+};
+
+struct AuditRecord {
+  int64_t id = 0;
+  absl::Time at;
+  std::string actor;
+  std::string action;
+  std::string rollout_id;
+  std::string from_state;
+  std::string to_state;
+  std::string reason;
+  std::string evidence_json = "{}";
+};
+
+struct RingProgressRecord {
+  Ring ring = Ring::kCanary;
+  int64_t targeted = 0;
+  int64_t applied = 0;
+  int64_t healthy = 0;
+  int64_t failed = 0;
+};
+
+struct PinRecord {
+  std::string label_key;
+  std::string label_value;
+  std::string channel;
+  PinPolicy policy;
+};
+
+struct AgentRecord {
+  std::string agent_id;
+  Ring ring = Ring::kBroad;
+  std::map<std::string, std::string> labels;
+  std::string hostname;
+  absl::Time enrolled_at;
+  std::optional<absl::Time> last_seen_at;
+  std::map<std::string, int64_t> versions;  // channel -> version in effect
+};
+
+// CatalogData is everything the assignment snapshot is built from.
+struct CatalogData {
+  std::vector<ContentRecord> content;  // metadata only
+  std::vector<RolloutRecord> unfinished_rollouts;
+  std::vector<PinRecord> pins;
+  RingPolicy ring_policy;
+  bool emergency_stop = false;
+  std::string agent_token_secret;
+};
+
+// Telemetry rows, written in batches.
+struct AgentUpsert {
+  std::string agent_id;
+  Ring ring = Ring::kBroad;
+  std::map<std::string, std::string> labels;
+  std::string hostname;
+  absl::Time at;
+};
+
+struct HeartbeatRow {
+  std::string agent_id;
+  std::map<std::string, int64_t> versions;
+  std::string boot_id;
+  absl::Time at;
+};
+
+struct ApplyRow {
+  std::string agent_id;
+  std::string channel;
+  int64_t version = 0;
+  std::string outcome;  // "APPLIED", "SIGNATURE_REJECTED", ...
+  std::string detail;
+  absl::Time at;
+};
+
+struct CrashRow {
+  std::string agent_id;
+  std::string kind;  // "PROCESS_CRASH" or "UNCLEAN_SHUTDOWN"
+  std::string channel;
+  int64_t version = 0;
+  std::string detail;
+  absl::Time at;
+};
+
+struct TelemetryRows {
+  std::vector<AgentUpsert> agents;
+  std::vector<HeartbeatRow> heartbeats;
+  std::vector<ApplyRow> applies;
+  std::vector<CrashRow> crashes;
+
+  size_t size() const {
+    return agents.size() + heartbeats.size() + applies.size() + crashes.size();
+  }
+  bool empty() const { return size() == 0; }
+};
+
+}  // namespace ringwarden

@@ -1,0 +1,84 @@
+// store.h: the storage interface; PostgreSQL (pg_store.h) is the implementation.
+//
+// Each method is one short transaction. Errors: NOT_FOUND, ALREADY_EXISTS,
+// FAILED_PRECONDITION (do not retry), ABORTED (a concurrent change won; re-read
+// and retry), UNAVAILABLE (database unreachable; retry later).
+// Thread-safety: implementations are safe to call from many threads.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "server/storage/records.h"
+
+namespace ringwarden {
+
+// RolloutChange is one state change and its audit entry, applied together.
+struct RolloutChange {
+  std::string rollout_id;
+  int64_t expected_revision = 0;  // ABORTED when the row moved on
+  RolloutPosition to;
+  bool stage_changed = false;     // resets stage_started_at
+  AuditRecord audit;
+  // Side effects that must commit with the change.
+  bool mark_completed = false;    // content version becomes a completed version
+  bool revoke_version = false;    // content version is revoked forever
+};
+
+// NewRollout creates a rollout, optionally cancelling the channel's unfinished one.
+struct NewRollout {
+  RolloutRecord rollout;
+  std::vector<AuditRecord> audit;          // rollout_id is filled in
+  std::optional<RolloutChange> supersede;  // cancels the previous unfinished rollout
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // InsertContent stores a verified version; FAILED_PRECONDITION unless its
+  // version is above the channel's newest (checked under a row lock).
+  virtual absl::Status InsertContent(const ContentRecord& content, const AuditRecord& audit) = 0;
+  // ListContent lists metadata (no payload), newest first; empty channel = all.
+  virtual absl::StatusOr<std::vector<ContentRecord>> ListContent(const std::string& channel) = 0;
+  // GetContent returns one version with its payload; NOT_FOUND when absent.
+  virtual absl::StatusOr<ContentRecord> GetContent(const std::string& channel,
+                                                   int64_t version) = 0;
+
+  // CreateRollout inserts a rollout (and its supersede change) atomically.
+  // FAILED_PRECONDITION when another unfinished rollout of the channel exists.
+  virtual absl::Status CreateRollout(const NewRollout& create) = 0;
+  virtual absl::StatusOr<RolloutRecord> GetRollout(const std::string& id) = 0;
+  virtual absl::StatusOr<std::vector<RolloutRecord>> ListRollouts(const std::string& channel,
+                                                                  bool active_only,
+                                                                  int limit) = 0;
+  virtual absl::StatusOr<std::optional<RolloutRecord>> GetUnfinishedRollout(
+      const std::string& channel) = 0;
+  // ApplyRolloutChange commits the change and its audit entry, or nothing.
+  virtual absl::Status ApplyRolloutChange(const RolloutChange& change) = 0;
+  // RingProgress counts agents per ring for a rollout.
+  virtual absl::StatusOr<std::vector<RingProgressRecord>> RingProgress(
+      const RolloutRecord& rollout) = 0;
+
+  virtual absl::Status SetEmergencyStop(bool active, const AuditRecord& audit) = 0;
+  virtual absl::Status UpsertPin(const PinRecord& pin, const AuditRecord& audit) = 0;
+  virtual absl::StatusOr<std::vector<PinRecord>> ListPins() = 0;
+
+  virtual absl::StatusOr<std::vector<AuditRecord>> ListAudit(const std::string& rollout_id,
+                                                             int limit) = 0;
+  // ListAgents returns up to `limit` agents (ring filter optional) and the total.
+  virtual absl::StatusOr<std::pair<std::vector<AgentRecord>, int64_t>> ListAgents(
+      std::optional<Ring> ring, int limit) = 0;
+
+  // LoadCatalog reads what the assignment snapshot is built from.
+  virtual absl::StatusOr<CatalogData> LoadCatalog() = 0;
+
+  // WriteTelemetry writes a batch of agent rows in one transaction.
+  virtual absl::Status WriteTelemetry(const TelemetryRows& rows) = 0;
+};
+
+}  // namespace ringwarden
