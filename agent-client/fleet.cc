@@ -411,12 +411,14 @@ bool Fleet::WaitFor(const std::function<bool(const FleetSummary&)>& done,
     if (done(summary)) {
       return true;
     }
+    const absl::Time now = clock_.Now();
+    if (now >= deadline) {
+      return false;
+    }
     absl::MutexLock lock(&stats_mu_);
-    while (stats_version_ == seen) {
-      if (clock_.Now() >= deadline) {
-        return false;
-      }
-      stats_cv_.WaitWithDeadline(&stats_mu_, deadline);
+    if (stats_version_ == seen) {
+      // Woken by changes; the 50 ms bound lets `done` also watch state outside the fleet.
+      stats_cv_.WaitWithDeadline(&stats_mu_, std::min(deadline, now + absl::Milliseconds(50)));
     }
   }
 }

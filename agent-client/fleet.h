@@ -147,7 +147,8 @@ class Fleet {
   void Stop();
 
   FleetSummary Summary() const;
-  // WaitFor waits until `done(Summary())` holds or `timeout` passes; returns whether it held.
+  // WaitFor waits until `done(Summary())` holds or `timeout` passes; returns whether it
+  // held. `done` runs without locks held, on every change and at least every 50 ms.
   bool WaitFor(const std::function<bool(const FleetSummary&)>& done, absl::Duration timeout);
 
  private:

@@ -1,10 +1,8 @@
 #include "server/domain/decision.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <cmath>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -14,25 +12,25 @@
 namespace ringwarden {
 namespace {
 
-// How far above the control group's observed failure rate H0 is placed, in standard errors of
-// its Poisson count (z = 1: about an 84% one-sided upper bound).
+// Why two tests. The control test compares failures per agent-hour between treated and control,
+// conditional on how many failures there were in all; the control's unknown background rate
+// cancels out of that likelihood, so its false-halt guarantee holds for any background and any
+// control size, however often it is evaluated. A plug-in H0 (the control rate, or an upper
+// confidence bound on it) does not: in simulation an 84% upper bound still let a 100-agent control
+// halt 6.5% of healthy updates at alpha = 5%, and had already cut the power against a 3x
+// regression from 90% to 77% with a 1,000-agent control. The baseline test is the policy's
+// floor: a regression must also be significantly above regression_ratio x baseline_failure_rate,
+// so that a rise from 0.1% to 0.3% does not halt, and it stands alone when the control is too
+// small to say anything. A halt always needs the baseline test, so letting the control test in
+// or out as exposures change cannot add false halts; what the baseline test alone guarantees
+// rests on baseline_failure_rate being at or above the real background.
 //
-// Why an upper bound at all: the SPRT's false-halt guarantee holds for the true background rate.
-// Its log-likelihood ratio falls as p0 rises (with p1 = ratio * p0), so any p0 at or above the
-// truth keeps the guarantee, while a p0 below it lets background noise look like a regression;
-// a plug-in estimate is below the truth half the time. Why not a wider bound: every step up
-// weakens the test against real regressions (a 95% bound cost about 20 points of power against
-// a 3x regression in the simulations of decision_test.cc), and the finite canary already keeps
-// the measured false-halt rate well under alpha at z = 1 (see FalseHaltRateUnderManyLooks).
-constexpr double kControlBoundZ = 1.0;
+// The control counts as informative once its exposure reaches a quarter of the treated exposure
+// (H0 then puts at most 80% of the failures on the treated side). Below that a treated failure
+// moves the control test by under 0.15 and it would need dozens of them: the floor decides alone.
+constexpr double kInformativeControlExposureRatio = 0.25;
 
-// H0 is capped so that H1 (capped at 0.99) stays above it and the logs stay finite.
-constexpr double kMaxNullRate = 0.9;
 constexpr double kMaxAlternativeRate = 0.99;
-
-// With fewer agents than the SPRT needs to decide, the operator's gate (bake time, healthy
-// agents) is where the test is truncated; it then accepts H0 only if the data favour it.
-constexpr double kTruncatedAcceptLlr = -1e9;
 
 std::string Percent(double rate) { return absl::StrFormat("%.1f%%", 100.0 * rate); }
 
@@ -43,6 +41,16 @@ std::string RoundedDuration(absl::Duration d) {
 
 Decision::Kind ActionKind(AutoAction action) {
   return action == AutoAction::kRollback ? Decision::Kind::kRollback : Decision::Kind::kHalt;
+}
+
+SequentialTestEvidence FromSprt(const SprtResult& r) {
+  SequentialTestEvidence t;
+  t.applies = true;
+  t.h0 = r.h0;
+  t.h1 = r.h1;
+  t.llr = r.llr;
+  t.outcome = r.outcome;
+  return t;
 }
 
 // FailureBreakdown lists the non-zero failure categories, e.g. "9 crashed, 3 silent".
@@ -63,21 +71,51 @@ std::string FailureBreakdown(const RingHealth& h) {
   return absl::StrJoin(parts, ", ");
 }
 
-std::string SprtClause(const Evidence& e) {
-  const std::string hypotheses =
-      absl::StrCat("H0 ", Percent(e.null_rate.p0), " vs H1 ", Percent(e.null_rate.p1));
-  switch (e.sprt_outcome) {
-    case SprtOutcome::kRejectH0:
-      return absl::StrFormat("sequential test crossed the halt bound (LLR %.2f >= %.2f; %s)", e.llr,
-                             e.halt_bound, hypotheses);
-    case SprtOutcome::kAcceptH0:
-      return absl::StrFormat("sequential test accepted the update (LLR %.2f <= %.2f; %s)", e.llr,
-                             e.accept_bound, hypotheses);
-    case SprtOutcome::kContinue:
+std::string BaselineName(const Evidence& e) {
+  return absl::StrCat("the ", Percent(e.vs_baseline.h0), " baseline");
+}
+
+// TestClause says what the sequential tests concluded, naming only those that decided.
+std::string TestClause(const Decision& d) {
+  const Evidence& e = d.evidence;
+  const bool control = e.vs_control.applies;
+  switch (d.reason) {
+    case Decision::Reason::kRegression:
+      if (control) {
+        return absl::StrFormat(
+            "sequential test crossed the halt bound vs control (LLR %.2f >= %.2f) and vs %s "
+            "(LLR %.2f >= %.2f)",
+            e.vs_control.llr, e.halt_bound, BaselineName(e), e.vs_baseline.llr, e.halt_bound);
+      }
+      return absl::StrFormat("sequential test crossed the halt bound vs %s (LLR %.2f >= %.2f)",
+                             BaselineName(e), e.vs_baseline.llr, e.halt_bound);
+    case Decision::Reason::kGatePassed:
+      if (e.vs_baseline.outcome == SprtOutcome::kAcceptH0) {
+        return absl::StrFormat("sequential test accepted the update vs %s (LLR %.2f <= %.2f)",
+                               BaselineName(e), e.vs_baseline.llr, e.accept_bound);
+      }
+      return absl::StrFormat("sequential test accepted the update vs control (LLR %.2f <= %.2f)",
+                             e.vs_control.llr, e.accept_bound);
+    case Decision::Reason::kCatastrophic:
+    case Decision::Reason::kGatePending:
       break;
   }
-  return absl::StrFormat("sequential test undecided (LLR %.2f between %.2f and %.2f; %s)", e.llr,
-                         e.accept_bound, e.halt_bound, hypotheses);
+  std::string llrs = absl::StrFormat("LLR %.2f vs %s", e.vs_baseline.llr, BaselineName(e));
+  if (control) {
+    absl::StrAppendFormat(&llrs, ", %.2f vs control", e.vs_control.llr);
+  }
+  return absl::StrFormat("sequential test undecided (%s; bounds %.2f and %.2f)", llrs,
+                         e.accept_bound, e.halt_bound);
+}
+
+// MoreCleanAgents estimates how many more agents without failure the baseline test needs to
+// accept: each one moves its LLR by ln((1 - p1) / (1 - p0)) < 0.
+int64_t MoreCleanAgents(const Evidence& e) {
+  const double step = std::log1p(-e.vs_baseline.h1) - std::log1p(-e.vs_baseline.h0);
+  if (!(step < 0) || e.vs_baseline.llr <= e.accept_bound) {
+    return 0;
+  }
+  return static_cast<int64_t>(std::ceil((e.vs_baseline.llr - e.accept_bound) / -step));
 }
 
 std::string ShortSummary(const Decision& d) {
@@ -100,29 +138,6 @@ std::string ShortSummary(const Decision& d) {
 }
 
 }  // namespace
-
-NullRate EstimateNullRate(const RingGatePolicy& policy, const RingHealth& health) {
-  NullRate rate;
-  // The control group is compared per agent-hour, not per agent: its agents are watched over the
-  // whole window while treated agents joined as they applied, and the control may shrink as its
-  // agents apply. Its failure rate per hour of exposure, times the mean time a treated agent with
-  // a known outcome has been watched, is the share of treated agents expected to have failed by
-  // now had the version changed nothing (constant hazard; using the mean time overestimates it
-  // slightly, by Jensen's inequality, which errs toward not halting).
-  const int64_t known_applied = health.applied - health.pending;
-  const double control_hours = absl::ToDoubleHours(health.control_exposure);
-  const double observed_hours = absl::ToDoubleHours(health.observed);
-  if (health.control_agents > 0 && control_hours > 0 && known_applied > 0 && observed_hours > 0) {
-    const double hazard_bound =
-        PoissonUpperBound(health.control_failed, kControlBoundZ) / control_hours;
-    const double mean_watch_hours = observed_hours / static_cast<double>(known_applied);
-    rate.from_control = true;
-    rate.control_bound = -std::expm1(-hazard_bound * mean_watch_hours);
-  }
-  rate.p0 = std::min(std::max(policy.baseline_failure_rate, rate.control_bound), kMaxNullRate);
-  rate.p1 = std::min(policy.regression_ratio * rate.p0, kMaxAlternativeRate);
-  return rate;
-}
 
 absl::string_view DecisionKindName(Decision::Kind kind) {
   switch (kind) {
@@ -157,63 +172,70 @@ Decision Evaluate(const RingGatePolicy& policy, const RingHealth& health, absl::
   Decision d;
   Evidence& e = d.evidence;
   e.health = health;
-  e.trials = std::max<int64_t>(0, health.attempted - health.pending);
-  e.treated_failure_rate =
-      e.trials > 0 ? static_cast<double>(health.failed) / static_cast<double>(e.trials) : 0.0;
+  const double treated_hours = absl::ToDoubleHours(health.exposure);
+  const double control_hours = absl::ToDoubleHours(health.control_exposure);
+  if (health.attempted > 0) {
+    e.treated_failure_rate =
+        static_cast<double>(health.failed) / static_cast<double>(health.attempted);
+  }
   e.has_control = health.control_agents > 0;
-  e.control_failure_rate = e.has_control ? static_cast<double>(health.control_failed) /
-                                               static_cast<double>(health.control_agents)
-                                         : 0.0;
+  if (e.has_control) {
+    e.control_failure_rate =
+        static_cast<double>(health.control_failed) / static_cast<double>(health.control_agents);
+  }
+  if (treated_hours > 0) {
+    e.treated_failures_per_agent_hour = static_cast<double>(health.failed) / treated_hours;
+  }
+  if (control_hours > 0) {
+    e.control_failures_per_agent_hour = static_cast<double>(health.control_failed) / control_hours;
+  }
+  e.control_informative = e.has_control && treated_hours > 0 &&
+                          control_hours >= kInformativeControlExposureRatio * treated_hours;
   e.catastrophic_min_failed = policy.catastrophic_min_failed;
   e.catastrophic_failure_rate = policy.catastrophic_failure_rate;
   e.alpha = policy.alpha;
   e.beta = policy.beta;
+  e.regression_ratio = policy.regression_ratio;
   e.min_bake = policy.min_bake;
   e.min_healthy = policy.min_healthy;
   e.bake_elapsed = std::max(absl::ZeroDuration(), now - stage_started);
   e.bake_remaining = std::max(absl::ZeroDuration(), policy.min_bake - e.bake_elapsed);
 
-  // 1. Catastrophe needs no statistics: five of the first twenty machines gone is enough.
-  e.catastrophic = health.attempted > 0 && health.failed >= policy.catastrophic_min_failed &&
-                   static_cast<double>(health.failed) >=
-                       policy.catastrophic_failure_rate * static_cast<double>(health.attempted);
+  // 1. Catastrophe needs no statistics: five of the first twenty machines gone is enough. The
+  // bound is on the excess over the control so that a fleet where many machines fall silent every
+  // evening (laptops closing) does not look catastrophic.
+  e.excess_failure_rate = e.treated_failure_rate - e.control_failure_rate;
+  e.catastrophic = health.failed >= policy.catastrophic_min_failed &&
+                   e.excess_failure_rate >= policy.catastrophic_failure_rate;
 
-  // 2. Sequential test. Each agent with a known outcome is one Bernoulli trial; pending agents
-  // (applied, silence timeout not over, no heartbeat yet) wait until they can be told apart.
-  e.test = "wald_sprt_bernoulli";
-  e.null_rate = EstimateNullRate(policy, health);
-  const SprtResult sprt = BernoulliSprt(BernoulliCounts{e.trials, health.failed}, e.null_rate.p0,
-                                        e.null_rate.p1, policy.alpha, policy.beta);
-  e.llr = sprt.llr;
-  if (getenv("RW_COND")) {  // EXPERIMENT
-    double et = absl::ToDoubleHours(health.exposure), ec = absl::ToDoubleHours(health.control_exposure);
-    double llr = 0;
-    if (et > 0 && ec > 0) {
-      double r = policy.regression_ratio;
-      double pi0 = et / (et + ec), pi1 = r * et / (r * et + ec);
-      llr = health.failed * std::log(pi1 / pi0) + health.control_failed * std::log((1 - pi1) / (1 - pi0));
-    }
-    double floor_llr = sprt.llr;
-    if (getenv("RW_FLOOR")) {
-      SprtResult fl = BernoulliSprt(BernoulliCounts{e.trials, health.failed}, policy.baseline_failure_rate,
-                                    policy.baseline_failure_rate * policy.regression_ratio, policy.alpha, policy.beta);
-      floor_llr = fl.llr;
-    }
-    e.llr = std::min(llr, floor_llr);
-    const_cast<SprtResult&>(sprt).outcome = e.llr >= sprt.bounds.upper ? SprtOutcome::kRejectH0 : (llr <= sprt.bounds.lower ? SprtOutcome::kAcceptH0 : SprtOutcome::kContinue);
+  // 2. Sequential tests. Pending agents count as trials that have not failed: a failure that is
+  // not visible yet can only delay a halt, never cause one.
+  e.test = "wald_sprt";
+  const double p0 = policy.baseline_failure_rate;
+  const double p1 = std::min(policy.regression_ratio * p0, kMaxAlternativeRate);
+  const SprtResult baseline = BernoulliSprt(BernoulliCounts{health.attempted, health.failed}, p0,
+                                            p1, policy.alpha, policy.beta);
+  e.vs_baseline = FromSprt(baseline);
+  e.halt_bound = baseline.bounds.upper;
+  e.accept_bound = baseline.bounds.lower;
+  if (e.control_informative) {
+    e.vs_control = FromSprt(ConditionalPoissonSprt(
+        PoissonCounts{health.failed, treated_hours},
+        PoissonCounts{health.control_failed, control_hours}, policy.regression_ratio,
+        policy.alpha, policy.beta));
   }
-  e.halt_bound = sprt.bounds.upper;
-  e.accept_bound = sprt.bounds.lower;
-  e.sprt_outcome = sprt.outcome;
+  const bool regression =
+      e.vs_baseline.outcome == SprtOutcome::kRejectH0 &&
+      (!e.vs_control.applies || e.vs_control.outcome == SprtOutcome::kRejectH0);
 
-  if (e.catastrophic || e.sprt_outcome == SprtOutcome::kRejectH0) {
+  if (e.catastrophic || regression) {
     d.kind = ActionKind(policy.auto_action);
     d.reason = e.catastrophic ? Decision::Reason::kCatastrophic : Decision::Reason::kRegression;
     d.summary = ShortSummary(d);
     return d;
   }
 
-  // 3. and 4. The gate, collecting everything that is missing rather than the first thing.
+  // 3. and 4. The gate, listing everything that is missing rather than the first thing.
   if (health.attempted == 0) {
     e.waiting_for.push_back("first agents to apply the version");
   }
@@ -225,13 +247,20 @@ Decision Evaluate(const RingGatePolicy& policy, const RingHealth& health, absl::
     e.waiting_for.push_back(
         absl::StrCat("healthy agents: ", health.healthy, " of ", healthy_needed));
   }
-  const bool health_shown =
-      e.sprt_outcome == SprtOutcome::kAcceptH0 || (e.trials > 0 && e.llr <= kTruncatedAcceptLlr);
-  if (!health_shown && e.trials > 0) {
-    e.waiting_for.push_back(absl::StrFormat(
-        "evidence of health: %s failed (%d of %d) against %s expected (LLR %.2f, needs <= %.2f)",
-        Percent(e.treated_failure_rate), health.failed, e.trials, Percent(e.null_rate.p0), e.llr,
-        kTruncatedAcceptLlr));
+  const bool healthy_shown =
+      e.vs_baseline.outcome == SprtOutcome::kAcceptH0 ||
+      (e.vs_control.applies && e.vs_control.outcome == SprtOutcome::kAcceptH0);
+  if (!healthy_shown && health.attempted > 0) {
+    std::string need = absl::StrFormat(
+        "evidence of health: %s of agents failed; LLR %.2f vs %s must reach %.2f (about %d more "
+        "agents without failure)",
+        Percent(e.treated_failure_rate), e.vs_baseline.llr, BaselineName(e), e.accept_bound,
+        MoreCleanAgents(e));
+    if (e.vs_control.applies) {
+      absl::StrAppendFormat(&need, ", or LLR %.2f vs control must reach %.2f", e.vs_control.llr,
+                            e.accept_bound);
+    }
+    e.waiting_for.push_back(std::move(need));
   }
 
   if (!e.waiting_for.empty()) {
@@ -269,35 +298,46 @@ std::string Explain(const Decision& decision, Ring ring, int64_t version) {
     absl::StrAppend(&out, " vs ", Percent(e.control_failure_rate), " in control (",
                     h.control_failed, " of ", h.control_agents, ")");
   } else {
-    absl::StrAppend(&out, ", no control group (baseline ", Percent(e.null_rate.p0), ")");
+    absl::StrAppend(&out, ", no control group");
+  }
+  if (e.vs_control.applies && e.control_failures_per_agent_hour > 0 && h.failed > 0) {
+    absl::StrAppendFormat(&out, "; failures per agent-hour %.1fx control's",
+                          e.treated_failures_per_agent_hour / e.control_failures_per_agent_hour);
   }
   absl::StrAppend(&out, "; ");
 
   switch (decision.reason) {
     case Decision::Reason::kCatastrophic:
-      absl::StrAppendFormat(&out, "catastrophic: %d failed >= %d and %s >= %s", h.failed,
-                            e.catastrophic_min_failed,
-                            Percent(static_cast<double>(h.failed) / static_cast<double>(h.attempted)),
-                            Percent(e.catastrophic_failure_rate));
+      absl::StrAppendFormat(&out, "catastrophic: %d failed (>= %d) and ", h.failed,
+                            e.catastrophic_min_failed);
+      if (e.has_control) {
+        absl::StrAppendFormat(&out, "the failure rate exceeds control's by %.1f points (>= %.1f)",
+                              100.0 * e.excess_failure_rate, 100.0 * e.catastrophic_failure_rate);
+      } else {
+        absl::StrAppendFormat(&out, "the failure rate %s >= %s", Percent(e.treated_failure_rate),
+                              Percent(e.catastrophic_failure_rate));
+      }
       break;
     case Decision::Reason::kRegression:
-      absl::StrAppend(&out, SprtClause(e));
+      absl::StrAppend(&out, TestClause(decision));
       break;
     case Decision::Reason::kGatePassed:
-      absl::StrAppend(&out, SprtClause(e), "; bake ", RoundedDuration(e.bake_elapsed), " >= ",
-                      RoundedDuration(e.min_bake), ", ", h.healthy, " healthy >= ", e.min_healthy);
+      absl::StrAppend(&out, TestClause(decision), "; bake ", RoundedDuration(e.bake_elapsed),
+                      " >= ", RoundedDuration(e.min_bake), ", ", h.healthy, " healthy >= ",
+                      e.min_healthy);
       break;
     case Decision::Reason::kGatePending:
       if (h.attempted > 0) {
-        absl::StrAppend(&out, SprtClause(e), "; ");
+        absl::StrAppend(&out, TestClause(decision));
       }
       break;
   }
   if (decision.kind == Decision::Kind::kWait) {
     if (decision.reason == Decision::Reason::kGatePassed) {
-      absl::StrAppend(&out, "; gate passed; ");
+      absl::StrAppend(&out, "; gate passed");
     }
-    absl::StrAppend(&out, "wait for ", absl::StrJoin(e.waiting_for, ", "));
+    absl::StrAppend(&out, h.attempted > 0 || decision.gate_passed ? "; " : "", "wait for ",
+                    absl::StrJoin(e.waiting_for, "; "));
   } else {
     absl::StrAppend(&out, "; ", DecisionKindName(decision.kind));
   }

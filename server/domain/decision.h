@@ -6,7 +6,7 @@
 //   audit.Append(Explain(d, Ring::kCanary, 42));  // "canary: 12 of 100 agents failed ... halt"
 //
 // Pure functions: no clock, no I/O; thread-safe. Evaluate may be called as often as the
-// controller likes: the sequential test keeps its error rates under continuous monitoring.
+// controller likes: sequential tests keep their error rates under continuous monitoring.
 #pragma once
 
 #include <cstdint>
@@ -22,45 +22,49 @@
 
 namespace ringwarden {
 
-// NullRate is the failure probability the sequential test calls normal (H0) and the one it calls
-// a regression (H1), with where H0 came from.
-struct NullRate {
-  double p0 = 0;  // max(baseline floor, control_bound)
-  double p1 = 0;  // min(regression_ratio * p0, 0.99)
-  // Whether the control group had data to say anything; if not, p0 is the policy's floor.
-  bool from_control = false;
-  // Upper confidence bound on the control group's failure probability over the time the treated
-  // agents have been watched; 0 when !from_control.
-  double control_bound = 0;
+// SequentialTestEvidence is one sequential test's state at this look.
+struct SequentialTestEvidence {
+  bool applies = false;  // whether the test took part in this decision
+  double h0 = 0;         // parameter under H0 (see Evidence)
+  double h1 = 0;         // parameter under H1
+  double llr = 0;        // ln(L(H1) / L(H0))
+  SprtOutcome outcome = SprtOutcome::kContinue;
 };
-
-// EstimateNullRate derives H0 and H1 for `health` under `policy`. See decision.cc for why the
-// control group enters as an upper confidence bound on its failure rate per agent-hour.
-NullRate EstimateNullRate(const RingGatePolicy& policy, const RingHealth& health);
 
 // Evidence is everything a decision rests on, for the audit log and `ringctl rollout watch`.
 struct Evidence {
   RingHealth health;
-  // Agents whose outcome is known (attempted minus pending): the sequential test's trials.
-  int64_t trials = 0;
-  double treated_failure_rate = 0;  // health.failed / trials; 0 without trials
+  double treated_failure_rate = 0;  // failed / attempted; 0 without agents
   bool has_control = false;
   double control_failure_rate = 0;  // control_failed / control_agents; 0 without control
+  // Failures per agent-hour of exposure (apply failures count, with no exposure).
+  double treated_failures_per_agent_hour = 0;
+  double control_failures_per_agent_hour = 0;
+  // The control saw at least a quarter of the treated agent-time, enough for the test against it
+  // to tell a regression from background noise; otherwise only the baseline test applies.
+  bool control_informative = false;
 
-  // Catastrophic check: fires when failed >= min_failed AND failed / attempted >= rate.
+  // Catastrophic check: failed >= min_failed AND treated_failure_rate - control_failure_rate
+  // (the excess over what the control shows) >= catastrophic_failure_rate.
   bool catastrophic = false;
   int64_t catastrophic_min_failed = 0;
   double catastrophic_failure_rate = 0;
+  double excess_failure_rate = 0;
 
-  // Sequential test on the treated failure proportion.
-  std::string test;  // "wald_sprt_bernoulli"
-  NullRate null_rate;
+  // Sequential tests (Wald SPRT), sharing the error rates and hence the boundaries.
+  std::string test;  // "wald_sprt"
   double alpha = 0;
   double beta = 0;
-  double llr = 0;          // log-likelihood ratio of H1 over H0
-  double halt_bound = 0;   // ln((1 - beta) / alpha): at or above, the update is unhealthy
-  double accept_bound = 0; // ln(beta / (1 - alpha)): at or below, the update is healthy
-  SprtOutcome sprt_outcome = SprtOutcome::kContinue;
+  double regression_ratio = 0;
+  double halt_bound = 0;    // ln((1 - beta) / alpha): at or above, a test says "regression"
+  double accept_bound = 0;  // ln(beta / (1 - alpha)): at or below, a test says "healthy"
+  // Each agent that tried the version is a Bernoulli trial, failed or not (pending agents count
+  // as not failed yet): H0 p = baseline_failure_rate, H1 p = regression_ratio * baseline.
+  SequentialTestEvidence vs_baseline;
+  // Treated against control failures per agent-hour, conditional on the total number of
+  // failures: h0 and h1 are the share of failures expected among treated agents if the treated
+  // rate is 1x (H0) or regression_ratio x (H1) the control rate.
+  SequentialTestEvidence vs_control;
 
   // Stage gate.
   absl::Duration bake_elapsed = absl::ZeroDuration();
@@ -96,19 +100,21 @@ absl::string_view DecisionKindName(Decision::Kind kind);
 absl::string_view DecisionReasonName(Decision::Reason reason);
 
 // Evaluate decides for a ring whose stage started at `stage_started`, in this order:
-//   1. catastrophic bounds crossed            -> policy.auto_action at once;
-//   2. sequential test rejects H0             -> policy.auto_action;
-//   3. bake elapsed, >= min_healthy healthy agents, and the test accepts H0 (or, with too few
-//      agents for it to decide, the data favour H0: LLR <= 0) -> promote, or wait with
-//      gate_passed under manual promotion;
+//   1. catastrophic check fires                                   -> policy.auto_action at once;
+//   2. the baseline test says "regression", and so does the control test if the control is
+//      informative (a regression must beat both the floor and the control) -> auto_action;
+//   3. bake elapsed, >= min_healthy healthy agents, and a test says "healthy" (the baseline test,
+//      or the control test if the control is informative) -> promote, or wait with gate_passed
+//      under manual promotion;
 //   4. otherwise wait, listing what is missing. No agents, or too little data, is always a wait.
 // `policy` must be valid (RingGatePolicy::Validate).
 Decision Evaluate(const RingGatePolicy& policy, const RingHealth& health, absl::Time stage_started,
                   absl::Time now);
 
-// Explain renders `decision` as one sentence for a release engineer, e.g. "canary: 12 of 100
-// agents failed after applying v42 (9 crashed, 3 silent) vs 0.4% in control (4 of 1000);
-// sequential test crossed the halt bound (LLR 5.31 >= 2.89; H0 1.2% vs H1 3.6%); halt".
+// Explain renders `decision` as one sentence for a release engineer, e.g. "canary: 12 of 200
+// agents failed after applying v42 (9 crashed, 3 silent) vs 1.1% in control (11 of 1000);
+// failures per agent-hour 4.1x control's; sequential test crossed the halt bound vs control
+// (LLR 5.31 >= 2.89) and vs the 1.0% baseline (LLR 3.95 >= 2.89); halt".
 std::string Explain(const Decision& decision, Ring ring, int64_t version);
 
 }  // namespace ringwarden

@@ -1,0 +1,319 @@
+// Bad input against the real server and database: every refusal carries the
+// right gRPC status and a message a person can act on, and stores nothing.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "cli/admin_client.h"
+#include "cli/signing.h"
+#include "common/dsse.h"
+#include "common/sha256.h"
+#include "ringwarden/v1/agent.grpc.pb.h"
+#include "ringwarden/v1/content.pb.h"
+#include "tests/support/test_env.h"
+
+namespace ringwarden {
+namespace {
+
+using testing::ServerProcess;
+using testing::TestDatabase;
+using testing::TestKeys;
+
+constexpr char kChannel[] = "rules.behavioral";
+
+class BadInputTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<ServerProcess>(db_.conninfo(), keys_);
+    admin_ = std::make_unique<AdminClient>(server_->address(), TestKeys::kReleaserToken,
+                                           absl::Seconds(30));
+  }
+
+  std::string Envelope(const std::string& payload, int64_t version,
+                       const std::string& key_path = "") {
+    SignRequest req;
+    req.key_pem = testing::ReadFileOrDie(key_path.empty() ? keys_.release_key_path : key_path);
+    req.channel = kChannel;
+    req.version = version;
+    req.payload = payload;
+    req.now = absl::Now();
+    auto env = SignContent(req);
+    EXPECT_TRUE(env.ok()) << env.status();
+    return *env;
+  }
+
+  absl::Status Upload(const std::string& envelope, const std::string& payload,
+                      AdminClient* client = nullptr) {
+    v1::UploadContentRequest req;
+    req.set_envelope(envelope);
+    req.set_payload(payload);
+    return (client ? client : admin_.get())
+        ->Call(&v1::AdminService::Stub::UploadContent, req)
+        .status();
+  }
+
+  // Rows is a fingerprint of everything the refusals must leave alone.
+  std::string Rows() {
+    return db_.Query(
+        "SELECT (SELECT count(*) FROM content) || '/' || (SELECT count(*) FROM audit_log) || '/' "
+        "|| (SELECT count(*) FROM rollouts) || '/' || (SELECT coalesce(sum(revision), 0) FROM "
+        "rollouts) || '/' || (SELECT count(*) FROM channels)");
+  }
+
+  // ExpectRefused checks code, that the message contains `hint`, and no change.
+  void ExpectRefused(const absl::Status& s, absl::StatusCode code, const std::string& hint,
+                     const std::string& rows_before) {
+    EXPECT_EQ(s.code(), code) << s;
+    EXPECT_NE(s.message().find(hint), absl::string_view::npos)
+        << "message \"" << s.message() << "\" should mention \"" << hint << "\"";
+    EXPECT_EQ(Rows(), rows_before) << "a refused call changed the database";
+  }
+
+  TestDatabase db_;
+  TestKeys keys_;
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<AdminClient> admin_;
+};
+
+TEST_F(BadInputTest, ContentUploadRefusals) {
+  const std::string payload = "rules: block everything suspicious";
+  ASSERT_TRUE(Upload(Envelope(payload, 5), payload).ok());
+  const std::string rows = Rows();
+  const std::string next = "rules v6";
+
+  // Unsigned: an envelope without signatures.
+  DsseEnvelope unsigned_env = *ParseEnvelopeJson(Envelope(next, 6));
+  unsigned_env.signatures.clear();
+  std::string unsigned_json = EncodeEnvelopeJson(unsigned_env);
+  ExpectRefused(Upload(unsigned_json, next), absl::StatusCode::kInvalidArgument, "signature",
+                rows);
+
+  // Wrongly signed: the signed manifest swapped for another one.
+  DsseEnvelope forged = *ParseEnvelopeJson(Envelope(next, 6));
+  DsseEnvelope other = *ParseEnvelopeJson(Envelope(next, 7));
+  forged.payload = other.payload;
+  ExpectRefused(Upload(EncodeEnvelopeJson(forged), next), absl::StatusCode::kPermissionDenied,
+                "signature", rows);
+
+  // Untrusted key.
+  ExpectRefused(Upload(Envelope(next, 6, keys_.untrusted_key_path), next),
+                absl::StatusCode::kPermissionDenied, keys_.untrusted.PublicKey().KeyId(), rows);
+
+  // Truncated envelope.
+  const std::string good = Envelope(next, 6);
+  ExpectRefused(Upload(good.substr(0, good.size() / 2), next),
+                absl::StatusCode::kInvalidArgument, "envelope", rows);
+  ExpectRefused(Upload("", next), absl::StatusCode::kInvalidArgument, "envelope", rows);
+
+  // Digest mismatch: same size, different bytes.
+  std::string tampered = next;
+  tampered[0] ^= 1;
+  ExpectRefused(Upload(good, tampered), absl::StatusCode::kInvalidArgument, "SHA-256", rows);
+  // Size mismatch.
+  ExpectRefused(Upload(good, next + "x"), absl::StatusCode::kInvalidArgument, "bytes", rows);
+
+  // Version not above the channel's newest.
+  ExpectRefused(Upload(Envelope("older", 4), "older"), absl::StatusCode::kFailedPrecondition,
+                "must be above", rows);
+  ExpectRefused(Upload(Envelope(payload, 5), payload), absl::StatusCode::kFailedPrecondition,
+                "must be above", rows);
+
+  // Empty and oversized payloads.
+  ExpectRefused(Upload(good, ""), absl::StatusCode::kInvalidArgument, "empty", rows);
+  const std::string big(16 * 1024 * 1024 + 1, 'x');
+  ExpectRefused(Upload(good, big), absl::StatusCode::kInvalidArgument, "limit", rows);
+  // Beyond the transport limit gRPC itself refuses the message.
+  const std::string huge(24 * 1024 * 1024, 'x');
+  EXPECT_EQ(Upload(good, huge).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(Rows(), rows);
+
+  // Wrong payload type and a manifest that is not a manifest.
+  DsseEnvelope wrong_type = *ParseEnvelopeJson(good);
+  wrong_type.payload_type = "application/json";
+  ExpectRefused(Upload(EncodeEnvelopeJson(wrong_type), next), absl::StatusCode::kInvalidArgument,
+                "payload", rows);
+  Ed25519PrivateKey key = *Ed25519PrivateKey::FromPem(
+      testing::ReadFileOrDie(keys_.release_key_path));
+  DsseEnvelope garbage = *SignEnvelope(kManifestPayloadType, "\xff\xff\xff not a manifest", {&key});
+  ExpectRefused(Upload(EncodeEnvelopeJson(garbage), next), absl::StatusCode::kInvalidArgument,
+                "ContentManifest", rows);
+
+  // A bad channel name inside a validly signed manifest.
+  v1::ContentManifest m;
+  m.set_channel("Rules Behavioral!");
+  m.set_version(9);
+  m.set_sha256(Sha256Hex(next));
+  m.set_size(static_cast<int64_t>(next.size()));
+  DsseEnvelope bad_channel = *SignEnvelope(kManifestPayloadType, m.SerializeAsString(), {&key});
+  ExpectRefused(Upload(EncodeEnvelopeJson(bad_channel), next),
+                absl::StatusCode::kInvalidArgument, "channel", rows);
+}
+
+TEST_F(BadInputTest, CredentialsAndRoles) {
+  const std::string payload = "rules v1";
+  const std::string rows = Rows();
+  AdminClient viewer(server_->address(), TestKeys::kViewerToken, absl::Seconds(10));
+  ExpectRefused(Upload(Envelope(payload, 1), payload, &viewer),
+                absl::StatusCode::kPermissionDenied, "releaser", rows);
+  AdminClient nobody(server_->address(), "", absl::Seconds(10));
+  ExpectRefused(Upload(Envelope(payload, 1), payload, &nobody),
+                absl::StatusCode::kUnauthenticated, "authorization", rows);
+  AdminClient wrong(server_->address(), "not-a-real-token-at-all", absl::Seconds(10));
+  ExpectRefused(Upload(Envelope(payload, 1), payload, &wrong),
+                absl::StatusCode::kUnauthenticated, "token", rows);
+  // Emergency stop needs the admin role.
+  v1::EmergencyStopRequest stop;
+  stop.set_reason("test");
+  ExpectRefused(admin_->Call(&v1::AdminService::Stub::EmergencyStop, stop).status(),
+                absl::StatusCode::kPermissionDenied, "admin", rows);
+}
+
+TEST_F(BadInputTest, RolloutRefusals) {
+  const std::string payload = "rules v1";
+  ASSERT_TRUE(Upload(Envelope(payload, 1), payload).ok());
+  const std::string rows = Rows();
+
+  v1::GetRolloutRequest get;
+  get.set_id("ro-doesnotexist");
+  ExpectRefused(admin_->Call(&v1::AdminService::Stub::GetRollout, get).status(),
+                absl::StatusCode::kNotFound, "ro-doesnotexist", rows);
+  v1::RolloutActionRequest act;
+  act.set_id("ro-doesnotexist");
+  ExpectRefused(admin_->Call(&v1::AdminService::Stub::PromoteRollout, act).status(),
+                absl::StatusCode::kNotFound, "no rollout", rows);
+  act.set_id(std::string(500, 'x'));
+  ExpectRefused(admin_->Call(&v1::AdminService::Stub::PromoteRollout, act).status(),
+                absl::StatusCode::kInvalidArgument, "rollout id", rows);
+
+  v1::StartRolloutRequest start;
+  start.set_channel(kChannel);
+  start.set_version(2);
+  ExpectRefused(admin_->Call(&v1::AdminService::Stub::StartRollout, start).status(),
+                absl::StatusCode::kNotFound, "upload it first", rows);
+  start.set_channel("../etc/passwd");
+  ExpectRefused(admin_->Call(&v1::AdminService::Stub::StartRollout, start).status(),
+                absl::StatusCode::kInvalidArgument, "channel", rows);
+
+  start.set_channel(kChannel);
+  start.set_version(1);
+  auto rollout = admin_->Call(&v1::AdminService::Stub::StartRollout, start);
+  ASSERT_TRUE(rollout.ok()) << rollout.status();
+  const std::string after_start = Rows();
+  // A second unfinished rollout of the channel needs --supersede.
+  ExpectRefused(admin_->Call(&v1::AdminService::Stub::StartRollout, start).status(),
+                absl::StatusCode::kFailedPrecondition, "supersede", after_start);
+
+  act.set_id(rollout->id());
+  // Halting needs a reason.
+  ExpectRefused(admin_->Call(&v1::AdminService::Stub::HaltRollout, act).status(),
+                absl::StatusCode::kInvalidArgument, "reason", after_start);
+  act.set_reason("investigating");
+  ASSERT_TRUE(admin_->Call(&v1::AdminService::Stub::HaltRollout, act).ok());
+  const std::string halted = Rows();
+  // Promote of a halted rollout.
+  ExpectRefused(admin_->Call(&v1::AdminService::Stub::PromoteRollout, act).status(),
+                absl::StatusCode::kFailedPrecondition, "resume", halted);
+  ExpectRefused(admin_->Call(&v1::AdminService::Stub::HaltRollout, act).status(),
+                absl::StatusCode::kFailedPrecondition, "already halted", halted);
+  act.set_reason(std::string(5000, 'r'));
+  ExpectRefused(admin_->Call(&v1::AdminService::Stub::ResumeRollout, act).status(),
+                absl::StatusCode::kInvalidArgument, "reason", halted);
+}
+
+TEST_F(BadInputTest, AgentRefusals) {
+  auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+  auto stub = v1::AgentService::NewStub(channel);
+  auto call = [&](auto method, const auto& req, auto* resp, const std::string& token = "") {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (!token.empty()) {
+      ctx.AddMetadata("authorization", "Bearer " + token);
+    }
+    return ((*stub).*method)(&ctx, req, resp);
+  };
+  v1::EnrollRequest enroll;
+  v1::EnrollResponse enrolled;
+  enroll.set_agent_id("host-1");
+  enroll.set_enrollment_secret("wrong-secret-wrong-secret");
+  EXPECT_EQ(call(&v1::AgentService::Stub::Enroll, enroll, &enrolled).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  enroll.set_enrollment_secret(TestKeys::kEnrollmentSecret);
+  enroll.set_agent_id("bad id; DROP TABLE agents");
+  EXPECT_EQ(call(&v1::AgentService::Stub::Enroll, enroll, &enrolled).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  enroll.set_agent_id(std::string(200, 'a'));
+  EXPECT_EQ(call(&v1::AgentService::Stub::Enroll, enroll, &enrolled).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  enroll.set_agent_id("host-1");
+  for (int i = 0; i < 40; ++i) {
+    (*enroll.mutable_labels())[absl::StrCat("k", i)] = "v";
+  }
+  EXPECT_EQ(call(&v1::AgentService::Stub::Enroll, enroll, &enrolled).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  enroll.clear_labels();
+  ASSERT_TRUE(call(&v1::AgentService::Stub::Enroll, enroll, &enrolled).ok());
+
+  v1::GetAssignmentRequest poll;
+  v1::GetAssignmentResponse assignment;
+  poll.set_agent_id("host-1");
+  EXPECT_EQ(call(&v1::AgentService::Stub::GetAssignment, poll, &assignment).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(
+      call(&v1::AgentService::Stub::GetAssignment, poll, &assignment, "rwa1.forged.token")
+          .error_code(),
+      grpc::StatusCode::UNAUTHENTICATED);
+  // Another agent's credential does not work for host-1.
+  v1::EnrollRequest other = enroll;
+  other.set_agent_id("host-2");
+  v1::EnrollResponse other_enrolled;
+  ASSERT_TRUE(call(&v1::AgentService::Stub::Enroll, other, &other_enrolled).ok());
+  EXPECT_EQ(call(&v1::AgentService::Stub::GetAssignment, poll, &assignment,
+                 other_enrolled.agent_token())
+                .error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  ASSERT_TRUE(
+      call(&v1::AgentService::Stub::GetAssignment, poll, &assignment, enrolled.agent_token())
+          .ok());
+
+  v1::ReportTelemetryRequest batch;
+  v1::ReportTelemetryResponse ack;
+  batch.set_agent_id("host-1");
+  batch.set_batch_seq(1);
+  for (int i = 0; i < 300; ++i) {
+    batch.add_events()->mutable_heartbeat()->set_boot_id("b");
+  }
+  auto too_many = call(&v1::AgentService::Stub::ReportTelemetry, batch, &ack,
+                       enrolled.agent_token());
+  EXPECT_EQ(too_many.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(too_many.error_message().find("256"), std::string::npos);
+  batch.clear_events();
+  batch.add_events();  // no payload
+  EXPECT_EQ(call(&v1::AgentService::Stub::ReportTelemetry, batch, &ack, enrolled.agent_token())
+                .error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  batch.clear_events();
+  batch.add_events()->mutable_heartbeat()->set_boot_id("b");
+  ASSERT_TRUE(
+      call(&v1::AgentService::Stub::ReportTelemetry, batch, &ack, enrolled.agent_token()).ok());
+  EXPECT_EQ(ack.accepted(), 1);
+  // The same batch again is acknowledged as a duplicate and not counted.
+  ASSERT_TRUE(
+      call(&v1::AgentService::Stub::ReportTelemetry, batch, &ack, enrolled.agent_token()).ok());
+  EXPECT_TRUE(ack.duplicate());
+  EXPECT_EQ(ack.accepted(), 0);
+
+  v1::FetchContentRequest fetch;
+  fetch.set_agent_id("host-1");
+  fetch.set_channel(kChannel);
+  fetch.set_version(99);
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + enrolled.agent_token());
+  auto reader = stub->FetchContent(&ctx, fetch);
+  v1::ContentChunk chunk;
+  EXPECT_FALSE(reader->Read(&chunk));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+}  // namespace
+}  // namespace ringwarden

@@ -1,0 +1,304 @@
+#include "server/domain/health_ledger.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "gtest/gtest.h"
+
+namespace ringwarden {
+namespace {
+
+constexpr absl::Duration kTimeout = absl::Minutes(15);
+
+class HealthLedgerTest : public ::testing::Test {
+ protected:
+  RingHealth Canary() const {
+    return ledger_.Summarize(Ring::kCanary, clock_.Now(), kTimeout, stage_started_);
+  }
+
+  FakeClock clock_;
+  const absl::Time stage_started_ = clock_.Now();
+  HealthLedger ledger_;
+};
+
+TEST_F(HealthLedgerTest, EmptyLedgerSummarizesToZero) {
+  const RingHealth h = Canary();
+  EXPECT_EQ(h.attempted, 0);
+  EXPECT_EQ(h.failed, 0);
+  EXPECT_EQ(h.control_agents, 0);
+  EXPECT_EQ(h.exposure, absl::ZeroDuration());
+}
+
+TEST_F(HealthLedgerTest, RecordingTheSameApplyTwiceCountsOnce) {
+  const absl::Time applied = clock_.Now();
+  ledger_.RecordApply("a", Ring::kCanary, ApplyOutcome::kApplied, applied);
+  clock_.Advance(absl::Seconds(30));
+  ledger_.RecordApply("a", Ring::kCanary, ApplyOutcome::kApplied, clock_.Now());  // a retry
+  ledger_.RecordHeartbeat("a", Ring::kCanary, true, clock_.Now());
+  const RingHealth h = Canary();
+  EXPECT_EQ(h.attempted, 1);
+  EXPECT_EQ(h.applied, 1);
+  EXPECT_EQ(h.healthy, 1);
+  EXPECT_EQ(ledger_.agent_count(), 1u);
+  // The first apply's time is kept: exposure runs from it.
+  EXPECT_EQ(h.exposure, absl::Seconds(30));
+}
+
+TEST_F(HealthLedgerTest, AgentWithManyCrashesCountsAsOneFailure) {
+  ledger_.RecordApply("a", Ring::kCanary, ApplyOutcome::kApplied, clock_.Now());
+  for (int i = 0; i < 5; ++i) {
+    clock_.Advance(absl::Minutes(1));
+    ledger_.RecordCrash("a", Ring::kCanary, clock_.Now(), /*on_new_version=*/true);
+    ledger_.RecordHeartbeat("a", Ring::kCanary, true, clock_.Now());
+  }
+  ledger_.RecordApply("b", Ring::kCanary, ApplyOutcome::kApplied, clock_.Now());
+  ledger_.RecordHeartbeat("b", Ring::kCanary, true, clock_.Now());
+  const RingHealth h = Canary();
+  EXPECT_EQ(h.attempted, 2);
+  EXPECT_EQ(h.crashed, 1);
+  EXPECT_EQ(h.failed, 1);
+  EXPECT_EQ(h.crash_reports, 5);
+  EXPECT_EQ(h.healthy, 1);  // a crashed agent is not healthy, heartbeats or not
+}
+
+TEST_F(HealthLedgerTest, SilentOnlyAfterTheTimeout) {
+  ledger_.RecordApply("a", Ring::kCanary, ApplyOutcome::kApplied, clock_.Now());
+  clock_.Advance(kTimeout);
+  RingHealth h = Canary();
+  EXPECT_EQ(h.pending, 1);  // exactly at the timeout: not yet
+  EXPECT_EQ(h.silent, 0);
+  clock_.Advance(absl::Seconds(1));
+  h = Canary();
+  EXPECT_EQ(h.silent, 1);
+  EXPECT_EQ(h.failed, 1);
+  EXPECT_EQ(h.pending, 0);
+  // Exposure stops at the last sign of life, here the apply itself.
+  EXPECT_EQ(h.exposure, absl::ZeroDuration());
+}
+
+TEST_F(HealthLedgerTest, SilenceCountsFromTheLastHeartbeat) {
+  ledger_.RecordApply("a", Ring::kCanary, ApplyOutcome::kApplied, clock_.Now());
+  clock_.Advance(absl::Minutes(10));
+  ledger_.RecordHeartbeat("a", Ring::kCanary, true, clock_.Now());
+  clock_.Advance(absl::Minutes(14));
+  EXPECT_EQ(Canary().healthy, 1);
+  clock_.Advance(absl::Minutes(2));
+  const RingHealth h = Canary();
+  EXPECT_EQ(h.silent, 1);
+  EXPECT_EQ(h.exposure, absl::Minutes(10));
+}
+
+TEST_F(HealthLedgerTest, HeartbeatAfterApplyClearsSilence) {
+  ledger_.RecordApply("a", Ring::kCanary, ApplyOutcome::kApplied, clock_.Now());
+  clock_.Advance(absl::Minutes(20));
+  EXPECT_EQ(Canary().silent, 1);
+  ledger_.RecordHeartbeat("a", Ring::kCanary, true, clock_.Now());  // it was only asleep
+  const RingHealth h = Canary();
+  EXPECT_EQ(h.silent, 0);
+  EXPECT_EQ(h.healthy, 1);
+  EXPECT_EQ(h.failed, 0);
+}
+
+TEST_F(HealthLedgerTest, PendingUntilFirstHeartbeat) {
+  ledger_.RecordApply("a", Ring::kCanary, ApplyOutcome::kApplied, clock_.Now());
+  clock_.Advance(absl::Minutes(1));
+  RingHealth h = Canary();
+  EXPECT_EQ(h.pending, 1);
+  EXPECT_EQ(h.healthy, 0);
+  ledger_.RecordHeartbeat("a", Ring::kCanary, true, clock_.Now());
+  h = Canary();
+  EXPECT_EQ(h.pending, 0);
+  EXPECT_EQ(h.healthy, 1);
+}
+
+TEST_F(HealthLedgerTest, CrashOnPreviousVersionCountsToControlNotTreated) {
+  ledger_.RecordControlHeartbeat("c", Ring::kCanary, clock_.Now());
+  clock_.Advance(absl::Minutes(5));
+  ledger_.RecordCrash("c", Ring::kCanary, clock_.Now(), /*on_new_version=*/false);
+  ledger_.RecordHeartbeat("c", Ring::kCanary, /*has_new_version=*/false, clock_.Now());
+  const RingHealth h = Canary();
+  EXPECT_EQ(h.attempted, 0);
+  EXPECT_EQ(h.failed, 0);
+  EXPECT_EQ(h.crash_reports, 0);
+  EXPECT_EQ(h.control_agents, 1);
+  EXPECT_EQ(h.control_failed, 1);
+  EXPECT_EQ(h.control_exposure, absl::Minutes(5));  // until the crash
+}
+
+TEST_F(HealthLedgerTest, ControlCrashBeforeTheAgentAppliesStaysInControl) {
+  ledger_.RecordControlHeartbeat("a", Ring::kCanary, clock_.Now());
+  clock_.Advance(absl::Minutes(2));
+  ledger_.RecordControlCrash("a", Ring::kCanary, clock_.Now());
+  clock_.Advance(absl::Minutes(2));
+  ledger_.RecordApply("a", Ring::kCanary, ApplyOutcome::kApplied, clock_.Now());
+  clock_.Advance(absl::Minutes(1));
+  ledger_.RecordHeartbeat("a", Ring::kCanary, true, clock_.Now());
+  const RingHealth h = Canary();
+  EXPECT_EQ(h.control_agents, 1);
+  EXPECT_EQ(h.control_failed, 1);
+  EXPECT_EQ(h.attempted, 1);
+  EXPECT_EQ(h.healthy, 1);
+  EXPECT_EQ(h.failed, 0);
+}
+
+TEST_F(HealthLedgerTest, ControlAgentLeavesControlWhenItApplies) {
+  ledger_.RecordControlHeartbeat("a", Ring::kCanary, clock_.Now());
+  clock_.Advance(absl::Minutes(3));
+  ledger_.RecordApply("a", Ring::kCanary, ApplyOutcome::kApplied, clock_.Now());
+  clock_.Advance(absl::Hours(1));  // no heartbeat on the previous version since: not silent there
+  const RingHealth h = Canary();
+  EXPECT_EQ(h.control_agents, 1);
+  EXPECT_EQ(h.control_failed, 0);
+  EXPECT_EQ(h.control_exposure, absl::Minutes(3));
+  EXPECT_EQ(h.silent, 1);  // but silent on the new version
+}
+
+TEST_F(HealthLedgerTest, SilentControlAgentCountsAsControlFailure) {
+  ledger_.RecordControlHeartbeat("c", Ring::kCanary, clock_.Now());
+  clock_.Advance(absl::Minutes(10));
+  ledger_.RecordControlHeartbeat("c", Ring::kCanary, clock_.Now());
+  clock_.Advance(kTimeout + absl::Seconds(1));
+  const RingHealth h = Canary();
+  EXPECT_EQ(h.control_agents, 1);
+  EXPECT_EQ(h.control_failed, 1);
+  EXPECT_EQ(h.control_exposure, absl::Minutes(10));
+}
+
+TEST_F(HealthLedgerTest, ControlOutsideTheWindowIsIgnored) {
+  ledger_.RecordControlHeartbeat("old", Ring::kCanary, clock_.Now() - absl::Hours(2));
+  ledger_.RecordControlCrash("old", Ring::kCanary, clock_.Now() - absl::Hours(1));
+  ledger_.RecordControlHeartbeat("c", Ring::kCanary, clock_.Now() - absl::Hours(1));
+  clock_.Advance(absl::Minutes(5));
+  ledger_.RecordControlHeartbeat("c", Ring::kCanary, clock_.Now());
+  const RingHealth h = Canary();
+  EXPECT_EQ(h.control_agents, 1);  // "old" was last seen before the window
+  EXPECT_EQ(h.control_failed, 0);
+  EXPECT_EQ(h.control_exposure, absl::Minutes(5));  // clipped to the window
+}
+
+TEST_F(HealthLedgerTest, ControlRingsSelectTheControlGroup) {
+  ledger_.RecordControlHeartbeat("early-1", Ring::kEarly, clock_.Now());
+  ledger_.RecordControlHeartbeat("broad-1", Ring::kBroad, clock_.Now());
+  ledger_.RecordControlHeartbeat("canary-1", Ring::kCanary, clock_.Now());
+  clock_.Advance(absl::Minutes(1));
+  EXPECT_EQ(Canary().control_agents, 1);  // default: the ring itself
+  const Ring later[] = {Ring::kEarly, Ring::kBroad};
+  const RingHealth h =
+      ledger_.Summarize(Ring::kCanary, clock_.Now(), kTimeout, stage_started_, later);
+  EXPECT_EQ(h.control_agents, 2);
+  EXPECT_EQ(h.control_exposure, absl::Minutes(2));
+}
+
+TEST_F(HealthLedgerTest, ApplyFailuresAreFailuresOfTheVersion) {
+  ledger_.RecordApply("a", Ring::kCanary, ApplyOutcome::kApplyFailed, clock_.Now());
+  ledger_.RecordApply("b", Ring::kCanary, ApplyOutcome::kLoadCheckFailed, clock_.Now());
+  ledger_.RecordApply("c", Ring::kCanary, ApplyOutcome::kSignatureRejected, clock_.Now());
+  clock_.Advance(absl::Minutes(1));
+  ledger_.RecordApply("a", Ring::kCanary, ApplyOutcome::kApplied, clock_.Now());  // retry works
+  ledger_.RecordHeartbeat("a", Ring::kCanary, true, clock_.Now());
+  const RingHealth h = Canary();
+  EXPECT_EQ(h.attempted, 2);
+  EXPECT_EQ(h.apply_failed, 2);  // the failure sticks
+  EXPECT_EQ(h.failed, 2);
+  EXPECT_EQ(h.applied, 0);
+  EXPECT_EQ(h.rejected, 1);  // never ran the version: not a trial
+}
+
+TEST_F(HealthLedgerTest, BackOnThePreviousVersionAfterRunningTheNewOneIsARevert) {
+  ledger_.RecordApply("a", Ring::kCanary, ApplyOutcome::kApplied, clock_.Now());
+  clock_.Advance(absl::Minutes(1));
+  ledger_.RecordHeartbeat("a", Ring::kCanary, true, clock_.Now());
+  clock_.Advance(absl::Minutes(1));
+  ledger_.RecordHeartbeat("a", Ring::kCanary, false, clock_.Now());
+  const RingHealth h = Canary();
+  EXPECT_EQ(h.reverted, 1);
+  EXPECT_EQ(h.failed, 1);
+  EXPECT_EQ(h.exposure, absl::Minutes(2));
+}
+
+TEST_F(HealthLedgerTest, PreviousVersionHeartbeatRacingTheApplyIsNotARevert) {
+  ledger_.RecordApply("a", Ring::kCanary, ApplyOutcome::kApplied, clock_.Now());
+  clock_.Advance(absl::Seconds(1));
+  // Composed before the apply, delivered after it: no heartbeat on the new version yet.
+  ledger_.RecordHeartbeat("a", Ring::kCanary, false, clock_.Now());
+  clock_.Advance(absl::Seconds(30));
+  ledger_.RecordHeartbeat("a", Ring::kCanary, true, clock_.Now());
+  const RingHealth h = Canary();
+  EXPECT_EQ(h.reverted, 0);
+  EXPECT_EQ(h.healthy, 1);
+}
+
+TEST_F(HealthLedgerTest, AgentReportedRevertIsAFailure) {
+  ledger_.RecordApply("a", Ring::kCanary, ApplyOutcome::kApplied, clock_.Now());
+  clock_.Advance(absl::Minutes(3));
+  ledger_.RecordApply("a", Ring::kCanary, ApplyOutcome::kReverted, clock_.Now());
+  const RingHealth h = Canary();
+  EXPECT_EQ(h.attempted, 1);
+  EXPECT_EQ(h.reverted, 1);
+  EXPECT_EQ(h.failed, 1);
+}
+
+TEST_F(HealthLedgerTest, NewVersionHeartbeatOrCrashImpliesTheApply) {
+  ledger_.RecordHeartbeat("a", Ring::kCanary, true, clock_.Now());  // apply report lost
+  ledger_.RecordCrash("b", Ring::kCanary, clock_.Now(), /*on_new_version=*/true);
+  const RingHealth h = Canary();
+  EXPECT_EQ(h.attempted, 2);
+  EXPECT_EQ(h.healthy, 1);
+  EXPECT_EQ(h.crashed, 1);
+}
+
+TEST_F(HealthLedgerTest, OtherRingsAreNotCounted) {
+  ledger_.RecordApply("e", Ring::kEarly, ApplyOutcome::kApplied, clock_.Now());
+  ledger_.RecordApply("c", Ring::kCanary, ApplyOutcome::kApplied, clock_.Now());
+  EXPECT_EQ(Canary().attempted, 1);
+  EXPECT_EQ(ledger_.Summarize(Ring::kEarly, clock_.Now(), kTimeout, stage_started_).attempted, 1);
+}
+
+TEST_F(HealthLedgerTest, CategoriesPartitionTheAttemptedAgents) {
+  ledger_.RecordApply("healthy", Ring::kCanary, ApplyOutcome::kApplied, clock_.Now());
+  ledger_.RecordApply("crashed", Ring::kCanary, ApplyOutcome::kApplied, clock_.Now());
+  ledger_.RecordApply("silent", Ring::kCanary, ApplyOutcome::kApplied, clock_.Now());
+  ledger_.RecordApply("failed", Ring::kCanary, ApplyOutcome::kApplyFailed, clock_.Now());
+  clock_.Advance(absl::Minutes(20));
+  ledger_.RecordApply("pending", Ring::kCanary, ApplyOutcome::kApplied, clock_.Now());
+  ledger_.RecordHeartbeat("healthy", Ring::kCanary, true, clock_.Now());
+  // Crashed and fell silent: counted once, as crashed.
+  ledger_.RecordCrash("crashed", Ring::kCanary, clock_.Now() - absl::Minutes(19), true);
+  const RingHealth h = Canary();
+  EXPECT_EQ(h.attempted, 5);
+  EXPECT_EQ(h.healthy, 1);
+  EXPECT_EQ(h.pending, 1);
+  EXPECT_EQ(h.crashed, 1);
+  EXPECT_EQ(h.silent, 1);
+  EXPECT_EQ(h.apply_failed, 1);
+  EXPECT_EQ(h.failed, 3);
+  EXPECT_EQ(h.healthy + h.pending + h.crashed + h.reverted + h.silent + h.apply_failed,
+            h.attempted);
+}
+
+TEST(HealthLedgerScaleTest, HundredThousandAgentsPerRollout) {
+  FakeClock clock;
+  const absl::Time start = clock.Now();
+  HealthLedger ledger;
+  constexpr int kAgents = 100'000;
+  for (int i = 0; i < kAgents; ++i) {
+    const std::string id = absl::StrCat("host-", i);
+    if (i % 2 == 0) {
+      ledger.RecordApply(id, Ring::kBroad, ApplyOutcome::kApplied, start);
+      ledger.RecordHeartbeat(id, Ring::kBroad, true, start + absl::Minutes(1));
+    } else {
+      ledger.RecordControlHeartbeat(id, Ring::kBroad, start + absl::Minutes(1));
+    }
+  }
+  clock.Advance(absl::Minutes(2));
+  const RingHealth h = ledger.Summarize(Ring::kBroad, clock.Now(), kTimeout, start);
+  EXPECT_EQ(ledger.agent_count(), static_cast<size_t>(kAgents));
+  EXPECT_EQ(h.healthy, kAgents / 2);
+  EXPECT_EQ(h.control_agents, kAgents / 2);
+  EXPECT_EQ(h.exposure, absl::Minutes(2) * (kAgents / 2));
+}
+
+}  // namespace
+}  // namespace ringwarden

@@ -1,0 +1,243 @@
+#include "tests/support/test_env.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <pqxx/pqxx>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "cli/ringctl.h"
+
+namespace ringwarden::testing {
+namespace {
+
+[[noreturn]] void Die(const std::string& what) {
+  std::cerr << "test environment: " << what << std::endl;
+  std::abort();
+}
+
+std::string AdminConninfo() {
+  const char* env = std::getenv("RINGWARDEN_TEST_PG");
+  if (env == nullptr || *env == '\0') {
+    Die("RINGWARDEN_TEST_PG is not set; run the tests through ./tests/run.sh, which starts a "
+        "throwaway PostgreSQL");
+  }
+  return env;
+}
+
+}  // namespace
+
+TempDir::TempDir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "ringwarden-test-XXXXXX").string();
+  if (mkdtemp(tmpl.data()) == nullptr) {
+    Die("mkdtemp failed");
+  }
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+void WriteFile(const std::string& path, const std::string& data) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << data;
+  if (!out.flush()) {
+    Die("cannot write " + path);
+  }
+}
+
+std::string ReadFileOrDie(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    Die("cannot read " + path);
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TestDatabase::TestDatabase() : admin_conninfo_(AdminConninfo()) {
+  static std::atomic<int> counter{0};
+  name_ = absl::StrCat("rwtest_", getpid(), "_", counter++, "_",
+                       absl::ToUnixMicros(absl::Now()) % 1000000);
+  try {
+    pqxx::connection conn(admin_conninfo_);
+    pqxx::nontransaction tx(conn);
+    tx.exec0("CREATE DATABASE " + tx.quote_name(name_));
+  } catch (const std::exception& e) {
+    Die(absl::StrCat("cannot create test database: ", e.what()));
+  }
+  // Replace dbname=... in the admin conninfo.
+  std::vector<std::string> parts = absl::StrSplit(admin_conninfo_, ' ', absl::SkipEmpty());
+  conninfo_.clear();
+  for (const std::string& p : parts) {
+    if (p.rfind("dbname=", 0) != 0) {
+      absl::StrAppend(&conninfo_, p, " ");
+    }
+  }
+  absl::StrAppend(&conninfo_, "dbname=", name_);
+}
+
+TestDatabase::~TestDatabase() {
+  try {
+    pqxx::connection conn(admin_conninfo_);
+    pqxx::nontransaction tx(conn);
+    tx.exec0("DROP DATABASE IF EXISTS " + tx.quote_name(name_) + " WITH (FORCE)");
+  } catch (const std::exception& e) {
+    std::cerr << "cannot drop test database " << name_ << ": " << e.what() << std::endl;
+  }
+}
+
+std::string TestDatabase::Query(const std::string& sql) const {
+  pqxx::connection conn(conninfo_);
+  pqxx::nontransaction tx(conn);
+  pqxx::result r = tx.exec(sql);
+  if (r.empty() || r[0][0].is_null()) {
+    return "";
+  }
+  return r[0][0].as<std::string>();
+}
+
+void TestDatabase::Exec(const std::string& sql) const {
+  pqxx::connection conn(conninfo_);
+  pqxx::nontransaction tx(conn);
+  tx.exec0(sql);
+}
+
+TestKeys::TestKeys()
+    : release(*Ed25519PrivateKey::Generate()), untrusted(*Ed25519PrivateKey::Generate()) {
+  release_key_path = dir.File("release.pem");
+  release_pub_path = dir.File("release.pub");
+  untrusted_key_path = dir.File("untrusted.pem");
+  tokens_path = dir.File("tokens");
+  WriteFile(release_key_path, release.ToPem());
+  WriteFile(release_pub_path, release.PublicKey().ToPem());
+  WriteFile(untrusted_key_path, untrusted.ToPem());
+  WriteFile(tokens_path, absl::StrCat("# test tokens\n", kAdminToken, " admin alice\n",
+                                      kReleaserToken, " releaser bob\n", kViewerToken,
+                                      " viewer carol\n"));
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    Die("bind failed");
+  }
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string ServerBinary() { return RINGWARDEN_SERVER_BIN; }
+
+ServerProcess::ServerProcess(const std::string& database, const TestKeys& keys, int port,
+                             std::vector<std::string> extra_args) {
+  metrics_port_ = FreePort();
+  const std::string port_file = dir_.File("port");
+  std::vector<std::string> args = {ServerBinary(),
+                                   "--database",
+                                   database,
+                                   "--listen",
+                                   absl::StrCat("127.0.0.1:", port),
+                                   "--metrics-listen",
+                                   absl::StrCat("127.0.0.1:", metrics_port_),
+                                   "--trusted-key",
+                                   keys.release_pub_path,
+                                   "--admin-tokens",
+                                   keys.tokens_path,
+                                   "--enrollment-secret",
+                                   TestKeys::kEnrollmentSecret,
+                                   "--port-file",
+                                   port_file};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  const std::string log = dir_.File("server.log");
+  pid_ = fork();
+  if (pid_ == 0) {
+    FILE* f = freopen(log.c_str(), "w", stderr);
+    (void)f;
+    std::vector<char*> argv;
+    for (std::string& a : args) {
+      argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline) {
+    std::ifstream in(port_file);
+    if (in >> port_ && port_ > 0) {
+      return;
+    }
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      Die("ringwarden-server exited at start:\n" + Log());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  Die("ringwarden-server did not start within 60s:\n" + Log());
+}
+
+ServerProcess::~ServerProcess() { Stop(); }
+
+void ServerProcess::Wait() {
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+void ServerProcess::Stop() {
+  if (pid_ > 0) {
+    kill(pid_, SIGTERM);
+    Wait();
+  }
+}
+
+void ServerProcess::Kill() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    Wait();
+  }
+}
+
+std::string ServerProcess::Log() const {
+  std::ifstream in(dir_.path() + "/server.log");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+CliResult Ringctl(const std::string& server, const std::string& token,
+                  std::vector<std::string> args) {
+  std::vector<std::string> full = {"ringctl", "--server", server, "--token", token,
+                                   "--timeout", "30"};
+  full.insert(full.end(), args.begin(), args.end());
+  std::ostringstream out, err;
+  CliResult r;
+  r.code = RunRingctl(full, out, err);
+  r.out = out.str();
+  r.err = err.str();
+  return r;
+}
+
+}  // namespace ringwarden::testing

@@ -1,0 +1,112 @@
+// test_env.h: real components for integration tests.
+//
+// TestDatabase creates a fresh database in the PostgreSQL cluster that
+// ./tests/run.sh provides (RINGWARDEN_TEST_PG) and drops it afterwards; a
+// missing cluster fails the test, it never skips. ServerProcess runs the real
+// ringwarden-server binary on loopback. TestKeys writes a release key pair and
+// an admin tokens file into a temporary directory.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/ed25519.h"
+
+namespace ringwarden::testing {
+
+// TempDir is a directory removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// WriteFile writes `data` to `path`, aborting the test binary on failure.
+void WriteFile(const std::string& path, const std::string& data);
+std::string ReadFileOrDie(const std::string& path);
+
+class TestDatabase {
+ public:
+  TestDatabase();
+  ~TestDatabase();
+  // conninfo of the fresh database.
+  const std::string& conninfo() const { return conninfo_; }
+  // Query runs one SQL statement and returns the first column of the first row ("" if none).
+  std::string Query(const std::string& sql) const;
+  void Exec(const std::string& sql) const;
+
+ private:
+  std::string admin_conninfo_;
+  std::string name_;
+  std::string conninfo_;
+};
+
+// TestKeys: a trusted release key, an untrusted key, and admin tokens.
+struct TestKeys {
+  TestKeys();
+  TempDir dir;
+  Ed25519PrivateKey release;
+  Ed25519PrivateKey untrusted;
+  std::string release_key_path;    // private PEM
+  std::string release_pub_path;    // public PEM (what the server trusts)
+  std::string untrusted_key_path;  // private PEM
+  std::string tokens_path;
+  static constexpr char kAdminToken[] = "admin-token-0123456789abcdef";
+  static constexpr char kReleaserToken[] = "releaser-token-0123456789abc";
+  static constexpr char kViewerToken[] = "viewer-token-0123456789abcde";
+  static constexpr char kEnrollmentSecret[] = "enroll-secret-0123456789";
+};
+
+// FreePort returns a loopback port that was free a moment ago.
+int FreePort();
+
+class ServerProcess {
+ public:
+  // Starts ringwarden-server on 127.0.0.1:port (0 picks one) and waits until it serves.
+  ServerProcess(const std::string& database, const TestKeys& keys, int port = 0,
+                std::vector<std::string> extra_args = {});
+  ~ServerProcess();
+
+  bool running() const { return pid_ > 0; }
+  int port() const { return port_; }
+  int metrics_port() const { return metrics_port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  // Stop sends SIGTERM and waits; Kill sends SIGKILL (a crash) and waits.
+  void Stop();
+  void Kill();
+  std::string Log() const;
+
+ private:
+  void Wait();
+  pid_t pid_ = -1;
+  int port_ = 0;
+  int metrics_port_ = 0;
+  TempDir dir_;
+};
+
+// CliResult is one ringctl run.
+struct CliResult {
+  int code = 0;
+  std::string out;
+  std::string err;
+};
+
+// Ringctl runs ringctl in-process against `server` with `token`.
+CliResult Ringctl(const std::string& server, const std::string& token,
+                  std::vector<std::string> args);
+
+// ServerBinary returns the path of the built ringwarden-server.
+std::string ServerBinary();
+
+}  // namespace ringwarden::testing
