@@ -89,14 +89,13 @@ absl::Status Agent::Start() {
         AddBlocked(meta, name, from);
         reverted = true;
         // Reported under the version left: that is the rollout the failure belongs to.
-        QueueApplyReport(
-            {name, from, ApplyOutcome::kReverted,
-             to == 0 ? absl::StrCat("boot-loop breaker: boot marker found ", marker.hits,
-                                    " times at start with v", from,
-                                    " in effect; removed it (no last-known-good)")
-                     : absl::StrCat("boot-loop breaker: boot marker found ", marker.hits,
-                                    " times at start with v", from,
-                                    " in effect; reverted to last-known-good v", to)});
+        QueueApplyReport({name, from, ApplyOutcome::kReverted,
+                          to == 0 ? absl::StrCat("boot-loop breaker: boot marker found ",
+                                                 marker.hits, " times at start with v", from,
+                                                 " in effect; removed it (no last-known-good)")
+                                  : absl::StrCat("boot-loop breaker: boot marker found ",
+                                                 marker.hits, " times at start with v", from,
+                                                 " in effect; reverted to last-known-good v", to)});
       }
       if (reverted) {
         marker.hits = 0;
@@ -122,8 +121,8 @@ absl::Status Agent::Start() {
 }
 
 absl::Status Agent::Enroll() {
-  absl::StatusOr<EnrollResult> result = client_.Enroll(
-      config_.agent_id, config_.labels, config_.enrollment_secret, config_.hostname);
+  absl::StatusOr<EnrollResult> result =
+      client_.Enroll(config_.agent_id, config_.labels, config_.enrollment_secret, config_.hostname);
   if (!result.ok()) {
     return result.status();
   }
@@ -283,7 +282,7 @@ void Agent::ProcessChannel(const ChannelAssignment& c, bool emergency_stop) {
     }
     RecordFailure(c,
                   {status.code() == absl::StatusCode::kDataLoss ? ApplyOutcome::kDigestMismatch
-                                                                 : ApplyOutcome::kApplyFailed,
+                                                                : ApplyOutcome::kApplyFailed,
                    absl::StrCat("download failed: ", status.ToString())},
                   /*block=*/false);
     return;
@@ -318,14 +317,13 @@ std::optional<Agent::Failure> Agent::Verify(const ChannelAssignment& c,
   // Parsed from the verified bytes only, never from anything re-serialized.
   ::ringwarden::v1::ContentManifest manifest;
   if (!manifest.ParseFromString(checked->payload)) {
-    return Failure{ApplyOutcome::kSignatureRejected,
-                   "signed payload is not a ContentManifest"};
+    return Failure{ApplyOutcome::kSignatureRejected, "signed payload is not a ContentManifest"};
   }
   if (manifest.channel() != c.channel || manifest.version() != c.version) {
-    return Failure{ApplyOutcome::kSignatureRejected,
-                   absl::StrCat("signed manifest is for ", manifest.channel(), " v",
-                                manifest.version(), ", not the assigned ", c.channel, " v",
-                                c.version)};
+    return Failure{
+        ApplyOutcome::kSignatureRejected,
+        absl::StrCat("signed manifest is for ", manifest.channel(), " v", manifest.version(),
+                     ", not the assigned ", c.channel, " v", c.version)};
   }
   if (manifest.sha256() != c.sha256 || manifest.size() != c.size) {
     return Failure{ApplyOutcome::kDigestMismatch,
@@ -340,9 +338,9 @@ std::optional<Agent::Failure> Agent::Verify(const ChannelAssignment& c,
   }
   const std::string digest = Sha256Hex(content.payload);
   if (digest != manifest.sha256()) {
-    return Failure{ApplyOutcome::kDigestMismatch,
-                   absl::StrCat("payload sha256 is ", digest, ", signed manifest says ",
-                                manifest.sha256())};
+    return Failure{
+        ApplyOutcome::kDigestMismatch,
+        absl::StrCat("payload sha256 is ", digest, ", signed manifest says ", manifest.sha256())};
   }
   *verified = ContentVersion{manifest.version(), manifest.sha256(), manifest.size()};
   return std::nullopt;
@@ -361,7 +359,8 @@ void Agent::CommitApply(const ChannelAssignment& c, const ContentVersion& versio
   const int64_t from = store_.state().CurrentVersion(c.channel);
   absl::Status status = store_.Apply(c.channel, version, payload);
   if (!status.ok()) {
-    RecordFailure(c, {ApplyOutcome::kApplyFailed, absl::StrCat("apply failed: ", status.ToString())},
+    RecordFailure(c,
+                  {ApplyOutcome::kApplyFailed, absl::StrCat("apply failed: ", status.ToString())},
                   /*block=*/false);
     return;
   }
@@ -395,7 +394,8 @@ void Agent::RevertToLastKnownGood(const ChannelAssignment& c) {
   const int64_t from = store_.state().CurrentVersion(c.channel);
   absl::Status status = store_.Revert(c.channel);
   if (!status.ok()) {
-    RecordFailure(c, {ApplyOutcome::kApplyFailed, absl::StrCat("revert failed: ", status.ToString())},
+    RecordFailure(c,
+                  {ApplyOutcome::kApplyFailed, absl::StrCat("revert failed: ", status.ToString())},
                   /*block=*/false);
     return;
   }

@@ -156,8 +156,8 @@ class Agent {
 
   absl::StatusOr<absl::Duration> HandleRpcFailure(const absl::Status& status);
   void ProcessChannel(const ChannelAssignment& assignment, bool emergency_stop);
-  std::optional<Failure> Verify(const ChannelAssignment& assignment,
-                                const FetchedContent& content, ContentVersion* verified) const;
+  std::optional<Failure> Verify(const ChannelAssignment& assignment, const FetchedContent& content,
+                                ContentVersion* verified) const;
   void CommitApply(const ChannelAssignment& assignment, const ContentVersion& version,
                    const std::string& payload);
   void RevertToLastKnownGood(const ChannelAssignment& assignment);

@@ -92,8 +92,7 @@ std::shared_ptr<AgentConnection> AgentConnection::Create(const std::string& addr
   if (options.own_connection) {
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   }
-  return FromChannel(
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  return FromChannel(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
 }
 
 std::shared_ptr<AgentConnection> AgentConnection::FromChannel(
@@ -126,9 +125,10 @@ absl::StatusOr<AgentClient::Identity> AgentClient::GetIdentity() const {
   return Identity{agent_id_, token_};
 }
 
-absl::StatusOr<EnrollResult> AgentClient::Enroll(
-    const std::string& agent_id, const std::map<std::string, std::string>& labels,
-    const std::string& enrollment_secret, const std::string& hostname) {
+absl::StatusOr<EnrollResult> AgentClient::Enroll(const std::string& agent_id,
+                                                 const std::map<std::string, std::string>& labels,
+                                                 const std::string& enrollment_secret,
+                                                 const std::string& hostname) {
   v1::EnrollRequest req;
   req.set_agent_id(agent_id);
   req.mutable_labels()->insert(labels.begin(), labels.end());
@@ -164,8 +164,7 @@ absl::StatusOr<Assignment> AgentClient::GetAssignment(const std::vector<ChannelV
   grpc::ClientContext ctx;
   SetDeadline(ctx, options_.call_timeout);
   ctx.AddMetadata("authorization", absl::StrCat("Bearer ", id->token));
-  absl::Status status =
-      FromGrpcStatus(connection_->impl_->stub->GetAssignment(&ctx, req, &resp));
+  absl::Status status = FromGrpcStatus(connection_->impl_->stub->GetAssignment(&ctx, req, &resp));
   if (!status.ok()) {
     return status;
   }
@@ -239,8 +238,8 @@ absl::StatusOr<FetchedContent> AgentClient::FetchContent(const std::string& chan
     }
     const int64_t have = static_cast<int64_t>(out.payload.size());
     if (chunk.offset() != have) {
-      violation = absl::DataLossError(absl::StrCat(what, ": chunk at offset ", chunk.offset(),
-                                                   ", expected offset ", have));
+      violation = absl::DataLossError(
+          absl::StrCat(what, ": chunk at offset ", chunk.offset(), ", expected offset ", have));
     } else if (have + static_cast<int64_t>(chunk.data().size()) > total) {
       violation = absl::DataLossError(
           absl::StrCat(what, ": stream carries more than the announced ", total, " bytes"));
@@ -262,8 +261,8 @@ absl::StatusOr<FetchedContent> AgentClient::FetchContent(const std::string& chan
     return absl::DataLossError(absl::StrCat(what, ": empty content stream"));
   }
   if (static_cast<int64_t>(out.payload.size()) != total) {
-    return absl::DataLossError(absl::StrCat(what, ": stream ended after ", out.payload.size(),
-                                            " of ", total, " bytes"));
+    return absl::DataLossError(
+        absl::StrCat(what, ": stream ended after ", out.payload.size(), " of ", total, " bytes"));
   }
   return out;
 }
@@ -286,8 +285,7 @@ absl::StatusOr<TelemetryAck> AgentClient::ReportTelemetry(
   grpc::ClientContext ctx;
   SetDeadline(ctx, options_.call_timeout);
   ctx.AddMetadata("authorization", absl::StrCat("Bearer ", id->token));
-  absl::Status status =
-      FromGrpcStatus(connection_->impl_->stub->ReportTelemetry(&ctx, req, &resp));
+  absl::Status status = FromGrpcStatus(connection_->impl_->stub->ReportTelemetry(&ctx, req, &resp));
   if (!status.ok()) {
     return status;
   }

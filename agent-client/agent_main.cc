@@ -48,8 +48,8 @@ bool IsValidAgentId(const std::string& id) {
     return false;
   }
   for (char c : id) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '.' || c == '_' || c == ':' || c == '-')) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '_' || c == ':' || c == '-')) {
       return false;
     }
   }
@@ -106,7 +106,8 @@ int Run(int argc, char** argv) {
                  "Command run on newly applied content; {path}, {channel}, {version} are "
                  "replaced by shell-quoted values (path appended when absent); non-zero exit "
                  "reverts to last-known-good");
-  app.add_option("--load-check-timeout", load_check_timeout_s, "Seconds before the load check "
+  app.add_option("--load-check-timeout", load_check_timeout_s,
+                 "Seconds before the load check "
                  "is killed and counted as failed")
       ->check(CLI::PositiveNumber);
   app.add_option("--boot-loop-threshold", boot_loop_threshold,
@@ -189,8 +190,8 @@ int Run(int argc, char** argv) {
     Log(absl::StrCat("cannot start: ", started.ToString()));
     return 1;
   }
-  Log(absl::StrCat("started as ", id, " against ", server, "; state in ", state_dir,
-                   "; running ", FormatVersions(agent.VersionsInEffect())));
+  Log(absl::StrCat("started as ", id, " against ", server, "; state in ", state_dir, "; running ",
+                   FormatVersions(agent.VersionsInEffect())));
 
   std::vector<ChannelVersion> last_versions = agent.VersionsInEffect();
   std::string last_ring;

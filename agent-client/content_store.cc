@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <utility>
 
@@ -249,8 +250,8 @@ absl::Status StateFromJson(const std::string& text, const std::string& path, Age
   }
   for (const auto& [name, slot] : state.channels) {
     if (!IsValidChannelName(name)) {
-      return absl::DataLossError(absl::StrCat("state file ", path, " names invalid channel \"",
-                                              name, "\""));
+      return absl::DataLossError(
+          absl::StrCat("state file ", path, " names invalid channel \"", name, "\""));
     }
   }
   return absl::OkStatus();
@@ -300,7 +301,11 @@ absl::StatusOr<std::unique_ptr<DiskContentStore>> DiskContentStore::Open(const s
   if (dir.empty()) {
     return absl::InvalidArgumentError("state directory must not be empty");
   }
-  RETURN_IF_ERROR(MakeDir(dir));
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return ErrnoStatus("create state directory", dir, ec.value());
+  }
   std::string lock_path = absl::StrCat(dir, "/.lock");
   int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
@@ -363,8 +368,8 @@ absl::Status DiskContentStore::Load() {
     ChannelSlot& slot = state.channels[pending->channel];
     if (FileSha256(current) == pending->version.sha256) {
       ApplyToSlot(slot, pending->version, pending->keep);
-      state.repairs.push_back(absl::StrCat("finished interrupted apply of ", pending->channel,
-                                           " v", pending->version.version));
+      state.repairs.push_back(absl::StrCat("finished interrupted apply of ", pending->channel, " v",
+                                           pending->version.version));
     } else {
       if (pending->keep && !FileExists(current) && !slot.current.empty() &&
           FileSha256(previous) == slot.current.sha256) {
@@ -407,8 +412,8 @@ absl::Status DiskContentStore::Load() {
         RevertSlot(slot);
       } else {
         ::unlink(current.c_str());
-        state.repairs.push_back(absl::StrCat("current ", name, " v", slot.current.version,
-                                             " damaged; dropped"));
+        state.repairs.push_back(
+            absl::StrCat("current ", name, " v", slot.current.version, " damaged; dropped"));
         it = state.channels.erase(it);
         continue;
       }
@@ -428,8 +433,8 @@ absl::Status DiskContentStore::Apply(const std::string& channel, const ContentVe
     return absl::InvalidArgumentError(absl::StrCat("invalid channel name \"", channel, "\""));
   }
   if (static_cast<int64_t>(payload.size()) != version.size) {
-    return absl::InvalidArgumentError(absl::StrCat("payload of ", payload.size(),
-                                                   " bytes, expected ", version.size));
+    return absl::InvalidArgumentError(
+        absl::StrCat("payload of ", payload.size(), " bytes, expected ", version.size));
   }
   const std::string channel_dir = absl::StrCat(dir_, "/", channel);
   const std::string incoming = absl::StrCat(channel_dir, "/", kIncomingFile);

@@ -40,7 +40,8 @@ uint64_t HostSeed(uint64_t seed, int index, uint64_t stream) {
 absl::StatusOr<FaultSpec> ParseFaultSpec(absl::string_view text) {
   const std::string usage =
       "want VERSION:crash=P,silence=P,apply_fail=P,load_fail=P,latency_ms=N[,channel=C]";
-  std::pair<absl::string_view, absl::string_view> parts = absl::StrSplit(text, absl::MaxSplits(':', 1));
+  std::pair<absl::string_view, absl::string_view> parts =
+      absl::StrSplit(text, absl::MaxSplits(':', 1));
   FaultSpec spec;
   if (!absl::SimpleAtoi(parts.first, &spec.version) || spec.version < 1) {
     return absl::InvalidArgumentError(
@@ -50,7 +51,8 @@ absl::StatusOr<FaultSpec> ParseFaultSpec(absl::string_view text) {
     return absl::InvalidArgumentError(absl::StrCat("fault \"", text, "\": no faults; ", usage));
   }
   for (absl::string_view item : absl::StrSplit(parts.second, ',')) {
-    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(item, absl::MaxSplits('=', 1));
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(item, absl::MaxSplits('=', 1));
     const absl::string_view key = kv.first;
     const absl::string_view value = kv.second;
     absl::Status status;
@@ -86,7 +88,8 @@ absl::StatusOr<FaultSpec> ParseFaultSpec(absl::string_view text) {
 }
 
 absl::StatusOr<LabelFraction> ParseLabelFraction(absl::string_view text) {
-  std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(text, absl::MaxSplits('=', 1));
+  std::pair<absl::string_view, absl::string_view> kv =
+      absl::StrSplit(text, absl::MaxSplits('=', 1));
   const size_t colon = kv.second.rfind(':');
   LabelFraction out;
   if (kv.first.empty() || colon == absl::string_view::npos || colon == 0 ||
@@ -161,8 +164,8 @@ std::string FleetSummary::ToLine() const {
       absl::StrAppend(&line, " v", version, "=", n);
     }
   }
-  absl::StrAppend(&line, " | applied ", applied, " reverted ", reverted, " failed ",
-                  apply_failed, " rejected ", rejected, " errors ", rpc_errors);
+  absl::StrAppend(&line, " | applied ", applied, " reverted ", reverted, " failed ", apply_failed,
+                  " rejected ", rejected, " errors ", rpc_errors);
   if (!last_error.empty()) {
     absl::StrAppend(&line, " (last: ", last_error, ")");
   }
@@ -355,10 +358,10 @@ absl::Status Fleet::Start() {
         labels[lf.key] = lf.value;
       }
     }
-    hosts_.push_back(std::make_unique<Host>(*this, i, absl::StrCat(options_.id_prefix, i),
-                                            std::move(labels),
-                                            connections_[static_cast<size_t>(i) % connections_.size()],
-                                            HostSeed(options_.seed, i, /*stream=*/2)));
+    hosts_.push_back(
+        std::make_unique<Host>(*this, i, absl::StrCat(options_.id_prefix, i), std::move(labels),
+                               connections_[static_cast<size_t>(i) % connections_.size()],
+                               HostSeed(options_.seed, i, /*stream=*/2)));
   }
   {
     absl::MutexLock lock(&stats_mu_);
@@ -397,8 +400,7 @@ FleetSummary Fleet::Summary() const {
   return stats_;
 }
 
-bool Fleet::WaitFor(const std::function<bool(const FleetSummary&)>& done,
-                    absl::Duration timeout) {
+bool Fleet::WaitFor(const std::function<bool(const FleetSummary&)>& done, absl::Duration timeout) {
   const absl::Time deadline = clock_.Now() + timeout;
   while (true) {
     FleetSummary summary;
@@ -631,10 +633,9 @@ absl::Time Fleet::Step(Host& host) {
     }
     UpdateCounts(host);
     SetPhase(host, HostPhase::kRunning);
-    host.next_reboot =
-        options_.reboot_every > absl::ZeroDuration()
-            ? now + options_.reboot_every * -std::log(1.0 - host.Uniform())
-            : absl::InfiniteFuture();
+    host.next_reboot = options_.reboot_every > absl::ZeroDuration()
+                           ? now + options_.reboot_every * -std::log(1.0 - host.Uniform())
+                           : absl::InfiniteFuture();
   }
 
   absl::StatusOr<absl::Duration> delay = host.agent->RunOnce();

@@ -65,14 +65,12 @@ int Run(int argc, char** argv) {
       ->required()
       ->check(CLI::Range(1, 10'000'000));
   app.add_option("--server", options.server, "Server address host:port")->required();
-  app.add_option("--trusted-key", trusted_key_files,
-                 "Ed25519 public key PEM file (repeatable)")
+  app.add_option("--trusted-key", trusted_key_files, "Ed25519 public key PEM file (repeatable)")
       ->required()
       ->check(CLI::ExistingFile);
   app.add_option("--threshold", threshold, "Distinct trusted keys that must sign content")
       ->check(CLI::PositiveNumber);
-  app.add_option("--enrollment-secret", options.agent.enrollment_secret,
-                 "Fleet enrollment secret")
+  app.add_option("--enrollment-secret", options.agent.enrollment_secret, "Fleet enrollment secret")
       ->envname("RINGWARDEN_ENROLLMENT_SECRET");
   app.add_option("--channel", options.agent.channels,
                  "Channel to subscribe to (repeatable; default: every channel)");
@@ -163,8 +161,8 @@ int Run(int argc, char** argv) {
   const absl::Time end =
       duration_s > 0 ? begin + absl::Seconds(duration_s) : absl::InfiniteFuture();
   std::cerr << "ringwarden-fleet: " << options.agents << " agents against " << options.server
-            << " on " << options.threads << " threads, " << options.connections
-            << " connections" << std::endl;
+            << " on " << options.threads << " threads, " << options.connections << " connections"
+            << std::endl;
   while (true) {
     const absl::Duration wait = std::min(absl::Seconds(status_every_s), end - absl::Now());
     if (WaitForStopSignal(wait)) {
@@ -172,8 +170,8 @@ int Run(int argc, char** argv) {
       break;
     }
     const absl::Time now = absl::Now();
-    std::cout << "[" << absl::FormatDuration(absl::Trunc(now - begin, absl::Seconds(1)))
-              << "] " << fleet.Summary().ToLine() << std::endl;
+    std::cout << "[" << absl::FormatDuration(absl::Trunc(now - begin, absl::Seconds(1))) << "] "
+              << fleet.Summary().ToLine() << std::endl;
     if (now >= end) {
       break;
     }
@@ -192,8 +190,7 @@ int Run(int argc, char** argv) {
       }
     }
     if (std::rename(tmp.c_str(), summary_json.c_str()) != 0) {
-      std::cerr << "ringwarden-fleet: cannot rename " << tmp << " to " << summary_json
-                << std::endl;
+      std::cerr << "ringwarden-fleet: cannot rename " << tmp << " to " << summary_json << std::endl;
       return 1;
     }
   }

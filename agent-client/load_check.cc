@@ -56,10 +56,10 @@ CommandLoadChecker::CommandLoadChecker(std::string command, absl::Duration timeo
     : command_(std::move(command)), timeout_(timeout) {}
 
 std::string CommandLoadChecker::Render(const LoadCheckRequest& request) const {
-  std::string out = absl::StrReplaceAll(
-      command_, {{"{path}", ShellQuote(request.path)},
-                 {"{channel}", ShellQuote(request.channel)},
-                 {"{version}", ShellQuote(absl::StrCat(request.version))}});
+  std::string out =
+      absl::StrReplaceAll(command_, {{"{path}", ShellQuote(request.path)},
+                                     {"{channel}", ShellQuote(request.channel)},
+                                     {"{version}", ShellQuote(absl::StrCat(request.version))}});
   if (command_.find("{path}") == std::string::npos) {
     absl::StrAppend(&out, " ", ShellQuote(request.path));
   }
@@ -75,8 +75,8 @@ absl::Status CommandLoadChecker::Check(const LoadCheckRequest& request) {
   // posix_spawn rather than fork: this process has gRPC threads.
   const char* argv[] = {"sh", "-c", cmd.c_str(), nullptr};
   pid_t pid;
-  int rc = ::posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char* const*>(argv),
-                         environ);
+  int rc =
+      ::posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char* const*>(argv), environ);
   if (rc != 0) {
     return absl::InternalError(absl::StrCat("cannot run load check: ", std::strerror(rc)));
   }

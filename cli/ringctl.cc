@@ -138,6 +138,31 @@ void PrintRollout(const v1::Rollout& r, std::ostream& out) {
   t.Print(out);
 }
 
+// RolloutSettled: the rollout is final, held, or every ring its stage reaches
+// has applied the version on every targeted agent.
+bool RolloutSettled(const v1::Rollout& r) {
+  int reached = 0;
+  switch (r.state()) {
+    case v1::CANARY:
+      reached = 1;
+      break;
+    case v1::EARLY:
+      reached = 2;
+      break;
+    case v1::BROAD:
+      reached = 3;
+      break;
+    default:
+      return true;
+  }
+  for (int i = 0; i < reached && i < r.rings_size(); ++i) {
+    if (r.rings(i).applied() < r.rings(i).targeted()) {
+      return false;
+    }
+  }
+  return true;
+}
+
 struct Globals {
   std::string server = "127.0.0.1:7600";
   std::string token;
@@ -337,6 +362,32 @@ int RunRingctl(const std::vector<std::string>& args, std::ostream& out, std::ost
       ASSIGN_OR_RETURN(auto resp, client()->Call(&v1::AdminService::Stub::GetRollout, req));
       print_rollout(resp);
       return absl::OkStatus();
+    };
+  });
+  double wait_timeout = 300;
+  CLI::App* wait = rollout->add_subcommand(
+      "wait", "wait until every ring the rollout has reached runs its version (or it ends)\n"
+              "  example: ringctl rollout wait ro-1a2b3c4d --timeout 120");
+  wait->add_option("id", r.id, "rollout id")->required();
+  wait->add_option("--for", wait_timeout, "seconds to wait at most")->capture_default_str();
+  wait->callback([&] {
+    action = [&]() -> absl::Status {
+      const absl::Time deadline = absl::Now() + absl::Seconds(wait_timeout);
+      v1::GetRolloutRequest req;
+      req.set_id(r.id);
+      while (true) {
+        ASSIGN_OR_RETURN(auto ro, client()->Call(&v1::AdminService::Stub::GetRollout, req));
+        if (RolloutSettled(ro)) {
+          print_rollout(ro);
+          return absl::OkStatus();
+        }
+        if (absl::Now() > deadline) {
+          print_rollout(ro);
+          return absl::DeadlineExceededError(absl::StrCat(
+              "rollout ", r.id, " did not settle within ", wait_timeout, " seconds"));
+        }
+        absl::SleepFor(absl::Milliseconds(500));
+      }
     };
   });
   CLI::App* list = rollout->add_subcommand("list", "list rollouts, newest first");

@@ -49,6 +49,7 @@ SequentialTestEvidence FromSprt(const SprtResult& r) {
   t.h0 = r.h0;
   t.h1 = r.h1;
   t.llr = r.llr;
+  t.accept_llr = r.llr;
   t.outcome = r.outcome;
   return t;
 }
@@ -75,33 +76,34 @@ std::string BaselineName(const Evidence& e) {
   return absl::StrCat("the ", Percent(e.vs_baseline.h0), " baseline");
 }
 
+bool HealthShown(const Evidence& e) {
+  return e.vs_baseline.outcome == SprtOutcome::kAcceptH0 ||
+         (e.vs_control.applies && e.vs_control.outcome == SprtOutcome::kAcceptH0);
+}
+
 // TestClause says what the sequential tests concluded, naming only those that decided.
 std::string TestClause(const Decision& d) {
   const Evidence& e = d.evidence;
-  const bool control = e.vs_control.applies;
-  switch (d.reason) {
-    case Decision::Reason::kRegression:
-      if (control) {
-        return absl::StrFormat(
-            "sequential test crossed the halt bound vs control (LLR %.2f >= %.2f) and vs %s "
-            "(LLR %.2f >= %.2f)",
-            e.vs_control.llr, e.halt_bound, BaselineName(e), e.vs_baseline.llr, e.halt_bound);
-      }
-      return absl::StrFormat("sequential test crossed the halt bound vs %s (LLR %.2f >= %.2f)",
-                             BaselineName(e), e.vs_baseline.llr, e.halt_bound);
-    case Decision::Reason::kGatePassed:
-      if (e.vs_baseline.outcome == SprtOutcome::kAcceptH0) {
-        return absl::StrFormat("sequential test accepted the update vs %s (LLR %.2f <= %.2f)",
-                               BaselineName(e), e.vs_baseline.llr, e.accept_bound);
-      }
-      return absl::StrFormat("sequential test accepted the update vs control (LLR %.2f <= %.2f)",
-                             e.vs_control.llr, e.accept_bound);
-    case Decision::Reason::kCatastrophic:
-    case Decision::Reason::kGatePending:
-      break;
+  if (d.reason == Decision::Reason::kRegression) {
+    if (e.vs_control.applies) {
+      return absl::StrFormat(
+          "sequential test crossed the halt bound vs control (LLR %.2f >= %.2f) and vs %s "
+          "(LLR %.2f >= %.2f)",
+          e.vs_control.llr, e.halt_bound, BaselineName(e), e.vs_baseline.llr, e.halt_bound);
+    }
+    return absl::StrFormat("sequential test crossed the halt bound vs %s (LLR %.2f >= %.2f)",
+                           BaselineName(e), e.vs_baseline.llr, e.halt_bound);
+  }
+  if (e.vs_baseline.outcome == SprtOutcome::kAcceptH0) {
+    return absl::StrFormat("sequential test accepted the update vs %s (LLR %.2f <= %.2f)",
+                           BaselineName(e), e.vs_baseline.accept_llr, e.accept_bound);
+  }
+  if (e.vs_control.applies && e.vs_control.outcome == SprtOutcome::kAcceptH0) {
+    return absl::StrFormat("sequential test accepted the update vs control (LLR %.2f <= %.2f)",
+                           e.vs_control.accept_llr, e.accept_bound);
   }
   std::string llrs = absl::StrFormat("LLR %.2f vs %s", e.vs_baseline.llr, BaselineName(e));
-  if (control) {
+  if (e.vs_control.applies) {
     absl::StrAppendFormat(&llrs, ", %.2f vs control", e.vs_control.llr);
   }
   return absl::StrFormat("sequential test undecided (%s; bounds %.2f and %.2f)", llrs,
@@ -112,10 +114,10 @@ std::string TestClause(const Decision& d) {
 // accept: each one moves its LLR by ln((1 - p1) / (1 - p0)) < 0.
 int64_t MoreCleanAgents(const Evidence& e) {
   const double step = std::log1p(-e.vs_baseline.h1) - std::log1p(-e.vs_baseline.h0);
-  if (!(step < 0) || e.vs_baseline.llr <= e.accept_bound) {
+  if (!(step < 0) || e.vs_baseline.accept_llr <= e.accept_bound) {
     return 0;
   }
-  return static_cast<int64_t>(std::ceil((e.vs_baseline.llr - e.accept_bound) / -step));
+  return static_cast<int64_t>(std::ceil((e.vs_baseline.accept_llr - e.accept_bound) / -step));
 }
 
 std::string ShortSummary(const Decision& d) {
@@ -208,25 +210,31 @@ Decision Evaluate(const RingGatePolicy& policy, const RingHealth& health, absl::
   e.catastrophic = health.failed >= policy.catastrophic_min_failed &&
                    e.excess_failure_rate >= policy.catastrophic_failure_rate;
 
-  // 2. Sequential tests. Pending agents count as trials that have not failed: a failure that is
-  // not visible yet can only delay a halt, never cause one.
+  // 2. Sequential tests. A pending agent may yet fail silently: it counts as a success towards a
+  // halt (so that failures, which show at once, cannot outrun the successes that show at the next
+  // heartbeat) and not at all towards acceptance.
   e.test = "wald_sprt";
   const double p0 = policy.baseline_failure_rate;
   const double p1 = std::min(policy.regression_ratio * p0, kMaxAlternativeRate);
   const SprtResult baseline = BernoulliSprt(BernoulliCounts{health.attempted, health.failed}, p0,
                                             p1, policy.alpha, policy.beta);
   e.vs_baseline = FromSprt(baseline);
+  e.vs_baseline.accept_llr =
+      BernoulliLlr(BernoulliCounts{health.attempted - health.pending, health.failed}, p0, p1);
   e.halt_bound = baseline.bounds.upper;
   e.accept_bound = baseline.bounds.lower;
-  if (e.control_informative) {
-    e.vs_control = FromSprt(ConditionalPoissonSprt(
-        PoissonCounts{health.failed, treated_hours},
-        PoissonCounts{health.control_failed, control_hours}, policy.regression_ratio,
-        policy.alpha, policy.beta));
+  if (e.vs_baseline.outcome == SprtOutcome::kAcceptH0 &&
+      e.vs_baseline.accept_llr > e.accept_bound) {
+    e.vs_baseline.outcome = SprtOutcome::kContinue;
   }
-  const bool regression =
-      e.vs_baseline.outcome == SprtOutcome::kRejectH0 &&
-      (!e.vs_control.applies || e.vs_control.outcome == SprtOutcome::kRejectH0);
+  if (e.control_informative) {
+    e.vs_control =
+        FromSprt(ConditionalPoissonSprt(PoissonCounts{health.failed, treated_hours},
+                                        PoissonCounts{health.control_failed, control_hours},
+                                        policy.regression_ratio, policy.alpha, policy.beta));
+  }
+  const bool regression = e.vs_baseline.outcome == SprtOutcome::kRejectH0 &&
+                          (!e.vs_control.applies || e.vs_control.outcome == SprtOutcome::kRejectH0);
 
   if (e.catastrophic || regression) {
     d.kind = ActionKind(policy.auto_action);
@@ -240,25 +248,23 @@ Decision Evaluate(const RingGatePolicy& policy, const RingHealth& health, absl::
     e.waiting_for.push_back("first agents to apply the version");
   }
   if (e.bake_remaining > absl::ZeroDuration()) {
-    e.waiting_for.push_back(absl::StrCat("bake time: ", RoundedDuration(e.bake_remaining), " left"));
+    e.waiting_for.push_back(
+        absl::StrCat("bake time: ", RoundedDuration(e.bake_remaining), " left"));
   }
   const int64_t healthy_needed = std::max<int64_t>(policy.min_healthy, 1);
   if (health.healthy < healthy_needed) {
     e.waiting_for.push_back(
         absl::StrCat("healthy agents: ", health.healthy, " of ", healthy_needed));
   }
-  const bool healthy_shown =
-      e.vs_baseline.outcome == SprtOutcome::kAcceptH0 ||
-      (e.vs_control.applies && e.vs_control.outcome == SprtOutcome::kAcceptH0);
-  if (!healthy_shown && health.attempted > 0) {
+  if (!HealthShown(e) && health.attempted > 0) {
     std::string need = absl::StrFormat(
         "evidence of health: %s of agents failed; LLR %.2f vs %s must reach %.2f (about %d more "
         "agents without failure)",
-        Percent(e.treated_failure_rate), e.vs_baseline.llr, BaselineName(e), e.accept_bound,
+        Percent(e.treated_failure_rate), e.vs_baseline.accept_llr, BaselineName(e), e.accept_bound,
         MoreCleanAgents(e));
     if (e.vs_control.applies) {
-      absl::StrAppendFormat(&need, ", or LLR %.2f vs control must reach %.2f", e.vs_control.llr,
-                            e.accept_bound);
+      absl::StrAppendFormat(&need, ", or LLR %.2f vs control must reach %.2f",
+                            e.vs_control.accept_llr, e.accept_bound);
     }
     e.waiting_for.push_back(std::move(need));
   }
@@ -323,21 +329,21 @@ std::string Explain(const Decision& decision, Ring ring, int64_t version) {
       break;
     case Decision::Reason::kGatePassed:
       absl::StrAppend(&out, TestClause(decision), "; bake ", RoundedDuration(e.bake_elapsed),
-                      " >= ", RoundedDuration(e.min_bake), ", ", h.healthy, " healthy >= ",
-                      e.min_healthy);
+                      " >= ", RoundedDuration(e.min_bake), ", ", h.healthy,
+                      " healthy >= ", e.min_healthy);
       break;
     case Decision::Reason::kGatePending:
-      if (h.attempted > 0) {
-        absl::StrAppend(&out, TestClause(decision));
+      // Undecided tests are spelled out in waiting_for already.
+      if (HealthShown(e)) {
+        absl::StrAppend(&out, TestClause(decision), "; ");
       }
       break;
   }
   if (decision.kind == Decision::Kind::kWait) {
     if (decision.reason == Decision::Reason::kGatePassed) {
-      absl::StrAppend(&out, "; gate passed");
+      absl::StrAppend(&out, "; gate passed; ");
     }
-    absl::StrAppend(&out, h.attempted > 0 || decision.gate_passed ? "; " : "", "wait for ",
-                    absl::StrJoin(e.waiting_for, "; "));
+    absl::StrAppend(&out, "wait for ", absl::StrJoin(e.waiting_for, "; "));
   } else {
     absl::StrAppend(&out, "; ", DecisionKindName(decision.kind));
   }

@@ -24,10 +24,11 @@ namespace ringwarden {
 
 // SequentialTestEvidence is one sequential test's state at this look.
 struct SequentialTestEvidence {
-  bool applies = false;  // whether the test took part in this decision
-  double h0 = 0;         // parameter under H0 (see Evidence)
-  double h1 = 0;         // parameter under H1
-  double llr = 0;        // ln(L(H1) / L(H0))
+  bool applies = false;   // whether the test took part in this decision
+  double h0 = 0;          // parameter under H0 (see Evidence)
+  double h1 = 0;          // parameter under H1
+  double llr = 0;         // ln(L(H1) / L(H0)), compared with the halt bound
+  double accept_llr = 0;  // the same on the data allowed to show health; >= llr
   SprtOutcome outcome = SprtOutcome::kContinue;
 };
 
@@ -58,8 +59,10 @@ struct Evidence {
   double regression_ratio = 0;
   double halt_bound = 0;    // ln((1 - beta) / alpha): at or above, a test says "regression"
   double accept_bound = 0;  // ln(beta / (1 - alpha)): at or below, a test says "healthy"
-  // Each agent that tried the version is a Bernoulli trial, failed or not (pending agents count
-  // as not failed yet): H0 p = baseline_failure_rate, H1 p = regression_ratio * baseline.
+  // Each agent that tried the version is a Bernoulli trial, failed or not: H0 p =
+  // baseline_failure_rate, H1 p = regression_ratio * baseline. Pending agents (no heartbeat yet)
+  // count as not failed towards a halt, and not at all towards acceptance (accept_llr): unseen
+  // failures may delay either verdict but never cause one.
   SequentialTestEvidence vs_baseline;
   // Treated against control failures per agent-hour, conditional on the total number of
   // failures: h0 and h1 are the share of failures expected among treated agents if the treated
@@ -111,10 +114,10 @@ absl::string_view DecisionReasonName(Decision::Reason reason);
 Decision Evaluate(const RingGatePolicy& policy, const RingHealth& health, absl::Time stage_started,
                   absl::Time now);
 
-// Explain renders `decision` as one sentence for a release engineer, e.g. "canary: 12 of 200
-// agents failed after applying v42 (9 crashed, 3 silent) vs 1.1% in control (11 of 1000);
-// failures per agent-hour 4.1x control's; sequential test crossed the halt bound vs control
-// (LLR 5.31 >= 2.89) and vs the 1.0% baseline (LLR 3.95 >= 2.89); halt".
+// Explain renders `decision` as one sentence for a release engineer, e.g. "canary: 15 of 200
+// agents failed after applying v42 (11 crashed, 4 silent) vs 2.0% in control (20 of 1000);
+// failures per agent-hour 3.9x control's; sequential test crossed the halt bound vs control
+// (LLR 6.78 >= 2.89) and vs the 1.0% baseline (LLR 12.70 >= 2.89); halt".
 std::string Explain(const Decision& decision, Ring ring, int64_t version);
 
 }  // namespace ringwarden

@@ -3,11 +3,11 @@
 //
 // One HealthLedger per rollout, owned by the controller and fed from telemetry. Not thread-safe:
 // the caller serializes calls (const methods may run concurrently with each other only). Memory
-// is one ~100-byte record per agent, so 10^5 agents cost about 15 MB with the hash map.
+// is a ~100-byte record per agent plus its id: 10^5 agents with UUID ids take about 20 MB.
 //
 //   HealthLedger ledger;
 //   ledger.RecordApply("host-1", Ring::kCanary, ApplyOutcome::kApplied, t0);
-//   ledger.RecordHeartbeat("host-1", Ring::kCanary, /*has_new_version=*/true, t0 + absl::Minutes(1));
+//   ledger.RecordHeartbeat("host-1", Ring::kCanary, /*has_new_version=*/true, t1);
 //   RingHealth h = ledger.Summarize(Ring::kCanary, now, absl::Minutes(15), stage_started);
 #pragma once
 
@@ -31,21 +31,21 @@ enum class ApplyOutcome {
   kReverted,           // applied, then reverted on its own (boot-loop breaker)
 };
 
-// RingHealth is one ring's health at one instant. Every agent is counted once: the treated
-// categories healthy, pending, crashed, reverted, silent and apply_failed are disjoint and, in
-// that order of precedence from apply_failed down, partition `attempted`.
+// RingHealth is one ring's health at one instant. Every agent is counted once: apply_failed,
+// crashed, reverted, silent, healthy and pending partition `attempted` (an agent lands in the first
+// of them that fits, in that order).
 struct RingHealth {
   // Treated group: agents of the ring that tried the new version.
-  int64_t attempted = 0;     // distinct agents that tried to apply (succeeded or not)
-  int64_t applied = 0;       // of those, applied successfully
-  int64_t healthy = 0;       // applied, heartbeat on the new version within the silence timeout
-  int64_t pending = 0;       // applied, no heartbeat since, silence timeout not yet over
-  int64_t crashed = 0;       // crash reported on the new version
-  int64_t reverted = 0;      // applied, then found back on the previous version
-  int64_t silent = 0;        // applied, then nothing heard for longer than the silence timeout
-  int64_t apply_failed = 0;  // apply or load check failed
-  int64_t failed = 0;        // crashed + reverted + silent + apply_failed
-  int64_t rejected = 0;      // refused the signature; not part of `attempted`
+  int64_t attempted = 0;      // distinct agents that tried to apply (succeeded or not)
+  int64_t applied = 0;        // of those, applied successfully
+  int64_t healthy = 0;        // applied, heartbeat on the new version within the silence timeout
+  int64_t pending = 0;        // applied, no heartbeat since, silence timeout not yet over
+  int64_t crashed = 0;        // crash reported on the new version
+  int64_t reverted = 0;       // applied, then found back on the previous version
+  int64_t silent = 0;         // applied, then nothing heard for longer than the silence timeout
+  int64_t apply_failed = 0;   // apply or load check failed
+  int64_t failed = 0;         // crashed + reverted + silent + apply_failed
+  int64_t rejected = 0;       // refused the signature; not part of `attempted`
   int64_t crash_reports = 0;  // crash reports on the new version, repeats included
   // Agent-time on the new version, from apply until failure (or now).
   absl::Duration exposure = absl::ZeroDuration();
@@ -76,7 +76,8 @@ class HealthLedger {
 
   // RecordHeartbeat notes that the agent was alive at `at`. With `has_new_version` it proves the
   // version applied (an apply report lost in transit is inferred). Without it, the agent is on the
-  // previous version: control if it has not applied yet, reverted if it applied before `at`.
+  // previous version: control if it has not applied yet, reverted if a heartbeat on the new
+  // version came before `at`.
   void RecordHeartbeat(absl::string_view agent_id, Ring ring, bool has_new_version, absl::Time at);
 
   // RecordCrash notes a crash (or an unclean shutdown found at next boot) at `at`. On the new
@@ -108,15 +109,15 @@ class HealthLedger {
   static constexpr int64_t kNever = INT64_MIN;
 
   struct AgentRecord {
-    int64_t applied_at = kNever;          // first apply attempt (or first sign of the version)
-    int64_t last_heartbeat_at = kNever;   // latest heartbeat on the new version
-    int64_t crashed_at = kNever;          // first crash on the new version
-    int64_t reverted_at = kNever;         // first sign of being back on the previous version
+    int64_t applied_at = kNever;         // first apply attempt (or first sign of the version)
+    int64_t last_heartbeat_at = kNever;  // latest heartbeat on the new version
+    int64_t crashed_at = kNever;         // first crash on the new version
+    int64_t reverted_at = kNever;        // first sign of being back on the previous version
     int64_t control_first_seen_at = kNever;
     int64_t control_last_seen_at = kNever;
     int64_t control_first_crash_at = kNever;
     int64_t control_last_crash_at = kNever;
-    int32_t crash_count = 0;              // crashes on the new version, duplicates included
+    int32_t crash_count = 0;  // crashes on the new version, duplicates included
     Ring ring = Ring::kCanary;
     bool attempted = false;
     bool apply_failed = false;  // apply or load check failed

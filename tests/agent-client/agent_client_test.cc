@@ -154,8 +154,7 @@ TEST_F(AgentClientTest, TelemetrySendsBearerTokenAndSeq) {
   EXPECT_EQ(req.events(3).health().kind(), "cpu_high");
 
   server_.service().ForgetTokens();
-  EXPECT_EQ(client.ReportTelemetry(8, events).status().code(),
-            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(client.ReportTelemetry(8, events).status().code(), absl::StatusCode::kUnauthenticated);
 }
 
 TEST(AgentClientNoServerTest, UnreachableServerIsUnavailable) {

@@ -244,8 +244,8 @@ TEST_F(AgentTest, ManifestForAnotherChannelOrVersionIsRefused) {
   Serve(1, "one");
   Run(*agent);
   // A validly signed manifest of v1 replayed as v2.
-  fake().Serve("*", SignContent(key_, kChannel, 2, "two",
-                                [](v1::ContentManifest& m) { m.set_version(1); }));
+  fake().Serve(
+      "*", SignContent(key_, kChannel, 2, "two", [](v1::ContentManifest& m) { m.set_version(1); }));
   Run(*agent);
   EXPECT_EQ(store_.state().CurrentVersion(kChannel), 1);
   ExpectLastReport(2, v1::APPLY_OUTCOME_SIGNATURE_REJECTED, "signed manifest is for");

@@ -49,8 +49,8 @@ grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* ctx, const grpc::St
 
 }  // namespace
 
-SignedContent SignContent(const Ed25519PrivateKey& key, const std::string& channel,
-                          int64_t version, const std::string& payload,
+SignedContent SignContent(const Ed25519PrivateKey& key, const std::string& channel, int64_t version,
+                          const std::string& payload,
                           const std::function<void(v1::ContentManifest&)>& edit) {
   v1::ContentManifest manifest;
   manifest.set_channel(channel);

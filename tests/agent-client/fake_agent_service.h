@@ -45,8 +45,8 @@ struct SignedContent {
 // SignContent makes a manifest for `payload`, lets `edit` change it (to forge
 // mismatches), signs it with `key` and returns the content and a matching
 // assignment (of the unedited channel, version, digest and size).
-SignedContent SignContent(const Ed25519PrivateKey& key, const std::string& channel,
-                          int64_t version, const std::string& payload,
+SignedContent SignContent(const Ed25519PrivateKey& key, const std::string& channel, int64_t version,
+                          const std::string& payload,
                           const std::function<void(v1::ContentManifest&)>& edit = nullptr);
 
 class FakeAgentService final : public v1::AgentService::CallbackService {

@@ -17,9 +17,9 @@ constexpr char kChannel[] = "rules.test";
 constexpr absl::Duration kPatience = absl::Seconds(60);
 
 TEST(ParseFaultSpecTest, ParsesEveryKey) {
-  absl::StatusOr<FaultSpec> spec =
-      ParseFaultSpec("7:crash=0.25,silence=0.1,apply_fail=1,load_fail=0,latency_ms=200,"
-                     "channel=rules.x");
+  absl::StatusOr<FaultSpec> spec = ParseFaultSpec(
+      "7:crash=0.25,silence=0.1,apply_fail=1,load_fail=0,latency_ms=200,"
+      "channel=rules.x");
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->version, 7);
   EXPECT_DOUBLE_EQ(spec->crash, 0.25);
@@ -211,8 +211,8 @@ TEST_F(FleetTest, SilenceAndApplyFailureFaults) {
   Fleet failing(options, trusted_, Connections());
   fake().Serve("*", v2_);
   ASSERT_TRUE(failing.Start().ok());
-  ASSERT_TRUE(failing.WaitFor([](const FleetSummary& f) { return f.apply_failed >= 50; },
-                              kPatience))
+  ASSERT_TRUE(
+      failing.WaitFor([](const FleetSummary& f) { return f.apply_failed >= 50; }, kPatience))
       << failing.Summary().ToLine();
   failing.Stop();
   EXPECT_EQ(failing.Summary().InEffect("", kChannel, 2), 0);

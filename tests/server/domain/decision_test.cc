@@ -132,6 +132,27 @@ TEST(EvaluateTest, EnoughHealthyAgentsButNoStatisticalEvidenceStillWaits) {
   EXPECT_THAT(d.evidence.waiting_for[0], HasSubstr("evidence of health"));
 }
 
+TEST(EvaluateTest, PendingAgentsDoNotShowHealth) {
+  const absl::Time start = absl::FromUnixSeconds(1'700'000'000);
+  RingHealth h;
+  h.attempted = 300;
+  h.applied = 300;
+  h.healthy = 100;
+  h.pending = 200;  // a wave just applied and has not heartbeated yet
+  h.exposure = absl::Hours(100);
+  Decision d = Evaluate(CanaryGate(), h, start, start + absl::Hours(2));
+  EXPECT_LT(d.evidence.vs_baseline.llr, d.evidence.accept_bound);         // 300 x -0.0204 = -6.1
+  EXPECT_GT(d.evidence.vs_baseline.accept_llr, d.evidence.accept_bound);  // 100 x -0.0204
+  EXPECT_EQ(d.evidence.vs_baseline.outcome, SprtOutcome::kContinue);
+  EXPECT_EQ(d.kind, Decision::Kind::kWait);
+
+  h.healthy = 300;
+  h.pending = 0;
+  d = Evaluate(CanaryGate(), h, start, start + absl::Hours(2));
+  EXPECT_EQ(d.evidence.vs_baseline.outcome, SprtOutcome::kAcceptH0);
+  EXPECT_EQ(d.kind, Decision::Kind::kPromote);
+}
+
 RingHealth HealthyCanary() {
   RingHealth h;
   h.attempted = 150;
@@ -374,7 +395,8 @@ TEST_F(ScenarioTest, SilenceAloneHalts) {
   EXPECT_EQ(d.evidence.health.crashed, 0);
   EXPECT_GT(d.evidence.health.silent, 0);
   EXPECT_EQ(d.evidence.health.failed, d.evidence.health.silent);
-  std::printf("silence halted after %s: %s\n", absl::FormatDuration(d.evidence.bake_elapsed).c_str(),
+  std::printf("silence halted after %s: %s\n",
+              absl::FormatDuration(d.evidence.bake_elapsed).c_str(),
               Explain(d, Ring::kCanary, kVersion).c_str());
 }
 
@@ -416,27 +438,33 @@ struct SimAgent {
   absl::Duration last_heartbeat_fed = -absl::InfiniteDuration();
 };
 
+// Unit draws uniformly from [0, 1) straight from the engine: std::*_distribution differ between
+// standard libraries, and a seeded run should be the same run everywhere.
+double Unit(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+
 FleetOutcome SimulateRollout(const RingGatePolicy& policy, const FleetConfig& config,
                              uint64_t seed) {
   constexpr absl::Duration kHeartbeatEvery = absl::Minutes(5);
   constexpr absl::Duration kLookEvery = absl::Minutes(5);
   std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> unit(0.0, 1.0);
-  auto hours = [](double h) { return absl::Seconds(h * 3600.0); };
+  auto unit = [&rng] { return Unit(rng); };
+  auto exponential_hours = [&](double rate) { return absl::Hours(-std::log1p(-unit()) / rate); };
 
-  const int canary = std::uniform_int_distribution<int>(config.canary_min, config.canary_max)(rng);
+  const int canary =
+      config.canary_min +
+      static_cast<int>(std::floor(unit() * (config.canary_max - config.canary_min + 1)));
   std::vector<SimAgent> agents;
   agents.reserve(canary + config.control);
   for (int i = 0; i < canary + config.control; ++i) {
     SimAgent a;
     a.canary = i < canary;
     a.id = absl::StrCat(a.canary ? "canary-" : "early-", i);
-    a.applies_at = a.canary ? absl::Minutes(20) * unit(rng) : absl::InfiniteDuration();
-    a.phase = kHeartbeatEvery * unit(rng);
+    a.applies_at = a.canary ? absl::Minutes(20) * unit() : absl::InfiniteDuration();
+    a.phase = kHeartbeatEvery * unit();
     const double hazard = config.hazard_per_hour * (a.canary ? config.ratio : 1.0);
     const absl::Duration risk_from = a.canary ? a.applies_at : absl::ZeroDuration();
-    a.fails_at = risk_from + hours(std::exponential_distribution<double>(hazard)(rng));
-    a.fails_silently = unit(rng) < 0.5;
+    a.fails_at = risk_from + exponential_hours(hazard);
+    a.fails_silently = unit() < 0.5;
     agents.push_back(std::move(a));
   }
 
@@ -524,9 +552,10 @@ TEST(FleetSimulationTest, FalseHaltRateUnderManyLooksIsAtMostAlpha) {
     halts += SimulateRollout(policy, config, /*seed=*/10'000 + run).halted ? 1 : 0;
   }
   const double rate = static_cast<double>(halts) / kRuns;
-  std::printf("false-halt rate of a healthy update over %d rollouts, 48 looks each: %.3f "
-              "(alpha %.2f)\n",
-              kRuns, rate, policy.alpha);
+  std::printf(
+      "false-halt rate of a healthy update over %d rollouts, 48 looks each: %.3f "
+      "(alpha %.2f)\n",
+      kRuns, rate, policy.alpha);
   EXPECT_LE(rate, policy.alpha);
 }
 
@@ -579,8 +608,8 @@ TEST(RingGatePolicyTest, RejectsNonsense) {
       {"ratio below 1", [](RingGatePolicy& p) { p.regression_ratio = 0.5; }, "regression_ratio"},
       {"baseline 0", [](RingGatePolicy& p) { p.baseline_failure_rate = 0; },
        "baseline_failure_rate"},
-      {"baseline too high for the ratio",
-       [](RingGatePolicy& p) { p.baseline_failure_rate = 0.4; }, "baseline_failure_rate"},
+      {"baseline too high for the ratio", [](RingGatePolicy& p) { p.baseline_failure_rate = 0.4; },
+       "baseline_failure_rate"},
       {"unknown action", [](RingGatePolicy& p) { p.auto_action = static_cast<AutoAction>(9); },
        "auto_action"},
   };
@@ -612,15 +641,25 @@ TEST(RolloutPolicyTest, RejectsBadNameVersionAndWaves) {
   EXPECT_THAT(message_of([](RolloutPolicy& p) { p.name = ""; }), HasSubstr("name"));
   EXPECT_THAT(message_of([](RolloutPolicy& p) { p.version = 0; }), HasSubstr("version"));
   EXPECT_THAT(message_of([](RolloutPolicy& p) { p.broad_waves = {}; }), HasSubstr("broad_waves"));
-  EXPECT_THAT(message_of([](RolloutPolicy& p) { p.broad_waves = {0.5, 0.25, 1.0}; }),
+  EXPECT_THAT(message_of([](RolloutPolicy& p) {
+                p.broad_waves = {0.5, 0.25, 1.0};
+              }),
               HasSubstr("broad_waves[1]"));
-  EXPECT_THAT(message_of([](RolloutPolicy& p) { p.broad_waves = {0.1, 0.1, 1.0}; }),
+  EXPECT_THAT(message_of([](RolloutPolicy& p) {
+                p.broad_waves = {0.1, 0.1, 1.0};
+              }),
               HasSubstr("strictly increasing"));
-  EXPECT_THAT(message_of([](RolloutPolicy& p) { p.broad_waves = {0.1, 0.5}; }),
+  EXPECT_THAT(message_of([](RolloutPolicy& p) {
+                p.broad_waves = {0.1, 0.5};
+              }),
               HasSubstr("ending at 1.0"));
-  EXPECT_THAT(message_of([](RolloutPolicy& p) { p.broad_waves = {0.0, 1.0}; }),
+  EXPECT_THAT(message_of([](RolloutPolicy& p) {
+                p.broad_waves = {0.0, 1.0};
+              }),
               HasSubstr("broad_waves[0]"));
-  EXPECT_THAT(message_of([](RolloutPolicy& p) { p.broad_waves = {0.5, 1.5}; }),
+  EXPECT_THAT(message_of([](RolloutPolicy& p) {
+                p.broad_waves = {0.5, 1.5};
+              }),
               HasSubstr("broad_waves[1]"));
 }
 

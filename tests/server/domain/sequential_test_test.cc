@@ -10,9 +10,13 @@
 namespace ringwarden {
 namespace {
 
+// Unit draws uniformly from [0, 1) straight from the engine: std::*_distribution differ between
+// standard libraries, and a seeded run should be the same run everywhere.
+double Unit(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+
 TEST(WaldBoundsTest, MatchWaldsFormulas) {
   const SprtBounds b = WaldBounds(0.05, 0.10);
-  EXPECT_NEAR(b.upper, std::log(18.0), 1e-12);        // 2.890
+  EXPECT_NEAR(b.upper, std::log(18.0), 1e-12);         // 2.890
   EXPECT_NEAR(b.lower, std::log(0.10 / 0.95), 1e-12);  // -2.251
 }
 
@@ -37,8 +41,8 @@ TEST(BernoulliSprtTest, ClassifiesAgainstBothBounds) {
 TEST(ConditionalPoissonSprtTest, SharesAndLlrMatchHandComputation) {
   // Treated 10 failures over 100 agent-hours, control 10 over 900, ratio 3:
   // h0 = 100 / 1000 = 0.1, h1 = 300 / 1200 = 0.25; LLR = 10 ln 2.5 + 10 ln(0.75 / 0.9).
-  const SprtResult r = ConditionalPoissonSprt(PoissonCounts{10, 100}, PoissonCounts{10, 900}, 3.0,
-                                              0.05, 0.10);
+  const SprtResult r =
+      ConditionalPoissonSprt(PoissonCounts{10, 100}, PoissonCounts{10, 900}, 3.0, 0.05, 0.10);
   EXPECT_NEAR(r.h0, 0.1, 1e-12);
   EXPECT_NEAR(r.h1, 0.25, 1e-12);
   EXPECT_NEAR(r.llr, 10 * std::log(2.5) + 10 * std::log(0.75 / 0.9), 1e-9);
@@ -46,8 +50,8 @@ TEST(ConditionalPoissonSprtTest, SharesAndLlrMatchHandComputation) {
 }
 
 TEST(ConditionalPoissonSprtTest, ControlFailuresPullTowardsHealthy) {
-  const SprtResult r = ConditionalPoissonSprt(PoissonCounts{1, 100}, PoissonCounts{30, 900}, 3.0,
-                                              0.05, 0.10);
+  const SprtResult r =
+      ConditionalPoissonSprt(PoissonCounts{1, 100}, PoissonCounts{30, 900}, 3.0, 0.05, 0.10);
   EXPECT_LT(r.llr, 0);
   EXPECT_EQ(r.outcome, SprtOutcome::kAcceptH0);
 }
@@ -60,11 +64,10 @@ TEST(BernoulliSprtTest, FalseRejectionRateUnderContinuousMonitoringIsAtMostAlpha
   int rejections = 0;
   for (int run = 0; run < kRuns; ++run) {
     std::mt19937_64 rng(7000 + run);
-    std::bernoulli_distribution fails(0.02);
     BernoulliCounts counts;
     for (int i = 0; i < kMaxTrials; ++i) {
       ++counts.trials;
-      counts.failures += fails(rng) ? 1 : 0;
+      counts.failures += Unit(rng) < 0.02 ? 1 : 0;
       const SprtOutcome o = BernoulliSprt(counts, 0.02, 0.06, kAlpha, 0.10).outcome;
       if (o == SprtOutcome::kRejectH0) {
         ++rejections;
@@ -88,19 +91,19 @@ TEST(ConditionalPoissonSprtTest, FalseRejectionRateUnderContinuousMonitoringIsAt
   for (int run = 0; run < kRuns; ++run) {
     std::mt19937_64 rng(9000 + run);
     // 200 treated and 1000 control agents, hazard per hour drawn per run.
-    const double hazard = std::uniform_real_distribution<double>(0.005, 0.05)(rng);
+    const double hazard = 0.005 + 0.045 * Unit(rng);
     const double treated_agents = 200;
     const double control_agents = 1000;
-    std::exponential_distribution<double> next_event(hazard * (treated_agents + control_agents));
-    std::bernoulli_distribution treated_event(treated_agents / (treated_agents + control_agents));
+    const double event_rate = hazard * (treated_agents + control_agents);
     PoissonCounts treated;
     PoissonCounts control;
     double hours = 0;
     for (int events = 0; events < 2000; ++events) {
-      hours += next_event(rng);
+      hours += -std::log1p(-Unit(rng)) / event_rate;
       treated.exposure = treated_agents * hours;
       control.exposure = control_agents * hours;
-      (treated_event(rng) ? treated : control).events += 1;
+      const bool in_treated = Unit(rng) < treated_agents / (treated_agents + control_agents);
+      (in_treated ? treated : control).events += 1;
       const SprtOutcome o = ConditionalPoissonSprt(treated, control, 3.0, kAlpha, 0.10).outcome;
       if (o == SprtOutcome::kRejectH0) {
         ++rejections;

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# ringwarden quickstart: a local server on a throwaway PostgreSQL, a simulated
+# fleet, and a real signed rollout through canary, early and broad.
+#
+#   ./deploy/quickstart.sh        build, start everything, run the demo, leave it running
+#   ./deploy/quickstart.sh stop   stop the fleet, the server and the database
+#
+# Everything lives under ./.ringwarden/ (remove it to start from scratch).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+state="${root}/.ringwarden"
+PG_PORT=${RINGWARDEN_PG_PORT:-7632}
+GRPC_ADDR=${RINGWARDEN_LISTEN:-127.0.0.1:7600}
+METRICS_ADDR=${RINGWARDEN_METRICS_LISTEN:-127.0.0.1:7601}
+AGENTS=${RINGWARDEN_DEMO_AGENTS:-1000}
+CHANNEL=rules.behavioral
+SECRET=demo-enrollment-secret-0001
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+stop_pid() {
+  local file=$1
+  if [[ -f "${file}" ]]; then
+    local pid
+    pid=$(cat "${file}")
+    if kill -0 "${pid}" 2>/dev/null; then
+      kill "${pid}" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "${pid}" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "${pid}" 2>/dev/null || true
+    fi
+    rm -f "${file}"
+  fi
+}
+
+stop_all() {
+  stop_pid "${state}/fleet.pid"
+  stop_pid "${state}/server.pid"
+  ./deploy/pg.sh stop "${state}/pg" 2>/dev/null || true
+}
+
+if [[ "${1:-}" == "stop" ]]; then
+  stop_all
+  echo "stopped (state kept in ${state}; rm -rf .ringwarden to start over)"
+  exit 0
+fi
+
+say "Installing missing packages and building"
+./deploy/install-deps.sh
+./deploy/build.sh
+start_time=$(date +%s)
+
+mkdir -p "${state}"
+stop_all
+
+say "Starting a throwaway PostgreSQL on 127.0.0.1:${PG_PORT} (as the postgres user)"
+admin_db=$(./deploy/pg.sh start "${state}/pg" "${PG_PORT}")
+if ! psql "${admin_db}" -tAc "SELECT 1 FROM pg_database WHERE datname = 'ringwarden'" | grep -q 1; then
+  psql "${admin_db}" -qc "CREATE DATABASE ringwarden"
+fi
+DB="host=127.0.0.1 port=${PG_PORT} user=postgres dbname=ringwarden"
+
+say "Generating a demo release key and admin token"
+if [[ ! -f "${state}/release.pem" ]]; then
+  openssl genpkey -algorithm ed25519 -out "${state}/release.pem"
+  chmod 600 "${state}/release.pem"
+fi
+openssl pkey -in "${state}/release.pem" -pubout -out "${state}/release.pub"
+if [[ ! -f "${state}/tokens" ]]; then
+  token=$(openssl rand -hex 24)
+  printf '# TOKEN ROLE NAME\n%s admin quickstart\n' "${token}" > "${state}/tokens"
+  chmod 600 "${state}/tokens"
+fi
+TOKEN=$(awk '!/^#/ {print $1; exit}' "${state}/tokens")
+printf 'export RINGWARDEN_SERVER=%s\nexport RINGWARDEN_TOKEN=%s\n' "${GRPC_ADDR}" "${TOKEN}" \
+  > "${state}/env"
+
+say "Starting ringwarden-server on ${GRPC_ADDR} (metrics on http://${METRICS_ADDR}/metrics)"
+./build/server/ringwarden-server migrate --database "${DB}"
+nohup ./build/server/ringwarden-server --database "${DB}" --listen "${GRPC_ADDR}" \
+  --metrics-listen "${METRICS_ADDR}" --trusted-key "${state}/release.pub" \
+  --admin-tokens "${state}/tokens" --enrollment-secret "${SECRET}" --no-migrate \
+  --poll-interval 2 > "${state}/server.log" 2>&1 &
+echo $! > "${state}/server.pid"
+export RINGWARDEN_SERVER="${GRPC_ADDR}" RINGWARDEN_TOKEN="${TOKEN}"
+ringctl() { "${root}/build/cli/ringctl" "$@"; }
+for _ in $(seq 1 100); do
+  ringctl rollout list >/dev/null 2>&1 && break
+  sleep 0.2
+done
+ringctl rollout list >/dev/null
+
+say "Starting a simulated fleet of ${AGENTS} agents (0.5% labelled group=dogfood -> canary)"
+nohup ./build/agent-client/ringwarden-fleet --agents "${AGENTS}" --server "${GRPC_ADDR}" \
+  --trusted-key "${state}/release.pub" --enrollment-secret "${SECRET}" \
+  --channel "${CHANNEL}" --label-fraction group=dogfood:0.005 --start-spread 3 \
+  --heartbeat-interval 2 --healthy-interval 5 --status-every 10 \
+  > "${state}/fleet.log" 2>&1 &
+echo $! > "${state}/fleet.pid"
+for _ in $(seq 1 100); do
+  total=$(ringctl agents list --limit 1 -o json 2>/dev/null | sed -n 's/.*"total":\([0-9]*\).*/\1/p')
+  [[ "${total:-0}" -ge "${AGENTS}" ]] && break
+  sleep 0.3
+done
+echo "${total:-0} agents enrolled"
+
+# The next version: one above the newest uploaded.
+newest=$(ringctl content list --channel "${CHANNEL}" -o json |
+  grep -o '"version":[0-9]*' | head -n 1 | cut -d: -f2 || true)
+version=$(( ${newest:-0} + 1 ))
+
+say "Signing and uploading ${CHANNEL} v${version}"
+content="${state}/rules-v${version}.bin"
+{ echo "# detection rules v${version}"; head -c 4096 /dev/urandom | base64; } > "${content}"
+ringctl content sign --key "${state}/release.pem" --channel "${CHANNEL}" \
+  --version "${version}" --description "quickstart demo" "${content}"
+ringctl content upload "${content}"
+
+say "Starting the rollout: canary first"
+id=$(ringctl rollout start --channel "${CHANNEL}" --version "${version}" \
+  --reason "quickstart demo" -o json | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
+ringctl rollout wait "${id}" --for 120
+for stage in EARLY BROAD COMPLETED; do
+  say "Promoting ${id} to ${stage}"
+  ringctl rollout promote "${id}" >/dev/null
+  ringctl rollout wait "${id}" --for 120
+done
+
+say "Done in $(( $(date +%s) - start_time ))s after the build"
+cat <<EOF2
+
+The server, the fleet and PostgreSQL keep running. Try:
+
+  source .ringwarden/env
+  ./build/cli/ringctl rollout list
+  ./build/cli/ringctl rollout status ${id}
+  ./build/cli/ringctl agents list --ring canary
+  ./build/cli/ringctl audit --rollout ${id}
+  curl -s http://${METRICS_ADDR}/metrics | grep ^ringwarden_
+
+Logs: .ringwarden/server.log, .ringwarden/fleet.log
+Stop everything: ./deploy/quickstart.sh stop
+EOF2
