@@ -1,6 +1,5 @@
 #include "server/domain/decision_policy.h"
 
-#include <cmath>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -19,7 +18,8 @@ absl::Status Invalid(absl::string_view prefix, absl::string_view field, absl::st
 
 std::string Num(double v) { return absl::StrFormat("%g", v); }
 
-// Written as "!(inside)" so that NaN, which fails every comparison, is rejected too.
+// Callers reject !InOpen(...) rather than test for "outside", so that NaN, which fails every
+// comparison, is rejected too.
 bool InOpen(double v, double lo, double hi) { return v > lo && v < hi; }
 
 absl::Status ValidateGate(const RingGatePolicy& p, absl::string_view prefix) {
@@ -114,10 +114,7 @@ absl::Status RolloutPolicy::Validate() const {
     return Invalid("", "version", ">= 1", absl::StrCat(version));
   }
   for (Ring ring : kAllRings) {
-    // Spelled out rather than RingName() so this file does not depend on ring.cc.
-    const char* prefix =
-        ring == Ring::kCanary ? "canary." : (ring == Ring::kEarly ? "early." : "broad.");
-    if (absl::Status s = ValidateGate(ForRing(ring), prefix); !s.ok()) {
+    if (absl::Status s = ValidateGate(ForRing(ring), absl::StrCat(RingName(ring), ".")); !s.ok()) {
       return s;
     }
   }
