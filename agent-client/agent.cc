@@ -520,10 +520,13 @@ absl::Status Agent::SendTelemetry() {
       if (pending_.empty()) {
         return absl::OkStatus();
       }
-      // The number is made durable before first use, so that it is never reused.
+      // Numbers follow the clock (Unix microseconds) so that they stay above what the
+      // server has seen even when the state was wiped (reinstall); the persisted
+      // counter keeps them increasing if the clock steps back. Durable before use.
       AgentMeta meta = store_.state().meta;
       Batch batch;
-      batch.seq = meta.next_batch_seq++;
+      batch.seq = std::max(meta.next_batch_seq, absl::ToUnixMicros(clock_.Now()));
+      meta.next_batch_seq = batch.seq + 1;
       RETURN_IF_ERROR(store_.SaveMeta(meta));
       const size_t n = std::min(pending_.size(), kMaxBatchEvents);
       batch.events.assign(std::make_move_iterator(pending_.begin()),
@@ -534,6 +537,8 @@ absl::Status Agent::SendTelemetry() {
     absl::StatusOr<TelemetryAck> ack = client_.ReportTelemetry(inflight_->seq, inflight_->events);
     if (!ack.ok()) {
       const absl::Status& status = ack.status();
+      ++telemetry_failures_;
+      last_telemetry_error_ = status;
       if (status.code() == absl::StatusCode::kUnauthenticated) {
         client_.SetIdentity("", "");
       } else if (!IsRetryable(status)) {

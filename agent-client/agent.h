@@ -81,6 +81,13 @@ class AgentHooks {
 
 // Agent polls its assignment, downloads, verifies and applies content with a
 // last-known-good copy, runs the load check, breaks boot loops and reports.
+//
+// Reporting: APPLIED and failures carry the assigned version; REVERTED carries the
+// version left (boot-loop breaker or rollback), the rollout it counts against.
+// Refusing an assignment (revoked, lower without rollback, bad channel name) is a
+// health event "assignment_refused", not an apply failure of a version that may be
+// fine. A failure is reported once per version and reason and retried after a
+// backoff; transient download errors are retried quietly.
 class Agent {
  public:
   // All references must outlive the Agent; `load_checker` and `hooks` may be null.
@@ -126,7 +133,11 @@ class Agent {
   // inflight_batch_seq: seq of the batch awaiting a successful send, 0 if none.
   int64_t inflight_batch_seq() const { return inflight_ ? inflight_->seq : 0; }
   int64_t dropped_events() const { return dropped_events_; }
+  // last_error: why the last RunOnce poll failed (OK when it succeeded).
   const absl::Status& last_error() const { return last_error_; }
+  // telemetry_failures counts failed ReportTelemetry calls; last_telemetry_error is the latest.
+  int64_t telemetry_failures() const { return telemetry_failures_; }
+  const absl::Status& last_telemetry_error() const { return last_telemetry_error_; }
 
  private:
   // ChannelProgress remembers failed attempts at one assigned version.
@@ -202,6 +213,8 @@ class Agent {
   std::vector<TelemetryEvent> pending_;
   std::optional<Batch> inflight_;
   int64_t dropped_events_ = 0;
+  int64_t telemetry_failures_ = 0;
+  absl::Status last_telemetry_error_;
 };
 
 }  // namespace ringwarden::agent

@@ -119,7 +119,12 @@ int Run(int argc, char** argv) {
   app.add_option("--heartbeat-interval", heartbeat_interval_s, "Seconds between heartbeats")
       ->check(CLI::PositiveNumber);
   app.add_flag("--once", once, "Poll once, apply, report and exit (exit 1 if the poll failed)");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help exits 0; every flag error is a usage error (2), whatever CLI11's own code.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   auto usage_error = [&](const std::string& message) {
     std::cerr << "ringwarden-agent: " << message << "\nRun with --help for more information."
@@ -204,13 +209,13 @@ int Run(int argc, char** argv) {
       wait = agent.ErrorDelay();
       last_poll_ok = false;
       Log(absl::StrCat("poll failed: ", delay.status().ToString(), "; retrying in ",
-                       absl::FormatDuration(absl::Trunc(wait, absl::Seconds(1)))));
+                       absl::FormatDuration(absl::Trunc(wait, absl::Milliseconds(100)))));
     } else {
       wait = *delay;
       last_poll_ok = agent.last_error().ok();
       if (!last_poll_ok) {
         Log(absl::StrCat("poll failed: ", agent.last_error().ToString(), "; retrying in ",
-                         absl::FormatDuration(absl::Trunc(wait, absl::Seconds(1)))));
+                         absl::FormatDuration(absl::Trunc(wait, absl::Milliseconds(100)))));
       }
     }
     if (agent.ring() != last_ring) {

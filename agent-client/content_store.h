@@ -57,8 +57,8 @@ struct AgentMeta {
   // Set while the agent runs, cleared by a clean shutdown; found set at start
   // it means the previous run ended uncleanly.
   bool running = false;
-  // Next telemetry batch number, persisted so that a restarted agent never
-  // reuses a number the server has already acknowledged.
+  // Lower bound of the next telemetry batch number, persisted so that a restarted
+  // agent never reuses a number the server has already acknowledged.
   int64_t next_batch_seq = 1;
   // Versions refused locally (boot-loop breaker, failed load check), by channel.
   std::map<std::string, std::vector<int64_t>> blocked_versions;

@@ -166,6 +166,9 @@ std::string FleetSummary::ToLine() const {
   }
   absl::StrAppend(&line, " | applied ", applied, " reverted ", reverted, " failed ", apply_failed,
                   " rejected ", rejected, " errors ", rpc_errors);
+  if (telemetry_errors > 0 || dropped_events > 0) {
+    absl::StrAppend(&line, " telemetry-errors ", telemetry_errors, " dropped ", dropped_events);
+  }
   if (!last_error.empty()) {
     absl::StrAppend(&line, " (last: ", last_error, ")");
   }
@@ -206,6 +209,8 @@ std::string FleetSummary::ToJson() const {
                      {"apply_failed", apply_failed},
                      {"rejected", rejected},
                      {"rpc_errors", rpc_errors},
+                     {"telemetry_errors", telemetry_errors},
+                     {"dropped_events", dropped_events},
                      {"last_error", last_error},
                      {"rings", rings_json}};
   return out.dump(2);
@@ -285,6 +290,9 @@ class Fleet::Host final : public AgentHooks, public LoadChecker {
   absl::Time next_reboot = absl::InfiniteFuture();
   bool enrolled_once = false;
   bool crashed_once = false;
+  // The current agent process's counters already added to the fleet's.
+  int64_t telemetry_failures_seen = 0;
+  int64_t dropped_seen = 0;
   // What this host contributes to the fleet's counters.
   bool ring_counted = false;
   std::string counted_ring;
@@ -618,6 +626,8 @@ absl::Time Fleet::Step(Host& host) {
     host.client.SetIdentity("", "");
     host.agent = std::make_unique<Agent>(std::move(config), host.client, host.store, trusted_,
                                          clock_, backoff_, &host, &host);
+    host.telemetry_failures_seen = 0;
+    host.dropped_seen = 0;
     absl::Status started = host.agent->Start();
     if (!started.ok()) {
       {
@@ -657,6 +667,18 @@ absl::Time Fleet::Step(Host& host) {
     if (!error.ok()) {
       stats_.rpc_errors++;
       stats_.last_error = error.ToString();
+    }
+    // Per-agent counters only grow within one agent process.
+    const int64_t telemetry = host.agent->telemetry_failures();
+    const int64_t dropped = host.agent->dropped_events();
+    if (telemetry != host.telemetry_failures_seen || dropped != host.dropped_seen) {
+      stats_.telemetry_errors += telemetry - host.telemetry_failures_seen;
+      stats_.dropped_events += dropped - host.dropped_seen;
+      if (!host.agent->last_telemetry_error().ok()) {
+        stats_.last_error = host.agent->last_telemetry_error().ToString();
+      }
+      host.telemetry_failures_seen = telemetry;
+      host.dropped_seen = dropped;
     }
   }
   UpdateCounts(host);

@@ -9,7 +9,8 @@
 // Hosts keep their state in a MemoryContentStore and share a few gRPC connections.
 // A min-heap of next-due times feeds the workers; a host is run by one worker at a
 // time. Faults are injected per content version (crash, silence, apply failure,
-// load-check failure, latency). Thread-safety: all public methods are thread-safe.
+// load-check failure, latency). Thread-safety: Summary and WaitFor from any thread;
+// Start and Stop from the owning thread.
 #pragma once
 
 #include <cstdint>
@@ -110,9 +111,11 @@ struct FleetSummary {
   // Apply reports queued by the agents, by outcome.
   int64_t applied = 0;
   int64_t reverted = 0;
-  int64_t apply_failed = 0;  // APPLY_FAILED and LOAD_CHECK_FAILED
-  int64_t rejected = 0;      // SIGNATURE_REJECTED and DIGEST_MISMATCH
-  int64_t rpc_errors = 0;    // RunOnce calls that failed
+  int64_t apply_failed = 0;      // APPLY_FAILED and LOAD_CHECK_FAILED
+  int64_t rejected = 0;          // SIGNATURE_REJECTED and DIGEST_MISMATCH
+  int64_t rpc_errors = 0;        // RunOnce polls that failed
+  int64_t telemetry_errors = 0;  // ReportTelemetry calls that failed (batch kept or dropped)
+  int64_t dropped_events = 0;    // telemetry events given up (queue full, batch refused)
   std::string last_error;
   // hosts per ring (ring from Enroll; "" until known)
   std::map<std::string, int64_t> ring_agents;

@@ -36,7 +36,8 @@ Fault injection (--fault, repeatable), per content version:
 --summary-json PATH writes on exit:
   {"agents": N, "enrolled": N, "running": N, "down": N, "silent": N,
    "crashed_agents": N, "crashes": N, "restarts": N, "applied": N, "reverted": N,
-   "apply_failed": N, "rejected": N, "rpc_errors": N, "last_error": "...",
+   "apply_failed": N, "rejected": N, "rpc_errors": N, "telemetry_errors": N,
+   "dropped_events": N, "last_error": "...",
    "rings": {"<ring>": {"agents": N, "channels": {"<channel>": {"<version>":
        {"ever_applied": N, "in_effect": N}}}}}}
   ever_applied counts hosts that ever loaded the version (per ring, ring from Enroll);
@@ -110,7 +111,12 @@ int Run(int argc, char** argv) {
       ->check(CLI::Range(1, 100));
   app.add_option("--seed", options.seed, "Seed for labels, faults and jitter (deterministic)");
   app.add_option("--summary-json", summary_json, "Write the final summary as JSON to PATH");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help exits 0; every flag error is a usage error (2), whatever CLI11's own code.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   auto usage_error = [](const std::string& message) {
     std::cerr << "ringwarden-fleet: " << message << "\nRun with --help for more information."

@@ -1,8 +1,7 @@
 // load_check.h: the check an agent runs on newly applied content before keeping it.
 //
 //   CommandLoadChecker check("/opt/sensor/bin/validate --rules {path}");
-//   absl::Status s = check.Check({"rules.behavioral", 42, "/var/lib/rw/rules.behavioral/current",
-//   ""});
+//   absl::Status s = check.Check({"rules.behavioral", 42, content_path, payload});
 //
 // The real agent runs a configured command; the fleet simulator plugs in its own
 // LoadChecker. Thread-safety: CommandLoadChecker is immutable and may be shared.

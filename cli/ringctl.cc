@@ -118,7 +118,11 @@ json RolloutJson(const v1::Rollout& r) {
           {"created_by", r.created_by()},
           {"created_unix", r.created_unix()},
           {"updated_unix", r.updated_unix()},
-          {"rings", rings}};
+          {"rings", rings},
+          {"policy", r.policy_name()},
+          {"policy_version", r.policy_version()},
+          {"broad_wave", r.broad_wave()},
+          {"broad_fraction", r.broad_fraction()}};
 }
 
 void PrintRollout(const v1::Rollout& r, std::ostream& out) {
@@ -128,8 +132,13 @@ void PrintRollout(const v1::Rollout& r, std::ostream& out) {
   }
   out << "rollout " << r.id() << "  " << r.channel() << " v" << r.version() << "  " << state
       << "\n";
-  out << "previous v" << r.previous_version() << ", revision " << r.revision() << ", started "
+  out << "previous v" << r.previous_version() << ", revision " << r.revision() << ", policy "
+      << r.policy_name() << " v" << r.policy_version() << ", started "
       << FormatTime(r.created_unix()) << " by " << r.created_by() << "\n";
+  if (r.state() == v1::BROAD && r.broad_fraction() < 1.0) {
+    out << "broad wave " << r.broad_wave() + 1 << ": "
+        << static_cast<int>(r.broad_fraction() * 100 + 0.5) << "% of the broad ring\n";
+  }
   Table t({"RING", "TARGETED", "APPLIED", "HEALTHY", "FAILED"});
   for (const v1::RingProgress& p : r.rings()) {
     t.Add({p.ring(), absl::StrCat(p.targeted()), absl::StrCat(p.applied()),
@@ -317,10 +326,10 @@ int RunRingctl(const std::vector<std::string>& args, std::ostream& out, std::ost
   CLI::App* rollout = app.add_subcommand("rollout", "start and drive rollouts")
                           ->require_subcommand(1);
   struct {
-    std::string channel, id, reason;
+    std::string channel, id, reason, policy;
     int64_t version = 0;
     int64_t expected_revision = 0;
-    bool hold = false, supersede = false, active = false;
+    bool hold = false, supersede = false, active = false, force = false;
     int limit = 0;
   } r;
   CLI::App* start = rollout->add_subcommand(
@@ -331,6 +340,7 @@ int RunRingctl(const std::vector<std::string>& args, std::ostream& out, std::ost
   start->add_flag("--hold", r.hold, "stay PENDING until promoted");
   start->add_flag("--supersede", r.supersede, "cancel the channel's unfinished rollout");
   start->add_option("--reason", r.reason, "why (audited)");
+  start->add_option("--policy", r.policy, "rollout policy name (default: default)");
   auto print_rollout = [&](const v1::Rollout& ro) {
     if (as_json()) {
       out << RolloutJson(ro).dump() << "\n";
@@ -346,6 +356,7 @@ int RunRingctl(const std::vector<std::string>& args, std::ostream& out, std::ost
       req.set_hold(r.hold);
       req.set_supersede(r.supersede);
       req.set_reason(r.reason);
+      req.set_policy(r.policy);
       ASSIGN_OR_RETURN(auto resp, client()->Call(&v1::AdminService::Stub::StartRollout, req));
       print_rollout(resp);
       return absl::OkStatus();
@@ -427,12 +438,17 @@ int RunRingctl(const std::vector<std::string>& args, std::ostream& out, std::ost
     cmd->add_option("--reason", r.reason, "why (audited; required except for promote)");
     cmd->add_option("--expected-revision", r.expected_revision,
                     "refuse unless the rollout is at this revision");
+    if (method == &v1::AdminService::Stub::PromoteRollout) {
+      cmd->add_flag("--force", r.force,
+                    "promote although the stage gate has not passed (needs --reason)");
+    }
     cmd->callback([&, method] {
       action = [&, method]() -> absl::Status {
         v1::RolloutActionRequest req;
         req.set_id(r.id);
         req.set_reason(r.reason);
         req.set_expected_revision(r.expected_revision);
+        req.set_force(r.force);
         ASSIGN_OR_RETURN(auto resp, client()->Call(method, req));
         print_rollout(resp);
         return absl::OkStatus();
@@ -454,6 +470,144 @@ int RunRingctl(const std::vector<std::string>& args, std::ostream& out, std::ost
              "send every agent back to the previous completed version and revoke this one\n"
              "  example: ringctl rollout rollback ro-1a2b3c4d --reason \"boot loops\"",
              &v1::AdminService::Stub::RollbackRollout);
+
+  CLI::App* explain = rollout->add_subcommand(
+      "explain", "why the rollout is where it is: the latest decision per ring with its "
+                 "evidence\n  example: ringctl rollout explain ro-1a2b3c4d");
+  explain->add_option("id", r.id, "rollout id")->required();
+  explain->callback([&] {
+    action = [&]() -> absl::Status {
+      v1::GetRolloutRequest req;
+      req.set_id(r.id);
+      ASSIGN_OR_RETURN(auto resp, client()->Call(&v1::AdminService::Stub::ExplainRollout, req));
+      if (as_json()) {
+        json decisions = json::array();
+        for (const auto& d : resp.decisions()) {
+          decisions.push_back({{"ring", d.ring()},
+                               {"kind", d.kind()},
+                               {"reason", d.reason()},
+                               {"gate_passed", d.gate_passed()},
+                               {"summary", d.summary()},
+                               {"evaluated_unix_ms", d.evaluated_unix_ms()},
+                               {"evidence", json::parse(d.evidence_json(), nullptr, false)}});
+        }
+        json actions = json::array();
+        for (const auto& a : resp.automatic_actions()) {
+          actions.push_back({{"at_unix_ms", a.at_unix_ms()},
+                             {"action", a.action()},
+                             {"from_state", a.from_state()},
+                             {"to_state", a.to_state()},
+                             {"reason", a.reason()},
+                             {"evidence", json::parse(a.evidence_json(), nullptr, false)}});
+        }
+        out << json{{"rollout", RolloutJson(resp.rollout())},
+                    {"decisions", decisions},
+                    {"automatic_actions", actions}}
+                   .dump()
+            << "\n";
+        return absl::OkStatus();
+      }
+      PrintRollout(resp.rollout(), out);
+      if (resp.decisions().empty()) {
+        out << "\nno automatic decision yet\n";
+      }
+      for (const auto& d : resp.decisions()) {
+        out << "\n" << d.summary() << "\n";
+        out << "  decision " << d.kind() << " (" << d.reason() << "), evaluated "
+            << FormatTime(d.evaluated_unix_ms() / 1000) << "\n";
+        json e = json::parse(d.evidence_json(), nullptr, false);
+        if (e.is_object() && e.contains("treated") && e.contains("control")) {
+          const json& t = e["treated"];
+          const json& c = e["control"];
+          out << "  treated: " << t.value("attempted", 0) << " tried, "
+              << t.value("healthy", 0) << " healthy, " << t.value("pending", 0)
+              << " pending, " << t.value("crashed", 0) << " crashed, " << t.value("silent", 0)
+              << " silent, " << t.value("reverted", 0) << " reverted, "
+              << t.value("apply_failed", 0) << " failed to apply\n";
+          out << "  control: " << c.value("failed", 0) << " of " << c.value("agents", 0)
+              << " failed\n";
+        }
+        if (e.is_object() && e.contains("test")) {
+          const json& t = e["test"];
+          out << "  test: " << t.value("name", "") << ", halt at LLR >= "
+              << t.value("halt_bound", 0.0) << ", healthy at LLR <= "
+              << t.value("accept_bound", 0.0) << "; vs control LLR "
+              << t["vs_control"].value("llr", 0.0) << ", vs baseline LLR "
+              << t["vs_baseline"].value("llr", 0.0) << "\n";
+        }
+        if (e.is_object() && e.contains("waiting_for") && !e["waiting_for"].empty()) {
+          std::vector<std::string> w = e["waiting_for"].get<std::vector<std::string>>();
+          out << "  waiting for: " << absl::StrJoin(w, "; ") << "\n";
+        }
+      }
+      if (!resp.automatic_actions().empty()) {
+        out << "\nautomatic actions:\n";
+        for (const auto& a : resp.automatic_actions()) {
+          out << "  " << FormatTime(a.at_unix_ms() / 1000) << "  " << a.action() << "  "
+              << a.from_state() << " -> " << a.to_state() << "\n";
+        }
+      }
+      return absl::OkStatus();
+    };
+  });
+
+  // policy
+  CLI::App* policy = app.add_subcommand("policy", "rollout policies (stage gates)")
+                         ->require_subcommand(1);
+  struct {
+    std::string name = "default", file, reason;
+    int64_t version = 0;
+  } po;
+  auto print_policy = [&](const v1::Policy& p) {
+    json body = json::parse(p.policy_json(), nullptr, false);
+    if (as_json()) {
+      out << json{{"name", p.name()},
+                  {"version", p.version()},
+                  {"created_by", p.created_by()},
+                  {"created_unix", p.created_unix()},
+                  {"policy", body}}
+                 .dump()
+          << "\n";
+      return;
+    }
+    out << "policy " << p.name() << " v" << p.version() << " (set by " << p.created_by() << " "
+        << FormatTime(p.created_unix()) << ")\n"
+        << body.dump(2) << "\n";
+  };
+  CLI::App* policy_set = policy->add_subcommand(
+      "set", "store a new version of a policy from a JSON file\n  example: ringctl policy set "
+             "default --file policy.json --reason \"faster canary\"");
+  policy_set->add_option("name", po.name, "policy name")->required();
+  policy_set->add_option("--file", po.file, "policy JSON (keys left out keep defaults)")
+      ->required();
+  policy_set->add_option("--reason", po.reason, "why (audited)");
+  policy_set->callback([&] {
+    action = [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(std::string body, ReadFile(po.file, 64 * 1024));
+      v1::SetPolicyRequest req;
+      req.set_name(po.name);
+      req.set_policy_json(body);
+      req.set_reason(po.reason);
+      ASSIGN_OR_RETURN(auto resp, client()->Call(&v1::AdminService::Stub::SetPolicy, req));
+      print_policy(resp);
+      return absl::OkStatus();
+    };
+  });
+  CLI::App* policy_show = policy->add_subcommand(
+      "show", "show a policy (newest version unless --version)\n  example: ringctl policy "
+              "show default");
+  policy_show->add_option("name", po.name, "policy name")->capture_default_str();
+  policy_show->add_option("--version", po.version, "version (default: newest)");
+  policy_show->callback([&] {
+    action = [&]() -> absl::Status {
+      v1::GetPolicyRequest req;
+      req.set_name(po.name);
+      req.set_version(po.version);
+      ASSIGN_OR_RETURN(auto resp, client()->Call(&v1::AdminService::Stub::GetPolicy, req));
+      print_policy(resp);
+      return absl::OkStatus();
+    };
+  });
 
   // emergency-stop
   struct {

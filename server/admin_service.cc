@@ -47,6 +47,10 @@ void ToProto(const RolloutRecord& r, const std::vector<RingProgressRecord>& ring
   out.set_updated_unix(Unix(r.updated_at));
   out.set_created_by(r.created_by);
   out.set_revision(r.revision);
+  out.set_policy_name(r.policy_name);
+  out.set_policy_version(r.policy_version);
+  out.set_broad_wave(r.broad_wave);
+  out.set_broad_fraction(r.broad_fraction);
   for (const RingProgressRecord& p : rings) {
     v1::RingProgress* rp = out.add_rings();
     rp->set_ring(std::string(RingName(p.ring)));
@@ -69,6 +73,26 @@ void ToProto(const ContentRecord& c, v1::ContentInfo& out) {
   out.set_uploaded_by(c.uploaded_by);
   out.set_revoked(c.revoked);
   out.set_description(c.description);
+}
+
+void ToProto(const AuditRecord& a, v1::AuditEntry& e) {
+  e.set_id(a.id);
+  e.set_at_unix_ms(absl::ToUnixMillis(a.at));
+  e.set_actor(a.actor);
+  e.set_action(a.action);
+  e.set_rollout_id(a.rollout_id);
+  e.set_from_state(a.from_state);
+  e.set_to_state(a.to_state);
+  e.set_reason(a.reason);
+  e.set_evidence_json(a.evidence_json);
+}
+
+void ToProto(const PolicyRecord& p, v1::Policy& out) {
+  out.set_name(p.name);
+  out.set_version(p.version);
+  out.set_policy_json(p.body_json);
+  out.set_created_by(p.created_by);
+  out.set_created_unix(Unix(p.created_at));
 }
 
 void ToProto(const PinRecord& p, v1::Pin& out) {
@@ -163,7 +187,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::StartRollout(grpc::CallbackServerCon
   return Run(ctx, "StartRollout", Role::kReleaser, [this, req, resp](const Principal& p) {
     ASSIGN_OR_RETURN(RolloutView view,
                      manager_.StartRollout(req->channel(), req->version(), req->hold(),
-                                           req->supersede(), req->reason(), p));
+                                           req->supersede(), req->reason(), req->policy(), p));
     ToProto(view.rollout, view.rings, *resp);
     return absl::OkStatus();
   });
@@ -202,7 +226,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Act(grpc::CallbackServerContext* ctx
                                                 v1::Rollout* resp) {
   return Run(ctx, method, Role::kReleaser, [this, action, req, resp](const Principal& p) {
     ASSIGN_OR_RETURN(RolloutView view, manager_.Act(req->id(), action, req->reason(),
-                                                    req->expected_revision(), p));
+                                                    req->expected_revision(), req->force(), p));
     ToProto(view.rollout, view.rings, *resp);
     return absl::OkStatus();
   });
@@ -305,17 +329,54 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListAuditLog(grpc::CallbackServerCon
     }
     ASSIGN_OR_RETURN(std::vector<AuditRecord> entries, store_.ListAudit(req->rollout_id(), limit));
     for (const AuditRecord& a : entries) {
-      v1::AuditEntry* e = resp->add_entries();
-      e->set_id(a.id);
-      e->set_at_unix_ms(absl::ToUnixMillis(a.at));
-      e->set_actor(a.actor);
-      e->set_action(a.action);
-      e->set_rollout_id(a.rollout_id);
-      e->set_from_state(a.from_state);
-      e->set_to_state(a.to_state);
-      e->set_reason(a.reason);
-      e->set_evidence_json(a.evidence_json);
+      ToProto(a, *resp->add_entries());
     }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ExplainRollout(grpc::CallbackServerContext* ctx,
+                                                           const v1::GetRolloutRequest* req,
+                                                           v1::ExplainRolloutResponse* resp) {
+  return Run(ctx, "ExplainRollout", Role::kViewer, [this, req, resp](const Principal&) {
+    ASSIGN_OR_RETURN(RolloutExplanation e, manager_.Explain(req->id()));
+    ToProto(e.view.rollout, e.view.rings, *resp->mutable_rollout());
+    for (const DecisionRecord& d : e.decisions) {
+      v1::RingDecision* out = resp->add_decisions();
+      out->set_ring(std::string(RingName(d.ring)));
+      out->set_kind(d.kind);
+      out->set_reason(d.reason);
+      out->set_gate_passed(d.gate_passed);
+      out->set_summary(d.summary);
+      out->set_evidence_json(d.evidence_json);
+      out->set_evaluated_unix_ms(absl::ToUnixMillis(d.evaluated_at));
+    }
+    for (const AuditRecord& a : e.automatic_actions) {
+      ToProto(a, *resp->add_automatic_actions());
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::SetPolicy(grpc::CallbackServerContext* ctx,
+                                                      const v1::SetPolicyRequest* req,
+                                                      v1::Policy* resp) {
+  return Run(ctx, "SetPolicy", Role::kReleaser, [this, req, resp](const Principal& p) {
+    ASSIGN_OR_RETURN(PolicyRecord policy,
+                     manager_.SetPolicy(req->name(), req->policy_json(), req->reason(), p));
+    ToProto(policy, *resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetPolicy(grpc::CallbackServerContext* ctx,
+                                                      const v1::GetPolicyRequest* req,
+                                                      v1::Policy* resp) {
+  return Run(ctx, "GetPolicy", Role::kViewer, [this, req, resp](const Principal&) {
+    ASSIGN_OR_RETURN(PolicyRecord policy,
+                     manager_.GetPolicy(req->name().empty() ? "default" : req->name(),
+                                        req->version()));
+    ToProto(policy, *resp);
     return absl::OkStatus();
   });
 }

@@ -57,6 +57,13 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* ListPins(grpc::CallbackServerContext* ctx,
                                      const v1::ListPinsRequest* req,
                                      v1::ListPinsResponse* resp) override;
+  grpc::ServerUnaryReactor* ExplainRollout(grpc::CallbackServerContext* ctx,
+                                           const v1::GetRolloutRequest* req,
+                                           v1::ExplainRolloutResponse* resp) override;
+  grpc::ServerUnaryReactor* SetPolicy(grpc::CallbackServerContext* ctx,
+                                      const v1::SetPolicyRequest* req, v1::Policy* resp) override;
+  grpc::ServerUnaryReactor* GetPolicy(grpc::CallbackServerContext* ctx,
+                                      const v1::GetPolicyRequest* req, v1::Policy* resp) override;
   grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* ctx,
                                        const v1::ListAgentsRequest* req,
                                        v1::ListAgentsResponse* resp) override;

@@ -2,6 +2,8 @@
 
 #include <openssl/crypto.h>
 
+#include <functional>
+
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
@@ -47,12 +49,17 @@ absl::Status ValidateChannelVersion(const v1::ChannelVersion& cv) {
   return absl::OkStatus();
 }
 
-// FetchReactor streams one payload from memory in chunks.
+// FetchReactor streams one payload from memory in chunks and calls
+// `on_complete` once the last chunk is written.
 class FetchReactor final : public grpc::ServerWriteReactor<v1::ContentChunk> {
  public:
   FetchReactor(std::shared_ptr<const AssignmentSnapshot> snapshot, const ContentBlob* blob,
-               int64_t offset, size_t chunk_bytes)
-      : snapshot_(std::move(snapshot)), blob_(blob), offset_(offset), chunk_bytes_(chunk_bytes) {
+               int64_t offset, size_t chunk_bytes, std::function<void()> on_complete)
+      : snapshot_(std::move(snapshot)),
+        blob_(blob),
+        offset_(offset),
+        chunk_bytes_(chunk_bytes),
+        on_complete_(std::move(on_complete)) {
     first_ = true;
     Next();
   }
@@ -71,6 +78,7 @@ class FetchReactor final : public grpc::ServerWriteReactor<v1::ContentChunk> {
   void Next() {
     const std::string& payload = *blob_->payload;
     if (!first_ && offset_ >= static_cast<int64_t>(payload.size())) {
+      on_complete_();
       Finish(grpc::Status::OK);
       return;
     }
@@ -92,6 +100,7 @@ class FetchReactor final : public grpc::ServerWriteReactor<v1::ContentChunk> {
   int64_t offset_ = 0;
   size_t chunk_bytes_ = 0;
   bool first_ = false;
+  std::function<void()> on_complete_;
   v1::ContentChunk chunk_;
 };
 
@@ -230,7 +239,19 @@ grpc::ServerWriteReactor<v1::ContentChunk>* AgentServiceImpl::FetchContent(
       return absl::OutOfRangeError(
           absl::StrCat("offset ", req->offset(), " is outside 0..", blob->meta.size));
     }
-    return new FetchReactor(std::move(snapshot), blob, req->offset(), options_.chunk_bytes);
+    // A completed download is evidence the agent is about to apply: if it
+    // then falls silent, the controller counts it as a suspected crash.
+    auto on_complete = [this, row = FetchRow{req->agent_id(), req->channel(), req->version(),
+                                             clock_.Now()}]() mutable {
+      TelemetryRows rows;
+      row.at = clock_.Now();
+      rows.fetches.push_back(row);
+      if (!telemetry_.Add(std::move(rows))) {
+        metrics_.telemetry_dropped().Increment();
+      }
+    };
+    return new FetchReactor(std::move(snapshot), blob, req->offset(), options_.chunk_bytes,
+                            std::move(on_complete));
   };
   auto reactor = respond();
   metrics_.ObserveRpc("FetchContent", absl::StatusCodeToString(reactor.status().code()),

@@ -53,6 +53,15 @@ int main(int argc, char** argv) {
         ->capture_default_str()
         ->check(CLI::Range(1, 64));
     cmd->add_option("--port-file", config.port_file, "write the bound gRPC port here");
+    cmd->add_flag("!--no-controller", config.controller,
+                  "do not run the automatic decision loop on this replica");
+    cmd->add_option_function<double>(
+        "--controller-interval",
+        [&](double s) {
+          config.controller_interval = absl::Milliseconds(static_cast<int64_t>(s * 1000));
+        },
+        "seconds between evaluations of active rollouts; default 5")
+        ->check(CLI::Range(0.05, 3600.0));
   }
   CLI11_PARSE(app, argc, argv);
 

@@ -52,6 +52,32 @@ Metrics::Metrics(prometheus::Registry& registry)
            .Help("Failed rebuilds of the assignment snapshot (database unreachable).")
            .Register(registry)
            .Add({});
+  telemetry_dropped_ = &prometheus::BuildCounter()
+                           .Name("ringwarden_telemetry_dropped_rows_total")
+                           .Help("Telemetry rows refused because the write buffer was full.")
+                           .Register(registry)
+                           .Add({});
+  leader_ = &prometheus::BuildGauge()
+                 .Name("ringwarden_controller_leader")
+                 .Help("1 while this replica holds the controller leadership.")
+                 .Register(registry)
+                 .Add({});
+  auto& decisions = prometheus::BuildCounter()
+                        .Name("ringwarden_decisions_total")
+                        .Help("Controller decisions by kind (promote, wait, halt, rollback).")
+                        .Register(registry);
+  for (Decision::Kind kind : {Decision::Kind::kPromote, Decision::Kind::kWait,
+                              Decision::Kind::kHalt, Decision::Kind::kRollback}) {
+    decisions_[static_cast<int>(kind)] =
+        &decisions.Add({{"kind", std::string(DecisionKindName(kind))}});
+  }
+  time_to_auto_stop_ =
+      &prometheus::BuildHistogram()
+           .Name("ringwarden_auto_stop_seconds")
+           .Help("Seconds from the first apply of a version to its automatic halt or rollback.")
+           .Register(registry)
+           .Add({}, prometheus::Histogram::BucketBoundaries{5, 15, 30, 60, 120, 300, 600, 1200,
+                                                            1800, 3600, 7200});
   snapshot_age_seconds_ = &prometheus::BuildGauge()
                                .Name("ringwarden_snapshot_age_seconds")
                                .Help("Seconds since the assignment snapshot was last rebuilt.")

@@ -16,6 +16,7 @@
 #include <prometheus/registry.h>
 
 #include "absl/strings/string_view.h"
+#include "server/domain/decision.h"
 #include "absl/synchronization/mutex.h"
 
 namespace ringwarden {
@@ -32,6 +33,12 @@ class Metrics {
   prometheus::Gauge& admin_queue_depth() { return *admin_queue_depth_; }
   prometheus::Gauge& emergency_stop_active() { return *emergency_stop_active_; }
   prometheus::Counter& snapshot_refresh_errors() { return *snapshot_refresh_errors_; }
+  prometheus::Counter& telemetry_dropped() { return *telemetry_dropped_; }
+  prometheus::Gauge& leader() { return *leader_; }
+  // decisions counts controller decisions by kind.
+  prometheus::Counter& decisions(Decision::Kind kind) { return *decisions_[static_cast<int>(kind)]; }
+  // time_to_auto_stop observes seconds from the first apply to an automatic halt or rollback.
+  prometheus::Histogram& time_to_auto_stop() { return *time_to_auto_stop_; }
   prometheus::Gauge& snapshot_age_seconds() { return *snapshot_age_seconds_; }
 
  private:
@@ -46,6 +53,10 @@ class Metrics {
   prometheus::Gauge* admin_queue_depth_;
   prometheus::Gauge* emergency_stop_active_;
   prometheus::Counter* snapshot_refresh_errors_;
+  prometheus::Counter* telemetry_dropped_;
+  prometheus::Gauge* leader_;
+  prometheus::Counter* decisions_[4];
+  prometheus::Histogram* time_to_auto_stop_;
   prometheus::Gauge* snapshot_age_seconds_;
 };
 

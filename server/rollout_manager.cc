@@ -10,6 +10,7 @@
 #include "common/sha256.h"
 #include "common/status_macros.h"
 #include "ringwarden/v1/content.pb.h"
+#include "server/policy_json.h"
 
 namespace ringwarden {
 namespace {
@@ -53,9 +54,13 @@ AuditRecord Audit(const Principal& actor, std::string action, const std::string&
 
 }  // namespace
 
-RolloutManager::RolloutManager(Store& store, SnapshotHolder& snapshots,
+RolloutManager::RolloutManager(Store& store, SnapshotHolder& snapshots, PolicyCache& policies,
                                const TrustedKeys& trusted_keys, const Clock& clock)
-    : store_(store), snapshots_(snapshots), trusted_keys_(trusted_keys), clock_(clock) {}
+    : store_(store),
+      snapshots_(snapshots),
+      policies_(policies),
+      trusted_keys_(trusted_keys),
+      clock_(clock) {}
 
 std::string RolloutManager::NewRolloutId() {
   absl::MutexLock lock(&rng_mu_);
@@ -126,8 +131,12 @@ absl::StatusOr<ContentRecord> RolloutManager::UploadContent(const std::string& e
 absl::StatusOr<RolloutView> RolloutManager::StartRollout(const std::string& channel,
                                                          int64_t version, bool hold,
                                                          bool supersede, const std::string& reason,
+                                                         const std::string& policy_name,
                                                          const Principal& actor) {
   RETURN_IF_ERROR(ValidateChannelName(channel));
+  const std::string policy_to_use = policy_name.empty() ? "default" : policy_name;
+  RETURN_IF_ERROR(ValidateChannelName(policy_to_use));
+  ASSIGN_OR_RETURN(RolloutPolicy policy, policies_.Get(policy_to_use, 0));
   RETURN_IF_ERROR(ValidateReason(reason, false, "start"));
   if (version < 1) {
     return absl::InvalidArgumentError("version must be >= 1");
@@ -188,7 +197,10 @@ absl::StatusOr<RolloutView> RolloutManager::StartRollout(const std::string& chan
   r.position.state = hold ? RolloutState::kPending : RolloutState::kCanary;
   r.previous_version = newest_completed;
   r.created_by = actor.name;
-  const nlohmann::json evidence = {{"channel", channel},
+  r.policy_name = policy.name;
+  r.policy_version = policy.version;
+  const nlohmann::json evidence = {{"policy", absl::StrCat(policy.name, " v", policy.version)},
+                                   {"channel", channel},
                                    {"version", version},
                                    {"previous_version", newest_completed},
                                    {"sha256", target->sha256}};
@@ -204,30 +216,71 @@ absl::StatusOr<RolloutView> RolloutManager::StartRollout(const std::string& chan
 
 absl::StatusOr<RolloutView> RolloutManager::Act(const std::string& id, RolloutAction action,
                                                 const std::string& reason,
-                                                int64_t expected_revision,
+                                                int64_t expected_revision, bool force,
                                                 const Principal& actor) {
-  RETURN_IF_ERROR(ValidateReason(reason, action != RolloutAction::kPromote,
-                                 RolloutActionName(action)));
+  RETURN_IF_ERROR(ValidateReason(reason, action != RolloutAction::kPromote || force,
+                                 force ? "a forced promotion" : RolloutActionName(action)));
   ASSIGN_OR_RETURN(RolloutView before, Get(id));
   const RolloutRecord& r = before.rollout;
   if (expected_revision != 0 && expected_revision != r.revision) {
     return absl::AbortedError(absl::StrCat("rollout ", id, " is at revision ", r.revision,
                                            ", not ", expected_revision, "; re-read and retry"));
   }
-  ASSIGN_OR_RETURN(RolloutPosition to, ApplyRolloutAction(r.position, action));
   RolloutChange change;
   change.rollout_id = id;
   change.expected_revision = r.revision;
-  change.to = to;
-  change.stage_changed = IsStage(to.state) && to.state != r.position.state &&
-                         action == RolloutAction::kPromote;
-  change.mark_completed = to.state == RolloutState::kCompleted;
-  change.revoke_version = to.state == RolloutState::kRolledBack;
+  nlohmann::json evidence = nlohmann::json::parse(ProgressEvidence(before.rings));
   std::string action_name = absl::StrCat("rollout.", action == RolloutAction::kRollback
                                                          ? "rollback"
                                                          : RolloutActionName(action));
+  if (action == RolloutAction::kPromote) {
+    if (snapshots_.Current() != nullptr && snapshots_.Current()->emergency_stop()) {
+      return absl::FailedPreconditionError(
+          "an emergency stop is active; lift it first (ringctl emergency-stop --lift --reason)");
+    }
+    ASSIGN_OR_RETURN(RolloutPolicy policy, policies_.Get(r.policy_name, r.policy_version));
+    ASSIGN_OR_RETURN(PromotionStep step,
+                     NextPromotion(r.position, r.broad_wave, policy.broad_waves));
+    if (std::optional<Ring> ring = StageRing(r.position.state); ring.has_value()) {
+      ASSIGN_OR_RETURN(std::vector<DecisionRecord> decisions, store_.ListDecisions(id));
+      const DecisionRecord* latest = nullptr;
+      for (const DecisionRecord& d : decisions) {
+        if (d.ring == *ring) {
+          latest = &d;
+        }
+      }
+      const bool gate_passed = latest != nullptr && latest->gate_passed;
+      if (!gate_passed && !force) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the ", RingName(*ring), " gate has not passed: ",
+            latest == nullptr ? "not evaluated yet" : latest->summary,
+            "; wait, or promote with --force --reason"));
+      }
+      evidence["gate_passed"] = gate_passed;
+      if (latest != nullptr) {
+        evidence["decision"] = latest->summary;
+      }
+      if (force && !gate_passed) {
+        action_name = "rollout.force_promote";
+      }
+    }
+    change.to = step.to;
+    change.stage_changed = true;
+    change.broad_wave = step.broad_wave;
+    change.broad_fraction = step.broad_fraction;
+    if (step.next_wave) {
+      evidence["broad_wave"] = step.broad_wave;
+      evidence["broad_fraction"] = step.broad_fraction;
+    }
+  } else {
+    ASSIGN_OR_RETURN(change.to, ApplyRolloutAction(r.position, action));
+    // A resumed stage bakes afresh and is judged on new evidence only.
+    change.stage_changed = action == RolloutAction::kResume;
+  }
+  change.mark_completed = change.to.state == RolloutState::kCompleted;
+  change.revoke_version = change.to.state == RolloutState::kRolledBack;
   change.audit = Audit(actor, std::move(action_name), id, RolloutStateName(r.position.state),
-                       RolloutStateName(to.state), reason, ProgressEvidence(before.rings));
+                       RolloutStateName(change.to.state), reason, evidence.dump());
   RETURN_IF_ERROR(store_.ApplyRolloutChange(change));
   RefreshSnapshot();
   return Get(id);
@@ -277,6 +330,58 @@ absl::StatusOr<PinRecord> RolloutManager::SetPin(const std::string& label_key,
                                               evidence.dump())));
   RefreshSnapshot();
   return pin;
+}
+
+absl::StatusOr<RolloutExplanation> RolloutManager::Explain(const std::string& id) {
+  RolloutExplanation out;
+  ASSIGN_OR_RETURN(out.view, Get(id));
+  ASSIGN_OR_RETURN(out.decisions, store_.ListDecisions(id));
+  ASSIGN_OR_RETURN(std::vector<AuditRecord> audit, store_.ListAudit(id, 1000));
+  for (AuditRecord& a : audit) {
+    if (a.actor == "controller") {
+      out.automatic_actions.push_back(std::move(a));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<PolicyRecord> RolloutManager::SetPolicy(const std::string& name,
+                                                       const std::string& policy_json,
+                                                       const std::string& reason,
+                                                       const Principal& actor) {
+  RETURN_IF_ERROR(ValidateChannelName(name));
+  RETURN_IF_ERROR(ValidateReason(reason, false, "policy set"));
+  ASSIGN_OR_RETURN(RolloutPolicy policy, PolicyFromJson(policy_json));
+  policy.name = name;
+  nlohmann::json body = PolicyToJson(policy);
+  body.erase("name");
+  body.erase("version");
+  return store_.PutPolicy(name, body.dump(),
+                          Audit(actor, "policy.set", "", "", "", reason,
+                                nlohmann::json{{"policy", name}, {"body", body}}.dump()));
+}
+
+absl::StatusOr<PolicyRecord> RolloutManager::GetPolicy(const std::string& name, int64_t version) {
+  RETURN_IF_ERROR(ValidateChannelName(name));
+  if (version < 0) {
+    return absl::InvalidArgumentError("policy version must be >= 0 (0 means the newest)");
+  }
+  return store_.GetPolicy(name, version);
+}
+
+absl::Status RolloutManager::EnsureDefaultPolicy() {
+  absl::StatusOr<PolicyRecord> existing = store_.GetPolicy("default", 0);
+  if (existing.ok() || !absl::IsNotFound(existing.status())) {
+    return existing.status();
+  }
+  nlohmann::json body = PolicyToJson(DefaultRolloutPolicy());
+  body.erase("name");
+  body.erase("version");
+  return store_
+      .PutPolicy("default", body.dump(),
+                 Audit(Principal{"ringwarden-server", Role::kAdmin}, "policy.set", "", "", "",
+                       "built-in default policy"))
+      .status();
 }
 
 }  // namespace ringwarden

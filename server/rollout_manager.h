@@ -18,6 +18,7 @@
 #include "common/dsse.h"
 #include "common/names.h"
 #include "server/auth.h"
+#include "server/policy_cache.h"
 #include "server/snapshot.h"
 #include "server/storage/store.h"
 
@@ -32,24 +33,40 @@ struct RolloutView {
   std::vector<RingProgressRecord> rings;
 };
 
+struct RolloutExplanation {
+  RolloutView view;
+  std::vector<DecisionRecord> decisions;
+  std::vector<AuditRecord> automatic_actions;
+};
+
 class RolloutManager {
  public:
-  RolloutManager(Store& store, SnapshotHolder& snapshots, const TrustedKeys& trusted_keys,
-                 const Clock& clock);
+  RolloutManager(Store& store, SnapshotHolder& snapshots, PolicyCache& policies,
+                 const TrustedKeys& trusted_keys, const Clock& clock);
 
   // UploadContent verifies the envelope and payload and stores them.
   absl::StatusOr<ContentRecord> UploadContent(const std::string& envelope_json,
                                               const std::string& payload,
                                               const Principal& actor);
 
+  // StartRollout records the newest version of policy `policy_name` ("" = "default").
   absl::StatusOr<RolloutView> StartRollout(const std::string& channel, int64_t version, bool hold,
                                            bool supersede, const std::string& reason,
+                                           const std::string& policy_name,
                                            const Principal& actor);
   // Act applies promote, halt, resume or roll back. expected_revision 0 skips
-  // the optimistic check.
+  // the optimistic check. A promotion before the stage gate passed needs `force`
+  // and a reason; none is allowed during an emergency stop.
   absl::StatusOr<RolloutView> Act(const std::string& id, RolloutAction action,
                                   const std::string& reason, int64_t expected_revision,
-                                  const Principal& actor);
+                                  bool force, const Principal& actor);
+  absl::StatusOr<RolloutExplanation> Explain(const std::string& id);
+
+  absl::StatusOr<PolicyRecord> SetPolicy(const std::string& name, const std::string& policy_json,
+                                         const std::string& reason, const Principal& actor);
+  absl::StatusOr<PolicyRecord> GetPolicy(const std::string& name, int64_t version);
+  // EnsureDefaultPolicy stores DefaultRolloutPolicy() as "default" if no such policy exists.
+  absl::Status EnsureDefaultPolicy();
   absl::StatusOr<RolloutView> Get(const std::string& id);
 
   absl::Status SetEmergencyStop(bool active, const std::string& reason, const Principal& actor);
@@ -64,6 +81,7 @@ class RolloutManager {
 
   Store& store_;
   SnapshotHolder& snapshots_;
+  PolicyCache& policies_;
   const TrustedKeys& trusted_keys_;
   const Clock& clock_;
   absl::Mutex rng_mu_;

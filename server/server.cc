@@ -13,6 +13,9 @@
 #include "common/dsse.h"
 #include "common/status_macros.h"
 #include "server/admin_service.h"
+#include "server/controller.h"
+#include "server/policy_cache.h"
+#include "server/storage/pg_leader_lock.h"
 #include "server/agent_service.h"
 #include "server/metrics.h"
 #include "server/rollout_manager.h"
@@ -36,7 +39,10 @@ struct Server::Parts {
   std::unique_ptr<SnapshotHolder> snapshots;
   std::unique_ptr<TelemetryWriter> telemetry;
   std::unique_ptr<WorkQueue> admin_queue;
+  std::unique_ptr<PolicyCache> policies;
   std::unique_ptr<RolloutManager> manager;
+  std::unique_ptr<PgLeaderLock> leader_lock;
+  std::unique_ptr<Controller> controller;
   std::unique_ptr<AgentServiceImpl> agent_service;
   std::unique_ptr<AdminServiceImpl> admin_service;
   std::unique_ptr<grpc::Server> grpc_server;
@@ -77,8 +83,10 @@ absl::Status Server::Start() {
       *parts->store, config_.telemetry_flush_interval, /*max_rows=*/500'000);
   parts->admin_queue = std::make_unique<WorkQueue>(config_.db_workers, /*capacity=*/256);
   Clock& clock = RealClock::Instance();
+  parts->policies = std::make_unique<PolicyCache>(*parts->store);
   parts->manager = std::make_unique<RolloutManager>(*parts->store, *parts->snapshots,
-                                                    parts->trusted_keys, clock);
+                                                    *parts->policies, parts->trusted_keys, clock);
+  RETURN_IF_ERROR(parts->manager->EnsureDefaultPolicy());
   AgentServiceOptions agent_options;
   agent_options.enrollment_secret = config_.enrollment_secret;
   agent_options.poll_interval = config_.poll_interval;
@@ -109,6 +117,14 @@ absl::Status Server::Start() {
       return absl::UnavailableError(
           absl::StrCat("cannot serve metrics on ", config_.metrics_listen, ": ", e.what()));
     }
+  }
+  if (config_.controller) {
+    parts->leader_lock = std::make_unique<PgLeaderLock>(config_.database, kControllerLockKey);
+    PgLeaderLock* lock = parts->leader_lock.get();
+    parts->controller = std::make_unique<Controller>(
+        *parts->store, *parts->snapshots, *parts->policies, *parts->metrics, clock,
+        [lock] { return lock->Check(); }, ControllerOptions{config_.controller_interval});
+    parts->controller->Start();
   }
   parts_ = std::move(parts);
   refresher_ = std::thread([this] { RefreshLoop(); });
@@ -153,6 +169,9 @@ void Server::Shutdown() {
   }
   if (refresher_.joinable()) {
     refresher_.join();
+  }
+  if (parts_->controller != nullptr) {
+    parts_->controller->Stop();
   }
   parts_->grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   parts_->grpc_server->Wait();

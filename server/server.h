@@ -31,6 +31,8 @@ struct ServerConfig {
   absl::Duration refresh_interval = absl::Seconds(2);
   absl::Duration telemetry_flush_interval = absl::Milliseconds(500);
   int db_workers = 4;
+  bool controller = true;
+  absl::Duration controller_interval = absl::Seconds(5);
   std::string port_file;  // written with the bound gRPC port once serving
 };
 

@@ -35,7 +35,7 @@ absl::StatusOr<std::shared_ptr<const AssignmentSnapshot>> AssignmentSnapshot::Bu
   }
   for (const RolloutRecord& r : data.unfinished_rollouts) {
     Channel& ch = snap->channels_[r.channel];
-    ch.catalog.rollout = ActiveRollout{r.id, r.version, r.position};
+    ch.catalog.rollout = ActiveRollout{r.id, r.version, r.position, r.broad_fraction};
   }
 
   for (auto& [name, ch] : snap->channels_) {
@@ -106,6 +106,7 @@ std::vector<ChannelAnswer> AssignmentSnapshot::Resolve(
     auto cur = current.find(name);
     view.current_version = cur == current.end() ? 0 : cur->second;
     view.pin = PinFor(agent, name);
+    view.wave_position = WavePosition(ring_policy_.seed, agent.agent_id);
     ChannelAnswer a;
     a.channel = name;
     a.assignment = ResolveAssignment(ch.catalog, view, emergency_stop_);

@@ -13,6 +13,7 @@ void Append(std::vector<T>& to, std::vector<T>& from) {
 }
 
 void AppendRows(TelemetryRows& to, TelemetryRows& from) {
+  Append(to.fetches, from.fetches);
   Append(to.agents, from.agents);
   Append(to.heartbeats, from.heartbeats);
   Append(to.applies, from.applies);

@@ -104,7 +104,10 @@ ResolvedAssignment ResolveAssignment(const ChannelCatalog& catalog, const AgentC
 
   if (catalog.rollout.has_value()) {
     const ActiveRollout& rollout = *catalog.rollout;
-    const bool reaches = ReachesRing(rollout.position, agent.ring);
+    const bool in_wave = agent.ring != Ring::kBroad ||
+                         rollout.position.state != RolloutState::kBroad ||
+                         agent.wave_position < rollout.broad_fraction;
+    const bool reaches = ReachesRing(rollout.position, agent.ring) && in_wave;
     const bool keeps = rollout.position.state == RolloutState::kHalted && current == rollout.version;
     if ((reaches || keeps) && rollout.version >= current) {
       return ResolvedAssignment{rollout.version, false, rollout.id};

@@ -46,6 +46,8 @@ struct ActiveRollout {
   std::string id;
   int64_t version = 0;
   RolloutPosition position;
+  // While BROAD: the share of the broad ring offered the version (the wave).
+  double broad_fraction = 1.0;
 };
 
 // ChannelCatalog is what the server knows of one channel.
@@ -63,6 +65,7 @@ struct AgentChannelView {
   Ring ring = Ring::kBroad;
   int64_t current_version = 0;  // 0 = has none
   std::optional<PinPolicy> pin;
+  double wave_position = 0;  // WavePosition() of the agent
 };
 
 // ResolvedAssignment is the answer; version 0 means nothing to run yet.

@@ -55,6 +55,10 @@ int BucketOf(absl::string_view seed, absl::string_view agent_id) {
   return static_cast<int>(value % kBucketCount);
 }
 
+double WavePosition(absl::string_view seed, absl::string_view agent_id) {
+  return BucketOf(absl::StrCat(seed, "/wave"), agent_id) / static_cast<double>(kBucketCount);
+}
+
 Ring AssignRing(const RingPolicy& policy, absl::string_view agent_id,
                 const std::map<std::string, std::string>& labels) {
   for (const LabelOverride& o : policy.overrides) {

@@ -59,6 +59,11 @@ absl::Status ValidateRingPolicy(const RingPolicy& policy);
 // BucketOf returns the agent's stable bucket in [0, kBucketCount).
 int BucketOf(absl::string_view seed, absl::string_view agent_id);
 
+// WavePosition places an agent in [0, 1) for broad waves: a wave offering
+// share f of the broad ring reaches the agents with position < f. Independent
+// of the ring bucket, so waves spread evenly over the broad ring.
+double WavePosition(absl::string_view seed, absl::string_view agent_id);
+
 // AssignRing returns the agent's ring under `policy`.
 Ring AssignRing(const RingPolicy& policy, absl::string_view agent_id,
                 const std::map<std::string, std::string>& labels);

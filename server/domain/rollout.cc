@@ -126,6 +126,32 @@ absl::StatusOr<RolloutPosition> ApplyRolloutAction(const RolloutPosition& from,
   return Refuse(from, action, "not a legal transition");
 }
 
+absl::StatusOr<PromotionStep> NextPromotion(const RolloutPosition& from, int broad_wave,
+                                            const std::vector<double>& broad_waves) {
+  const std::vector<double> waves = broad_waves.empty() ? std::vector<double>{1.0} : broad_waves;
+  PromotionStep step;
+  if (from.state == RolloutState::kBroad && broad_wave + 1 < static_cast<int>(waves.size())) {
+    step.to = from;
+    step.broad_wave = broad_wave + 1;
+    step.broad_fraction = waves[step.broad_wave];
+    step.next_wave = true;
+    return step;
+  }
+  auto to = ApplyRolloutAction(from, RolloutAction::kPromote);
+  if (!to.ok()) {
+    return to.status();
+  }
+  step.to = *to;
+  if (to->state == RolloutState::kBroad) {
+    step.broad_wave = 0;
+    step.broad_fraction = waves[0];
+  } else {
+    step.broad_wave = broad_wave;
+    step.broad_fraction = 1.0;
+  }
+  return step;
+}
+
 bool ReachesRing(const RolloutPosition& position, Ring ring) {
   std::optional<Ring> widest = StageRing(position.state);
   return widest.has_value() && static_cast<int>(ring) <= static_cast<int>(*widest);

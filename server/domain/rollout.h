@@ -11,6 +11,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -58,6 +59,20 @@ struct RolloutPosition {
 // with a message naming the state and what is allowed from it.
 absl::StatusOr<RolloutPosition> ApplyRolloutAction(const RolloutPosition& from,
                                                    RolloutAction action);
+
+// PromotionStep is where one promotion leads, broad waves included.
+struct PromotionStep {
+  RolloutPosition to;
+  int broad_wave = 0;
+  double broad_fraction = 1.0;
+  bool next_wave = false;  // stayed BROAD, offered to a larger share of the broad ring
+};
+
+// NextPromotion promotes by one step: within BROAD through the cumulative
+// `broad_waves` (e.g. {0.1, 0.25, 0.5, 1.0}), otherwise to the next state.
+// Entering BROAD starts at the first wave; an empty list means one wave of 1.0.
+absl::StatusOr<PromotionStep> NextPromotion(const RolloutPosition& from, int broad_wave,
+                                            const std::vector<double>& broad_waves);
 
 // ReachesRing reports whether a rollout at `position` hands its version to
 // agents of `ring` that do not have it yet (HALTED reaches nobody new).

@@ -32,7 +32,8 @@ constexpr char kContentColumns[] =
     "revoked_at IS NOT NULL";
 constexpr char kRolloutColumns[] =
     "id, channel, version, state, coalesce(halted_from, ''), previous_version, revision, "
-    "created_by, " TS("created_at") ", " TS("updated_at") ", " TS("stage_started_at");
+    "created_by, " TS("created_at") ", " TS("updated_at") ", " TS("stage_started_at")
+    ", policy_name, policy_version, broad_wave, broad_fraction";
 
 const Statement kStatements[] = {
     {"lock_channel",
@@ -48,10 +49,14 @@ const Statement kStatements[] = {
      "VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7::jsonb)"},
     {"insert_rollout",
      "INSERT INTO rollouts (id, channel, version, state, halted_from, previous_version, "
-     "created_by) VALUES ($1, $2, $3, $4, nullif($5, ''), $6, $7)"},
+     "created_by, policy_name, policy_version, broad_wave, broad_fraction) VALUES ($1, $2, $3, "
+     "$4, nullif($5, ''), $6, $7, $8, $9, $10, $11)"},
     {"update_rollout",
      "UPDATE rollouts SET state = $3, halted_from = nullif($4, ''), revision = revision + 1, "
-     "updated_at = now(), stage_started_at = CASE WHEN $5 THEN now() ELSE stage_started_at END "
+     "updated_at = now(), stage_started_at = CASE WHEN $5 THEN now() ELSE stage_started_at END, "
+     "broad_wave = CASE WHEN $6::int < 0 THEN broad_wave ELSE $6::int END, "
+     "broad_fraction = CASE WHEN $7::double precision <= 0 THEN broad_fraction "
+     "ELSE $7::double precision END "
      "WHERE id = $1 AND revision = $2"},
     {"complete_content",
      "UPDATE content SET completed_at = now() WHERE channel = $1 AND version = $2 AND "
@@ -77,6 +82,12 @@ const Statement kStatements[] = {
      "agent_id = $1) ON CONFLICT (agent_id, channel, version, outcome) DO UPDATE SET detail = "
      "EXCLUDED.detail, last_at = greatest(apply_results.last_at, EXCLUDED.last_at), count = "
      "apply_results.count + 1"},
+    {"upsert_fetch",
+     "INSERT INTO content_fetches (agent_id, channel, version, first_at, last_at) SELECT $1, $2, "
+     "$3, to_timestamp($4::double precision / 1e6), to_timestamp($4::double precision / 1e6) "
+     "WHERE EXISTS (SELECT 1 FROM agents WHERE agent_id = $1) ON CONFLICT (agent_id, channel, "
+     "version) DO UPDATE SET last_at = greatest(content_fetches.last_at, EXCLUDED.last_at), "
+     "count = content_fetches.count + 1"},
     {"insert_crash",
      "INSERT INTO crash_reports (agent_id, kind, channel, version, detail, at) SELECT $1, $2, $3, "
      "$4, $5, to_timestamp($6::double precision / 1e6) WHERE EXISTS (SELECT 1 FROM agents WHERE "
@@ -134,6 +145,10 @@ absl::StatusOr<RolloutRecord> RolloutFromRow(const pqxx::row& r) {
   o.created_at = FromMicros(r[8]);
   o.updated_at = FromMicros(r[9]);
   o.stage_started_at = FromMicros(r[10]);
+  o.policy_name = r[11].as<std::string>();
+  o.policy_version = r[12].as<int64_t>();
+  o.broad_wave = r[13].as<int>();
+  o.broad_fraction = r[14].as<double>();
   return o;
 }
 
@@ -160,7 +175,7 @@ absl::Status ApplyChange(pqxx::work& tx, const RolloutChange& change, const std:
   const pqxx::result updated =
       tx.exec_prepared("update_rollout", change.rollout_id, change.expected_revision,
                        std::string(RolloutStateName(change.to.state)), HaltedFromText(change.to),
-                       change.stage_changed);
+                       change.stage_changed, change.broad_wave, change.broad_fraction);
   if (updated.affected_rows() != 1) {
     return absl::AbortedError(absl::StrCat("rollout ", change.rollout_id,
                                            " changed concurrently (expected revision ",
@@ -312,7 +327,8 @@ absl::Status PgStore::CreateRollout(const NewRollout& create) {
       pqxx::subtransaction sub(tx, "insert_rollout");
       sub.exec_prepared("insert_rollout", r.id, r.channel, r.version,
                         std::string(RolloutStateName(r.position.state)),
-                        HaltedFromText(r.position), r.previous_version, r.created_by);
+                        HaltedFromText(r.position), r.previous_version, r.created_by,
+                        r.policy_name, r.policy_version, r.broad_wave, r.broad_fraction);
       sub.commit();
     } catch (const pqxx::unique_violation&) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -618,12 +634,203 @@ WHERE agent_versions.reported_at <= EXCLUDED.reported_at)sql");
       tx.exec_prepared("upsert_apply", a.agent_id, a.channel, a.version, a.outcome, a.detail,
                        Micros(a.at));
     }
+    for (const FetchRow& f : rows.fetches) {
+      tx.exec_prepared("upsert_fetch", f.agent_id, f.channel, f.version, Micros(f.at));
+    }
     for (const CrashRow& c : rows.crashes) {
       tx.exec_prepared("insert_crash", c.agent_id, c.kind, c.channel, c.version, c.detail,
                        Micros(c.at));
     }
     return absl::OkStatus();
   });
+}
+
+absl::StatusOr<PolicyRecord> PgStore::PutPolicy(const std::string& name,
+                                                const std::string& body_json,
+                                                const AuditRecord& audit) {
+  PolicyRecord out;
+  RETURN_IF_ERROR(Run("storing the policy", [&](pqxx::work& tx) {
+    // Serialize writers of one policy name so versions stay dense.
+    tx.exec_params("SELECT pg_advisory_xact_lock(hashtext('policy:' || $1))", name);
+    const pqxx::row row = tx.exec_params1(
+        "INSERT INTO rollout_policies (name, version, body, created_by) SELECT $1, "
+        "coalesce(max(version), 0) + 1, $2::jsonb, $3 FROM rollout_policies WHERE name = $1 "
+        "RETURNING version, (extract(epoch from created_at) * 1000000)::bigint",
+        name, body_json, audit.actor);
+    out.name = name;
+    out.version = row[0].as<int64_t>();
+    out.body_json = body_json;
+    out.created_by = audit.actor;
+    out.created_at = FromMicros(row[1]);
+    AuditRecord a = audit;
+    nlohmann::json evidence = nlohmann::json::parse(a.evidence_json, nullptr, false);
+    if (evidence.is_object()) {
+      evidence["version"] = out.version;
+      a.evidence_json = evidence.dump();
+    }
+    AppendAudit(tx, a);
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+namespace {
+
+PolicyRecord PolicyFromRow(const pqxx::row& row) {
+  PolicyRecord p;
+  p.name = row[0].as<std::string>();
+  p.version = row[1].as<int64_t>();
+  p.body_json = row[2].as<std::string>();
+  p.created_by = row[3].as<std::string>();
+  p.created_at = FromMicros(row[4]);
+  return p;
+}
+
+constexpr char kPolicyColumns[] =
+    "name, version, body::text, created_by, (extract(epoch from created_at) * 1000000)::bigint";
+
+std::optional<absl::Time> OptionalMicros(const pqxx::field& f) {
+  if (f.is_null()) {
+    return std::nullopt;
+  }
+  return FromMicros(f);
+}
+
+}  // namespace
+
+absl::StatusOr<PolicyRecord> PgStore::GetPolicy(const std::string& name, int64_t version) {
+  PolicyRecord out;
+  RETURN_IF_ERROR(Run("reading the policy", [&](pqxx::work& tx) -> absl::Status {
+    const pqxx::result res = tx.exec_params(
+        absl::StrCat("SELECT ", kPolicyColumns,
+                     " FROM rollout_policies WHERE name = $1 AND ($2 = 0 OR version = $2) "
+                     "ORDER BY version DESC LIMIT 1"),
+        name, version);
+    if (res.empty()) {
+      return absl::NotFoundError(
+          version == 0 ? absl::StrCat("no policy named \"", name, "\"; see ringctl policy show")
+                       : absl::StrCat("policy ", name, " has no version ", version));
+    }
+    out = PolicyFromRow(res[0]);
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<std::vector<PolicyRecord>> PgStore::ListPolicies() {
+  std::vector<PolicyRecord> out;
+  RETURN_IF_ERROR(Run("listing policies", [&](pqxx::work& tx) {
+    out.clear();
+    for (const auto& row :
+         tx.exec(absl::StrCat("SELECT DISTINCT ON (name) ", kPolicyColumns,
+                              " FROM rollout_policies ORDER BY name, version DESC"))) {
+      out.push_back(PolicyFromRow(row));
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<RolloutHealthRows> PgStore::LoadRolloutHealth(const RolloutRecord& rollout,
+                                                             absl::Time since) {
+  RolloutHealthRows out;
+  RETURN_IF_ERROR(Run("reading rollout health", [&](pqxx::work& tx) -> absl::Status {
+    out = RolloutHealthRows{};
+    const pqxx::result agents = tx.exec_params(
+        "SELECT a.agent_id, a.ring, coalesce(v.version, 0), "
+        "(extract(epoch from v.since) * 1000000)::bigint, "
+        "(extract(epoch from a.last_seen_at) * 1000000)::bigint "
+        "FROM agents a LEFT JOIN agent_versions v ON v.agent_id = a.agent_id AND v.channel = $1 "
+        "WHERE NOT EXISTS (SELECT 1 FROM pins p WHERE p.channel = $1 AND p.policy <> 'latest' "
+        "AND a.labels ->> p.label_key = p.label_value)",
+        rollout.channel);
+    out.agents.reserve(agents.size());
+    for (const auto& row : agents) {
+      AgentHealthRow a;
+      a.agent_id = row[0].as<std::string>();
+      ASSIGN_OR_RETURN(a.ring, ParseRing(row[1].as<std::string>()));
+      a.version = row[2].as<int64_t>();
+      a.since = OptionalMicros(row[3]);
+      a.last_seen = OptionalMicros(row[4]);
+      out.agents.push_back(std::move(a));
+    }
+    for (const auto& row : tx.exec_params(
+             "SELECT agent_id, outcome, (extract(epoch from first_at) * 1000000)::bigint "
+             "FROM apply_results WHERE channel = $1 AND version = $2",
+             rollout.channel, rollout.version)) {
+      ApplyRow a;
+      a.agent_id = row[0].as<std::string>();
+      a.channel = rollout.channel;
+      a.version = rollout.version;
+      a.outcome = row[1].as<std::string>();
+      a.at = FromMicros(row[2]);
+      out.applies.push_back(std::move(a));
+    }
+    for (const auto& row : tx.exec_params(
+             "SELECT agent_id, (extract(epoch from first_at) * 1000000)::bigint "
+             "FROM content_fetches WHERE channel = $1 AND version = $2",
+             rollout.channel, rollout.version)) {
+      out.fetches.push_back(
+          FetchRow{row[0].as<std::string>(), rollout.channel, rollout.version, FromMicros(row[1])});
+    }
+    for (const auto& row : tx.exec_params(
+             "SELECT agent_id, kind, version, (extract(epoch from at) * 1000000)::bigint "
+             "FROM crash_reports WHERE channel = $1 AND version IN ($2, $3) "
+             "AND at >= to_timestamp($4::double precision / 1e6)",
+             rollout.channel, rollout.version, rollout.previous_version, Micros(since))) {
+      CrashRow c;
+      c.agent_id = row[0].as<std::string>();
+      c.kind = row[1].as<std::string>();
+      c.channel = rollout.channel;
+      c.version = row[2].as<int64_t>();
+      c.at = FromMicros(row[3]);
+      out.crashes.push_back(std::move(c));
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::Status PgStore::UpsertDecision(const DecisionRecord& d) {
+  return Run("recording the decision", [&](pqxx::work& tx) {
+    tx.exec_params(
+        "INSERT INTO rollout_decisions (rollout_id, ring, kind, reason, gate_passed, summary, "
+        "evidence, evaluated_at) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, "
+        "to_timestamp($8::double precision / 1e6)) ON CONFLICT (rollout_id, ring) DO UPDATE SET "
+        "kind = EXCLUDED.kind, reason = EXCLUDED.reason, gate_passed = EXCLUDED.gate_passed, "
+        "summary = EXCLUDED.summary, evidence = EXCLUDED.evidence, evaluated_at = "
+        "EXCLUDED.evaluated_at",
+        d.rollout_id, std::string(RingName(d.ring)), d.kind, d.reason, d.gate_passed, d.summary,
+        d.evidence_json, Micros(d.evaluated_at));
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<DecisionRecord>> PgStore::ListDecisions(
+    const std::string& rollout_id) {
+  std::vector<DecisionRecord> out;
+  RETURN_IF_ERROR(Run("reading decisions", [&](pqxx::work& tx) -> absl::Status {
+    out.clear();
+    for (const auto& row : tx.exec_params(
+             "SELECT ring, kind, reason, gate_passed, summary, evidence::text, "
+             "(extract(epoch from evaluated_at) * 1000000)::bigint FROM rollout_decisions "
+             "WHERE rollout_id = $1 ORDER BY CASE ring WHEN 'canary' THEN 0 WHEN 'early' THEN 1 "
+             "ELSE 2 END",
+             rollout_id)) {
+      DecisionRecord d;
+      d.rollout_id = rollout_id;
+      ASSIGN_OR_RETURN(d.ring, ParseRing(row[0].as<std::string>()));
+      d.kind = row[1].as<std::string>();
+      d.reason = row[2].as<std::string>();
+      d.gate_passed = row[3].as<bool>();
+      d.summary = row[4].as<std::string>();
+      d.evidence_json = row[5].as<std::string>();
+      d.evaluated_at = FromMicros(row[6]);
+      out.push_back(std::move(d));
+    }
+    return absl::OkStatus();
+  }));
+  return out;
 }
 
 }  // namespace ringwarden

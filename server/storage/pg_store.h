@@ -50,6 +50,15 @@ class PgStore final : public Store {
       std::optional<Ring> ring, int limit) override;
   absl::StatusOr<CatalogData> LoadCatalog() override;
   absl::Status WriteTelemetry(const TelemetryRows& rows) override;
+  absl::StatusOr<PolicyRecord> PutPolicy(const std::string& name, const std::string& body_json,
+                                         const AuditRecord& audit) override;
+  absl::StatusOr<PolicyRecord> GetPolicy(const std::string& name, int64_t version) override;
+  absl::StatusOr<std::vector<PolicyRecord>> ListPolicies() override;
+  absl::StatusOr<RolloutHealthRows> LoadRolloutHealth(const RolloutRecord& rollout,
+                                                      absl::Time since) override;
+  absl::Status UpsertDecision(const DecisionRecord& decision) override;
+  absl::StatusOr<std::vector<DecisionRecord>> ListDecisions(
+      const std::string& rollout_id) override;
 
  private:
   // Run borrows a connection and runs `body` in a transaction (retrying

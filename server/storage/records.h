@@ -43,7 +43,32 @@ struct RolloutRecord {
   absl::Time created_at;
   absl::Time updated_at;
   absl::Time stage_started_at;
+  std::string policy_name = "default";
+  int64_t policy_version = 0;
+  int broad_wave = 0;           // index into the policy's broad_waves while BROAD
+  double broad_fraction = 1.0;  // share of the broad ring offered the version
 };
+
+struct PolicyRecord {
+  std::string name;
+  int64_t version = 0;
+  std::string body_json;
+  std::string created_by;
+  absl::Time created_at;
+};
+
+// DecisionRecord is the latest automatic decision for one rollout and ring.
+struct DecisionRecord {
+  std::string rollout_id;
+  Ring ring = Ring::kCanary;
+  std::string kind;    // "promote", "wait", "halt", "rollback"
+  std::string reason;  // "catastrophic", "regression", "gate_passed", "gate_pending"
+  bool gate_passed = false;
+  std::string summary;
+  std::string evidence_json = "{}";
+  absl::Time evaluated_at;
+};
+
 
 struct AuditRecord {
   int64_t id = 0;
@@ -126,16 +151,42 @@ struct CrashRow {
   absl::Time at;
 };
 
+// FetchRow: an agent downloaded a version completely.
+struct FetchRow {
+  std::string agent_id;
+  std::string channel;
+  int64_t version = 0;
+  absl::Time at;
+};
+
 struct TelemetryRows {
+  std::vector<FetchRow> fetches;
   std::vector<AgentUpsert> agents;
   std::vector<HeartbeatRow> heartbeats;
   std::vector<ApplyRow> applies;
   std::vector<CrashRow> crashes;
 
   size_t size() const {
-    return agents.size() + heartbeats.size() + applies.size() + crashes.size();
+    return fetches.size() + agents.size() + heartbeats.size() + applies.size() + crashes.size();
   }
   bool empty() const { return size() == 0; }
+};
+
+// AgentHealthRow is one agent as the controller sees it for a channel.
+struct AgentHealthRow {
+  std::string agent_id;
+  Ring ring = Ring::kBroad;
+  int64_t version = 0;            // in effect (0: none reported)
+  std::optional<absl::Time> since;  // when that version was first reported
+  std::optional<absl::Time> last_seen;
+};
+
+// RolloutHealthRows is the telemetry a rollout is judged on.
+struct RolloutHealthRows {
+  std::vector<AgentHealthRow> agents;  // pinned agents excluded
+  std::vector<ApplyRow> applies;       // of the rollout's version
+  std::vector<FetchRow> fetches;       // of the rollout's version
+  std::vector<CrashRow> crashes;       // on the rollout's or the previous version, since the window
 };
 
 }  // namespace ringwarden

@@ -27,6 +27,9 @@ struct RolloutChange {
   // Side effects that must commit with the change.
   bool mark_completed = false;    // content version becomes a completed version
   bool revoke_version = false;    // content version is revoked forever
+  // New broad wave and its share of the broad ring; negative keeps the current one.
+  int broad_wave = -1;
+  double broad_fraction = -1;
 };
 
 // NewRollout creates a rollout, optionally cancelling the channel's unfinished one.
@@ -79,6 +82,25 @@ class Store {
 
   // WriteTelemetry writes a batch of agent rows in one transaction.
   virtual absl::Status WriteTelemetry(const TelemetryRows& rows) = 0;
+
+  // PutPolicy stores `body_json` as the next version of policy `name`; returns it.
+  virtual absl::StatusOr<PolicyRecord> PutPolicy(const std::string& name,
+                                                 const std::string& body_json,
+                                                 const AuditRecord& audit) = 0;
+  // GetPolicy returns version `version` of `name`, or the newest when 0; NOT_FOUND otherwise.
+  virtual absl::StatusOr<PolicyRecord> GetPolicy(const std::string& name, int64_t version) = 0;
+  // ListPolicies returns the newest version of every policy.
+  virtual absl::StatusOr<std::vector<PolicyRecord>> ListPolicies() = 0;
+
+  // LoadRolloutHealth reads the per-agent telemetry a rollout is judged on:
+  // every unpinned agent's version in effect and last heartbeat, the apply
+  // results of the rollout's version, and crash reports since `since`.
+  virtual absl::StatusOr<RolloutHealthRows> LoadRolloutHealth(const RolloutRecord& rollout,
+                                                              absl::Time since) = 0;
+  // UpsertDecision records the latest decision for a rollout and ring.
+  virtual absl::Status UpsertDecision(const DecisionRecord& decision) = 0;
+  virtual absl::StatusOr<std::vector<DecisionRecord>> ListDecisions(
+      const std::string& rollout_id) = 0;
 };
 
 }  // namespace ringwarden

@@ -138,7 +138,8 @@ TEST_F(AgentTest, HappyPathAppliesAndHeartbeats) {
   EXPECT_EQ(heartbeats[0].boot_id(), "boot-1");
   auto calls = fake().telemetry();
   ASSERT_EQ(calls.size(), 1u);
-  EXPECT_EQ(calls[0].request.batch_seq(), 1);
+  const int64_t first_seq = calls[0].request.batch_seq();
+  EXPECT_EQ(first_seq, absl::ToUnixMicros(clock_.Now()));  // numbers follow the clock
 
   // Nothing new: no download, and no heartbeat until the interval passes.
   Run(*agent);
@@ -149,7 +150,7 @@ TEST_F(AgentTest, HappyPathAppliesAndHeartbeats) {
   heartbeats = fake().Heartbeats(kId);
   ASSERT_EQ(heartbeats.size(), 2u);
   EXPECT_EQ(heartbeats[1].uptime_seconds(), 60);
-  EXPECT_EQ(fake().telemetry().back().request.batch_seq(), 2);
+  EXPECT_GT(fake().telemetry().back().request.batch_seq(), first_seq);
 
   // A newer version replaces it; the old one is kept as last-known-good.
   Serve(2, "rules version two");
@@ -468,7 +469,7 @@ TEST_F(AgentTest, FailedBatchIsResentWithSameSeq) {
   Serve(1, "one");
   fake().FailNext("ReportTelemetry", 1, grpc::StatusCode::UNAVAILABLE);
   Run(*agent);
-  EXPECT_EQ(agent->inflight_batch_seq(), 1);
+  EXPECT_EQ(agent->inflight_batch_seq(), absl::ToUnixMicros(clock_.Now()));
   EXPECT_EQ(store_.state().CurrentVersion(kChannel), 1);
 
   Run(*agent);
@@ -478,18 +479,29 @@ TEST_F(AgentTest, FailedBatchIsResentWithSameSeq) {
   EXPECT_TRUE(calls[0].failed);
   EXPECT_FALSE(calls[1].failed);
   EXPECT_FALSE(calls[1].duplicate);
-  EXPECT_EQ(calls[0].request.batch_seq(), 1);
   EXPECT_EQ(calls[1].request.SerializeAsString(), calls[0].request.SerializeAsString());
+  const int64_t first = calls[0].request.batch_seq();
 
-  clock_.Advance(absl::Minutes(1));
+  // Even with a clock that stands still, numbers keep increasing.
+  Run(*agent);  // nothing to send
+  Serve(2, "two");
   Run(*agent);
-  EXPECT_EQ(fake().telemetry().back().request.batch_seq(), 2);
+  const int64_t second = fake().telemetry().back().request.batch_seq();
+  EXPECT_EQ(second, first + 1);
 
-  // A restarted agent continues the sequence instead of reusing numbers.
+  // A restarted agent continues the sequence instead of reusing numbers...
   ASSERT_TRUE(agent->Shutdown().ok());
   agent = NewAgent(store_);
   Run(*agent);
-  EXPECT_EQ(fake().telemetry().back().request.batch_seq(), 3);
+  EXPECT_GT(fake().telemetry().back().request.batch_seq(), second);
+  EXPECT_FALSE(fake().telemetry().back().duplicate);
+
+  // ... and so does one whose state was wiped (reinstalled), since numbers follow the clock.
+  clock_.Advance(absl::Seconds(1));
+  MemoryContentStore wiped;
+  agent = NewAgent(wiped);
+  Run(*agent);
+  EXPECT_GT(fake().telemetry().back().request.batch_seq(), second);
   EXPECT_FALSE(fake().telemetry().back().duplicate);
 }
 

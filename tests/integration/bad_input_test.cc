@@ -205,6 +205,13 @@ TEST_F(BadInputTest, RolloutRefusals) {
                 absl::StatusCode::kFailedPrecondition, "supersede", after_start);
 
   act.set_id(rollout->id());
+  // Promotion before the gate passed needs --force and a reason.
+  ExpectRefused(admin_->Call(&v1::AdminService::Stub::PromoteRollout, act).status(),
+                absl::StatusCode::kFailedPrecondition, "gate has not passed", after_start);
+  act.set_force(true);
+  ExpectRefused(admin_->Call(&v1::AdminService::Stub::PromoteRollout, act).status(),
+                absl::StatusCode::kInvalidArgument, "reason", after_start);
+  act.set_force(false);
   // Halting needs a reason.
   ExpectRefused(admin_->Call(&v1::AdminService::Stub::HaltRollout, act).status(),
                 absl::StatusCode::kInvalidArgument, "reason", after_start);

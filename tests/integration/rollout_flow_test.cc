@@ -26,6 +26,11 @@ class RolloutFlowTest : public ::testing::Test {
     port_ = testing::FreePort();
     server_ = std::make_unique<ServerProcess>(db_.conninfo(), keys_, port_, FastArgs());
     trusted_ = TrustedKeys({keys_.release.PublicKey()});
+    // One broad wave, so BROAD reaches the whole ring and the next promotion completes.
+    const std::string policy = keys_.dir.File("policy.json");
+    testing::WriteFile(policy, R"({"broad_waves": [1.0]})");
+    CliResult set = Ctl({"policy", "set", "skeleton", "--file", policy});
+    ASSERT_EQ(set.code, 0) << set.err;
   }
 
   static std::vector<std::string> FastArgs() { return {"--poll-interval", "0.2"}; }
@@ -54,15 +59,18 @@ class RolloutFlowTest : public ::testing::Test {
 
   std::string Start(int64_t version) {
     CliResult r = Ctl({"rollout", "start", "--channel", kChannel, "--version",
-                       std::to_string(version), "-o", "json"});
+                       std::to_string(version), "--policy", "skeleton", "-o", "json"});
     EXPECT_EQ(r.code, 0) << r.err;
     auto doc = nlohmann::json::parse(r.out);
     EXPECT_EQ(doc["state"], "CANARY");
     return doc["id"].get<std::string>();
   }
 
+  // Promote steps a rollout by hand: the default policy's gates bake for an
+  // hour, so the walk through the rings is a forced, audited promotion.
   void Promote(const std::string& id, const std::string& want_state) {
-    CliResult r = Ctl({"rollout", "promote", id, "-o", "json"});
+    CliResult r =
+        Ctl({"rollout", "promote", id, "--force", "--reason", "manual walk", "-o", "json"});
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_EQ(nlohmann::json::parse(r.out)["state"], want_state);
   }
@@ -198,7 +206,15 @@ TEST_F(RolloutFlowTest, CrashOfTheServerLosesNoCommittedStep) {
   EXPECT_EQ(Status(id)["state"], "EARLY");
   Promote(id, "BROAD");
   // A stale revision is refused: a step is never applied twice.
-  CliResult stale = Ctl({"rollout", "promote", id, "--expected-revision", "2"});
+  // Without --force the gate is checked, and it has not passed.
+  CliResult gated = Ctl({"rollout", "promote", id});
+  EXPECT_EQ(gated.code, 2);
+  EXPECT_NE(gated.err.find("gate has not passed"), std::string::npos) << gated.err;
+  CliResult unexplained = Ctl({"rollout", "promote", id, "--force"});
+  EXPECT_EQ(unexplained.code, 2);
+  EXPECT_NE(unexplained.err.find("reason"), std::string::npos) << unexplained.err;
+  CliResult stale = Ctl({"rollout", "promote", id, "--expected-revision", "2", "--force",
+                         "--reason", "replay"});
   EXPECT_EQ(stale.code, 2);
   EXPECT_NE(stale.err.find("ABORTED"), std::string::npos) << stale.err;
   EXPECT_EQ(Status(id)["state"], "BROAD");

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -172,8 +173,12 @@ ServerProcess::ServerProcess(const std::string& database, const TestKeys& keys, 
   const std::string log = dir_.File("server.log");
   pid_ = fork();
   if (pid_ == 0) {
+    // The server dies with the test process, even if the test crashes.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     FILE* f = freopen(log.c_str(), "w", stderr);
+    FILE* o = freopen("/dev/null", "w", stdout);
     (void)f;
+    (void)o;
     std::vector<char*> argv;
     for (std::string& a : args) {
       argv.push_back(a.data());

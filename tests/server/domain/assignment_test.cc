@@ -137,3 +137,28 @@ TEST(AssignmentTest, PollJitterStaysInBounds) {
 
 }  // namespace
 }  // namespace ringwarden
+
+namespace ringwarden {
+namespace {
+
+TEST(AssignmentWaveTest, BroadWaveReachesOnlyItsShare) {
+  ChannelCatalog c;
+  c.channel = "rules.behavioral";
+  c.completed = {3};
+  c.rollout = ActiveRollout{"ro-1", 4, RolloutPosition{RolloutState::kBroad, std::nullopt}, 0.25};
+  AgentChannelView inside{Ring::kBroad, 3, std::nullopt, 0.10};
+  AgentChannelView outside{Ring::kBroad, 3, std::nullopt, 0.60};
+  AgentChannelView early{Ring::kEarly, 3, std::nullopt, 0.90};
+  EXPECT_EQ(ResolveAssignment(c, inside, false).version, 4);
+  EXPECT_EQ(ResolveAssignment(c, outside, false).version, 3);
+  EXPECT_EQ(ResolveAssignment(c, early, false).version, 4);  // earlier rings are fully reached
+  // Waves spread evenly: about a quarter of 100k agents fall below 0.25.
+  int below = 0;
+  for (int i = 0; i < 100'000; ++i) {
+    below += WavePosition("ringwarden", "agent-" + std::to_string(i)) < 0.25 ? 1 : 0;
+  }
+  EXPECT_NEAR(below, 25'000, 600);
+}
+
+}  // namespace
+}  // namespace ringwarden

@@ -139,3 +139,43 @@ TEST(RolloutStateMachineTest, StateNamesRoundTrip) {
 
 }  // namespace
 }  // namespace ringwarden
+
+namespace ringwarden {
+namespace {
+
+TEST(NextPromotionTest, WalksBroadWavesThenCompletes) {
+  const std::vector<double> waves = {0.1, 0.5, 1.0};
+  auto step = NextPromotion({RolloutState::kEarly, std::nullopt}, 0, waves);
+  ASSERT_TRUE(step.ok());
+  EXPECT_EQ(step->to.state, RolloutState::kBroad);
+  EXPECT_EQ(step->broad_wave, 0);
+  EXPECT_DOUBLE_EQ(step->broad_fraction, 0.1);
+  step = NextPromotion(step->to, step->broad_wave, waves);
+  EXPECT_TRUE(step->next_wave);
+  EXPECT_DOUBLE_EQ(step->broad_fraction, 0.5);
+  step = NextPromotion(step->to, step->broad_wave, waves);
+  EXPECT_DOUBLE_EQ(step->broad_fraction, 1.0);
+  step = NextPromotion(step->to, step->broad_wave, waves);
+  ASSERT_TRUE(step.ok());
+  EXPECT_EQ(step->to.state, RolloutState::kCompleted);
+  EXPECT_FALSE(step->next_wave);
+}
+
+TEST(NextPromotionTest, NoWavesMeansOneFullWave) {
+  auto step = NextPromotion({RolloutState::kEarly, std::nullopt}, 0, {});
+  ASSERT_TRUE(step.ok());
+  EXPECT_DOUBLE_EQ(step->broad_fraction, 1.0);
+  step = NextPromotion(step->to, 0, {});
+  EXPECT_EQ(step->to.state, RolloutState::kCompleted);
+}
+
+TEST(NextPromotionTest, HaltedAndFinalRefuse) {
+  EXPECT_EQ(NextPromotion({RolloutState::kHalted, RolloutState::kBroad}, 0, {0.5, 1.0})
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(NextPromotion({RolloutState::kCompleted, std::nullopt}, 0, {}).ok());
+}
+
+}  // namespace
+}  // namespace ringwarden

@@ -137,3 +137,38 @@ TEST_F(PgStoreTest, TelemetryBatchesUpsertAgentsAndVersions) {
 
 }  // namespace
 }  // namespace ringwarden
+
+namespace ringwarden {
+namespace {
+
+TEST_F(PgStoreTest, BroadWaveChangesKeepOrSetTheWave) {
+  ASSERT_TRUE(store_.InsertContent(Content(1), Audit("content.upload")).ok());
+  NewRollout create;
+  create.rollout.id = "ro-w";
+  create.rollout.channel = "rules.behavioral";
+  create.rollout.version = 1;
+  create.rollout.position.state = RolloutState::kEarly;
+  create.rollout.created_by = "alice";
+  ASSERT_TRUE(store_.CreateRollout(create).ok());
+  RolloutChange to_broad;
+  to_broad.rollout_id = "ro-w";
+  to_broad.expected_revision = 1;
+  to_broad.to.state = RolloutState::kBroad;
+  to_broad.broad_wave = 0;
+  to_broad.broad_fraction = 0.25;
+  to_broad.audit = Audit("rollout.promote");
+  ASSERT_TRUE(store_.ApplyRolloutChange(to_broad).ok());
+  RolloutChange halt;
+  halt.rollout_id = "ro-w";
+  halt.expected_revision = 2;
+  halt.to = RolloutPosition{RolloutState::kHalted, RolloutState::kBroad};
+  halt.audit = Audit("rollout.halt");
+  ASSERT_TRUE(store_.ApplyRolloutChange(halt).ok());
+  auto r = store_.GetRollout("ro-w");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->broad_wave, 0);
+  EXPECT_DOUBLE_EQ(r->broad_fraction, 0.25);  // a halt keeps the wave
+}
+
+}  // namespace
+}  // namespace ringwarden
