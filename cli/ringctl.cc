@@ -376,19 +376,46 @@ int RunRingctl(const std::vector<std::string>& args, std::ostream& out, std::ost
     };
   });
   double wait_timeout = 300;
+  std::string until_state;
   CLI::App* wait = rollout->add_subcommand(
-      "wait", "wait until every ring the rollout has reached runs its version (or it ends)\n"
-              "  example: ringctl rollout wait ro-1a2b3c4d --timeout 120");
+      "wait", "wait until every ring the rollout has reached runs its version (or it ends);\n"
+              "with --until, until it reaches that state, printing each state change\n"
+              "  example: ringctl rollout wait ro-1a2b3c4d --until COMPLETED --for 600");
   wait->add_option("id", r.id, "rollout id")->required();
   wait->add_option("--for", wait_timeout, "seconds to wait at most")->capture_default_str();
+  wait->add_option("--until", until_state, "state to wait for, e.g. COMPLETED or HALTED")
+      ->check(CLI::IsMember({"PENDING", "CANARY", "EARLY", "BROAD", "COMPLETED", "HALTED",
+                             "ROLLED_BACK", "CANCELLED"}));
   wait->callback([&] {
     action = [&]() -> absl::Status {
       const absl::Time deadline = absl::Now() + absl::Seconds(wait_timeout);
       v1::GetRolloutRequest req;
       req.set_id(r.id);
+      std::string last_seen;
       while (true) {
         ASSIGN_OR_RETURN(auto ro, client()->Call(&v1::AdminService::Stub::GetRollout, req));
-        if (RolloutSettled(ro)) {
+        const std::string state = StateName(ro.state());
+        if (!until_state.empty()) {
+          const std::string position = absl::StrCat(state, "/", ro.broad_wave());
+          if (position != last_seen && !as_json()) {
+            out << "\n" << FormatTime(absl::ToUnixSeconds(absl::Now())) << "\n";
+            PrintRollout(ro, out);
+            out << std::flush;
+            last_seen = position;
+          }
+          const bool final_state = ro.state() == v1::COMPLETED ||
+                                   ro.state() == v1::ROLLED_BACK || ro.state() == v1::CANCELLED;
+          if (state == until_state || final_state) {
+            if (as_json()) {
+              print_rollout(ro);
+            }
+            if (state != until_state) {
+              return absl::FailedPreconditionError(absl::StrCat(
+                  "rollout ", r.id, " ended ", state, ", not ", until_state));
+            }
+            return absl::OkStatus();
+          }
+        } else if (RolloutSettled(ro)) {
           print_rollout(ro);
           return absl::OkStatus();
         }

@@ -90,12 +90,23 @@ for _ in $(seq 1 100); do
 done
 ringctl rollout list >/dev/null
 
+# The next versions: one above the newest uploaded is healthy, the one after is bad.
+newest=$(ringctl content list --channel "${CHANNEL}" -o json |
+  grep -o '"version":[0-9]*' | head -n 1 | cut -d: -f2 || true)
+good=$(( ${newest:-0} + 1 ))
+bad=$(( good + 1 ))
+
+say "Setting the demo rollout policy (deploy/demo-policy.json: 5 s bake, 6 s silence timeout)"
+ringctl policy set demo --file deploy/demo-policy.json --reason "quickstart demo" >/dev/null
+ringctl policy show demo | head -n 1
+
 say "Starting a simulated fleet of ${AGENTS} agents (0.5% labelled group=dogfood -> canary)"
+echo "fault injection: v${bad} boot-loops 80% of the hosts that apply it; the other 20% go silent"
 nohup ./build/agent-client/ringwarden-fleet --agents "${AGENTS}" --server "${GRPC_ADDR}" \
   --trusted-key "${state}/release.pub" --enrollment-secret "${SECRET}" \
   --channel "${CHANNEL}" --label-fraction group=dogfood:0.005 --start-spread 3 \
-  --heartbeat-interval 2 --healthy-interval 5 --status-every 10 \
-  > "${state}/fleet.log" 2>&1 &
+  --heartbeat-interval 1 --healthy-interval 5 --restart-delay 5 --status-every 10 \
+  --fault "${bad}:crash=0.8,silence=1.0" > "${state}/fleet.log" 2>&1 &
 echo $! > "${state}/fleet.pid"
 for _ in $(seq 1 100); do
   total=$(ringctl agents list --limit 1 -o json 2>/dev/null | sed -n 's/.*"total":\([0-9]*\).*/\1/p')
@@ -104,27 +115,39 @@ for _ in $(seq 1 100); do
 done
 echo "${total:-0} agents enrolled"
 
-# The next version: one above the newest uploaded.
-newest=$(ringctl content list --channel "${CHANNEL}" -o json |
-  grep -o '"version":[0-9]*' | head -n 1 | cut -d: -f2 || true)
-version=$(( ${newest:-0} + 1 ))
+publish() {
+  local version=$1 note=$2
+  local content="${state}/rules-v${version}.bin"
+  { echo "# detection rules v${version}: ${note}"; head -c 4096 /dev/urandom | base64; } > "${content}"
+  ringctl content sign --key "${state}/release.pem" --channel "${CHANNEL}" \
+    --version "${version}" --description "${note}" "${content}"
+  ringctl content upload "${content}"
+}
 
-say "Signing and uploading ${CHANNEL} v${version}"
-content="${state}/rules-v${version}.bin"
-{ echo "# detection rules v${version}"; head -c 4096 /dev/urandom | base64; } > "${content}"
-ringctl content sign --key "${state}/release.pem" --channel "${CHANNEL}" \
-  --version "${version}" --description "quickstart demo" "${content}"
-ringctl content upload "${content}"
+say "Healthy update: signing and uploading ${CHANNEL} v${good}"
+publish "${good}" "quickstart healthy update"
+say "Rolling out v${good}: the controller promotes it through every ring by itself"
+id=$(ringctl rollout start --channel "${CHANNEL}" --version "${good}" --policy demo --supersede \
+  --reason "quickstart healthy update" -o json | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
+ringctl rollout wait "${id}" --until COMPLETED --for 300
 
-say "Starting the rollout: canary first"
-id=$(ringctl rollout start --channel "${CHANNEL}" --version "${version}" \
-  --reason "quickstart demo" -o json | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
-ringctl rollout wait "${id}" --for 120
-for stage in EARLY BROAD COMPLETED; do
-  say "Promoting ${id} to ${stage}"
-  ringctl rollout promote "${id}" >/dev/null
-  ringctl rollout wait "${id}" --for 120
-done
+say "Bad update: signing and uploading ${CHANNEL} v${bad} (it boot-loops hosts)"
+publish "${bad}" "quickstart bad update"
+say "Rolling out v${bad}: nobody is watching; the controller must stop it in canary"
+bad_id=$(ringctl rollout start --channel "${CHANNEL}" --version "${bad}" --policy demo --supersede \
+  --reason "quickstart bad update" -o json | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
+ringctl rollout wait "${bad_id}" --until HALTED --for 180
+say "Why it stopped: ringctl rollout explain ${bad_id}"
+ringctl rollout explain "${bad_id}"
+early_broad=$(ringctl rollout status "${bad_id}" -o json |
+  grep -o '"applied":[0-9]*,"failed":[0-9]*,"healthy":[0-9]*,"ring":"\(early\|broad\)"' |
+  sed -n 's/"applied":\([0-9]*\).*/\1/p' | awk '{s += $1} END {print s + 0}')
+echo
+echo "Agents outside canary running v${bad}: ${early_broad:-0}"
+
+say "Rolling v${bad} back: every agent returns to v${good}, v${bad} is revoked for good"
+ringctl rollout rollback "${bad_id}" --reason "quickstart: boot loops in canary" >/dev/null
+ringctl rollout status "${bad_id}"
 
 say "Done in $(( $(date +%s) - start_time ))s after the build"
 cat <<EOF2
@@ -135,7 +158,8 @@ The server, the fleet and PostgreSQL keep running. Try:
   ./build/cli/ringctl rollout list
   ./build/cli/ringctl rollout status ${id}
   ./build/cli/ringctl agents list --ring canary
-  ./build/cli/ringctl audit --rollout ${id}
+  ./build/cli/ringctl rollout explain ${bad_id}
+  ./build/cli/ringctl audit --rollout ${bad_id}
   curl -s http://${METRICS_ADDR}/metrics | grep ^ringwarden_
 
 Logs: .ringwarden/server.log, .ringwarden/fleet.log

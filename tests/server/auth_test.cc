@@ -1,0 +1,77 @@
+#include "server/auth.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+namespace ringwarden {
+namespace {
+
+TEST(AgentTokenTest, BindsIdAndLabels) {
+  AgentIdentity id{"host-1", {{"group", "dogfood"}}};
+  const std::string token = IssueAgentToken(id, "secret-a");
+  auto ok = VerifyAgentToken("Bearer " + token, "host-1", "secret-a");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->labels.at("group"), "dogfood");
+  EXPECT_EQ(VerifyAgentToken("Bearer " + token, "host-2", "secret-a").status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(VerifyAgentToken("Bearer " + token, "host-1", "secret-b").status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(VerifyAgentToken(token, "host-1", "secret-a").status().code(),
+            absl::StatusCode::kUnauthenticated);
+  // Tampering with the labels breaks the MAC.
+  std::string tampered = token;
+  tampered[6] = tampered[6] == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(VerifyAgentToken("Bearer " + tampered, "host-1", "secret-a").ok());
+  EXPECT_FALSE(VerifyAgentToken("Bearer " + std::string(10000, 'x'), "host-1", "secret-a").ok());
+  EXPECT_FALSE(VerifyAgentToken("Bearer rwa1.", "host-1", "secret-a").ok());
+}
+
+TEST(AdminAuthTest, RolesAreOrdered) {
+  AdminAuthenticator auth({{"tok-viewer-0123456789", {"carol", Role::kViewer}},
+                           {"tok-admin-01234567890", {"alice", Role::kAdmin}}});
+  EXPECT_TRUE(auth.Authorize("Bearer tok-viewer-0123456789", Role::kViewer).ok());
+  EXPECT_EQ(auth.Authorize("Bearer tok-viewer-0123456789", Role::kReleaser).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(auth.Authorize("Bearer tok-admin-01234567890", Role::kAdmin).ok());
+  EXPECT_EQ(auth.Authorize("", Role::kViewer).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(auth.Authorize("Bearer nope", Role::kViewer).status().code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+TEST(AdminAuthTest, TokensFileIsValidated) {
+  const std::string path = ::testing::TempDir() + "/tokens";
+  auto write = [&](const std::string& text) { std::ofstream(path) << text; };
+  write("# comment\n\nabcdefghijklmnop0 admin alice\n");
+  EXPECT_TRUE(AdminAuthenticator::LoadFile(path).ok());
+  write("short admin alice\n");
+  EXPECT_EQ(AdminAuthenticator::LoadFile(path).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  write("abcdefghijklmnop0 root alice\n");
+  EXPECT_EQ(AdminAuthenticator::LoadFile(path).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  write("abcdefghijklmnop0 admin\n");
+  EXPECT_EQ(AdminAuthenticator::LoadFile(path).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  write("");
+  EXPECT_EQ(AdminAuthenticator::LoadFile(path).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(AdminAuthenticator::LoadFile(path + ".missing").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST(ValidationTest, AgentIdsAndLabels) {
+  EXPECT_TRUE(ValidateAgentId("host-1.example:42_a").ok());
+  for (const char* bad : {"", "has space", "semi;colon", "slash/x", "\xff"}) {
+    EXPECT_FALSE(ValidateAgentId(bad).ok()) << bad;
+  }
+  EXPECT_FALSE(ValidateAgentId(std::string(129, 'a')).ok());
+  EXPECT_TRUE(ValidateLabels({{"group", "dogfood"}, {"k8s.io/zone", "eu-1"}}).ok());
+  EXPECT_FALSE(ValidateLabels({{"", "x"}}).ok());
+  EXPECT_FALSE(ValidateLabels({{"k", std::string(65, 'v')}}).ok());
+  EXPECT_FALSE(ValidateLabels({{"k", "a b"}}).ok());
+}
+
+}  // namespace
+}  // namespace ringwarden
