@@ -70,6 +70,7 @@ int Run(int argc, char** argv) {
   CLI::App app{
       "ringwarden-agent: polls the ringwarden server for content assignments, verifies signed\n"
       "content, applies it atomically with a last-known-good copy and reports health."};
+  app.option_defaults()->always_capture_default();
   std::string server;
   std::string state_dir;
   std::string id;

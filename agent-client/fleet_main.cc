@@ -47,6 +47,7 @@ Fault injection (--fault, repeatable), per content version:
 int Run(int argc, char** argv) {
   CLI::App app{"ringwarden-fleet: simulate many ringwarden agents against a real server."};
   app.footer(kFooter);
+  app.option_defaults()->always_capture_default();
   FleetOptions options;
   std::vector<std::string> trusted_key_files;
   int threshold = 1;

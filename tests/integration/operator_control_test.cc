@@ -1,0 +1,185 @@
+// Operator controls against the real server: the emergency stop freezes every
+// rollout and agents are told to apply nothing new; pins hold agent groups
+// back; both are audited.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "ringwarden/v1/agent.grpc.pb.h"
+#include "tests/support/test_env.h"
+
+namespace ringwarden {
+namespace {
+
+using testing::CliResult;
+using testing::Ringctl;
+using testing::ServerProcess;
+using testing::TestDatabase;
+using testing::TestKeys;
+
+constexpr char kChannel[] = "rules.behavioral";
+
+class OperatorControlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<ServerProcess>(db_.conninfo(), keys_);
+    stub_ = v1::AgentService::NewStub(
+        grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+    const std::string policy = keys_.dir.File("p.json");
+    testing::WriteFile(policy, R"({"broad_waves": [1.0]})");
+    ASSERT_EQ(Ctl({"policy", "set", "default", "--file", policy}).code, 0);
+  }
+
+  CliResult Ctl(std::vector<std::string> args, const char* token = TestKeys::kReleaserToken) {
+    return Ringctl(server_->address(), token, std::move(args));
+  }
+
+  void Publish(int64_t version) {
+    const std::string file = keys_.dir.File("v" + std::to_string(version));
+    testing::WriteFile(file, "rules " + std::to_string(version));
+    ASSERT_EQ(Ctl({"content", "sign", "--key", keys_.release_key_path, "--channel", kChannel,
+                   "--version", std::to_string(version), file})
+                  .code,
+              0);
+    ASSERT_EQ(Ctl({"content", "upload", file}).code, 0);
+  }
+
+  std::string Start(int64_t version) {
+    CliResult r = Ctl({"rollout", "start", "--channel", kChannel, "--version",
+                       std::to_string(version), "-o", "json"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    return nlohmann::json::parse(r.out)["id"].get<std::string>();
+  }
+
+  void Complete(const std::string& id) {
+    for (int i = 0; i < 3; ++i) {
+      CliResult r = Ctl({"rollout", "promote", id, "--force", "--reason", "test"});
+      ASSERT_EQ(r.code, 0) << r.err;
+    }
+  }
+
+  // Enroll returns the credential of an agent with `labels`.
+  std::string Enroll(const std::string& id, std::map<std::string, std::string> labels) {
+    v1::EnrollRequest req;
+    req.set_agent_id(id);
+    req.set_enrollment_secret(TestKeys::kEnrollmentSecret);
+    req.mutable_labels()->insert(labels.begin(), labels.end());
+    v1::EnrollResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(stub_->Enroll(&ctx, req, &resp).ok());
+    return resp.agent_token();
+  }
+
+  v1::GetAssignmentResponse Poll(const std::string& id, const std::string& token,
+                                 int64_t current) {
+    v1::GetAssignmentRequest req;
+    req.set_agent_id(id);
+    v1::ChannelVersion* cv = req.add_current();
+    cv->set_channel(kChannel);
+    cv->set_version(current);
+    v1::GetAssignmentResponse resp;
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + token);
+    grpc::Status s = stub_->GetAssignment(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
+  }
+
+  static int64_t Version(const v1::GetAssignmentResponse& r) {
+    for (const auto& a : r.assignments()) {
+      if (a.channel() == kChannel) {
+        return a.version();
+      }
+    }
+    return -1;
+  }
+
+  TestDatabase db_;
+  TestKeys keys_;
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<v1::AgentService::Stub> stub_;
+};
+
+TEST_F(OperatorControlTest, EmergencyStopFreezesEverythingUntilLifted) {
+  const std::string token = Enroll("dog-1", {{"group", "dogfood"}});  // canary by label
+  Publish(1);
+  const std::string id = Start(1);
+  EXPECT_EQ(Version(Poll("dog-1", token, 0)), 1);
+
+  // Only admins may pull the stop, and it needs a reason.
+  EXPECT_EQ(Ctl({"emergency-stop", "--reason", "INC-1"}).code, 2);
+  EXPECT_EQ(Ctl({"emergency-stop"}, TestKeys::kAdminToken).code, 1);
+  CliResult stop = Ctl({"emergency-stop", "--reason", "INC-1"}, TestKeys::kAdminToken);
+  ASSERT_EQ(stop.code, 0) << stop.err;
+
+  v1::GetAssignmentResponse frozen = Poll("dog-1", token, 0);
+  EXPECT_TRUE(frozen.emergency_stop());
+  EXPECT_EQ(Version(frozen), 0);  // nothing new
+  CliResult promote = Ctl({"rollout", "promote", id, "--force", "--reason", "x"});
+  EXPECT_EQ(promote.code, 2);
+  EXPECT_NE(promote.err.find("emergency stop"), std::string::npos) << promote.err;
+
+  ASSERT_EQ(Ctl({"emergency-stop", "--lift", "--reason", "INC-1 resolved"}, TestKeys::kAdminToken)
+                .code,
+            0);
+  v1::GetAssignmentResponse lifted = Poll("dog-1", token, 0);
+  EXPECT_FALSE(lifted.emergency_stop());
+  EXPECT_EQ(Version(lifted), 1);
+  auto audit = nlohmann::json::parse(Ctl({"audit", "-o", "json"}).out);
+  EXPECT_EQ(audit[0]["action"], "emergency_stop.lift");
+  EXPECT_EQ(audit[1]["action"], "emergency_stop.activate");
+  EXPECT_EQ(audit[1]["actor"], "alice");
+}
+
+TEST_F(OperatorControlTest, PinsHoldGroupsBack) {
+  const std::string pinned = Enroll("pay-1", {{"group", "payments"}});
+  const std::string n1 = Enroll("fin-1", {{"group", "finance"}});
+  const std::string free = Enroll("dog-1", {{"group", "dogfood"}});
+  Publish(1);
+  Complete(Start(1));
+  Publish(2);
+  Complete(Start(2));
+  ASSERT_EQ(Ctl({"pin", "set", "--label", "group=payments", "--channel", kChannel, "1"}).code, 0);
+  ASSERT_EQ(Ctl({"pin", "set", "--label", "group=finance", "--channel", kChannel, "n-1"}).code, 0);
+  Publish(3);
+  Start(3);  // canary: dogfood gets it
+
+  EXPECT_EQ(Version(Poll("dog-1", free, 2)), 3);
+  EXPECT_EQ(Version(Poll("pay-1", pinned, 0)), 1);
+  v1::GetAssignmentResponse back = Poll("pay-1", pinned, 2);
+  EXPECT_EQ(Version(back), 1);
+  EXPECT_TRUE(back.assignments(0).rollback());
+  EXPECT_EQ(Version(Poll("fin-1", n1, 0)), 1);  // n-1 of completed {1, 2}
+
+  // Bad pins are refused with a message that says what is allowed.
+  CliResult bad = Ctl({"pin", "set", "--label", "group=payments", "--channel", kChannel, "n-2"});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("latest, n-1"), std::string::npos) << bad.err;
+  EXPECT_EQ(Ctl({"pin", "set", "--label", "nolabel", "--channel", kChannel, "1"}).code, 2);
+  auto pins = nlohmann::json::parse(Ctl({"pin", "list", "-o", "json"}).out);
+  EXPECT_EQ(pins.size(), 2u);
+}
+
+TEST_F(OperatorControlTest, PolicyInputIsValidatedAndVersioned) {
+  const std::string bad = keys_.dir.File("bad.json");
+  testing::WriteFile(bad, R"({"canary": {"alpha": 0.9}})");
+  CliResult r = Ctl({"policy", "set", "strict", "--file", bad});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("canary.alpha"), std::string::npos) << r.err;
+  testing::WriteFile(bad, "not json");
+  EXPECT_EQ(Ctl({"policy", "set", "strict", "--file", bad}).code, 2);
+  EXPECT_EQ(Ctl({"policy", "show", "strict"}).code, 2);  // nothing was stored
+  const std::string good = keys_.dir.File("good.json");
+  testing::WriteFile(good, R"({"canary": {"min_bake_seconds": 60}})");
+  ASSERT_EQ(Ctl({"policy", "set", "strict", "--file", good}).code, 0);
+  ASSERT_EQ(Ctl({"policy", "set", "strict", "--file", good}).code, 0);
+  auto shown = nlohmann::json::parse(Ctl({"policy", "show", "strict", "-o", "json"}).out);
+  EXPECT_EQ(shown["version"], 2);
+  EXPECT_EQ(shown["policy"]["canary"]["min_bake_seconds"], 60);
+  // A viewer cannot change policies.
+  EXPECT_EQ(Ctl({"policy", "set", "strict", "--file", good}, TestKeys::kViewerToken).code, 2);
+}
+
+}  // namespace
+}  // namespace ringwarden
