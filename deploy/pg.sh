@@ -32,6 +32,7 @@ fi
 mkdir -p "${dir}"
 dir=$(cd "${dir}" && pwd)
 
+cd /  # the postgres user may not be able to enter the caller's directory
 case "${cmd}" in
   start)
     port=${3:?port required}
