@@ -4,10 +4,10 @@
 // Thread-safety: one instance per thread (ringctl is single-threaded).
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"

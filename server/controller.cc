@@ -1,6 +1,7 @@
 #include "server/controller.h"
 
 #include <iostream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -78,6 +79,7 @@ absl::StatusOr<int> Controller::RunOnce() {
   ASSIGN_OR_RETURN(bool leader, is_leader_());
   metrics_.leader().Set(leader ? 1 : 0);
   if (!leader) {
+    metrics_.RetainRollouts({});  // the leader publishes per-rollout series
     return 0;
   }
   std::shared_ptr<const AssignmentSnapshot> snapshot = snapshots_.Current();
@@ -85,6 +87,13 @@ absl::StatusOr<int> Controller::RunOnce() {
     return 0;
   }
   ASSIGN_OR_RETURN(std::vector<RolloutRecord> active, store_.ListRollouts("", true, 1000));
+  std::set<std::string> evaluated;
+  for (const RolloutRecord& r : active) {
+    if (IsStage(r.position.state)) {
+      evaluated.insert(r.id);
+    }
+  }
+  metrics_.RetainRollouts(evaluated);
   int changed = 0;
   absl::Status first_error;
   for (const RolloutRecord& r : active) {
@@ -150,6 +159,11 @@ absl::StatusOr<bool> Controller::Evaluate(const RolloutRecord& r, absl::Time now
   record.evaluated_at = now;
   RETURN_IF_ERROR(store_.UpsertDecision(record));
   metrics_.decisions(decision.kind).Increment();
+  int64_t targeted = 0;
+  for (const AgentHealthRow& a : rows.agents) {
+    targeted += a.ring == *ring ? 1 : 0;
+  }
+  metrics_.UpdateRolloutRing(r, *ring, targeted, decision, now - window_start, gate.min_bake);
 
   RolloutChange change;
   change.rollout_id = r.id;
@@ -192,6 +206,7 @@ absl::StatusOr<bool> Controller::Evaluate(const RolloutRecord& r, absl::Time now
   }
   RETURN_IF_ERROR(applied);
   if (decision.kind == Decision::Kind::kHalt || decision.kind == Decision::Kind::kRollback) {
+    metrics_.auto_stops(decision.kind).Increment();
     if (evidence.contains("seconds_since_first_apply")) {
       metrics_.time_to_auto_stop().Observe(evidence["seconds_since_first_apply"].get<double>());
     }

@@ -1,5 +1,8 @@
 #include "server/metrics.h"
 
+#include "absl/strings/str_cat.h"
+#include "server/domain/rollout.h"
+
 namespace ringwarden {
 namespace {
 
@@ -9,80 +12,120 @@ const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
   return *buckets;
 }
 
+constexpr const char* kRolloutStates[] = {"PENDING",   "CANARY", "EARLY",       "BROAD",
+                                          "COMPLETED", "HALTED", "ROLLED_BACK", "CANCELLED"};
+
+template <typename T>
+prometheus::Family<T>& Build(prometheus::Registry& registry, const char* name, const char* help);
+
+template <>
+prometheus::Family<prometheus::Gauge>& Build(prometheus::Registry& registry, const char* name,
+                                             const char* help) {
+  return prometheus::BuildGauge().Name(name).Help(help).Register(registry);
+}
+template <>
+prometheus::Family<prometheus::Counter>& Build(prometheus::Registry& registry, const char* name,
+                                               const char* help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(registry);
+}
+template <>
+prometheus::Family<prometheus::Histogram>& Build(prometheus::Registry& registry, const char* name,
+                                                 const char* help) {
+  return prometheus::BuildHistogram().Name(name).Help(help).Register(registry);
+}
+
 }  // namespace
 
 Metrics::Metrics(prometheus::Registry& registry)
-    : rpc_requests_(prometheus::BuildCounter()
-                        .Name("ringwarden_rpc_requests_total")
-                        .Help("gRPC calls handled, by method and status code.")
-                        .Register(registry)),
-      rpc_duration_(prometheus::BuildHistogram()
-                        .Name("ringwarden_rpc_duration_seconds")
-                        .Help("gRPC call latency by method.")
-                        .Register(registry)) {
-  prometheus::BuildGauge()
-      .Name("ringwarden_build_info")
-      .Help("Build of the running server; value is always 1.")
-      .Register(registry)
+    : rpc_requests_(Build<prometheus::Counter>(registry, "ringwarden_rpc_requests_total",
+                                               "gRPC calls handled, by method and status code.")),
+      rpc_duration_(Build<prometheus::Histogram>(registry, "ringwarden_rpc_duration_seconds",
+                                                 "gRPC call latency by method.")),
+      db_duration_(Build<prometheus::Histogram>(registry, "ringwarden_db_operation_duration_seconds",
+                                                "Database operation latency, retries included.")),
+      db_errors_(Build<prometheus::Counter>(registry, "ringwarden_db_errors_total",
+                                            "Failed database operations by status code.")),
+      rollouts_(Build<prometheus::Gauge>(registry, "ringwarden_rollouts",
+                                         "Rollouts by channel and state.")),
+      agents_(Build<prometheus::Gauge>(registry, "ringwarden_agents", "Enrolled agents by ring.")),
+      agents_by_version_(Build<prometheus::Gauge>(
+          registry, "ringwarden_agents_by_version",
+          "Agents by the content version they last reported in effect, per channel.")),
+      ring_agents_(Build<prometheus::Gauge>(
+          registry, "ringwarden_rollout_ring_agents",
+          "Agents of an active rollout's evaluated ring by status (targeted, applied, healthy, "
+          "crashed, silent, failed).")),
+      ring_failure_rate_(Build<prometheus::Gauge>(
+          registry, "ringwarden_rollout_ring_failure_rate",
+          "Share of the agents that tried the version and failed (crash, silence, revert, "
+          "apply failure).")),
+      ring_control_failure_rate_(Build<prometheus::Gauge>(
+          registry, "ringwarden_rollout_ring_control_failure_rate",
+          "Failure share of the control group (agents on the previous version, same window).")),
+      ring_decision_(Build<prometheus::Gauge>(
+          registry, "ringwarden_rollout_ring_decision",
+          "1 for the latest decision (kind and reason) of an active rollout's ring.")),
+      stage_age_(Build<prometheus::Gauge>(registry, "ringwarden_rollout_stage_age_seconds",
+                                          "Seconds an active rollout has been in its stage.")),
+      min_bake_(Build<prometheus::Gauge>(registry, "ringwarden_rollout_min_bake_seconds",
+                                         "Minimum bake time of an active rollout's stage.")) {
+  Build<prometheus::Gauge>(registry, "ringwarden_build_info",
+                           "Build of the running server; value is always 1.")
       .Add({{"version", "0.1.0"}})
       .Set(1);
-  telemetry_queue_rows_ = &prometheus::BuildGauge()
-                               .Name("ringwarden_telemetry_queue_rows")
-                               .Help("Telemetry rows waiting to be written to the database.")
-                               .Register(registry)
-                               .Add({});
-  telemetry_rows_written_ = &prometheus::BuildGauge()
-                                 .Name("ringwarden_telemetry_rows_written")
-                                 .Help("Telemetry rows written to the database since start.")
-                                 .Register(registry)
-                                 .Add({});
-  admin_queue_depth_ = &prometheus::BuildGauge()
-                            .Name("ringwarden_admin_queue_depth")
-                            .Help("Admin calls waiting for a database worker.")
-                            .Register(registry)
-                            .Add({});
-  emergency_stop_active_ = &prometheus::BuildGauge()
-                                .Name("ringwarden_emergency_stop_active")
-                                .Help("1 while an emergency stop freezes every rollout.")
-                                .Register(registry)
-                                .Add({});
-  snapshot_refresh_errors_ =
-      &prometheus::BuildCounter()
-           .Name("ringwarden_snapshot_refresh_errors_total")
-           .Help("Failed rebuilds of the assignment snapshot (database unreachable).")
-           .Register(registry)
+  agents_seen_ = &Build<prometheus::Gauge>(registry, "ringwarden_agents_seen",
+                                           "Agents heard from within the window.")
+                      .Add({{"window", "5m"}});
+  telemetry_queue_rows_ =
+      &Build<prometheus::Gauge>(registry, "ringwarden_telemetry_queue_rows",
+                                "Telemetry rows waiting to be written to the database.")
            .Add({});
-  telemetry_dropped_ = &prometheus::BuildCounter()
-                           .Name("ringwarden_telemetry_dropped_rows_total")
-                           .Help("Telemetry rows refused because the write buffer was full.")
-                           .Register(registry)
-                           .Add({});
-  leader_ = &prometheus::BuildGauge()
-                 .Name("ringwarden_controller_leader")
-                 .Help("1 while this replica holds the controller leadership.")
-                 .Register(registry)
+  telemetry_rows_written_total_ =
+      &Build<prometheus::Counter>(registry, "ringwarden_telemetry_rows_written_total",
+                                  "Telemetry rows written to the database.")
+           .Add({});
+  admin_queue_depth_ = &Build<prometheus::Gauge>(registry, "ringwarden_admin_queue_depth",
+                                                 "Admin calls waiting for a database worker.")
+                            .Add({});
+  emergency_stop_active_ =
+      &Build<prometheus::Gauge>(registry, "ringwarden_emergency_stop_active",
+                                "1 while an emergency stop freezes every rollout.")
+           .Add({});
+  snapshot_refresh_errors_ =
+      &Build<prometheus::Counter>(
+           registry, "ringwarden_snapshot_refresh_errors_total",
+           "Failed rebuilds of the assignment snapshot (database unreachable).")
+           .Add({});
+  telemetry_dropped_ =
+      &Build<prometheus::Counter>(registry, "ringwarden_telemetry_dropped_rows_total",
+                                  "Telemetry rows refused because the write buffer was full.")
+           .Add({});
+  leader_ = &Build<prometheus::Gauge>(registry, "ringwarden_controller_leader",
+                                      "1 while this replica holds the controller leadership.")
                  .Add({});
-  auto& decisions = prometheus::BuildCounter()
-                        .Name("ringwarden_decisions_total")
-                        .Help("Controller decisions by kind (promote, wait, halt, rollback).")
-                        .Register(registry);
+  auto& decisions =
+      Build<prometheus::Counter>(registry, "ringwarden_decisions_total",
+                                 "Controller decisions by kind (promote, wait, halt, rollback).");
   for (Decision::Kind kind : {Decision::Kind::kPromote, Decision::Kind::kWait,
                               Decision::Kind::kHalt, Decision::Kind::kRollback}) {
     decisions_[static_cast<int>(kind)] =
         &decisions.Add({{"kind", std::string(DecisionKindName(kind))}});
   }
+  auto& auto_stops = Build<prometheus::Counter>(
+      registry, "ringwarden_auto_stops_total",
+      "Rollouts the controller stopped on its own, by action (halt, rollback).");
+  auto_halts_ = &auto_stops.Add({{"action", "halt"}});
+  auto_rollbacks_ = &auto_stops.Add({{"action", "rollback"}});
   time_to_auto_stop_ =
-      &prometheus::BuildHistogram()
-           .Name("ringwarden_auto_stop_seconds")
-           .Help("Seconds from the first apply of a version to its automatic halt or rollback.")
-           .Register(registry)
+      &Build<prometheus::Histogram>(
+           registry, "ringwarden_auto_stop_seconds",
+           "Seconds from the first apply of a version to its automatic halt or rollback.")
            .Add({}, prometheus::Histogram::BucketBoundaries{5, 15, 30, 60, 120, 300, 600, 1200,
                                                             1800, 3600, 7200});
-  snapshot_age_seconds_ = &prometheus::BuildGauge()
-                               .Name("ringwarden_snapshot_age_seconds")
-                               .Help("Seconds since the assignment snapshot was last rebuilt.")
-                               .Register(registry)
-                               .Add({});
+  snapshot_age_seconds_ =
+      &Build<prometheus::Gauge>(registry, "ringwarden_snapshot_age_seconds",
+                                "Seconds since the assignment snapshot was last rebuilt.")
+           .Add({});
 }
 
 void Metrics::ObserveRpc(absl::string_view method, absl::string_view code, double seconds) {
@@ -108,6 +151,169 @@ void Metrics::ObserveRpc(absl::string_view method, absl::string_view code, doubl
   }
   counter->Increment();
   histogram->Observe(seconds);
+}
+
+void Metrics::OnOperation(const char* operation, absl::Duration latency, absl::StatusCode code) {
+  prometheus::Histogram* histogram;
+  prometheus::Counter* errors = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    auto h = db_histograms_.find(operation);
+    if (h == db_histograms_.end()) {
+      h = db_histograms_
+              .emplace(operation, &db_duration_.Add({{"operation", operation}}, LatencyBuckets()))
+              .first;
+    }
+    histogram = h->second;
+    // Refusals (not found, precondition, ...) are answers, not database failures.
+    const bool failure = code != absl::StatusCode::kOk && code != absl::StatusCode::kNotFound &&
+                         code != absl::StatusCode::kAlreadyExists &&
+                         code != absl::StatusCode::kFailedPrecondition &&
+                         code != absl::StatusCode::kInvalidArgument;
+    if (failure) {
+      const std::string name = absl::StatusCodeToString(code);
+      auto e = db_error_counters_.find(name);
+      if (e == db_error_counters_.end()) {
+        e = db_error_counters_.emplace(name, &db_errors_.Add({{"code", name}})).first;
+      }
+      errors = e->second;
+    }
+  }
+  histogram->Observe(absl::ToDoubleSeconds(latency));
+  if (errors != nullptr) {
+    errors->Increment();
+  }
+}
+
+void Metrics::SetGauge(prometheus::Family<prometheus::Gauge>& family, const Labels& labels,
+                       double value, const std::string& owner) {
+  // Families share label sets, so the key includes the family's address.
+  Labels key = labels;
+  key["__family"] = absl::StrCat(reinterpret_cast<uintptr_t>(&family));
+  auto& series = owned_[owner];
+  auto it = series.find(key);
+  if (it == series.end()) {
+    it = series.emplace(key, Series{&family, &family.Add(labels)}).first;
+  }
+  it->second.gauge->Set(value);
+  touched_[owner].insert(key);
+}
+
+void Metrics::UpdateFleetStats(const FleetStats& stats) {
+  absl::MutexLock lock(&mu_);
+  const std::string owner = "fleet";
+  touched_[owner].clear();
+  std::set<std::string> channels;
+  for (const auto& [key, n] : stats.rollouts) {
+    channels.insert(key.first);
+  }
+  for (const std::string& channel : channels) {
+    for (const char* state : kRolloutStates) {
+      auto it = stats.rollouts.find({channel, state});
+      SetGauge(rollouts_, {{"channel", channel}, {"state", state}},
+               it == stats.rollouts.end() ? 0 : static_cast<double>(it->second), owner);
+    }
+  }
+  for (Ring ring : kAllRings) {
+    auto it = stats.agents_by_ring.find(std::string(RingName(ring)));
+    SetGauge(agents_, {{"ring", std::string(RingName(ring))}},
+             it == stats.agents_by_ring.end() ? 0 : static_cast<double>(it->second), owner);
+  }
+  for (const auto& [key, n] : stats.agents_by_version) {
+    SetGauge(agents_by_version_, {{"channel", key.first}, {"version", absl::StrCat(key.second)}},
+             static_cast<double>(n), owner);
+  }
+  // Versions nobody runs any more disappear.
+  auto& series = owned_[owner];
+  for (auto it = series.begin(); it != series.end();) {
+    if (touched_[owner].count(it->first) == 0) {
+      it->second.family->Remove(it->second.gauge);
+      it = series.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  agents_seen_->Set(static_cast<double>(stats.agents_seen_5m));
+}
+
+void Metrics::UpdateRolloutRing(const RolloutRecord& rollout, Ring ring, int64_t targeted,
+                                const Decision& decision, absl::Duration stage_age,
+                                absl::Duration min_bake) {
+  absl::MutexLock lock(&mu_);
+  const std::string& owner = rollout.id;
+  const Labels base = {{"rollout", rollout.id},
+                       {"channel", rollout.channel},
+                       {"version", absl::StrCat(rollout.version)}};
+  Labels with_ring = base;
+  with_ring["ring"] = std::string(RingName(ring));
+  const RingHealth& h = decision.evidence.health;
+  const std::pair<const char*, int64_t> statuses[] = {
+      {"targeted", targeted},
+      {"applied", h.applied},
+      {"healthy", h.healthy},
+      {"crashed", h.crashed},
+      {"silent", h.silent},
+      {"failed", h.failed}};
+  for (const auto& [status, n] : statuses) {
+    Labels l = with_ring;
+    l["status"] = status;
+    SetGauge(ring_agents_, l, static_cast<double>(n), owner);
+  }
+  SetGauge(ring_failure_rate_, with_ring, decision.evidence.treated_failure_rate, owner);
+  SetGauge(ring_control_failure_rate_, with_ring, decision.evidence.control_failure_rate, owner);
+  // Exactly one decision series per ring: drop the previous kind/reason.
+  auto& series = owned_[owner];
+  for (auto it = series.begin(); it != series.end();) {
+    if (it->second.family == &ring_decision_ && it->first.at("ring") == with_ring["ring"]) {
+      ring_decision_.Remove(it->second.gauge);
+      touched_[owner].erase(it->first);
+      it = series.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  Labels d = with_ring;
+  d["kind"] = std::string(DecisionKindName(decision.kind));
+  d["reason"] = std::string(DecisionReasonName(decision.reason));
+  SetGauge(ring_decision_, d, 1, owner);
+  Labels staged = base;
+  staged["state"] = std::string(RolloutStateName(rollout.position.state));
+  // The stage label changes with the state: keep only the current one.
+  for (auto it = series.begin(); it != series.end();) {
+    const bool stage_family = it->second.family == &stage_age_ || it->second.family == &min_bake_;
+    if (stage_family && it->first.at("state") != staged["state"]) {
+      it->second.family->Remove(it->second.gauge);
+      touched_[owner].erase(it->first);
+      it = series.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  SetGauge(stage_age_, staged, absl::ToDoubleSeconds(stage_age), owner);
+  SetGauge(min_bake_, staged, absl::ToDoubleSeconds(min_bake), owner);
+}
+
+void Metrics::RetainRollouts(const std::set<std::string>& active) {
+  absl::MutexLock lock(&mu_);
+  for (auto it = owned_.begin(); it != owned_.end();) {
+    if (it->first != "fleet" && active.count(it->first) == 0) {
+      for (auto& [labels, s] : it->second) {
+        s.family->Remove(s.gauge);
+      }
+      touched_.erase(it->first);
+      it = owned_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Metrics::SetTelemetryRowsWritten(int64_t total) {
+  absl::MutexLock lock(&mu_);
+  if (total > telemetry_rows_written_) {
+    telemetry_rows_written_total_->Increment(static_cast<double>(total - telemetry_rows_written_));
+    telemetry_rows_written_ = total;
+  }
 }
 
 }  // namespace ringwarden

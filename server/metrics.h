@@ -2,12 +2,16 @@
 //
 // main() owns the prometheus::Registry; Metrics registers every family in its
 // constructor and hands out pre-labelled series so hot paths only increment.
-// No label carries an agent id. Thread-safety: prometheus-cpp metrics are
-// thread-safe; the per-method map is fixed after construction.
+// No label carries an agent id; per-rollout series exist only while the
+// rollout is active and are removed when it finishes.
+// Thread-safety: prometheus-cpp metrics are thread-safe; the label caches are
+// guarded by mu_.
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
+#include <vector>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -15,47 +19,96 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
-#include "server/domain/decision.h"
 #include "absl/synchronization/mutex.h"
+#include "server/domain/decision.h"
+#include "server/storage/store.h"
 
 namespace ringwarden {
 
-class Metrics {
+class Metrics final : public StoreObserver {
  public:
   explicit Metrics(prometheus::Registry& registry);
 
   // ObserveRpc counts one finished call of `method` with its gRPC code name.
   void ObserveRpc(absl::string_view method, absl::string_view code, double seconds);
+  // OnOperation records database latency and errors (StoreObserver).
+  void OnOperation(const char* operation, absl::Duration latency, absl::StatusCode code) override;
+  // UpdateFleetStats sets the rollout and agent count gauges.
+  void UpdateFleetStats(const FleetStats& stats);
+  // UpdateRolloutRing publishes the latest evaluation of one rollout and ring.
+  // `targeted` is the number of (unpinned) agents in the ring.
+  void UpdateRolloutRing(const RolloutRecord& rollout, Ring ring, int64_t targeted,
+                         const Decision& decision, absl::Duration stage_age,
+                         absl::Duration min_bake);
+  // RetainRollouts drops the per-rollout series of rollouts not in `active`.
+  void RetainRollouts(const std::set<std::string>& active);
+  // AddTelemetryRowsWritten advances the rows-written counter to `total`.
+  void SetTelemetryRowsWritten(int64_t total);
 
   prometheus::Gauge& telemetry_queue_rows() { return *telemetry_queue_rows_; }
-  prometheus::Gauge& telemetry_rows_written() { return *telemetry_rows_written_; }
   prometheus::Gauge& admin_queue_depth() { return *admin_queue_depth_; }
   prometheus::Gauge& emergency_stop_active() { return *emergency_stop_active_; }
   prometheus::Counter& snapshot_refresh_errors() { return *snapshot_refresh_errors_; }
+  prometheus::Gauge& snapshot_age_seconds() { return *snapshot_age_seconds_; }
   prometheus::Counter& telemetry_dropped() { return *telemetry_dropped_; }
   prometheus::Gauge& leader() { return *leader_; }
   // decisions counts controller decisions by kind.
   prometheus::Counter& decisions(Decision::Kind kind) { return *decisions_[static_cast<int>(kind)]; }
+  // auto_stops counts automatic halts (kHalt) and rollbacks (kRollback).
+  prometheus::Counter& auto_stops(Decision::Kind kind) {
+    return kind == Decision::Kind::kRollback ? *auto_rollbacks_ : *auto_halts_;
+  }
   // time_to_auto_stop observes seconds from the first apply to an automatic halt or rollback.
   prometheus::Histogram& time_to_auto_stop() { return *time_to_auto_stop_; }
-  prometheus::Gauge& snapshot_age_seconds() { return *snapshot_age_seconds_; }
 
  private:
+  using Labels = std::map<std::string, std::string>;
+  // SetGauge sets (creating if needed) one series of `family`, remembering it under `owner`.
+  void SetGauge(prometheus::Family<prometheus::Gauge>& family, const Labels& labels, double value,
+                const std::string& owner) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   prometheus::Family<prometheus::Counter>& rpc_requests_;
   prometheus::Family<prometheus::Histogram>& rpc_duration_;
+  prometheus::Family<prometheus::Histogram>& db_duration_;
+  prometheus::Family<prometheus::Counter>& db_errors_;
+  prometheus::Family<prometheus::Gauge>& rollouts_;
+  prometheus::Family<prometheus::Gauge>& agents_;
+  prometheus::Family<prometheus::Gauge>& agents_by_version_;
+  prometheus::Family<prometheus::Gauge>& ring_agents_;
+  prometheus::Family<prometheus::Gauge>& ring_failure_rate_;
+  prometheus::Family<prometheus::Gauge>& ring_control_failure_rate_;
+  prometheus::Family<prometheus::Gauge>& ring_decision_;
+  prometheus::Family<prometheus::Gauge>& stage_age_;
+  prometheus::Family<prometheus::Gauge>& min_bake_;
+
   absl::Mutex mu_;
   std::map<std::pair<std::string, std::string>, prometheus::Counter*> rpc_counters_
       ABSL_GUARDED_BY(mu_);
   std::map<std::string, prometheus::Histogram*> rpc_histograms_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, prometheus::Histogram*> db_histograms_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, prometheus::Counter*> db_error_counters_ ABSL_GUARDED_BY(mu_);
+  // Series by owner ("fleet" for fleet stats, else a rollout id), so stale ones can be removed.
+  struct Series {
+    prometheus::Family<prometheus::Gauge>* family;
+    prometheus::Gauge* gauge;
+  };
+  std::map<std::string, std::map<Labels, Series>> owned_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::set<Labels>> touched_ ABSL_GUARDED_BY(mu_);
+  int64_t telemetry_rows_written_ ABSL_GUARDED_BY(mu_) = 0;
+
+  prometheus::Gauge* agents_seen_;
   prometheus::Gauge* telemetry_queue_rows_;
-  prometheus::Gauge* telemetry_rows_written_;
+  prometheus::Counter* telemetry_rows_written_total_;
   prometheus::Gauge* admin_queue_depth_;
   prometheus::Gauge* emergency_stop_active_;
   prometheus::Counter* snapshot_refresh_errors_;
   prometheus::Counter* telemetry_dropped_;
   prometheus::Gauge* leader_;
   prometheus::Counter* decisions_[4];
+  prometheus::Counter* auto_halts_;
+  prometheus::Counter* auto_rollbacks_;
   prometheus::Histogram* time_to_auto_stop_;
   prometheus::Gauge* snapshot_age_seconds_;
 };

@@ -75,6 +75,7 @@ absl::Status Server::Start() {
   }
   parts->metrics = std::make_unique<Metrics>(*parts->registry);
   parts->store = std::make_unique<PgStore>(config_.database, config_.db_workers + 2);
+  parts->store->SetObserver(parts->metrics.get());
   parts->snapshots = std::make_unique<SnapshotHolder>(*parts->store);
   RETURN_IF_ERROR(parts->snapshots->Refresh());
   parts->metrics->emergency_stop_active().Set(
@@ -155,8 +156,13 @@ void Server::RefreshLoop() {
     }
     parts_->metrics->snapshot_age_seconds().Set(absl::ToDoubleSeconds(absl::Now() - last_ok));
     parts_->metrics->telemetry_queue_rows().Set(static_cast<double>(parts_->telemetry->Pending()));
-    parts_->metrics->telemetry_rows_written().Set(
-        static_cast<double>(parts_->telemetry->RowsWritten()));
+    parts_->metrics->SetTelemetryRowsWritten(parts_->telemetry->RowsWritten());
+    if (status.ok()) {
+      absl::StatusOr<FleetStats> stats = parts_->store->LoadFleetStats();
+      if (stats.ok()) {
+        parts_->metrics->UpdateFleetStats(*stats);
+      }
+    }
   }
 }
 

@@ -232,7 +232,18 @@ void PgStore::Release(std::unique_ptr<pqxx::connection> conn) {
   }
 }
 
-absl::Status PgStore::Run(const char* what, const std::function<absl::Status(pqxx::work&)>& body) {
+absl::Status PgStore::Run(const char* operation, const char* what,
+                          const std::function<absl::Status(pqxx::work&)>& body) {
+  const absl::Time start = absl::Now();
+  absl::Status last = RunWithRetries(what, body);
+  if (StoreObserver* observer = observer_.load(); observer != nullptr) {
+    observer->OnOperation(operation, absl::Now() - start, last.code());
+  }
+  return last;
+}
+
+absl::Status PgStore::RunWithRetries(const char* what,
+                                     const std::function<absl::Status(pqxx::work&)>& body) {
   absl::Status last;
   for (int attempt = 0; attempt < 3; ++attempt) {
     ASSIGN_OR_RETURN(std::unique_ptr<pqxx::connection> conn, Acquire());
@@ -259,14 +270,14 @@ absl::Status PgStore::Run(const char* what, const std::function<absl::Status(pqx
 }
 
 absl::Status PgStore::Ping() {
-  return Run("pinging the database", [](pqxx::work& tx) {
+  return Run("ping", "pinging the database", [](pqxx::work& tx) {
     tx.exec1("SELECT 1");
     return absl::OkStatus();
   });
 }
 
 absl::Status PgStore::InsertContent(const ContentRecord& c, const AuditRecord& audit) {
-  return Run("storing content", [&](pqxx::work& tx) -> absl::Status {
+  return Run("insert_content", "storing content", [&](pqxx::work& tx) -> absl::Status {
     // The upsert takes the channel row lock, serializing uploads per channel.
     const int64_t newest = tx.exec_prepared1("lock_channel", c.channel)[0].as<int64_t>();
     if (c.version <= newest) {
@@ -285,7 +296,7 @@ absl::Status PgStore::InsertContent(const ContentRecord& c, const AuditRecord& a
 
 absl::StatusOr<std::vector<ContentRecord>> PgStore::ListContent(const std::string& channel) {
   std::vector<ContentRecord> out;
-  RETURN_IF_ERROR(Run("listing content", [&](pqxx::work& tx) {
+  RETURN_IF_ERROR(Run("list_content", "listing content", [&](pqxx::work& tx) {
     const pqxx::result res = tx.exec_params(
         absl::StrCat("SELECT ", kContentColumns,
                      " FROM content WHERE $1 = '' OR channel = $1 ORDER BY channel, version DESC"),
@@ -301,7 +312,7 @@ absl::StatusOr<std::vector<ContentRecord>> PgStore::ListContent(const std::strin
 
 absl::StatusOr<ContentRecord> PgStore::GetContent(const std::string& channel, int64_t version) {
   ContentRecord out;
-  RETURN_IF_ERROR(Run("reading content", [&](pqxx::work& tx) -> absl::Status {
+  RETURN_IF_ERROR(Run("get_content", "reading content", [&](pqxx::work& tx) -> absl::Status {
     const pqxx::result res = tx.exec_params(
         absl::StrCat("SELECT ", kContentColumns,
                      ", payload FROM content WHERE channel = $1 AND version = $2"),
@@ -319,7 +330,7 @@ absl::StatusOr<ContentRecord> PgStore::GetContent(const std::string& channel, in
 
 absl::Status PgStore::CreateRollout(const NewRollout& create) {
   const RolloutRecord& r = create.rollout;
-  return Run("creating the rollout", [&](pqxx::work& tx) -> absl::Status {
+  return Run("create_rollout", "creating the rollout", [&](pqxx::work& tx) -> absl::Status {
     if (create.supersede.has_value()) {
       RETURN_IF_ERROR(ApplyChange(tx, *create.supersede, "", 0));
     }
@@ -344,7 +355,7 @@ absl::Status PgStore::CreateRollout(const NewRollout& create) {
 
 absl::StatusOr<RolloutRecord> PgStore::GetRollout(const std::string& id) {
   RolloutRecord out;
-  RETURN_IF_ERROR(Run("reading the rollout", [&](pqxx::work& tx) -> absl::Status {
+  RETURN_IF_ERROR(Run("get_rollout", "reading the rollout", [&](pqxx::work& tx) -> absl::Status {
     const pqxx::result res = tx.exec_params(
         absl::StrCat("SELECT ", kRolloutColumns, " FROM rollouts WHERE id = $1"), id);
     if (res.empty()) {
@@ -360,7 +371,7 @@ absl::StatusOr<RolloutRecord> PgStore::GetRollout(const std::string& id) {
 absl::StatusOr<std::vector<RolloutRecord>> PgStore::ListRollouts(const std::string& channel,
                                                                  bool active_only, int limit) {
   std::vector<RolloutRecord> out;
-  RETURN_IF_ERROR(Run("listing rollouts", [&](pqxx::work& tx) -> absl::Status {
+  RETURN_IF_ERROR(Run("list_rollouts", "listing rollouts", [&](pqxx::work& tx) -> absl::Status {
     const pqxx::result res = tx.exec_params(
         absl::StrCat("SELECT ", kRolloutColumns,
                      " FROM rollouts WHERE ($1 = '' OR channel = $1) AND (NOT $2 OR state NOT IN ",
@@ -382,7 +393,7 @@ absl::StatusOr<std::optional<RolloutRecord>> PgStore::GetUnfinishedRollout(
 }
 
 absl::Status PgStore::ApplyRolloutChange(const RolloutChange& change) {
-  return Run("changing the rollout", [&](pqxx::work& tx) -> absl::Status {
+  return Run("change_rollout", "changing the rollout", [&](pqxx::work& tx) -> absl::Status {
     const pqxx::result res =
         tx.exec_params("SELECT channel, version FROM rollouts WHERE id = $1", change.rollout_id);
     if (res.empty()) {
@@ -423,7 +434,7 @@ SELECT ring,
 FROM (VALUES ('canary', 0), ('early', 1), ('broad', 2)) AS rings (ring, ord)
 ORDER BY ord)sql";
   std::vector<RingProgressRecord> out;
-  RETURN_IF_ERROR(Run("counting ring progress", [&](pqxx::work& tx) -> absl::Status {
+  RETURN_IF_ERROR(Run("ring_progress", "counting ring progress", [&](pqxx::work& tx) -> absl::Status {
     out.clear();
     for (const auto& row : tx.exec_params(kSql, rollout.channel, rollout.version)) {
       RingProgressRecord p;
@@ -440,7 +451,7 @@ ORDER BY ord)sql";
 }
 
 absl::Status PgStore::SetEmergencyStop(bool active, const AuditRecord& audit) {
-  return Run("setting the emergency stop", [&](pqxx::work& tx) {
+  return Run("set_emergency_stop", "setting the emergency stop", [&](pqxx::work& tx) {
     tx.exec_prepared("set_setting", "emergency_stop", active ? "true" : "false");
     AppendAudit(tx, audit);
     return absl::OkStatus();
@@ -448,7 +459,7 @@ absl::Status PgStore::SetEmergencyStop(bool active, const AuditRecord& audit) {
 }
 
 absl::Status PgStore::UpsertPin(const PinRecord& pin, const AuditRecord& audit) {
-  return Run("setting the pin", [&](pqxx::work& tx) {
+  return Run("upsert_pin", "setting the pin", [&](pqxx::work& tx) {
     tx.exec_prepared("upsert_pin", pin.label_key, pin.label_value, pin.channel,
                      PinPolicyText(pin.policy), audit.actor);
     AppendAudit(tx, audit);
@@ -458,7 +469,7 @@ absl::Status PgStore::UpsertPin(const PinRecord& pin, const AuditRecord& audit) 
 
 absl::StatusOr<std::vector<PinRecord>> PgStore::ListPins() {
   std::vector<PinRecord> out;
-  RETURN_IF_ERROR(Run("listing pins", [&](pqxx::work& tx) -> absl::Status {
+  RETURN_IF_ERROR(Run("list_pins", "listing pins", [&](pqxx::work& tx) -> absl::Status {
     out.clear();
     for (const auto& row : tx.exec(
              "SELECT label_key, label_value, channel, policy FROM pins ORDER BY 1, 2, 3")) {
@@ -477,7 +488,7 @@ absl::StatusOr<std::vector<PinRecord>> PgStore::ListPins() {
 absl::StatusOr<std::vector<AuditRecord>> PgStore::ListAudit(const std::string& rollout_id,
                                                             int limit) {
   std::vector<AuditRecord> out;
-  RETURN_IF_ERROR(Run("reading the audit log", [&](pqxx::work& tx) {
+  RETURN_IF_ERROR(Run("list_audit", "reading the audit log", [&](pqxx::work& tx) {
     out.clear();
     const pqxx::result res = tx.exec_params(
         "SELECT id, (extract(epoch from at) * 1000000)::bigint, actor, action, "
@@ -507,7 +518,7 @@ absl::StatusOr<std::pair<std::vector<AgentRecord>, int64_t>> PgStore::ListAgents
   std::vector<AgentRecord> agents;
   int64_t total = 0;
   const std::string ring_name = ring.has_value() ? std::string(RingName(*ring)) : "";
-  RETURN_IF_ERROR(Run("listing agents", [&](pqxx::work& tx) -> absl::Status {
+  RETURN_IF_ERROR(Run("list_agents", "listing agents", [&](pqxx::work& tx) -> absl::Status {
     agents.clear();
     total = tx.exec_params1("SELECT count(*) FROM agents WHERE $1 = '' OR ring = $1", ring_name)[0]
                 .as<int64_t>();
@@ -541,7 +552,7 @@ absl::StatusOr<std::pair<std::vector<AgentRecord>, int64_t>> PgStore::ListAgents
 
 absl::StatusOr<CatalogData> PgStore::LoadCatalog() {
   CatalogData data;
-  RETURN_IF_ERROR(Run("loading the catalog", [&](pqxx::work& tx) -> absl::Status {
+  RETURN_IF_ERROR(Run("load_catalog", "loading the catalog", [&](pqxx::work& tx) -> absl::Status {
     data = CatalogData{};
     for (const auto& row :
          tx.exec(absl::StrCat("SELECT ", kContentColumns, " FROM content ORDER BY channel, version"))) {
@@ -585,7 +596,7 @@ absl::StatusOr<CatalogData> PgStore::LoadCatalog() {
 }
 
 absl::Status PgStore::WriteTelemetry(const TelemetryRows& rows) {
-  return Run("writing telemetry", [&](pqxx::work& tx) {
+  return Run("write_telemetry", "writing telemetry", [&](pqxx::work& tx) {
     for (const AgentUpsert& a : rows.agents) {
       tx.exec_prepared("upsert_agent", a.agent_id, LabelsJson(a.labels),
                        std::string(RingName(a.ring)), a.hostname, Micros(a.at));
@@ -649,7 +660,7 @@ absl::StatusOr<PolicyRecord> PgStore::PutPolicy(const std::string& name,
                                                 const std::string& body_json,
                                                 const AuditRecord& audit) {
   PolicyRecord out;
-  RETURN_IF_ERROR(Run("storing the policy", [&](pqxx::work& tx) {
+  RETURN_IF_ERROR(Run("put_policy", "storing the policy", [&](pqxx::work& tx) {
     // Serialize writers of one policy name so versions stay dense.
     tx.exec_params("SELECT pg_advisory_xact_lock(hashtext('policy:' || $1))", name);
     const pqxx::row row = tx.exec_params1(
@@ -700,7 +711,7 @@ std::optional<absl::Time> OptionalMicros(const pqxx::field& f) {
 
 absl::StatusOr<PolicyRecord> PgStore::GetPolicy(const std::string& name, int64_t version) {
   PolicyRecord out;
-  RETURN_IF_ERROR(Run("reading the policy", [&](pqxx::work& tx) -> absl::Status {
+  RETURN_IF_ERROR(Run("get_policy", "reading the policy", [&](pqxx::work& tx) -> absl::Status {
     const pqxx::result res = tx.exec_params(
         absl::StrCat("SELECT ", kPolicyColumns,
                      " FROM rollout_policies WHERE name = $1 AND ($2 = 0 OR version = $2) "
@@ -719,7 +730,7 @@ absl::StatusOr<PolicyRecord> PgStore::GetPolicy(const std::string& name, int64_t
 
 absl::StatusOr<std::vector<PolicyRecord>> PgStore::ListPolicies() {
   std::vector<PolicyRecord> out;
-  RETURN_IF_ERROR(Run("listing policies", [&](pqxx::work& tx) {
+  RETURN_IF_ERROR(Run("list_policies", "listing policies", [&](pqxx::work& tx) {
     out.clear();
     for (const auto& row :
          tx.exec(absl::StrCat("SELECT DISTINCT ON (name) ", kPolicyColumns,
@@ -734,7 +745,7 @@ absl::StatusOr<std::vector<PolicyRecord>> PgStore::ListPolicies() {
 absl::StatusOr<RolloutHealthRows> PgStore::LoadRolloutHealth(const RolloutRecord& rollout,
                                                              absl::Time since) {
   RolloutHealthRows out;
-  RETURN_IF_ERROR(Run("reading rollout health", [&](pqxx::work& tx) -> absl::Status {
+  RETURN_IF_ERROR(Run("load_rollout_health", "reading rollout health", [&](pqxx::work& tx) -> absl::Status {
     out = RolloutHealthRows{};
     const pqxx::result agents = tx.exec_params(
         "SELECT a.agent_id, a.ring, coalesce(v.version, 0), "
@@ -792,7 +803,7 @@ absl::StatusOr<RolloutHealthRows> PgStore::LoadRolloutHealth(const RolloutRecord
 }
 
 absl::Status PgStore::UpsertDecision(const DecisionRecord& d) {
-  return Run("recording the decision", [&](pqxx::work& tx) {
+  return Run("upsert_decision", "recording the decision", [&](pqxx::work& tx) {
     tx.exec_params(
         "INSERT INTO rollout_decisions (rollout_id, ring, kind, reason, gate_passed, summary, "
         "evidence, evaluated_at) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, "
@@ -809,7 +820,7 @@ absl::Status PgStore::UpsertDecision(const DecisionRecord& d) {
 absl::StatusOr<std::vector<DecisionRecord>> PgStore::ListDecisions(
     const std::string& rollout_id) {
   std::vector<DecisionRecord> out;
-  RETURN_IF_ERROR(Run("reading decisions", [&](pqxx::work& tx) -> absl::Status {
+  RETURN_IF_ERROR(Run("list_decisions", "reading decisions", [&](pqxx::work& tx) -> absl::Status {
     out.clear();
     for (const auto& row : tx.exec_params(
              "SELECT ring, kind, reason, gate_passed, summary, evidence::text, "
@@ -831,6 +842,29 @@ absl::StatusOr<std::vector<DecisionRecord>> PgStore::ListDecisions(
     return absl::OkStatus();
   }));
   return out;
+}
+
+absl::StatusOr<FleetStats> PgStore::LoadFleetStats() {
+  FleetStats stats;
+  RETURN_IF_ERROR(Run("fleet_stats", "loading fleet statistics", [&](pqxx::work& tx) {
+    stats = FleetStats{};
+    for (const auto& row : tx.exec("SELECT channel, state, count(*) FROM rollouts GROUP BY 1, 2")) {
+      stats.rollouts[{row[0].as<std::string>(), row[1].as<std::string>()}] = row[2].as<int64_t>();
+    }
+    for (const auto& row : tx.exec("SELECT ring, count(*) FROM agents GROUP BY 1")) {
+      stats.agents_by_ring[row[0].as<std::string>()] = row[1].as<int64_t>();
+    }
+    for (const auto& row :
+         tx.exec("SELECT channel, version, count(*) FROM agent_versions GROUP BY 1, 2")) {
+      stats.agents_by_version[{row[0].as<std::string>(), row[1].as<int64_t>()}] =
+          row[2].as<int64_t>();
+    }
+    stats.agents_seen_5m =
+        tx.exec1("SELECT count(*) FROM agents WHERE last_seen_at > now() - interval '5 minutes'")[0]
+            .as<int64_t>();
+    return absl::OkStatus();
+  }));
+  return stats;
 }
 
 }  // namespace ringwarden

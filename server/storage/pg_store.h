@@ -7,6 +7,7 @@
 // Thread-safety: safe to call from many threads.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <pqxx/pqxx>
 #include <memory>
@@ -25,6 +26,10 @@ class PgStore final : public Store {
   // `pool_size` connections at most; they open lazily.
   PgStore(std::string conninfo, int pool_size);
   ~PgStore() override;
+
+  // SetObserver reports every operation's latency and outcome to `observer`
+  // (which must outlive the store); null stops reporting.
+  void SetObserver(StoreObserver* observer) { observer_.store(observer); }
 
   // Ping checks that the database answers.
   absl::Status Ping();
@@ -59,11 +64,16 @@ class PgStore final : public Store {
   absl::Status UpsertDecision(const DecisionRecord& decision) override;
   absl::StatusOr<std::vector<DecisionRecord>> ListDecisions(
       const std::string& rollout_id) override;
+  absl::StatusOr<FleetStats> LoadFleetStats() override;
 
  private:
   // Run borrows a connection and runs `body` in a transaction (retrying
-  // ABORTED/UNAVAILABLE up to 3 times); `what` names the operation in errors.
-  absl::Status Run(const char* what, const std::function<absl::Status(pqxx::work&)>& body);
+  // ABORTED/UNAVAILABLE up to 3 times), and reports it to the observer as
+  // `operation`; `what` names the operation in error messages.
+  absl::Status Run(const char* operation, const char* what,
+                   const std::function<absl::Status(pqxx::work&)>& body);
+  absl::Status RunWithRetries(const char* what,
+                              const std::function<absl::Status(pqxx::work&)>& body);
   absl::StatusOr<std::unique_ptr<pqxx::connection>> Acquire();
   void Release(std::unique_ptr<pqxx::connection> conn);
 
@@ -72,6 +82,7 @@ class PgStore final : public Store {
   absl::Mutex mu_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<StoreObserver*> observer_{nullptr};
 };
 
 }  // namespace ringwarden

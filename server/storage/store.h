@@ -7,12 +7,14 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "server/storage/records.h"
 
 namespace ringwarden {
@@ -37,6 +39,23 @@ struct NewRollout {
   RolloutRecord rollout;
   std::vector<AuditRecord> audit;          // rollout_id is filled in
   std::optional<RolloutChange> supersede;  // cancels the previous unfinished rollout
+};
+
+// StoreObserver hears about every storage operation (for metrics).
+class StoreObserver {
+ public:
+  virtual ~StoreObserver() = default;
+  // OnOperation: `operation` is a short snake_case name, e.g. "create_rollout".
+  virtual void OnOperation(const char* operation, absl::Duration latency,
+                           absl::StatusCode code) = 0;
+};
+
+// FleetStats are the counts the metrics report about the fleet and rollouts.
+struct FleetStats {
+  std::map<std::pair<std::string, std::string>, int64_t> rollouts;  // (channel, state) -> n
+  std::map<std::string, int64_t> agents_by_ring;
+  std::map<std::pair<std::string, int64_t>, int64_t> agents_by_version;  // (channel, version)
+  int64_t agents_seen_5m = 0;
 };
 
 class Store {
@@ -101,6 +120,9 @@ class Store {
   virtual absl::Status UpsertDecision(const DecisionRecord& decision) = 0;
   virtual absl::StatusOr<std::vector<DecisionRecord>> ListDecisions(
       const std::string& rollout_id) = 0;
+
+  // LoadFleetStats counts rollouts by channel and state and agents by ring and version.
+  virtual absl::StatusOr<FleetStats> LoadFleetStats() = 0;
 };
 
 }  // namespace ringwarden
