@@ -9,8 +9,8 @@ namespace ringwarden {
 absl::Status ValidateChannelName(absl::string_view channel) {
   bool ok = !channel.empty() && channel.size() <= 64 && absl::ascii_islower(channel[0]);
   for (char c : channel) {
-    ok = ok && (absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '.' || c == '_' ||
-                c == '-');
+    ok = ok &&
+         (absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '.' || c == '_' || c == '-');
   }
   if (!ok) {
     return absl::InvalidArgumentError(absl::StrCat(

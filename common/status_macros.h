@@ -14,12 +14,12 @@
 
 // RETURN_IF_ERROR evaluates `expr` (an absl::Status) and returns it from the
 // enclosing function when it is not OK.
-#define RETURN_IF_ERROR(expr)                          \
-  do {                                                 \
-    ::absl::Status ringwarden_status_ = (expr);        \
-    if (!ringwarden_status_.ok()) {                    \
-      return ringwarden_status_;                       \
-    }                                                  \
+#define RETURN_IF_ERROR(expr)                   \
+  do {                                          \
+    ::absl::Status ringwarden_status_ = (expr); \
+    if (!ringwarden_status_.ok()) {             \
+      return ringwarden_status_;                \
+    }                                           \
   } while (false)
 
 #define RINGWARDEN_ASSIGN_OR_RETURN_IMPL(tmp, lhs, rexpr) \

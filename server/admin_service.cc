@@ -104,8 +104,7 @@ void ToProto(const PinRecord& p, v1::Pin& out) {
 
 absl::StatusOr<int> Limit(int requested, int fallback) {
   if (requested < 0 || requested > kMaxListLimit) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("limit must be between 0 and ", kMaxListLimit));
+    return absl::InvalidArgumentError(absl::StrCat("limit must be between 0 and ", kMaxListLimit));
   }
   return requested == 0 ? fallback : requested;
 }
@@ -157,8 +156,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::UploadContent(grpc::CallbackServerCo
                                                           v1::UploadContentResponse* resp) {
   return Run(ctx, "UploadContent", Role::kReleaser, [this, req, resp](const Principal& p) {
     if (req->envelope().size() > kMaxEnvelopeJsonBytes) {
-      return absl::InvalidArgumentError(absl::StrCat("envelope is larger than ",
-                                                     kMaxEnvelopeJsonBytes, " bytes"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("envelope is larger than ", kMaxEnvelopeJsonBytes, " bytes"));
     }
     ASSIGN_OR_RETURN(ContentRecord c, manager_.UploadContent(req->envelope(), req->payload(), p));
     ToProto(c, *resp->mutable_content());
@@ -270,9 +269,9 @@ grpc::ServerUnaryReactor* AdminServiceImpl::EmergencyStop(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* AdminServiceImpl::SetPin(grpc::CallbackServerContext* ctx,
                                                    const v1::SetPinRequest* req, v1::Pin* resp) {
   return Run(ctx, "SetPin", Role::kReleaser, [this, req, resp](const Principal& p) {
-    ASSIGN_OR_RETURN(PinRecord pin, manager_.SetPin(req->label_key(), req->label_value(),
-                                                    req->channel(), req->policy(),
-                                                    req->reason(), p));
+    ASSIGN_OR_RETURN(PinRecord pin,
+                     manager_.SetPin(req->label_key(), req->label_value(), req->channel(),
+                                     req->policy(), req->reason(), p));
     ToProto(pin, *resp);
     return absl::OkStatus();
   });
@@ -373,9 +372,9 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetPolicy(grpc::CallbackServerContex
                                                       const v1::GetPolicyRequest* req,
                                                       v1::Policy* resp) {
   return Run(ctx, "GetPolicy", Role::kViewer, [this, req, resp](const Principal&) {
-    ASSIGN_OR_RETURN(PolicyRecord policy,
-                     manager_.GetPolicy(req->name().empty() ? "default" : req->name(),
-                                        req->version()));
+    ASSIGN_OR_RETURN(
+        PolicyRecord policy,
+        manager_.GetPolicy(req->name().empty() ? "default" : req->name(), req->version()));
     ToProto(policy, *resp);
     return absl::OkStatus();
   });

@@ -52,8 +52,8 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* EmergencyStop(grpc::CallbackServerContext* ctx,
                                           const v1::EmergencyStopRequest* req,
                                           v1::EmergencyStopResponse* resp) override;
-  grpc::ServerUnaryReactor* SetPin(grpc::CallbackServerContext* ctx,
-                                   const v1::SetPinRequest* req, v1::Pin* resp) override;
+  grpc::ServerUnaryReactor* SetPin(grpc::CallbackServerContext* ctx, const v1::SetPinRequest* req,
+                                   v1::Pin* resp) override;
   grpc::ServerUnaryReactor* ListPins(grpc::CallbackServerContext* ctx,
                                      const v1::ListPinsRequest* req,
                                      v1::ListPinsResponse* resp) override;

@@ -107,8 +107,7 @@ class FetchReactor final : public grpc::ServerWriteReactor<v1::ContentChunk> {
 }  // namespace
 
 AgentServiceImpl::AgentServiceImpl(AgentServiceOptions options, SnapshotHolder& snapshots,
-                                   TelemetryWriter& telemetry, Metrics& metrics,
-                                   const Clock& clock)
+                                   TelemetryWriter& telemetry, Metrics& metrics, const Clock& clock)
     : options_(std::move(options)),
       snapshots_(snapshots),
       telemetry_(telemetry),
@@ -160,8 +159,8 @@ absl::Status AgentServiceImpl::DoEnroll(const v1::EnrollRequest& req, v1::Enroll
   }
   const Ring ring = snapshot->RingOf(identity);
   TelemetryRows rows;
-  rows.agents.push_back(AgentUpsert{identity.agent_id, ring, identity.labels, req.hostname(),
-                                    clock_.Now()});
+  rows.agents.push_back(
+      AgentUpsert{identity.agent_id, ring, identity.labels, req.hostname(), clock_.Now()});
   if (!telemetry_.Add(std::move(rows))) {
     return absl::ResourceExhaustedError("server is busy writing telemetry; retry with backoff");
   }
@@ -212,8 +211,8 @@ absl::Status AgentServiceImpl::DoGetAssignment(grpc::CallbackServerContext& ctx,
   resp.set_ring(std::string(RingName(snapshot->RingOf(identity))));
   resp.set_emergency_stop(snapshot->emergency_stop());
   thread_local absl::BitGen rng;
-  resp.set_next_poll_ms(absl::ToInt64Milliseconds(
-      NextPollDelay(options_.poll_interval, options_.poll_jitter, rng)));
+  resp.set_next_poll_ms(
+      absl::ToInt64Milliseconds(NextPollDelay(options_.poll_interval, options_.poll_jitter, rng)));
   return absl::OkStatus();
 }
 
@@ -262,9 +261,9 @@ grpc::ServerWriteReactor<v1::ContentChunk>* AgentServiceImpl::FetchContent(
   return *reactor;
 }
 
-grpc::ServerUnaryReactor* AgentServiceImpl::ReportTelemetry(
-    grpc::CallbackServerContext* ctx, const v1::ReportTelemetryRequest* req,
-    v1::ReportTelemetryResponse* resp) {
+grpc::ServerUnaryReactor* AgentServiceImpl::ReportTelemetry(grpc::CallbackServerContext* ctx,
+                                                            const v1::ReportTelemetryRequest* req,
+                                                            v1::ReportTelemetryResponse* resp) {
   const absl::Time start = clock_.Now();
   return Finish(ctx, "ReportTelemetry", start, DoReportTelemetry(*ctx, *req, *resp));
 }
@@ -305,8 +304,7 @@ absl::Status AgentServiceImpl::DoReportTelemetry(grpc::CallbackServerContext& ct
       case v1::TelemetryEvent::kApply: {
         const v1::ApplyReport& a = e.apply();
         const absl::string_view outcome = OutcomeName(a.outcome());
-        if (outcome.empty() || a.channel().empty() || a.channel().size() > 64 ||
-            a.version() < 1) {
+        if (outcome.empty() || a.channel().empty() || a.channel().size() > 64 || a.version() < 1) {
           return absl::InvalidArgumentError(
               "apply report needs a channel, a version >= 1 and a known outcome");
         }
@@ -319,7 +317,7 @@ absl::Status AgentServiceImpl::DoReportTelemetry(grpc::CallbackServerContext& ct
         const v1::CrashReport& c = e.crash();
         const char* kind = c.kind() == v1::CRASH_KIND_PROCESS_CRASH      ? "PROCESS_CRASH"
                            : c.kind() == v1::CRASH_KIND_UNCLEAN_SHUTDOWN ? "UNCLEAN_SHUTDOWN"
-                                                                          : nullptr;
+                                                                         : nullptr;
         if (kind == nullptr) {
           return absl::InvalidArgumentError("crash report needs a kind");
         }
@@ -347,7 +345,8 @@ absl::Status AgentServiceImpl::DoReportTelemetry(grpc::CallbackServerContext& ct
       return absl::OkStatus();
     }
     if (!telemetry_.Add(std::move(rows))) {
-      return absl::ResourceExhaustedError("server is busy writing telemetry; resend the batch later");
+      return absl::ResourceExhaustedError(
+          "server is busy writing telemetry; resend the batch later");
     }
     last = req.batch_seq();
   }

@@ -85,8 +85,8 @@ absl::StatusOr<AdminAuthenticator> AdminAuthenticator::LoadFile(const std::strin
     }
     std::vector<std::string> fields = absl::StrSplit(text, ' ', absl::SkipEmpty());
     if (fields.size() != 3) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ":", line_no,
-                                                     ": expected \"TOKEN ROLE NAME\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", line_no, ": expected \"TOKEN ROLE NAME\""));
     }
     if (fields[0].size() < 16) {
       return absl::InvalidArgumentError(
@@ -122,30 +122,29 @@ absl::StatusOr<Principal> AdminAuthenticator::Authorize(absl::string_view header
     return absl::UnauthenticatedError("unknown admin token; check --token or RINGWARDEN_TOKEN");
   }
   if (static_cast<int>(found->role) < static_cast<int>(needed)) {
-    return absl::PermissionDeniedError(absl::StrCat(found->name, " has role ",
-                                                    RoleName(found->role), "; this needs ",
-                                                    RoleName(needed)));
+    return absl::PermissionDeniedError(absl::StrCat(
+        found->name, " has role ", RoleName(found->role), "; this needs ", RoleName(needed)));
   }
   return *found;
 }
 
 std::string IssueAgentToken(const AgentIdentity& identity, absl::string_view secret) {
-  const std::string body = nlohmann::json{{"id", identity.agent_id}, {"labels", identity.labels}}.dump();
+  const std::string body =
+      nlohmann::json{{"id", identity.agent_id}, {"labels", identity.labels}}.dump();
   const std::string encoded = absl::WebSafeBase64Escape(body);
   return absl::StrCat(kAgentTokenPrefix, encoded, ".",
                       absl::WebSafeBase64Escape(HmacSha256(secret, encoded)));
 }
 
-absl::StatusOr<AgentIdentity> VerifyAgentToken(absl::string_view header,
-                                               absl::string_view agent_id,
+absl::StatusOr<AgentIdentity> VerifyAgentToken(absl::string_view header, absl::string_view agent_id,
                                                absl::string_view secret) {
   auto token_or = BearerToken(header);
   if (!token_or.ok()) {
     return token_or.status();
   }
   absl::string_view token = *token_or;
-  const auto invalid = absl::UnauthenticatedError(
-      "agent credential is not valid for this agent id; enroll again");
+  const auto invalid =
+      absl::UnauthenticatedError("agent credential is not valid for this agent id; enroll again");
   if (token.size() > 8192 || !absl::ConsumePrefix(&token, kAgentTokenPrefix)) {
     return invalid;
   }
@@ -188,8 +187,7 @@ absl::Status ValidateAgentId(absl::string_view agent_id) {
   }
   for (char c : agent_id) {
     if (!IsIdChar(c)) {
-      return absl::InvalidArgumentError(
-          "agent_id may only contain letters, digits and . _ : -");
+      return absl::InvalidArgumentError("agent_id may only contain letters, digits and . _ : -");
     }
   }
   return absl::OkStatus();

@@ -1,8 +1,8 @@
 #include "server/controller.h"
 
 #include <iostream>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"

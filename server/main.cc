@@ -1,9 +1,8 @@
 // ringwarden-server: the rollout control plane. See `ringwarden-server --help`.
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
-
-#include <CLI/CLI.hpp>
 
 #include "server/server.h"
 #include "server/storage/migrations.h"
@@ -44,7 +43,9 @@ int main(int argc, char** argv) {
     cmd->add_flag("!--no-migrate", config.migrate, "do not apply migrations at start");
     cmd->add_option_function<double>(
         "--poll-interval",
-        [&](double s) { config.poll_interval = absl::Milliseconds(static_cast<int64_t>(s * 1000)); },
+        [&](double s) {
+          config.poll_interval = absl::Milliseconds(static_cast<int64_t>(s * 1000));
+        },
         "seconds between agent polls (before jitter); default 30");
     cmd->add_option("--poll-jitter", config.poll_jitter, "poll jitter fraction")
         ->capture_default_str()
@@ -56,11 +57,11 @@ int main(int argc, char** argv) {
     cmd->add_flag("!--no-controller", config.controller,
                   "do not run the automatic decision loop on this replica");
     cmd->add_option_function<double>(
-        "--controller-interval",
-        [&](double s) {
-          config.controller_interval = absl::Milliseconds(static_cast<int64_t>(s * 1000));
-        },
-        "seconds between evaluations of active rollouts; default 5")
+           "--controller-interval",
+           [&](double s) {
+             config.controller_interval = absl::Milliseconds(static_cast<int64_t>(s * 1000));
+           },
+           "seconds between evaluations of active rollouts; default 5")
         ->check(CLI::Range(0.05, 3600.0));
   }
   CLI11_PARSE(app, argc, argv);

@@ -41,7 +41,8 @@ Metrics::Metrics(prometheus::Registry& registry)
                                                "gRPC calls handled, by method and status code.")),
       rpc_duration_(Build<prometheus::Histogram>(registry, "ringwarden_rpc_duration_seconds",
                                                  "gRPC call latency by method.")),
-      db_duration_(Build<prometheus::Histogram>(registry, "ringwarden_db_operation_duration_seconds",
+      db_duration_(Build<prometheus::Histogram>(registry,
+                                                "ringwarden_db_operation_duration_seconds",
                                                 "Database operation latency, retries included.")),
       db_errors_(Build<prometheus::Counter>(registry, "ringwarden_db_errors_total",
                                             "Failed database operations by status code.")),
@@ -248,12 +249,8 @@ void Metrics::UpdateRolloutRing(const RolloutRecord& rollout, Ring ring, int64_t
   with_ring["ring"] = std::string(RingName(ring));
   const RingHealth& h = decision.evidence.health;
   const std::pair<const char*, int64_t> statuses[] = {
-      {"targeted", targeted},
-      {"applied", h.applied},
-      {"healthy", h.healthy},
-      {"crashed", h.crashed},
-      {"silent", h.silent},
-      {"failed", h.failed}};
+      {"targeted", targeted}, {"applied", h.applied}, {"healthy", h.healthy},
+      {"crashed", h.crashed}, {"silent", h.silent},   {"failed", h.failed}};
   for (const auto& [status, n] : statuses) {
     Labels l = with_ring;
     l["status"] = status;

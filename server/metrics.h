@@ -8,16 +8,16 @@
 // guarded by mu_.
 #pragma once
 
-#include <map>
-#include <set>
-#include <string>
-#include <vector>
-
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
@@ -55,7 +55,9 @@ class Metrics final : public StoreObserver {
   prometheus::Counter& telemetry_dropped() { return *telemetry_dropped_; }
   prometheus::Gauge& leader() { return *leader_; }
   // decisions counts controller decisions by kind.
-  prometheus::Counter& decisions(Decision::Kind kind) { return *decisions_[static_cast<int>(kind)]; }
+  prometheus::Counter& decisions(Decision::Kind kind) {
+    return *decisions_[static_cast<int>(kind)];
+  }
   // auto_stops counts automatic halts (kHalt) and rollbacks (kRollback).
   prometheus::Counter& auto_stops(Decision::Kind kind) {
     return kind == Decision::Kind::kRollback ? *auto_rollbacks_ : *auto_halts_;

@@ -82,12 +82,11 @@ absl::StatusOr<ContentRecord> RolloutManager::UploadContent(const std::string& e
     return absl::InvalidArgumentError("payload is empty; content must be at least 1 byte");
   }
   if (payload.size() > kMaxPayloadBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("payload is ", payload.size(),
-                                                   " bytes; the limit is ", kMaxPayloadBytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("payload is ", payload.size(), " bytes; the limit is ", kMaxPayloadBytes));
   }
   ASSIGN_OR_RETURN(DsseEnvelope envelope, ParseEnvelopeJson(envelope_json));
-  ASSIGN_OR_RETURN(VerifiedEnvelope verified,
-                   trusted_keys_.Verify(envelope, kManifestPayloadType));
+  ASSIGN_OR_RETURN(VerifiedEnvelope verified, trusted_keys_.Verify(envelope, kManifestPayloadType));
   v1::ContentManifest manifest;
   // Parse the exact bytes that were verified; nothing is re-serialized.
   if (!manifest.ParseFromString(verified.payload)) {
@@ -104,9 +103,9 @@ absl::StatusOr<ContentRecord> RolloutManager::UploadContent(const std::string& e
   }
   const std::string digest = Sha256Hex(payload);
   if (manifest.sha256() != digest) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "payload SHA-256 ", digest, " does not match the signed manifest's ", manifest.sha256(),
-        "; wrong file or tampered content"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("payload SHA-256 ", digest, " does not match the signed manifest's ",
+                     manifest.sha256(), "; wrong file or tampered content"));
   }
   ContentRecord c;
   c.channel = manifest.channel();
@@ -119,18 +118,20 @@ absl::StatusOr<ContentRecord> RolloutManager::UploadContent(const std::string& e
   c.description = manifest.description().substr(0, 1024);
   c.uploaded_at = clock_.Now();
   c.uploaded_by = actor.name;
-  nlohmann::json evidence = {{"channel", c.channel}, {"version", c.version},
-                             {"sha256", c.sha256},   {"size", c.size},
+  nlohmann::json evidence = {{"channel", c.channel},
+                             {"version", c.version},
+                             {"sha256", c.sha256},
+                             {"size", c.size},
                              {"key_ids", c.key_ids}};
-  RETURN_IF_ERROR(store_.InsertContent(
-      c, Audit(actor, "content.upload", "", "", "", "", evidence.dump())));
+  RETURN_IF_ERROR(
+      store_.InsertContent(c, Audit(actor, "content.upload", "", "", "", "", evidence.dump())));
   c.payload.clear();
   return c;
 }
 
 absl::StatusOr<RolloutView> RolloutManager::StartRollout(const std::string& channel,
-                                                         int64_t version, bool hold,
-                                                         bool supersede, const std::string& reason,
+                                                         int64_t version, bool hold, bool supersede,
+                                                         const std::string& reason,
                                                          const std::string& policy_name,
                                                          const Principal& actor) {
   RETURN_IF_ERROR(ValidateChannelName(channel));
@@ -161,8 +162,8 @@ absl::StatusOr<RolloutView> RolloutManager::StartRollout(const std::string& chan
         absl::StrCat(channel, " v", version, " was revoked by a rollback and can never ship"));
   }
   if (version <= newest_completed) {
-    return absl::FailedPreconditionError(absl::StrCat(channel, " v", newest_completed,
-                                                      " already completed; start a newer version"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(channel, " v", newest_completed, " already completed; start a newer version"));
   }
 
   NewRollout create;
@@ -183,10 +184,10 @@ absl::StatusOr<RolloutView> RolloutManager::StartRollout(const std::string& chan
     cancel.rollout_id = unfinished->id;
     cancel.expected_revision = unfinished->revision;
     cancel.to = RolloutPosition{RolloutState::kCancelled, std::nullopt};
-    cancel.audit = Audit(actor, "rollout.supersede", unfinished->id,
-                         RolloutStateName(unfinished->position.state), "CANCELLED",
-                         absl::StrCat("superseded by v", version,
-                                      reason.empty() ? "" : absl::StrCat(": ", reason)));
+    cancel.audit = Audit(
+        actor, "rollout.supersede", unfinished->id, RolloutStateName(unfinished->position.state),
+        "CANCELLED",
+        absl::StrCat("superseded by v", version, reason.empty() ? "" : absl::StrCat(": ", reason)));
     create.supersede = cancel;
   }
 
@@ -223,16 +224,15 @@ absl::StatusOr<RolloutView> RolloutManager::Act(const std::string& id, RolloutAc
   ASSIGN_OR_RETURN(RolloutView before, Get(id));
   const RolloutRecord& r = before.rollout;
   if (expected_revision != 0 && expected_revision != r.revision) {
-    return absl::AbortedError(absl::StrCat("rollout ", id, " is at revision ", r.revision,
-                                           ", not ", expected_revision, "; re-read and retry"));
+    return absl::AbortedError(absl::StrCat("rollout ", id, " is at revision ", r.revision, ", not ",
+                                           expected_revision, "; re-read and retry"));
   }
   RolloutChange change;
   change.rollout_id = id;
   change.expected_revision = r.revision;
   nlohmann::json evidence = nlohmann::json::parse(ProgressEvidence(before.rings));
-  std::string action_name = absl::StrCat("rollout.", action == RolloutAction::kRollback
-                                                         ? "rollback"
-                                                         : RolloutActionName(action));
+  std::string action_name = absl::StrCat(
+      "rollout.", action == RolloutAction::kRollback ? "rollback" : RolloutActionName(action));
   if (action == RolloutAction::kPromote) {
     if (snapshots_.Current() != nullptr && snapshots_.Current()->emergency_stop()) {
       return absl::FailedPreconditionError(
@@ -252,8 +252,8 @@ absl::StatusOr<RolloutView> RolloutManager::Act(const std::string& id, RolloutAc
       const bool gate_passed = latest != nullptr && latest->gate_passed;
       if (!gate_passed && !force) {
         return absl::FailedPreconditionError(absl::StrCat(
-            "the ", RingName(*ring), " gate has not passed: ",
-            latest == nullptr ? "not evaluated yet" : latest->summary,
+            "the ", RingName(*ring),
+            " gate has not passed: ", latest == nullptr ? "not evaluated yet" : latest->summary,
             "; wait, or promote with --force --reason"));
       }
       evidence["gate_passed"] = gate_passed;
@@ -306,12 +306,9 @@ absl::Status RolloutManager::SetEmergencyStop(bool active, const std::string& re
   return absl::OkStatus();
 }
 
-absl::StatusOr<PinRecord> RolloutManager::SetPin(const std::string& label_key,
-                                                 const std::string& label_value,
-                                                 const std::string& channel,
-                                                 const std::string& policy,
-                                                 const std::string& reason,
-                                                 const Principal& actor) {
+absl::StatusOr<PinRecord> RolloutManager::SetPin(
+    const std::string& label_key, const std::string& label_value, const std::string& channel,
+    const std::string& policy, const std::string& reason, const Principal& actor) {
   RETURN_IF_ERROR(ValidateChannelName(channel));
   RETURN_IF_ERROR(ValidateLabels({{label_key, label_value}}));
   RETURN_IF_ERROR(ValidateReason(reason, false, "pin"));
@@ -326,8 +323,8 @@ absl::StatusOr<PinRecord> RolloutManager::SetPin(const std::string& label_key,
   const nlohmann::json evidence = {{"label", absl::StrCat(label_key, "=", label_value)},
                                    {"channel", channel},
                                    {"policy", PinPolicyText(pin.policy)}};
-  RETURN_IF_ERROR(store_.UpsertPin(pin, Audit(actor, "pin.set", "", "", "", reason,
-                                              evidence.dump())));
+  RETURN_IF_ERROR(
+      store_.UpsertPin(pin, Audit(actor, "pin.set", "", "", "", reason, evidence.dump())));
   RefreshSnapshot();
   return pin;
 }

@@ -46,20 +46,18 @@ class RolloutManager {
 
   // UploadContent verifies the envelope and payload and stores them.
   absl::StatusOr<ContentRecord> UploadContent(const std::string& envelope_json,
-                                              const std::string& payload,
-                                              const Principal& actor);
+                                              const std::string& payload, const Principal& actor);
 
   // StartRollout records the newest version of policy `policy_name` ("" = "default").
   absl::StatusOr<RolloutView> StartRollout(const std::string& channel, int64_t version, bool hold,
                                            bool supersede, const std::string& reason,
-                                           const std::string& policy_name,
-                                           const Principal& actor);
+                                           const std::string& policy_name, const Principal& actor);
   // Act applies promote, halt, resume or roll back. expected_revision 0 skips
   // the optimistic check. A promotion before the stage gate passed needs `force`
   // and a reason; none is allowed during an emergency stop.
   absl::StatusOr<RolloutView> Act(const std::string& id, RolloutAction action,
-                                  const std::string& reason, int64_t expected_revision,
-                                  bool force, const Principal& actor);
+                                  const std::string& reason, int64_t expected_revision, bool force,
+                                  const Principal& actor);
   absl::StatusOr<RolloutExplanation> Explain(const std::string& id);
 
   absl::StatusOr<PolicyRecord> SetPolicy(const std::string& name, const std::string& policy_json,

@@ -13,14 +13,14 @@
 #include "common/dsse.h"
 #include "common/status_macros.h"
 #include "server/admin_service.h"
-#include "server/controller.h"
-#include "server/policy_cache.h"
-#include "server/storage/pg_leader_lock.h"
 #include "server/agent_service.h"
+#include "server/controller.h"
 #include "server/metrics.h"
+#include "server/policy_cache.h"
 #include "server/rollout_manager.h"
 #include "server/snapshot.h"
 #include "server/storage/migrations.h"
+#include "server/storage/pg_leader_lock.h"
 #include "server/storage/pg_store.h"
 #include "server/telemetry_writer.h"
 #include "server/work_queue.h"
@@ -78,8 +78,8 @@ absl::Status Server::Start() {
   parts->store->SetObserver(parts->metrics.get());
   parts->snapshots = std::make_unique<SnapshotHolder>(*parts->store);
   RETURN_IF_ERROR(parts->snapshots->Refresh());
-  parts->metrics->emergency_stop_active().Set(
-      parts->snapshots->Current()->emergency_stop() ? 1 : 0);
+  parts->metrics->emergency_stop_active().Set(parts->snapshots->Current()->emergency_stop() ? 1
+                                                                                            : 0);
   parts->telemetry = std::make_unique<TelemetryWriter>(
       *parts->store, config_.telemetry_flush_interval, /*max_rows=*/500'000);
   parts->admin_queue = std::make_unique<WorkQueue>(config_.db_workers, /*capacity=*/256);
@@ -102,8 +102,8 @@ absl::Status Server::Start() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.listen, grpc::InsecureServerCredentials(), &bound_port_);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxPayloadBytes + kMaxEnvelopeJsonBytes +
-                                                    64 * 1024));
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(kMaxPayloadBytes + kMaxEnvelopeJsonBytes + 64 * 1024));
   builder.RegisterService(parts->agent_service.get());
   builder.RegisterService(parts->admin_service.get());
   parts->grpc_server = builder.BuildAndStart();

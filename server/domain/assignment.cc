@@ -108,7 +108,8 @@ ResolvedAssignment ResolveAssignment(const ChannelCatalog& catalog, const AgentC
                          rollout.position.state != RolloutState::kBroad ||
                          agent.wave_position < rollout.broad_fraction;
     const bool reaches = ReachesRing(rollout.position, agent.ring) && in_wave;
-    const bool keeps = rollout.position.state == RolloutState::kHalted && current == rollout.version;
+    const bool keeps =
+        rollout.position.state == RolloutState::kHalted && current == rollout.version;
     if ((reaches || keeps) && rollout.version >= current) {
       return ResolvedAssignment{rollout.version, false, rollout.id};
     }

@@ -71,8 +71,8 @@ struct AgentChannelView {
 // ResolvedAssignment is the answer; version 0 means nothing to run yet.
 struct ResolvedAssignment {
   int64_t version = 0;
-  bool rollback = false;    // lower than current: the agent may go back
-  std::string rollout_id;   // set when the version comes from the active rollout
+  bool rollback = false;   // lower than current: the agent may go back
+  std::string rollout_id;  // set when the version comes from the active rollout
 };
 
 // ResolveAssignment applies the rules in the header comment.

@@ -32,9 +32,9 @@ absl::StatusOr<Ring> ParseRing(absl::string_view name) {
 absl::Status ValidateRingPolicy(const RingPolicy& policy) {
   if (policy.canary_buckets < 0 || policy.early_buckets < 0 ||
       policy.canary_buckets + policy.early_buckets > kBucketCount) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ring buckets must be >= 0 and canary + early <= ", kBucketCount, "; got canary ",
-        policy.canary_buckets, ", early ", policy.early_buckets));
+    return absl::InvalidArgumentError(
+        absl::StrCat("ring buckets must be >= 0 and canary + early <= ", kBucketCount,
+                     "; got canary ", policy.canary_buckets, ", early ", policy.early_buckets));
   }
   for (const LabelOverride& o : policy.overrides) {
     if (o.key.empty()) {

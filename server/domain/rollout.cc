@@ -6,8 +6,8 @@ namespace ringwarden {
 namespace {
 
 constexpr RolloutState kAllStates[] = {
-    RolloutState::kPending,   RolloutState::kCanary, RolloutState::kEarly,
-    RolloutState::kBroad,     RolloutState::kCompleted, RolloutState::kHalted,
+    RolloutState::kPending,    RolloutState::kCanary,    RolloutState::kEarly,
+    RolloutState::kBroad,      RolloutState::kCompleted, RolloutState::kHalted,
     RolloutState::kRolledBack, RolloutState::kCancelled,
 };
 

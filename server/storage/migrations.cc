@@ -4,9 +4,9 @@
 #include <pqxx/pqxx>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/match.h"
 #include "server/storage/pg_errors.h"
 
 namespace ringwarden {
@@ -30,8 +30,8 @@ constexpr char kRecord[] = "INSERT INTO schema_migrations (version, name) VALUES
 absl::StatusOr<int> ParseMigrationNumber(absl::string_view file_name) {
   const size_t underscore = file_name.find('_');
   if (underscore != 4 || !absl::EndsWith(file_name, ".sql") || file_name.size() <= 9) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "migration file \"", file_name, "\" must be named NNNN_description.sql"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("migration file \"", file_name, "\" must be named NNNN_description.sql"));
   }
   int number = 0;
   absl::string_view digits = file_name.substr(0, 4);
@@ -50,8 +50,8 @@ absl::StatusOr<std::vector<Migration>> OrderMigrations(std::vector<Migration> mi
     const int expected = static_cast<int>(i) + 1;
     if (migrations[i].number != expected) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "migrations must be numbered 1, 2, 3... without gaps or duplicates; expected ",
-          expected, " but found ", migrations[i].name));
+          "migrations must be numbered 1, 2, 3... without gaps or duplicates; expected ", expected,
+          " but found ", migrations[i].name));
     }
   }
   return migrations;

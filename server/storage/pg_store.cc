@@ -32,8 +32,8 @@ constexpr char kContentColumns[] =
     "revoked_at IS NOT NULL";
 constexpr char kRolloutColumns[] =
     "id, channel, version, state, coalesce(halted_from, ''), previous_version, revision, "
-    "created_by, " TS("created_at") ", " TS("updated_at") ", " TS("stage_started_at")
-    ", policy_name, policy_version, broad_wave, broad_fraction";
+    "created_by, " TS("created_at") ", " TS("updated_at") ", " TS(
+        "stage_started_at") ", policy_name, policy_version, broad_wave, broad_fraction";
 
 const Statement kStatements[] = {
     {"lock_channel",
@@ -313,10 +313,10 @@ absl::StatusOr<std::vector<ContentRecord>> PgStore::ListContent(const std::strin
 absl::StatusOr<ContentRecord> PgStore::GetContent(const std::string& channel, int64_t version) {
   ContentRecord out;
   RETURN_IF_ERROR(Run("get_content", "reading content", [&](pqxx::work& tx) -> absl::Status {
-    const pqxx::result res = tx.exec_params(
-        absl::StrCat("SELECT ", kContentColumns,
-                     ", payload FROM content WHERE channel = $1 AND version = $2"),
-        channel, version);
+    const pqxx::result res =
+        tx.exec_params(absl::StrCat("SELECT ", kContentColumns,
+                                    ", payload FROM content WHERE channel = $1 AND version = $2"),
+                       channel, version);
     if (res.empty()) {
       return absl::NotFoundError(
           absl::StrCat("no content ", channel, " version ", version, "; upload it first"));
@@ -337,9 +337,9 @@ absl::Status PgStore::CreateRollout(const NewRollout& create) {
     try {
       pqxx::subtransaction sub(tx, "insert_rollout");
       sub.exec_prepared("insert_rollout", r.id, r.channel, r.version,
-                        std::string(RolloutStateName(r.position.state)),
-                        HaltedFromText(r.position), r.previous_version, r.created_by,
-                        r.policy_name, r.policy_version, r.broad_wave, r.broad_fraction);
+                        std::string(RolloutStateName(r.position.state)), HaltedFromText(r.position),
+                        r.previous_version, r.created_by, r.policy_name, r.policy_version,
+                        r.broad_wave, r.broad_fraction);
       sub.commit();
     } catch (const pqxx::unique_violation&) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -434,19 +434,20 @@ SELECT ring,
 FROM (VALUES ('canary', 0), ('early', 1), ('broad', 2)) AS rings (ring, ord)
 ORDER BY ord)sql";
   std::vector<RingProgressRecord> out;
-  RETURN_IF_ERROR(Run("ring_progress", "counting ring progress", [&](pqxx::work& tx) -> absl::Status {
-    out.clear();
-    for (const auto& row : tx.exec_params(kSql, rollout.channel, rollout.version)) {
-      RingProgressRecord p;
-      ASSIGN_OR_RETURN(p.ring, ParseRing(row[0].as<std::string>()));
-      p.targeted = row[1].as<int64_t>();
-      p.applied = row[2].as<int64_t>();
-      p.healthy = row[3].as<int64_t>();
-      p.failed = row[4].as<int64_t>();
-      out.push_back(p);
-    }
-    return absl::OkStatus();
-  }));
+  RETURN_IF_ERROR(
+      Run("ring_progress", "counting ring progress", [&](pqxx::work& tx) -> absl::Status {
+        out.clear();
+        for (const auto& row : tx.exec_params(kSql, rollout.channel, rollout.version)) {
+          RingProgressRecord p;
+          ASSIGN_OR_RETURN(p.ring, ParseRing(row[0].as<std::string>()));
+          p.targeted = row[1].as<int64_t>();
+          p.applied = row[2].as<int64_t>();
+          p.healthy = row[3].as<int64_t>();
+          p.failed = row[4].as<int64_t>();
+          out.push_back(p);
+        }
+        return absl::OkStatus();
+      }));
   return out;
 }
 
@@ -471,8 +472,8 @@ absl::StatusOr<std::vector<PinRecord>> PgStore::ListPins() {
   std::vector<PinRecord> out;
   RETURN_IF_ERROR(Run("list_pins", "listing pins", [&](pqxx::work& tx) -> absl::Status {
     out.clear();
-    for (const auto& row : tx.exec(
-             "SELECT label_key, label_value, channel, policy FROM pins ORDER BY 1, 2, 3")) {
+    for (const auto& row :
+         tx.exec("SELECT label_key, label_value, channel, policy FROM pins ORDER BY 1, 2, 3")) {
       PinRecord p;
       p.label_key = row[0].as<std::string>();
       p.label_value = row[1].as<std::string>();
@@ -534,8 +535,8 @@ absl::StatusOr<std::pair<std::vector<AgentRecord>, int64_t>> PgStore::ListAgents
       AgentRecord a;
       a.agent_id = row[0].as<std::string>();
       ASSIGN_OR_RETURN(a.ring, ParseRing(row[1].as<std::string>()));
-      a.labels = nlohmann::json::parse(row[2].as<std::string>())
-                     .get<std::map<std::string, std::string>>();
+      a.labels =
+          nlohmann::json::parse(row[2].as<std::string>()).get<std::map<std::string, std::string>>();
       a.hostname = row[3].as<std::string>();
       a.enrolled_at = FromMicros(row[4]);
       if (row[5].as<int64_t>() != 0) {
@@ -554,23 +555,22 @@ absl::StatusOr<CatalogData> PgStore::LoadCatalog() {
   CatalogData data;
   RETURN_IF_ERROR(Run("load_catalog", "loading the catalog", [&](pqxx::work& tx) -> absl::Status {
     data = CatalogData{};
-    for (const auto& row :
-         tx.exec(absl::StrCat("SELECT ", kContentColumns, " FROM content ORDER BY channel, version"))) {
+    for (const auto& row : tx.exec(
+             absl::StrCat("SELECT ", kContentColumns, " FROM content ORDER BY channel, version"))) {
       data.content.push_back(ContentFromRow(row));
     }
     ASSIGN_OR_RETURN(
         data.unfinished_rollouts,
-        RolloutsFromResult(tx.exec(absl::StrCat("SELECT ", kRolloutColumns,
-                                                " FROM rollouts WHERE state NOT IN ",
-                                                FinalStatesSql()))));
+        RolloutsFromResult(tx.exec(absl::StrCat(
+            "SELECT ", kRolloutColumns, " FROM rollouts WHERE state NOT IN ", FinalStatesSql()))));
     for (const auto& row : tx.exec("SELECT label_key, label_value, channel, policy FROM pins")) {
-      PinRecord p{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
-                  {}};
+      PinRecord p{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(), {}};
       ASSIGN_OR_RETURN(p.policy, ParsePinPolicy(row[3].as<std::string>()));
       data.pins.push_back(std::move(p));
     }
     const pqxx::row policy = tx.exec1(
-        "SELECT canary_buckets, early_buckets, overrides::text, seed FROM ring_policy WHERE id = 1");
+        "SELECT canary_buckets, early_buckets, overrides::text, seed FROM ring_policy WHERE id = "
+        "1");
     data.ring_policy.canary_buckets = policy[0].as<int>();
     data.ring_policy.early_buckets = policy[1].as<int>();
     data.ring_policy.overrides.clear();
@@ -608,9 +608,9 @@ absl::Status PgStore::WriteTelemetry(const TelemetryRows& rows) {
           "CREATE TEMP TABLE IF NOT EXISTS hb_in (agent_id text, channel text, version bigint, "
           "boot_id text, at_us bigint) ON COMMIT DELETE ROWS");
       {
-        pqxx::stream_to stream(tx, "hb_in",
-                               std::vector<std::string>{"agent_id", "channel", "version",
-                                                        "boot_id", "at_us"});
+        pqxx::stream_to stream(
+            tx, "hb_in",
+            std::vector<std::string>{"agent_id", "channel", "version", "boot_id", "at_us"});
         for (const HeartbeatRow& h : rows.heartbeats) {
           if (h.versions.empty()) {
             stream << std::make_tuple(h.agent_id, std::string(), int64_t{-1}, h.boot_id,
@@ -745,60 +745,62 @@ absl::StatusOr<std::vector<PolicyRecord>> PgStore::ListPolicies() {
 absl::StatusOr<RolloutHealthRows> PgStore::LoadRolloutHealth(const RolloutRecord& rollout,
                                                              absl::Time since) {
   RolloutHealthRows out;
-  RETURN_IF_ERROR(Run("load_rollout_health", "reading rollout health", [&](pqxx::work& tx) -> absl::Status {
-    out = RolloutHealthRows{};
-    const pqxx::result agents = tx.exec_params(
-        "SELECT a.agent_id, a.ring, coalesce(v.version, 0), "
-        "(extract(epoch from v.since) * 1000000)::bigint, "
-        "(extract(epoch from a.last_seen_at) * 1000000)::bigint "
-        "FROM agents a LEFT JOIN agent_versions v ON v.agent_id = a.agent_id AND v.channel = $1 "
-        "WHERE NOT EXISTS (SELECT 1 FROM pins p WHERE p.channel = $1 AND p.policy <> 'latest' "
-        "AND a.labels ->> p.label_key = p.label_value)",
-        rollout.channel);
-    out.agents.reserve(agents.size());
-    for (const auto& row : agents) {
-      AgentHealthRow a;
-      a.agent_id = row[0].as<std::string>();
-      ASSIGN_OR_RETURN(a.ring, ParseRing(row[1].as<std::string>()));
-      a.version = row[2].as<int64_t>();
-      a.since = OptionalMicros(row[3]);
-      a.last_seen = OptionalMicros(row[4]);
-      out.agents.push_back(std::move(a));
-    }
-    for (const auto& row : tx.exec_params(
-             "SELECT agent_id, outcome, (extract(epoch from first_at) * 1000000)::bigint "
-             "FROM apply_results WHERE channel = $1 AND version = $2",
-             rollout.channel, rollout.version)) {
-      ApplyRow a;
-      a.agent_id = row[0].as<std::string>();
-      a.channel = rollout.channel;
-      a.version = rollout.version;
-      a.outcome = row[1].as<std::string>();
-      a.at = FromMicros(row[2]);
-      out.applies.push_back(std::move(a));
-    }
-    for (const auto& row : tx.exec_params(
-             "SELECT agent_id, (extract(epoch from first_at) * 1000000)::bigint "
-             "FROM content_fetches WHERE channel = $1 AND version = $2",
-             rollout.channel, rollout.version)) {
-      out.fetches.push_back(
-          FetchRow{row[0].as<std::string>(), rollout.channel, rollout.version, FromMicros(row[1])});
-    }
-    for (const auto& row : tx.exec_params(
-             "SELECT agent_id, kind, version, (extract(epoch from at) * 1000000)::bigint "
-             "FROM crash_reports WHERE channel = $1 AND version IN ($2, $3) "
-             "AND at >= to_timestamp($4::double precision / 1e6)",
-             rollout.channel, rollout.version, rollout.previous_version, Micros(since))) {
-      CrashRow c;
-      c.agent_id = row[0].as<std::string>();
-      c.kind = row[1].as<std::string>();
-      c.channel = rollout.channel;
-      c.version = row[2].as<int64_t>();
-      c.at = FromMicros(row[3]);
-      out.crashes.push_back(std::move(c));
-    }
-    return absl::OkStatus();
-  }));
+  RETURN_IF_ERROR(
+      Run("load_rollout_health", "reading rollout health", [&](pqxx::work& tx) -> absl::Status {
+        out = RolloutHealthRows{};
+        const pqxx::result agents = tx.exec_params(
+            "SELECT a.agent_id, a.ring, coalesce(v.version, 0), "
+            "(extract(epoch from v.since) * 1000000)::bigint, "
+            "(extract(epoch from a.last_seen_at) * 1000000)::bigint "
+            "FROM agents a LEFT JOIN agent_versions v ON v.agent_id = a.agent_id AND v.channel = "
+            "$1 "
+            "WHERE NOT EXISTS (SELECT 1 FROM pins p WHERE p.channel = $1 AND p.policy <> 'latest' "
+            "AND a.labels ->> p.label_key = p.label_value)",
+            rollout.channel);
+        out.agents.reserve(agents.size());
+        for (const auto& row : agents) {
+          AgentHealthRow a;
+          a.agent_id = row[0].as<std::string>();
+          ASSIGN_OR_RETURN(a.ring, ParseRing(row[1].as<std::string>()));
+          a.version = row[2].as<int64_t>();
+          a.since = OptionalMicros(row[3]);
+          a.last_seen = OptionalMicros(row[4]);
+          out.agents.push_back(std::move(a));
+        }
+        for (const auto& row : tx.exec_params(
+                 "SELECT agent_id, outcome, (extract(epoch from first_at) * 1000000)::bigint "
+                 "FROM apply_results WHERE channel = $1 AND version = $2",
+                 rollout.channel, rollout.version)) {
+          ApplyRow a;
+          a.agent_id = row[0].as<std::string>();
+          a.channel = rollout.channel;
+          a.version = rollout.version;
+          a.outcome = row[1].as<std::string>();
+          a.at = FromMicros(row[2]);
+          out.applies.push_back(std::move(a));
+        }
+        for (const auto& row :
+             tx.exec_params("SELECT agent_id, (extract(epoch from first_at) * 1000000)::bigint "
+                            "FROM content_fetches WHERE channel = $1 AND version = $2",
+                            rollout.channel, rollout.version)) {
+          out.fetches.push_back(FetchRow{row[0].as<std::string>(), rollout.channel, rollout.version,
+                                         FromMicros(row[1])});
+        }
+        for (const auto& row : tx.exec_params(
+                 "SELECT agent_id, kind, version, (extract(epoch from at) * 1000000)::bigint "
+                 "FROM crash_reports WHERE channel = $1 AND version IN ($2, $3) "
+                 "AND at >= to_timestamp($4::double precision / 1e6)",
+                 rollout.channel, rollout.version, rollout.previous_version, Micros(since))) {
+          CrashRow c;
+          c.agent_id = row[0].as<std::string>();
+          c.kind = row[1].as<std::string>();
+          c.channel = rollout.channel;
+          c.version = row[2].as<int64_t>();
+          c.at = FromMicros(row[3]);
+          out.crashes.push_back(std::move(c));
+        }
+        return absl::OkStatus();
+      }));
   return out;
 }
 
@@ -817,8 +819,7 @@ absl::Status PgStore::UpsertDecision(const DecisionRecord& d) {
   });
 }
 
-absl::StatusOr<std::vector<DecisionRecord>> PgStore::ListDecisions(
-    const std::string& rollout_id) {
+absl::StatusOr<std::vector<DecisionRecord>> PgStore::ListDecisions(const std::string& rollout_id) {
   std::vector<DecisionRecord> out;
   RETURN_IF_ERROR(Run("list_decisions", "reading decisions", [&](pqxx::work& tx) -> absl::Status {
     out.clear();

@@ -9,15 +9,14 @@
 
 #include <atomic>
 #include <functional>
-#include <pqxx/pqxx>
 #include <memory>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "server/storage/store.h"
-
 
 namespace ringwarden {
 
@@ -51,8 +50,8 @@ class PgStore final : public Store {
   absl::StatusOr<std::vector<PinRecord>> ListPins() override;
   absl::StatusOr<std::vector<AuditRecord>> ListAudit(const std::string& rollout_id,
                                                      int limit) override;
-  absl::StatusOr<std::pair<std::vector<AgentRecord>, int64_t>> ListAgents(
-      std::optional<Ring> ring, int limit) override;
+  absl::StatusOr<std::pair<std::vector<AgentRecord>, int64_t>> ListAgents(std::optional<Ring> ring,
+                                                                          int limit) override;
   absl::StatusOr<CatalogData> LoadCatalog() override;
   absl::Status WriteTelemetry(const TelemetryRows& rows) override;
   absl::StatusOr<PolicyRecord> PutPolicy(const std::string& name, const std::string& body_json,
@@ -62,8 +61,7 @@ class PgStore final : public Store {
   absl::StatusOr<RolloutHealthRows> LoadRolloutHealth(const RolloutRecord& rollout,
                                                       absl::Time since) override;
   absl::Status UpsertDecision(const DecisionRecord& decision) override;
-  absl::StatusOr<std::vector<DecisionRecord>> ListDecisions(
-      const std::string& rollout_id) override;
+  absl::StatusOr<std::vector<DecisionRecord>> ListDecisions(const std::string& rollout_id) override;
   absl::StatusOr<FleetStats> LoadFleetStats() override;
 
  private:

@@ -69,7 +69,6 @@ struct DecisionRecord {
   absl::Time evaluated_at;
 };
 
-
 struct AuditRecord {
   int64_t id = 0;
   absl::Time at;
@@ -176,7 +175,7 @@ struct TelemetryRows {
 struct AgentHealthRow {
   std::string agent_id;
   Ring ring = Ring::kBroad;
-  int64_t version = 0;            // in effect (0: none reported)
+  int64_t version = 0;              // in effect (0: none reported)
   std::optional<absl::Time> since;  // when that version was first reported
   std::optional<absl::Time> last_seen;
 };

@@ -24,11 +24,11 @@ struct RolloutChange {
   std::string rollout_id;
   int64_t expected_revision = 0;  // ABORTED when the row moved on
   RolloutPosition to;
-  bool stage_changed = false;     // resets stage_started_at
+  bool stage_changed = false;  // resets stage_started_at
   AuditRecord audit;
   // Side effects that must commit with the change.
-  bool mark_completed = false;    // content version becomes a completed version
-  bool revoke_version = false;    // content version is revoked forever
+  bool mark_completed = false;  // content version becomes a completed version
+  bool revoke_version = false;  // content version is revoked forever
   // New broad wave and its share of the broad ring; negative keeps the current one.
   int broad_wave = -1;
   double broad_fraction = -1;
@@ -68,16 +68,14 @@ class Store {
   // ListContent lists metadata (no payload), newest first; empty channel = all.
   virtual absl::StatusOr<std::vector<ContentRecord>> ListContent(const std::string& channel) = 0;
   // GetContent returns one version with its payload; NOT_FOUND when absent.
-  virtual absl::StatusOr<ContentRecord> GetContent(const std::string& channel,
-                                                   int64_t version) = 0;
+  virtual absl::StatusOr<ContentRecord> GetContent(const std::string& channel, int64_t version) = 0;
 
   // CreateRollout inserts a rollout (and its supersede change) atomically.
   // FAILED_PRECONDITION when another unfinished rollout of the channel exists.
   virtual absl::Status CreateRollout(const NewRollout& create) = 0;
   virtual absl::StatusOr<RolloutRecord> GetRollout(const std::string& id) = 0;
   virtual absl::StatusOr<std::vector<RolloutRecord>> ListRollouts(const std::string& channel,
-                                                                  bool active_only,
-                                                                  int limit) = 0;
+                                                                  bool active_only, int limit) = 0;
   virtual absl::StatusOr<std::optional<RolloutRecord>> GetUnfinishedRollout(
       const std::string& channel) = 0;
   // ApplyRolloutChange commits the change and its audit entry, or nothing.

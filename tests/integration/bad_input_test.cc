@@ -86,8 +86,7 @@ TEST_F(BadInputTest, ContentUploadRefusals) {
   DsseEnvelope unsigned_env = *ParseEnvelopeJson(Envelope(next, 6));
   unsigned_env.signatures.clear();
   std::string unsigned_json = EncodeEnvelopeJson(unsigned_env);
-  ExpectRefused(Upload(unsigned_json, next), absl::StatusCode::kInvalidArgument, "signature",
-                rows);
+  ExpectRefused(Upload(unsigned_json, next), absl::StatusCode::kInvalidArgument, "signature", rows);
 
   // Wrongly signed: the signed manifest swapped for another one.
   DsseEnvelope forged = *ParseEnvelopeJson(Envelope(next, 6));
@@ -102,8 +101,8 @@ TEST_F(BadInputTest, ContentUploadRefusals) {
 
   // Truncated envelope.
   const std::string good = Envelope(next, 6);
-  ExpectRefused(Upload(good.substr(0, good.size() / 2), next),
-                absl::StatusCode::kInvalidArgument, "envelope", rows);
+  ExpectRefused(Upload(good.substr(0, good.size() / 2), next), absl::StatusCode::kInvalidArgument,
+                "envelope", rows);
   ExpectRefused(Upload("", next), absl::StatusCode::kInvalidArgument, "envelope", rows);
 
   // Digest mismatch: same size, different bytes.
@@ -133,8 +132,8 @@ TEST_F(BadInputTest, ContentUploadRefusals) {
   wrong_type.payload_type = "application/json";
   ExpectRefused(Upload(EncodeEnvelopeJson(wrong_type), next), absl::StatusCode::kInvalidArgument,
                 "payload", rows);
-  Ed25519PrivateKey key = *Ed25519PrivateKey::FromPem(
-      testing::ReadFileOrDie(keys_.release_key_path));
+  Ed25519PrivateKey key =
+      *Ed25519PrivateKey::FromPem(testing::ReadFileOrDie(keys_.release_key_path));
   DsseEnvelope garbage = *SignEnvelope(kManifestPayloadType, "\xff\xff\xff not a manifest", {&key});
   ExpectRefused(Upload(EncodeEnvelopeJson(garbage), next), absl::StatusCode::kInvalidArgument,
                 "ContentManifest", rows);
@@ -146,22 +145,22 @@ TEST_F(BadInputTest, ContentUploadRefusals) {
   m.set_sha256(Sha256Hex(next));
   m.set_size(static_cast<int64_t>(next.size()));
   DsseEnvelope bad_channel = *SignEnvelope(kManifestPayloadType, m.SerializeAsString(), {&key});
-  ExpectRefused(Upload(EncodeEnvelopeJson(bad_channel), next),
-                absl::StatusCode::kInvalidArgument, "channel", rows);
+  ExpectRefused(Upload(EncodeEnvelopeJson(bad_channel), next), absl::StatusCode::kInvalidArgument,
+                "channel", rows);
 }
 
 TEST_F(BadInputTest, CredentialsAndRoles) {
   const std::string payload = "rules v1";
   const std::string rows = Rows();
   AdminClient viewer(server_->address(), TestKeys::kViewerToken, absl::Seconds(10));
-  ExpectRefused(Upload(Envelope(payload, 1), payload, &viewer),
-                absl::StatusCode::kPermissionDenied, "releaser", rows);
+  ExpectRefused(Upload(Envelope(payload, 1), payload, &viewer), absl::StatusCode::kPermissionDenied,
+                "releaser", rows);
   AdminClient nobody(server_->address(), "", absl::Seconds(10));
-  ExpectRefused(Upload(Envelope(payload, 1), payload, &nobody),
-                absl::StatusCode::kUnauthenticated, "authorization", rows);
+  ExpectRefused(Upload(Envelope(payload, 1), payload, &nobody), absl::StatusCode::kUnauthenticated,
+                "authorization", rows);
   AdminClient wrong(server_->address(), "not-a-real-token-at-all", absl::Seconds(10));
-  ExpectRefused(Upload(Envelope(payload, 1), payload, &wrong),
-                absl::StatusCode::kUnauthenticated, "token", rows);
+  ExpectRefused(Upload(Envelope(payload, 1), payload, &wrong), absl::StatusCode::kUnauthenticated,
+                "token", rows);
   // Emergency stop needs the admin role.
   v1::EmergencyStopRequest stop;
   stop.set_reason("test");
@@ -266,22 +265,20 @@ TEST_F(BadInputTest, AgentRefusals) {
   poll.set_agent_id("host-1");
   EXPECT_EQ(call(&v1::AgentService::Stub::GetAssignment, poll, &assignment).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_EQ(
-      call(&v1::AgentService::Stub::GetAssignment, poll, &assignment, "rwa1.forged.token")
-          .error_code(),
-      grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(call(&v1::AgentService::Stub::GetAssignment, poll, &assignment, "rwa1.forged.token")
+                .error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
   // Another agent's credential does not work for host-1.
   v1::EnrollRequest other = enroll;
   other.set_agent_id("host-2");
   v1::EnrollResponse other_enrolled;
   ASSERT_TRUE(call(&v1::AgentService::Stub::Enroll, other, &other_enrolled).ok());
-  EXPECT_EQ(call(&v1::AgentService::Stub::GetAssignment, poll, &assignment,
-                 other_enrolled.agent_token())
-                .error_code(),
-            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(
+      call(&v1::AgentService::Stub::GetAssignment, poll, &assignment, other_enrolled.agent_token())
+          .error_code(),
+      grpc::StatusCode::UNAUTHENTICATED);
   ASSERT_TRUE(
-      call(&v1::AgentService::Stub::GetAssignment, poll, &assignment, enrolled.agent_token())
-          .ok());
+      call(&v1::AgentService::Stub::GetAssignment, poll, &assignment, enrolled.agent_token()).ok());
 
   v1::ReportTelemetryRequest batch;
   v1::ReportTelemetryResponse ack;
@@ -290,8 +287,8 @@ TEST_F(BadInputTest, AgentRefusals) {
   for (int i = 0; i < 300; ++i) {
     batch.add_events()->mutable_heartbeat()->set_boot_id("b");
   }
-  auto too_many = call(&v1::AgentService::Stub::ReportTelemetry, batch, &ack,
-                       enrolled.agent_token());
+  auto too_many =
+      call(&v1::AgentService::Stub::ReportTelemetry, batch, &ack, enrolled.agent_token());
   EXPECT_EQ(too_many.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(too_many.error_message().find("256"), std::string::npos);
   batch.clear_events();

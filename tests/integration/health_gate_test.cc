@@ -63,8 +63,9 @@ class HealthGateTest : public ::testing::Test {
   }
 
   std::string Start(int64_t version, bool supersede = false) {
-    std::vector<std::string> args = {"rollout", "start", "--channel", kChannel, "--version",
-                                     std::to_string(version), "--policy", "fast", "-o", "json"};
+    std::vector<std::string> args = {
+        "rollout",  "start", "--channel", kChannel, "--version", std::to_string(version),
+        "--policy", "fast",  "-o",        "json"};
     if (supersede) {
       args.push_back("--supersede");
     }
@@ -127,23 +128,24 @@ TEST_F(HealthGateTest, BadUpdateStopsInCanaryAndHealthyOnesPromoteThemselves) {
   const TrustedKeys trusted({keys_.release.PublicKey()});  // outlives the fleet
   agent::Fleet fleet(FleetOpts(), trusted);
   ASSERT_TRUE(fleet.Start().ok());
-  ASSERT_TRUE(fleet.WaitFor([](const auto& s) { return s.enrolled == s.agents; },
-                            absl::Seconds(60)))
+  ASSERT_TRUE(
+      fleet.WaitFor([](const auto& s) { return s.enrolled == s.agents; }, absl::Seconds(60)))
       << fleet.Summary().ToLine();
 
   // v1 is healthy: the controller walks it through every ring on its own.
   Publish(1);
   const std::string r1 = Start(1);
   ASSERT_TRUE(WaitState(r1, "COMPLETED", absl::Seconds(180)))
-      << Status(r1).dump() << "\n" << Ctl({"rollout", "explain", r1}).out;
-  ASSERT_TRUE(fleet.WaitFor(
-      [](const auto& s) { return s.InEffect("", kChannel, 1) == s.agents; }, absl::Seconds(60)));
+      << Status(r1).dump() << "\n"
+      << Ctl({"rollout", "explain", r1}).out;
+  ASSERT_TRUE(fleet.WaitFor([](const auto& s) { return s.InEffect("", kChannel, 1) == s.agents; },
+                            absl::Seconds(60)));
 
   // v2 crashes every host that applies it. Nobody promotes or halts by hand.
   Publish(2);
   const std::string r2 = Start(2);
-  ASSERT_TRUE(WaitState(r2, "HALTED", absl::Seconds(120)))
-      << Status(r2).dump() << "\n" << Ctl({"rollout", "explain", r2}).out;
+  ASSERT_TRUE(WaitState(r2, "HALTED", absl::Seconds(120))) << Status(r2).dump() << "\n"
+                                                           << Ctl({"rollout", "explain", r2}).out;
   nlohmann::json halted = Status(r2);
   EXPECT_EQ(halted["halted_from"], "CANARY");
 
@@ -167,8 +169,9 @@ TEST_F(HealthGateTest, BadUpdateStopsInCanaryAndHealthyOnesPromoteThemselves) {
   EXPECT_NE(action["reason"].get<std::string>().find("canary:"), std::string::npos);
   const double seconds_to_halt = action["evidence"]["seconds_since_first_apply"].get<double>();
   std::cout << "BLAST RADIUS: " << blast_radius << " of " << s.agents << " agents applied v2 ("
-            << canary << " in canary, 0 outside); first apply to automatic halt: "
-            << seconds_to_halt << " s\n"
+            << canary
+            << " in canary, 0 outside); first apply to automatic halt: " << seconds_to_halt
+            << " s\n"
             << "EXPLANATION: " << action["reason"].get<std::string>() << std::endl;
   CliResult human = Ctl({"rollout", "explain", r2});
   EXPECT_NE(human.out.find("rollout.auto_halt"), std::string::npos) << human.out;
@@ -182,7 +185,8 @@ TEST_F(HealthGateTest, BadUpdateStopsInCanaryAndHealthyOnesPromoteThemselves) {
   const std::string r3 = Start(3, /*supersede=*/true);
   EXPECT_EQ(Status(r2)["state"], "CANCELLED");
   ASSERT_TRUE(WaitState(r3, "COMPLETED", absl::Seconds(180)))
-      << Status(r3).dump() << "\n" << Ctl({"rollout", "explain", r3}).out;
+      << Status(r3).dump() << "\n"
+      << Ctl({"rollout", "explain", r3}).out;
   EXPECT_EQ(fleet.Summary().EverApplied("broad", kChannel, 2), 0);
   CliResult audit = Ctl({"audit", "--rollout", r3, "-o", "json"});
   int auto_promotions = 0;

@@ -71,8 +71,7 @@ class OperatorControlTest : public ::testing::Test {
     return resp.agent_token();
   }
 
-  v1::GetAssignmentResponse Poll(const std::string& id, const std::string& token,
-                                 int64_t current) {
+  v1::GetAssignmentResponse Poll(const std::string& id, const std::string& token, int64_t current) {
     v1::GetAssignmentRequest req;
     req.set_agent_id(id);
     v1::ChannelVersion* cv = req.add_current();
@@ -120,9 +119,9 @@ TEST_F(OperatorControlTest, EmergencyStopFreezesEverythingUntilLifted) {
   EXPECT_EQ(promote.code, 2);
   EXPECT_NE(promote.err.find("emergency stop"), std::string::npos) << promote.err;
 
-  ASSERT_EQ(Ctl({"emergency-stop", "--lift", "--reason", "INC-1 resolved"}, TestKeys::kAdminToken)
-                .code,
-            0);
+  ASSERT_EQ(
+      Ctl({"emergency-stop", "--lift", "--reason", "INC-1 resolved"}, TestKeys::kAdminToken).code,
+      0);
   v1::GetAssignmentResponse lifted = Poll("dog-1", token, 0);
   EXPECT_FALSE(lifted.emergency_stop());
   EXPECT_EQ(Version(lifted), 1);

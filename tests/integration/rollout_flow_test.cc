@@ -44,8 +44,8 @@ class RolloutFlowTest : public ::testing::Test {
     const std::string file = keys_.dir.File("rules-v" + std::to_string(version) + ".bin");
     testing::WriteFile(file, "detection rules v" + std::to_string(version) +
                                  std::string(2000, static_cast<char>('a' + version)));
-    CliResult sign = Ctl({"content", "sign", "--key", keys_.release_key_path, "--channel",
-                          kChannel, "--version", std::to_string(version), file});
+    CliResult sign = Ctl({"content", "sign", "--key", keys_.release_key_path, "--channel", kChannel,
+                          "--version", std::to_string(version), file});
     ASSERT_EQ(sign.code, 0) << sign.err;
     CliResult upload = Ctl({"content", "upload", file});
     ASSERT_EQ(upload.code, 0) << upload.err;
@@ -117,8 +117,8 @@ TEST_F(RolloutFlowTest, SignedUpdateWalksThroughEveryRingThenRollsBack) {
   // v1: canary first, and nobody else.
   Publish(1);
   const std::string r1 = Start(1);
-  ASSERT_TRUE(fleet.WaitFor([](const auto& s) { return Reached(s, "canary", 1); },
-                            absl::Seconds(60)))
+  ASSERT_TRUE(
+      fleet.WaitFor([](const auto& s) { return Reached(s, "canary", 1); }, absl::Seconds(60)))
       << fleet.Summary().ToJson();
   agent::FleetSummary s = fleet.Summary();
   ASSERT_GT(s.ring_agents["canary"], 0);
@@ -126,12 +126,12 @@ TEST_F(RolloutFlowTest, SignedUpdateWalksThroughEveryRingThenRollsBack) {
   EXPECT_EQ(s.EverApplied("broad", kChannel, 1), 0);
 
   Promote(r1, "EARLY");
-  ASSERT_TRUE(fleet.WaitFor([](const auto& s) { return Reached(s, "early", 1); },
-                            absl::Seconds(60)));
+  ASSERT_TRUE(
+      fleet.WaitFor([](const auto& s) { return Reached(s, "early", 1); }, absl::Seconds(60)));
   EXPECT_EQ(fleet.Summary().EverApplied("broad", kChannel, 1), 0);
   Promote(r1, "BROAD");
-  ASSERT_TRUE(fleet.WaitFor([](const auto& s) { return Reached(s, "broad", 1); },
-                            absl::Seconds(60)));
+  ASSERT_TRUE(
+      fleet.WaitFor([](const auto& s) { return Reached(s, "broad", 1); }, absl::Seconds(60)));
   Promote(r1, "COMPLETED");
 
   // The server's own accounting agrees once telemetry is written.
@@ -157,9 +157,9 @@ TEST_F(RolloutFlowTest, SignedUpdateWalksThroughEveryRingThenRollsBack) {
   Publish(2);
   const std::string r2 = Start(2);
   Promote(r2, "EARLY");
-  ASSERT_TRUE(fleet.WaitFor(
-      [](const auto& s) { return Reached(s, "canary", 2) && Reached(s, "early", 2); },
-      absl::Seconds(60)));
+  ASSERT_TRUE(
+      fleet.WaitFor([](const auto& s) { return Reached(s, "canary", 2) && Reached(s, "early", 2); },
+                    absl::Seconds(60)));
   const int64_t revision = Status(r2)["revision"].get<int64_t>();
   server_->Stop();
   server_ = std::make_unique<ServerProcess>(db_.conninfo(), keys_, port_, FastArgs());
@@ -213,8 +213,8 @@ TEST_F(RolloutFlowTest, CrashOfTheServerLosesNoCommittedStep) {
   CliResult unexplained = Ctl({"rollout", "promote", id, "--force"});
   EXPECT_EQ(unexplained.code, 2);
   EXPECT_NE(unexplained.err.find("reason"), std::string::npos) << unexplained.err;
-  CliResult stale = Ctl({"rollout", "promote", id, "--expected-revision", "2", "--force",
-                         "--reason", "replay"});
+  CliResult stale =
+      Ctl({"rollout", "promote", id, "--expected-revision", "2", "--force", "--reason", "replay"});
   EXPECT_EQ(stale.code, 2);
   EXPECT_NE(stale.err.find("ABORTED"), std::string::npos) << stale.err;
   EXPECT_EQ(Status(id)["state"], "BROAD");

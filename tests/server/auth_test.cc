@@ -34,8 +34,7 @@ TEST(AdminAuthTest, RolesAreOrdered) {
   EXPECT_EQ(auth.Authorize("Bearer tok-viewer-0123456789", Role::kReleaser).status().code(),
             absl::StatusCode::kPermissionDenied);
   EXPECT_TRUE(auth.Authorize("Bearer tok-admin-01234567890", Role::kAdmin).ok());
-  EXPECT_EQ(auth.Authorize("", Role::kViewer).status().code(),
-            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(auth.Authorize("", Role::kViewer).status().code(), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(auth.Authorize("Bearer nope", Role::kViewer).status().code(),
             absl::StatusCode::kUnauthenticated);
 }
@@ -46,17 +45,13 @@ TEST(AdminAuthTest, TokensFileIsValidated) {
   write("# comment\n\nabcdefghijklmnop0 admin alice\n");
   EXPECT_TRUE(AdminAuthenticator::LoadFile(path).ok());
   write("short admin alice\n");
-  EXPECT_EQ(AdminAuthenticator::LoadFile(path).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(AdminAuthenticator::LoadFile(path).status().code(), absl::StatusCode::kInvalidArgument);
   write("abcdefghijklmnop0 root alice\n");
-  EXPECT_EQ(AdminAuthenticator::LoadFile(path).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(AdminAuthenticator::LoadFile(path).status().code(), absl::StatusCode::kInvalidArgument);
   write("abcdefghijklmnop0 admin\n");
-  EXPECT_EQ(AdminAuthenticator::LoadFile(path).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(AdminAuthenticator::LoadFile(path).status().code(), absl::StatusCode::kInvalidArgument);
   write("");
-  EXPECT_EQ(AdminAuthenticator::LoadFile(path).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(AdminAuthenticator::LoadFile(path).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(AdminAuthenticator::LoadFile(path + ".missing").status().code(),
             absl::StatusCode::kNotFound);
 }

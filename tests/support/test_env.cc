@@ -128,9 +128,9 @@ TestKeys::TestKeys()
   WriteFile(release_key_path, release.ToPem());
   WriteFile(release_pub_path, release.PublicKey().ToPem());
   WriteFile(untrusted_key_path, untrusted.ToPem());
-  WriteFile(tokens_path, absl::StrCat("# test tokens\n", kAdminToken, " admin alice\n",
-                                      kReleaserToken, " releaser bob\n", kViewerToken,
-                                      " viewer carol\n"));
+  WriteFile(tokens_path,
+            absl::StrCat("# test tokens\n", kAdminToken, " admin alice\n", kReleaserToken,
+                         " releaser bob\n", kViewerToken, " viewer carol\n"));
 }
 
 int FreePort() {
@@ -234,8 +234,8 @@ std::string ServerProcess::Log() const {
 
 CliResult Ringctl(const std::string& server, const std::string& token,
                   std::vector<std::string> args) {
-  std::vector<std::string> full = {"ringctl", "--server", server, "--token", token,
-                                   "--timeout", "30"};
+  std::vector<std::string> full = {"ringctl", "--server",  server, "--token",
+                                   token,     "--timeout", "30"};
   full.insert(full.end(), args.begin(), args.end());
   std::ostringstream out, err;
   CliResult r;

@@ -67,7 +67,8 @@ TEST(AssignmentTest, RevokedVersionGoesBackAndIsNeverHandedOut) {
   EXPECT_EQ(stopped.version, 3);
   EXPECT_TRUE(stopped.rollback);
   // A pin naming the revoked version falls back below it.
-  auto pinned = ResolveAssignment(catalog, Agent(Ring::kBroad, 0, PinPolicy{PinPolicy::Kind::kVersion, 4}), false);
+  auto pinned = ResolveAssignment(
+      catalog, Agent(Ring::kBroad, 0, PinPolicy{PinPolicy::Kind::kVersion, 4}), false);
   EXPECT_EQ(pinned.version, 3);
   // Nothing completed below: the agent is told 0 (remove).
   auto none = ResolveAssignment(Catalog({}, {1}), Agent(Ring::kCanary, 1), false);

@@ -12,7 +12,7 @@ namespace {
 using S = RolloutState;
 using A = RolloutAction;
 
-constexpr S kStates[] = {S::kPending, S::kCanary,    S::kEarly,      S::kBroad,
+constexpr S kStates[] = {S::kPending,   S::kCanary, S::kEarly,      S::kBroad,
                          S::kCompleted, S::kHalted, S::kRolledBack, S::kCancelled};
 constexpr A kActions[] = {A::kPromote, A::kHalt, A::kResume, A::kRollback, A::kCancel};
 
@@ -170,10 +170,9 @@ TEST(NextPromotionTest, NoWavesMeansOneFullWave) {
 }
 
 TEST(NextPromotionTest, HaltedAndFinalRefuse) {
-  EXPECT_EQ(NextPromotion({RolloutState::kHalted, RolloutState::kBroad}, 0, {0.5, 1.0})
-                .status()
-                .code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(
+      NextPromotion({RolloutState::kHalted, RolloutState::kBroad}, 0, {0.5, 1.0}).status().code(),
+      absl::StatusCode::kFailedPrecondition);
   EXPECT_FALSE(NextPromotion({RolloutState::kCompleted, std::nullopt}, 0, {}).ok());
 }
 

@@ -12,14 +12,13 @@ TEST(MigrationOrderTest, ParsesNumbers) {
   EXPECT_EQ(*ParseMigrationNumber("0042_add_policies.sql"), 42);
   for (const char* bad : {"1_initial.sql", "0001initial.sql", "0001_initial.txt", "abcd_x.sql",
                           "0000_zero.sql", "0001_.sql", "", "00001_x.sql"}) {
-    EXPECT_EQ(ParseMigrationNumber(bad).status().code(), absl::StatusCode::kInvalidArgument)
-        << bad;
+    EXPECT_EQ(ParseMigrationNumber(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
 }
 
 TEST(MigrationOrderTest, SortsAndRefusesGapsAndDuplicates) {
-  auto ordered = OrderMigrations({{3, "0003_c.sql", ""}, {1, "0001_a.sql", ""},
-                                  {2, "0002_b.sql", ""}});
+  auto ordered =
+      OrderMigrations({{3, "0003_c.sql", ""}, {1, "0001_a.sql", ""}, {2, "0002_b.sql", ""}});
   ASSERT_TRUE(ordered.ok());
   EXPECT_EQ((*ordered)[0].name, "0001_a.sql");
   EXPECT_EQ((*ordered)[2].name, "0003_c.sql");
@@ -73,8 +72,8 @@ TEST(MigrationApplyTest, RefusesASchemaNewerThanThisBuild) {
 }
 
 TEST(MigrationApplyTest, UnreachableDatabaseIsUnavailable) {
-  auto result = ApplyMigrations("host=127.0.0.1 port=1 dbname=x connect_timeout=2",
-                                EmbeddedMigrations());
+  auto result =
+      ApplyMigrations("host=127.0.0.1 port=1 dbname=x connect_timeout=2", EmbeddedMigrations());
   EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable) << result.status();
 }
 

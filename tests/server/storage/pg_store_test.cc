@@ -12,9 +12,7 @@ namespace {
 
 class PgStoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(ApplyMigrations(db_.conninfo(), EmbeddedMigrations()).ok());
-  }
+  void SetUp() override { ASSERT_TRUE(ApplyMigrations(db_.conninfo(), EmbeddedMigrations()).ok()); }
 
   ContentRecord Content(int64_t version) {
     ContentRecord c;
@@ -46,8 +44,7 @@ TEST_F(PgStoreTest, ContentRoundTripsBinaryPayloads) {
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->payload, std::string("\0\1\2", 3));
   EXPECT_EQ(got->key_ids, (std::vector<std::string>{"k1", "k2"}));
-  EXPECT_EQ(store_.GetContent("rules.behavioral", 2).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_.GetContent("rules.behavioral", 2).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(PgStoreTest, ConcurrentUploadsOfOneVersionStoreItOnce) {
