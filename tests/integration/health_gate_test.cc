@@ -52,14 +52,9 @@ class HealthGateTest : public ::testing::Test {
   }
 
   void Publish(int64_t version) {
-    const std::string file = keys_.dir.File("rules-v" + std::to_string(version) + ".bin");
-    testing::WriteFile(file, "detection rules v" + std::to_string(version));
-    ASSERT_EQ(Ctl({"content", "sign", "--key", keys_.release_key_path, "--channel", kChannel,
-                   "--version", std::to_string(version), file})
-                  .code,
-              0);
-    CliResult up = Ctl({"content", "upload", file});
-    ASSERT_EQ(up.code, 0) << up.err;
+    CliResult r = testing::PublishContent(server_->address(), keys_, kChannel, version,
+                                          "detection rules v" + std::to_string(version));
+    ASSERT_EQ(r.code, 0) << r.err;
   }
 
   std::string Start(int64_t version, bool supersede = false) {

@@ -36,13 +36,9 @@ class OperatorControlTest : public ::testing::Test {
   }
 
   void Publish(int64_t version) {
-    const std::string file = keys_.dir.File("v" + std::to_string(version));
-    testing::WriteFile(file, "rules " + std::to_string(version));
-    ASSERT_EQ(Ctl({"content", "sign", "--key", keys_.release_key_path, "--channel", kChannel,
-                   "--version", std::to_string(version), file})
-                  .code,
-              0);
-    ASSERT_EQ(Ctl({"content", "upload", file}).code, 0);
+    CliResult r = testing::PublishContent(server_->address(), keys_, kChannel, version,
+                                          "rules " + std::to_string(version));
+    ASSERT_EQ(r.code, 0) << r.err;
   }
 
   std::string Start(int64_t version) {

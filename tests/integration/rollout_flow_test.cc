@@ -41,14 +41,10 @@ class RolloutFlowTest : public ::testing::Test {
 
   // Publish signs `version` with ringctl and uploads it.
   void Publish(int64_t version) {
-    const std::string file = keys_.dir.File("rules-v" + std::to_string(version) + ".bin");
-    testing::WriteFile(file, "detection rules v" + std::to_string(version) +
-                                 std::string(2000, static_cast<char>('a' + version)));
-    CliResult sign = Ctl({"content", "sign", "--key", keys_.release_key_path, "--channel", kChannel,
-                          "--version", std::to_string(version), file});
-    ASSERT_EQ(sign.code, 0) << sign.err;
-    CliResult upload = Ctl({"content", "upload", file});
-    ASSERT_EQ(upload.code, 0) << upload.err;
+    CliResult r = testing::PublishContent(server_->address(), keys_, kChannel, version,
+                                          "detection rules v" + std::to_string(version) +
+                                              std::string(2000, static_cast<char>('a' + version)));
+    ASSERT_EQ(r.code, 0) << r.err;
   }
 
   nlohmann::json Status(const std::string& id) {

@@ -245,4 +245,17 @@ CliResult Ringctl(const std::string& server, const std::string& token,
   return r;
 }
 
+CliResult PublishContent(const std::string& server, const TestKeys& keys,
+                         const std::string& channel, int64_t version, const std::string& content) {
+  const std::string file = keys.dir.File(absl::StrCat(channel, "-v", version, ".bin"));
+  WriteFile(file, content);
+  CliResult sign = Ringctl(server, TestKeys::kReleaserToken,
+                           {"content", "sign", "--key", keys.release_key_path, "--channel", channel,
+                            "--version", std::to_string(version), file});
+  if (sign.code != 0) {
+    return sign;
+  }
+  return Ringctl(server, TestKeys::kReleaserToken, {"content", "upload", file});
+}
+
 }  // namespace ringwarden::testing

@@ -106,6 +106,12 @@ struct CliResult {
 CliResult Ringctl(const std::string& server, const std::string& token,
                   std::vector<std::string> args);
 
+// PublishContent writes `content` to a file, signs it with the release key
+// (`ringctl content sign`) and uploads it (`ringctl content upload`); returns
+// the first failing ringctl run, or the upload's.
+CliResult PublishContent(const std::string& server, const TestKeys& keys,
+                         const std::string& channel, int64_t version, const std::string& content);
+
 // ServerBinary returns the path of the built ringwarden-server.
 std::string ServerBinary();
 
