@@ -1,0 +1,102 @@
+// Benchmarks of the hot paths: answering a poll (ring + assignment) and judging
+// a ring (ledger build + summarize + decision). BM_Sha256Baseline is the yardstick
+// bench/run.sh divides by, so results compare across machines and noisy runs.
+#include <benchmark/benchmark.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/sha256.h"
+#include "server/domain/assignment.h"
+#include "server/domain/decision.h"
+#include "server/domain/ring.h"
+#include "server/health_feed.h"
+
+namespace ringwarden {
+namespace {
+
+std::vector<std::string> Ids(int n) {
+  std::vector<std::string> ids;
+  ids.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    ids.push_back(absl::StrCat("agent-", i, "-7f3c9a2e"));
+  }
+  return ids;
+}
+
+// One SHA-256 of an agent id: the baseline every ratio is against.
+void BM_Sha256Baseline(benchmark::State& state) {
+  const auto ids = Ids(1024);
+  size_t i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(Sha256(ids[i++ & 1023]));
+  }
+}
+BENCHMARK(BM_Sha256Baseline);
+
+void BM_AssignRing(benchmark::State& state) {
+  const auto ids = Ids(1024);
+  const RingPolicy policy;
+  const std::map<std::string, std::string> labels = {{"group", "payments"}};
+  size_t i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(AssignRing(policy, ids[i++ & 1023], labels));
+  }
+}
+BENCHMARK(BM_AssignRing);
+
+// The in-memory part of answering GetAssignment for one channel.
+void BM_PollResolve(benchmark::State& state) {
+  const auto ids = Ids(1024);
+  const RingPolicy policy;
+  ChannelCatalog catalog;
+  catalog.channel = "rules.behavioral";
+  catalog.completed = {1, 2, 3, 4, 5};
+  catalog.revoked = {6};
+  catalog.rollout = ActiveRollout{"ro-1", 7, {RolloutState::kBroad, std::nullopt}, 0.5};
+  size_t i = 0;
+  for (auto _ : state) {
+    const std::string& id = ids[i++ & 1023];
+    AgentChannelView view;
+    view.ring = AssignRing(policy, id, {});
+    view.current_version = 5;
+    view.wave_position = WavePosition(policy.seed, id);
+    benchmark::DoNotOptimize(ResolveAssignment(catalog, view, false));
+  }
+}
+BENCHMARK(BM_PollResolve);
+
+// Judging one ring of `range(0)` agents from stored rows, as the controller does each period.
+void BM_JudgeRing(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  const absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);
+  RolloutRecord rollout;
+  rollout.version = 2;
+  rollout.previous_version = 1;
+  RolloutHealthRows rows;
+  const auto ids = Ids(n);
+  for (int i = 0; i < n; ++i) {
+    const bool treated = i % 10 == 0;
+    const Ring ring = treated ? Ring::kCanary : Ring::kBroad;
+    rows.agents.push_back({ids[i], ring, treated ? 2 : 1, t0 + absl::Seconds(treated ? 5 : 0),
+                           t0 + absl::Seconds(100)});
+    if (treated) {
+      rows.applies.push_back({ids[i], "rules.behavioral", 2, "APPLIED", "", t0 + absl::Seconds(4)});
+    }
+  }
+  const RingGatePolicy gate;
+  for (auto _ : state) {
+    HealthLedger ledger = BuildLedger(rows, rollout, t0);
+    RingHealth health = ledger.Summarize(Ring::kCanary, t0 + absl::Seconds(120), absl::Minutes(5),
+                                         t0, {Ring::kCanary, Ring::kEarly, Ring::kBroad});
+    benchmark::DoNotOptimize(Evaluate(gate, health, t0, t0 + absl::Seconds(120)));
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+BENCHMARK(BM_JudgeRing)->Arg(10'000)->Arg(100'000)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace ringwarden
+
+BENCHMARK_MAIN();

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs the benchmarks and reports each as a ratio to BM_Sha256Baseline measured
+# in the same run, against the targets below. Machines here are shared and
+# noisy: ratios, not absolute times, are what we hold ourselves to.
+#
+#   ./bench/run.sh            build (if needed) and run
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./deploy/build.sh >/dev/null || { echo "bench: build failed" >&2; exit 1; }
+out=$(./build/bench/ringwarden_bench --benchmark_format=csv --benchmark_repetitions=3 \
+  --benchmark_report_aggregates_only=true 2>/dev/null)
+
+# name -> maximum ratio to the baseline (per operation; BM_JudgeRing per agent).
+declare -A target=(
+  [BM_AssignRing]=3
+  [BM_PollResolve]=6
+  [BM_JudgeRing/10000]=20
+  [BM_JudgeRing/100000]=20
+)
+
+echo "${out}" | awk -F, -v targets="$(for k in "${!target[@]}"; do printf '%s=%s;' "$k" "${target[$k]}"; done)" '
+  BEGIN {
+    n = split(targets, pairs, ";")
+    for (i = 1; i <= n; i++) { if (split(pairs[i], kv, "=") == 2) limit[kv[1]] = kv[2] }
+  }
+  /_median"?,/ {
+    name = $1; gsub(/"/, "", name); sub(/_median$/, "", name)
+    cpu = $4; unit = $5; gsub(/"/, "", unit)
+    scale = (unit == "ms") ? 1e6 : (unit == "us") ? 1e3 : 1
+    ns[name] = cpu * scale; iters[name] = $2; order[++count] = name
+  }
+  END {
+    base = ns["BM_Sha256Baseline"]
+    printf "%-24s %14s %12s %8s  %s\n", "benchmark", "ns/op", "ratio", "target", "verdict"
+    fail = 0
+    for (i = 1; i <= count; i++) {
+      name = order[i]; per = ns[name]
+      if (name ~ /^BM_JudgeRing\//) { split(name, p, "/"); per = per / p[2] }
+      ratio = per / base
+      t = (name in limit) ? limit[name] : "-"
+      verdict = (t == "-") ? "baseline" : (ratio <= t ? "ok" : "OVER")
+      if (verdict == "OVER") fail = 1
+      printf "%-24s %14.1f %12.2f %8s  %s\n", name, per, ratio, t, verdict
+    }
+    exit fail
+  }'
