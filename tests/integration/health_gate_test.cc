@@ -23,8 +23,8 @@ using testing::TestKeys;
 constexpr char kChannel[] = "rules.behavioral";
 constexpr int kAgents = 2000;
 
-// Fast gates so the scenario runs in seconds: a 2 s bake, 6 s silence timeout (slack for a loaded CI machine),
-// and a 5% background failure floor so a canary of ~60 agents can accept.
+// Fast gates so the scenario runs in seconds: a 2 s bake, 6 s silence timeout (slack for a loaded
+// CI machine), and a 5% background failure floor so a canary of ~60 agents can accept.
 constexpr char kFastPolicy[] = R"({
   "canary": {"min_bake_seconds": 2, "min_healthy": 5, "silence_timeout_seconds": 6,
              "baseline_failure_rate": 0.05, "auto_action": "halt"},
