@@ -86,7 +86,9 @@ absl::Status Watch(CommandContext& ctx, const RolloutFlags& f) {
       return absl::FailedPreconditionError(
           absl::StrCat("rollout ", f.id, " ended ", EndedAs(result.rollout)));
     case WatchEnd::kInterrupted:
-      ctx.out << "\n";
+      if (options.ansi) {
+        ctx.out << "\n";  // keep the shell prompt off the terminal's "^C"
+      }
       ctx.err << "ringctl: interrupted\n";
       ctx.exit_code = kExitInterrupted;
       return absl::OkStatus();
@@ -190,11 +192,13 @@ void AddRolloutCommands(CLI::App& app, CommandContext& ctx) {
     };
   });
 
-  CLI::App* status = AddVerb(
-      rollout, "status", "show a rollout and per-ring progress; --watch follows it live",
-      {"ringctl rollout status ro-1a2b3c4d",
-       "ringctl rollout status ro-1a2b3c4d --watch --interval 5   # exit 0 once COMPLETED, 2 "
-       "if it halts, is rolled back or cancelled"});
+  CLI::App* status =
+      AddVerb(rollout, "status",
+              "show a rollout and per-ring progress; --watch follows it live and exits 0 once it "
+              "COMPLETED, 2 if it ends HALTED, ROLLED_BACK or CANCELLED",
+              {"ringctl rollout status ro-1a2b3c4d", "ringctl rollout status ro-1a2b3c4d --watch",
+               "ringctl rollout status ro-1a2b3c4d --watch --interval 10 -o json   # one line per "
+               "refresh"});
   status->add_option("id", r->id, "rollout id")->required();
   CLI::Option* watch = status->add_flag(
       "-w,--watch", r->watch,

@@ -225,6 +225,8 @@ void Table::Print(std::ostream& out) const {
         line += std::string(width[i] - row[i].size() + 2, ' ');
       }
     }
+    // An empty last cell would leave padding behind.
+    line.erase(line.find_last_not_of(' ') + 1);
     out << line << "\n";
   }
 }
@@ -425,7 +427,7 @@ void RenderAudit(const v1::ListAuditLogResponse& response, OutputFormat format, 
   Table t({"TIME", "ACTOR", "ACTION", "ROLLOUT", "CHANGE", "REASON"});
   for (const auto& e : response.entries()) {
     t.Add({FormatTime(e.at_unix_ms() / 1000), e.actor(), e.action(), OrDash(e.rollout_id()),
-           Change(e.from_state(), e.to_state()), e.reason()});
+           Change(e.from_state(), e.to_state()), OrDash(e.reason())});
   }
   t.Print(out);
 }

@@ -5,7 +5,8 @@
 // Every renderer is a pure function of its proto input (and, for watch frames, the
 // refresh time), so tests pin the output with goldens. The JSON shapes are an
 // interface for scripts, documented in docs/ringctl.md: fields may be added, never
-// renamed or removed. Thread-safety: stateless; safe from any thread.
+// renamed or removed. Thread-safety: the functions are stateless; a Table is a
+// plain value (one thread at a time).
 #pragma once
 
 #include <cstdint>

@@ -19,7 +19,16 @@ namespace {
 
 volatile std::sig_atomic_t g_interrupted = 0;
 
-extern "C" void OnInterrupt(int) { g_interrupted = 1; }
+// The first Ctrl-C ends the watch after the call in flight; a second one, for a
+// server that does not answer, ends the process at once (as without the handler).
+extern "C" void OnInterrupt(int) {
+  if (g_interrupted != 0) {
+    signal(SIGINT, SIG_DFL);
+    raise(SIGINT);
+    return;
+  }
+  g_interrupted = 1;
+}
 
 constexpr char kClearScreen[] = "\033[H\033[2J";
 constexpr char kCursorHome[] = "\033[H";

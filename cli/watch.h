@@ -57,7 +57,8 @@ absl::StatusOr<WatchResult> WatchRollout(const ExplainFetcher& fetch, const Slee
                                          std::ostream& out);
 
 // ScopedInterruptSleeper catches SIGINT while it lives (restoring the previous
-// handler afterwards) and sleeps in short slices so Ctrl-C is noticed at once.
+// handler afterwards) and sleeps in short slices so Ctrl-C is noticed at once. A
+// second Ctrl-C (say, while a call hangs) kills the process as usual.
 class ScopedInterruptSleeper {
  public:
   ScopedInterruptSleeper();

@@ -70,6 +70,15 @@ Metrics::Metrics(prometheus::Registry& registry)
                                           "Seconds an active rollout has been in its stage.")),
       min_bake_(Build<prometheus::Gauge>(registry, "ringwarden_rollout_min_bake_seconds",
                                          "Minimum bake time of an active rollout's stage.")) {
+  // Database failure codes exist from the start at zero, so rate() sees the first error
+  // and dashboards have a series to show.
+  for (absl::StatusCode code :
+       {absl::StatusCode::kUnavailable, absl::StatusCode::kAborted, absl::StatusCode::kInternal,
+        absl::StatusCode::kUnknown, absl::StatusCode::kDeadlineExceeded,
+        absl::StatusCode::kDataLoss}) {
+    const std::string name = absl::StatusCodeToString(code);
+    db_error_counters_[name] = &db_errors_.Add({{"code", name}});
+  }
   Build<prometheus::Gauge>(registry, "ringwarden_build_info",
                            "Build of the running server; value is always 1.")
       .Add({{"version", "0.1.0"}})

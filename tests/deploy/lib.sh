@@ -43,7 +43,7 @@ die() {
   echo "FAIL: $*" >&2
   exit 1
 }
-ok() { echo "ok: $*"; }
+ok() { echo "ok: $* [${SECONDS}s]"; }
 
 need() {
   local tool

@@ -14,8 +14,9 @@
 # - systemd: hardening directives present, every flag the units and example
 #   env files pass is one the binaries accept, systemd-analyze verify (when
 #   installed).
-# - Kubernetes: every flag the manifests pass is accepted; YAML parses (when
-#   PyYAML is installed).
+# - Kubernetes: every flag the manifests pass is accepted, 2+ replicas, gRPC
+#   probes, a PodDisruptionBudget; YAML parses (when PyYAML is installed) and
+#   the kustomization builds (when kubectl is installed).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
@@ -122,7 +123,12 @@ perl -MJSON::PP -e '
     walk($p->{panels});
   } }
   walk($d->{panels});
-  die "panels with a fixed datasource: ", join(", ", sort keys %bad), "\n" if %bad;
+  for my $o (@{$d->{annotations}{list}}, @{$d->{templating}{list}}) {
+    my $ds = $o->{datasource};
+    next if !$ds || ($o->{builtIn} // 0) || ($o->{type} // "") eq "datasource";
+    $bad{$o->{name}} = 1 unless ref $ds && $ds->{uid} eq q{${datasource}};
+  }
+  die "panels, annotations or variables with a fixed datasource: ", join(", ", sort keys %bad), "\n" if %bad;
 ' "${dashboard}" 2>"${work}/err" && ok "dashboard uses the \${datasource} variable everywhere" ||
   fail "dashboard datasource: $(cat "${work}/err")"
 
@@ -232,6 +238,14 @@ EOF
   fi
 else
   echo "note: PyYAML not installed; Kubernetes manifests checked by grep only"
+fi
+
+if command -v kubectl >/dev/null 2>&1; then
+  if kubectl kustomize "${k8s}" >"${work}/kustomized.yaml" 2>"${work}/err"; then
+    ok "kubectl kustomize deploy/k8s"
+  else
+    fail "kubectl kustomize deploy/k8s: $(cat "${work}/err")"
+  fi
 fi
 
 if [[ ${failures} -gt 0 ]]; then

@@ -1,0 +1,287 @@
+// ringctl settings: the TOML subset, profiles, token files and precedence
+// (flag > environment > config file > default).
+#include "cli/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/cli/test_util.h"
+
+namespace ringwarden::cli_testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+
+constexpr char kFull[] = R"(# ringctl settings
+server = "prod.example.com:7600"   # trailing comment
+token = 'lit\eral'
+timeout = 12.5
+
+[profiles.staging]
+server = "staging.example.com:7600"
+token_file = "staging.token"
+
+  [ profiles.local ]   # spaces are fine
+server="127.0.0.1:7600"
+timeout=3
+)";
+
+TEST(ParseConfigTest, ParsesTheSubset) {
+  auto file = ParseConfig(kFull, "ringctl.toml");
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->top.server, "prod.example.com:7600");
+  EXPECT_EQ(file->top.token, "lit\\eral");  // literal strings keep backslashes
+  EXPECT_EQ(file->top.timeout_seconds, 12.5);
+  ASSERT_THAT(file->profiles, SizeIs(2));
+  EXPECT_EQ(file->profiles["staging"].token_file, "staging.token");
+  EXPECT_FALSE(file->profiles["staging"].timeout_seconds.has_value());
+  EXPECT_EQ(file->profiles["local"].timeout_seconds, 3);
+}
+
+TEST(ParseConfigTest, BasicStringEscapesAndEmptyFile) {
+  auto file = ParseConfig("token = \"a\\\"b\\\\c\\td\"\r\n", "f");
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->top.token, "a\"b\\c\td");
+  auto empty = ParseConfig("\n# nothing\n\n", "f");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_FALSE(empty->top.server.has_value());
+}
+
+// Every line that is not the subset is an error naming the file and line.
+TEST(ParseConfigTest, RejectsEverythingElseWithTheLine) {
+  struct Case {
+    const char* text;
+    const char* message;
+  } cases[] = {
+      {"server = \"a\"\nsrever = \"b\"\n", "f:2: unknown key \"srever\""},
+      {"\n\nserver \"a\"\n", "f:3: expected key = value"},
+      {"server = a.example.com\n", "f:1: cannot read value \"a.example.com\""},
+      {"server = \"a\nb\"\n", "f:1: unterminated string"},
+      {"server = 'a\n", "f:1: unterminated string"},
+      {"server = \"a\" b\n", "f:1: unexpected text after the value"},
+      {"server = \"a\"\nserver = \"b\"\n", "f:2: key \"server\" is set twice"},
+      {"server = 7600\n", "f:1: server must be a \"quoted string\""},
+      {"timeout = \"30\"\n", "f:1: timeout must be a number"},
+      {"timeout = 0\n", "f:1: timeout must be between"},
+      {"timeout = 1e9\n", "f:1: timeout must be between"},
+      {"timeout = inf\n", "f:1: cannot read value"},
+      {"timeout = true\n", "f:1: cannot read value"},
+      {"token = \"\"\n", "f:1: token must not be empty"},
+      {"token = \"a\"\ntoken_file = \"b\"\n", "f:2: set token or token_file, not both"},
+      {"token = \"\\u0041\"\n", "f:1: unsupported escape \\u"},
+      {"token = \"\"\"x\"\"\"\n", "f:1: multi-line strings are not supported"},
+      {"server =\n", "f:1: key \"server\" has no value"},
+      {"[server]\n", "f:1: unknown table [server]"},
+      {"[profiles]\n", "f:1: unknown table [profiles]"},
+      {"[profiles.a.b]\n", "f:1: bad profile name \"a.b\""},
+      {"[profiles.x\n", "f:1: unterminated table header"},
+      {"[[profiles.x]]\n", "f:1: arrays of tables are not supported"},
+      {"[profiles.x]\n[profiles.x]\n", "f:2: profile x is defined twice"},
+      {"[profiles.x] junk\n", "f:1: unexpected text after the table header"},
+      {"a.b = \"c\"\n", "f:1: bad key \"a.b\""},
+  };
+  for (const Case& c : cases) {
+    auto file = ParseConfig(c.text, "f");
+    ASSERT_FALSE(file.ok()) << c.text;
+    EXPECT_EQ(file.status().code(), absl::StatusCode::kInvalidArgument) << c.text;
+    EXPECT_THAT(file.status().message(), HasSubstr(c.message)) << c.text;
+  }
+}
+
+TEST(ParseConfigTest, SameKeyInDifferentTablesIsFine) {
+  auto file = ParseConfig("server = \"a\"\n[profiles.x]\nserver = \"b\"\n", "f");
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->profiles["x"].server, "b");
+}
+
+class ResolveSettingsTest : public ::testing::Test {
+ protected:
+  SettingsInputs Inputs() const {
+    SettingsInputs in;
+    in.env_home = dir_.path();
+    return in;
+  }
+  std::string WriteConfig(const std::string& text, int mode = 0600) {
+    return dir_.Write(".config/ringwarden/ringctl.toml", text, mode);
+  }
+  TempDir dir_;
+};
+
+TEST_F(ResolveSettingsTest, DefaultsWithoutAnyFile) {
+  auto s = ResolveSettings(Inputs());
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->server, "127.0.0.1:7600");
+  EXPECT_EQ(s->token, "");
+  EXPECT_EQ(s->timeout_seconds, 30);
+  EXPECT_EQ(s->config_path, "");
+  EXPECT_THAT(s->warnings, IsEmpty());
+}
+
+TEST_F(ResolveSettingsTest, DefaultPathIsHomeConfigOrXdg) {
+  SettingsInputs in = Inputs();
+  EXPECT_EQ(DefaultConfigPath(in), dir_.path() + "/.config/ringwarden/ringctl.toml");
+  in.env_xdg_config_home = "/xdg";
+  EXPECT_EQ(DefaultConfigPath(in), "/xdg/ringwarden/ringctl.toml");
+  in.env_config = "/env.toml";
+  EXPECT_EQ(DefaultConfigPath(in), "/env.toml");
+  in.config_path = "/flag.toml";
+  EXPECT_EQ(DefaultConfigPath(in), "/flag.toml");
+}
+
+TEST_F(ResolveSettingsTest, PrecedenceFlagOverEnvOverFileOverDefault) {
+  const std::string path =
+      WriteConfig("server = \"file:1\"\ntoken = \"file-token\"\ntimeout = 7\n");
+  SettingsInputs in = Inputs();
+  auto file_only = ResolveSettings(in);
+  ASSERT_TRUE(file_only.ok()) << file_only.status();
+  EXPECT_EQ(file_only->server, "file:1");
+  EXPECT_EQ(file_only->token, "file-token");
+  EXPECT_EQ(file_only->timeout_seconds, 7);
+  EXPECT_EQ(file_only->config_path, path);
+
+  in.env_server = "env:2";
+  in.env_token = "env-token";
+  auto env = ResolveSettings(in);
+  ASSERT_TRUE(env.ok());
+  EXPECT_EQ(env->server, "env:2");
+  EXPECT_EQ(env->token, "env-token");
+  EXPECT_EQ(env->timeout_seconds, 7);
+
+  in.server = "flag:3";
+  in.token = "flag-token";
+  in.timeout_seconds = 2;
+  auto flags = ResolveSettings(in);
+  ASSERT_TRUE(flags.ok());
+  EXPECT_EQ(flags->server, "flag:3");
+  EXPECT_EQ(flags->token, "flag-token");
+  EXPECT_EQ(flags->timeout_seconds, 2);
+}
+
+TEST_F(ResolveSettingsTest, EmptyEnvironmentValuesCountAsUnset) {
+  WriteConfig("server = \"file:1\"\n");
+  SettingsInputs in = Inputs();
+  in.env_server = "";
+  in.env_config = "";
+  auto s = ResolveSettings(in);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->server, "file:1");
+}
+
+TEST_F(ResolveSettingsTest, ProfileOverridesTopLevelKeys) {
+  dir_.Write(".config/ringwarden/staging.token", "  staging-secret\n", 0600);
+  WriteConfig(kFull);
+  SettingsInputs in = Inputs();
+  in.profile = "staging";
+  auto s = ResolveSettings(in);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->server, "staging.example.com:7600");
+  EXPECT_EQ(s->token, "staging-secret");  // token_file relative to the config, trimmed
+  EXPECT_EQ(s->timeout_seconds, 12.5);    // not in the profile: the top-level value
+
+  in.profile = std::nullopt;
+  in.env_profile = "local";
+  auto local = ResolveSettings(in);
+  ASSERT_TRUE(local.ok()) << local.status();
+  EXPECT_EQ(local->server, "127.0.0.1:7600");
+  EXPECT_EQ(local->token, "lit\\eral");
+  EXPECT_EQ(local->timeout_seconds, 3);
+
+  in.profile = "staging";  // the flag beats RINGWARDEN_PROFILE
+  EXPECT_EQ(ResolveSettings(in)->server, "staging.example.com:7600");
+}
+
+TEST_F(ResolveSettingsTest, UnknownProfileListsTheKnownOnes) {
+  WriteConfig(kFull);
+  SettingsInputs in = Inputs();
+  in.profile = "prod";
+  auto s = ResolveSettings(in);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.status().message(), HasSubstr("no profile \"prod\""));
+  EXPECT_THAT(s.status().message(), HasSubstr("profiles: local, staging"));
+}
+
+TEST_F(ResolveSettingsTest, ProfileWithoutConfigFileIsAnError) {
+  SettingsInputs in = Inputs();
+  in.profile = "staging";
+  auto s = ResolveSettings(in);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.status().message(), HasSubstr("no config file"));
+}
+
+TEST_F(ResolveSettingsTest, MissingFileIsAnErrorOnlyWhenNamed) {
+  SettingsInputs in = Inputs();
+  EXPECT_TRUE(ResolveSettings(in).ok());  // the default path may be absent
+  in.env_config = dir_.path() + "/nope.toml";
+  auto env = ResolveSettings(in);
+  ASSERT_FALSE(env.ok());
+  EXPECT_THAT(env.status().message(), HasSubstr("nope.toml"));
+  in.env_config = std::nullopt;
+  in.config_path = dir_.path() + "/missing.toml";
+  auto flag = ResolveSettings(in);
+  ASSERT_FALSE(flag.ok());
+  EXPECT_THAT(flag.status().message(), HasSubstr("missing.toml"));
+}
+
+TEST_F(ResolveSettingsTest, BadFileReportsPathAndLine) {
+  const std::string path = WriteConfig("server = \"a\"\n\nservr = \"b\"\n");
+  auto s = ResolveSettings(Inputs());
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.status().message(), HasSubstr(path + ":3: unknown key \"servr\""));
+}
+
+TEST_F(ResolveSettingsTest, TokenFileProblems) {
+  WriteConfig("token_file = \"~/missing.token\"\n");
+  auto missing = ResolveSettings(Inputs());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), HasSubstr(dir_.path() + "/missing.token"));
+
+  dir_.Write("empty.token", "\n\n", 0600);
+  WriteConfig("token_file = \"~/empty.token\"\n");
+  auto empty = ResolveSettings(Inputs());
+  ASSERT_FALSE(empty.ok());
+  EXPECT_THAT(empty.status().message(), HasSubstr("is empty"));
+
+  // A token given on the command line means the file is never read.
+  SettingsInputs in = Inputs();
+  in.token = "flag";
+  ASSERT_TRUE(ResolveSettings(in).ok());
+}
+
+TEST_F(ResolveSettingsTest, AbsoluteTokenFile) {
+  const std::string token = dir_.Write("abs.token", "abs-secret", 0600);
+  WriteConfig("token_file = \"" + token + "\"\n");
+  auto s = ResolveSettings(Inputs());
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->token, "abs-secret");
+  EXPECT_THAT(s->warnings, IsEmpty());
+}
+
+TEST_F(ResolveSettingsTest, WarnsWhenATokenIsReadableByOthers) {
+  const std::string path = WriteConfig("token = \"t\"\n", 0644);
+  auto s = ResolveSettings(Inputs());
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_THAT(s->warnings, SizeIs(1));
+  EXPECT_THAT(s->warnings[0], HasSubstr("readable by group or others"));
+  EXPECT_THAT(s->warnings[0], HasSubstr("chmod 600 " + path));
+
+  // A token only in a profile still counts: the file holds it.
+  WriteConfig("server = \"a:1\"\n[profiles.x]\ntoken = \"t\"\n", 0640);
+  EXPECT_THAT(ResolveSettings(Inputs())->warnings, SizeIs(1));
+
+  // No token in the file: nothing to protect.
+  WriteConfig("server = \"a:1\"\n", 0644);
+  EXPECT_THAT(ResolveSettings(Inputs())->warnings, IsEmpty());
+
+  // A token file readable by others is the same leak.
+  const std::string token = dir_.Write("loose.token", "t", 0644);
+  WriteConfig("token_file = \"" + token + "\"\n", 0600);
+  auto loose = ResolveSettings(Inputs());
+  ASSERT_TRUE(loose.ok());
+  EXPECT_THAT(loose->warnings, ElementsAre(HasSubstr("token file " + token)));
+}
+
+}  // namespace
+}  // namespace ringwarden::cli_testing
