@@ -1,11 +1,13 @@
 // Operator controls against the real server: the emergency stop freezes every
 // rollout and agents are told to apply nothing new; pins hold agent groups
 // back; both are audited.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
+#include "absl/synchronization/notification.h"
 #include "ringwarden/v1/agent.grpc.pb.h"
 #include "tests/support/test_env.h"
 
@@ -174,6 +176,45 @@ TEST_F(OperatorControlTest, PolicyInputIsValidatedAndVersioned) {
   EXPECT_EQ(shown["policy"]["canary"]["min_bake_seconds"], 60);
   // A viewer cannot change policies.
   EXPECT_EQ(Ctl({"policy", "set", "strict", "--file", good}, TestKeys::kViewerToken).code, 2);
+}
+
+}  // namespace
+}  // namespace ringwarden
+
+namespace ringwarden {
+namespace {
+
+// The standard gRPC health service answers SERVING: load balancers and the
+// Kubernetes grpc probe in deploy/k8s rely on it.
+TEST(ServerHealthTest, StandardHealthServiceReportsServing) {
+  testing::TestDatabase db;
+  testing::TestKeys keys;
+  testing::ServerProcess server(db.conninfo(), keys);
+  grpc::GenericStub stub(grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  // HealthCheckRequest{service: ""} serializes to no bytes.
+  grpc::ByteBuffer request;
+  grpc::ByteBuffer response;
+  grpc::Slice empty;
+  request = grpc::ByteBuffer(&empty, 1);
+  absl::Notification done;
+  grpc::Status status;
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) {
+                   status = std::move(s);
+                   done.Notify();
+                 });
+  done.WaitForNotification();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const grpc::Slice& s : slices) {
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  // HealthCheckResponse{status: SERVING (1)} is field 1, varint 1.
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));
 }
 
 }  // namespace
