@@ -143,7 +143,7 @@ early_broad=$(ringctl rollout status "${bad_id}" -o json |
   grep -o '"applied":[0-9]*,"failed":[0-9]*,"healthy":[0-9]*,"ring":"\(early\|broad\)"' |
   sed -n 's/"applied":\([0-9]*\).*/\1/p' | awk '{s += $1} END {print s + 0}')
 echo
-echo "Agents outside canary running v${bad}: ${early_broad:-0}"
+echo "Agents in early and broad reporting v${bad} in effect: ${early_broad:-0} (the canary hosts that took it were stopped there; .ringwarden/fleet.log counts every host that ever loaded it)"
 
 say "Rolling v${bad} back: every agent returns to v${good}, v${bad} is revoked for good"
 ringctl rollout rollback "${bad_id}" --reason "quickstart: boot loops in canary" >/dev/null
