@@ -1,10 +1,38 @@
 #include "common/names.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
 namespace ringwarden {
+
+std::string SanitizeText(absl::string_view text, size_t max_bytes) {
+  static constexpr char kReplacement[] = "\xEF\xBF\xBD";  // U+FFFD
+  std::string out;
+  out.reserve(std::min(text.size(), max_bytes));
+  size_t i = 0;
+  while (i < text.size()) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xE  ? 3
+                 : (c >> 3) == 0x1E ? 4
+                                    : 0;
+    bool valid = len != 0 && c != 0 && i + len <= text.size();
+    for (size_t k = 1; valid && k < len; ++k) {
+      valid = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
+    }
+    const absl::string_view piece = valid ? text.substr(i, len) : absl::string_view(kReplacement);
+    if (out.size() + piece.size() > max_bytes) {
+      break;
+    }
+    out.append(piece.data(), piece.size());
+    i += valid ? len : 1;
+  }
+  return out;
+}
 
 absl::Status ValidateChannelName(absl::string_view channel) {
   bool ok = !channel.empty() && channel.size() <= 64 && absl::ascii_islower(channel[0]);

@@ -4,10 +4,17 @@
 // them (ringctl content sign), so a bad name is caught before signing.
 #pragma once
 
+#include <string>
+
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
 namespace ringwarden {
+
+// SanitizeText makes agent-supplied free text safe to store: invalid UTF-8
+// and NUL bytes become U+FFFD, and the result is cut to at most `max_bytes`
+// on a character boundary.
+std::string SanitizeText(absl::string_view text, size_t max_bytes);
 
 // ValidateChannelName accepts 1-64 characters of [a-z0-9._-], starting with a letter.
 absl::Status ValidateChannelName(absl::string_view channel);

@@ -7,6 +7,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/names.h"
 #include "common/status_macros.h"
 
 namespace ringwarden {
@@ -42,11 +43,10 @@ absl::string_view OutcomeName(v1::ApplyOutcome outcome) {
 }
 
 absl::Status ValidateChannelVersion(const v1::ChannelVersion& cv) {
-  if (cv.channel().empty() || cv.channel().size() > 64 || cv.version() < 0) {
-    return absl::InvalidArgumentError(
-        "each channel version needs a channel name (1-64 characters) and a version >= 0");
+  if (cv.version() < 0) {
+    return absl::InvalidArgumentError("channel versions must be >= 0");
   }
-  return absl::OkStatus();
+  return ValidateChannelName(cv.channel());
 }
 
 // FetchReactor streams one payload from memory in chunks and calls
@@ -293,7 +293,7 @@ absl::Status AgentServiceImpl::DoReportTelemetry(grpc::CallbackServerContext& ct
     }
     switch (e.event_case()) {
       case v1::TelemetryEvent::kHeartbeat: {
-        HeartbeatRow h{identity.agent_id, {}, e.heartbeat().boot_id().substr(0, 64), at};
+        HeartbeatRow h{identity.agent_id, {}, SanitizeText(e.heartbeat().boot_id(), 64), at};
         for (const v1::ChannelVersion& cv : e.heartbeat().versions()) {
           RETURN_IF_ERROR(ValidateChannelVersion(cv));
           h.versions[cv.channel()] = cv.version();
@@ -309,8 +309,8 @@ absl::Status AgentServiceImpl::DoReportTelemetry(grpc::CallbackServerContext& ct
               "apply report needs a channel, a version >= 1 and a known outcome");
         }
         rows.applies.push_back(ApplyRow{identity.agent_id, a.channel(), a.version(),
-                                        std::string(outcome), a.detail().substr(0, kMaxDetailBytes),
-                                        at});
+                                        std::string(outcome),
+                                        SanitizeText(a.detail(), kMaxDetailBytes), at});
         break;
       }
       case v1::TelemetryEvent::kCrash: {
@@ -324,7 +324,7 @@ absl::Status AgentServiceImpl::DoReportTelemetry(grpc::CallbackServerContext& ct
         for (const v1::ChannelVersion& cv : c.versions()) {
           RETURN_IF_ERROR(ValidateChannelVersion(cv));
           rows.crashes.push_back(CrashRow{identity.agent_id, kind, cv.channel(), cv.version(),
-                                          c.detail().substr(0, kMaxDetailBytes), at});
+                                          SanitizeText(c.detail(), kMaxDetailBytes), at});
         }
         break;
       }

@@ -157,6 +157,7 @@ absl::StatusOr<bool> Controller::Evaluate(const RolloutRecord& r, absl::Time now
   record.summary = explanation;
   record.evidence_json = evidence.dump();
   record.evaluated_at = now;
+  record.revision = r.revision;
   RETURN_IF_ERROR(store_.UpsertDecision(record));
   metrics_.decisions(decision.kind).Increment();
   int64_t targeted = 0;

@@ -249,7 +249,10 @@ absl::StatusOr<RolloutView> RolloutManager::Act(const std::string& id, RolloutAc
           latest = &d;
         }
       }
-      const bool gate_passed = latest != nullptr && latest->gate_passed;
+      // A pass counts only for the revision it judged: not for an earlier
+      // stage, wave or the evidence a resume set aside.
+      const bool gate_passed =
+          latest != nullptr && latest->gate_passed && latest->revision == r.revision;
       if (!gate_passed && !force) {
         return absl::FailedPreconditionError(absl::StrCat(
             "the ", RingName(*ring),

@@ -138,6 +138,7 @@ absl::Status Server::Start() {
 
 void Server::RefreshLoop() {
   absl::Time last_ok = absl::Now();
+  int64_t dropped_reported = 0;
   bool logged = false;
   while (!stop_.WaitForNotificationWithTimeout(config_.refresh_interval)) {
     absl::Status status = parts_->snapshots->Refresh();
@@ -157,6 +158,12 @@ void Server::RefreshLoop() {
     parts_->metrics->snapshot_age_seconds().Set(absl::ToDoubleSeconds(absl::Now() - last_ok));
     parts_->metrics->telemetry_queue_rows().Set(static_cast<double>(parts_->telemetry->Pending()));
     parts_->metrics->SetTelemetryRowsWritten(parts_->telemetry->RowsWritten());
+    const int64_t dropped = parts_->telemetry->DroppedRows();
+    if (dropped > dropped_reported) {
+      parts_->metrics->telemetry_dropped().Increment(
+          static_cast<double>(dropped - dropped_reported));
+      dropped_reported = dropped;
+    }
     if (status.ok()) {
       absl::StatusOr<FleetStats> stats = parts_->store->LoadFleetStats();
       if (stats.ok()) {

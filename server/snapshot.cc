@@ -52,6 +52,15 @@ absl::StatusOr<std::shared_ptr<const AssignmentSnapshot>> AssignmentSnapshot::Bu
     if (ch.catalog.rollout.has_value()) {
       wanted.insert(ch.catalog.rollout->version);
     }
+    // Agents on a revoked version are sent to the newest completed one below it.
+    for (int64_t revoked : ch.catalog.revoked) {
+      for (auto it = completed.rbegin(); it != completed.rend(); ++it) {
+        if (*it < revoked) {
+          wanted.insert(*it);
+          break;
+        }
+      }
+    }
     for (const PinRecord& pin : snap->pins_) {
       if (pin.channel == name && pin.policy.kind == PinPolicy::Kind::kVersion) {
         wanted.insert(pin.policy.version);
@@ -83,16 +92,24 @@ Ring AssignmentSnapshot::RingOf(const AgentIdentity& agent) const {
 
 std::optional<PinPolicy> AssignmentSnapshot::PinFor(const AgentIdentity& agent,
                                                     const std::string& channel) const {
+  // A pin that holds the agent back (n-1 or a version) wins over "latest", as
+  // in the storage queries that leave pinned agents out of rollout health;
+  // among equals the first in (label_key, label_value) order.
+  std::optional<PinPolicy> latest;
   for (const PinRecord& pin : pins_) {
     if (pin.channel != channel) {
       continue;
     }
     auto it = agent.labels.find(pin.label_key);
-    if (it != agent.labels.end() && it->second == pin.label_value) {
+    if (it == agent.labels.end() || it->second != pin.label_value) {
+      continue;
+    }
+    if (pin.policy.kind != PinPolicy::Kind::kLatest) {
       return pin.policy;
     }
+    latest = pin.policy;
   }
-  return std::nullopt;
+  return latest;
 }
 
 std::vector<ChannelAnswer> AssignmentSnapshot::Resolve(

@@ -64,6 +64,12 @@ absl::Status TelemetryWriter::Flush() {
     return status;
   }
   ++write_errors_;
+  if (!absl::IsUnavailable(status) && !absl::IsAborted(status)) {
+    // Retrying a batch the database refuses would block every later batch
+    // behind it: drop it, count it, and keep the rest flowing.
+    dropped_rows_ += static_cast<int64_t>(batch.size());
+    return status;
+  }
   // Put the batch back in front of anything that arrived meanwhile.
   absl::MutexLock lock(&mu_);
   AppendRows(batch, pending_);

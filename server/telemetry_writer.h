@@ -34,6 +34,8 @@ class TelemetryWriter {
   size_t Pending() const;
   int64_t RowsWritten() const { return rows_written_.load(); }
   int64_t WriteErrors() const { return write_errors_.load(); }
+  // DroppedRows counts rows of batches the database refused for good.
+  int64_t DroppedRows() const { return dropped_rows_.load(); }
 
  private:
   void Loop();
@@ -46,6 +48,7 @@ class TelemetryWriter {
   absl::Mutex flush_mu_;  // one writer at a time keeps rows in order
   std::atomic<int64_t> rows_written_{0};
   std::atomic<int64_t> write_errors_{0};
+  std::atomic<int64_t> dropped_rows_{0};
   absl::Notification stop_;
   std::thread thread_;
 };

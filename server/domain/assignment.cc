@@ -35,10 +35,9 @@ int64_t PinnedTarget(const ChannelCatalog& catalog, const PinPolicy& pin) {
       }
       return NewestCompleted(catalog);
     case PinPolicy::Kind::kVersion:
-      if (IsRevoked(catalog, pin.version)) {
-        return NewestCompletedAtMost(catalog, pin.version);
-      }
-      return pin.version;
+      // Only a version that completed its rollout may be pinned to; a pin to
+      // a halted, pending or revoked version holds at the completed one below.
+      return NewestCompletedAtMost(catalog, pin.version);
   }
   return 0;
 }

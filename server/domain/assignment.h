@@ -75,7 +75,8 @@ struct ResolvedAssignment {
   std::string rollout_id;  // set when the version comes from the active rollout
 };
 
-// ResolveAssignment applies the rules in the header comment.
+// ResolveAssignment applies the rules in the header comment. A version pin
+// resolves to the newest completed version at or below it.
 ResolvedAssignment ResolveAssignment(const ChannelCatalog& catalog, const AgentChannelView& agent,
                                      bool emergency_stop);
 

@@ -172,6 +172,10 @@ std::string LabelsJson(const std::map<std::string, std::string>& labels) {
 
 absl::Status ApplyChange(pqxx::work& tx, const RolloutChange& change, const std::string& channel,
                          int64_t version) {
+  if (change.mark_completed || change.revoke_version) {
+    // Serializes with rollout creation, which checks completed and revoked versions.
+    tx.exec_params("SELECT 1 FROM channels WHERE name = $1 FOR UPDATE", channel);
+  }
   const pqxx::result updated =
       tx.exec_prepared("update_rollout", change.rollout_id, change.expected_revision,
                        std::string(RolloutStateName(change.to.state)), HaltedFromText(change.to),
@@ -331,6 +335,26 @@ absl::StatusOr<ContentRecord> PgStore::GetContent(const std::string& channel, in
 absl::Status PgStore::CreateRollout(const NewRollout& create) {
   const RolloutRecord& r = create.rollout;
   return Run("create_rollout", "creating the rollout", [&](pqxx::work& tx) -> absl::Status {
+    // Re-check under the channel lock what the caller checked before: a
+    // completion or rollback that committed meanwhile must win.
+    const pqxx::result check = tx.exec_params(
+        "SELECT c.revoked_at IS NOT NULL, (SELECT coalesce(max(version), 0) FROM content WHERE "
+        "channel = $1 AND completed_at IS NOT NULL AND revoked_at IS NULL) FROM channels ch JOIN "
+        "content c ON c.channel = ch.name AND c.version = $2::bigint WHERE ch.name = $1 "
+        "FOR UPDATE OF ch",
+        r.channel, r.version);
+    if (check.empty()) {
+      return absl::NotFoundError(
+          absl::StrCat("channel ", r.channel, " has no version ", r.version, "; upload it first"));
+    }
+    if (check[0][0].as<bool>()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          r.channel, " v", r.version, " was revoked by a rollback and can never ship"));
+    }
+    if (r.version <= check[0][1].as<int64_t>()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          r.channel, " v", check[0][1].as<int64_t>(), " already completed; start a newer version"));
+    }
     if (create.supersede.has_value()) {
       RETURN_IF_ERROR(ApplyChange(tx, *create.supersede, "", 0));
     }
@@ -563,7 +587,9 @@ absl::StatusOr<CatalogData> PgStore::LoadCatalog() {
         data.unfinished_rollouts,
         RolloutsFromResult(tx.exec(absl::StrCat(
             "SELECT ", kRolloutColumns, " FROM rollouts WHERE state NOT IN ", FinalStatesSql()))));
-    for (const auto& row : tx.exec("SELECT label_key, label_value, channel, policy FROM pins")) {
+    for (const auto& row :
+         tx.exec("SELECT label_key, label_value, channel, policy FROM pins ORDER BY label_key, "
+                 "label_value, channel")) {
       PinRecord p{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(), {}};
       ASSIGN_OR_RETURN(p.policy, ParsePinPolicy(row[3].as<std::string>()));
       data.pins.push_back(std::move(p));
@@ -713,9 +739,10 @@ absl::StatusOr<PolicyRecord> PgStore::GetPolicy(const std::string& name, int64_t
   PolicyRecord out;
   RETURN_IF_ERROR(Run("get_policy", "reading the policy", [&](pqxx::work& tx) -> absl::Status {
     const pqxx::result res = tx.exec_params(
-        absl::StrCat("SELECT ", kPolicyColumns,
-                     " FROM rollout_policies WHERE name = $1 AND ($2 = 0 OR version = $2) "
-                     "ORDER BY version DESC LIMIT 1"),
+        absl::StrCat(
+            "SELECT ", kPolicyColumns,
+            " FROM rollout_policies WHERE name = $1 AND ($2::bigint = 0 OR version = $2::bigint) "
+            "ORDER BY version DESC LIMIT 1"),
         name, version);
     if (res.empty()) {
       return absl::NotFoundError(
@@ -808,13 +835,13 @@ absl::Status PgStore::UpsertDecision(const DecisionRecord& d) {
   return Run("upsert_decision", "recording the decision", [&](pqxx::work& tx) {
     tx.exec_params(
         "INSERT INTO rollout_decisions (rollout_id, ring, kind, reason, gate_passed, summary, "
-        "evidence, evaluated_at) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, "
-        "to_timestamp($8::double precision / 1e6)) ON CONFLICT (rollout_id, ring) DO UPDATE SET "
-        "kind = EXCLUDED.kind, reason = EXCLUDED.reason, gate_passed = EXCLUDED.gate_passed, "
-        "summary = EXCLUDED.summary, evidence = EXCLUDED.evidence, evaluated_at = "
-        "EXCLUDED.evaluated_at",
+        "evidence, evaluated_at, revision) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, "
+        "to_timestamp($8::double precision / 1e6), $9::bigint) ON CONFLICT (rollout_id, ring) "
+        "DO UPDATE SET kind = EXCLUDED.kind, reason = EXCLUDED.reason, gate_passed = "
+        "EXCLUDED.gate_passed, summary = EXCLUDED.summary, evidence = EXCLUDED.evidence, "
+        "evaluated_at = EXCLUDED.evaluated_at, revision = EXCLUDED.revision",
         d.rollout_id, std::string(RingName(d.ring)), d.kind, d.reason, d.gate_passed, d.summary,
-        d.evidence_json, Micros(d.evaluated_at));
+        d.evidence_json, Micros(d.evaluated_at), d.revision);
     return absl::OkStatus();
   });
 }
@@ -825,7 +852,8 @@ absl::StatusOr<std::vector<DecisionRecord>> PgStore::ListDecisions(const std::st
     out.clear();
     for (const auto& row : tx.exec_params(
              "SELECT ring, kind, reason, gate_passed, summary, evidence::text, "
-             "(extract(epoch from evaluated_at) * 1000000)::bigint FROM rollout_decisions "
+             "(extract(epoch from evaluated_at) * 1000000)::bigint, revision FROM "
+             "rollout_decisions "
              "WHERE rollout_id = $1 ORDER BY CASE ring WHEN 'canary' THEN 0 WHEN 'early' THEN 1 "
              "ELSE 2 END",
              rollout_id)) {
@@ -838,6 +866,7 @@ absl::StatusOr<std::vector<DecisionRecord>> PgStore::ListDecisions(const std::st
       d.summary = row[4].as<std::string>();
       d.evidence_json = row[5].as<std::string>();
       d.evaluated_at = FromMicros(row[6]);
+      d.revision = row[7].as<int64_t>();
       out.push_back(std::move(d));
     }
     return absl::OkStatus();

@@ -67,6 +67,7 @@ struct DecisionRecord {
   std::string summary;
   std::string evidence_json = "{}";
   absl::Time evaluated_at;
+  int64_t revision = 0;  // the rollout revision that was judged
 };
 
 struct AuditRecord {

@@ -321,3 +321,75 @@ TEST_F(BadInputTest, AgentRefusals) {
 
 }  // namespace
 }  // namespace ringwarden
+
+namespace ringwarden {
+namespace {
+
+// Hostile free text in telemetry (NUL bytes, oversized multi-byte details) is
+// stored safely and never blocks the batches behind it. Broken UTF-8 never
+// arrives: proto3 strings refuse it at the transport.
+TEST_F(BadInputTest, HostileTelemetryTextIsStoredAndDoesNotBlockLaterBatches) {
+  auto stub = v1::AgentService::NewStub(
+      grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+  v1::EnrollRequest enroll;
+  enroll.set_agent_id("host-x");
+  enroll.set_enrollment_secret(TestKeys::kEnrollmentSecret);
+  v1::EnrollResponse enrolled;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->Enroll(&ctx, enroll, &enrolled).ok());
+  }
+  auto send = [&](const v1::ReportTelemetryRequest& req) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + enrolled.agent_token());
+    v1::ReportTelemetryResponse ack;
+    return stub->ReportTelemetry(&ctx, req, &ack);
+  };
+  v1::ReportTelemetryRequest bad_channel;
+  bad_channel.set_agent_id("host-x");
+  bad_channel.set_batch_seq(1);
+  v1::ChannelVersion* cv = bad_channel.add_events()->mutable_heartbeat()->add_versions();
+  cv->set_channel(std::string("rules\0x", 7));
+  cv->set_version(1);
+  EXPECT_EQ(send(bad_channel).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  v1::ReportTelemetryRequest hostile;
+  hostile.set_agent_id("host-x");
+  hostile.set_batch_seq(2);
+  v1::TelemetryEvent* hb = hostile.add_events();
+  hb->mutable_heartbeat()->set_boot_id(std::string("\0boot", 5));
+  v1::ChannelVersion* v = hb->mutable_heartbeat()->add_versions();
+  v->set_channel(kChannel);
+  v->set_version(3);
+  v1::ApplyReport* apply = hostile.add_events()->mutable_apply();
+  apply->set_channel(kChannel);
+  apply->set_version(3);
+  apply->set_outcome(v1::APPLY_OUTCOME_APPLY_FAILED);
+  std::string detail = std::string("\0\0", 2);
+  for (int i = 0; i < 2000; ++i) {
+    detail += "\xC3\xA9";  // é, so a byte cut would split a character
+  }
+  apply->set_detail(detail);
+  ASSERT_TRUE(send(hostile).ok());
+
+  v1::ReportTelemetryRequest later;
+  later.set_agent_id("host-x");
+  later.set_batch_seq(3);
+  v1::ChannelVersion* v4 = later.add_events()->mutable_heartbeat()->add_versions();
+  v4->set_channel(kChannel);
+  v4->set_version(4);
+  ASSERT_TRUE(send(later).ok());
+
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (absl::Now() < deadline &&
+         db_.Query("SELECT version FROM agent_versions WHERE agent_id = 'host-x'") != "4") {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(db_.Query("SELECT version FROM agent_versions WHERE agent_id = 'host-x'"), "4");
+  EXPECT_EQ(db_.Query("SELECT octet_length(detail) <= 1024 FROM apply_results WHERE agent_id = "
+                      "'host-x'"),
+            "t");
+}
+
+}  // namespace
+}  // namespace ringwarden

@@ -4,6 +4,8 @@
 
 #include <fstream>
 
+#include "common/names.h"
+
 namespace ringwarden {
 namespace {
 
@@ -54,6 +56,19 @@ TEST(AdminAuthTest, TokensFileIsValidated) {
   EXPECT_EQ(AdminAuthenticator::LoadFile(path).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(AdminAuthenticator::LoadFile(path + ".missing").status().code(),
             absl::StatusCode::kNotFound);
+}
+
+TEST(ValidationTest, SanitizeTextKeepsStorableUtf8) {
+  EXPECT_EQ(SanitizeText("plain", 64), "plain");
+  EXPECT_EQ(SanitizeText(std::string("a\0b", 3), 64),
+            "a\xEF\xBF\xBD"
+            "b");
+  EXPECT_EQ(SanitizeText("\xff\xfe", 64), "\xEF\xBF\xBD\xEF\xBF\xBD");
+  // "é" is two bytes: a cut never splits it.
+  EXPECT_EQ(SanitizeText("ab\xC3\xA9", 3), "ab");
+  EXPECT_EQ(SanitizeText("ab\xC3\xA9", 4), "ab\xC3\xA9");
+  EXPECT_EQ(SanitizeText("\xC3", 64), "\xEF\xBF\xBD");  // truncated sequence
+  EXPECT_LE(SanitizeText(std::string(5000, 'x'), 1024).size(), 1024u);
 }
 
 TEST(ValidationTest, AgentIdsAndLabels) {

@@ -163,3 +163,26 @@ TEST(AssignmentWaveTest, BroadWaveReachesOnlyItsShare) {
 
 }  // namespace
 }  // namespace ringwarden
+
+namespace ringwarden {
+namespace {
+
+TEST(AssignmentPinTest, PinToAnUnshippedVersionHoldsAtTheCompletedOneBelow) {
+  ChannelCatalog c;
+  c.channel = "rules.behavioral";
+  c.completed = {1, 2};
+  c.rollout =
+      ActiveRollout{"ro-4", 4, RolloutPosition{RolloutState::kHalted, RolloutState::kCanary}};
+  const PinPolicy to_halted{PinPolicy::Kind::kVersion, 4};
+  const PinPolicy to_uploaded{PinPolicy::Kind::kVersion, 3};
+  for (Ring r : kAllRings) {
+    EXPECT_EQ(ResolveAssignment(c, AgentChannelView{r, 0, to_halted}, false).version, 2);
+    EXPECT_EQ(ResolveAssignment(c, AgentChannelView{r, 2, to_uploaded}, false).version, 2);
+  }
+  const PinPolicy before_anything{PinPolicy::Kind::kVersion, 1};
+  EXPECT_EQ(ResolveAssignment(c, AgentChannelView{Ring::kBroad, 0, before_anything}, false).version,
+            1);
+}
+
+}  // namespace
+}  // namespace ringwarden
