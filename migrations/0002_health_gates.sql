@@ -29,8 +29,6 @@ CREATE TABLE rollout_decisions (
   summary       text NOT NULL,
   evidence      jsonb NOT NULL,
   evaluated_at  timestamptz NOT NULL,
-  -- The rollout revision the decision judged: a pass only counts for it.
-  revision      bigint NOT NULL,
   PRIMARY KEY (rollout_id, ring)
 );
 
