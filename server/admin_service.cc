@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
+#include "server/grpc_metadata.h"
 
 namespace ringwarden {
 namespace {
@@ -109,12 +110,6 @@ absl::StatusOr<int> Limit(int requested, int fallback) {
   return requested == 0 ? fallback : requested;
 }
 
-std::string Header(grpc::CallbackServerContext& ctx, const char* key) {
-  const auto& md = ctx.client_metadata();
-  auto it = md.find(key);
-  return it == md.end() ? std::string() : std::string(it->second.data(), it->second.size());
-}
-
 }  // namespace
 
 AdminServiceImpl::AdminServiceImpl(RolloutManager& manager, Store& store,
@@ -137,7 +132,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Run(
                         absl::ToDoubleSeconds(clock_.Now() - start));
     reactor->Finish(ToGrpcStatus(status));
   };
-  absl::StatusOr<Principal> principal = auth_.Authorize(Header(*ctx, "authorization"), needed);
+  absl::StatusOr<Principal> principal =
+      auth_.Authorize(MetadataValue(*ctx, "authorization"), needed);
   if (!principal.ok()) {
     finish(principal.status());
     return reactor;

@@ -9,6 +9,7 @@
 #include "common/grpc_status.h"
 #include "common/names.h"
 #include "common/status_macros.h"
+#include "server/grpc_metadata.h"
 
 namespace ringwarden {
 namespace {
@@ -16,12 +17,6 @@ namespace {
 constexpr int kMaxEventsPerBatch = 256;
 constexpr int kMaxChannelsPerPoll = 64;
 constexpr size_t kMaxDetailBytes = 1024;
-
-std::string Header(grpc::CallbackServerContext& ctx, const char* key) {
-  const auto& md = ctx.client_metadata();
-  auto it = md.find(key);
-  return it == md.end() ? std::string() : std::string(it->second.data(), it->second.size());
-}
 
 absl::string_view OutcomeName(v1::ApplyOutcome outcome) {
   switch (outcome) {
@@ -128,7 +123,8 @@ absl::StatusOr<AgentIdentity> AgentServiceImpl::Authenticate(
     grpc::CallbackServerContext& ctx, const std::string& agent_id,
     const AssignmentSnapshot& snapshot) const {
   RETURN_IF_ERROR(ValidateAgentId(agent_id));
-  return VerifyAgentToken(Header(ctx, "authorization"), agent_id, snapshot.agent_token_secret());
+  return VerifyAgentToken(MetadataValue(ctx, "authorization"), agent_id,
+                          snapshot.agent_token_secret());
 }
 
 grpc::ServerUnaryReactor* AgentServiceImpl::Enroll(grpc::CallbackServerContext* ctx,

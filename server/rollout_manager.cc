@@ -234,7 +234,8 @@ absl::StatusOr<RolloutView> RolloutManager::Act(const std::string& id, RolloutAc
   std::string action_name = absl::StrCat(
       "rollout.", action == RolloutAction::kRollback ? "rollback" : RolloutActionName(action));
   if (action == RolloutAction::kPromote) {
-    if (snapshots_.Current() != nullptr && snapshots_.Current()->emergency_stop()) {
+    if (std::shared_ptr<const AssignmentSnapshot> snapshot = snapshots_.Current();
+        snapshot != nullptr && snapshot->emergency_stop()) {
       return absl::FailedPreconditionError(
           "an emergency stop is active; lift it first (ringctl emergency-stop --lift --reason)");
     }
