@@ -20,6 +20,21 @@ struct AgentConnection::Impl {
 
 namespace {
 
+// ApplyOutcome and CrashKind (common/outcomes.h) share the wire numbering, so
+// converting is a static_cast; a renumbering on either side fails to compile here.
+static_assert(static_cast<int>(ApplyOutcome::kUnspecified) == v1::APPLY_OUTCOME_UNSPECIFIED);
+static_assert(static_cast<int>(ApplyOutcome::kApplied) == v1::APPLY_OUTCOME_APPLIED);
+static_assert(static_cast<int>(ApplyOutcome::kSignatureRejected) ==
+              v1::APPLY_OUTCOME_SIGNATURE_REJECTED);
+static_assert(static_cast<int>(ApplyOutcome::kDigestMismatch) == v1::APPLY_OUTCOME_DIGEST_MISMATCH);
+static_assert(static_cast<int>(ApplyOutcome::kApplyFailed) == v1::APPLY_OUTCOME_APPLY_FAILED);
+static_assert(static_cast<int>(ApplyOutcome::kLoadCheckFailed) ==
+              v1::APPLY_OUTCOME_LOAD_CHECK_FAILED);
+static_assert(static_cast<int>(ApplyOutcome::kReverted) == v1::APPLY_OUTCOME_REVERTED);
+static_assert(static_cast<int>(CrashKind::kUnspecified) == v1::CRASH_KIND_UNSPECIFIED);
+static_assert(static_cast<int>(CrashKind::kProcessCrash) == v1::CRASH_KIND_PROCESS_CRASH);
+static_assert(static_cast<int>(CrashKind::kUncleanShutdown) == v1::CRASH_KIND_UNCLEAN_SHUTDOWN);
+
 void SetDeadline(grpc::ClientContext& ctx, absl::Duration timeout) {
   ctx.set_deadline(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));

@@ -25,6 +25,7 @@
 #include "agent-client/signals.h"
 #include "common/clock.h"
 #include "common/dsse.h"
+#include "common/names.h"
 
 namespace ringwarden::agent {
 namespace {
@@ -147,9 +148,8 @@ int Run(int argc, char** argv) {
     labels[arg.substr(0, eq)] = arg.substr(eq + 1);
   }
   for (const std::string& channel : channels) {
-    if (!IsValidChannelName(channel)) {
-      return usage_error(absl::StrCat("--channel \"", channel,
-                                      "\": want 1-64 of [a-z0-9._-], not starting with '.'"));
+    if (absl::Status valid = ValidateChannelName(channel); !valid.ok()) {
+      return usage_error(absl::StrCat("--channel: ", valid.message()));
     }
   }
   if (static_cast<size_t>(threshold) > trusted_key_files.size()) {

@@ -2,137 +2,27 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "agent-client/atomic_file.h"
+#include "agent-client/state_codec.h"
+#include "common/names.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
-#include "nlohmann/json.hpp"
 
 namespace ringwarden::agent {
 
 namespace {
 
-using nlohmann::json;
-
 constexpr absl::string_view kStateFile = ".state.json";
 constexpr absl::string_view kIncomingFile = ".incoming";
-constexpr int kStateFormat = 1;
-
-// KeepsCurrent says whether applying over `slot` keeps its current version as
-// last-known-good: an unproven version never displaces a proven one, but it is
-// better than nothing when there is no last-known-good yet.
-bool KeepsCurrent(const ChannelSlot& slot) {
-  return !slot.current.empty() && (slot.current_known_good || slot.last_known_good.empty());
-}
-
-void ApplyToSlot(ChannelSlot& slot, const ContentVersion& version, bool keep) {
-  if (keep) {
-    slot.last_known_good = slot.current;
-  }
-  slot.current = version;
-  slot.current_known_good = false;
-}
-
-void RevertSlot(ChannelSlot& slot) {
-  slot.current = slot.last_known_good;
-  slot.last_known_good = ContentVersion{};
-  slot.current_known_good = true;
-}
-
-absl::Status ErrnoStatus(absl::string_view op, absl::string_view path, int err) {
-  std::string msg = absl::StrCat(op, " ", path, ": ", std::strerror(err));
-  if (err == ENOENT) {
-    return absl::NotFoundError(msg);
-  }
-  if (err == EACCES || err == EPERM) {
-    return absl::PermissionDeniedError(msg);
-  }
-  return absl::InternalError(msg);
-}
-
-// WriteFileSynced writes `data` to `path` (truncating) and fsyncs it.
-absl::Status WriteFileSynced(const std::string& path, absl::string_view data) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return ErrnoStatus("open", path, errno);
-  }
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      int err = errno;
-      ::close(fd);
-      return ErrnoStatus("write", path, err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    int err = errno;
-    ::close(fd);
-    return ErrnoStatus("fsync", path, err);
-  }
-  if (::close(fd) != 0) {
-    return ErrnoStatus("close", path, errno);
-  }
-  return absl::OkStatus();
-}
-
-// FsyncDir makes renames inside `dir` durable.
-absl::Status FsyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    return ErrnoStatus("open", dir, errno);
-  }
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  return rc == 0 ? absl::OkStatus() : ErrnoStatus("fsync", dir, err);
-}
-
-absl::Status Rename(const std::string& from, const std::string& to) {
-  if (::rename(from.c_str(), to.c_str()) != 0) {
-    return ErrnoStatus(absl::StrCat("rename ", from, " ->"), to, errno);
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return ErrnoStatus("open", path, errno);
-  }
-  std::string out;
-  char buf[1 << 16];
-  while (true) {
-    ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      int err = errno;
-      ::close(fd);
-      return ErrnoStatus("read", path, err);
-    }
-    if (n == 0) {
-      break;
-    }
-    out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return out;
-}
 
 // FileSha256 returns the hex digest of a file, or "" when it cannot be read.
 std::string FileSha256(const std::string& path) {
@@ -140,124 +30,25 @@ std::string FileSha256(const std::string& path) {
   return data.ok() ? Sha256Hex(*data) : std::string();
 }
 
-bool FileExists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
-}
-
-absl::Status MakeDir(const std::string& dir) {
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return ErrnoStatus("mkdir", dir, errno);
-  }
-  return absl::OkStatus();
-}
-
-json VersionToJson(const ContentVersion& v) {
-  return json{{"version", v.version}, {"sha256", v.sha256}, {"size", v.size}};
-}
-
-ContentVersion VersionFromJson(const json& j) {
-  ContentVersion v;
-  v.version = j.at("version").get<int64_t>();
-  v.sha256 = j.at("sha256").get<std::string>();
-  v.size = j.at("size").get<int64_t>();
-  return v;
-}
-
-json VersionsToJson(const std::vector<ChannelVersion>& versions) {
-  json out = json::object();
-  for (const ChannelVersion& cv : versions) {
-    out[cv.channel] = cv.version;
-  }
-  return out;
-}
-
-std::vector<ChannelVersion> VersionsFromJson(const json& j) {
-  std::vector<ChannelVersion> out;
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    out.push_back(ChannelVersion{it.key(), it.value().get<int64_t>()});
-  }
-  return out;
-}
-
-struct PendingApply {
-  std::string channel;
-  ContentVersion version;
-  bool keep = false;
-};
-
-json StateToJson(const AgentState& state, const std::optional<PendingApply>& pending) {
-  json channels = json::object();
-  for (const auto& [name, slot] : state.channels) {
-    channels[name] = json{{"current", VersionToJson(slot.current)},
-                          {"current_known_good", slot.current_known_good},
-                          {"last_known_good", VersionToJson(slot.last_known_good)}};
-  }
-  json blocked = json::object();
-  for (const auto& [name, versions] : state.meta.blocked_versions) {
-    blocked[name] = versions;
-  }
-  json out{{"format", kStateFormat},
-           {"channels", channels},
-           {"boot_marker",
-            {{"present", state.meta.boot_marker.present},
-             {"hits", state.meta.boot_marker.hits},
-             {"versions", VersionsToJson(state.meta.boot_marker.versions)}}},
-           {"running", state.meta.running},
-           {"next_batch_seq", state.meta.next_batch_seq},
-           {"blocked_versions", blocked}};
-  if (pending.has_value()) {
-    out["pending"] = json{{"channel", pending->channel},
-                          {"version", VersionToJson(pending->version)},
-                          {"keep", pending->keep}};
-  }
-  return out;
-}
-
-absl::Status StateFromJson(const std::string& text, const std::string& path, AgentState& state,
-                           std::optional<PendingApply>& pending) {
-  try {
-    json j = json::parse(text);
-    if (j.at("format").get<int>() != kStateFormat) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(path, ": unsupported state format ", j.at("format").dump()));
-    }
-    for (auto it = j.at("channels").begin(); it != j.at("channels").end(); ++it) {
-      ChannelSlot slot;
-      slot.current = VersionFromJson(it.value().at("current"));
-      slot.current_known_good = it.value().at("current_known_good").get<bool>();
-      slot.last_known_good = VersionFromJson(it.value().at("last_known_good"));
-      state.channels[it.key()] = slot;
-    }
-    const json& marker = j.at("boot_marker");
-    state.meta.boot_marker.present = marker.at("present").get<bool>();
-    state.meta.boot_marker.hits = marker.at("hits").get<int>();
-    state.meta.boot_marker.versions = VersionsFromJson(marker.at("versions"));
-    state.meta.running = j.at("running").get<bool>();
-    state.meta.next_batch_seq = j.at("next_batch_seq").get<int64_t>();
-    for (auto it = j.at("blocked_versions").begin(); it != j.at("blocked_versions").end(); ++it) {
-      state.meta.blocked_versions[it.key()] = it.value().get<std::vector<int64_t>>();
-    }
-    if (j.contains("pending")) {
-      const json& p = j.at("pending");
-      pending = PendingApply{p.at("channel").get<std::string>(), VersionFromJson(p.at("version")),
-                             p.at("keep").get<bool>()};
-    }
-  } catch (const json::exception& e) {
-    return absl::DataLossError(absl::StrCat(
-        "state file ", path, " is corrupt (", e.what(),
-        "); move it away to start from an empty state (content will be downloaded again)"));
-  }
-  for (const auto& [name, slot] : state.channels) {
-    if (!IsValidChannelName(name)) {
-      return absl::DataLossError(
-          absl::StrCat("state file ", path, " names invalid channel \"", name, "\""));
-    }
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
+
+bool ChannelSlot::KeepsCurrentOnApply() const {
+  return !current.empty() && (current_known_good || last_known_good.empty());
+}
+
+void ChannelSlot::ApplyVersion(const ContentVersion& version, bool keep) {
+  if (keep) {
+    last_known_good = current;
+  }
+  current = version;
+  current_known_good = false;
+}
+
+void ChannelSlot::RevertToLastKnownGood() {
+  current = last_known_good;
+  last_known_good = ContentVersion{};
+  current_known_good = true;
+}
 
 std::vector<ChannelVersion> AgentState::Versions() const {
   std::vector<ChannelVersion> out;
@@ -281,14 +72,7 @@ bool AgentState::IsBlocked(const std::string& channel, int64_t version) const {
          std::find(it->second.begin(), it->second.end(), version) != it->second.end();
 }
 
-bool IsValidChannelName(absl::string_view channel) {
-  if (channel.empty() || channel.size() > 64 || channel[0] == '.') {
-    return false;
-  }
-  return std::all_of(channel.begin(), channel.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
-  });
-}
+bool IsValidChannelName(absl::string_view channel) { return ValidateChannelName(channel).ok(); }
 
 // ---- DiskContentStore ----
 
@@ -338,17 +122,11 @@ absl::Status DiskContentStore::WriteState(const AgentState& state,
   if (pending_version != nullptr) {
     pending = PendingApply{pending_channel, *pending_version, pending_keep};
   }
-  const std::string path = absl::StrCat(dir_, "/", kStateFile);
-  const std::string tmp = absl::StrCat(path, ".tmp");
-  RETURN_IF_ERROR(WriteFileSynced(tmp, StateToJson(state, pending).dump(2)));
-  RETURN_IF_ERROR(Rename(tmp, path));
-  return FsyncDir(dir_);
+  return WriteFileAtomically(dir_, kStateFile, StateToJson(state, pending));
 }
 
 absl::Status DiskContentStore::Load() {
   const std::string path = absl::StrCat(dir_, "/", kStateFile);
-  AgentState state;
-  std::optional<PendingApply> pending;
   absl::StatusOr<std::string> text = ReadFile(path);
   if (absl::IsNotFound(text.status())) {
     state_ = AgentState{};
@@ -357,7 +135,9 @@ absl::Status DiskContentStore::Load() {
   if (!text.ok()) {
     return text.status();
   }
-  RETURN_IF_ERROR(StateFromJson(*text, path, state, pending));
+  ASSIGN_OR_RETURN(StoredState stored, StateFromJson(*text, path));
+  AgentState& state = stored.state;
+  const std::optional<PendingApply>& pending = stored.pending;
   bool dirty = false;
 
   // An apply interrupted by a crash: the journal entry says what was going on.
@@ -367,13 +147,13 @@ absl::Status DiskContentStore::Load() {
     const std::string previous = PreviousPath(pending->channel);
     ChannelSlot& slot = state.channels[pending->channel];
     if (FileSha256(current) == pending->version.sha256) {
-      ApplyToSlot(slot, pending->version, pending->keep);
+      slot.ApplyVersion(pending->version, pending->keep);
       state.repairs.push_back(absl::StrCat("finished interrupted apply of ", pending->channel, " v",
                                            pending->version.version));
     } else {
       if (pending->keep && !FileExists(current) && !slot.current.empty() &&
           FileSha256(previous) == slot.current.sha256) {
-        RETURN_IF_ERROR(Rename(previous, current));
+        RETURN_IF_ERROR(RenameFile(previous, current));
         // The old last-known-good file was overwritten by that rename.
         slot.last_known_good = ContentVersion{};
       }
@@ -394,7 +174,7 @@ absl::Status DiskContentStore::Load() {
     const std::string previous = PreviousPath(name);
     if (!slot.last_known_good.empty() && FileSha256(previous) != slot.last_known_good.sha256) {
       if (FileSha256(current) == slot.last_known_good.sha256 && !FileExists(previous)) {
-        RevertSlot(slot);  // a revert whose state write was lost
+        slot.RevertToLastKnownGood();  // a revert whose state write was lost
         state.repairs.push_back(absl::StrCat("finished interrupted revert of ", name));
       } else {
         slot.last_known_good = ContentVersion{};
@@ -405,11 +185,11 @@ absl::Status DiskContentStore::Load() {
     if (!slot.current.empty() && FileSha256(current) != slot.current.sha256) {
       dirty = true;
       if (!slot.last_known_good.empty()) {
-        RETURN_IF_ERROR(Rename(previous, current));
+        RETURN_IF_ERROR(RenameFile(previous, current));
         state.repairs.push_back(absl::StrCat("current ", name, " v", slot.current.version,
                                              " damaged; reverted to v",
                                              slot.last_known_good.version));
-        RevertSlot(slot);
+        slot.RevertToLastKnownGood();
       } else {
         ::unlink(current.c_str());
         state.repairs.push_back(
@@ -444,17 +224,17 @@ absl::Status DiskContentStore::Apply(const std::string& channel, const ContentVe
 
   auto found = state_.channels.find(channel);
   const ChannelSlot old = found == state_.channels.end() ? ChannelSlot{} : found->second;
-  const bool keep = KeepsCurrent(old);
+  const bool keep = old.KeepsCurrentOnApply();
   // Journal first, so a crash between the renames below is finished or undone by Load.
   RETURN_IF_ERROR(WriteState(state_, &version, channel, keep));
   if (keep && FileExists(current)) {
-    RETURN_IF_ERROR(Rename(current, PreviousPath(channel)));
+    RETURN_IF_ERROR(RenameFile(current, PreviousPath(channel)));
   }
-  RETURN_IF_ERROR(Rename(incoming, current));
+  RETURN_IF_ERROR(RenameFile(incoming, current));
   RETURN_IF_ERROR(FsyncDir(channel_dir));
 
   AgentState next = state_;
-  ApplyToSlot(next.channels[channel], version, keep);
+  next.channels[channel].ApplyVersion(version, keep);
   // The apply is committed by the rename; should this write fail, the journal
   // entry lets the next Load finish it, so the in-memory state moves on regardless.
   WriteState(next, nullptr, "", false).IgnoreError();
@@ -474,8 +254,8 @@ absl::Status DiskContentStore::Revert(const std::string& channel) {
     }
     next.channels.erase(channel);
   } else {
-    RETURN_IF_ERROR(Rename(PreviousPath(channel), ContentPath(channel)));
-    RevertSlot(next.channels[channel]);
+    RETURN_IF_ERROR(RenameFile(PreviousPath(channel), ContentPath(channel)));
+    next.channels[channel].RevertToLastKnownGood();
   }
   RETURN_IF_ERROR(FsyncDir(absl::StrCat(dir_, "/", channel)));
   // As in Apply: the rename (or unlink) is the commit point and Load recognizes it.
@@ -500,68 +280,6 @@ absl::Status DiskContentStore::SaveMeta(const AgentMeta& meta) {
   RETURN_IF_ERROR(WriteState(next, nullptr, "", false));
   state_ = std::move(next);
   return absl::OkStatus();
-}
-
-// ---- MemoryContentStore ----
-
-absl::Status MemoryContentStore::Apply(const std::string& channel, const ContentVersion& version,
-                                       absl::string_view payload) {
-  if (!IsValidChannelName(channel)) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid channel name \"", channel, "\""));
-  }
-  ChannelSlot& slot = state_.channels[channel];
-  const bool keep = KeepsCurrent(slot);
-  if (keep_payloads_) {
-    Payloads& p = payloads_[channel];
-    if (keep) {
-      p.previous = std::move(p.current);
-    }
-    p.current = std::string(payload);
-  }
-  ApplyToSlot(slot, version, keep);
-  return absl::OkStatus();
-}
-
-absl::Status MemoryContentStore::Revert(const std::string& channel) {
-  auto found = state_.channels.find(channel);
-  if (found == state_.channels.end()) {
-    return absl::NotFoundError(absl::StrCat("no content for channel ", channel));
-  }
-  if (found->second.last_known_good.empty()) {
-    state_.channels.erase(found);
-    payloads_.erase(channel);
-    return absl::OkStatus();
-  }
-  if (keep_payloads_) {
-    Payloads& p = payloads_[channel];
-    p.current = std::move(p.previous);
-    p.previous.clear();
-  }
-  RevertSlot(found->second);
-  return absl::OkStatus();
-}
-
-absl::Status MemoryContentStore::MarkAllKnownGood() {
-  for (auto& [name, slot] : state_.channels) {
-    slot.current_known_good = true;
-  }
-  return absl::OkStatus();
-}
-
-absl::Status MemoryContentStore::SaveMeta(const AgentMeta& meta) {
-  state_.meta = meta;
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> MemoryContentStore::CurrentPayload(const std::string& channel) const {
-  if (!keep_payloads_) {
-    return absl::FailedPreconditionError("this MemoryContentStore keeps no payloads");
-  }
-  auto it = payloads_.find(channel);
-  if (it == payloads_.end() || state_.CurrentVersion(channel) == 0) {
-    return absl::NotFoundError(absl::StrCat("no content for channel ", channel));
-  }
-  return it->second.current;
 }
 
 }  // namespace ringwarden::agent

@@ -3,9 +3,10 @@
 //
 // DiskContentStore is the real agent's: <dir>/<channel>/current and
 // <dir>/<channel>/previous (last-known-good) plus <dir>/.state.json, every change
-// written to a temp file, fsynced, renamed and the directory fsynced.
-// MemoryContentStore is the fleet simulator's: versions and digests only.
-// Thread-safety: neither store is thread-safe; each is owned by one Agent.
+// written to a temp file, fsynced, renamed and the directory fsynced (atomic_file.h);
+// the state file's format is in state_codec.h. The fleet simulator's in-memory
+// store lives in sim/memory_content_store.h, outside the real agent.
+// Thread-safety: stores are not thread-safe; each is owned by one Agent.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +41,16 @@ struct ChannelSlot {
   // reverted to); only then does the next Apply keep it as last-known-good.
   bool current_known_good = false;
   ContentVersion last_known_good;  // empty: nothing to revert to
+
+  // KeepsCurrentOnApply says whether applying over this slot keeps its current
+  // version as last-known-good: an unproven version never displaces a proven one,
+  // but it is better than nothing when there is no last-known-good yet.
+  bool KeepsCurrentOnApply() const;
+  // ApplyVersion makes `version` current (not yet known good); the old current
+  // version becomes last-known-good when `keep` (see KeepsCurrentOnApply).
+  void ApplyVersion(const ContentVersion& version, bool keep);
+  // RevertToLastKnownGood makes the last-known-good version current and known good.
+  void RevertToLastKnownGood();
 };
 
 // BootMarker is written before content is loaded and cleared after a healthy
@@ -78,8 +89,8 @@ struct AgentState {
   bool IsBlocked(const std::string& channel, int64_t version) const;
 };
 
-// IsValidChannelName: 1-64 of [a-z0-9._-], not starting with '.', so that a
-// channel name is always a safe directory name.
+// IsValidChannelName is ValidateChannelName (common/names.h), the one channel-name
+// rule, as a bool; a valid channel name is always a safe directory name.
 bool IsValidChannelName(absl::string_view channel);
 
 // ContentStore is the agent's persistent state.
@@ -142,34 +153,6 @@ class DiskContentStore final : public ContentStore {
   const std::string dir_;
   const int lock_fd_;
   AgentState state_;
-};
-
-// MemoryContentStore keeps versions and digests in memory; payload bytes only
-// when asked to (tests), since the fleet simulator runs 10^5 of them.
-class MemoryContentStore final : public ContentStore {
- public:
-  explicit MemoryContentStore(bool keep_payloads = false) : keep_payloads_(keep_payloads) {}
-
-  absl::Status Load() override { return absl::OkStatus(); }
-  const AgentState& state() const override { return state_; }
-  absl::Status Apply(const std::string& channel, const ContentVersion& version,
-                     absl::string_view payload) override;
-  absl::Status Revert(const std::string& channel) override;
-  absl::Status MarkAllKnownGood() override;
-  absl::Status SaveMeta(const AgentMeta& meta) override;
-  std::string ContentPath(const std::string&) const override { return ""; }
-
-  // CurrentPayload returns the current bytes of `channel` (keep_payloads only).
-  absl::StatusOr<std::string> CurrentPayload(const std::string& channel) const;
-
- private:
-  struct Payloads {
-    std::string current;
-    std::string previous;
-  };
-  const bool keep_payloads_;
-  AgentState state_;
-  std::map<std::string, Payloads> payloads_;
 };
 
 }  // namespace ringwarden::agent

@@ -10,8 +10,8 @@
 #include <variant>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/outcomes.h"
 
 namespace ringwarden::agent {
 
@@ -26,26 +26,10 @@ struct ChannelVersion {
   friend bool operator!=(const ChannelVersion& a, const ChannelVersion& b) { return !(a == b); }
 };
 
-// ApplyOutcome mirrors ringwarden.v1.ApplyOutcome (same numbering).
-enum class ApplyOutcome {
-  kUnspecified = 0,
-  kApplied = 1,
-  kSignatureRejected = 2,
-  kDigestMismatch = 3,
-  kApplyFailed = 4,
-  kLoadCheckFailed = 5,
-  kReverted = 6,
-};
-
-// ApplyOutcomeName returns the proto enum name, e.g. "APPLY_OUTCOME_APPLIED".
-absl::string_view ApplyOutcomeName(ApplyOutcome outcome);
-
-// CrashKind mirrors ringwarden.v1.CrashKind (same numbering).
-enum class CrashKind {
-  kUnspecified = 0,
-  kProcessCrash = 1,
-  kUncleanShutdown = 2,
-};
+// ApplyOutcome and CrashKind are the one spelling in common/outcomes.h (same
+// numbering as ringwarden.v1.ApplyOutcome and CrashKind).
+using ::ringwarden::ApplyOutcome;
+using ::ringwarden::CrashKind;
 
 // Heartbeat says the agent is alive and what it runs.
 struct Heartbeat {

@@ -8,10 +8,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
+#include "server/core/health_feed.h"
 #include "server/domain/assignment.h"
 #include "server/domain/decision.h"
 #include "server/domain/ring.h"
-#include "server/health_feed.h"
 
 namespace ringwarden {
 namespace {
@@ -82,7 +82,8 @@ void BM_JudgeRing(benchmark::State& state) {
     rows.agents.push_back({ids[i], ring, treated ? 2 : 1, t0 + absl::Seconds(treated ? 5 : 0),
                            t0 + absl::Seconds(100)});
     if (treated) {
-      rows.applies.push_back({ids[i], "rules.behavioral", 2, "APPLIED", "", t0 + absl::Seconds(4)});
+      rows.applies.push_back(
+          {ids[i], "rules.behavioral", 2, ApplyOutcome::kApplied, "", t0 + absl::Seconds(4)});
     }
   }
   const RingGatePolicy gate;

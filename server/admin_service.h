@@ -11,9 +11,9 @@
 #include "common/clock.h"
 #include "ringwarden/v1/admin.grpc.pb.h"
 #include "server/auth.h"
+#include "server/core/rollout_manager.h"
+#include "server/core/work_queue.h"
 #include "server/metrics.h"
-#include "server/rollout_manager.h"
-#include "server/work_queue.h"
 
 namespace ringwarden {
 

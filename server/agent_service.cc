@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/names.h"
+#include "common/outcomes.h"
 #include "common/status_macros.h"
 #include "server/grpc_metadata.h"
 
@@ -17,25 +18,6 @@ namespace {
 constexpr int kMaxEventsPerBatch = 256;
 constexpr int kMaxChannelsPerPoll = 64;
 constexpr size_t kMaxDetailBytes = 1024;
-
-absl::string_view OutcomeName(v1::ApplyOutcome outcome) {
-  switch (outcome) {
-    case v1::APPLY_OUTCOME_APPLIED:
-      return "APPLIED";
-    case v1::APPLY_OUTCOME_SIGNATURE_REJECTED:
-      return "SIGNATURE_REJECTED";
-    case v1::APPLY_OUTCOME_DIGEST_MISMATCH:
-      return "DIGEST_MISMATCH";
-    case v1::APPLY_OUTCOME_APPLY_FAILED:
-      return "APPLY_FAILED";
-    case v1::APPLY_OUTCOME_LOAD_CHECK_FAILED:
-      return "LOAD_CHECK_FAILED";
-    case v1::APPLY_OUTCOME_REVERTED:
-      return "REVERTED";
-    default:
-      return "";
-  }
-}
 
 absl::Status ValidateChannelVersion(const v1::ChannelVersion& cv) {
   if (cv.version() < 0) {
@@ -299,34 +281,32 @@ absl::Status AgentServiceImpl::DoReportTelemetry(grpc::CallbackServerContext& ct
       }
       case v1::TelemetryEvent::kApply: {
         const v1::ApplyReport& a = e.apply();
-        const absl::string_view outcome = OutcomeName(a.outcome());
-        if (outcome.empty() || a.channel().empty() || a.channel().size() > 64 || a.version() < 1) {
+        absl::StatusOr<ApplyOutcome> outcome = ApplyOutcomeFromWire(a.outcome());
+        if (!outcome.ok() || a.version() < 1) {
           return absl::InvalidArgumentError(
               "apply report needs a channel, a version >= 1 and a known outcome");
         }
-        rows.applies.push_back(ApplyRow{identity.agent_id, a.channel(), a.version(),
-                                        std::string(outcome),
+        RETURN_IF_ERROR(ValidateChannelName(a.channel()));
+        rows.applies.push_back(ApplyRow{identity.agent_id, a.channel(), a.version(), *outcome,
                                         SanitizeText(a.detail(), kMaxDetailBytes), at});
         break;
       }
       case v1::TelemetryEvent::kCrash: {
         const v1::CrashReport& c = e.crash();
-        const char* kind = c.kind() == v1::CRASH_KIND_PROCESS_CRASH      ? "PROCESS_CRASH"
-                           : c.kind() == v1::CRASH_KIND_UNCLEAN_SHUTDOWN ? "UNCLEAN_SHUTDOWN"
-                                                                         : nullptr;
-        if (kind == nullptr) {
+        absl::StatusOr<CrashKind> kind = CrashKindFromWire(c.kind());
+        if (!kind.ok()) {
           return absl::InvalidArgumentError("crash report needs a kind");
         }
         for (const v1::ChannelVersion& cv : c.versions()) {
           RETURN_IF_ERROR(ValidateChannelVersion(cv));
-          rows.crashes.push_back(CrashRow{identity.agent_id, kind, cv.channel(), cv.version(),
+          rows.crashes.push_back(CrashRow{identity.agent_id, *kind, cv.channel(), cv.version(),
                                           SanitizeText(c.detail(), kMaxDetailBytes), at});
         }
         break;
       }
       case v1::TelemetryEvent::kHealth:
-        // Health events are accepted and counted by the decision engine later;
-        // nothing is stored for them yet.
+        // Health events are accepted and discarded: nothing stores or counts
+        // them yet, so they do not influence any decision.
         break;
       default:
         return absl::InvalidArgumentError("telemetry event has no payload");

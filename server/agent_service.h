@@ -14,9 +14,10 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "ringwarden/v1/agent.grpc.pb.h"
+#include "server/auth.h"
+#include "server/core/snapshot.h"
+#include "server/core/telemetry_writer.h"
 #include "server/metrics.h"
-#include "server/snapshot.h"
-#include "server/telemetry_writer.h"
 
 namespace ringwarden {
 

@@ -13,18 +13,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "server/core/identity.h"
 
 namespace ringwarden {
-
-enum class Role { kViewer = 0, kReleaser = 1, kAdmin = 2 };
-
-absl::string_view RoleName(Role role);
-absl::StatusOr<Role> ParseRole(absl::string_view name);
-
-struct Principal {
-  std::string name;
-  Role role = Role::kViewer;
-};
 
 // AdminAuthenticator maps bearer tokens to principals.
 class AdminAuthenticator {
@@ -46,12 +37,6 @@ class AdminAuthenticator {
   std::map<std::string, Principal> by_token_;
 };
 
-// AgentIdentity is what an agent credential proves.
-struct AgentIdentity {
-  std::string agent_id;
-  std::map<std::string, std::string> labels;
-};
-
 // IssueAgentToken returns the credential for `identity`, MACed with `secret`.
 std::string IssueAgentToken(const AgentIdentity& identity, absl::string_view secret);
 
@@ -60,11 +45,5 @@ std::string IssueAgentToken(const AgentIdentity& identity, absl::string_view sec
 absl::StatusOr<AgentIdentity> VerifyAgentToken(absl::string_view authorization_header,
                                                absl::string_view agent_id,
                                                absl::string_view secret);
-
-// ValidateAgentId accepts 1-128 characters of [A-Za-z0-9._:-].
-absl::Status ValidateAgentId(absl::string_view agent_id);
-// ValidateLabels accepts at most 32 labels, keys 1-64 and values 0-64
-// characters of [A-Za-z0-9._:/-].
-absl::Status ValidateLabels(const std::map<std::string, std::string>& labels);
 
 }  // namespace ringwarden

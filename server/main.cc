@@ -4,8 +4,8 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "server/postgres/migrations.h"
 #include "server/server.h"
-#include "server/storage/migrations.h"
 
 int main(int argc, char** argv) {
   ringwarden::ServerConfig config;

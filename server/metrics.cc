@@ -72,10 +72,9 @@ Metrics::Metrics(prometheus::Registry& registry)
                                          "Minimum bake time of an active rollout's stage.")) {
   // Database failure codes exist from the start at zero, so rate() sees the first error
   // and dashboards have a series to show.
-  for (absl::StatusCode code :
-       {absl::StatusCode::kUnavailable, absl::StatusCode::kAborted, absl::StatusCode::kInternal,
-        absl::StatusCode::kUnknown, absl::StatusCode::kDeadlineExceeded,
-        absl::StatusCode::kDataLoss}) {
+  for (absl::StatusCode code : {absl::StatusCode::kUnavailable, absl::StatusCode::kAborted,
+                                absl::StatusCode::kInternal, absl::StatusCode::kUnknown,
+                                absl::StatusCode::kDeadlineExceeded, absl::StatusCode::kDataLoss}) {
     const std::string name = absl::StatusCodeToString(code);
     db_error_counters_[name] = &db_errors_.Add({{"code", name}});
   }
@@ -297,6 +296,20 @@ void Metrics::UpdateRolloutRing(const RolloutRecord& rollout, Ring ring, int64_t
   }
   SetGauge(stage_age_, staged, absl::ToDoubleSeconds(stage_age), owner);
   SetGauge(min_bake_, staged, absl::ToDoubleSeconds(min_bake), owner);
+}
+
+void Metrics::OnDecision(const RolloutRecord& rollout, Ring ring, int64_t targeted,
+                         const Decision& decision, absl::Duration stage_age,
+                         absl::Duration min_bake) {
+  decisions(decision.kind).Increment();
+  UpdateRolloutRing(rollout, ring, targeted, decision, stage_age, min_bake);
+}
+
+void Metrics::OnAutoStop(Decision::Kind kind, std::optional<absl::Duration> since_first_apply) {
+  auto_stops(kind).Increment();
+  if (since_first_apply.has_value()) {
+    time_to_auto_stop().Observe(absl::ToDoubleSeconds(*since_first_apply));
+  }
 }
 
 void Metrics::RetainRollouts(const std::set<std::string>& active) {

@@ -22,12 +22,13 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "server/core/core_observer.h"
 #include "server/domain/decision.h"
 #include "server/storage/store.h"
 
 namespace ringwarden {
 
-class Metrics final : public StoreObserver {
+class Metrics final : public StoreObserver, public ControllerObserver {
  public:
   explicit Metrics(prometheus::Registry& registry);
 
@@ -44,6 +45,16 @@ class Metrics final : public StoreObserver {
                          absl::Duration min_bake);
   // RetainRollouts drops the per-rollout series of rollouts not in `active`.
   void RetainRollouts(const std::set<std::string>& active);
+
+  // ControllerObserver: leadership, decisions and automatic stops.
+  void OnLeadership(bool leader) override { leader_->Set(leader ? 1 : 0); }
+  void OnJudgedRollouts(const std::set<std::string>& rollout_ids) override {
+    RetainRollouts(rollout_ids);
+  }
+  void OnDecision(const RolloutRecord& rollout, Ring ring, int64_t targeted,
+                  const Decision& decision, absl::Duration stage_age,
+                  absl::Duration min_bake) override;
+  void OnAutoStop(Decision::Kind kind, std::optional<absl::Duration> since_first_apply) override;
   // AddTelemetryRowsWritten advances the rows-written counter to `total`.
   void SetTelemetryRowsWritten(int64_t total);
 

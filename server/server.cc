@@ -14,16 +14,17 @@
 #include "common/status_macros.h"
 #include "server/admin_service.h"
 #include "server/agent_service.h"
-#include "server/controller.h"
+#include "server/core/controller.h"
+#include "server/core/policy_cache.h"
+#include "server/core/rollout_manager.h"
+#include "server/core/snapshot.h"
+#include "server/core/telemetry_writer.h"
+#include "server/core/work_queue.h"
+#include "server/manifest_codec.h"
 #include "server/metrics.h"
-#include "server/policy_cache.h"
-#include "server/rollout_manager.h"
-#include "server/snapshot.h"
-#include "server/storage/migrations.h"
-#include "server/storage/pg_leader_lock.h"
-#include "server/storage/pg_store.h"
-#include "server/telemetry_writer.h"
-#include "server/work_queue.h"
+#include "server/postgres/migrations.h"
+#include "server/postgres/pg_leader_lock.h"
+#include "server/postgres/pg_store.h"
 
 namespace ringwarden {
 
@@ -85,8 +86,9 @@ absl::Status Server::Start() {
   parts->admin_queue = std::make_unique<WorkQueue>(config_.db_workers, /*capacity=*/256);
   Clock& clock = RealClock::Instance();
   parts->policies = std::make_unique<PolicyCache>(*parts->store);
-  parts->manager = std::make_unique<RolloutManager>(*parts->store, *parts->snapshots,
-                                                    *parts->policies, parts->trusted_keys, clock);
+  parts->manager =
+      std::make_unique<RolloutManager>(*parts->store, *parts->snapshots, *parts->policies,
+                                       parts->trusted_keys, DecodeContentManifest, clock);
   RETURN_IF_ERROR(parts->manager->EnsureDefaultPolicy());
   AgentServiceOptions agent_options;
   agent_options.enrollment_secret = config_.enrollment_secret;
@@ -123,7 +125,7 @@ absl::Status Server::Start() {
     parts->leader_lock = std::make_unique<PgLeaderLock>(config_.database, kControllerLockKey);
     PgLeaderLock* lock = parts->leader_lock.get();
     parts->controller = std::make_unique<Controller>(
-        *parts->store, *parts->snapshots, *parts->policies, *parts->metrics, clock,
+        *parts->store, *parts->store, *parts->snapshots, *parts->policies, *parts->metrics, clock,
         [lock] { return lock->Check(); }, ControllerOptions{config_.controller_interval});
     parts->controller->Start();
   }

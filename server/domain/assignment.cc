@@ -129,4 +129,37 @@ absl::Duration NextPollDelay(absl::Duration interval, double jitter, absl::BitGe
   return interval * factor;
 }
 
+bool HoldsBack(const PinPolicy& pin) { return pin.kind != PinPolicy::Kind::kLatest; }
+
+std::optional<PinPolicy> EffectivePin(const std::vector<LabelPin>& pins, absl::string_view channel,
+                                      const std::map<std::string, std::string>& labels) {
+  std::optional<PinPolicy> latest;
+  for (const LabelPin& pin : pins) {
+    if (pin.channel != channel) {
+      continue;
+    }
+    auto it = labels.find(pin.label_key);
+    if (it == labels.end() || it->second != pin.label_value) {
+      continue;
+    }
+    if (HoldsBack(pin.policy)) {
+      return pin.policy;
+    }
+    if (!latest.has_value()) {
+      latest = pin.policy;
+    }
+  }
+  return latest;
+}
+
+std::vector<LabelPin> HoldingPins(const std::vector<LabelPin>& pins, absl::string_view channel) {
+  std::vector<LabelPin> out;
+  for (const LabelPin& pin : pins) {
+    if (pin.channel == channel && HoldsBack(pin.policy)) {
+      out.push_back(pin);
+    }
+  }
+  return out;
+}
+
 }  // namespace ringwarden

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +36,31 @@ struct PinPolicy {
     return a.kind == b.kind && a.version == b.version;
   }
 };
+
+// HoldsBack reports a pin that keeps agents off the newest version (n-1 or a
+// version). Agents under such a pin are not offered rollouts, so they are left
+// out of rollout health; see EffectivePin for precedence.
+bool HoldsBack(const PinPolicy& pin);
+
+// LabelPin is a pin policy for one channel, applied to agents carrying label
+// key=value.
+struct LabelPin {
+  std::string label_key;
+  std::string label_value;
+  std::string channel;
+  PinPolicy policy;
+};
+
+// EffectivePin is the pin precedence rule, defined once: among `pins` for
+// `channel` whose label the agent carries, one that holds back wins over
+// "latest"; among equals the first in `pins` order (storage lists them by
+// label key, then value). nullopt when none applies.
+std::optional<PinPolicy> EffectivePin(const std::vector<LabelPin>& pins, absl::string_view channel,
+                                      const std::map<std::string, std::string>& labels);
+
+// HoldingPins returns the pins of `channel` that hold agents back: the
+// selectors storage uses to leave pinned agents out of rollout health.
+std::vector<LabelPin> HoldingPins(const std::vector<LabelPin>& pins, absl::string_view channel);
 
 // ParsePinPolicy accepts "latest", "n-1" or a version number >= 1.
 absl::StatusOr<PinPolicy> ParsePinPolicy(absl::string_view text);

@@ -18,7 +18,7 @@
 #include "server/domain/decision_policy.h"
 #include "server/domain/health_ledger.h"
 #include "server/domain/ring.h"
-#include "server/domain/sequential_test.h"
+#include "server/domain/sprt.h"
 
 namespace ringwarden {
 

@@ -53,7 +53,10 @@ void HealthLedger::RecordApply(absl::string_view agent_id, Ring ring, ApplyOutco
       record.apply_failed = true;
       break;
     case ApplyOutcome::kSignatureRejected:
+    case ApplyOutcome::kDigestMismatch:
       record.rejected = true;
+      break;
+    case ApplyOutcome::kUnspecified:
       break;
     case ApplyOutcome::kReverted:
       MarkAttempted(record, t);

@@ -18,18 +18,10 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "common/outcomes.h"
 #include "server/domain/ring.h"
 
 namespace ringwarden {
-
-// ApplyOutcome is what an agent reported after trying to apply the rollout's version.
-enum class ApplyOutcome {
-  kApplied,            // written and loaded
-  kApplyFailed,        // could not be written or activated
-  kLoadCheckFailed,    // written, but the content's load check failed and the agent reverted
-  kSignatureRejected,  // refused before applying; the version never ran, so it is not a trial
-  kReverted,           // applied, then reverted on its own (boot-loop breaker)
-};
 
 // RingHealth is one ring's health at one instant. Every agent is counted once: apply_failed,
 // crashed, reverted, silent, healthy and pending partition `attempted` (an agent lands in the first

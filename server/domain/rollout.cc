@@ -5,12 +5,6 @@
 namespace ringwarden {
 namespace {
 
-constexpr RolloutState kAllStates[] = {
-    RolloutState::kPending,    RolloutState::kCanary,    RolloutState::kEarly,
-    RolloutState::kBroad,      RolloutState::kCompleted, RolloutState::kHalted,
-    RolloutState::kRolledBack, RolloutState::kCancelled,
-};
-
 absl::Status Refuse(const RolloutPosition& from, RolloutAction action, absl::string_view why) {
   return absl::FailedPreconditionError(absl::StrCat("cannot ", RolloutActionName(action),
                                                     " a rollout in state ",
@@ -42,7 +36,7 @@ absl::string_view RolloutStateName(RolloutState state) {
 }
 
 absl::StatusOr<RolloutState> ParseRolloutState(absl::string_view name) {
-  for (RolloutState s : kAllStates) {
+  for (RolloutState s : kAllRolloutStates) {
     if (RolloutStateName(s) == name) {
       return s;
     }
@@ -64,6 +58,38 @@ absl::string_view RolloutActionName(RolloutAction action) {
       return "cancel";
   }
   return "unknown";
+}
+
+absl::StatusOr<RolloutPosition> PositionFromNames(absl::string_view state,
+                                                  absl::string_view halted_from) {
+  RolloutPosition position;
+  absl::StatusOr<RolloutState> parsed = ParseRolloutState(state);
+  if (!parsed.ok()) {
+    return parsed.status();
+  }
+  position.state = *parsed;
+  if (!halted_from.empty()) {
+    absl::StatusOr<RolloutState> from = ParseRolloutState(halted_from);
+    if (!from.ok()) {
+      return from.status();
+    }
+    if (position.state != RolloutState::kHalted) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("a ", state, " rollout cannot be halted from ", halted_from));
+    }
+    position.halted_from = *from;
+  }
+  return position;
+}
+
+std::vector<std::string> FinalStateNames() {
+  std::vector<std::string> out;
+  for (RolloutState s : kAllRolloutStates) {
+    if (IsFinal(s)) {
+      out.emplace_back(RolloutStateName(s));
+    }
+  }
+  return out;
 }
 
 bool IsFinal(RolloutState state) {

@@ -32,6 +32,12 @@ enum class RolloutState {
 
 enum class RolloutAction { kPromote, kHalt, kResume, kRollback, kCancel };
 
+inline constexpr RolloutState kAllRolloutStates[] = {
+    RolloutState::kPending,    RolloutState::kCanary,    RolloutState::kEarly,
+    RolloutState::kBroad,      RolloutState::kCompleted, RolloutState::kHalted,
+    RolloutState::kRolledBack, RolloutState::kCancelled,
+};
+
 // RolloutStateName returns the contract name, e.g. "CANARY", "ROLLED_BACK".
 absl::string_view RolloutStateName(RolloutState state);
 absl::StatusOr<RolloutState> ParseRolloutState(absl::string_view name);
@@ -54,6 +60,14 @@ struct RolloutPosition {
     return a.state == b.state && a.halted_from == b.halted_from;
   }
 };
+
+// PositionFromNames rebuilds a stored position from its state name and the
+// name of the state it was halted from ("" when not halted); INVALID_ARGUMENT
+// for unknown names or a halted_from on a rollout that is not HALTED.
+absl::StatusOr<RolloutPosition> PositionFromNames(absl::string_view state,
+                                                  absl::string_view halted_from);
+// FinalStateNames lists the names of the final states, for storage filters.
+std::vector<std::string> FinalStateNames();
 
 // ApplyRolloutAction returns the position after `action`, or FAILED_PRECONDITION
 // with a message naming the state and what is allowed from it.

@@ -1,7 +1,8 @@
 // records.h: plain rows the storage layer reads and writes.
 //
-// Independent of protobuf and of the database driver so that the domain and
-// the transport can both speak them. Value types; no synchronization.
+// Independent of protobuf and of the database driver so that the core and
+// the transport can both speak them; domain words are the domain's enums. Value types; no
+// synchronization.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/outcomes.h"
 #include "server/domain/assignment.h"
 #include "server/domain/ring.h"
 #include "server/domain/rollout.h"
@@ -90,12 +92,8 @@ struct RingProgressRecord {
   int64_t failed = 0;
 };
 
-struct PinRecord {
-  std::string label_key;
-  std::string label_value;
-  std::string channel;
-  PinPolicy policy;
-};
+// PinRecord is a stored pin; the domain's LabelPin.
+using PinRecord = LabelPin;
 
 struct AgentRecord {
   std::string agent_id;
@@ -137,14 +135,14 @@ struct ApplyRow {
   std::string agent_id;
   std::string channel;
   int64_t version = 0;
-  std::string outcome;  // "APPLIED", "SIGNATURE_REJECTED", ...
+  ApplyOutcome outcome = ApplyOutcome::kUnspecified;  // stored by ApplyOutcomeName
   std::string detail;
   absl::Time at;
 };
 
 struct CrashRow {
   std::string agent_id;
-  std::string kind;  // "PROCESS_CRASH" or "UNCLEAN_SHUTDOWN"
+  CrashKind kind = CrashKind::kUnspecified;  // stored by CrashKindName
   std::string channel;
   int64_t version = 0;
   std::string detail;

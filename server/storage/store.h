@@ -1,8 +1,16 @@
-// store.h: the storage interface; PostgreSQL (pg_store.h) is the implementation.
+// store.h: the storage interfaces, one per role; PostgreSQL (server/postgres/)
+// implements them all, tests/support/fake_store.h does so in memory.
 //
-// Each method is one short transaction. Errors: NOT_FOUND, ALREADY_EXISTS,
-// FAILED_PRECONDITION (do not retry), ABORTED (a concurrent change won; re-read
-// and retry), UNAVAILABLE (database unreachable; retry later).
+// Each component takes only the roles it uses: the snapshot reads a
+// CatalogStore, the telemetry writer a TelemetrySink, the controller a
+// RolloutStore and a HealthSource. Each method is one short transaction.
+// Errors, each with one meaning:
+//   NOT_FOUND, ALREADY_EXISTS, INVALID_ARGUMENT   the request names something wrong
+//   FAILED_PRECONDITION  refused by a rule (a newer version exists, ...); do not retry
+//   ABORTED              only: the rollout moved past `expected_revision`; re-read and retry
+//   UNAVAILABLE          transient (database unreachable, or kept aborting the
+//                        transaction); the store already retried, retry later
+//   UNKNOWN              the commit's outcome is unknown; never retried
 // Thread-safety: implementations are safe to call from many threads.
 #pragma once
 
@@ -10,28 +18,23 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/domain/transition.h"
 #include "server/storage/records.h"
 
 namespace ringwarden {
 
-// RolloutChange is one state change and its audit entry, applied together.
+// RolloutChange is one planned transition and its audit entry, applied together.
 struct RolloutChange {
   std::string rollout_id;
   int64_t expected_revision = 0;  // ABORTED when the row moved on
-  RolloutPosition to;
-  bool stage_changed = false;  // resets stage_started_at
+  TransitionPlan plan;            // from PlanTransition, applied as it is
   AuditRecord audit;
-  // Side effects that must commit with the change.
-  bool mark_completed = false;  // content version becomes a completed version
-  bool revoke_version = false;  // content version is revoked forever
-  // New broad wave and its share of the broad ring; negative keeps the current one.
-  int broad_wave = -1;
-  double broad_fraction = -1;
 };
 
 // NewRollout creates a rollout, optionally cancelling the channel's unfinished one.
@@ -39,6 +42,16 @@ struct NewRollout {
   RolloutRecord rollout;
   std::vector<AuditRecord> audit;          // rollout_id is filled in
   std::optional<RolloutChange> supersede;  // cancels the previous unfinished rollout
+};
+
+// HealthQuery selects the telemetry one rollout is judged on.
+struct HealthQuery {
+  std::string channel;
+  int64_t version = 0;
+  int64_t previous_version = 0;
+  absl::Time since;  // crash reports from this time on
+  // Agents carrying the label of any of these pins are left out (HoldingPins()).
+  std::vector<LabelPin> holding_pins;
 };
 
 // StoreObserver hears about every storage operation (for metrics).
@@ -58,10 +71,11 @@ struct FleetStats {
   int64_t agents_seen_5m = 0;
 };
 
-class Store {
+// CatalogStore: content versions, pins, the emergency stop, and the catalog
+// the assignment snapshot is built from.
+class CatalogStore {
  public:
-  virtual ~Store() = default;
-
+  virtual ~CatalogStore() = default;
   // InsertContent stores a verified version; FAILED_PRECONDITION unless its
   // version is above the channel's newest (checked under a row lock).
   virtual absl::Status InsertContent(const ContentRecord& content, const AuditRecord& audit) = 0;
@@ -69,37 +83,18 @@ class Store {
   virtual absl::StatusOr<std::vector<ContentRecord>> ListContent(const std::string& channel) = 0;
   // GetContent returns one version with its payload; NOT_FOUND when absent.
   virtual absl::StatusOr<ContentRecord> GetContent(const std::string& channel, int64_t version) = 0;
-
-  // CreateRollout inserts a rollout (and its supersede change) atomically.
-  // FAILED_PRECONDITION when another unfinished rollout of the channel exists.
-  virtual absl::Status CreateRollout(const NewRollout& create) = 0;
-  virtual absl::StatusOr<RolloutRecord> GetRollout(const std::string& id) = 0;
-  virtual absl::StatusOr<std::vector<RolloutRecord>> ListRollouts(const std::string& channel,
-                                                                  bool active_only, int limit) = 0;
-  virtual absl::StatusOr<std::optional<RolloutRecord>> GetUnfinishedRollout(
-      const std::string& channel) = 0;
-  // ApplyRolloutChange commits the change and its audit entry, or nothing.
-  virtual absl::Status ApplyRolloutChange(const RolloutChange& change) = 0;
-  // RingProgress counts agents per ring for a rollout.
-  virtual absl::StatusOr<std::vector<RingProgressRecord>> RingProgress(
-      const RolloutRecord& rollout) = 0;
-
   virtual absl::Status SetEmergencyStop(bool active, const AuditRecord& audit) = 0;
   virtual absl::Status UpsertPin(const PinRecord& pin, const AuditRecord& audit) = 0;
+  // ListPins lists every pin by (label key, label value, channel).
   virtual absl::StatusOr<std::vector<PinRecord>> ListPins() = 0;
-
-  virtual absl::StatusOr<std::vector<AuditRecord>> ListAudit(const std::string& rollout_id,
-                                                             int limit) = 0;
-  // ListAgents returns up to `limit` agents (ring filter optional) and the total.
-  virtual absl::StatusOr<std::pair<std::vector<AgentRecord>, int64_t>> ListAgents(
-      std::optional<Ring> ring, int limit) = 0;
-
   // LoadCatalog reads what the assignment snapshot is built from.
   virtual absl::StatusOr<CatalogData> LoadCatalog() = 0;
+};
 
-  // WriteTelemetry writes a batch of agent rows in one transaction.
-  virtual absl::Status WriteTelemetry(const TelemetryRows& rows) = 0;
-
+// PolicyStore: versioned rollout policies.
+class PolicyStore {
+ public:
+  virtual ~PolicyStore() = default;
   // PutPolicy stores `body_json` as the next version of policy `name`; returns it.
   virtual absl::StatusOr<PolicyRecord> PutPolicy(const std::string& name,
                                                  const std::string& body_json,
@@ -108,19 +103,73 @@ class Store {
   virtual absl::StatusOr<PolicyRecord> GetPolicy(const std::string& name, int64_t version) = 0;
   // ListPolicies returns the newest version of every policy.
   virtual absl::StatusOr<std::vector<PolicyRecord>> ListPolicies() = 0;
+};
 
-  // LoadRolloutHealth reads the per-agent telemetry a rollout is judged on:
-  // every unpinned agent's version in effect and last heartbeat, the apply
-  // results of the rollout's version, and crash reports since `since`.
-  virtual absl::StatusOr<RolloutHealthRows> LoadRolloutHealth(const RolloutRecord& rollout,
-                                                              absl::Time since) = 0;
+// RolloutStore: rollouts, their transitions and the controller's decisions.
+class RolloutStore {
+ public:
+  virtual ~RolloutStore() = default;
+  // CreateRollout inserts a rollout (and its supersede change) atomically.
+  // FAILED_PRECONDITION when another unfinished rollout of the channel exists,
+  // or when the version was revoked or a newer one completed meanwhile.
+  virtual absl::Status CreateRollout(const NewRollout& create) = 0;
+  virtual absl::StatusOr<RolloutRecord> GetRollout(const std::string& id) = 0;
+  // ListRollouts lists newest first; `active_only` leaves out final states.
+  virtual absl::StatusOr<std::vector<RolloutRecord>> ListRollouts(const std::string& channel,
+                                                                  bool active_only, int limit) = 0;
+  virtual absl::StatusOr<std::optional<RolloutRecord>> GetUnfinishedRollout(
+      const std::string& channel) = 0;
+  // ApplyRolloutChange commits the plan, its side effects and the audit entry,
+  // or nothing: ABORTED when the rollout is no longer at expected_revision.
+  virtual absl::Status ApplyRolloutChange(const RolloutChange& change) = 0;
   // UpsertDecision records the latest decision for a rollout and ring.
   virtual absl::Status UpsertDecision(const DecisionRecord& decision) = 0;
+  // ListDecisions lists a rollout's latest decision per ring, in ring order.
   virtual absl::StatusOr<std::vector<DecisionRecord>> ListDecisions(
       const std::string& rollout_id) = 0;
+};
 
+// TelemetrySink: where batched agent telemetry is written.
+class TelemetrySink {
+ public:
+  virtual ~TelemetrySink() = default;
+  // WriteTelemetry writes a batch of agent rows in one transaction.
+  virtual absl::Status WriteTelemetry(const TelemetryRows& rows) = 0;
+};
+
+// HealthSource: the agents and their telemetry, as decisions and views read them.
+class HealthSource {
+ public:
+  virtual ~HealthSource() = default;
+  // LoadRolloutHealth reads the per-agent telemetry a rollout is judged on:
+  // every agent not held back by `query.holding_pins`, with its version in
+  // effect on the channel and last heartbeat; the apply results and completed
+  // downloads of the version; crash reports on the version or the previous one
+  // since `query.since`.
+  virtual absl::StatusOr<RolloutHealthRows> LoadRolloutHealth(const HealthQuery& query) = 0;
+  // ListAgents returns up to `limit` agents (ring filter optional) and the total.
+  virtual absl::StatusOr<std::pair<std::vector<AgentRecord>, int64_t>> ListAgents(
+      std::optional<Ring> ring, int limit) = 0;
   // LoadFleetStats counts rollouts by channel and state and agents by ring and version.
   virtual absl::StatusOr<FleetStats> LoadFleetStats() = 0;
 };
+
+// AuditLog: the append-only trail. Entries are appended by the changes they
+// record, in the same transaction; this role only reads.
+class AuditLog {
+ public:
+  virtual ~AuditLog() = default;
+  // ListAudit lists newest first; empty rollout_id = every entry.
+  virtual absl::StatusOr<std::vector<AuditRecord>> ListAudit(const std::string& rollout_id,
+                                                             int limit) = 0;
+};
+
+// Store is every role at once, for wiring a server from one implementation.
+class Store : public CatalogStore,
+              public PolicyStore,
+              public RolloutStore,
+              public TelemetrySink,
+              public HealthSource,
+              public AuditLog {};
 
 }  // namespace ringwarden

@@ -7,6 +7,7 @@
 #include <memory>
 #include <sstream>
 
+#include "agent-client/sim/memory_content_store.h"
 #include "gtest/gtest.h"
 #include "tests/agent-client/fake_agent_service.h"
 

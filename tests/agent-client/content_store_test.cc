@@ -1,39 +1,17 @@
 #include "agent-client/content_store.h"
 
-#include <stdlib.h>
-
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 
+#include "agent-client/sim/memory_content_store.h"
 #include "common/sha256.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/agent-client/test_files.h"
 
 namespace ringwarden::agent {
 namespace {
-
-// TempDir is a fresh directory removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = ::testing::TempDir() + "/rw-store-XXXXXX";
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 ContentVersion Version(int64_t v, const std::string& payload) {
   return ContentVersion{v, Sha256Hex(payload), static_cast<int64_t>(payload.size())};

@@ -1,4 +1,4 @@
-#include "agent-client/fleet.h"
+#include "agent-client/sim/fleet.h"
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"

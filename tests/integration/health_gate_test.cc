@@ -7,7 +7,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "agent-client/fleet.h"
+#include "agent-client/sim/fleet.h"
 #include "common/dsse.h"
 #include "tests/support/test_env.h"
 

@@ -8,12 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <pqxx/pqxx>
 #include <sstream>
 #include <thread>
 
@@ -27,15 +25,6 @@ namespace {
 [[noreturn]] void Die(const std::string& what) {
   std::cerr << "test environment: " << what << std::endl;
   std::abort();
-}
-
-std::string AdminConninfo() {
-  const char* env = std::getenv("RINGWARDEN_TEST_PG");
-  if (env == nullptr || *env == '\0') {
-    Die("RINGWARDEN_TEST_PG is not set; run the tests through ./tests/run.sh, which starts a "
-        "throwaway PostgreSQL");
-  }
-  return env;
 }
 
 }  // namespace
@@ -69,54 +58,6 @@ std::string ReadFileOrDie(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-TestDatabase::TestDatabase() : admin_conninfo_(AdminConninfo()) {
-  static std::atomic<int> counter{0};
-  name_ = absl::StrCat("rwtest_", getpid(), "_", counter++, "_",
-                       absl::ToUnixMicros(absl::Now()) % 1000000);
-  try {
-    pqxx::connection conn(admin_conninfo_);
-    pqxx::nontransaction tx(conn);
-    tx.exec0("CREATE DATABASE " + tx.quote_name(name_));
-  } catch (const std::exception& e) {
-    Die(absl::StrCat("cannot create test database: ", e.what()));
-  }
-  // Replace dbname=... in the admin conninfo.
-  std::vector<std::string> parts = absl::StrSplit(admin_conninfo_, ' ', absl::SkipEmpty());
-  conninfo_.clear();
-  for (const std::string& p : parts) {
-    if (p.rfind("dbname=", 0) != 0) {
-      absl::StrAppend(&conninfo_, p, " ");
-    }
-  }
-  absl::StrAppend(&conninfo_, "dbname=", name_);
-}
-
-TestDatabase::~TestDatabase() {
-  try {
-    pqxx::connection conn(admin_conninfo_);
-    pqxx::nontransaction tx(conn);
-    tx.exec0("DROP DATABASE IF EXISTS " + tx.quote_name(name_) + " WITH (FORCE)");
-  } catch (const std::exception& e) {
-    std::cerr << "cannot drop test database " << name_ << ": " << e.what() << std::endl;
-  }
-}
-
-std::string TestDatabase::Query(const std::string& sql) const {
-  pqxx::connection conn(conninfo_);
-  pqxx::nontransaction tx(conn);
-  pqxx::result r = tx.exec(sql);
-  if (r.empty() || r[0][0].is_null()) {
-    return "";
-  }
-  return r[0][0].as<std::string>();
-}
-
-void TestDatabase::Exec(const std::string& sql) const {
-  pqxx::connection conn(conninfo_);
-  pqxx::nontransaction tx(conn);
-  tx.exec0(sql);
 }
 
 TestKeys::TestKeys()

@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/ed25519.h"
+#include "tests/support/test_db.h"
 
 namespace ringwarden::testing {
 
@@ -36,21 +37,8 @@ class TempDir {
 void WriteFile(const std::string& path, const std::string& data);
 std::string ReadFileOrDie(const std::string& path);
 
-class TestDatabase {
- public:
-  TestDatabase();
-  ~TestDatabase();
-  // conninfo of the fresh database.
-  const std::string& conninfo() const { return conninfo_; }
-  // Query runs one SQL statement and returns the first column of the first row ("" if none).
-  std::string Query(const std::string& sql) const;
-  void Exec(const std::string& sql) const;
-
- private:
-  std::string admin_conninfo_;
-  std::string name_;
-  std::string conninfo_;
-};
+// TestDatabase is a fresh database of the test cluster, dropped afterwards.
+using TestDatabase = ScratchDatabase;
 
 // TestKeys: a trusted release key, an untrusted key, and admin tokens.
 struct TestKeys {

@@ -1,0 +1,68 @@
+// controller.h: the loop that judges every active rollout and acts on it.
+//
+// On each period the leader (one replica, by PostgreSQL advisory lock) reads
+// each active rollout's telemetry, rebuilds the health ledger, asks the
+// decision engine, records the decision, and applies halt, rollback or
+// promotion in one transaction with the evidence in the audit log. The change
+// is conditional on the revision it judged, so the same evidence is never
+// acted on twice, and a restart or a new leader resumes from the database.
+// While an emergency stop is active no decision is taken.
+// Thread-safety: RunOnce must not run concurrently with itself; Start() runs it
+// on an owned thread that Stop() (and the destructor) joins.
+#pragma once
+
+#include <functional>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "server/core/core_observer.h"
+#include "server/core/policy_cache.h"
+#include "server/core/snapshot.h"
+#include "server/storage/store.h"
+
+namespace ringwarden {
+
+struct ControllerOptions {
+  absl::Duration period = absl::Seconds(5);
+};
+
+// The actor name automatic changes carry in the audit log.
+inline constexpr char kControllerActor[] = "controller";
+
+class Controller {
+ public:
+  // `is_leader` says whether this replica may act now. Every reference must
+  // outlive the controller.
+  Controller(RolloutStore& rollouts, HealthSource& health, SnapshotHolder& snapshots,
+             PolicyCache& policies, ControllerObserver& observer, const Clock& clock,
+             std::function<absl::StatusOr<bool>()> is_leader, ControllerOptions options);
+  ~Controller();
+
+  void Start();
+  void Stop();
+
+  // RunOnce evaluates every active rollout once; returns how many it changed.
+  absl::StatusOr<int> RunOnce();
+
+ private:
+  // Evaluate judges one rollout; returns whether it changed it.
+  absl::StatusOr<bool> Evaluate(const RolloutRecord& rollout, const AssignmentSnapshot& snapshot,
+                                absl::Time now);
+  void Loop();
+
+  RolloutStore& rollouts_;
+  HealthSource& health_;
+  SnapshotHolder& snapshots_;
+  PolicyCache& policies_;
+  ControllerObserver& observer_;
+  const Clock& clock_;
+  std::function<absl::StatusOr<bool>()> is_leader_;
+  const ControllerOptions options_;
+  absl::Notification stop_;
+  std::thread thread_;
+};
+
+}  // namespace ringwarden

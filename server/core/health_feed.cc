@@ -1,0 +1,118 @@
+#include "server/core/health_feed.h"
+
+#include <optional>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+
+namespace ringwarden {
+
+HealthLedger BuildLedger(const RolloutHealthRows& rows, const RolloutRecord& rollout,
+                         absl::Time window_start) {
+  HealthLedger ledger;
+  absl::flat_hash_map<std::string, const AgentHealthRow*> agents;
+  agents.reserve(rows.agents.size());
+  for (const AgentHealthRow& a : rows.agents) {
+    agents[a.agent_id] = &a;
+  }
+  auto ring_of = [&](const std::string& id) -> std::optional<Ring> {
+    auto it = agents.find(id);
+    return it == agents.end() ? std::nullopt : std::optional<Ring>(it->second->ring);
+  };
+
+  // Apply reports first; a download without any report is taken as an apply
+  // (the host may have died before it could say so).
+  absl::flat_hash_set<std::string> reported;
+  for (const ApplyRow& a : rows.applies) {
+    auto ring = ring_of(a.agent_id);
+    if (!ring.has_value() || a.outcome == ApplyOutcome::kUnspecified || a.at < window_start) {
+      continue;
+    }
+    // Reverted implies it was applied first.
+    if (a.outcome == ApplyOutcome::kReverted) {
+      ledger.RecordApply(a.agent_id, *ring, ApplyOutcome::kApplied, a.at);
+    }
+    ledger.RecordApply(a.agent_id, *ring, a.outcome, a.at);
+    reported.insert(a.agent_id);
+  }
+  for (const FetchRow& f : rows.fetches) {
+    auto ring = ring_of(f.agent_id);
+    if (!ring.has_value() || f.at < window_start || reported.contains(f.agent_id)) {
+      continue;
+    }
+    ledger.RecordApply(f.agent_id, *ring, ApplyOutcome::kApplied, f.at);
+  }
+
+  for (const AgentHealthRow& a : rows.agents) {
+    if (!a.last_seen.has_value()) {
+      continue;
+    }
+    if (a.version == rollout.version && a.version != 0) {
+      if (a.since.has_value() && *a.since >= window_start) {
+        ledger.RecordHeartbeat(a.agent_id, a.ring, true, *a.since);
+        if (*a.last_seen > *a.since) {
+          ledger.RecordHeartbeat(a.agent_id, a.ring, true, *a.last_seen);
+        }
+      }
+      continue;
+    }
+    // On another version: control, seen from the later of the window start
+    // and when it took that version, until its last heartbeat.
+    absl::Time first = window_start;
+    if (a.since.has_value() && *a.since > first) {
+      first = *a.since;
+    }
+    if (*a.last_seen >= first) {
+      ledger.RecordControlHeartbeat(a.agent_id, a.ring, first);
+      ledger.RecordControlHeartbeat(a.agent_id, a.ring, *a.last_seen);
+    } else {
+      ledger.RecordControlHeartbeat(a.agent_id, a.ring, *a.last_seen);
+    }
+  }
+
+  for (const CrashRow& c : rows.crashes) {
+    auto ring = ring_of(c.agent_id);
+    if (!ring.has_value() || c.at < window_start) {
+      continue;
+    }
+    ledger.RecordCrash(c.agent_id, *ring, c.at, c.version == rollout.version);
+  }
+  return ledger;
+}
+
+HealthQuery HealthQueryFor(const RolloutRecord& rollout, absl::Time since,
+                           const std::vector<LabelPin>& pins) {
+  HealthQuery query;
+  query.channel = rollout.channel;
+  query.version = rollout.version;
+  query.previous_version = rollout.previous_version;
+  query.since = since;
+  query.holding_pins = HoldingPins(pins, rollout.channel);
+  return query;
+}
+
+std::vector<RingProgressRecord> ProgressByRing(const RolloutHealthRows& rows,
+                                               const RolloutRecord& rollout,
+                                               const RolloutPolicy& policy, absl::Time now) {
+  const absl::Time window_start = rollout.created_at;
+  const HealthLedger ledger = BuildLedger(rows, rollout, window_start);
+  std::vector<RingProgressRecord> out;
+  for (Ring ring : kAllRings) {
+    RingProgressRecord p;
+    p.ring = ring;
+    for (const AgentHealthRow& a : rows.agents) {
+      if (a.ring == ring) {
+        ++p.targeted;
+        p.applied += a.version == rollout.version ? 1 : 0;
+      }
+    }
+    const RingHealth health =
+        ledger.Summarize(ring, now, policy.ForRing(ring).silence_timeout, window_start);
+    p.healthy = health.healthy;
+    p.failed = health.failed;
+    out.push_back(p);
+  }
+  return out;
+}
+
+}  // namespace ringwarden

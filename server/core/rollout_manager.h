@@ -1,0 +1,96 @@
+// rollout_manager.h: the release operations behind AdminService.
+//
+// Validates input, applies the domain rules (state machine, version order),
+// writes through the Store in one transaction per operation with its audit
+// entry, and refreshes the assignment snapshot so agents see the change on
+// their next poll. Knows nothing of gRPC.
+// Thread-safety: safe to call from many threads; the database serializes
+// conflicting changes (optimistic revision checks).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/random/random.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "common/dsse.h"
+#include "common/names.h"
+#include "server/core/identity.h"
+#include "server/core/manifest.h"
+#include "server/core/policy_cache.h"
+#include "server/core/snapshot.h"
+#include "server/storage/store.h"
+
+namespace ringwarden {
+
+// Size limits on what release engineers send.
+inline constexpr size_t kMaxPayloadBytes = 16 * 1024 * 1024;
+inline constexpr size_t kMaxReasonBytes = 1024;
+
+struct RolloutView {
+  RolloutRecord rollout;
+  std::vector<RingProgressRecord> rings;
+};
+
+struct RolloutExplanation {
+  RolloutView view;
+  std::vector<DecisionRecord> decisions;
+  std::vector<AuditRecord> automatic_actions;
+};
+
+class RolloutManager {
+ public:
+  // `decode_manifest` parses verified manifest bytes (the transport's codec).
+  // Every reference must outlive the manager.
+  RolloutManager(Store& store, SnapshotHolder& snapshots, PolicyCache& policies,
+                 const TrustedKeys& trusted_keys, ManifestDecoder decode_manifest,
+                 const Clock& clock);
+
+  // UploadContent verifies the envelope and payload and stores them.
+  absl::StatusOr<ContentRecord> UploadContent(const std::string& envelope_json,
+                                              const std::string& payload, const Principal& actor);
+
+  // StartRollout records the newest version of policy `policy_name` ("" = "default").
+  absl::StatusOr<RolloutView> StartRollout(const std::string& channel, int64_t version, bool hold,
+                                           bool supersede, const std::string& reason,
+                                           const std::string& policy_name, const Principal& actor);
+  // Act applies promote, halt, resume or roll back. expected_revision 0 skips
+  // the optimistic check. A promotion before the stage gate passed needs `force`
+  // and a reason; none is allowed during an emergency stop.
+  absl::StatusOr<RolloutView> Act(const std::string& id, RolloutAction action,
+                                  const std::string& reason, int64_t expected_revision, bool force,
+                                  const Principal& actor);
+  absl::StatusOr<RolloutExplanation> Explain(const std::string& id);
+
+  absl::StatusOr<PolicyRecord> SetPolicy(const std::string& name, const std::string& policy_json,
+                                         const std::string& reason, const Principal& actor);
+  absl::StatusOr<PolicyRecord> GetPolicy(const std::string& name, int64_t version);
+  // EnsureDefaultPolicy stores DefaultRolloutPolicy() as "default" if no such policy exists.
+  absl::Status EnsureDefaultPolicy();
+  absl::StatusOr<RolloutView> Get(const std::string& id);
+
+  absl::Status SetEmergencyStop(bool active, const std::string& reason, const Principal& actor);
+  absl::StatusOr<PinRecord> SetPin(const std::string& label_key, const std::string& label_value,
+                                   const std::string& channel, const std::string& policy,
+                                   const std::string& reason, const Principal& actor);
+
+ private:
+  std::string NewRolloutId();
+  // Progress counts the rollout per ring from the controller's ledger.
+  absl::StatusOr<std::vector<RingProgressRecord>> Progress(const RolloutRecord& rollout);
+  // RefreshSnapshot makes a committed change visible to polls at once.
+  void RefreshSnapshot();
+
+  Store& store_;
+  SnapshotHolder& snapshots_;
+  PolicyCache& policies_;
+  const TrustedKeys& trusted_keys_;
+  const ManifestDecoder decode_manifest_;
+  const Clock& clock_;
+  absl::Mutex rng_mu_;
+  absl::BitGen rng_ ABSL_GUARDED_BY(rng_mu_);
+};
+
+}  // namespace ringwarden

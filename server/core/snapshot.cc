@@ -1,0 +1,167 @@
+#include "server/core/snapshot.h"
+
+#include <algorithm>
+#include <set>
+
+#include "common/status_macros.h"
+
+namespace ringwarden {
+namespace {
+
+// How many of a channel's newest completed versions stay ready in memory
+// (newest and n-1, plus one spare for pins that trail).
+constexpr size_t kCompletedVersionsHeld = 3;
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const AssignmentSnapshot>> AssignmentSnapshot::Build(
+    CatalogData data, CatalogStore& store, const AssignmentSnapshot* previous) {
+  auto snap = std::make_shared<AssignmentSnapshot>();
+  snap->pins_ = std::move(data.pins);
+  snap->ring_policy_ = std::move(data.ring_policy);
+  snap->emergency_stop_ = data.emergency_stop;
+  snap->agent_token_secret_ = std::move(data.agent_token_secret);
+
+  std::map<std::string, std::map<int64_t, ContentRecord>> content;
+  for (ContentRecord& c : data.content) {
+    Channel& ch = snap->channels_[c.channel];
+    ch.catalog.channel = c.channel;
+    if (c.revoked) {
+      ch.catalog.revoked.push_back(c.version);
+    } else if (c.completed) {
+      ch.catalog.completed.push_back(c.version);
+    }
+    content[c.channel][c.version] = std::move(c);
+  }
+  for (const RolloutRecord& r : data.unfinished_rollouts) {
+    Channel& ch = snap->channels_[r.channel];
+    ch.catalog.rollout = ActiveRollout{r.id, r.version, r.position, r.broad_fraction};
+  }
+
+  for (auto& [name, ch] : snap->channels_) {
+    std::sort(ch.catalog.completed.begin(), ch.catalog.completed.end());
+    std::sort(ch.catalog.revoked.begin(), ch.catalog.revoked.end());
+    std::set<int64_t> wanted;
+    const auto& completed = ch.catalog.completed;
+    for (size_t i = completed.size() > kCompletedVersionsHeld
+                        ? completed.size() - kCompletedVersionsHeld
+                        : 0;
+         i < completed.size(); ++i) {
+      wanted.insert(completed[i]);
+    }
+    if (ch.catalog.rollout.has_value()) {
+      wanted.insert(ch.catalog.rollout->version);
+    }
+    // Agents on a revoked version are sent to the newest completed one below it.
+    for (int64_t revoked : ch.catalog.revoked) {
+      for (auto it = completed.rbegin(); it != completed.rend(); ++it) {
+        if (*it < revoked) {
+          wanted.insert(*it);
+          break;
+        }
+      }
+    }
+    for (const PinRecord& pin : snap->pins_) {
+      if (pin.channel == name && pin.policy.kind == PinPolicy::Kind::kVersion) {
+        wanted.insert(pin.policy.version);
+      }
+    }
+    for (int64_t version : wanted) {
+      auto it = content[name].find(version);
+      if (it == content[name].end() || it->second.revoked) {
+        continue;
+      }
+      ContentBlob blob;
+      blob.meta = it->second;
+      const ContentBlob* old = previous != nullptr ? previous->Blob(name, version) : nullptr;
+      if (old != nullptr && old->meta.sha256 == blob.meta.sha256) {
+        blob.payload = old->payload;
+      } else {
+        ASSIGN_OR_RETURN(ContentRecord full, store.GetContent(name, version));
+        blob.payload = std::make_shared<const std::string>(std::move(full.payload));
+      }
+      ch.blobs.emplace(version, std::move(blob));
+    }
+  }
+  return std::shared_ptr<const AssignmentSnapshot>(std::move(snap));
+}
+
+Ring AssignmentSnapshot::RingOf(const AgentIdentity& agent) const {
+  return AssignRing(ring_policy_, agent.agent_id, agent.labels);
+}
+
+std::vector<ChannelAnswer> AssignmentSnapshot::Resolve(
+    const AgentIdentity& agent, const std::map<std::string, int64_t>& current,
+    const std::vector<std::string>& channels) const {
+  std::vector<ChannelAnswer> answers;
+  const Ring ring = RingOf(agent);
+  auto answer_one = [&](const std::string& name, const Channel& ch) {
+    AgentChannelView view;
+    view.ring = ring;
+    auto cur = current.find(name);
+    view.current_version = cur == current.end() ? 0 : cur->second;
+    view.pin = EffectivePin(pins_, name, agent.labels);
+    view.wave_position = WavePosition(ring_policy_.seed, agent.agent_id);
+    ChannelAnswer a;
+    a.channel = name;
+    a.assignment = ResolveAssignment(ch.catalog, view, emergency_stop_);
+    a.revoked = ch.catalog.revoked;
+    if (a.assignment.version != 0) {
+      auto blob = ch.blobs.find(a.assignment.version);
+      if (blob == ch.blobs.end()) {
+        // Not held in memory (e.g. an old version the agent already runs):
+        // tell it to keep what it has.
+        a.assignment.version = view.current_version;
+        a.assignment.rollback = false;
+        blob = ch.blobs.find(view.current_version);
+      }
+      a.blob = blob == ch.blobs.end() ? nullptr : &blob->second;
+    }
+    answers.push_back(std::move(a));
+  };
+  if (channels.empty()) {
+    for (const auto& [name, ch] : channels_) {
+      answer_one(name, ch);
+    }
+  } else {
+    for (const std::string& name : channels) {
+      auto it = channels_.find(name);
+      if (it != channels_.end()) {
+        answer_one(name, it->second);
+      }
+    }
+  }
+  return answers;
+}
+
+const ContentBlob* AssignmentSnapshot::Blob(const std::string& channel, int64_t version) const {
+  auto ch = channels_.find(channel);
+  if (ch == channels_.end()) {
+    return nullptr;
+  }
+  auto it = ch->second.blobs.find(version);
+  return it == ch->second.blobs.end() ? nullptr : &it->second;
+}
+
+bool AssignmentSnapshot::IsRevoked(const std::string& channel, int64_t version) const {
+  auto ch = channels_.find(channel);
+  return ch != channels_.end() && ringwarden::IsRevoked(ch->second.catalog, version);
+}
+
+absl::Status SnapshotHolder::Refresh() {
+  absl::MutexLock refresh_lock(&refresh_mu_);
+  ASSIGN_OR_RETURN(CatalogData data, store_.LoadCatalog());
+  std::shared_ptr<const AssignmentSnapshot> previous = Current();
+  ASSIGN_OR_RETURN(std::shared_ptr<const AssignmentSnapshot> next,
+                   AssignmentSnapshot::Build(std::move(data), store_, previous.get()));
+  absl::MutexLock lock(&mu_);
+  current_ = std::move(next);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<const AssignmentSnapshot> SnapshotHolder::Current() const {
+  absl::MutexLock lock(&mu_);
+  return current_;
+}
+
+}  // namespace ringwarden

@@ -1,0 +1,83 @@
+// pg_store.h: the PostgreSQL implementation of every storage role.
+//
+// Owns a small pool of connections; each call borrows one and runs one short
+// transaction of prepared statements (server/postgres/sql.h). Only transient
+// failures (lost connection, serialization failure, deadlock) are retried, a
+// bounded number of times; a refusal or an in-doubt commit never is. The
+// methods live in pg_catalog.cc, pg_rollouts.cc, pg_telemetry.cc, pg_health.cc
+// and pg_audit.cc. Thread-safety: safe to call from many threads.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "server/storage/store.h"
+
+namespace ringwarden {
+
+class PgPool;
+
+class PgStore final : public Store {
+ public:
+  // `pool_size` connections at most; they open lazily.
+  PgStore(std::string conninfo, int pool_size);
+  ~PgStore() override;
+  PgStore(const PgStore&) = delete;
+  PgStore& operator=(const PgStore&) = delete;
+
+  // SetObserver reports every operation's latency and outcome to `observer`
+  // (which must outlive the store); null stops reporting.
+  void SetObserver(StoreObserver* observer);
+
+  // Ping checks that the database answers.
+  absl::Status Ping();
+
+  // CatalogStore (pg_catalog.cc)
+  absl::Status InsertContent(const ContentRecord& content, const AuditRecord& audit) override;
+  absl::StatusOr<std::vector<ContentRecord>> ListContent(const std::string& channel) override;
+  absl::StatusOr<ContentRecord> GetContent(const std::string& channel, int64_t version) override;
+  absl::Status SetEmergencyStop(bool active, const AuditRecord& audit) override;
+  absl::Status UpsertPin(const PinRecord& pin, const AuditRecord& audit) override;
+  absl::StatusOr<std::vector<PinRecord>> ListPins() override;
+  absl::StatusOr<CatalogData> LoadCatalog() override;
+
+  // PolicyStore (pg_catalog.cc)
+  absl::StatusOr<PolicyRecord> PutPolicy(const std::string& name, const std::string& body_json,
+                                         const AuditRecord& audit) override;
+  absl::StatusOr<PolicyRecord> GetPolicy(const std::string& name, int64_t version) override;
+  absl::StatusOr<std::vector<PolicyRecord>> ListPolicies() override;
+
+  // RolloutStore (pg_rollouts.cc)
+  absl::Status CreateRollout(const NewRollout& create) override;
+  absl::StatusOr<RolloutRecord> GetRollout(const std::string& id) override;
+  absl::StatusOr<std::vector<RolloutRecord>> ListRollouts(const std::string& channel,
+                                                          bool active_only, int limit) override;
+  absl::StatusOr<std::optional<RolloutRecord>> GetUnfinishedRollout(
+      const std::string& channel) override;
+  absl::Status ApplyRolloutChange(const RolloutChange& change) override;
+  absl::Status UpsertDecision(const DecisionRecord& decision) override;
+  absl::StatusOr<std::vector<DecisionRecord>> ListDecisions(const std::string& rollout_id) override;
+
+  // TelemetrySink (pg_telemetry.cc)
+  absl::Status WriteTelemetry(const TelemetryRows& rows) override;
+
+  // HealthSource (pg_health.cc)
+  absl::StatusOr<RolloutHealthRows> LoadRolloutHealth(const HealthQuery& query) override;
+  absl::StatusOr<std::pair<std::vector<AgentRecord>, int64_t>> ListAgents(std::optional<Ring> ring,
+                                                                          int limit) override;
+  absl::StatusOr<FleetStats> LoadFleetStats() override;
+
+  // AuditLog (pg_audit.cc)
+  absl::StatusOr<std::vector<AuditRecord>> ListAudit(const std::string& rollout_id,
+                                                     int limit) override;
+
+ private:
+  std::unique_ptr<PgPool> pool_;  // pimpl: keeps the driver out of this header
+};
+
+}  // namespace ringwarden

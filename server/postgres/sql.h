@@ -1,0 +1,355 @@
+// sql.h: every SQL statement of ringwarden_postgres, as named constants.
+//
+// Statements take every value as a $n parameter, domain words included (the
+// ring order, the final states and the holding pins arrive as text[]
+// parameters), so no SQL is assembled at run time. Timestamps cross the driver
+// as Unix microseconds both ways. PgTx::Exec prepares a statement once per
+// connection, on first use. Constants only.
+#pragma once
+
+namespace ringwarden::sql {
+
+// Statement is one SQL text and the name it is prepared under.
+struct Statement {
+  const char* name;
+  const char* text;
+};
+
+// ---- Connections ------------------------------------------------------------
+
+inline constexpr Statement kPing = {"ping", "SELECT 1"};
+
+// ---- Content and channels ---------------------------------------------------
+
+// The upsert takes the channel row lock, serializing uploads per channel.
+inline constexpr Statement kLockChannel = {"lock_channel", R"sql(
+INSERT INTO channels (name) VALUES ($1)
+ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
+RETURNING newest_version)sql"};
+
+// $7: key ids as a text[] literal.
+inline constexpr Statement kInsertContent = {"insert_content", R"sql(
+INSERT INTO content (channel, version, sha256, size, envelope, payload, key_ids, description,
+                     uploaded_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7::text[], $8, $9))sql"};
+
+inline constexpr Statement kBumpChannel = {"bump_channel", R"sql(
+UPDATE channels SET newest_version = $2 WHERE name = $1)sql"};
+
+// Metadata of every version, newest first; $1: a channel, or '' for all.
+inline constexpr Statement kListContent = {"list_content", R"sql(
+SELECT channel, version, sha256, size, convert_from(envelope, 'UTF8'),
+       array_to_json(key_ids)::text, description,
+       (extract(epoch from uploaded_at) * 1000000)::bigint, uploaded_by,
+       completed_at IS NOT NULL, revoked_at IS NOT NULL
+FROM content WHERE $1 = '' OR channel = $1
+ORDER BY channel, version DESC)sql"};
+
+// The columns of kListContent, then the payload.
+inline constexpr Statement kGetContent = {"get_content", R"sql(
+SELECT channel, version, sha256, size, convert_from(envelope, 'UTF8'),
+       array_to_json(key_ids)::text, description,
+       (extract(epoch from uploaded_at) * 1000000)::bigint, uploaded_by,
+       completed_at IS NOT NULL, revoked_at IS NOT NULL, payload
+FROM content WHERE channel = $1 AND version = $2)sql"};
+
+// Whether version $2 of channel $1 is revoked, and the newest completed
+// version; locks the channel row, which completions and rollbacks take too.
+inline constexpr Statement kCheckRolloutVersion = {"check_rollout_version", R"sql(
+SELECT c.revoked_at IS NOT NULL,
+       (SELECT coalesce(max(version), 0) FROM content
+        WHERE channel = $1 AND completed_at IS NOT NULL AND revoked_at IS NULL)
+FROM channels ch JOIN content c ON c.channel = ch.name AND c.version = $2::bigint
+WHERE ch.name = $1
+FOR UPDATE OF ch)sql"};
+
+inline constexpr Statement kLockChannelRow = {"lock_channel_row", R"sql(
+SELECT 1 FROM channels WHERE name = $1 FOR UPDATE)sql"};
+
+inline constexpr Statement kCompleteContent = {"complete_content", R"sql(
+UPDATE content SET completed_at = now()
+WHERE channel = $1 AND version = $2 AND completed_at IS NULL)sql"};
+
+inline constexpr Statement kRevokeContent = {"revoke_content", R"sql(
+UPDATE content SET revoked_at = now()
+WHERE channel = $1 AND version = $2 AND revoked_at IS NULL)sql"};
+
+// ---- Settings, ring policy and pins -----------------------------------------
+
+inline constexpr Statement kSetSetting = {"set_setting", R"sql(
+INSERT INTO settings (key, value) VALUES ($1, $2)
+ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value)sql"};
+
+inline constexpr Statement kListSettings = {"list_settings", R"sql(
+SELECT key, value FROM settings)sql"};
+
+inline constexpr Statement kLoadRingPolicy = {"load_ring_policy", R"sql(
+SELECT canary_buckets, early_buckets, overrides::text, seed FROM ring_policy WHERE id = 1)sql"};
+
+inline constexpr Statement kUpsertPin = {"upsert_pin", R"sql(
+INSERT INTO pins (label_key, label_value, channel, policy, updated_by)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (label_key, label_value, channel) DO UPDATE
+SET policy = EXCLUDED.policy, updated_by = EXCLUDED.updated_by, updated_at = now())sql"};
+
+inline constexpr Statement kListPins = {"list_pins", R"sql(
+SELECT label_key, label_value, channel, policy FROM pins
+ORDER BY label_key, label_value, channel)sql"};
+
+// ---- Policies ---------------------------------------------------------------
+
+// Serializes the writers of one policy name so that versions stay dense.
+inline constexpr Statement kLockPolicyName = {"lock_policy_name", R"sql(
+SELECT pg_advisory_xact_lock(hashtext('policy:' || $1)))sql"};
+
+inline constexpr Statement kInsertPolicyVersion = {"insert_policy_version", R"sql(
+INSERT INTO rollout_policies (name, version, body, created_by)
+SELECT $1, coalesce(max(version), 0) + 1, $2::jsonb, $3 FROM rollout_policies WHERE name = $1
+RETURNING version, (extract(epoch from created_at) * 1000000)::bigint)sql"};
+
+// $2: a version, or 0 for the newest.
+inline constexpr Statement kGetPolicy = {"get_policy", R"sql(
+SELECT name, version, body::text, created_by,
+       (extract(epoch from created_at) * 1000000)::bigint
+FROM rollout_policies
+WHERE name = $1 AND ($2::bigint = 0 OR version = $2::bigint)
+ORDER BY version DESC LIMIT 1)sql"};
+
+inline constexpr Statement kListPolicies = {"list_policies", R"sql(
+SELECT DISTINCT ON (name) name, version, body::text, created_by,
+       (extract(epoch from created_at) * 1000000)::bigint
+FROM rollout_policies
+ORDER BY name, version DESC)sql"};
+
+// ---- Audit log --------------------------------------------------------------
+
+inline constexpr Statement kInsertAudit = {"insert_audit", R"sql(
+INSERT INTO audit_log (actor, action, rollout_id, from_state, to_state, reason, evidence)
+VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7::jsonb))sql"};
+
+// Newest first; $1: a rollout id, or '' for every entry; $2: the limit.
+inline constexpr Statement kListAudit = {"list_audit", R"sql(
+SELECT id, (extract(epoch from at) * 1000000)::bigint, actor, action, coalesce(rollout_id, ''),
+       from_state, to_state, reason, evidence::text
+FROM audit_log WHERE $1 = '' OR rollout_id = $1
+ORDER BY id DESC LIMIT $2)sql"};
+
+// ---- Rollouts and decisions -------------------------------------------------
+
+inline constexpr Statement kInsertRollout = {"insert_rollout", R"sql(
+INSERT INTO rollouts (id, channel, version, state, halted_from, previous_version, created_by,
+                      policy_name, policy_version, broad_wave, broad_fraction)
+VALUES ($1, $2, $3, $4, nullif($5, ''), $6, $7, $8, $9, $10, $11))sql"};
+
+inline constexpr Statement kGetRollout = {"get_rollout", R"sql(
+SELECT id, channel, version, state, coalesce(halted_from, ''), previous_version, revision,
+       created_by, (extract(epoch from created_at) * 1000000)::bigint,
+       (extract(epoch from updated_at) * 1000000)::bigint,
+       (extract(epoch from stage_started_at) * 1000000)::bigint,
+       policy_name, policy_version, broad_wave, broad_fraction
+FROM rollouts WHERE id = $1)sql"};
+
+// The columns of kGetRollout, newest first. $1: a channel, or '' for all;
+// $2: leave out the final states, $3 (text[], FinalStateNames()); $4: the
+// limit, NULL for none.
+inline constexpr Statement kListRollouts = {"list_rollouts", R"sql(
+SELECT id, channel, version, state, coalesce(halted_from, ''), previous_version, revision,
+       created_by, (extract(epoch from created_at) * 1000000)::bigint,
+       (extract(epoch from updated_at) * 1000000)::bigint,
+       (extract(epoch from stage_started_at) * 1000000)::bigint,
+       policy_name, policy_version, broad_wave, broad_fraction
+FROM rollouts
+WHERE ($1 = '' OR channel = $1) AND (NOT $2::boolean OR state <> ALL($3::text[]))
+ORDER BY created_at DESC, id LIMIT $4)sql"};
+
+inline constexpr Statement kRolloutTarget = {"rollout_target", R"sql(
+SELECT channel, version FROM rollouts WHERE id = $1)sql"};
+
+// The optimistic revision check: no row when the rollout moved past $2.
+// $5: the stage restarts; $6, $7: the broad wave and fraction, NULL to keep them.
+inline constexpr Statement kUpdateRolloutAtRevision = {"update_rollout_at_revision", R"sql(
+UPDATE rollouts SET
+  state = $3,
+  halted_from = nullif($4, ''),
+  revision = revision + 1,
+  updated_at = now(),
+  stage_started_at = CASE WHEN $5::boolean THEN now() ELSE stage_started_at END,
+  broad_wave = coalesce($6::int, broad_wave),
+  broad_fraction = coalesce($7::double precision, broad_fraction)
+WHERE id = $1 AND revision = $2)sql"};
+
+// $8: evaluated at, Unix microseconds.
+inline constexpr Statement kUpsertDecision = {"upsert_decision", R"sql(
+INSERT INTO rollout_decisions (rollout_id, ring, kind, reason, gate_passed, summary, evidence,
+                               evaluated_at, revision)
+VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb,
+        timestamptz 'epoch' + $8::bigint * interval '1 microsecond', $9::bigint)
+ON CONFLICT (rollout_id, ring) DO UPDATE SET
+  kind = EXCLUDED.kind, reason = EXCLUDED.reason, gate_passed = EXCLUDED.gate_passed,
+  summary = EXCLUDED.summary, evidence = EXCLUDED.evidence,
+  evaluated_at = EXCLUDED.evaluated_at, revision = EXCLUDED.revision)sql"};
+
+// $2: the ring names in ring order (text[], kAllRings).
+inline constexpr Statement kListDecisions = {"list_decisions", R"sql(
+SELECT ring, kind, reason, gate_passed, summary, evidence::text,
+       (extract(epoch from evaluated_at) * 1000000)::bigint, revision
+FROM rollout_decisions WHERE rollout_id = $1
+ORDER BY array_position($2::text[], ring))sql"};
+
+// ---- Telemetry --------------------------------------------------------------
+
+// $5: enrolled at, Unix microseconds.
+inline constexpr Statement kUpsertAgent = {"upsert_agent", R"sql(
+INSERT INTO agents (agent_id, labels, ring, hostname, enrolled_at)
+VALUES ($1, $2::jsonb, $3, $4, timestamptz 'epoch' + $5::bigint * interval '1 microsecond')
+ON CONFLICT (agent_id) DO UPDATE
+SET labels = EXCLUDED.labels, ring = EXCLUDED.ring, hostname = EXCLUDED.hostname)sql"};
+
+// Heartbeats are the bulk of the traffic: they are streamed (COPY) into this
+// session-local staging table, then merged by the two statements below. DDL
+// cannot be prepared; it is executed as it is.
+inline constexpr char kHeartbeatStagingTable[] = "hb_in";
+inline constexpr Statement kCreateHeartbeatStaging = {"create_heartbeat_staging", R"sql(
+CREATE TEMP TABLE IF NOT EXISTS hb_in (
+  agent_id text, channel text, version bigint, boot_id text, at_us bigint
+) ON COMMIT DELETE ROWS)sql"};
+
+inline constexpr Statement kMergeHeartbeatsIntoAgents = {"merge_heartbeats_into_agents", R"sql(
+UPDATE agents a SET last_seen_at = h.at, boot_id = h.boot_id
+FROM (SELECT DISTINCT ON (agent_id) agent_id, boot_id,
+             timestamptz 'epoch' + at_us * interval '1 microsecond' AS at
+      FROM hb_in ORDER BY agent_id, at_us DESC) h
+WHERE a.agent_id = h.agent_id AND (a.last_seen_at IS NULL OR a.last_seen_at <= h.at))sql"};
+
+// A staged row with a negative version is a heartbeat that named no channel.
+inline constexpr Statement kMergeHeartbeatsIntoVersions = {"merge_heartbeats_into_versions", R"sql(
+INSERT INTO agent_versions (agent_id, channel, version, since, reported_at)
+SELECT DISTINCT ON (h.agent_id, h.channel) h.agent_id, h.channel, h.version,
+       timestamptz 'epoch' + h.at_us * interval '1 microsecond',
+       timestamptz 'epoch' + h.at_us * interval '1 microsecond'
+FROM hb_in h JOIN agents a USING (agent_id)
+WHERE h.version >= 0
+ORDER BY h.agent_id, h.channel, h.at_us DESC
+ON CONFLICT (agent_id, channel) DO UPDATE SET
+  version = EXCLUDED.version,
+  since = CASE WHEN agent_versions.version = EXCLUDED.version THEN agent_versions.since
+               ELSE EXCLUDED.since END,
+  reported_at = EXCLUDED.reported_at
+WHERE agent_versions.reported_at <= EXCLUDED.reported_at)sql"};
+
+// Rows of agents that never enrolled are ignored, not fatal to the batch.
+// $4: ApplyOutcomeName; $6: at, Unix microseconds.
+inline constexpr Statement kUpsertApply = {"upsert_apply", R"sql(
+INSERT INTO apply_results (agent_id, channel, version, outcome, detail, first_at, last_at)
+SELECT $1, $2, $3, $4, $5,
+       timestamptz 'epoch' + $6::bigint * interval '1 microsecond',
+       timestamptz 'epoch' + $6::bigint * interval '1 microsecond'
+WHERE EXISTS (SELECT 1 FROM agents WHERE agent_id = $1)
+ON CONFLICT (agent_id, channel, version, outcome) DO UPDATE SET
+  detail = EXCLUDED.detail,
+  last_at = greatest(apply_results.last_at, EXCLUDED.last_at),
+  count = apply_results.count + 1)sql"};
+
+// $4: at, Unix microseconds.
+inline constexpr Statement kUpsertFetch = {"upsert_fetch", R"sql(
+INSERT INTO content_fetches (agent_id, channel, version, first_at, last_at)
+SELECT $1, $2, $3,
+       timestamptz 'epoch' + $4::bigint * interval '1 microsecond',
+       timestamptz 'epoch' + $4::bigint * interval '1 microsecond'
+WHERE EXISTS (SELECT 1 FROM agents WHERE agent_id = $1)
+ON CONFLICT (agent_id, channel, version) DO UPDATE SET
+  last_at = greatest(content_fetches.last_at, EXCLUDED.last_at),
+  count = content_fetches.count + 1)sql"};
+
+// $2: CrashKindName; $6: at, Unix microseconds.
+inline constexpr Statement kInsertCrash = {"insert_crash", R"sql(
+INSERT INTO crash_reports (agent_id, kind, channel, version, detail, at)
+SELECT $1, $2, $3, $4, $5, timestamptz 'epoch' + $6::bigint * interval '1 microsecond'
+WHERE EXISTS (SELECT 1 FROM agents WHERE agent_id = $1))sql"};
+
+// ---- Health and fleet views -------------------------------------------------
+
+// Every agent with its version in effect on channel $1 and its last heartbeat,
+// except the agents carrying the label of a holding pin: $2 and $3 are the
+// pins' label keys and values, parallel text[].
+inline constexpr Statement kHealthAgents = {"health_agents", R"sql(
+SELECT a.agent_id, a.ring, coalesce(v.version, 0),
+       (extract(epoch from v.since) * 1000000)::bigint,
+       (extract(epoch from a.last_seen_at) * 1000000)::bigint
+FROM agents a
+LEFT JOIN agent_versions v ON v.agent_id = a.agent_id AND v.channel = $1
+WHERE NOT EXISTS (
+  SELECT 1 FROM unnest($2::text[], $3::text[]) AS held (label_key, label_value)
+  WHERE a.labels ->> held.label_key = held.label_value))sql"};
+
+inline constexpr Statement kHealthApplies = {"health_applies", R"sql(
+SELECT agent_id, outcome, (extract(epoch from first_at) * 1000000)::bigint
+FROM apply_results WHERE channel = $1 AND version = $2)sql"};
+
+inline constexpr Statement kHealthFetches = {"health_fetches", R"sql(
+SELECT agent_id, (extract(epoch from first_at) * 1000000)::bigint
+FROM content_fetches WHERE channel = $1 AND version = $2)sql"};
+
+// Crash reports on version $2 or $3 from $4 (Unix microseconds) on.
+inline constexpr Statement kHealthCrashes = {"health_crashes", R"sql(
+SELECT agent_id, kind, version, (extract(epoch from at) * 1000000)::bigint
+FROM crash_reports
+WHERE channel = $1 AND version IN ($2, $3)
+  AND at >= timestamptz 'epoch' + $4::bigint * interval '1 microsecond')sql"};
+
+// $1: a ring, or '' for every ring.
+inline constexpr Statement kCountAgents = {"count_agents", R"sql(
+SELECT count(*) FROM agents WHERE $1 = '' OR ring = $1)sql"};
+
+// $1: a ring, or '' for every ring; $2: the limit.
+inline constexpr Statement kListAgents = {"list_agents", R"sql(
+SELECT a.agent_id, a.ring, a.labels::text, a.hostname,
+       (extract(epoch from a.enrolled_at) * 1000000)::bigint,
+       (extract(epoch from a.last_seen_at) * 1000000)::bigint,
+       coalesce((SELECT json_object_agg(v.channel, v.version) FROM agent_versions v
+                 WHERE v.agent_id = a.agent_id)::text, '{}')
+FROM agents a WHERE $1 = '' OR a.ring = $1
+ORDER BY a.agent_id LIMIT $2)sql"};
+
+inline constexpr Statement kRolloutsByState = {"rollouts_by_state", R"sql(
+SELECT channel, state, count(*) FROM rollouts GROUP BY 1, 2)sql"};
+
+inline constexpr Statement kAgentsByRing = {"agents_by_ring", R"sql(
+SELECT ring, count(*) FROM agents GROUP BY 1)sql"};
+
+inline constexpr Statement kAgentsByVersion = {"agents_by_version", R"sql(
+SELECT channel, version, count(*) FROM agent_versions GROUP BY 1, 2)sql"};
+
+// $1: the window, in seconds.
+inline constexpr Statement kAgentsSeenWithin = {"agents_seen_within", R"sql(
+SELECT count(*) FROM agents WHERE last_seen_at > now() - make_interval(secs => $1))sql"};
+
+// ---- Leader lock: a session-level advisory lock on its own connection --------
+
+inline constexpr Statement kTryAdvisoryLock = {"try_advisory_lock", R"sql(
+SELECT pg_try_advisory_lock($1))sql"};
+
+inline constexpr Statement kAdvisoryUnlock = {"advisory_unlock", R"sql(
+SELECT pg_advisory_unlock($1))sql"};
+
+// ---- Migration runner -------------------------------------------------------
+
+// DDL: executed as it is, never prepared.
+inline constexpr Statement kCreateSchemaMigrations = {"create_schema_migrations", R"sql(
+CREATE TABLE IF NOT EXISTS schema_migrations (
+  version     int PRIMARY KEY,
+  name        text NOT NULL,
+  applied_at  timestamptz NOT NULL DEFAULT now()
+))sql"};
+
+// Held until the transaction ends: serializes replicas migrating at once.
+inline constexpr Statement kMigrationLock = {"migration_lock", R"sql(
+SELECT pg_advisory_xact_lock($1))sql"};
+
+inline constexpr Statement kSchemaVersion = {"schema_version", R"sql(
+SELECT coalesce(max(version), 0) FROM schema_migrations)sql"};
+
+inline constexpr Statement kRecordMigration = {"record_migration", R"sql(
+INSERT INTO schema_migrations (version, name) VALUES ($1, $2))sql"};
+
+}  // namespace ringwarden::sql

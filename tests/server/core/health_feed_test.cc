@@ -1,0 +1,100 @@
+#include "server/core/health_feed.h"
+
+#include <gtest/gtest.h>
+
+namespace ringwarden {
+namespace {
+
+const absl::Time kT0 = absl::FromUnixSeconds(1'800'000'000);
+
+RolloutRecord Rollout() {
+  RolloutRecord r;
+  r.id = "ro-1";
+  r.channel = "rules.behavioral";
+  r.version = 2;
+  r.previous_version = 1;
+  return r;
+}
+
+AgentHealthRow Agent(std::string id, Ring ring, int64_t version, absl::Time since,
+                     absl::Time last_seen) {
+  return AgentHealthRow{std::move(id), ring, version, since, last_seen};
+}
+
+TEST(HealthFeedTest, DownloadThenSilenceIsASuspectedCrash) {
+  RolloutHealthRows rows;
+  // a-1 downloaded v2 and never spoke again (a boot loop reports nothing).
+  rows.agents.push_back(Agent("a-1", Ring::kCanary, 1, kT0, kT0 + absl::Seconds(1)));
+  rows.fetches.push_back({"a-1", "rules.behavioral", 2, kT0 + absl::Seconds(2)});
+  // a-2 applied and keeps heartbeating on v2.
+  rows.agents.push_back(
+      Agent("a-2", Ring::kCanary, 2, kT0 + absl::Seconds(3), kT0 + absl::Seconds(60)));
+  rows.applies.push_back({"a-2", "rules.behavioral", 2, ApplyOutcome::kApplied, "", kT0 + absl::Seconds(2)});
+  // c-1 is control on v1.
+  rows.agents.push_back(Agent("c-1", Ring::kBroad, 1, kT0, kT0 + absl::Seconds(60)));
+  HealthLedger ledger = BuildLedger(rows, Rollout(), kT0);
+  RingHealth h = ledger.Summarize(Ring::kCanary, kT0 + absl::Seconds(61), absl::Seconds(30), kT0,
+                                  {Ring::kCanary, Ring::kEarly, Ring::kBroad});
+  EXPECT_EQ(h.attempted, 2);
+  EXPECT_EQ(h.silent, 1);
+  EXPECT_EQ(h.healthy, 1);
+  // a-1 was control on v1 until it downloaded v2; c-1 throughout.
+  EXPECT_EQ(h.control_agents, 2);
+  EXPECT_EQ(h.control_failed, 0);
+}
+
+TEST(HealthFeedTest, ReportedOutcomesWinOverDownloads) {
+  RolloutHealthRows rows;
+  rows.agents.push_back(Agent("a-1", Ring::kCanary, 1, kT0, kT0 + absl::Seconds(60)));
+  rows.fetches.push_back({"a-1", "rules.behavioral", 2, kT0 + absl::Seconds(1)});
+  rows.applies.push_back(
+      {"a-1", "rules.behavioral", 2, ApplyOutcome::kSignatureRejected, "", kT0 + absl::Seconds(1)});
+  HealthLedger ledger = BuildLedger(rows, Rollout(), kT0);
+  RingHealth h = ledger.Summarize(Ring::kCanary, kT0 + absl::Seconds(61), absl::Seconds(30), kT0,
+                                  {Ring::kCanary});
+  EXPECT_EQ(h.attempted, 0);  // refused before running: not a trial
+  EXPECT_EQ(h.rejected, 1);
+  EXPECT_EQ(h.failed, 0);
+}
+
+TEST(HealthFeedTest, CrashesCountOnTheVersionInEffect) {
+  RolloutHealthRows rows;
+  rows.agents.push_back(
+      Agent("a-1", Ring::kCanary, 2, kT0 + absl::Seconds(1), kT0 + absl::Seconds(50)));
+  rows.applies.push_back({"a-1", "rules.behavioral", 2, ApplyOutcome::kApplied, "", kT0 + absl::Seconds(1)});
+  rows.crashes.push_back(
+      {"a-1", CrashKind::kUncleanShutdown, "rules.behavioral", 2, "", kT0 + absl::Seconds(20)});
+  rows.agents.push_back(Agent("c-1", Ring::kEarly, 1, kT0, kT0 + absl::Seconds(50)));
+  rows.crashes.push_back(
+      {"c-1", CrashKind::kProcessCrash, "rules.behavioral", 1, "", kT0 + absl::Seconds(10)});
+  HealthLedger ledger = BuildLedger(rows, Rollout(), kT0);
+  RingHealth h = ledger.Summarize(Ring::kCanary, kT0 + absl::Seconds(51), absl::Seconds(30), kT0,
+                                  {Ring::kCanary, Ring::kEarly});
+  EXPECT_EQ(h.crashed, 1);
+  EXPECT_EQ(h.control_failed, 1);
+}
+
+TEST(HealthFeedTest, EvidenceBeforeTheWindowIsIgnored) {
+  // A resumed stage starts a new window: the old silence does not count again.
+  RolloutHealthRows rows;
+  rows.agents.push_back(Agent("a-1", Ring::kCanary, 1, kT0, kT0 + absl::Seconds(1)));
+  rows.fetches.push_back({"a-1", "rules.behavioral", 2, kT0 + absl::Seconds(2)});
+  const absl::Time window = kT0 + absl::Minutes(10);
+  HealthLedger ledger = BuildLedger(rows, Rollout(), window);
+  RingHealth h = ledger.Summarize(Ring::kCanary, window + absl::Minutes(5), absl::Seconds(30),
+                                  window, {Ring::kCanary});
+  EXPECT_EQ(h.attempted, 0);
+  EXPECT_EQ(h.silent, 0);
+}
+
+TEST(HealthFeedTest, UnknownAgentsAreIgnored) {
+  RolloutHealthRows rows;
+  rows.fetches.push_back({"ghost", "rules.behavioral", 2, kT0});
+  rows.applies.push_back({"ghost", "rules.behavioral", 2, ApplyOutcome::kApplyFailed, "", kT0});
+  rows.crashes.push_back({"ghost", CrashKind::kProcessCrash, "rules.behavioral", 2, "", kT0});
+  HealthLedger ledger = BuildLedger(rows, Rollout(), kT0);
+  EXPECT_EQ(ledger.agent_count(), 0u);
+}
+
+}  // namespace
+}  // namespace ringwarden

@@ -1,0 +1,61 @@
+#include "server/core/policy_json.h"
+
+#include <gtest/gtest.h>
+
+namespace ringwarden {
+namespace {
+
+TEST(PolicyJsonTest, RoundTripsEveryField) {
+  RolloutPolicy p = DefaultRolloutPolicy();
+  p.canary.min_bake = absl::Seconds(90);
+  p.canary.auto_action = AutoAction::kRollback;
+  p.early.manual_promotion = true;
+  p.broad.alpha = 0.01;
+  p.broad_waves = {0.2, 1.0};
+  auto parsed = PolicyFromJson(PolicyToJson(p).dump());
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->canary.min_bake, absl::Seconds(90));
+  EXPECT_EQ(parsed->canary.auto_action, AutoAction::kRollback);
+  EXPECT_TRUE(parsed->early.manual_promotion);
+  EXPECT_DOUBLE_EQ(parsed->broad.alpha, 0.01);
+  EXPECT_EQ(parsed->broad_waves, (std::vector<double>{0.2, 1.0}));
+}
+
+TEST(PolicyJsonTest, KeysLeftOutKeepDefaults) {
+  auto parsed = PolicyFromJson(R"({"canary": {"min_healthy": 3}})");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->canary.min_healthy, 3);
+  EXPECT_EQ(parsed->early.min_healthy, DefaultRolloutPolicy().early.min_healthy);
+}
+
+TEST(PolicyJsonTest, RefusesBadInputNamingTheField) {
+  struct Case {
+    const char* json;
+    const char* hint;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"", "JSON object"},
+           {"[1,2]", "JSON object"},
+           {"{\"canery\": {}}", "canery"},
+           {"{\"canary\": {\"min_heathy\": 3}}", "canary.min_heathy"},
+           {"{\"canary\": {\"alpha\": 0.9}}", "alpha"},
+           {"{\"canary\": {\"alpha\": \"low\"}}", "canary.alpha"},
+           {"{\"canary\": {\"min_healthy\": 2.5}}", "canary.min_healthy"},
+           {"{\"canary\": {\"min_bake_seconds\": -1}}", "canary.min_bake_seconds"},
+           {"{\"canary\": {\"auto_action\": \"panic\"}}", "panic"},
+           {"{\"canary\": {\"promotion\": \"sometimes\"}}", "promotion"},
+           {"{\"broad_waves\": [0.5, 0.2]}", "broad_waves"},
+           {"{\"broad_waves\": []}", "broad_waves"},
+           {"{\"broad_waves\": \"all\"}", "broad_waves"},
+       }) {
+    auto parsed = PolicyFromJson(c.json);
+    ASSERT_FALSE(parsed.ok()) << c.json;
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << c.json;
+    EXPECT_NE(parsed.status().message().find(c.hint), absl::string_view::npos)
+        << c.json << " -> " << parsed.status().message();
+  }
+  EXPECT_FALSE(PolicyFromJson(std::string(70 * 1024, ' ')).ok());
+}
+
+}  // namespace
+}  // namespace ringwarden

@@ -1,0 +1,153 @@
+#include "server/core/snapshot.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tests/server/core/core_fixture.h"
+
+namespace ringwarden::testing {
+namespace {
+
+const std::map<std::string, std::string> kDogfood = {{"group", "dogfood"}};  // canary by label
+
+class SnapshotTest : public CoreFixture {
+ protected:
+  void SetUp() override {
+    CoreFixture::SetUp();
+    for (int64_t v = 1; v <= 4; ++v) {
+      Upload(v);
+    }
+    Complete("ro-1", 1);
+    Complete("ro-2", 2, 1);
+    Complete("ro-3", 3, 2);
+  }
+
+  void Complete(const std::string& id, int64_t version, int64_t previous = 0) {
+    StartRollout(id, version, previous);
+    while (Rollout(id).position.state != RolloutState::kCompleted) {
+      ASSERT_TRUE(Step(id, RolloutAction::kPromote).ok());
+    }
+  }
+
+  // Answer resolves one agent currently on `current` for the test channel.
+  ChannelAnswer Answer(const std::string& agent_id, std::map<std::string, std::string> labels,
+                       int64_t current) {
+    std::vector<ChannelAnswer> answers = snapshots_.Current()->Resolve(
+        AgentIdentity{agent_id, std::move(labels)}, {{kChannel, current}}, {kChannel});
+    EXPECT_EQ(answers.size(), 1u);
+    return answers.empty() ? ChannelAnswer{} : answers[0];
+  }
+
+  void Pin(const std::string& key, const std::string& value, const std::string& policy) {
+    PinRecord pin{key, value, kChannel, *ParsePinPolicy(policy)};
+    ASSERT_TRUE(store_.UpsertPin(pin, AuditAs("pin.set")).ok());
+    ASSERT_TRUE(snapshots_.Refresh().ok());
+  }
+};
+
+TEST_F(SnapshotTest, TheNewestCompletedVersionIsHandedOutWithItsBytes) {
+  const ChannelAnswer a = Answer("host-1", {}, 0);
+  EXPECT_EQ(a.assignment.version, 3);
+  ASSERT_NE(a.blob, nullptr);
+  EXPECT_EQ(*a.blob->payload, "payload v3");
+  EXPECT_EQ(a.blob->meta.sha256, "sha-3");
+  EXPECT_TRUE(a.revoked.empty());
+}
+
+TEST_F(SnapshotTest, AHoldingPinWinsOverLatest) {
+  Pin("group", "payments", "latest");
+  Pin("site", "eu", "n-1");
+  EXPECT_EQ(Answer("host-1", {{"group", "payments"}}, 0).assignment.version, 3);
+  EXPECT_EQ(Answer("host-1", {{"site", "eu"}}, 0).assignment.version, 2);
+  // Both pins match: the one that holds back wins, whatever the order.
+  EXPECT_EQ(Answer("host-1", {{"group", "payments"}, {"site", "eu"}}, 0).assignment.version, 2);
+  Pin("group", "payments", "1");
+  EXPECT_EQ(Answer("host-1", {{"group", "payments"}, {"site", "eu"}}, 3).assignment.version, 1);
+  EXPECT_TRUE(Answer("host-1", {{"group", "payments"}, {"site", "eu"}}, 3).assignment.rollback);
+  ASSERT_EQ(snapshots_.Current()->pins().size(), 2u);
+}
+
+TEST_F(SnapshotTest, PinnedAgentsNeverReceiveTheRollout) {
+  Pin("group", "dogfood", "n-1");
+  StartRollout("ro-4", 4, 3);
+  EXPECT_EQ(Answer("canary-host", kDogfood, 2).assignment.version, 2);
+  EXPECT_EQ(Answer("canary-host", {{"group", "dogfood"}, {"x", "y"}}, 2).assignment.rollout_id, "");
+}
+
+TEST_F(SnapshotTest, ARolloutReachesOnlyTheRingsItsStageAllows) {
+  StartRollout("ro-4", 4, 3);
+  ChannelAnswer canary = Answer("canary-host", kDogfood, 3);
+  EXPECT_EQ(canary.assignment.version, 4);
+  EXPECT_EQ(canary.assignment.rollout_id, "ro-4");
+  ASSERT_NE(canary.blob, nullptr);
+  EXPECT_EQ(*canary.blob->payload, "payload v4");
+  const Ring ring = snapshots_.Current()->RingOf(AgentIdentity{"host-1", {}});
+  ASSERT_NE(ring, Ring::kCanary);
+  EXPECT_EQ(Answer("host-1", {}, 3).assignment.version, 3);
+}
+
+TEST_F(SnapshotTest, AHaltedRolloutReachesNobodyNewAndWhoHasItKeepsIt) {
+  StartRollout("ro-4", 4, 3);
+  ASSERT_TRUE(Step("ro-4", RolloutAction::kHalt).ok());
+  EXPECT_EQ(Answer("canary-new", kDogfood, 3).assignment.version, 3);
+  const ChannelAnswer keeps = Answer("canary-has-it", kDogfood, 4);
+  EXPECT_EQ(keeps.assignment.version, 4);
+  EXPECT_FALSE(keeps.assignment.rollback);
+}
+
+TEST_F(SnapshotTest, ARevokedVersionIsLeftForTheNewestCompletedBelowIt) {
+  StartRollout("ro-4", 4, 3);
+  ASSERT_TRUE(Step("ro-4", RolloutAction::kRollback).ok());
+  const ChannelAnswer a = Answer("canary-host", kDogfood, 4);
+  EXPECT_EQ(a.assignment.version, 3);
+  EXPECT_TRUE(a.assignment.rollback);
+  EXPECT_EQ(a.revoked, std::vector<int64_t>{4});
+  EXPECT_TRUE(snapshots_.Current()->IsRevoked(kChannel, 4));
+  EXPECT_EQ(snapshots_.Current()->Blob(kChannel, 4), nullptr);  // never handed out again
+}
+
+TEST_F(SnapshotTest, AnEmergencyStopHandsOutNothingNew) {
+  StartRollout("ro-4", 4, 3);
+  ASSERT_TRUE(store_.SetEmergencyStop(true, AuditAs("emergency_stop.activate")).ok());
+  ASSERT_TRUE(snapshots_.Refresh().ok());
+  EXPECT_TRUE(snapshots_.Current()->emergency_stop());
+  EXPECT_EQ(Answer("canary-host", kDogfood, 3).assignment.version, 3);
+  EXPECT_EQ(Answer("host-1", {}, 2).assignment.version, 2);
+}
+
+TEST_F(SnapshotTest, UnchangedPayloadsCarryOverInsteadOfBeingReadAgain) {
+  const int reads = store_.Calls("get_content");
+  const ContentBlob* before = snapshots_.Current()->Blob(kChannel, 3);
+  ASSERT_NE(before, nullptr);
+  const std::shared_ptr<const std::string> payload = before->payload;
+  ASSERT_TRUE(snapshots_.Refresh().ok());
+  EXPECT_EQ(store_.Calls("get_content"), reads);
+  EXPECT_EQ(snapshots_.Current()->Blob(kChannel, 3)->payload, payload);
+}
+
+TEST_F(SnapshotTest, AFailedRefreshKeepsServingTheLastSnapshot) {
+  const std::shared_ptr<const AssignmentSnapshot> before = snapshots_.Current();
+  store_.FailNext("load_catalog", absl::UnavailableError("database unreachable"));
+  EXPECT_EQ(snapshots_.Refresh().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(snapshots_.Current(), before);
+  store_.FailNext("get_content", absl::UnavailableError("database unreachable"));
+  StartRollout("ro-4", 4, 3, /*refresh=*/false);
+  EXPECT_EQ(snapshots_.Refresh().code(), absl::StatusCode::kUnavailable);  // v4's bytes
+  EXPECT_EQ(snapshots_.Current(), before);
+  ASSERT_TRUE(snapshots_.Refresh().ok());
+  EXPECT_NE(snapshots_.Current(), before);
+  EXPECT_EQ(Answer("canary-host", kDogfood, 3).assignment.version, 4);
+}
+
+TEST_F(SnapshotTest, UnknownChannelsAreLeftOutOfTheAnswer) {
+  std::vector<ChannelAnswer> answers =
+      snapshots_.Current()->Resolve(AgentIdentity{"host-1", {}}, {}, {"rules.unknown", kChannel});
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].channel, kChannel);
+}
+
+}  // namespace
+}  // namespace ringwarden::testing

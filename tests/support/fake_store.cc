@@ -1,0 +1,689 @@
+#include "tests/support/fake_store.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <iterator>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace ringwarden::testing {
+namespace {
+
+// The operations FailNext and Calls accept: each Store method in snake_case.
+constexpr absl::string_view kOperations[] = {
+    "insert_content",       "list_content",
+    "get_content",          "set_emergency_stop",
+    "upsert_pin",           "list_pins",
+    "load_catalog",         "put_policy",
+    "get_policy",           "list_policies",
+    "create_rollout",       "get_rollout",
+    "list_rollouts",        "get_unfinished_rollout",
+    "apply_rollout_change", "upsert_decision",
+    "list_decisions",       "write_telemetry",
+    "load_rollout_health",  "list_agents",
+    "load_fleet_stats",     "list_audit",
+};
+
+// CheckKnownOperation aborts on a misspelt operation: a test that injects a
+// failure nobody ever hits would pass for the wrong reason.
+void CheckKnownOperation(absl::string_view operation) {
+  if (std::find(std::begin(kOperations), std::end(kOperations), operation) ==
+      std::end(kOperations)) {
+    std::fprintf(stderr, "FakeStore: unknown operation \"%.*s\"\n",
+                 static_cast<int>(operation.size()), operation.data());
+    std::abort();
+  }
+}
+
+// CheckJson refuses what a jsonb column refuses.
+absl::Status CheckJson(const std::string& text, absl::string_view what) {
+  if (!nlohmann::json::accept(text)) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " is not valid JSON: ", text));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckLimit(int limit) {
+  if (limit < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("limit ", limit, " must not be negative"));
+  }
+  return absl::OkStatus();
+}
+
+template <typename T>
+void Truncate(std::vector<T>& rows, int limit) {
+  if (rows.size() > static_cast<size_t>(limit)) {
+    rows.resize(static_cast<size_t>(limit));
+  }
+}
+
+template <typename T>
+void AppendCopies(std::vector<T>& to, const std::vector<T>& from) {
+  to.insert(to.end(), from.begin(), from.end());
+}
+
+// CarriesLabelOf reports whether `labels` carry the label of any of `pins`.
+bool CarriesLabelOf(const std::map<std::string, std::string>& labels,
+                    const std::vector<LabelPin>& pins) {
+  return std::any_of(pins.begin(), pins.end(), [&](const LabelPin& pin) {
+    auto it = labels.find(pin.label_key);
+    return it != labels.end() && it->second == pin.label_value;
+  });
+}
+
+}  // namespace
+
+FakeStore::FakeStore(const Clock& clock) : clock_(clock) {}
+
+void FakeStore::FailNext(absl::string_view operation, absl::Status status, int times) {
+  CheckKnownOperation(operation);
+  if (status.ok()) {
+    std::fprintf(stderr, "FakeStore: FailNext needs an error status\n");
+    std::abort();
+  }
+  absl::MutexLock lock(&mu_);
+  if (times <= 0) {
+    failures_.erase(std::string(operation));
+    return;
+  }
+  failures_[std::string(operation)] = InjectedFailure{std::move(status), times};
+}
+
+int FakeStore::Calls(absl::string_view operation) const {
+  CheckKnownOperation(operation);
+  absl::MutexLock lock(&mu_);
+  auto it = calls_.find(operation);
+  return it == calls_.end() ? 0 : it->second;
+}
+
+std::vector<AuditRecord> FakeStore::Audit() const {
+  absl::MutexLock lock(&mu_);
+  return audit_;
+}
+
+TelemetryRows FakeStore::Written() const {
+  absl::MutexLock lock(&mu_);
+  return written_;
+}
+
+absl::Status FakeStore::BeginCall(absl::string_view operation) {
+  auto count = calls_.find(operation);
+  if (count == calls_.end()) {
+    count = calls_.emplace(std::string(operation), 0).first;
+  }
+  ++count->second;
+  auto failure = failures_.find(operation);
+  if (failure == failures_.end()) {
+    return absl::OkStatus();
+  }
+  absl::Status status = failure->second.status;
+  if (--failure->second.remaining <= 0) {
+    failures_.erase(failure);
+  }
+  return status;
+}
+
+void FakeStore::AppendAudit(AuditRecord audit) {
+  audit.id = static_cast<int64_t>(audit_.size()) + 1;
+  audit.at = clock_.Now();
+  audit_.push_back(std::move(audit));
+}
+
+RolloutRecord* FakeStore::FindRollout(absl::string_view id) {
+  auto it = std::find_if(rollouts_.begin(), rollouts_.end(),
+                         [&](const RolloutRecord& r) { return r.id == id; });
+  return it == rollouts_.end() ? nullptr : &*it;
+}
+
+// ---- CatalogStore ----
+
+absl::Status FakeStore::InsertContent(const ContentRecord& content, const AuditRecord& audit) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("insert_content"));
+  int64_t newest = 0;
+  for (const auto& [key, stored] : content_) {
+    if (key.first == content.channel) {
+      newest = std::max(newest, key.second);
+    }
+  }
+  if (content.version <= newest) {
+    return absl::FailedPreconditionError(absl::StrCat("channel ", content.channel,
+                                                      " already has version ", newest, "; version ",
+                                                      content.version, " must be above it"));
+  }
+  RETURN_IF_ERROR(CheckJson(audit.evidence_json, "audit evidence"));
+  ContentRecord stored = content;
+  stored.uploaded_at = clock_.Now();
+  stored.completed = false;
+  stored.revoked = false;
+  content_[{content.channel, content.version}] = std::move(stored);
+  AppendAudit(audit);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<ContentRecord>> FakeStore::ListContent(const std::string& channel) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("list_content"));
+  std::vector<ContentRecord> out;
+  for (const auto& [key, stored] : content_) {
+    if (channel.empty() || key.first == channel) {
+      out.push_back(stored);
+      out.back().payload.clear();
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const ContentRecord& a, const ContentRecord& b) {
+    return a.channel != b.channel ? a.channel < b.channel : a.version > b.version;
+  });
+  return out;
+}
+
+absl::StatusOr<ContentRecord> FakeStore::GetContent(const std::string& channel, int64_t version) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("get_content"));
+  auto it = content_.find({channel, version});
+  if (it == content_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("no content ", channel, " version ", version, "; upload it first"));
+  }
+  return it->second;
+}
+
+absl::Status FakeStore::SetEmergencyStop(bool active, const AuditRecord& audit) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("set_emergency_stop"));
+  RETURN_IF_ERROR(CheckJson(audit.evidence_json, "audit evidence"));
+  emergency_stop_ = active;
+  AppendAudit(audit);
+  return absl::OkStatus();
+}
+
+absl::Status FakeStore::UpsertPin(const PinRecord& pin, const AuditRecord& audit) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("upsert_pin"));
+  RETURN_IF_ERROR(CheckJson(audit.evidence_json, "audit evidence"));
+  pins_[{pin.label_key, pin.label_value, pin.channel}] = pin;
+  AppendAudit(audit);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<PinRecord>> FakeStore::ListPins() {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("list_pins"));
+  std::vector<PinRecord> out;
+  for (const auto& [key, pin] : pins_) {
+    out.push_back(pin);
+  }
+  return out;
+}
+
+absl::StatusOr<CatalogData> FakeStore::LoadCatalog() {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("load_catalog"));
+  CatalogData data;
+  for (const auto& [key, stored] : content_) {  // by channel, then version ascending
+    data.content.push_back(stored);
+    data.content.back().payload.clear();
+  }
+  for (const RolloutRecord& r : rollouts_) {
+    if (!IsFinal(r.position.state)) {
+      data.unfinished_rollouts.push_back(r);
+    }
+  }
+  for (const auto& [key, pin] : pins_) {
+    data.pins.push_back(pin);
+  }
+  data.ring_policy = RingPolicy{};
+  data.emergency_stop = emergency_stop_;
+  data.agent_token_secret = kAgentTokenSecret;
+  return data;
+}
+
+// ---- PolicyStore ----
+
+absl::StatusOr<PolicyRecord> FakeStore::PutPolicy(const std::string& name,
+                                                  const std::string& body_json,
+                                                  const AuditRecord& audit) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("put_policy"));
+  RETURN_IF_ERROR(CheckJson(body_json, "policy body"));
+  RETURN_IF_ERROR(CheckJson(audit.evidence_json, "audit evidence"));
+  std::vector<PolicyRecord>& versions = policies_[name];
+  PolicyRecord policy{name, static_cast<int64_t>(versions.size()) + 1, body_json, audit.actor,
+                      clock_.Now()};
+  versions.push_back(policy);
+  // Like PgStore, the audit evidence names the version it created.
+  AuditRecord entry = audit;
+  nlohmann::json evidence = nlohmann::json::parse(entry.evidence_json);
+  if (evidence.is_object()) {
+    evidence["version"] = policy.version;
+    entry.evidence_json = evidence.dump();
+  }
+  AppendAudit(std::move(entry));
+  return policy;
+}
+
+absl::StatusOr<PolicyRecord> FakeStore::GetPolicy(const std::string& name, int64_t version) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("get_policy"));
+  auto it = policies_.find(name);
+  if (it == policies_.end() || it->second.empty()) {
+    return absl::NotFoundError(
+        version == 0 ? absl::StrCat("no policy named \"", name, "\"; see ringctl policy show")
+                     : absl::StrCat("policy ", name, " has no version ", version));
+  }
+  const std::vector<PolicyRecord>& versions = it->second;
+  if (version == 0) {
+    return versions.back();
+  }
+  if (version < 0 || version > static_cast<int64_t>(versions.size())) {
+    return absl::NotFoundError(absl::StrCat("policy ", name, " has no version ", version));
+  }
+  return versions[static_cast<size_t>(version - 1)];
+}
+
+absl::StatusOr<std::vector<PolicyRecord>> FakeStore::ListPolicies() {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("list_policies"));
+  std::vector<PolicyRecord> out;
+  for (const auto& [name, versions] : policies_) {
+    if (!versions.empty()) {
+      out.push_back(versions.back());
+    }
+  }
+  return out;
+}
+
+// ---- RolloutStore ----
+
+absl::Status FakeStore::CheckChange(const RolloutChange& change) {
+  const RolloutRecord* rollout = FindRollout(change.rollout_id);
+  if (rollout == nullptr) {
+    return absl::NotFoundError(absl::StrCat("no rollout with id \"", change.rollout_id, "\""));
+  }
+  if (rollout->revision != change.expected_revision) {
+    return absl::AbortedError(absl::StrCat("rollout ", change.rollout_id,
+                                           " changed concurrently (expected revision ",
+                                           change.expected_revision, "); re-read and retry"));
+  }
+  // The rollouts table's CHECK constraints; PostgreSQL reports them as INTERNAL.
+  const TransitionPlan& plan = change.plan;
+  if ((plan.broad_wave != kKeepWave && plan.broad_wave < 0) ||
+      (plan.broad_fraction != kKeepWave && (plan.broad_fraction <= 0 || plan.broad_fraction > 1))) {
+    return absl::InternalError(absl::StrCat("broad wave ", plan.broad_wave, " or fraction ",
+                                            plan.broad_fraction, " violates a check constraint"));
+  }
+  return CheckJson(change.audit.evidence_json, "audit evidence");
+}
+
+void FakeStore::CommitChange(const RolloutChange& change) {
+  RolloutRecord& rollout = *FindRollout(change.rollout_id);
+  const TransitionPlan& plan = change.plan;
+  const absl::Time now = clock_.Now();
+  rollout.position = plan.to;
+  ++rollout.revision;
+  rollout.updated_at = now;
+  if (plan.stage_changed) {
+    rollout.stage_started_at = now;
+  }
+  // kKeepWave keeps the stored values (PgStore passes NULL for it).
+  if (plan.broad_wave != kKeepWave) {
+    rollout.broad_wave = plan.broad_wave;
+  }
+  if (plan.broad_fraction != kKeepWave) {
+    rollout.broad_fraction = plan.broad_fraction;
+  }
+  auto content = content_.find({rollout.channel, rollout.version});
+  if (content != content_.end()) {
+    content->second.completed |= plan.mark_completed;
+    content->second.revoked |= plan.revoke_version;
+  }
+  AppendAudit(change.audit);
+}
+
+absl::Status FakeStore::CreateRollout(const NewRollout& create) {
+  const RolloutRecord& r = create.rollout;
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("create_rollout"));
+  // The same checks, in the same order, as PgStore under the channel lock.
+  auto content = content_.find({r.channel, r.version});
+  if (content == content_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("channel ", r.channel, " has no version ", r.version, "; upload it first"));
+  }
+  if (content->second.revoked) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(r.channel, " v", r.version, " was revoked by a rollback and can never ship"));
+  }
+  int64_t newest_completed = 0;
+  for (const auto& [key, stored] : content_) {
+    if (key.first == r.channel && stored.completed && !stored.revoked) {
+      newest_completed = std::max(newest_completed, key.second);
+    }
+  }
+  if (r.version <= newest_completed) {
+    return absl::FailedPreconditionError(absl::StrCat(r.channel, " v", newest_completed,
+                                                      " already completed; start a newer version"));
+  }
+  const RolloutChange* supersede = create.supersede.has_value() ? &*create.supersede : nullptr;
+  if (supersede != nullptr) {
+    RETURN_IF_ERROR(CheckChange(*supersede));
+  }
+  if (FindRollout(r.id) != nullptr) {
+    return absl::AlreadyExistsError(absl::StrCat("rollout ", r.id, " already exists"));
+  }
+  // The partial unique index: one unfinished rollout per channel, counted as
+  // it would stand after the supersede change.
+  if (!IsFinal(r.position.state)) {
+    for (const RolloutRecord& other : rollouts_) {
+      const bool finished_by_supersede = supersede != nullptr &&
+                                         other.id == supersede->rollout_id &&
+                                         IsFinal(supersede->plan.to.state);
+      if (other.channel == r.channel && !IsFinal(other.position.state) && !finished_by_supersede) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "channel ", r.channel,
+            " already has an unfinished rollout; finish, roll back or supersede it (--supersede)"));
+      }
+    }
+  }
+  for (const AuditRecord& audit : create.audit) {
+    RETURN_IF_ERROR(CheckJson(audit.evidence_json, "audit evidence"));
+  }
+  // Every check passed: commit all of it.
+  if (supersede != nullptr) {
+    CommitChange(*supersede);
+  }
+  RolloutRecord stored = r;
+  const absl::Time now = clock_.Now();
+  stored.revision = 1;
+  stored.created_at = now;
+  stored.updated_at = now;
+  stored.stage_started_at = now;
+  rollouts_.push_back(std::move(stored));
+  for (const AuditRecord& audit : create.audit) {
+    AppendAudit(audit);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RolloutRecord> FakeStore::GetRollout(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("get_rollout"));
+  const RolloutRecord* rollout = FindRollout(id);
+  if (rollout == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("no rollout with id \"", id, "\"; see ringctl rollout list"));
+  }
+  return *rollout;
+}
+
+std::vector<RolloutRecord> FakeStore::SortedRollouts(const std::string& channel,
+                                                     bool active_only) const {
+  // Newest first; among equal creation times (a FakeClock that did not move)
+  // the later created comes first.
+  std::vector<RolloutRecord> out;
+  for (auto it = rollouts_.rbegin(); it != rollouts_.rend(); ++it) {
+    if ((channel.empty() || it->channel == channel) &&
+        !(active_only && IsFinal(it->position.state))) {
+      out.push_back(*it);
+    }
+  }
+  std::stable_sort(out.begin(), out.end(), [](const RolloutRecord& a, const RolloutRecord& b) {
+    return a.created_at > b.created_at;
+  });
+  return out;
+}
+
+absl::StatusOr<std::vector<RolloutRecord>> FakeStore::ListRollouts(const std::string& channel,
+                                                                   bool active_only, int limit) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("list_rollouts"));
+  RETURN_IF_ERROR(CheckLimit(limit));
+  std::vector<RolloutRecord> out = SortedRollouts(channel, active_only);
+  Truncate(out, limit);
+  return out;
+}
+
+absl::StatusOr<std::optional<RolloutRecord>> FakeStore::GetUnfinishedRollout(
+    const std::string& channel) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("get_unfinished_rollout"));
+  std::vector<RolloutRecord> unfinished = SortedRollouts(channel, /*active_only=*/true);
+  if (unfinished.empty()) {
+    return std::nullopt;
+  }
+  return unfinished.front();
+}
+
+absl::Status FakeStore::ApplyRolloutChange(const RolloutChange& change) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("apply_rollout_change"));
+  RETURN_IF_ERROR(CheckChange(change));
+  CommitChange(change);
+  return absl::OkStatus();
+}
+
+absl::Status FakeStore::UpsertDecision(const DecisionRecord& decision) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("upsert_decision"));
+  if (FindRollout(decision.rollout_id) == nullptr) {
+    return absl::NotFoundError(absl::StrCat("no rollout with id \"", decision.rollout_id, "\""));
+  }
+  RETURN_IF_ERROR(CheckJson(decision.evidence_json, "decision evidence"));
+  decisions_[{decision.rollout_id, decision.ring}] = decision;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<DecisionRecord>> FakeStore::ListDecisions(
+    const std::string& rollout_id) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("list_decisions"));
+  std::vector<DecisionRecord> out;
+  // Keys sort by rollout, then by ring order (canary, early, broad).
+  for (auto it = decisions_.lower_bound({rollout_id, Ring::kCanary});
+       it != decisions_.end() && it->first.first == rollout_id; ++it) {
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+// ---- TelemetrySink ----
+
+void FakeStore::MergeHeartbeats(const std::vector<HeartbeatRow>& heartbeats) {
+  // Like PgStore's set-based merges, only each agent's newest heartbeat and
+  // each (agent, channel)'s newest report in the batch count.
+  std::map<std::string, absl::Time> newest_heartbeat;
+  std::map<std::pair<std::string, std::string>, std::pair<int64_t, absl::Time>> newest_report;
+  for (const HeartbeatRow& h : heartbeats) {
+    auto [seen, inserted] = newest_heartbeat.try_emplace(h.agent_id, h.at);
+    if (!inserted && seen->second <= h.at) {
+      seen->second = h.at;
+    }
+    for (const auto& [channel, version] : h.versions) {
+      if (version < 0) {
+        continue;
+      }
+      auto [report, added] = newest_report.try_emplace({h.agent_id, channel}, version, h.at);
+      if (!added && report->second.second <= h.at) {
+        report->second = {version, h.at};
+      }
+    }
+  }
+  for (const auto& [agent_id, at] : newest_heartbeat) {
+    auto agent = agents_.find(agent_id);
+    if (agent != agents_.end() &&
+        (!agent->second.last_seen_at.has_value() || *agent->second.last_seen_at <= at)) {
+      agent->second.last_seen_at = at;
+    }
+  }
+  for (const auto& [key, report] : newest_report) {
+    const auto& [version, at] = report;
+    if (agents_.count(key.first) == 0) {
+      continue;
+    }
+    auto [stored, inserted] = versions_.try_emplace(key, VersionInEffect{version, at, at});
+    VersionInEffect& in_effect = stored->second;
+    if (inserted || in_effect.reported_at > at) {
+      continue;  // new, or an older report than the stored one
+    }
+    if (in_effect.version != version) {
+      in_effect.since = at;
+    }
+    in_effect.version = version;
+    in_effect.reported_at = at;
+  }
+}
+
+absl::Status FakeStore::WriteTelemetry(const TelemetryRows& rows) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("write_telemetry"));
+  for (const AgentUpsert& upsert : rows.agents) {
+    auto [it, inserted] = agents_.try_emplace(upsert.agent_id);
+    AgentRecord& agent = it->second;
+    if (inserted) {
+      agent.agent_id = upsert.agent_id;
+      agent.enrolled_at = upsert.at;
+    }
+    agent.ring = upsert.ring;
+    agent.labels = upsert.labels;
+    agent.hostname = upsert.hostname;
+  }
+  MergeHeartbeats(rows.heartbeats);
+  // Rows of agents never upserted are ignored, as PgStore's WHERE EXISTS.
+  for (const ApplyRow& apply : rows.applies) {
+    if (agents_.count(apply.agent_id) == 0) {
+      continue;
+    }
+    auto [it, inserted] = applies_.try_emplace(
+        ApplyKey{apply.agent_id, apply.channel, apply.version, apply.outcome}, apply);
+    if (!inserted) {
+      it->second.detail = apply.detail;  // the first time is kept
+    }
+  }
+  for (const FetchRow& fetch : rows.fetches) {
+    if (agents_.count(fetch.agent_id) != 0) {
+      fetches_.try_emplace(FetchKey{fetch.agent_id, fetch.channel, fetch.version}, fetch);
+    }
+  }
+  for (const CrashRow& crash : rows.crashes) {
+    if (agents_.count(crash.agent_id) != 0) {
+      crashes_.push_back(crash);
+    }
+  }
+  AppendCopies(written_.fetches, rows.fetches);
+  AppendCopies(written_.agents, rows.agents);
+  AppendCopies(written_.heartbeats, rows.heartbeats);
+  AppendCopies(written_.applies, rows.applies);
+  AppendCopies(written_.crashes, rows.crashes);
+  return absl::OkStatus();
+}
+
+// ---- HealthSource ----
+
+absl::StatusOr<RolloutHealthRows> FakeStore::LoadRolloutHealth(const HealthQuery& query) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("load_rollout_health"));
+  RolloutHealthRows out;
+  for (const auto& [agent_id, agent] : agents_) {
+    if (CarriesLabelOf(agent.labels, query.holding_pins)) {
+      continue;
+    }
+    AgentHealthRow row;
+    row.agent_id = agent_id;
+    row.ring = agent.ring;
+    row.last_seen = agent.last_seen_at;
+    auto in_effect = versions_.find({agent_id, query.channel});
+    if (in_effect != versions_.end()) {
+      row.version = in_effect->second.version;
+      row.since = in_effect->second.since;
+    }
+    out.agents.push_back(std::move(row));
+  }
+  // PgStore selects neither apply nor crash details.
+  for (const auto& [key, apply] : applies_) {
+    if (apply.channel == query.channel && apply.version == query.version) {
+      out.applies.push_back(apply);
+      out.applies.back().detail.clear();
+    }
+  }
+  for (const auto& [key, fetch] : fetches_) {
+    if (fetch.channel == query.channel && fetch.version == query.version) {
+      out.fetches.push_back(fetch);
+    }
+  }
+  for (const CrashRow& crash : crashes_) {
+    if (crash.channel == query.channel &&
+        (crash.version == query.version || crash.version == query.previous_version) &&
+        crash.at >= query.since) {
+      out.crashes.push_back(crash);
+      out.crashes.back().detail.clear();
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::pair<std::vector<AgentRecord>, int64_t>> FakeStore::ListAgents(
+    std::optional<Ring> ring, int limit) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("list_agents"));
+  RETURN_IF_ERROR(CheckLimit(limit));
+  std::vector<AgentRecord> agents;
+  int64_t total = 0;
+  for (const auto& [agent_id, agent] : agents_) {  // by agent id
+    if (ring.has_value() && agent.ring != *ring) {
+      continue;
+    }
+    ++total;
+    if (agents.size() >= static_cast<size_t>(limit)) {
+      continue;
+    }
+    agents.push_back(agent);
+    for (const auto& [key, in_effect] : versions_) {
+      if (key.first == agent_id) {
+        agents.back().versions[key.second] = in_effect.version;
+      }
+    }
+  }
+  return std::make_pair(std::move(agents), total);
+}
+
+absl::StatusOr<FleetStats> FakeStore::LoadFleetStats() {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("load_fleet_stats"));
+  FleetStats stats;
+  for (const RolloutRecord& r : rollouts_) {
+    ++stats.rollouts[{r.channel, std::string(RolloutStateName(r.position.state))}];
+  }
+  const absl::Time seen_after = clock_.Now() - absl::Minutes(5);
+  for (const auto& [agent_id, agent] : agents_) {
+    ++stats.agents_by_ring[std::string(RingName(agent.ring))];
+    if (agent.last_seen_at.has_value() && *agent.last_seen_at > seen_after) {
+      ++stats.agents_seen_5m;
+    }
+  }
+  for (const auto& [key, in_effect] : versions_) {
+    ++stats.agents_by_version[{key.second, in_effect.version}];
+  }
+  return stats;
+}
+
+// ---- AuditLog ----
+
+absl::StatusOr<std::vector<AuditRecord>> FakeStore::ListAudit(const std::string& rollout_id,
+                                                              int limit) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("list_audit"));
+  RETURN_IF_ERROR(CheckLimit(limit));
+  std::vector<AuditRecord> out;
+  for (auto it = audit_.rbegin(); it != audit_.rend(); ++it) {
+    if (rollout_id.empty() || it->rollout_id == rollout_id) {
+      out.push_back(*it);
+    }
+  }
+  Truncate(out, limit);
+  return out;
+}
+
+}  // namespace ringwarden::testing

@@ -1,0 +1,146 @@
+// fake_store.h: every storage role in memory, for unit tests of the core.
+//
+// Keeps PgStore's semantics (refusals, codes, all-or-nothing calls) with times
+// from the injected Clock, which must outlive it. FailNext() makes the next
+// calls of an operation fail; Calls() counts them.
+// Thread-safety: every method is safe from any thread; one mutex guards all state.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "server/storage/store.h"
+
+namespace ringwarden::testing {
+
+// FakeStore is a Store held in memory.
+//
+//   FakeClock clock;
+//   FakeStore store(clock);
+//   store.FailNext("write_telemetry", absl::UnavailableError("down"));
+//   EXPECT_TRUE(absl::IsUnavailable(store.WriteTelemetry(rows)));
+//   EXPECT_EQ(store.Calls("write_telemetry"), 1);
+class FakeStore final : public Store {
+ public:
+  // kAgentTokenSecret is the agent_token_secret that LoadCatalog returns.
+  static constexpr char kAgentTokenSecret[] = "fake-agent-token-secret";
+
+  explicit FakeStore(const Clock& clock);
+  FakeStore(const FakeStore&) = delete;
+  FakeStore& operator=(const FakeStore&) = delete;
+
+  // CatalogStore
+  absl::Status InsertContent(const ContentRecord& content, const AuditRecord& audit) override;
+  absl::StatusOr<std::vector<ContentRecord>> ListContent(const std::string& channel) override;
+  absl::StatusOr<ContentRecord> GetContent(const std::string& channel, int64_t version) override;
+  absl::Status SetEmergencyStop(bool active, const AuditRecord& audit) override;
+  absl::Status UpsertPin(const PinRecord& pin, const AuditRecord& audit) override;
+  absl::StatusOr<std::vector<PinRecord>> ListPins() override;
+  absl::StatusOr<CatalogData> LoadCatalog() override;
+
+  // PolicyStore
+  absl::StatusOr<PolicyRecord> PutPolicy(const std::string& name, const std::string& body_json,
+                                         const AuditRecord& audit) override;
+  absl::StatusOr<PolicyRecord> GetPolicy(const std::string& name, int64_t version) override;
+  absl::StatusOr<std::vector<PolicyRecord>> ListPolicies() override;
+
+  // RolloutStore
+  absl::Status CreateRollout(const NewRollout& create) override;
+  absl::StatusOr<RolloutRecord> GetRollout(const std::string& id) override;
+  absl::StatusOr<std::vector<RolloutRecord>> ListRollouts(const std::string& channel,
+                                                          bool active_only, int limit) override;
+  absl::StatusOr<std::optional<RolloutRecord>> GetUnfinishedRollout(
+      const std::string& channel) override;
+  absl::Status ApplyRolloutChange(const RolloutChange& change) override;
+  absl::Status UpsertDecision(const DecisionRecord& decision) override;
+  absl::StatusOr<std::vector<DecisionRecord>> ListDecisions(const std::string& rollout_id) override;
+
+  // TelemetrySink
+  absl::Status WriteTelemetry(const TelemetryRows& rows) override;
+
+  // HealthSource
+  absl::StatusOr<RolloutHealthRows> LoadRolloutHealth(const HealthQuery& query) override;
+  absl::StatusOr<std::pair<std::vector<AgentRecord>, int64_t>> ListAgents(std::optional<Ring> ring,
+                                                                          int limit) override;
+  absl::StatusOr<FleetStats> LoadFleetStats() override;
+
+  // AuditLog
+  absl::StatusOr<std::vector<AuditRecord>> ListAudit(const std::string& rollout_id,
+                                                     int limit) override;
+
+  // FailNext makes the next `times` calls of `operation` return `status`
+  // without any effect. `operation` is the method's name in snake_case, e.g.
+  // "write_telemetry", "apply_rollout_change", "load_catalog",
+  // "load_rollout_health", "get_content"; an unknown name aborts the test.
+  // A later FailNext of the same operation replaces the earlier one.
+  void FailNext(absl::string_view operation, absl::Status status, int times = 1);
+  // Calls counts the calls of `operation` so far, failed ones included.
+  int Calls(absl::string_view operation) const;
+  // Audit returns every audit entry, oldest first, with the id and time assigned.
+  std::vector<AuditRecord> Audit() const;
+  // Written returns every row of the WriteTelemetry calls that succeeded, in
+  // call order, as given (rows of unknown agents included, though not stored).
+  TelemetryRows Written() const;
+
+ private:
+  struct InjectedFailure {
+    absl::Status status;
+    int remaining = 0;
+  };
+  // VersionInEffect is what one agent last reported running on one channel.
+  struct VersionInEffect {
+    int64_t version = 0;
+    absl::Time since;        // first report of this version, unbroken
+    absl::Time reported_at;  // the newest report
+  };
+  using ApplyKey = std::tuple<std::string, std::string, int64_t, ApplyOutcome>;
+  using FetchKey = std::tuple<std::string, std::string, int64_t>;
+  using PinKey = std::tuple<std::string, std::string, std::string>;
+
+  // BeginCall counts a call of `operation` and returns its injected failure, if any.
+  absl::Status BeginCall(absl::string_view operation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AppendAudit(AuditRecord audit) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  RolloutRecord* FindRollout(absl::string_view id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // CheckChange returns what ApplyRolloutChange would refuse `change` with.
+  absl::Status CheckChange(const RolloutChange& change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // CommitChange applies a change CheckChange accepted.
+  void CommitChange(const RolloutChange& change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MergeHeartbeats(const std::vector<HeartbeatRow>& heartbeats)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::vector<RolloutRecord> SortedRollouts(const std::string& channel, bool active_only) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const Clock& clock_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, int, std::less<>> calls_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, InjectedFailure, std::less<>> failures_ ABSL_GUARDED_BY(mu_);
+
+  std::map<std::pair<std::string, int64_t>, ContentRecord> content_ ABSL_GUARDED_BY(mu_);
+  std::vector<RolloutRecord> rollouts_ ABSL_GUARDED_BY(mu_);  // in creation order
+  std::map<std::pair<std::string, Ring>, DecisionRecord> decisions_ ABSL_GUARDED_BY(mu_);
+  std::map<PinKey, PinRecord> pins_ ABSL_GUARDED_BY(mu_);
+  bool emergency_stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<std::string, std::vector<PolicyRecord>> policies_ ABSL_GUARDED_BY(mu_);
+  std::vector<AuditRecord> audit_ ABSL_GUARDED_BY(mu_);
+
+  std::map<std::string, AgentRecord> agents_ ABSL_GUARDED_BY(mu_);  // versions kept below
+  std::map<std::pair<std::string, std::string>, VersionInEffect> versions_ ABSL_GUARDED_BY(mu_);
+  std::map<ApplyKey, ApplyRow> applies_ ABSL_GUARDED_BY(mu_);  // first time, newest detail
+  std::map<FetchKey, FetchRow> fetches_ ABSL_GUARDED_BY(mu_);  // first time
+  std::vector<CrashRow> crashes_ ABSL_GUARDED_BY(mu_);
+  TelemetryRows written_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace ringwarden::testing
