@@ -4,7 +4,9 @@
 #include <iterator>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/dsse.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
 #include "ringwarden/v1/content.pb.h"
@@ -31,15 +33,54 @@ void AddBlocked(AgentMeta& meta, const std::string& channel, int64_t version) {
   }
 }
 
+// ReasonKey is `reason` with every run of digits folded, so that a refusal
+// repeated with other times or sequence numbers is reported once.
+std::string ReasonKey(absl::string_view reason) {
+  std::string key;
+  for (char c : reason) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) {
+      key.push_back(c);
+    } else if (key.empty() || key.back() != '#') {
+      key.push_back('#');
+    }
+  }
+  return key;
+}
+
+// RecordRunning notes every version in effect as run (the highest per channel).
+void RecordRunning(AgentTrustState& trust, const std::vector<ChannelVersion>& versions) {
+  for (const ChannelVersion& cv : versions) {
+    RecordRun(trust, cv.channel, cv.version);
+  }
+}
+
+// IsRecordableRing: `ring` is a ring name the trust state holds (the trust
+// library's rule, asked through DecodeTrustState).
+bool IsRecordableRing(absl::string_view ring) {
+  if (ring.empty() || ring.size() > 32 ||
+      !std::all_of(ring.begin(), ring.end(), [](char c) { return absl::ascii_islower(c); })) {
+    return false;
+  }
+  AgentTrustState probe;
+  probe.ring = std::string(ring);
+  return DecodeTrustState(EncodeTrustState(probe)).ok();
+}
+
 }  // namespace
 
-Agent::Agent(AgentConfig config, AgentClient& client, ContentStore& store,
-             const TrustedKeys& trusted, Clock& clock, BackoffPolicy& backoff,
-             LoadChecker* load_checker, AgentHooks* hooks)
+absl::StatusOr<Root> TrustConfiguredRoot(absl::string_view envelope_json) {
+  // TrustInitialRoot's signature checks, asked at a time the root is valid:
+  // an expired root stays the newest trusted one until an update replaces it.
+  ASSIGN_OR_RETURN(RootSpec spec, DecodeRootUnverified(envelope_json));
+  return TrustInitialRoot(envelope_json, spec.expires - absl::Seconds(1));
+}
+
+Agent::Agent(AgentConfig config, AgentClient& client, ContentStore& store, const Root& pinned_root,
+             Clock& clock, BackoffPolicy& backoff, LoadChecker* load_checker, AgentHooks* hooks)
     : config_(std::move(config)),
       client_(client),
       store_(store),
-      trusted_(trusted),
+      pinned_root_(pinned_root),
       clock_(clock),
       backoff_(backoff),
       load_checker_(load_checker),
@@ -58,6 +99,7 @@ absl::Status Agent::Start() {
   }
 
   AgentMeta meta = store_.state().meta;
+  LoadTrustedRoot(meta, now);
   if (meta.running) {
     Queue({now, CrashReport{CrashKind::kUncleanShutdown, versions,
                             "previous agent run did not shut down cleanly"}});
@@ -113,11 +155,37 @@ absl::Status Agent::Start() {
   marker.present = true;
   marker.versions = versions;
   meta.running = true;
+  RecordRunning(meta.trust, versions);
   RETURN_IF_ERROR(store_.SaveMeta(meta));
   marker_since_ = now;
   started_ = true;
   LoadContent();
   return absl::OkStatus();
+}
+
+void Agent::LoadTrustedRoot(AgentMeta& meta, absl::Time now) {
+  accepted_root_.reset();
+  if (meta.trusted_root.empty()) {
+    return;
+  }
+  absl::StatusOr<Root> stored = TrustConfiguredRoot(meta.trusted_root);
+  if (!stored.ok()) {
+    Queue({now, HealthEvent{"state_repaired",
+                            absl::StrCat("dropped the stored root, which does not verify (",
+                                         stored.status().message(), "); back to pinned root v",
+                                         pinned_root_.version),
+                            store_.state().Versions()}});
+    meta.trusted_root.clear();
+  } else if (stored->version <= pinned_root_.version) {
+    meta.trusted_root.clear();  // the pinned root is as new or newer
+  } else {
+    accepted_root_ = *std::move(stored);
+  }
+}
+
+const std::string& Agent::ring() const {
+  const std::string& recorded = store_.state().meta.trust.ring;
+  return recorded.empty() ? ring_ : recorded;
 }
 
 absl::Status Agent::Enroll() {
@@ -127,6 +195,14 @@ absl::Status Agent::Enroll() {
     return result.status();
   }
   ring_ = result->ring;
+  if (store_.state().meta.trust.ring.empty() && IsRecordableRing(ring_)) {
+    // The ring of the first enrollment is the one assignments must name; an
+    // unknown ring or a failed write leaves it unrecorded, and assignments
+    // refused, until an enrollment records it.
+    AgentMeta meta = store_.state().meta;
+    meta.trust.ring = ring_;
+    SaveMetaOrReport(meta).IgnoreError();
+  }
   return absl::OkStatus();
 }
 
@@ -144,21 +220,26 @@ absl::StatusOr<absl::Duration> Agent::RunOnce() {
       return HandleRpcFailure(status);
     }
   }
-  absl::StatusOr<Assignment> assignment =
-      client_.GetAssignment(VersionsInEffect(), config_.channels);
-  if (!assignment.ok()) {
-    return HandleRpcFailure(assignment.status());
+  absl::StatusOr<PollAnswer> answer =
+      client_.GetAssignment(VersionsInEffect(), config_.channels, root().version);
+  if (!answer.ok()) {
+    return HandleRpcFailure(answer.status());
   }
   failures_ = 0;
   last_error_ = absl::OkStatus();
-  if (!assignment->ring.empty()) {
-    ring_ = assignment->ring;
-  }
-  emergency_stop_ = assignment->emergency_stop;
-  for (const ChannelAssignment& channel : assignment->channels) {
-    ProcessChannel(channel, assignment->emergency_stop);
-    if (host_down()) {
-      return absl::InfiniteDuration();
+  absl::StatusOr<std::vector<ChannelDecision>> decisions = Trust(*answer);
+  if (!decisions.ok()) {
+    // Keep running what runs; nothing new, not even what was staged.
+    staged_.clear();
+    RefuseAssignment(decisions.status());
+  } else {
+    refusal_.clear();
+    refusal_key_.clear();
+    for (const ChannelDecision& decision : *decisions) {
+      ProcessChannel(decision);
+      if (host_down()) {
+        return absl::InfiniteDuration();
+      }
     }
   }
 
@@ -171,11 +252,97 @@ absl::StatusOr<absl::Duration> Agent::RunOnce() {
   // A failed send keeps its batch for the next run; it does not delay the poll.
   SendTelemetry().IgnoreError();
 
-  absl::Duration delay = BoundPoll(assignment->next_poll);
+  absl::Duration delay = BoundPoll(answer->next_poll);
   for (const auto& [name, staged] : staged_) {
     delay = std::min(delay, std::max(staged.apply_at - now, absl::ZeroDuration()));
   }
   return delay;
+}
+
+absl::StatusOr<std::vector<ChannelDecision>> Agent::Trust(const PollAnswer& answer) {
+  const absl::Time now = clock_.Now();
+  AgentMeta meta = store_.state().meta;
+  bool meta_changed = false;
+
+  // Roots first: the answer may be signed by a key only a newer root names.
+  absl::StatusOr<Root> walked = WalkRootChain(root(), answer.root_updates, now);
+  if (!walked.ok()) {
+    return absl::Status(walked.status().code(),
+                        absl::StrCat("root update refused: ", walked.status().message()));
+  }
+  if (walked->version != root().version) {
+    meta.trusted_root = walked->envelope_json;
+    accepted_root_ = *std::move(walked);
+    meta_changed = true;
+  }
+  // Keeps the newer root even when the assignment is refused.
+  auto refuse = [&](const absl::Status& why) -> absl::Status {
+    if (meta_changed) {
+      SaveMetaOrReport(meta).IgnoreError();
+    }
+    return why;
+  };
+
+  absl::StatusOr<Assignment> assignment =
+      VerifyAssignment(root(), answer.signed_assignment, config_.agent_id, now);
+  if (!assignment.ok()) {
+    return refuse(assignment.status());
+  }
+  if (meta.trust.ring.empty()) {
+    return refuse(absl::FailedPreconditionError(
+        "the ring from enrollment is not recorded; no assignment can be checked against it"));
+  }
+  std::vector<Floor> floors;
+  for (const std::string& envelope : answer.floors) {
+    absl::StatusOr<Floor> floor = VerifyFloor(root(), envelope);
+    if (floor.ok()) {
+      floors.push_back(*std::move(floor));
+      continue;
+    }
+    // A floor that does not verify only fails to raise the known one.
+    const std::string reason = absl::StrCat("floor refused: ", floor.status().message());
+    if (ReasonKey(reason) != floor_refusal_key_) {
+      floor_refusal_key_ = ReasonKey(reason);
+      Queue({now, HealthEvent{"floor_refused", reason, VersionsInEffect()}});
+    }
+  }
+  std::map<std::string, int64_t> current;
+  for (const ChannelVersion& cv : VersionsInEffect()) {
+    current[cv.channel] = cv.version;
+  }
+  absl::StatusOr<std::vector<ChannelDecision>> decisions =
+      AcceptAssignment(meta.trust, *assignment, floors, current);
+  if (!decisions.ok()) {
+    return refuse(decisions.status());
+  }
+  // Durable before anything is acted on, so a restart cannot accept a replay.
+  absl::Status saved = SaveMetaOrReport(meta);
+  if (!saved.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot persist the trust state: ", saved.message()));
+  }
+  emergency_stop_ = assignment->emergency_stop;
+  return decisions;
+}
+
+void Agent::RefuseAssignment(const absl::Status& why) {
+  std::string reason(why.message());
+  std::string key = ReasonKey(reason);
+  if (key == refusal_key_) {
+    return;
+  }
+  refusal_key_ = std::move(key);
+  refusal_ = reason;
+  ++refusals_;
+  Queue({clock_.Now(), HealthEvent{"assignment_refused", std::move(reason), VersionsInEffect()}});
+}
+
+absl::Status Agent::SaveMetaOrReport(const AgentMeta& meta) {
+  absl::Status status = store_.SaveMeta(meta);
+  if (!status.ok()) {
+    Queue({clock_.Now(), HealthEvent{"state_write_failed", status.ToString(), VersionsInEffect()}});
+  }
+  return status;
 }
 
 absl::Duration Agent::ErrorDelay() { return backoff_.Delay(std::max(failures_, 1)); }
@@ -212,32 +379,24 @@ absl::Status Agent::Shutdown() {
 
 std::vector<ChannelVersion> Agent::VersionsInEffect() const { return store_.state().Versions(); }
 
-void Agent::ProcessChannel(const ChannelAssignment& c, bool emergency_stop) {
-  if (!IsValidChannelName(c.channel)) {
-    Refuse(c, "invalid channel name");
-    return;
-  }
-  const int64_t current = store_.state().CurrentVersion(c.channel);
+void Agent::ProcessChannel(const ChannelDecision& decision) {
+  const AssignedChannel& c = decision.channel;
   auto staged = staged_.find(c.channel);
-  if (staged != staged_.end() && staged->second.assignment.version != c.version) {
+  if (staged != staged_.end() &&
+      (!decision.apply || staged->second.assignment.version != c.version)) {
     staged_.erase(staged);
     staged = staged_.end();
   }
-  if (c.version <= 0 || c.version == current) {
-    progress_.erase(c.channel);
+  if (decision.refused) {
+    Refuse(c, decision.reason);
     return;
   }
-  if (emergency_stop) {
-    return;
-  }
-  if (std::find(c.revoked_versions.begin(), c.revoked_versions.end(), c.version) !=
-      c.revoked_versions.end()) {
-    Refuse(c, "the assignment lists this version as revoked");
-    return;
-  }
-  if (c.version < current && !c.rollback) {
-    Refuse(c, absl::StrCat("refusing to go back from v", current, " without a rollback directive"));
-    return;
+  const int64_t current = store_.state().CurrentVersion(c.channel);
+  if (!decision.apply) {
+    if (c.version <= 0 || c.version == current) {
+      progress_.erase(c.channel);
+    }
+    return;  // nothing to do, or an emergency stop
   }
   if (store_.state().IsBlocked(c.channel, c.version)) {
     return;  // refused locally before (boot loop, load check); reported then
@@ -249,11 +408,13 @@ void Agent::ProcessChannel(const ChannelAssignment& c, bool emergency_stop) {
     return;
   }
 
-  // Told to go back to the version kept as last-known-good: no download needed.
+  // Told to go back to the version kept as last-known-good: no download needed
+  // when it is the very manifest the assignment names.
   auto slot = store_.state().channels.find(c.channel);
   if (c.rollback && c.version < current && slot != store_.state().channels.end() &&
       slot->second.last_known_good.version == c.version &&
-      slot->second.last_known_good.sha256 == c.sha256) {
+      !slot->second.last_known_good.manifest_sha256.empty() &&
+      slot->second.last_known_good.manifest_sha256 == c.manifest_sha256) {
     RevertToLastKnownGood(c);
     return;
   }
@@ -266,9 +427,29 @@ void Agent::ProcessChannel(const ChannelAssignment& c, bool emergency_stop) {
     }
     return;
   }
+  Download(c, now);
+}
 
-  absl::StatusOr<FetchedContent> fetched = client_.FetchContent(c.channel, c.version);
+void Agent::Download(const AssignedChannel& c, absl::Time now) {
+  // The envelope is checked on the first message, before any payload byte is
+  // kept; the client then caps the download at the signed size.
+  std::optional<VerifiedContent> verified;
+  std::optional<Failure> refused;
+  const EnvelopeCheck check = [&](absl::string_view envelope_json) -> absl::StatusOr<int64_t> {
+    absl::StatusOr<VerifiedContent> content = VerifyContentEnvelope(root(), envelope_json, c);
+    if (!content.ok()) {
+      refused = ContentRefusal(envelope_json, c, content.status());
+      return content.status();
+    }
+    verified = *std::move(content);
+    return verified->size;
+  };
+  absl::StatusOr<FetchedContent> fetched = client_.FetchContent(c.channel, c.version, check);
   if (!fetched.ok()) {
+    if (refused.has_value()) {
+      RecordFailure(c, *std::move(refused), /*block=*/false);
+      return;
+    }
     const absl::Status& status = fetched.status();
     if (status.code() == absl::StatusCode::kUnauthenticated) {
       client_.SetIdentity("", "");
@@ -280,6 +461,8 @@ void Agent::ProcessChannel(const ChannelAssignment& c, bool emergency_stop) {
       p.not_before = now + backoff_.Delay(p.failures);
       return;
     }
+    // DATA_LOSS: the stream broke the discipline (beyond the signed size,
+    // stalled, past the deadline, short): a rejection the server counts.
     RecordFailure(c,
                   {status.code() == absl::StatusCode::kDataLoss ? ApplyOutcome::kDigestMismatch
                                                                 : ApplyOutcome::kApplyFailed,
@@ -287,66 +470,56 @@ void Agent::ProcessChannel(const ChannelAssignment& c, bool emergency_stop) {
                   /*block=*/false);
     return;
   }
-  ContentVersion verified;
-  if (std::optional<Failure> failure = Verify(c, *fetched, &verified)) {
-    RecordFailure(c, std::move(*failure), /*block=*/false);
+  const std::string digest = Sha256Hex(fetched->payload);
+  if (digest != verified->sha256) {
+    RecordFailure(
+        c,
+        {ApplyOutcome::kDigestMismatch,
+         absl::StrCat("payload sha256 is ", digest, ", signed manifest says ", verified->sha256)},
+        /*block=*/false);
     return;
   }
+  const ContentVersion version{verified->version, verified->sha256, verified->size,
+                               verified->manifest_sha256};
   const absl::Duration delay =
       hooks_ != nullptr ? hooks_->ApplyDelay(c.channel, c.version) : absl::ZeroDuration();
   if (delay > absl::ZeroDuration()) {
-    staged_[c.channel] = Staged{c, verified, std::move(fetched->payload), now + delay};
+    staged_[c.channel] = Staged{c, version, std::move(fetched->payload), now + delay};
     return;
   }
-  CommitApply(c, verified, fetched->payload);
+  CommitApply(c, version, fetched->payload);
 }
 
-std::optional<Agent::Failure> Agent::Verify(const ChannelAssignment& c,
-                                            const FetchedContent& content,
-                                            ContentVersion* verified) const {
-  absl::StatusOr<DsseEnvelope> envelope = ParseEnvelopeJson(content.envelope_json);
+Agent::Failure Agent::ContentRefusal(absl::string_view envelope_json, const AssignedChannel& c,
+                                     const absl::Status& refusal) const {
+  absl::StatusOr<DsseEnvelope> envelope = ParseEnvelopeJson(envelope_json);
   if (!envelope.ok()) {
-    return Failure{ApplyOutcome::kSignatureRejected,
-                   absl::StrCat("bad envelope: ", envelope.status().message())};
+    return {ApplyOutcome::kSignatureRejected,
+            absl::StrCat("bad envelope: ", envelope.status().message())};
   }
-  absl::StatusOr<VerifiedEnvelope> checked = trusted_.Verify(*envelope, kManifestPayloadType);
-  if (!checked.ok()) {
-    return Failure{ApplyOutcome::kSignatureRejected,
-                   absl::StrCat("signature rejected: ", checked.status().message())};
+  absl::StatusOr<VerifiedEnvelope> signed_by_release =
+      root().release_keys.Verify(*envelope, kManifestPayloadType);
+  if (!signed_by_release.ok()) {
+    return {ApplyOutcome::kSignatureRejected,
+            absl::StrCat("signature rejected: ", refusal.message())};
   }
-  // Parsed from the verified bytes only, never from anything re-serialized.
   ::ringwarden::v1::ContentManifest manifest;
-  if (!manifest.ParseFromString(checked->payload)) {
-    return Failure{ApplyOutcome::kSignatureRejected, "signed payload is not a ContentManifest"};
+  if (!manifest.ParseFromString(signed_by_release->payload)) {
+    return {ApplyOutcome::kSignatureRejected, "signed payload is not a ContentManifest"};
   }
   if (manifest.channel() != c.channel || manifest.version() != c.version) {
-    return Failure{
-        ApplyOutcome::kSignatureRejected,
-        absl::StrCat("signed manifest is for ", manifest.channel(), " v", manifest.version(),
-                     ", not the assigned ", c.channel, " v", c.version)};
+    return {ApplyOutcome::kSignatureRejected,
+            absl::StrCat("signed manifest is for ", manifest.channel(), " v", manifest.version(),
+                         ", not the assigned ", c.channel, " v", c.version)};
   }
-  if (manifest.sha256() != c.sha256 || manifest.size() != c.size) {
-    return Failure{ApplyOutcome::kDigestMismatch,
-                   absl::StrCat("assignment says sha256 ", c.sha256, " size ", c.size,
-                                ", signed manifest says sha256 ", manifest.sha256(), " size ",
-                                manifest.size())};
-  }
-  if (static_cast<int64_t>(content.payload.size()) != manifest.size()) {
-    return Failure{ApplyOutcome::kDigestMismatch,
-                   absl::StrCat("payload is ", content.payload.size(),
-                                " bytes, signed manifest says ", manifest.size())};
-  }
-  const std::string digest = Sha256Hex(content.payload);
-  if (digest != manifest.sha256()) {
-    return Failure{
-        ApplyOutcome::kDigestMismatch,
-        absl::StrCat("payload sha256 is ", digest, ", signed manifest says ", manifest.sha256())};
-  }
-  *verified = ContentVersion{manifest.version(), manifest.sha256(), manifest.size()};
-  return std::nullopt;
+  // Release-signed for this version, but not the manifest the assignment names.
+  return {ApplyOutcome::kDigestMismatch,
+          absl::StrCat("assignment says manifest sha256 ", c.manifest_sha256, " size ", c.size,
+                       ", signed manifest has sha256 ", Sha256Hex(signed_by_release->payload),
+                       " size ", manifest.size(), ": ", refusal.message())};
 }
 
-void Agent::CommitApply(const ChannelAssignment& c, const ContentVersion& version,
+void Agent::CommitApply(const AssignedChannel& c, const ContentVersion& version,
                         const std::string& payload) {
   if (hooks_ != nullptr) {
     absl::Status status = hooks_->BeforeApply(c.channel, c.version);
@@ -390,7 +563,7 @@ void Agent::CommitApply(const ChannelAssignment& c, const ContentVersion& versio
   ContentChanged();
 }
 
-void Agent::RevertToLastKnownGood(const ChannelAssignment& c) {
+void Agent::RevertToLastKnownGood(const AssignedChannel& c) {
   const int64_t from = store_.state().CurrentVersion(c.channel);
   absl::Status status = store_.Revert(c.channel);
   if (!status.ok()) {
@@ -405,7 +578,7 @@ void Agent::RevertToLastKnownGood(const ChannelAssignment& c) {
   ContentChanged();
 }
 
-Agent::ChannelProgress& Agent::ProgressFor(const ChannelAssignment& c) {
+Agent::ChannelProgress& Agent::ProgressFor(const AssignedChannel& c) {
   ChannelProgress& p = progress_[c.channel];
   if (p.version != c.version) {
     p = ChannelProgress{};
@@ -414,19 +587,17 @@ Agent::ChannelProgress& Agent::ProgressFor(const ChannelAssignment& c) {
   return p;
 }
 
-void Agent::Refuse(const ChannelAssignment& c, std::string reason) {
+void Agent::Refuse(const AssignedChannel& c, std::string reason) {
   ChannelProgress& p = ProgressFor(c);
   if (p.refused == reason) {
     return;
   }
   p.refused = reason;
   // A health event, not an apply report: the version itself did not fail.
-  Queue({clock_.Now(),
-         HealthEvent{"assignment_refused", absl::StrCat(c.channel, " v", c.version, ": ", reason),
-                     VersionsInEffect()}});
+  Queue({clock_.Now(), HealthEvent{"assignment_refused", std::move(reason), VersionsInEffect()}});
 }
 
-void Agent::RecordFailure(const ChannelAssignment& c, Failure failure, bool block) {
+void Agent::RecordFailure(const AssignedChannel& c, Failure failure, bool block) {
   ChannelProgress& p = ProgressFor(c);
   p.failures++;
   p.not_before = clock_.Now() + backoff_.Delay(p.failures);
@@ -445,19 +616,14 @@ void Agent::RecordFailure(const ChannelAssignment& c, Failure failure, bool bloc
 void Agent::Block(const std::string& channel, int64_t version) {
   AgentMeta meta = store_.state().meta;
   AddBlocked(meta, channel, version);
-  absl::Status status = store_.SaveMeta(meta);
-  if (!status.ok()) {
-    Queue({clock_.Now(), HealthEvent{"state_write_failed", status.ToString(), VersionsInEffect()}});
-  }
+  SaveMetaOrReport(meta).IgnoreError();
 }
 
 void Agent::ContentChanged() {
   AgentMeta meta = store_.state().meta;
   meta.boot_marker = BootMarker{true, store_.state().Versions(), 0};
-  absl::Status status = store_.SaveMeta(meta);
-  if (!status.ok()) {
-    Queue({clock_.Now(), HealthEvent{"state_write_failed", status.ToString(), VersionsInEffect()}});
-  }
+  RecordRunning(meta.trust, meta.boot_marker.versions);
+  SaveMetaOrReport(meta).IgnoreError();
   marker_since_ = clock_.Now();
   LoadContent();
 }

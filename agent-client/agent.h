@@ -1,6 +1,7 @@
 // agent.h: one endpoint agent's logic, shared by ringwarden-agent and ringwarden-fleet.
 //
-//   Agent agent(config, client, store, trusted_keys, clock, backoff);
+//   ASSIGN_OR_RETURN(Root pinned, TrustInitialRoot(pinned_root_json, clock.Now()));
+//   Agent agent(config, client, store, pinned, clock, backoff);
 //   RETURN_IF_ERROR(agent.Start());                 // boot-loop breaker, crash report
 //   while (running) { ASSIGN_OR_RETURN(absl::Duration wait, agent.RunOnce()); Sleep(wait); }
 //   agent.Shutdown();                               // clean: clears the markers
@@ -18,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "agent-client/agent_client.h"
 #include "agent-client/backoff.h"
@@ -25,7 +27,7 @@
 #include "agent-client/load_check.h"
 #include "agent-client/types.h"
 #include "common/clock.h"
-#include "common/dsse.h"
+#include "common/trust/trust.h"
 
 namespace ringwarden::agent {
 
@@ -52,6 +54,13 @@ struct AgentConfig {
   // Unsent telemetry kept while the server is unreachable; the oldest is dropped beyond.
   size_t max_pending_events = 1024;
 };
+
+// TrustConfiguredRoot verifies a root the agent was configured with (--root)
+// or had persisted: signed by a threshold of its own root keys. Its expiry is
+// not checked here but at every poll (WalkRootChain), so an agent whose root
+// expired keeps running what it has and accepts nothing until the server
+// sends a newer root.
+absl::StatusOr<Root> TrustConfiguredRoot(absl::string_view envelope_json);
 
 // HostFate is what happens to a (simulated) host after it loads content.
 enum class HostFate { kHealthy, kCrash, kSilence };
@@ -82,25 +91,48 @@ class AgentHooks {
 // Agent polls its assignment, downloads, verifies and applies content with a
 // last-known-good copy, runs the load check, breaks boot loops and reports.
 //
+// Trust (common/trust/trust.h): the agent starts from its pinned root, or from
+// the newer root it accepted before (persisted in the store's AgentMeta). Each
+// poll sends the root version, walks the root updates of the answer
+// (WalkRootChain), verifies the signed assignment (VerifyAssignment: the root's
+// server role, this agent id, expiry within kMaxClockSkew), verifies the floors
+// (VerifyFloor) and applies the rules (AcceptAssignment: the ring recorded at
+// the first enrollment, a growing sequence, floors, rollback directive,
+// revocations, emergency stop). The trust state is persisted before anything
+// is acted on. The answer's unsigned fields are never used for a decision.
+// Content must pass VerifyContentEnvelope (release role, the assigned channel,
+// version, manifest digest and size) on the first message of the download,
+// before any payload byte is kept; the download is capped at the signed size.
+//
+// When the answer cannot be trusted (unsigned, another agent or ring, replayed,
+// expired, bad root update) the agent keeps running what it has, applies
+// nothing new, and reports a health event "assignment_refused" with the reason,
+// once per distinct reason (numbers in the reason do not make it distinct).
+//
 // Reporting: APPLIED and failures carry the assigned version; REVERTED carries the
 // version left (boot-loop breaker or rollback), the rollout it counts against.
-// Refusing an assignment (revoked, lower without rollback, bad channel name) is a
+// Refusing a directive (revoked, below the floor, lower without rollback) is a
 // health event "assignment_refused", not an apply failure of a version that may be
-// fine. A failure is reported once per version and reason and retried after a
-// backoff; transient download errors are retried quietly.
+// fine. Refused content (signature, manifest, digest) and refused downloads
+// (size beyond the signed one, stalled, past the deadline) are apply reports
+// SIGNATURE_REJECTED or DIGEST_MISMATCH, which the server counts as rejections,
+// not as failures of the version. A failure is reported once per version and
+// reason and retried after a backoff; transient download errors are retried quietly.
 class Agent {
  public:
-  // All references must outlive the Agent; `load_checker` and `hooks` may be null.
-  Agent(AgentConfig config, AgentClient& client, ContentStore& store, const TrustedKeys& trusted,
+  // All references must outlive the Agent; `load_checker` and `hooks` may be
+  // null. `pinned_root` is the verified root the agent was configured with.
+  Agent(AgentConfig config, AgentClient& client, ContentStore& store, const Root& pinned_root,
         Clock& clock, BackoffPolicy& backoff, LoadChecker* load_checker = nullptr,
         AgentHooks* hooks = nullptr);
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
 
-  // Start loads the state, reports an unclean shutdown of the previous run,
-  // runs the boot-loop breaker (reverting on its own after boot_loop_threshold
-  // markers for the same versions), writes the boot marker and loads content.
-  // No RPC is made. Errors are local (the store cannot be read or written).
+  // Start loads the state and the newest trusted root, reports an unclean
+  // shutdown of the previous run, runs the boot-loop breaker (reverting on its
+  // own after boot_loop_threshold markers for the same versions), writes the
+  // boot marker and loads content. No RPC is made. Errors are local (the store
+  // cannot be read or written).
   absl::Status Start();
 
   // Enroll registers with the server; RunOnce calls it when needed.
@@ -123,7 +155,14 @@ class Agent {
 
   // VersionsInEffect returns the current version of every channel held.
   std::vector<ChannelVersion> VersionsInEffect() const;
-  const std::string& ring() const { return ring_; }
+  // ring is the ring recorded at the first enrollment (else the last enrollment's).
+  const std::string& ring() const;
+  // root is the newest root the agent trusts.
+  const Root& root() const { return accepted_root_ ? *accepted_root_ : pinned_root_; }
+  // assignment_refusal says why the last poll's answer was not trusted (empty
+  // when it was); assignment_refusals counts distinct reasons reported so far.
+  const std::string& assignment_refusal() const { return refusal_; }
+  int64_t assignment_refusals() const { return refusals_; }
   bool enrolled() const { return client_.enrolled(); }
   bool emergency_stop() const { return emergency_stop_; }
   // host_down: a hook took the host down; kHealthy otherwise.
@@ -151,7 +190,7 @@ class Agent {
   };
   // Staged is verified content waiting for its injected apply delay.
   struct Staged {
-    ChannelAssignment assignment;
+    AssignedChannel assignment;
     ContentVersion version;
     std::string payload;
     absl::Time apply_at;
@@ -166,18 +205,32 @@ class Agent {
   };
 
   absl::StatusOr<absl::Duration> HandleRpcFailure(const absl::Status& status);
-  void ProcessChannel(const ChannelAssignment& assignment, bool emergency_stop);
-  std::optional<Failure> Verify(const ChannelAssignment& assignment, const FetchedContent& content,
-                                ContentVersion* verified) const;
-  void CommitApply(const ChannelAssignment& assignment, const ContentVersion& version,
+  // LoadTrustedRoot picks the newer of the pinned root and the persisted one.
+  void LoadTrustedRoot(AgentMeta& meta, absl::Time now);
+  // Trust verifies a poll's answer (roots, signed assignment, floors), applies
+  // the trust rules and persists the trust state; the decisions are what may
+  // be done per channel. An error is the reason the answer is refused.
+  absl::StatusOr<std::vector<ChannelDecision>> Trust(const PollAnswer& answer);
+  // RefuseAssignment reports a refused answer once per distinct reason.
+  void RefuseAssignment(const absl::Status& why);
+  void ProcessChannel(const ChannelDecision& decision);
+  // Download fetches and verifies the assigned content; a failure is reported.
+  void Download(const AssignedChannel& assignment, absl::Time now);
+  // ContentRefusal turns a refusal of VerifyContentEnvelope into the outcome
+  // the server counts and a detail a person can act on.
+  Failure ContentRefusal(absl::string_view envelope_json, const AssignedChannel& assignment,
+                         const absl::Status& refusal) const;
+  void CommitApply(const AssignedChannel& assignment, const ContentVersion& version,
                    const std::string& payload);
-  void RevertToLastKnownGood(const ChannelAssignment& assignment);
-  ChannelProgress& ProgressFor(const ChannelAssignment& assignment);
-  // Refuse reports (once per version and reason) that an assignment is not followed.
-  void Refuse(const ChannelAssignment& assignment, std::string reason);
+  void RevertToLastKnownGood(const AssignedChannel& assignment);
+  ChannelProgress& ProgressFor(const AssignedChannel& assignment);
+  // Refuse reports (once per version and reason) that a directive is not followed.
+  void Refuse(const AssignedChannel& assignment, std::string reason);
   // RecordFailure reports `failure` (once per version and outcome) and backs
   // off retries of that version; `block` refuses the version for good.
-  void RecordFailure(const ChannelAssignment& assignment, Failure failure, bool block);
+  void RecordFailure(const AssignedChannel& assignment, Failure failure, bool block);
+  // SaveMetaOrReport persists `meta`; a failure is reported as a health event.
+  absl::Status SaveMetaOrReport(const AgentMeta& meta);
   void Block(const std::string& channel, int64_t version);
   // ContentChanged rewrites the boot marker for the new versions and loads them.
   void ContentChanged();
@@ -192,7 +245,9 @@ class Agent {
   const AgentConfig config_;
   AgentClient& client_;
   ContentStore& store_;
-  const TrustedKeys& trusted_;
+  const Root& pinned_root_;
+  // The newest root accepted through root updates, when newer than the pinned one.
+  std::optional<Root> accepted_root_;
   Clock& clock_;
   BackoffPolicy& backoff_;
   LoadChecker* const load_checker_;
@@ -203,8 +258,12 @@ class Agent {
   absl::Time marker_since_;
   absl::Time last_heartbeat_ = absl::InfinitePast();
   std::vector<ChannelVersion> last_heartbeat_versions_;
-  std::string ring_;
-  bool emergency_stop_ = false;
+  std::string ring_;             // from the last enrollment
+  bool emergency_stop_ = false;  // from the last accepted assignment
+  std::string refusal_;
+  std::string refusal_key_;
+  std::string floor_refusal_key_;
+  int64_t refusals_ = 0;
   HostFate host_fate_ = HostFate::kHealthy;
   int failures_ = 0;
   absl::Status last_error_;

@@ -2,7 +2,10 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <chrono>
+#include <deque>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -80,7 +83,188 @@ struct EventToProto {
   }
 };
 
+// StreamState is what the calling thread of FetchContent and the gRPC callbacks
+// share; both hold it, so it outlives whichever finishes last.
+struct StreamState {
+  enum class Event { kChunk, kEnd, kTimeout };
+
+  // Wait returns kChunk when `chunk` holds the next message, kEnd when the
+  // stream has no more, kTimeout at `deadline`.
+  Event Wait(absl::Time deadline) {
+    absl::MutexLock lock(&mu);
+    mu.AwaitWithDeadline(absl::Condition(
+                             +[](StreamState* s) { return s->chunk_ready || s->ended; }, this),
+                         deadline);
+    if (chunk_ready) {
+      chunk_ready = false;
+      return Event::kChunk;
+    }
+    return ended ? Event::kEnd : Event::kTimeout;
+  }
+  grpc::Status WaitDone() {
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(&done));
+    return status;
+  }
+
+  v1::FetchContentRequest request;
+  v1::ContentChunk chunk;  // written by gRPC between StartRead and OnReadDone only
+  absl::Mutex mu;
+  bool chunk_ready = false;
+  bool ended = false;
+  bool done = false;
+  grpc::Status status;
+};
+
+// StreamReader runs one FetchContent call with the callback API, so that the
+// caller can wait for the next chunk with a timeout and check the rate. A hold
+// keeps the call open until the caller calls RemoveHold; it then deletes
+// itself when the call is done.
+class StreamReader final : public grpc::ClientReadReactor<v1::ContentChunk> {
+ public:
+  explicit StreamReader(std::shared_ptr<StreamState> state) : state_(std::move(state)) {}
+
+  void Begin(v1::AgentService::Stub& stub, grpc::ClientContext& ctx,
+             const v1::FetchContentRequest& request) {
+    state_->request = request;
+    stub.async()->FetchContent(&ctx, &state_->request, this);
+    AddHold();
+    StartRead(&state_->chunk);
+    StartCall();
+  }
+  void OnReadDone(bool ok) override {
+    absl::MutexLock lock(&state_->mu);
+    (ok ? state_->chunk_ready : state_->ended) = true;
+  }
+  void OnDone(const grpc::Status& status) override {
+    {
+      absl::MutexLock lock(&state_->mu);
+      state_->status = status;
+      state_->done = true;
+    }
+    delete this;
+  }
+
+ private:
+  const std::shared_ptr<StreamState> state_;
+};
+
+// DownloadRate measures the bytes received over a sliding window.
+class DownloadRate {
+ public:
+  DownloadRate(absl::Time begin, const AgentClientOptions& options)
+      : begin_(begin), options_(options) {
+    samples_.push_back({begin, 0});
+  }
+
+  // CheckInterval is how often a silent stream is looked at.
+  absl::Duration CheckInterval() const {
+    return std::clamp(options_.fetch_rate_window / 4, absl::Milliseconds(5), absl::Seconds(1));
+  }
+  // Received notes that `total` bytes have arrived by `now`.
+  void Received(absl::Time now, int64_t total) {
+    samples_.push_back({now, total});
+    // Keep one sample at or before the window's start.
+    const absl::Time from = now - options_.fetch_rate_window;
+    while (samples_.size() > 1 && samples_[1].at <= from) {
+      samples_.pop_front();
+    }
+  }
+  // TooSlow: after the grace period, fewer bytes than the minimum rate over the
+  // last window (or since the beginning, when that is shorter), unless every
+  // byte still owed at the window's start has come (`size`: the signed size,
+  // -1 while unknown).
+  bool TooSlow(absl::Time now, int64_t size) const {
+    if (now - begin_ < options_.fetch_grace) {
+      return false;
+    }
+    const absl::Time from = std::max(begin_, now - options_.fetch_rate_window);
+    int64_t at_from = 0;
+    for (const Sample& s : samples_) {
+      if (s.at > from) {
+        break;
+      }
+      at_from = s.total;
+    }
+    const double received = static_cast<double>(samples_.back().total - at_from);
+    double wanted = static_cast<double>(options_.min_fetch_bytes_per_second) *
+                    absl::ToDoubleSeconds(now - from);
+    if (size >= 0) {
+      wanted = std::min(wanted, static_cast<double>(size - at_from));
+    }
+    return received < wanted;
+  }
+
+ private:
+  struct Sample {
+    absl::Time at;
+    int64_t total;
+  };
+  const absl::Time begin_;
+  const AgentClientOptions& options_;
+  std::deque<Sample> samples_;
+};
+
+// AcceptFirstChunk checks the first message of a download: announced size
+// within the limit, envelope within its limit and accepted by `check`, the
+// announced size equal to the signed one. Sets `signed_size`.
+absl::Status AcceptFirstChunk(absl::string_view what, const v1::ContentChunk& chunk,
+                              const AgentClientOptions& options, const EnvelopeCheck& check,
+                              int64_t* signed_size) {
+  const int64_t announced = chunk.total_size();
+  if (announced < 0) {
+    return absl::DataLossError(absl::StrCat(what, ": negative total_size ", announced));
+  }
+  if (announced > options.max_content_bytes) {
+    return absl::FailedPreconditionError(absl::StrCat(what, ": content of ", announced,
+                                                      " bytes exceeds the limit of ",
+                                                      options.max_content_bytes, " bytes"));
+  }
+  if (chunk.envelope().size() > kMaxEnvelopeJsonBytes) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, ": envelope of ", chunk.envelope().size(),
+                     " bytes exceeds the limit of ", kMaxEnvelopeJsonBytes, " bytes"));
+  }
+  absl::StatusOr<int64_t> size = check(chunk.envelope());
+  if (!size.ok()) {
+    return size.status();
+  }
+  if (*size < 0 || *size > options.max_content_bytes) {
+    return absl::FailedPreconditionError(absl::StrCat(what, ": signed content of ", *size,
+                                                      " bytes exceeds the limit of ",
+                                                      options.max_content_bytes, " bytes"));
+  }
+  if (announced != *size) {
+    return absl::DataLossError(absl::StrCat(what, ": the server announces ", announced,
+                                            " bytes, the signed manifest says ", *size));
+  }
+  *signed_size = *size;
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::Status ValidateAgentClientOptions(const AgentClientOptions& options) {
+  if (options.call_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("the call timeout must be positive");
+  }
+  if (options.fetch_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("the download deadline must be positive");
+  }
+  if (options.max_content_bytes < 1) {
+    return absl::InvalidArgumentError("the content size limit must be at least 1 byte");
+  }
+  if (options.min_fetch_bytes_per_second < 1) {
+    return absl::InvalidArgumentError("the minimum download rate must be at least 1 byte/s");
+  }
+  if (options.fetch_rate_window <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("the download rate window must be positive");
+  }
+  if (options.fetch_grace < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("the download grace period must not be negative");
+  }
+  return absl::OkStatus();
+}
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {
   if (status.ok()) {
@@ -163,8 +347,9 @@ absl::StatusOr<EnrollResult> AgentClient::Enroll(const std::string& agent_id,
   return EnrollResult{resp.agent_token(), resp.ring()};
 }
 
-absl::StatusOr<Assignment> AgentClient::GetAssignment(const std::vector<ChannelVersion>& current,
-                                                      const std::vector<std::string>& channels) {
+absl::StatusOr<PollAnswer> AgentClient::GetAssignment(const std::vector<ChannelVersion>& current,
+                                                      const std::vector<std::string>& channels,
+                                                      int64_t root_version) {
   absl::StatusOr<Identity> id = GetIdentity();
   if (!id.ok()) {
     return id.status();
@@ -175,6 +360,7 @@ absl::StatusOr<Assignment> AgentClient::GetAssignment(const std::vector<ChannelV
   for (const std::string& c : channels) {
     req.add_channels(c);
   }
+  req.set_root_version(root_version);
   v1::GetAssignmentResponse resp;
   grpc::ClientContext ctx;
   SetDeadline(ctx, options_.call_timeout);
@@ -183,7 +369,7 @@ absl::StatusOr<Assignment> AgentClient::GetAssignment(const std::vector<ChannelV
   if (!status.ok()) {
     return status;
   }
-  Assignment out;
+  PollAnswer out;
   out.ring = resp.ring();
   out.next_poll = absl::Milliseconds(resp.next_poll_ms());
   out.emergency_stop = resp.emergency_stop();
@@ -199,11 +385,15 @@ absl::StatusOr<Assignment> AgentClient::GetAssignment(const std::vector<ChannelV
     c.rollout_id = a.rollout_id();
     out.channels.push_back(std::move(c));
   }
+  out.signed_assignment = resp.signed_assignment();
+  out.root_updates.assign(resp.root_updates().begin(), resp.root_updates().end());
+  out.floors.assign(resp.floors().begin(), resp.floors().end());
   return out;
 }
 
 absl::StatusOr<FetchedContent> AgentClient::FetchContent(const std::string& channel,
-                                                         int64_t version) {
+                                                         int64_t version,
+                                                         const EnvelopeCheck& check) {
   absl::StatusOr<Identity> id = GetIdentity();
   if (!id.ok()) {
     return id.status();
@@ -216,68 +406,91 @@ absl::StatusOr<FetchedContent> AgentClient::FetchContent(const std::string& chan
   grpc::ClientContext ctx;
   SetDeadline(ctx, options_.fetch_timeout);
   ctx.AddMetadata("authorization", absl::StrCat("Bearer ", id->token));
-  std::unique_ptr<grpc::ClientReader<v1::ContentChunk>> reader =
-      connection_->impl_->stub->FetchContent(&ctx, req);
+
+  // Network time: the waits below are real, so is the rate they measure.
+  const absl::Time begin = absl::Now();
+  DownloadRate rate(begin, options_);
+  auto stream = std::make_shared<StreamState>();
+  auto* reader = new StreamReader(stream);
+  reader->Begin(*connection_->impl_->stub, ctx, req);
 
   const std::string what = absl::StrCat(channel, " v", version);
   FetchedContent out;
-  v1::ContentChunk chunk;
   bool first = true;
-  int64_t total = 0;
+  int64_t signed_size = 0;
   absl::Status violation;
-  while (violation.ok() && reader->Read(&chunk)) {
-    if (first) {
-      first = false;
-      total = chunk.total_size();
-      if (total < 0) {
-        violation = absl::DataLossError(absl::StrCat(what, ": negative total_size ", total));
-      } else if (total > options_.max_content_bytes) {
-        violation = absl::FailedPreconditionError(
-            absl::StrCat(what, ": content of ", total, " bytes exceeds the limit of ",
-                         options_.max_content_bytes, " bytes"));
-      } else if (chunk.envelope().size() > kMaxEnvelopeJsonBytes) {
-        violation = absl::FailedPreconditionError(
-            absl::StrCat(what, ": envelope of ", chunk.envelope().size(),
-                         " bytes exceeds the limit of ", kMaxEnvelopeJsonBytes, " bytes"));
-      } else {
-        out.envelope_json = chunk.envelope();
-        out.payload.reserve(static_cast<size_t>(total));
-      }
-      if (!violation.ok()) {
-        break;
-      }
-    } else if (chunk.total_size() != 0 && chunk.total_size() != total) {
-      violation = absl::DataLossError(absl::StrCat(what, ": total_size changed from ", total,
-                                                   " to ", chunk.total_size(), " mid-stream"));
+  while (violation.ok()) {
+    const StreamState::Event event = stream->Wait(absl::Now() + rate.CheckInterval());
+    const absl::Time now = absl::Now();
+    if (event == StreamState::Event::kEnd) {
       break;
     }
-    const int64_t have = static_cast<int64_t>(out.payload.size());
-    if (chunk.offset() != have) {
-      violation = absl::DataLossError(
-          absl::StrCat(what, ": chunk at offset ", chunk.offset(), ", expected offset ", have));
-    } else if (have + static_cast<int64_t>(chunk.data().size()) > total) {
-      violation = absl::DataLossError(
-          absl::StrCat(what, ": stream carries more than the announced ", total, " bytes"));
-    } else {
+    if (event == StreamState::Event::kChunk) {
+      const v1::ContentChunk& chunk = stream->chunk;
+      if (first) {
+        first = false;
+        violation = AcceptFirstChunk(what, chunk, options_, check, &signed_size);
+        if (!violation.ok()) {
+          break;
+        }
+        out.envelope_json = chunk.envelope();
+        out.payload.reserve(static_cast<size_t>(signed_size));
+      } else if (chunk.total_size() != 0 && chunk.total_size() != signed_size) {
+        violation =
+            absl::DataLossError(absl::StrCat(what, ": total_size changed from ", signed_size,
+                                             " to ", chunk.total_size(), " mid-stream"));
+        break;
+      }
+      const int64_t have = static_cast<int64_t>(out.payload.size());
+      if (chunk.offset() != have) {
+        violation = absl::DataLossError(
+            absl::StrCat(what, ": chunk at offset ", chunk.offset(), ", expected offset ", have));
+        break;
+      }
+      if (have + static_cast<int64_t>(chunk.data().size()) > signed_size) {
+        // Refused at the first byte beyond the signed size; nothing past it is kept.
+        violation = absl::DataLossError(absl::StrCat(
+            what, ": stream carries more than the signed and announced ", signed_size, " bytes"));
+        break;
+      }
       out.payload.append(chunk.data());
+      rate.Received(now, static_cast<int64_t>(out.payload.size()));
+    }
+    if (rate.TooSlow(now, first ? -1 : signed_size)) {
+      violation =
+          absl::DataLossError(absl::StrCat(what, ": download stalled: below the minimum rate of ",
+                                           options_.min_fetch_bytes_per_second, " bytes/s over ",
+                                           absl::FormatDuration(options_.fetch_rate_window)));
+      break;
+    }
+    if (event == StreamState::Event::kChunk) {
+      reader->StartRead(&stream->chunk);
     }
   }
   if (!violation.ok()) {
     ctx.TryCancel();
+  }
+  reader->RemoveHold();  // the reader deletes itself once the call is done
+  const grpc::Status finished = stream->WaitDone();
+  if (!violation.ok()) {
     // The cancelled call's status (CANCELLED) says less than the violation.
-    static_cast<void>(reader->Finish());
     return violation;
   }
-  absl::Status status = FromGrpcStatus(reader->Finish());
+  if (finished.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return absl::DataLossError(absl::StrCat(what, ": download unfinished after ",
+                                            absl::FormatDuration(options_.fetch_timeout), " (",
+                                            out.payload.size(), " bytes received)"));
+  }
+  absl::Status status = FromGrpcStatus(finished);
   if (!status.ok()) {
     return status;
   }
   if (first) {
     return absl::DataLossError(absl::StrCat(what, ": empty content stream"));
   }
-  if (static_cast<int64_t>(out.payload.size()) != total) {
-    return absl::DataLossError(
-        absl::StrCat(what, ": stream ended after ", out.payload.size(), " of ", total, " bytes"));
+  if (static_cast<int64_t>(out.payload.size()) != signed_size) {
+    return absl::DataLossError(absl::StrCat(what, ": stream ended after ", out.payload.size(),
+                                            " of ", signed_size, " bytes"));
   }
   return out;
 }

@@ -3,15 +3,20 @@
 //   auto conn = AgentConnection::Create("server:7443");   // one per process (or a few)
 //   AgentClient client(conn);
 //   ASSIGN_OR_RETURN(EnrollResult e, client.Enroll("host-1", labels, secret, "host-1"));
-//   ASSIGN_OR_RETURN(Assignment a, client.GetAssignment(current, {"rules.behavioral"}));
+//   ASSIGN_OR_RETURN(PollAnswer a, client.GetAssignment(current, {"rules.behavioral"}, 1));
+//   ASSIGN_OR_RETURN(FetchedContent c, client.FetchContent("rules.behavioral", 7, check));
 //
 // An AgentConnection (one gRPC channel plus its stub) is shared by any number of
 // clients; every call has a deadline and gRPC statuses come back as absl::Status
-// with the same code and message. Thread-safety: AgentConnection and AgentClient
-// are safe to use from several threads.
+// with the same code and message. The client only moves bytes: what the answers
+// mean (signatures, assignments) is the Agent's business, except that a download
+// is never kept before the caller's EnvelopeCheck accepted its envelope and never
+// grows past the size that check returns. Thread-safety: AgentConnection and
+// AgentClient are safe to use from several threads.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -20,6 +25,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent-client/types.h"
@@ -71,11 +77,21 @@ class AgentConnection {
 struct AgentClientOptions {
   // Deadline of Enroll, GetAssignment and ReportTelemetry.
   absl::Duration call_timeout = absl::Seconds(15);
-  // Deadline of a whole FetchContent stream.
+  // Deadline of a whole FetchContent download.
   absl::Duration fetch_timeout = absl::Minutes(2);
   // Largest payload FetchContent accepts; larger content is refused unread.
   int64_t max_content_bytes = int64_t{16} << 20;
+  // Minimum download rate: once fetch_grace has passed since the download
+  // began, receiving fewer than min_fetch_bytes_per_second over the last
+  // fetch_rate_window (or since the start, when shorter) ends it as stalled.
+  int64_t min_fetch_bytes_per_second = 1024;
+  absl::Duration fetch_rate_window = absl::Seconds(30);
+  absl::Duration fetch_grace = absl::Seconds(10);
 };
+
+// ValidateAgentClientOptions: INVALID_ARGUMENT naming the first option out of
+// range (timeouts and the rate window > 0, grace >= 0, sizes and rate >= 1).
+absl::Status ValidateAgentClientOptions(const AgentClientOptions& options);
 
 // EnrollResult is what Enroll returns.
 struct EnrollResult {
@@ -94,16 +110,30 @@ struct ChannelAssignment {
   std::string rollout_id;
 };
 
-// Assignment is the answer to a poll.
-struct Assignment {
+// PollAnswer is the answer to a poll, as received: nothing in it is verified.
+// An agent acts only on signed_assignment (after verifying it); ring,
+// emergency_stop and channels are the unsigned display copy.
+struct PollAnswer {
   std::string ring;
   absl::Duration next_poll = absl::ZeroDuration();
   bool emergency_stop = false;
   std::vector<ChannelAssignment> channels;
+  // DSSE envelope (JSON) over an AssignmentStatement; empty when the server sent none.
+  std::string signed_assignment;
+  // Root envelopes (JSON) newer than the root version the poll sent, in version order.
+  std::vector<std::string> root_updates;
+  // Release-signed floor envelopes (JSON) of the assigned channels.
+  std::vector<std::string> floors;
 };
 
-// FetchedContent is one channel version as downloaded: the DSSE envelope (JSON)
-// and the payload, both unverified.
+// EnvelopeCheck verifies a download's envelope (JSON, from the first message)
+// before any payload byte is kept, and returns the signed payload size that
+// caps the download. An error ends the download with that status.
+using EnvelopeCheck = std::function<absl::StatusOr<int64_t>(absl::string_view envelope_json)>;
+
+// FetchedContent is one channel version as downloaded: the envelope the
+// EnvelopeCheck accepted and exactly as many payload bytes as it signed
+// (their digest is not checked here).
 struct FetchedContent {
   std::string envelope_json;
   std::string payload;
@@ -128,16 +158,26 @@ class AgentClient {
                                       const std::string& enrollment_secret,
                                       const std::string& hostname);
 
-  // GetAssignment polls with the versions in effect and subscribed channels
-  // (empty: every channel). FAILED_PRECONDITION before Enroll.
-  absl::StatusOr<Assignment> GetAssignment(const std::vector<ChannelVersion>& current,
-                                           const std::vector<std::string>& channels);
+  // GetAssignment polls with the versions in effect, the subscribed channels
+  // (empty: every channel) and the version of the root the agent trusts (the
+  // answer carries newer roots). FAILED_PRECONDITION before Enroll.
+  absl::StatusOr<PollAnswer> GetAssignment(const std::vector<ChannelVersion>& current,
+                                           const std::vector<std::string>& channels,
+                                           int64_t root_version = 0);
 
-  // FetchContent downloads one version. DATA_LOSS when the stream is empty,
-  // truncated, not contiguous or longer than announced; FAILED_PRECONDITION
-  // when the announced size exceeds max_content_bytes or the envelope exceeds
-  // kMaxEnvelopeJsonBytes (the stream is cancelled, not read).
-  absl::StatusOr<FetchedContent> FetchContent(const std::string& channel, int64_t version);
+  // FetchContent downloads one version. The first message's envelope goes to
+  // `check` before any payload byte is kept; the download is then capped at
+  // the size `check` returns (the signed size). The call is cancelled, never
+  // read to its end, at the first violation:
+  //   FAILED_PRECONDITION: announced or signed size above max_content_bytes,
+  //     envelope above kMaxEnvelopeJsonBytes;
+  //   whatever `check` returned, when it refused the envelope;
+  //   DATA_LOSS: an announced total_size other than the signed size, a chunk
+  //     that is not contiguous, the first byte beyond the signed size, a stream
+  //     that ends short or empty, fewer bytes than the minimum rate allows (a
+  //     stalled stream), or a download still unfinished at fetch_timeout.
+  absl::StatusOr<FetchedContent> FetchContent(const std::string& channel, int64_t version,
+                                              const EnvelopeCheck& check);
 
   // ReportTelemetry sends one batch; resending a failed batch must reuse its seq.
   absl::StatusOr<TelemetryAck> ReportTelemetry(int64_t batch_seq,

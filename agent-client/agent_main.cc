@@ -1,8 +1,9 @@
 // ringwarden-agent: the endpoint daemon. Parses flags, wires the Agent to a disk
-// store, the trusted keys and the server, then loops RunOnce + wait until
+// store, the pinned root of trust and the server, then loops RunOnce + wait until
 // SIGTERM/SIGINT, when it shuts down cleanly (clearing the unclean-shutdown flag).
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -19,13 +20,14 @@
 #include "absl/time/clock.h"
 #include "agent-client/agent.h"
 #include "agent-client/agent_client.h"
+#include "agent-client/atomic_file.h"
 #include "agent-client/backoff.h"
 #include "agent-client/content_store.h"
 #include "agent-client/load_check.h"
 #include "agent-client/signals.h"
 #include "common/clock.h"
-#include "common/dsse.h"
 #include "common/names.h"
+#include "common/trust/trust.h"
 
 namespace ringwarden::agent {
 namespace {
@@ -76,8 +78,7 @@ int Run(int argc, char** argv) {
   std::string state_dir;
   std::string id;
   std::vector<std::string> label_args;
-  std::vector<std::string> trusted_key_files;
-  int threshold = 1;
+  std::string root_file;
   std::string secret;
   std::vector<std::string> channels;
   std::string load_check;
@@ -85,6 +86,10 @@ int Run(int argc, char** argv) {
   int boot_loop_threshold = 3;
   double healthy_interval_s = 300;
   double heartbeat_interval_s = 60;
+  double download_deadline_s = 120;
+  double min_download_rate_kib = 1;
+  double download_rate_window_s = 30;
+  double download_grace_s = 10;
   bool once = false;
 
   app.add_option("--server", server, "Server address host:port")->required();
@@ -93,12 +98,11 @@ int Run(int argc, char** argv) {
       ->required();
   app.add_option("--id", id, "Stable agent id: 1-128 of [A-Za-z0-9._:-]")->required();
   app.add_option("--label", label_args, "Label key=value (repeatable), e.g. group=dogfood");
-  app.add_option("--trusted-key", trusted_key_files,
-                 "Ed25519 public key PEM file content must be signed with (repeatable)")
+  app.add_option("--root", root_file,
+                 "Pinned root of trust: the root metadata envelope (JSON) naming the release and "
+                 "server keys. Newer roots the server sends are kept in --state-dir")
       ->required()
       ->check(CLI::ExistingFile);
-  app.add_option("--threshold", threshold, "Distinct trusted keys that must sign content")
-      ->check(CLI::PositiveNumber);
   app.add_option("--enrollment-secret", secret,
                  "Fleet enrollment secret (prefer the environment variable: flags show in ps)")
       ->envname("RINGWARDEN_ENROLLMENT_SECRET");
@@ -120,7 +124,22 @@ int Run(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--heartbeat-interval", heartbeat_interval_s, "Seconds between heartbeats")
       ->check(CLI::PositiveNumber);
-  app.add_flag("--once", once, "Poll once, apply, report and exit (exit 1 if the poll failed)");
+  app.add_option("--download-deadline", download_deadline_s,
+                 "Seconds a whole content download may take before it is refused")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--min-download-rate", min_download_rate_kib,
+                 "KiB/s below which a download is refused as stalled (over "
+                 "--download-rate-window, after --download-grace)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--download-rate-window", download_rate_window_s,
+                 "Seconds over which the download rate is measured")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--download-grace", download_grace_s,
+                 "Seconds from the start of a download before the rate is checked")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("--once", once,
+               "Poll once, apply, report and exit (exit 1 if the poll failed or its answer was "
+               "refused)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -152,15 +171,26 @@ int Run(int argc, char** argv) {
       return usage_error(absl::StrCat("--channel: ", valid.message()));
     }
   }
-  if (static_cast<size_t>(threshold) > trusted_key_files.size()) {
-    return usage_error(absl::StrCat("--threshold ", threshold, " exceeds the ",
-                                    trusted_key_files.size(), " --trusted-key files given"));
+  AgentClientOptions client_options;
+  client_options.fetch_timeout = absl::Seconds(download_deadline_s);
+  client_options.min_fetch_bytes_per_second =
+      static_cast<int64_t>(std::llround(min_download_rate_kib * 1024));
+  client_options.fetch_rate_window = absl::Seconds(download_rate_window_s);
+  client_options.fetch_grace = absl::Seconds(download_grace_s);
+  if (absl::Status valid = ValidateAgentClientOptions(client_options); !valid.ok()) {
+    return usage_error(std::string(valid.message()));
   }
 
-  absl::StatusOr<TrustedKeys> trusted = TrustedKeys::LoadPemFiles(trusted_key_files, threshold);
-  if (!trusted.ok()) {
-    Log(absl::StrCat("cannot load trusted keys: ", trusted.status().ToString()));
+  absl::StatusOr<std::string> root_json = ReadFile(root_file);
+  absl::StatusOr<Root> pinned =
+      root_json.ok() ? TrustConfiguredRoot(*root_json) : absl::StatusOr<Root>(root_json.status());
+  if (!pinned.ok()) {
+    Log(absl::StrCat("cannot trust --root ", root_file, ": ", pinned.status().ToString()));
     return 1;
+  }
+  if (pinned->expires <= absl::Now()) {
+    Log(absl::StrCat("warning: the pinned root v", pinned->version, " in ", root_file,
+                     " has expired; nothing is accepted until the server sends a newer root"));
   }
   absl::StatusOr<std::unique_ptr<DiskContentStore>> store = DiskContentStore::Open(state_dir);
   if (!store.ok()) {
@@ -171,7 +201,7 @@ int Run(int argc, char** argv) {
   std::random_device device;
   SeededRandom random((static_cast<uint64_t>(device()) << 32) ^ device());
   ExponentialBackoff backoff({}, random);
-  AgentClient client(AgentConnection::Create(server));
+  AgentClient client(AgentConnection::Create(server), client_options);
   std::unique_ptr<CommandLoadChecker> checker;
   if (!load_check.empty()) {
     checker = std::make_unique<CommandLoadChecker>(load_check, absl::Seconds(load_check_timeout_s));
@@ -189,19 +219,23 @@ int Run(int argc, char** argv) {
   config.boot_loop_threshold = boot_loop_threshold;
   config.healthy_interval = absl::Seconds(healthy_interval_s);
   config.heartbeat_interval = absl::Seconds(heartbeat_interval_s);
-  Agent agent(config, client, **store, *trusted, RealClock::Instance(), backoff, checker.get());
+  Agent agent(config, client, **store, *pinned, RealClock::Instance(), backoff, checker.get());
 
   absl::Status started = agent.Start();
   if (!started.ok()) {
     Log(absl::StrCat("cannot start: ", started.ToString()));
     return 1;
   }
-  Log(absl::StrCat("started as ", id, " against ", server, "; state in ", state_dir, "; running ",
+  Log(absl::StrCat("started as ", id, " against ", server, "; state in ", state_dir,
+                   "; trusting root v", agent.root().version, "; running ",
                    FormatVersions(agent.VersionsInEffect())));
 
   std::vector<ChannelVersion> last_versions = agent.VersionsInEffect();
   std::string last_ring;
   bool last_stop = false;
+  int64_t last_root = agent.root().version;
+  int64_t last_refusals = 0;
+  bool refused = false;
   bool last_poll_ok = false;
   while (true) {
     absl::StatusOr<absl::Duration> delay = agent.RunOnce();
@@ -223,6 +257,19 @@ int Run(int argc, char** argv) {
       last_ring = agent.ring();
       Log(absl::StrCat("enrolled in ring ", last_ring));
     }
+    if (agent.root().version != last_root) {
+      last_root = agent.root().version;
+      Log(absl::StrCat("root of trust updated: now trusting root v", last_root));
+    }
+    if (agent.assignment_refusals() != last_refusals) {
+      last_refusals = agent.assignment_refusals();
+      Log(absl::StrCat("assignment refused, keeping ", FormatVersions(agent.VersionsInEffect()),
+                       " and applying nothing new: ", agent.assignment_refusal()));
+    }
+    if (refused && agent.assignment_refusal().empty() && agent.last_error().ok()) {
+      Log("assignment trusted again");
+    }
+    refused = !agent.assignment_refusal().empty();
     if (agent.emergency_stop() != last_stop) {
       last_stop = agent.emergency_stop();
       Log(last_stop ? "emergency stop in effect: applying nothing new" : "emergency stop lifted");
@@ -242,7 +289,8 @@ int Run(int argc, char** argv) {
     return 1;
   }
   Log("stopped cleanly");
-  return once && !last_poll_ok ? 1 : 0;
+  // --once fails when the poll failed or its answer could not be trusted.
+  return once && (!last_poll_ok || refused) ? 1 : 0;
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // content_store.h: where an agent keeps applied content, its last-known-good
-// copy and its own bookkeeping (boot-loop marker, unclean-shutdown flag, batch seq).
+// copy and its own bookkeeping (boot-loop marker, unclean-shutdown flag, batch seq,
+// trust state and the newest root it accepted).
 //
 // DiskContentStore is the real agent's: <dir>/<channel>/current and
 // <dir>/<channel>/previous (last-known-good) plus <dir>/.state.json, every change
@@ -13,24 +14,38 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "agent-client/types.h"
+#include "common/trust/trust.h"
 
 namespace ringwarden::agent {
 
 // ContentVersion identifies stored content; version 0 means "none".
 struct ContentVersion {
+  ContentVersion() = default;
+  ContentVersion(int64_t version, std::string sha256, int64_t size,
+                 std::string manifest_sha256 = "")
+      : version(version),
+        sha256(std::move(sha256)),
+        size(size),
+        manifest_sha256(std::move(manifest_sha256)) {}
+
   int64_t version = 0;
-  std::string sha256;  // lowercase hex
+  std::string sha256;  // lowercase hex of the payload
   int64_t size = 0;
+  // Lowercase hex SHA-256 of the release-signed manifest the payload was
+  // verified against; empty when unknown (state written before format 2).
+  std::string manifest_sha256;
 
   bool empty() const { return version == 0; }
   friend bool operator==(const ContentVersion& a, const ContentVersion& b) {
-    return a.version == b.version && a.sha256 == b.sha256 && a.size == b.size;
+    return a.version == b.version && a.sha256 == b.sha256 && a.size == b.size &&
+           a.manifest_sha256 == b.manifest_sha256;
   }
 };
 
@@ -73,6 +88,12 @@ struct AgentMeta {
   int64_t next_batch_seq = 1;
   // Versions refused locally (boot-loop breaker, failed load check), by channel.
   std::map<std::string, std::vector<int64_t>> blocked_versions;
+  // What refuses rollback and freeze attacks: ring from enrollment, newest
+  // accepted assignment sequence, floors, highest versions run, revocations.
+  AgentTrustState trust;
+  // The newest root envelope (JSON) accepted through a root update; empty while
+  // the pinned root (--root) is the newest.
+  std::string trusted_root;
 };
 
 // AgentState is everything a store persists.

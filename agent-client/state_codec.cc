@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/names.h"
+#include "common/trust/trust.h"
 #include "nlohmann/json.hpp"
 
 namespace ringwarden::agent {
@@ -16,14 +17,22 @@ namespace {
 using nlohmann::json;
 
 json VersionToJson(const ContentVersion& v) {
-  return json{{"version", v.version}, {"sha256", v.sha256}, {"size", v.size}};
+  return json{{"version", v.version},
+              {"sha256", v.sha256},
+              {"size", v.size},
+              {"manifest_sha256", v.manifest_sha256}};
 }
 
+// VersionFromJson reads a version; without "manifest_sha256" (format 1, an
+// apply journalled before format 2) the manifest is unknown.
 ContentVersion VersionFromJson(const json& j) {
   ContentVersion v;
   v.version = j.at("version").get<int64_t>();
   v.sha256 = j.at("sha256").get<std::string>();
   v.size = j.at("size").get<int64_t>();
+  if (j.contains("manifest_sha256")) {
+    v.manifest_sha256 = j.at("manifest_sha256").get<std::string>();
+  }
   return v;
 }
 
@@ -94,7 +103,9 @@ std::string StateToJson(const AgentState& state, const std::optional<PendingAppl
              {"versions", VersionsToJson(state.meta.boot_marker.versions)}}},
            {"running", state.meta.running},
            {"next_batch_seq", state.meta.next_batch_seq},
-           {"blocked_versions", blocked}};
+           {"blocked_versions", blocked},
+           {"trust", json::parse(EncodeTrustState(state.meta.trust))},
+           {"trusted_root", state.meta.trusted_root}};
   if (pending.has_value()) {
     out["pending"] = json{{"channel", pending->channel},
                           {"version", VersionToJson(pending->version)},
@@ -109,7 +120,8 @@ absl::StatusOr<StoredState> StateFromJson(absl::string_view text, absl::string_v
   AgentState& state = stored.state;
   try {
     json j = json::parse(text.begin(), text.end());
-    if (j.at("format").get<int>() != kStateFormat) {
+    const int format = j.at("format").get<int>();
+    if (format < kOldestStateFormat || format > kStateFormat) {
       return absl::FailedPreconditionError(
           absl::StrCat(path, ": unsupported state format ", j.at("format").dump()));
     }
@@ -133,6 +145,18 @@ absl::StatusOr<StoredState> StateFromJson(absl::string_view text, absl::string_v
       const json& p = j.at("pending");
       stored.pending = PendingApply{p.at("channel").get<std::string>(),
                                     VersionFromJson(p.at("version")), p.at("keep").get<bool>()};
+    }
+    if (format >= 2) {
+      const json& trust = j.at("trust");
+      if (!trust.is_object()) {
+        return Corrupt(path, "\"trust\" is not an object");
+      }
+      absl::StatusOr<AgentTrustState> decoded = DecodeTrustState(trust.dump());
+      if (!decoded.ok()) {
+        return Corrupt(path, decoded.status().message());
+      }
+      state.meta.trust = *std::move(decoded);
+      state.meta.trusted_root = j.at("trusted_root").get<std::string>();
     }
   } catch (const json::exception& e) {
     return Corrupt(path, e.what());

@@ -21,7 +21,9 @@ Exit codes:
   1    usage error: unknown verb, bad or missing argument, bad config file
   2    refused by the server (bad input, not allowed, wrong state, not found);
        also rollout status --watch / wait --until when the rollout ends HALTED,
-       ROLLED_BACK or CANCELLED instead
+       ROLLED_BACK or CANCELLED instead; and signed metadata ringctl refuses
+       itself (tampered, already signed by that key, keys inspect --trusted-root
+       that does not verify)
   3    server unavailable or timed out
   130  interrupted (Ctrl-C during rollout status --watch)
 
@@ -50,7 +52,7 @@ CLI::App* AddVerb(CLI::App* parent, const std::string& name, const std::string& 
 std::unique_ptr<CLI::App> BuildRingctlApp(CommandContext& ctx) {
   auto app = std::make_unique<CLI::App>(
       "ringctl: drive ringwarden rollouts (sign, upload, start, watch, promote, halt, roll "
-      "back, emergency-stop, audit)",
+      "back, emergency-stop, audit) and keep its root of trust and floors",
       "ringctl");
   app->require_subcommand(1);
   app->footer(kTopFooter);
@@ -81,6 +83,7 @@ std::unique_ptr<CLI::App> BuildRingctlApp(CommandContext& ctx) {
   AddRolloutCommands(*app, ctx);
   AddOperatorCommands(*app, ctx);
   AddInspectCommands(*app, ctx);
+  AddTrustCommands(*app, ctx);
   AddCompletionCommand(*app, ctx);
   return app;
 }

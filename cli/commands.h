@@ -54,7 +54,7 @@ class CommandContext {
 
   // Set by the parsed verb's callback.
   std::function<absl::Status()> action;
-  bool needs_server = true;      // false for offline verbs (content sign, completion)
+  bool needs_server = true;      // false for offline verbs (content sign, keys, completion)
   std::optional<int> exit_code;  // overrides the code derived from action's status
 
   ConnectionSettings settings;  // resolved by RunRingctl before action runs
@@ -82,6 +82,8 @@ void AddRolloutCommands(CLI::App& app, CommandContext& ctx);
 void AddOperatorCommands(CLI::App& app, CommandContext& ctx);
 // agents, audit.
 void AddInspectCommands(CLI::App& app, CommandContext& ctx);
+// keys root create|sign|upload, keys inspect, floor sign|upload, trust list.
+void AddTrustCommands(CLI::App& app, CommandContext& ctx);
 // completion bash, generated from `app` itself.
 void AddCompletionCommand(CLI::App& app, CommandContext& ctx);
 

@@ -124,6 +124,15 @@ std::string Change(const std::string& from, const std::string& to) {
 
 std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
 
+// ShortKeyIds abbreviates key ids to 12 hex digits, as tables show digests.
+std::string ShortKeyIds(const google::protobuf::RepeatedPtrField<std::string>& ids) {
+  std::vector<std::string> short_ids;
+  for (const std::string& id : ids) {
+    short_ids.push_back(id.substr(0, 12));
+  }
+  return short_ids.empty() ? "-" : absl::StrJoin(short_ids, ", ");
+}
+
 void PrintRolloutTable(const v1::Rollout& r, std::ostream& out) {
   std::string state = StateName(r.state());
   if (r.state() == v1::HALTED) {
@@ -332,6 +341,21 @@ json PinJson(const v1::Pin& p) {
           {"policy", p.policy()}};
 }
 
+json TrustMetadataJson(const v1::TrustMetadata& m) {
+  json envelope = std::string(m.envelope());
+  try {
+    (void)envelope.dump();
+  } catch (const json::type_error&) {
+    envelope = "";  // not UTF-8, so not the JSON the server verified; never expected
+  }
+  return {{"kind", m.kind()},
+          {"version", m.version()},
+          {"channel", m.channel()},
+          {"key_ids", std::vector<std::string>(m.key_ids().begin(), m.key_ids().end())},
+          {"expires_unix", m.expires_unix()},
+          {"envelope", envelope}};
+}
+
 void RenderRollout(const v1::Rollout& rollout, OutputFormat format, std::ostream& out) {
   if (format == OutputFormat::kJson) {
     PrintJson(RolloutJson(rollout), out);
@@ -534,6 +558,58 @@ void RenderEmergencyStop(bool active, OutputFormat format, std::ostream& out) {
     return;
   }
   out << (active ? "emergency stop ACTIVE: agents apply nothing new\n" : "emergency stop lifted\n");
+}
+
+void RenderTrustUploaded(const v1::TrustMetadata& m, OutputFormat format, std::ostream& out) {
+  if (format == OutputFormat::kJson) {
+    PrintJson(TrustMetadataJson(m), out);
+    return;
+  }
+  if (m.kind() == "floor") {
+    out << "uploaded floor " << m.channel() << " >= v" << m.version() << " (signed by "
+        << ShortKeyIds(m.key_ids()) << "); rollouts and pins below v" << m.version()
+        << " are refused from now on\n";
+    return;
+  }
+  out << "uploaded " << m.kind() << " v" << m.version() << " (expires "
+      << FormatTime(m.expires_unix()) << ", signed by " << ShortKeyIds(m.key_ids())
+      << "); agents fetch it with their next poll\n";
+}
+
+void RenderTrustList(const v1::ListTrustResponse& response, OutputFormat format,
+                     std::ostream& out) {
+  if (format == OutputFormat::kJson) {
+    json roots = json::array(), floors = json::array();
+    for (const auto& m : response.roots()) {
+      roots.push_back(TrustMetadataJson(m));
+    }
+    for (const auto& m : response.floors()) {
+      floors.push_back(TrustMetadataJson(m));
+    }
+    PrintJson({{"roots", roots}, {"floors", floors}}, out);
+    return;
+  }
+  if (response.roots().empty()) {
+    out << "no root stored\n";
+  } else {
+    out << "roots\n";
+    Table t({"VERSION", "EXPIRES", "SIGNED BY"});
+    for (const auto& m : response.roots()) {
+      t.Add({absl::StrCat(m.version()), FormatTime(m.expires_unix()), ShortKeyIds(m.key_ids())});
+    }
+    t.Print(out);
+  }
+  out << "\n";
+  if (response.floors().empty()) {
+    out << "no floor stored\n";
+    return;
+  }
+  out << "floors\n";
+  Table t({"CHANNEL", "MIN VERSION", "SIGNED BY"});
+  for (const auto& m : response.floors()) {
+    t.Add({m.channel(), absl::StrCat(m.version()), ShortKeyIds(m.key_ids())});
+  }
+  t.Print(out);
 }
 
 std::string ProgressBar(const v1::RingProgress& p, int width) {

@@ -57,6 +57,7 @@ nlohmann::json AuditEntryJson(const v1::AuditEntry& entry);
 nlohmann::json DecisionJson(const v1::RingDecision& decision);
 nlohmann::json PolicyJson(const v1::Policy& policy);
 nlohmann::json PinJson(const v1::Pin& pin);
+nlohmann::json TrustMetadataJson(const v1::TrustMetadata& metadata);
 
 // Renderers: a table (or a few lines) for people, one compact JSON document and a
 // newline for scripts.
@@ -79,6 +80,10 @@ void RenderPolicy(const v1::Policy& policy, OutputFormat format, std::ostream& o
 void RenderPins(const v1::ListPinsResponse& response, OutputFormat format, std::ostream& out);
 void RenderPin(const v1::Pin& pin, OutputFormat format, std::ostream& out);
 void RenderEmergencyStop(bool active, OutputFormat format, std::ostream& out);
+// RenderTrustUploaded prints the root or floor the server accepted.
+void RenderTrustUploaded(const v1::TrustMetadata& metadata, OutputFormat format, std::ostream& out);
+// RenderTrustList prints the stored roots and floors in the order given.
+void RenderTrustList(const v1::ListTrustResponse& response, OutputFormat format, std::ostream& out);
 
 // kProgressBarWidth is the number of cells between the brackets of a progress bar.
 inline constexpr int kProgressBarWidth = 30;

@@ -9,11 +9,15 @@
 #include <memory>
 #include <optional>
 
+#include "absl/strings/cord.h"
 #include "cli/commands.h"
 #include "cli/config.h"
 
 namespace ringwarden {
 namespace {
+
+// kUsagePayload is the status payload that UsageError attaches.
+constexpr char kUsagePayload[] = "type.ringwarden.dev/ringctl.UsageError";
 
 std::optional<std::string> Env(const char* name) {
   const char* v = std::getenv(name);
@@ -56,7 +60,17 @@ SettingsInputs InputsFrom(const GlobalOptions& g) {
 
 }  // namespace
 
+absl::Status UsageError(absl::Status status) {
+  if (!status.ok()) {
+    status.SetPayload(kUsagePayload, absl::Cord("1"));
+  }
+  return status;
+}
+
 int ExitCodeFor(const absl::Status& status) {
+  if (status.GetPayload(kUsagePayload).has_value()) {
+    return kExitUsage;
+  }
   switch (status.code()) {
     case absl::StatusCode::kOk:
       return kExitOk;

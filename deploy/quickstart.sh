@@ -60,12 +60,22 @@ if ! psql "${admin_db}" -tAc "SELECT 1 FROM pg_database WHERE datname = 'ringwar
 fi
 DB="host=127.0.0.1 port=${PG_PORT} user=postgres dbname=ringwarden"
 
-say "Generating a demo release key and admin token"
-if [[ ! -f "${state}/release.pem" ]]; then
-  openssl genpkey -algorithm ed25519 -out "${state}/release.pem"
-  chmod 600 "${state}/release.pem"
+say "Generating demo keys: root, release, two server keys (openssl genpkey -algorithm ed25519)"
+for k in root release server-1 server-2; do
+  if [[ ! -f "${state}/${k}.pem" ]]; then
+    openssl genpkey -algorithm ed25519 -out "${state}/${k}.pem"
+    chmod 600 "${state}/${k}.pem"
+  fi
+  openssl pkey -in "${state}/${k}.pem" -pubout -out "${state}/${k}.pub"
+done
+if [[ ! -f "${state}/root-v1.json" ]]; then
+  # Root version 1 (threshold 1): root key, release key, server key 1. Made offline.
+  ./build/cli/ringctl keys root create --version 1 --expires 365d \
+    --root-key "${state}/root.pub" --release-key "${state}/release.pub" \
+    --server-key "${state}/server-1.pub" --sign-with "${state}/root.pem" \
+    -o "${state}/root-v1.json"
 fi
-openssl pkey -in "${state}/release.pem" -pubout -out "${state}/release.pub"
+./build/cli/ringctl keys inspect "${state}/root-v1.json" | sed 's/^/  /'
 if [[ ! -f "${state}/tokens" ]]; then
   token=$(openssl rand -hex 24)
   printf '# TOKEN ROLE NAME\n%s admin quickstart\n' "${token}" > "${state}/tokens"
@@ -77,11 +87,19 @@ printf 'export RINGWARDEN_SERVER=%s\nexport RINGWARDEN_TOKEN=%s\n' "${GRPC_ADDR}
 
 say "Starting ringwarden-server on ${GRPC_ADDR} (metrics on http://${METRICS_ADDR}/metrics)"
 ./build/server/ringwarden-server migrate --database "${DB}"
-nohup ./build/server/ringwarden-server --database "${DB}" --listen "${GRPC_ADDR}" \
-  --metrics-listen "${METRICS_ADDR}" --trusted-key "${state}/release.pub" \
-  --admin-tokens "${state}/tokens" --enrollment-secret "${SECRET}" --no-migrate \
-  --poll-interval 2 > "${state}/server.log" 2>&1 &
-echo $! > "${state}/server.pid"
+# start_server KEY: the server signs every assignment with KEY; it never holds root
+# or release keys, and verifies uploads against the root's release role.
+start_server() {
+  nohup ./build/server/ringwarden-server --database "${DB}" --listen "${GRPC_ADDR}" \
+    --metrics-listen "${METRICS_ADDR}" --root "${state}/root-v1.json" --server-key "$1" \
+    --admin-tokens "${state}/tokens" --enrollment-secret "${SECRET}" --no-migrate \
+    --poll-interval 2 >> "${state}/server.log" 2>&1 &
+  echo $! > "${state}/server.pid"
+}
+: > "${state}/server.log"
+server_key="${state}/server-1.pem"
+[[ -f "${state}/root-v2.json" ]] && server_key="${state}/server-2.pem"
+start_server "${server_key}"
 export RINGWARDEN_SERVER="${GRPC_ADDR}" RINGWARDEN_TOKEN="${TOKEN}"
 ringctl() { "${root}/build/cli/ringctl" "$@"; }
 for _ in $(seq 1 100); do
@@ -103,7 +121,7 @@ ringctl policy show demo | head -n 1
 say "Starting a simulated fleet of ${AGENTS} agents (0.5% labelled group=dogfood -> canary)"
 echo "fault injection: v${bad} boot-loops 80% of the hosts that apply it; the other 20% go silent"
 nohup ./build/agent-client/ringwarden-fleet --agents "${AGENTS}" --server "${GRPC_ADDR}" \
-  --trusted-key "${state}/release.pub" --enrollment-secret "${SECRET}" \
+  --root "${state}/root-v1.json" --enrollment-secret "${SECRET}" \
   --channel "${CHANNEL}" --label-fraction group=dogfood:0.005 --start-spread 3 \
   --heartbeat-interval 1 --healthy-interval 5 --restart-delay 5 --status-every 10 \
   --fault "${bad}:crash=0.8,silence=1.0" > "${state}/fleet.log" 2>&1 &
@@ -130,6 +148,33 @@ say "Rolling out v${good}: the controller promotes it through every ring by itse
 id=$(ringctl rollout start --channel "${CHANNEL}" --version "${good}" --policy demo --supersede \
   --reason "quickstart healthy update" -o json | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
 ringctl rollout wait "${id}" --until COMPLETED --for 300
+
+say "Rotating the server key: root v2 names server key 2, signed offline with the root key"
+if [[ ! -f "${state}/root-v2.json" ]]; then
+  # Both server keys are named in v2, so agents keep trusting answers while the
+  # server restarts with the new key; a later root can drop key 1.
+  ringctl keys root create --version 2 --expires 365d \
+    --root-key "${state}/root.pub" --release-key "${state}/release.pub" \
+    --server-key "${state}/server-1.pub" --server-key "${state}/server-2.pub" \
+    --sign-with "${state}/root.pem" -o "${state}/root-v2.json.tmp"
+  ringctl keys root upload "${state}/root-v2.json.tmp" --reason "quickstart: rotate the server key"
+  mv "${state}/root-v2.json.tmp" "${state}/root-v2.json"
+  kill "$(cat "${state}/server.pid")" 2>/dev/null || true
+  sleep 1
+  start_server "${state}/server-2.pem"
+  for _ in $(seq 1 100); do
+    ringctl rollout list >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+fi
+ringctl keys inspect "${state}/root-v2.json" --trusted-root "${state}/root-v1.json" | sed 's/^/  /'
+ringctl trust list
+echo "agents pinned to root v1 walk to v2 on their next poll and accept answers signed by server key 2"
+
+say "Release floor: ${CHANNEL} never goes below v${good} (signed offline with the release key)"
+ringctl floor sign --key "${state}/release.pem" --channel "${CHANNEL}" --version "${good}" \
+  -o "${state}/floor-v${good}.json"
+ringctl floor upload "${state}/floor-v${good}.json" --reason "quickstart: v${good} is the floor"
 
 say "Bad update: signing and uploading ${CHANNEL} v${bad} (it boot-loops hosts)"
 publish "${bad}" "quickstart bad update"

@@ -103,6 +103,26 @@ void ToProto(const PinRecord& p, v1::Pin& out) {
   out.set_policy(PinPolicyText(p.policy));
 }
 
+void ToProto(const RootRecord& r, v1::TrustMetadata& out) {
+  out.set_kind("root");
+  out.set_version(r.version);
+  for (const std::string& k : r.key_ids) {
+    out.add_key_ids(k);
+  }
+  out.set_expires_unix(Unix(r.expires));
+  out.set_envelope(r.envelope_json);
+}
+
+void ToProto(const FloorRecord& f, v1::TrustMetadata& out) {
+  out.set_kind("floor");
+  out.set_version(f.min_version);
+  out.set_channel(f.channel);
+  for (const std::string& k : f.key_ids) {
+    out.add_key_ids(k);
+  }
+  out.set_envelope(f.envelope_json);
+}
+
 absl::StatusOr<int> Limit(int requested, int fallback) {
   if (requested < 0 || requested > kMaxListLimit) {
     return absl::InvalidArgumentError(absl::StrCat("limit must be between 0 and ", kMaxListLimit));
@@ -112,10 +132,11 @@ absl::StatusOr<int> Limit(int requested, int fallback) {
 
 }  // namespace
 
-AdminServiceImpl::AdminServiceImpl(RolloutManager& manager, Store& store,
+AdminServiceImpl::AdminServiceImpl(RolloutManager& manager, TrustKeeper& trust, Store& store,
                                    const AdminAuthenticator& auth, WorkQueue& queue,
                                    Metrics& metrics, const Clock& clock)
     : manager_(manager),
+      trust_(trust),
       store_(store),
       auth_(auth),
       queue_(queue),
@@ -372,6 +393,43 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetPolicy(grpc::CallbackServerContex
         PolicyRecord policy,
         manager_.GetPolicy(req->name().empty() ? "default" : req->name(), req->version()));
     ToProto(policy, *resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::UploadRoot(grpc::CallbackServerContext* ctx,
+                                                       const v1::UploadTrustMetadataRequest* req,
+                                                       v1::TrustMetadata* resp) {
+  return Run(ctx, "UploadRoot", Role::kAdmin, [this, req, resp](const Principal& p) {
+    ASSIGN_OR_RETURN(RootRecord root, trust_.UploadRoot(req->envelope(), req->reason(), p));
+    metrics_.server_key_trusted().Set(trust_.ServerKeyTrusted() ? 1 : 0);
+    ToProto(root, *resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::UploadFloor(grpc::CallbackServerContext* ctx,
+                                                        const v1::UploadTrustMetadataRequest* req,
+                                                        v1::TrustMetadata* resp) {
+  return Run(ctx, "UploadFloor", Role::kReleaser, [this, req, resp](const Principal& p) {
+    ASSIGN_OR_RETURN(FloorRecord floor, trust_.UploadFloor(req->envelope(), req->reason(), p));
+    ToProto(floor, *resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListTrust(grpc::CallbackServerContext* ctx,
+                                                      const v1::ListTrustRequest*,
+                                                      v1::ListTrustResponse* resp) {
+  return Run(ctx, "ListTrust", Role::kViewer, [this, resp](const Principal&) {
+    ASSIGN_OR_RETURN(std::vector<RootRecord> roots, store_.ListRoots());
+    ASSIGN_OR_RETURN(std::vector<FloorRecord> floors, store_.ListFloors());
+    for (const RootRecord& r : roots) {
+      ToProto(r, *resp->add_roots());
+    }
+    for (const FloorRecord& f : floors) {
+      ToProto(f, *resp->add_floors());
+    }
     return absl::OkStatus();
   });
 }

@@ -2,8 +2,10 @@
 //
 // Each handler authorizes the caller's role, then runs the operation on the
 // bounded database work queue and finishes the call from there; a full queue
-// answers RESOURCE_EXHAUSTED. Thread-safety: handlers run concurrently; the
-// RolloutManager and Store are thread-safe.
+// answers RESOURCE_EXHAUSTED. Trust uploads go to the TrustKeeper, which
+// verifies them; the server stores them and never signs them. Thread-safety:
+// handlers run concurrently; the RolloutManager, TrustKeeper and Store are
+// thread-safe.
 #pragma once
 
 #include <functional>
@@ -14,13 +16,15 @@
 #include "server/core/rollout_manager.h"
 #include "server/core/work_queue.h"
 #include "server/metrics.h"
+#include "server/trust_keeper.h"
 
 namespace ringwarden {
 
 class AdminServiceImpl final : public v1::AdminService::CallbackService {
  public:
-  AdminServiceImpl(RolloutManager& manager, Store& store, const AdminAuthenticator& auth,
-                   WorkQueue& queue, Metrics& metrics, const Clock& clock);
+  AdminServiceImpl(RolloutManager& manager, TrustKeeper& trust, Store& store,
+                   const AdminAuthenticator& auth, WorkQueue& queue, Metrics& metrics,
+                   const Clock& clock);
 
   grpc::ServerUnaryReactor* UploadContent(grpc::CallbackServerContext* ctx,
                                           const v1::UploadContentRequest* req,
@@ -70,6 +74,15 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* ListAuditLog(grpc::CallbackServerContext* ctx,
                                          const v1::ListAuditLogRequest* req,
                                          v1::ListAuditLogResponse* resp) override;
+  grpc::ServerUnaryReactor* UploadRoot(grpc::CallbackServerContext* ctx,
+                                       const v1::UploadTrustMetadataRequest* req,
+                                       v1::TrustMetadata* resp) override;
+  grpc::ServerUnaryReactor* UploadFloor(grpc::CallbackServerContext* ctx,
+                                        const v1::UploadTrustMetadataRequest* req,
+                                        v1::TrustMetadata* resp) override;
+  grpc::ServerUnaryReactor* ListTrust(grpc::CallbackServerContext* ctx,
+                                      const v1::ListTrustRequest* req,
+                                      v1::ListTrustResponse* resp) override;
 
  private:
   // Run authorizes, then runs `work` on the queue and finishes the call with its status.
@@ -80,6 +93,7 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
                                 v1::Rollout* resp);
 
   RolloutManager& manager_;
+  TrustKeeper& trust_;
   Store& store_;
   const AdminAuthenticator& auth_;
   WorkQueue& queue_;

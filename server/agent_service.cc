@@ -84,11 +84,15 @@ class FetchReactor final : public grpc::ServerWriteReactor<v1::ContentChunk> {
 }  // namespace
 
 AgentServiceImpl::AgentServiceImpl(AgentServiceOptions options, SnapshotHolder& snapshots,
-                                   TelemetryWriter& telemetry, Metrics& metrics, const Clock& clock)
+                                   TelemetryWriter& telemetry, Metrics& metrics,
+                                   const TrustKeeper& trust, const Ed25519PrivateKey& server_key,
+                                   const Clock& clock)
     : options_(std::move(options)),
       snapshots_(snapshots),
       telemetry_(telemetry),
       metrics_(metrics),
+      trust_(trust),
+      server_key_(server_key),
       clock_(clock) {}
 
 grpc::ServerUnaryReactor* AgentServiceImpl::Finish(grpc::CallbackServerContext* ctx,
@@ -166,13 +170,33 @@ absl::Status AgentServiceImpl::DoGetAssignment(grpc::CallbackServerContext& ctx,
     return absl::InvalidArgumentError(
         absl::StrCat("at most ", kMaxChannelsPerPoll, " channels per poll"));
   }
+  if (req.root_version() < 0) {
+    return absl::InvalidArgumentError("root_version must be >= 0");
+  }
   std::map<std::string, int64_t> current;
   for (const v1::ChannelVersion& cv : req.current()) {
     RETURN_IF_ERROR(ValidateChannelVersion(cv));
     current[cv.channel()] = cv.version();
   }
   std::vector<std::string> channels(req.channels().begin(), req.channels().end());
-  for (const ChannelAnswer& a : snapshot->Resolve(identity, current, channels)) {
+  const std::vector<ChannelAnswer> answers = snapshot->Resolve(identity, current, channels);
+  const Ring ring = snapshot->RingOf(identity);
+  // The signed statement is what agents act on; the fields below it are for display.
+  const absl::Time now = clock_.Now();
+  const Assignment statement = BuildAssignment(
+      identity.agent_id, ring, answers, snapshot->emergency_stop(),
+      AssignmentTerms{sequence_.Next(now), now, options_.assignment_ttl, trust_.RootVersion()});
+  ASSIGN_OR_RETURN(std::string signed_assignment, SignAssignment(statement, server_key_));
+  resp.set_signed_assignment(std::move(signed_assignment));
+  for (const RootRecord* root : snapshot->RootsAfter(req.root_version(), kMaxRootChain)) {
+    resp.add_root_updates(root->envelope_json);
+  }
+  for (const ChannelAnswer& a : answers) {
+    if (const FloorRecord* floor = snapshot->Floor(a.channel); floor != nullptr) {
+      resp.add_floors(floor->envelope_json);
+    }
+  }
+  for (const ChannelAnswer& a : answers) {
     v1::ChannelAssignment* out = resp.add_assignments();
     out->set_channel(a.channel);
     out->set_version(a.assignment.version);
@@ -186,7 +210,7 @@ absl::Status AgentServiceImpl::DoGetAssignment(grpc::CallbackServerContext& ctx,
       out->add_revoked_versions(v);
     }
   }
-  resp.set_ring(std::string(RingName(snapshot->RingOf(identity))));
+  resp.set_ring(std::string(RingName(ring)));
   resp.set_emergency_stop(snapshot->emergency_stop());
   thread_local absl::BitGen rng;
   resp.set_next_poll_ms(

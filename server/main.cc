@@ -22,6 +22,14 @@ int main(int argc, char** argv) {
   CLI::App* migrate = app.add_subcommand("migrate", "apply database migrations and exit");
   add_database(migrate);
   CLI::App* serve = app.add_subcommand("serve", "run the server (the default)");
+  // add_seconds adds an option given in (fractional) seconds that sets `duration`.
+  auto add_seconds = [](CLI::App* cmd, const std::string& name, absl::Duration& duration,
+                        const std::string& help) {
+    return cmd->add_option_function<double>(
+        name,
+        [&duration](double s) { duration = absl::Milliseconds(static_cast<int64_t>(s * 1000)); },
+        help);
+  };
   for (CLI::App* cmd : {&app, serve}) {
     cmd->add_option("--listen", config.listen, "gRPC address host:port (port 0 picks one)")
         ->capture_default_str();
@@ -30,23 +38,23 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     cmd->add_option("--database", config.database, "libpq connection string")
         ->envname("RINGWARDEN_DATABASE");
-    cmd->add_option("--trusted-key", config.trusted_keys,
-                    "public key PEM file content must be signed with (repeatable)");
-    cmd->add_option("--signature-threshold", config.signature_threshold,
-                    "distinct trusted keys that must sign")
-        ->capture_default_str();
+    cmd->add_option("--root", config.root_file,
+                    "pinned root of trust (DSSE envelope JSON); content and floors must carry "
+                    "the release role's signatures of the newest stored root chaining from it");
+    cmd->add_option("--server-key", config.server_key_file,
+                    "Ed25519 private key PEM that signs assignments (openssl genpkey -algorithm "
+                    "ed25519); the current root's server role must name it");
+    add_seconds(cmd, "--assignment-ttl", config.assignment_ttl,
+                "seconds a signed assignment stays valid; default 43200 (12 h), 300 to 604800")
+        ->check(CLI::Range(300.0, 604800.0));
     cmd->add_option("--admin-tokens", config.admin_tokens_file,
                     "file of \"TOKEN ROLE NAME\" lines (roles: viewer, releaser, admin)");
     cmd->add_option("--enrollment-secret", config.enrollment_secret,
                     "secret agents present to enroll (>= 16 characters)")
         ->envname("RINGWARDEN_ENROLLMENT_SECRET");
     cmd->add_flag("!--no-migrate", config.migrate, "do not apply migrations at start");
-    cmd->add_option_function<double>(
-        "--poll-interval",
-        [&](double s) {
-          config.poll_interval = absl::Milliseconds(static_cast<int64_t>(s * 1000));
-        },
-        "seconds between agent polls (before jitter); default 30");
+    add_seconds(cmd, "--poll-interval", config.poll_interval,
+                "seconds between agent polls (before jitter); default 30");
     cmd->add_option("--poll-jitter", config.poll_jitter, "poll jitter fraction")
         ->capture_default_str()
         ->check(CLI::Range(0.0, 0.9));
@@ -56,12 +64,8 @@ int main(int argc, char** argv) {
     cmd->add_option("--port-file", config.port_file, "write the bound gRPC port here");
     cmd->add_flag("!--no-controller", config.controller,
                   "do not run the automatic decision loop on this replica");
-    cmd->add_option_function<double>(
-           "--controller-interval",
-           [&](double s) {
-             config.controller_interval = absl::Milliseconds(static_cast<int64_t>(s * 1000));
-           },
-           "seconds between evaluations of active rollouts; default 5")
+    add_seconds(cmd, "--controller-interval", config.controller_interval,
+                "seconds between evaluations of active rollouts; default 5")
         ->check(CLI::Range(0.05, 3600.0));
   }
   CLI11_PARSE(app, argc, argv);

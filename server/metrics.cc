@@ -135,6 +135,12 @@ Metrics::Metrics(prometheus::Registry& registry)
       &Build<prometheus::Gauge>(registry, "ringwarden_snapshot_age_seconds",
                                 "Seconds since the assignment snapshot was last rebuilt.")
            .Add({});
+  server_key_trusted_ =
+      &Build<prometheus::Gauge>(
+           registry, "ringwarden_server_key_trusted",
+           "1 while the current root's server role names this replica's --server-key; 0 means "
+           "agents refuse its answers until a root rotation names the key.")
+           .Add({});
 }
 
 void Metrics::ObserveRpc(absl::string_view method, absl::string_view code, double seconds) {

@@ -65,6 +65,7 @@ class Metrics final : public StoreObserver, public ControllerObserver {
   prometheus::Gauge& snapshot_age_seconds() { return *snapshot_age_seconds_; }
   prometheus::Counter& telemetry_dropped() { return *telemetry_dropped_; }
   prometheus::Gauge& leader() { return *leader_; }
+  prometheus::Gauge& server_key_trusted() { return *server_key_trusted_; }
   // decisions counts controller decisions by kind.
   prometheus::Counter& decisions(Decision::Kind kind) {
     return *decisions_[static_cast<int>(kind)];
@@ -124,6 +125,7 @@ class Metrics final : public StoreObserver, public ControllerObserver {
   prometheus::Counter* auto_rollbacks_;
   prometheus::Histogram* time_to_auto_stop_;
   prometheus::Gauge* snapshot_age_seconds_;
+  prometheus::Gauge* server_key_trusted_;
 };
 
 }  // namespace ringwarden

@@ -25,8 +25,29 @@
 #include "server/postgres/migrations.h"
 #include "server/postgres/pg_leader_lock.h"
 #include "server/postgres/pg_store.h"
+#include "server/trust_keeper.h"
 
 namespace ringwarden {
+namespace {
+
+// ReadConfigFile reads a small configuration file named by `flag`.
+absl::StatusOr<std::string> ReadConfigFile(const std::string& path, absl::string_view flag) {
+  constexpr size_t kMaxConfigFileBytes = 1024 * 1024;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat(flag, ": cannot read ", path));
+  }
+  std::string data(kMaxConfigFileBytes + 1, '\0');
+  in.read(data.data(), static_cast<std::streamsize>(data.size()));
+  data.resize(static_cast<size_t>(in.gcount()));
+  if (data.size() > kMaxConfigFileBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": ", path, " is larger than ", kMaxConfigFileBytes, " bytes"));
+  }
+  return data;
+}
+
+}  // namespace
 
 // Parts holds the components in construction order; members are destroyed in
 // reverse, so the gRPC server stops before what its handlers use.
@@ -34,10 +55,11 @@ struct Server::Parts {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::unique_ptr<prometheus::Exposer> exposer;
   std::unique_ptr<Metrics> metrics;
-  TrustedKeys trusted_keys;
+  std::unique_ptr<Ed25519PrivateKey> server_key;
   AdminAuthenticator admin_auth;
   std::unique_ptr<PgStore> store;
   std::unique_ptr<SnapshotHolder> snapshots;
+  std::unique_ptr<TrustKeeper> trust;
   std::unique_ptr<TelemetryWriter> telemetry;
   std::unique_ptr<WorkQueue> admin_queue;
   std::unique_ptr<PolicyCache> policies;
@@ -60,9 +82,30 @@ absl::Status Server::Start() {
   if (config_.enrollment_secret.size() < 16) {
     return absl::InvalidArgumentError("--enrollment-secret must be at least 16 characters");
   }
+  if (config_.root_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--root is required: the pinned root of trust (DSSE envelope JSON, ringctl keys)");
+  }
+  if (config_.server_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--server-key is required: the Ed25519 private key PEM that signs assignments "
+        "(openssl genpkey -algorithm ed25519)");
+  }
+  if (config_.assignment_ttl < kMinAssignmentTtl || config_.assignment_ttl > kMaxAssignmentTtl) {
+    return absl::InvalidArgumentError(absl::StrCat("--assignment-ttl must be between ",
+                                                   absl::FormatDuration(kMinAssignmentTtl), " and ",
+                                                   absl::FormatDuration(kMaxAssignmentTtl)));
+  }
   auto parts = std::make_unique<Parts>();
-  ASSIGN_OR_RETURN(parts->trusted_keys,
-                   TrustedKeys::LoadPemFiles(config_.trusted_keys, config_.signature_threshold));
+  ASSIGN_OR_RETURN(const std::string pinned_root, ReadConfigFile(config_.root_file, "--root"));
+  ASSIGN_OR_RETURN(const std::string server_key_pem,
+                   ReadConfigFile(config_.server_key_file, "--server-key"));
+  absl::StatusOr<Ed25519PrivateKey> server_key = Ed25519PrivateKey::FromPem(server_key_pem);
+  if (!server_key.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--server-key ", config_.server_key_file, ": ",
+                                                   server_key.status().message()));
+  }
+  parts->server_key = std::make_unique<Ed25519PrivateKey>(*std::move(server_key));
   if (config_.admin_tokens_file.empty()) {
     return absl::InvalidArgumentError("--admin-tokens is required (lines \"TOKEN ROLE NAME\")");
   }
@@ -77,28 +120,35 @@ absl::Status Server::Start() {
   parts->metrics = std::make_unique<Metrics>(*parts->registry);
   parts->store = std::make_unique<PgStore>(config_.database, config_.db_workers + 2);
   parts->store->SetObserver(parts->metrics.get());
+  Clock& clock = RealClock::Instance();
   parts->snapshots = std::make_unique<SnapshotHolder>(*parts->store);
+  parts->trust = std::make_unique<TrustKeeper>(*parts->store, *parts->snapshots,
+                                               parts->server_key->PublicKey(), clock);
+  RETURN_IF_ERROR(parts->trust->Open(pinned_root));
+  parts->metrics->server_key_trusted().Set(parts->trust->ServerKeyTrusted() ? 1 : 0);
   RETURN_IF_ERROR(parts->snapshots->Refresh());
   parts->metrics->emergency_stop_active().Set(parts->snapshots->Current()->emergency_stop() ? 1
                                                                                             : 0);
   parts->telemetry = std::make_unique<TelemetryWriter>(
       *parts->store, config_.telemetry_flush_interval, /*max_rows=*/500'000);
   parts->admin_queue = std::make_unique<WorkQueue>(config_.db_workers, /*capacity=*/256);
-  Clock& clock = RealClock::Instance();
   parts->policies = std::make_unique<PolicyCache>(*parts->store);
-  parts->manager =
-      std::make_unique<RolloutManager>(*parts->store, *parts->snapshots, *parts->policies,
-                                       parts->trusted_keys, DecodeContentManifest, clock);
+  TrustKeeper* trust = parts->trust.get();
+  parts->manager = std::make_unique<RolloutManager>(
+      *parts->store, *parts->snapshots, *parts->policies, [trust] { return trust->ReleaseKeys(); },
+      DecodeContentManifest, clock);
   RETURN_IF_ERROR(parts->manager->EnsureDefaultPolicy());
   AgentServiceOptions agent_options;
   agent_options.enrollment_secret = config_.enrollment_secret;
   agent_options.poll_interval = config_.poll_interval;
   agent_options.poll_jitter = config_.poll_jitter;
-  parts->agent_service = std::make_unique<AgentServiceImpl>(
-      agent_options, *parts->snapshots, *parts->telemetry, *parts->metrics, clock);
-  parts->admin_service =
-      std::make_unique<AdminServiceImpl>(*parts->manager, *parts->store, parts->admin_auth,
-                                         *parts->admin_queue, *parts->metrics, clock);
+  agent_options.assignment_ttl = config_.assignment_ttl;
+  parts->agent_service =
+      std::make_unique<AgentServiceImpl>(agent_options, *parts->snapshots, *parts->telemetry,
+                                         *parts->metrics, *parts->trust, *parts->server_key, clock);
+  parts->admin_service = std::make_unique<AdminServiceImpl>(
+      *parts->manager, *parts->trust, *parts->store, parts->admin_auth, *parts->admin_queue,
+      *parts->metrics, clock);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -142,13 +192,22 @@ void Server::RefreshLoop() {
   absl::Time last_ok = absl::Now();
   int64_t dropped_reported = 0;
   bool logged = false;
+  bool trust_sync_logged = false;
   while (!stop_.WaitForNotificationWithTimeout(config_.refresh_interval)) {
     absl::Status status = parts_->snapshots->Refresh();
     if (status.ok()) {
       last_ok = absl::Now();
       logged = false;
-      parts_->metrics->emergency_stop_active().Set(
-          parts_->snapshots->Current()->emergency_stop() ? 1 : 0);
+      std::shared_ptr<const AssignmentSnapshot> snapshot = parts_->snapshots->Current();
+      parts_->metrics->emergency_stop_active().Set(snapshot->emergency_stop() ? 1 : 0);
+      // Roots another replica accepted: trust them too (each verified again).
+      absl::Status synced = parts_->trust->Sync(*snapshot);
+      if (!synced.ok() && !trust_sync_logged) {
+        std::cerr << "cannot follow the stored roots; keeping root version "
+                  << parts_->trust->RootVersion() << ": " << synced << std::endl;
+      }
+      trust_sync_logged = !synced.ok();
+      parts_->metrics->server_key_trusted().Set(parts_->trust->ServerKeyTrusted() ? 1 : 0);
     } else {
       parts_->metrics->snapshot_refresh_errors().Increment();
       if (!logged) {

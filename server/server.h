@@ -1,8 +1,8 @@
 // server.h: wires storage, snapshot, services and metrics into a running server.
 //
-// Server owns every component; Start() migrates (unless told not to), loads
-// the first snapshot, binds gRPC and the metrics endpoint and starts the
-// background refresher; Shutdown() stops them in reverse order.
+// Server owns every component; Start() migrates (unless told not to), opens
+// the root of trust (--root, --server-key), loads the first snapshot, binds gRPC and the metrics
+// endpoint and starts the background refresher; Shutdown() stops them in reverse order.
 // Thread-safety: Start/Shutdown from one thread; the rest runs on its own threads.
 #pragma once
 
@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "server/assignment_statement.h"
 
 namespace ringwarden {
 
@@ -21,8 +22,14 @@ struct ServerConfig {
   std::string listen = "127.0.0.1:7600";
   std::string metrics_listen = "127.0.0.1:7601";  // empty disables /metrics
   std::string database;                           // libpq conninfo
-  std::vector<std::string> trusted_keys;          // public-key PEM files
-  int signature_threshold = 1;
+  // The pinned root of trust (DSSE envelope JSON). Content and floors are
+  // verified against the release role of the newest stored root chaining from it.
+  std::string root_file;
+  // Ed25519 private key PEM that signs assignments; the current root's server
+  // role should name it, else agents refuse the answers.
+  std::string server_key_file;
+  // How long a signed assignment stays valid: kMinAssignmentTtl..kMaxAssignmentTtl.
+  absl::Duration assignment_ttl = kDefaultAssignmentTtl;
   std::string admin_tokens_file;
   std::string enrollment_secret;
   bool migrate = true;

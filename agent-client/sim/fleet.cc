@@ -302,13 +302,13 @@ class Fleet::Host final : public AgentHooks, public LoadChecker {
 
 // ---- Fleet ----
 
-Fleet::Fleet(FleetOptions options, const TrustedKeys& trusted, Clock& clock)
-    : Fleet(std::move(options), trusted, {}, clock) {}
+Fleet::Fleet(FleetOptions options, const Root& pinned_root, Clock& clock)
+    : Fleet(std::move(options), pinned_root, {}, clock) {}
 
-Fleet::Fleet(FleetOptions options, const TrustedKeys& trusted,
+Fleet::Fleet(FleetOptions options, const Root& pinned_root,
              std::vector<std::shared_ptr<AgentConnection>> connections, Clock& clock)
     : options_(std::move(options)),
-      trusted_(trusted),
+      pinned_root_(pinned_root),
       clock_(clock),
       connections_(std::move(connections)),
       backoff_random_(options_.seed ^ 0x6261636b6f6666ULL),
@@ -329,8 +329,11 @@ absl::Status Fleet::Start() {
   if (options_.threads < 1) {
     return absl::InvalidArgumentError("--threads must be at least 1");
   }
-  if (trusted_.size() == 0) {
-    return absl::InvalidArgumentError("at least one trusted key is needed");
+  if (pinned_root_.version < 1) {
+    return absl::InvalidArgumentError("a verified root of trust (--root) is needed");
+  }
+  if (absl::Status valid = ValidateAgentClientOptions(options_.client); !valid.ok()) {
+    return valid;
   }
   if (!(options_.unclean_shutdown_on_restart >= 0 && options_.unclean_shutdown_on_restart <= 1)) {
     return absl::InvalidArgumentError("--unclean-shutdown-on-restart must be between 0 and 1");
@@ -621,7 +624,7 @@ absl::Time Fleet::Step(Host& host) {
     config.boot_id = absl::StrCat(absl::Hex(SplitMix64(host.rng), absl::kZeroPad16));
     // A new agent process enrolls again.
     host.client.SetIdentity("", "");
-    host.agent = std::make_unique<Agent>(std::move(config), host.client, host.store, trusted_,
+    host.agent = std::make_unique<Agent>(std::move(config), host.client, host.store, pinned_root_,
                                          clock_, backoff_, &host, &host);
     host.telemetry_failures_seen = 0;
     host.dropped_seen = 0;

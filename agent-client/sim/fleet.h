@@ -1,12 +1,13 @@
 // fleet.h: many simulated hosts, each running the real Agent, in one process.
 //
-//   Fleet fleet(options, trusted_keys);
+//   Fleet fleet(options, pinned_root);           // one root for every simulated host
 //   RETURN_IF_ERROR(fleet.Start());                 // T worker threads
 //   fleet.WaitFor([](const FleetSummary& s) { return s.enrolled == s.agents; }, absl::Minutes(1));
 //   std::cout << fleet.Summary().ToLine();
 //   fleet.Stop();                                   // also done by the destructor
 //
-// Hosts keep their state in a MemoryContentStore and share a few gRPC connections.
+// Hosts keep their state in a MemoryContentStore (trust state and any newer root
+// they accepted included: per host, in memory) and share a few gRPC connections.
 // A min-heap of next-due times feeds the workers; a host is run by one worker at a
 // time. Faults are injected per content version (crash, silence, apply failure,
 // load-check failure, latency). Thread-safety: Summary and WaitFor from any thread;
@@ -32,7 +33,7 @@
 #include "agent-client/agent_client.h"
 #include "agent-client/backoff.h"
 #include "common/clock.h"
-#include "common/dsse.h"
+#include "common/trust/trust.h"
 
 namespace ringwarden::agent {
 
@@ -134,10 +135,11 @@ struct FleetSummary {
 // Fleet runs the simulated hosts.
 class Fleet {
  public:
-  // Fleet makes options.connections connections to options.server.
-  Fleet(FleetOptions options, const TrustedKeys& trusted, Clock& clock = RealClock::Instance());
+  // Fleet makes options.connections connections to options.server. Every host
+  // starts from `pinned_root` (it must outlive the Fleet).
+  Fleet(FleetOptions options, const Root& pinned_root, Clock& clock = RealClock::Instance());
   // Fleet spreads the hosts over `connections` (tests; at least one).
-  Fleet(FleetOptions options, const TrustedKeys& trusted,
+  Fleet(FleetOptions options, const Root& pinned_root,
         std::vector<std::shared_ptr<AgentConnection>> connections,
         Clock& clock = RealClock::Instance());
   ~Fleet();
@@ -181,7 +183,7 @@ class Fleet {
   void Changed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(stats_mu_);
 
   FleetOptions options_;
-  const TrustedKeys& trusted_;
+  const Root& pinned_root_;
   Clock& clock_;
   std::vector<std::shared_ptr<AgentConnection>> connections_;
   SeededRandom backoff_random_;

@@ -10,9 +10,11 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "agent-client/agent.h"
+#include "agent-client/atomic_file.h"
 #include "agent-client/signals.h"
 #include "agent-client/sim/fleet.h"
-#include "common/dsse.h"
+#include "common/trust/trust.h"
 
 namespace ringwarden::agent {
 namespace {
@@ -49,8 +51,7 @@ int Run(int argc, char** argv) {
   app.footer(kFooter);
   app.option_defaults()->always_capture_default();
   FleetOptions options;
-  std::vector<std::string> trusted_key_files;
-  int threshold = 1;
+  std::string root_file;
   std::vector<std::string> label_fraction_args;
   std::vector<std::string> fault_args;
   double duration_s = 0;
@@ -67,11 +68,11 @@ int Run(int argc, char** argv) {
       ->required()
       ->check(CLI::Range(1, 10'000'000));
   app.add_option("--server", options.server, "Server address host:port")->required();
-  app.add_option("--trusted-key", trusted_key_files, "Ed25519 public key PEM file (repeatable)")
+  app.add_option("--root", root_file,
+                 "Pinned root of trust (root metadata envelope, JSON) for every simulated agent; "
+                 "each keeps newer roots the server sends in memory")
       ->required()
       ->check(CLI::ExistingFile);
-  app.add_option("--threshold", threshold, "Distinct trusted keys that must sign content")
-      ->check(CLI::PositiveNumber);
   app.add_option("--enrollment-secret", options.agent.enrollment_secret, "Fleet enrollment secret")
       ->envname("RINGWARDEN_ENROLLMENT_SECRET");
   app.add_option("--channel", options.agent.channels,
@@ -141,10 +142,6 @@ int Run(int argc, char** argv) {
     }
     options.faults.push_back(*spec);
   }
-  if (static_cast<size_t>(threshold) > trusted_key_files.size()) {
-    return usage_error(absl::StrCat("--threshold ", threshold, " exceeds the ",
-                                    trusted_key_files.size(), " --trusted-key files given"));
-  }
   options.restart_delay = absl::Seconds(restart_delay_s);
   options.reboot_every = absl::Seconds(reboot_every_s);
   options.start_spread = absl::Seconds(start_spread_s);
@@ -152,13 +149,16 @@ int Run(int argc, char** argv) {
   options.agent.heartbeat_interval = absl::Seconds(heartbeat_interval_s);
   options.agent.min_poll_interval = absl::Seconds(min_poll_s);
 
-  absl::StatusOr<TrustedKeys> trusted = TrustedKeys::LoadPemFiles(trusted_key_files, threshold);
-  if (!trusted.ok()) {
-    std::cerr << "ringwarden-fleet: cannot load trusted keys: " << trusted.status() << std::endl;
+  absl::StatusOr<std::string> root_json = ReadFile(root_file);
+  absl::StatusOr<Root> pinned =
+      root_json.ok() ? TrustConfiguredRoot(*root_json) : absl::StatusOr<Root>(root_json.status());
+  if (!pinned.ok()) {
+    std::cerr << "ringwarden-fleet: cannot trust --root " << root_file << ": " << pinned.status()
+              << std::endl;
     return 1;
   }
 
-  Fleet fleet(options, *trusted);
+  Fleet fleet(options, *pinned);
   absl::Status started = fleet.Start();
   if (!started.ok()) {
     std::cerr << "ringwarden-fleet: " << started.message() << std::endl;

@@ -1,5 +1,6 @@
 #include "server/core/rollout_manager.h"
 
+#include <algorithm>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -57,14 +58,21 @@ AuditRecord Audit(const Principal& actor, std::string action, const std::string&
 }  // namespace
 
 RolloutManager::RolloutManager(Store& store, SnapshotHolder& snapshots, PolicyCache& policies,
-                               const TrustedKeys& trusted_keys, ManifestDecoder decode_manifest,
+                               ReleaseKeysSource release_keys, ManifestDecoder decode_manifest,
                                const Clock& clock)
     : store_(store),
       snapshots_(snapshots),
       policies_(policies),
-      trusted_keys_(trusted_keys),
+      release_keys_(std::move(release_keys)),
       decode_manifest_(std::move(decode_manifest)),
       clock_(clock) {}
+
+RolloutManager::RolloutManager(Store& store, SnapshotHolder& snapshots, PolicyCache& policies,
+                               const TrustedKeys& trusted_keys, ManifestDecoder decode_manifest,
+                               const Clock& clock)
+    : RolloutManager(
+          store, snapshots, policies, [&trusted_keys] { return trusted_keys; },
+          std::move(decode_manifest), clock) {}
 
 std::string RolloutManager::NewRolloutId() {
   absl::MutexLock lock(&rng_mu_);
@@ -90,7 +98,8 @@ absl::StatusOr<ContentRecord> RolloutManager::UploadContent(const std::string& e
         absl::StrCat("payload is ", payload.size(), " bytes; the limit is ", kMaxPayloadBytes));
   }
   ASSIGN_OR_RETURN(DsseEnvelope envelope, ParseEnvelopeJson(envelope_json));
-  ASSIGN_OR_RETURN(VerifiedEnvelope verified, trusted_keys_.Verify(envelope, kManifestPayloadType));
+  ASSIGN_OR_RETURN(VerifiedEnvelope verified,
+                   release_keys_().Verify(envelope, kManifestPayloadType));
   // Parse the exact bytes that were verified; nothing is re-serialized.
   ASSIGN_OR_RETURN(ContentManifest manifest, decode_manifest_(verified.payload));
   RETURN_IF_ERROR(ValidateChannelName(manifest.channel));
@@ -166,6 +175,12 @@ absl::StatusOr<RolloutView> RolloutManager::StartRollout(const std::string& chan
     return absl::FailedPreconditionError(
         absl::StrCat(channel, " v", newest_completed, " already completed; start a newer version"));
   }
+  ASSIGN_OR_RETURN(std::optional<FloorRecord> floor, store_.GetFloor(channel));
+  if (floor.has_value() && version < floor->min_version) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        channel, " v", version, " is below the channel's release-signed floor v",
+        floor->min_version, "; agents refuse it. Roll out v", floor->min_version, " or newer"));
+  }
 
   NewRollout create;
   ASSIGN_OR_RETURN(std::optional<RolloutRecord> unfinished, store_.GetUnfinishedRollout(channel));
@@ -212,9 +227,9 @@ absl::StatusOr<RolloutView> RolloutManager::StartRollout(const std::string& chan
                                RolloutStateName(r.position.state), reason, evidence.dump()));
   if (!hold) {
     // Started at once: the first promotion commits with the creation.
-    ASSIGN_OR_RETURN(TransitionPlan start, PlanTransition(r.position, r.broad_wave,
-                                                          RolloutAction::kPromote, policy,
-                                                          Initiator::kOperator));
+    ASSIGN_OR_RETURN(TransitionPlan start,
+                     PlanTransition(r.position, r.broad_wave, RolloutAction::kPromote, policy,
+                                    Initiator::kOperator));
     r.position = start.to;
     create.audit.push_back(Audit(actor, start.audit_action, r.id,
                                  RolloutStateName(start.from.state),
@@ -276,13 +291,15 @@ absl::StatusOr<RolloutView> RolloutManager::Act(const std::string& id, RolloutAc
       }
     }
   }
-  ASSIGN_OR_RETURN(change.plan, PlanTransition(r.position, r.broad_wave, action, policy, initiator));
+  ASSIGN_OR_RETURN(change.plan,
+                   PlanTransition(r.position, r.broad_wave, action, policy, initiator));
   if (change.plan.next_wave) {
     evidence["broad_wave"] = change.plan.broad_wave;
     evidence["broad_fraction"] = change.plan.broad_fraction;
   }
-  change.audit = Audit(actor, change.plan.audit_action, id, RolloutStateName(change.plan.from.state),
-                       RolloutStateName(change.plan.to.state), reason, evidence.dump());
+  change.audit =
+      Audit(actor, change.plan.audit_action, id, RolloutStateName(change.plan.from.state),
+            RolloutStateName(change.plan.to.state), reason, evidence.dump());
   RETURN_IF_ERROR(store_.ApplyRolloutChange(change));
   RefreshSnapshot();
   return Get(id);
@@ -300,7 +317,8 @@ absl::StatusOr<RolloutView> RolloutManager::Get(const std::string& id) {
 
 absl::StatusOr<std::vector<RingProgressRecord>> RolloutManager::Progress(
     const RolloutRecord& rollout) {
-  ASSIGN_OR_RETURN(RolloutPolicy policy, policies_.Get(rollout.policy_name, rollout.policy_version));
+  ASSIGN_OR_RETURN(RolloutPolicy policy,
+                   policies_.Get(rollout.policy_name, rollout.policy_version));
   std::vector<LabelPin> pins;
   if (std::shared_ptr<const AssignmentSnapshot> snapshot = snapshots_.Current();
       snapshot != nullptr) {
@@ -308,8 +326,8 @@ absl::StatusOr<std::vector<RingProgressRecord>> RolloutManager::Progress(
   } else {
     ASSIGN_OR_RETURN(pins, store_.ListPins());
   }
-  ASSIGN_OR_RETURN(RolloutHealthRows rows, store_.LoadRolloutHealth(HealthQueryFor(
-                                               rollout, rollout.created_at, pins)));
+  ASSIGN_OR_RETURN(RolloutHealthRows rows,
+                   store_.LoadRolloutHealth(HealthQueryFor(rollout, rollout.created_at, pins)));
   return ProgressByRing(rows, rollout, policy, clock_.Now());
 }
 
@@ -337,6 +355,7 @@ absl::StatusOr<PinRecord> RolloutManager::SetPin(
   pin.label_value = label_value;
   pin.channel = channel;
   ASSIGN_OR_RETURN(pin.policy, ParsePinPolicy(policy));
+  RETURN_IF_ERROR(CheckPinAboveFloor(pin));
   const nlohmann::json evidence = {{"label", absl::StrCat(label_key, "=", label_value)},
                                    {"channel", channel},
                                    {"policy", PinPolicyText(pin.policy)}};
@@ -344,6 +363,42 @@ absl::StatusOr<PinRecord> RolloutManager::SetPin(
       store_.UpsertPin(pin, Audit(actor, "pin.set", "", "", "", reason, evidence.dump())));
   RefreshSnapshot();
   return pin;
+}
+
+absl::Status RolloutManager::CheckPinAboveFloor(const PinRecord& pin) {
+  if (!HoldsBack(pin.policy)) {
+    return absl::OkStatus();  // "latest" follows the rollouts, which respect the floor
+  }
+  ASSIGN_OR_RETURN(std::optional<FloorRecord> floor, store_.GetFloor(pin.channel));
+  if (!floor.has_value()) {
+    return absl::OkStatus();
+  }
+  const std::string policy = PinPolicyText(pin.policy);
+  if (pin.policy.kind == PinPolicy::Kind::kVersion && pin.policy.version < floor->min_version) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("pin ", policy, " is below ", pin.channel, "'s release-signed floor v",
+                     floor->min_version, "; agents refuse versions below it"));
+  }
+  ASSIGN_OR_RETURN(std::vector<ContentRecord> content, store_.ListContent(pin.channel));
+  ChannelCatalog catalog;
+  catalog.channel = pin.channel;
+  for (const ContentRecord& c : content) {
+    if (c.revoked) {
+      catalog.revoked.push_back(c.version);
+    } else if (c.completed) {
+      catalog.completed.push_back(c.version);
+    }
+  }
+  std::sort(catalog.completed.begin(), catalog.completed.end());
+  std::sort(catalog.revoked.begin(), catalog.revoked.end());
+  const int64_t target = PinnedVersion(catalog, pin.policy);
+  if (target != 0 && target < floor->min_version) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("pin ", policy, " holds agents at ", pin.channel, " v", target,
+                     " today, below the channel's release-signed floor v", floor->min_version,
+                     "; agents refuse versions below it"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<RolloutExplanation> RolloutManager::Explain(const std::string& id) {

@@ -42,8 +42,13 @@ struct RolloutExplanation {
 
 class RolloutManager {
  public:
-  // `decode_manifest` parses verified manifest bytes (the transport's codec).
-  // Every reference must outlive the manager.
+  // `decode_manifest` parses verified manifest bytes (the transport's codec);
+  // `release_keys` names who must have signed content now (the current
+  // root's release role). Every reference must outlive the manager.
+  RolloutManager(Store& store, SnapshotHolder& snapshots, PolicyCache& policies,
+                 ReleaseKeysSource release_keys, ManifestDecoder decode_manifest,
+                 const Clock& clock);
+  // The same with release keys that never change (tests, tools).
   RolloutManager(Store& store, SnapshotHolder& snapshots, PolicyCache& policies,
                  const TrustedKeys& trusted_keys, ManifestDecoder decode_manifest,
                  const Clock& clock);
@@ -53,6 +58,7 @@ class RolloutManager {
                                               const std::string& payload, const Principal& actor);
 
   // StartRollout records the newest version of policy `policy_name` ("" = "default").
+  // FAILED_PRECONDITION for a version below the channel's floor.
   absl::StatusOr<RolloutView> StartRollout(const std::string& channel, int64_t version, bool hold,
                                            bool supersede, const std::string& reason,
                                            const std::string& policy_name, const Principal& actor);
@@ -72,6 +78,9 @@ class RolloutManager {
   absl::StatusOr<RolloutView> Get(const std::string& id);
 
   absl::Status SetEmergencyStop(bool active, const std::string& reason, const Principal& actor);
+  // SetPin refuses (FAILED_PRECONDITION) a pin that holds agents below the
+  // channel's floor: a version pin below it, or one (n-1 included) that
+  // resolves below it today.
   absl::StatusOr<PinRecord> SetPin(const std::string& label_key, const std::string& label_value,
                                    const std::string& channel, const std::string& policy,
                                    const std::string& reason, const Principal& actor);
@@ -82,11 +91,13 @@ class RolloutManager {
   absl::StatusOr<std::vector<RingProgressRecord>> Progress(const RolloutRecord& rollout);
   // RefreshSnapshot makes a committed change visible to polls at once.
   void RefreshSnapshot();
+  // CheckPinAboveFloor refuses a holding pin that keeps agents below the floor.
+  absl::Status CheckPinAboveFloor(const PinRecord& pin);
 
   Store& store_;
   SnapshotHolder& snapshots_;
   PolicyCache& policies_;
-  const TrustedKeys& trusted_keys_;
+  const ReleaseKeysSource release_keys_;
   const ManifestDecoder decode_manifest_;
   const Clock& clock_;
   absl::Mutex rng_mu_;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include "common/dsse.h"
+#include "common/sha256.h"
 #include "common/status_macros.h"
 
 namespace ringwarden {
@@ -11,6 +13,21 @@ namespace {
 // How many of a channel's newest completed versions stay ready in memory
 // (newest and n-1, plus one spare for pins that trail).
 constexpr size_t kCompletedVersionsHeld = 3;
+
+// DigestOf parses a stored content envelope and digests its signed payload.
+// A stored envelope passed the release signature check at upload, so parsing
+// fails only on data written around the server; the digest then stays empty
+// and the signed assignment cannot name the version.
+ManifestDigest DigestOf(const ContentRecord& content) {
+  ManifestDigest digest;
+  digest.payload_sha256 = content.sha256;
+  digest.size = content.size;
+  absl::StatusOr<DsseEnvelope> envelope = ParseEnvelopeJson(content.envelope_json);
+  if (envelope.ok()) {
+    digest.manifest_sha256 = Sha256Hex(envelope->payload);
+  }
+  return digest;
+}
 
 }  // namespace
 
@@ -22,6 +39,14 @@ absl::StatusOr<std::shared_ptr<const AssignmentSnapshot>> AssignmentSnapshot::Bu
   snap->emergency_stop_ = data.emergency_stop;
   snap->agent_token_secret_ = std::move(data.agent_token_secret);
 
+  snap->roots_ = std::move(data.roots);
+  std::sort(snap->roots_.begin(), snap->roots_.end(),
+            [](const RootRecord& a, const RootRecord& b) { return a.version < b.version; });
+  for (FloorRecord& floor : data.floors) {
+    std::string channel = floor.channel;
+    snap->floors_.emplace(std::move(channel), std::move(floor));
+  }
+
   std::map<std::string, std::map<int64_t, ContentRecord>> content;
   for (ContentRecord& c : data.content) {
     Channel& ch = snap->channels_[c.channel];
@@ -31,6 +56,11 @@ absl::StatusOr<std::shared_ptr<const AssignmentSnapshot>> AssignmentSnapshot::Bu
     } else if (c.completed) {
       ch.catalog.completed.push_back(c.version);
     }
+    // Stored versions never change: a digest the previous snapshot made is reused.
+    const ManifestDigest* known =
+        previous != nullptr ? previous->Manifest(c.channel, c.version) : nullptr;
+    ch.manifests.emplace(
+        c.version, known != nullptr && known->payload_sha256 == c.sha256 ? *known : DigestOf(c));
     content[c.channel][c.version] = std::move(c);
   }
   for (const RolloutRecord& r : data.unfinished_rollouts) {
@@ -116,6 +146,8 @@ std::vector<ChannelAnswer> AssignmentSnapshot::Resolve(
         blob = ch.blobs.find(view.current_version);
       }
       a.blob = blob == ch.blobs.end() ? nullptr : &blob->second;
+      auto manifest = ch.manifests.find(a.assignment.version);
+      a.manifest = manifest == ch.manifests.end() ? nullptr : &manifest->second;
     }
     answers.push_back(std::move(a));
   };
@@ -141,6 +173,34 @@ const ContentBlob* AssignmentSnapshot::Blob(const std::string& channel, int64_t 
   }
   auto it = ch->second.blobs.find(version);
   return it == ch->second.blobs.end() ? nullptr : &it->second;
+}
+
+const ManifestDigest* AssignmentSnapshot::Manifest(const std::string& channel,
+                                                   int64_t version) const {
+  auto ch = channels_.find(channel);
+  if (ch == channels_.end()) {
+    return nullptr;
+  }
+  auto it = ch->second.manifests.find(version);
+  return it == ch->second.manifests.end() ? nullptr : &it->second;
+}
+
+std::vector<const RootRecord*> AssignmentSnapshot::RootsAfter(int64_t version, size_t limit) const {
+  std::vector<const RootRecord*> out;
+  for (const RootRecord& root : roots_) {
+    if (out.size() >= limit) {
+      break;
+    }
+    if (root.version > version) {
+      out.push_back(&root);
+    }
+  }
+  return out;
+}
+
+const FloorRecord* AssignmentSnapshot::Floor(const std::string& channel) const {
+  auto it = floors_.find(channel);
+  return it == floors_.end() ? nullptr : &it->second;
 }
 
 bool AssignmentSnapshot::IsRevoked(const std::string& channel, int64_t version) const {

@@ -2,7 +2,9 @@
 //
 // Built from the database (Store::LoadCatalog) after every admin change and on
 // a timer, then swapped in whole; polls read an immutable snapshot and never
-// touch the database. Payloads of versions that can be assigned are held here
+// touch the database. It carries what a signed answer needs besides the
+// signature: each version's manifest digest, the stored roots of trust and the
+// channel floors. Payloads of versions that can be assigned are held here
 // so FetchContent streams from memory; unchanged payloads carry over between
 // snapshots instead of being read again. While the database is down the last
 // snapshot keeps answering.
@@ -25,6 +27,18 @@
 
 namespace ringwarden {
 
+// ManifestDigest is what a signed assignment states about one content
+// version. Computed once per version when a snapshot first sees it (carried
+// over by later snapshots), never per poll.
+struct ManifestDigest {
+  // Lowercase hex SHA-256 of the release-signed manifest bytes (the DSSE
+  // payload of the stored envelope); empty when the stored envelope cannot be
+  // parsed, which an upload never lets in.
+  std::string manifest_sha256;
+  std::string payload_sha256;  // ContentRecord::sha256, to recognize the version
+  int64_t size = 0;
+};
+
 // ContentBlob is one version ready to hand out.
 struct ContentBlob {
   ContentRecord meta;  // without payload
@@ -35,6 +49,8 @@ struct ChannelAnswer {
   std::string channel;
   ResolvedAssignment assignment;
   const ContentBlob* blob = nullptr;  // null when version is 0
+  // Of assignment.version: null when it is 0 or the catalog does not know it.
+  const ManifestDigest* manifest = nullptr;
   std::vector<int64_t> revoked;
 };
 
@@ -53,6 +69,8 @@ class AssignmentSnapshot {
                                      const std::vector<std::string>& channels) const;
   // Blob returns a version held in memory, or null.
   const ContentBlob* Blob(const std::string& channel, int64_t version) const;
+  // Manifest returns the digest of any stored version, or null.
+  const ManifestDigest* Manifest(const std::string& channel, int64_t version) const;
   bool IsRevoked(const std::string& channel, int64_t version) const;
   bool HasChannel(const std::string& channel) const { return channels_.count(channel) > 0; }
 
@@ -62,13 +80,24 @@ class AssignmentSnapshot {
   // pins lists every pin, as storage orders them (EffectivePin precedence).
   const std::vector<LabelPin>& pins() const { return pins_; }
 
+  // roots lists every stored root of trust, ascending version (as uploaded;
+  // the transport verifies the chain).
+  const std::vector<RootRecord>& roots() const { return roots_; }
+  // RootsAfter returns up to `limit` stored roots above `version`, ascending.
+  std::vector<const RootRecord*> RootsAfter(int64_t version, size_t limit) const;
+  // Floor returns the channel's stored floor, or null.
+  const FloorRecord* Floor(const std::string& channel) const;
+
  private:
   struct Channel {
     ChannelCatalog catalog;
-    std::map<int64_t, ContentBlob> blobs;  // assignable versions only
+    std::map<int64_t, ContentBlob> blobs;         // assignable versions only
+    std::map<int64_t, ManifestDigest> manifests;  // every stored version
   };
 
   std::map<std::string, Channel> channels_;
+  std::vector<RootRecord> roots_;
+  std::map<std::string, FloorRecord> floors_;
   std::vector<PinRecord> pins_;
   RingPolicy ring_policy_;
   bool emergency_stop_ = false;

@@ -24,24 +24,6 @@ int64_t NewestCompletedAtMost(const ChannelCatalog& catalog, int64_t limit) {
   return best;
 }
 
-// PinnedTarget returns the version a pin asks for (0 when none exists yet).
-int64_t PinnedTarget(const ChannelCatalog& catalog, const PinPolicy& pin) {
-  switch (pin.kind) {
-    case PinPolicy::Kind::kLatest:
-      return NewestCompleted(catalog);
-    case PinPolicy::Kind::kPreviousCompleted:
-      if (catalog.completed.size() >= 2) {
-        return catalog.completed[catalog.completed.size() - 2];
-      }
-      return NewestCompleted(catalog);
-    case PinPolicy::Kind::kVersion:
-      // Only a version that completed its rollout may be pinned to; a pin to
-      // a halted, pending or revoked version holds at the completed one below.
-      return NewestCompletedAtMost(catalog, pin.version);
-  }
-  return 0;
-}
-
 }  // namespace
 
 absl::StatusOr<PinPolicy> ParsePinPolicy(absl::string_view text) {
@@ -71,6 +53,23 @@ std::string PinPolicyText(const PinPolicy& pin) {
   return "latest";
 }
 
+int64_t PinnedVersion(const ChannelCatalog& catalog, const PinPolicy& pin) {
+  switch (pin.kind) {
+    case PinPolicy::Kind::kLatest:
+      return NewestCompleted(catalog);
+    case PinPolicy::Kind::kPreviousCompleted:
+      if (catalog.completed.size() >= 2) {
+        return catalog.completed[catalog.completed.size() - 2];
+      }
+      return NewestCompleted(catalog);
+    case PinPolicy::Kind::kVersion:
+      // Only a version that completed its rollout may be pinned to; a pin to
+      // a halted, pending or revoked version holds at the completed one below.
+      return NewestCompletedAtMost(catalog, pin.version);
+  }
+  return 0;
+}
+
 bool IsRevoked(const ChannelCatalog& catalog, int64_t version) {
   return std::binary_search(catalog.revoked.begin(), catalog.revoked.end(), version);
 }
@@ -85,7 +84,7 @@ ResolvedAssignment ResolveAssignment(const ChannelCatalog& catalog, const AgentC
     // stop; go to the newest completed version below it.
     int64_t target = NewestCompletedAtMost(catalog, current);
     if (agent.pin.has_value() && agent.pin->kind != PinPolicy::Kind::kLatest) {
-      target = std::min(target, PinnedTarget(catalog, *agent.pin));
+      target = std::min(target, PinnedVersion(catalog, *agent.pin));
     }
     return ResolvedAssignment{target, true, ""};
   }
@@ -94,7 +93,7 @@ ResolvedAssignment ResolveAssignment(const ChannelCatalog& catalog, const AgentC
   }
 
   if (agent.pin.has_value() && agent.pin->kind != PinPolicy::Kind::kLatest) {
-    const int64_t target = PinnedTarget(catalog, *agent.pin);
+    const int64_t target = PinnedVersion(catalog, *agent.pin);
     if (target == 0) {
       return ResolvedAssignment{current, false, ""};
     }

@@ -106,6 +106,12 @@ struct ResolvedAssignment {
 ResolvedAssignment ResolveAssignment(const ChannelCatalog& catalog, const AgentChannelView& agent,
                                      bool emergency_stop);
 
+// PinnedVersion returns the version a pin holds agents at today (0 when none
+// exists yet): "latest" the newest completed version, "n-1" the one before it
+// (the newest while fewer than two completed), a version pin the newest
+// completed version at or below it.
+int64_t PinnedVersion(const ChannelCatalog& catalog, const PinPolicy& pin);
+
 // IsRevoked reports whether `version` is in catalog.revoked.
 bool IsRevoked(const ChannelCatalog& catalog, int64_t version);
 

@@ -26,7 +26,7 @@ ContentRecord ContentFromRow(const pqxx::row& row) {
   c.sha256 = row[2].as<std::string>();
   c.size = row[3].as<int64_t>();
   c.envelope_json = row[4].as<std::string>();
-  c.key_ids = nlohmann::json::parse(row[5].as<std::string>()).get<std::vector<std::string>>();
+  c.key_ids = KeyIdsFromJson(row[5]);
   c.description = row[6].as<std::string>();
   c.uploaded_at = TimeFromMicros(row[7]);
   c.uploaded_by = row[8].as<std::string>();
@@ -160,6 +160,8 @@ absl::StatusOr<CatalogData> PgStore::LoadCatalog() {
                                                 FinalStatesParam(), /*limit=*/nullptr)));
     ASSIGN_OR_RETURN(data.pins, PinsFromResult(tx.Exec(sql::kListPins)));
     ASSIGN_OR_RETURN(data.ring_policy, RingPolicyFromRow(tx.Exec1(sql::kLoadRingPolicy)));
+    data.roots = RootsFromResult(tx.Exec(sql::kListRoots));
+    data.floors = FloorsFromResult(tx.Exec(sql::kListFloors, ""));
     for (const pqxx::row& row : tx.Exec(sql::kListSettings)) {
       const std::string key = row[0].as<std::string>();
       if (key == kEmergencyStopKey) {

@@ -81,6 +81,12 @@ absl::Status PgStore::CreateRollout(const NewRollout& create) {
       return absl::FailedPreconditionError(absl::StrCat(
           r.channel, " v", newest_completed, " already completed; start a newer version"));
     }
+    const int64_t floor = check[0][2].as<int64_t>();
+    if (r.version < floor) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(r.channel, " v", r.version, " is below the channel's floor v", floor,
+                       " (raised meanwhile); roll out v", floor, " or newer"));
+    }
     if (create.supersede.has_value()) {
       RETURN_IF_ERROR(ApplyChange(tx, *create.supersede));
     }

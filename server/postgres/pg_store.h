@@ -4,8 +4,8 @@
 // transaction of prepared statements (server/postgres/sql.h). Only transient
 // failures (lost connection, serialization failure, deadlock) are retried, a
 // bounded number of times; a refusal or an in-doubt commit never is. The
-// methods live in pg_catalog.cc, pg_rollouts.cc, pg_telemetry.cc, pg_health.cc
-// and pg_audit.cc. Thread-safety: safe to call from many threads.
+// methods live in pg_catalog.cc, pg_trust.cc, pg_rollouts.cc, pg_telemetry.cc,
+// pg_health.cc and pg_audit.cc. Thread-safety: safe to call from many threads.
 #pragma once
 
 #include <memory>
@@ -45,6 +45,13 @@ class PgStore final : public Store {
   absl::Status UpsertPin(const PinRecord& pin, const AuditRecord& audit) override;
   absl::StatusOr<std::vector<PinRecord>> ListPins() override;
   absl::StatusOr<CatalogData> LoadCatalog() override;
+
+  // TrustStore (pg_trust.cc)
+  absl::Status InsertRoot(const RootRecord& root, const AuditRecord& audit) override;
+  absl::StatusOr<std::vector<RootRecord>> ListRoots() override;
+  absl::Status UpsertFloor(const FloorRecord& floor, const AuditRecord& audit) override;
+  absl::StatusOr<std::vector<FloorRecord>> ListFloors() override;
+  absl::StatusOr<std::optional<FloorRecord>> GetFloor(const std::string& channel) override;
 
   // PolicyStore (pg_catalog.cc)
   absl::StatusOr<PolicyRecord> PutPolicy(const std::string& name, const std::string& body_json,

@@ -1,5 +1,6 @@
 #include "server/postgres/pg_store_internal.h"
 
+#include <nlohmann/json.hpp>
 #include <utility>
 
 #include "common/status_macros.h"
@@ -33,6 +34,10 @@ std::string TextArray(const std::vector<std::string>& values) {
   }
   out += '}';
   return out;
+}
+
+std::vector<std::string> KeyIdsFromJson(const pqxx::field& field) {
+  return nlohmann::json::parse(field.as<std::string>()).get<std::vector<std::string>>();
 }
 
 const std::string& RingOrderParam() {

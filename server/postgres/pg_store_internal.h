@@ -33,6 +33,8 @@ std::optional<absl::Time> OptionalTimeFromMicros(const pqxx::field& f);
 // parameter: every element quoted and escaped, so any text is data.
 // (libpqxx 6 cannot pass a container as an array parameter.)
 std::string TextArray(const std::vector<std::string>& values);
+// KeyIdsFromJson reads a `array_to_json(key_ids)::text` column.
+std::vector<std::string> KeyIdsFromJson(const pqxx::field& field);
 // RingOrderParam is the ring names in kAllRings order, as a text[] parameter.
 const std::string& RingOrderParam();
 // FinalStatesParam is FinalStateNames() as a text[] parameter.
@@ -52,6 +54,10 @@ absl::StatusOr<T> ParseStored(absl::StatusOr<T> parsed, absl::string_view column
 // RolloutFromRow reads the columns of sql::kGetRollout / kListRollouts.
 absl::StatusOr<RolloutRecord> RolloutFromRow(const pqxx::row& row);
 absl::StatusOr<std::vector<RolloutRecord>> RolloutsFromResult(const pqxx::result& result);
+
+// RootsFromResult / FloorsFromResult read the columns of sql::kListRoots / kListFloors.
+std::vector<RootRecord> RootsFromResult(const pqxx::result& result);
+std::vector<FloorRecord> FloorsFromResult(const pqxx::result& result);
 
 // AppendAudit adds `audit` to the log in `tx`, so it commits with the change it records.
 void AppendAudit(PgTx& tx, const AuditRecord& audit);

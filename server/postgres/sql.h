@@ -53,12 +53,14 @@ SELECT channel, version, sha256, size, convert_from(envelope, 'UTF8'),
        completed_at IS NOT NULL, revoked_at IS NOT NULL, payload
 FROM content WHERE channel = $1 AND version = $2)sql"};
 
-// Whether version $2 of channel $1 is revoked, and the newest completed
-// version; locks the channel row, which completions and rollbacks take too.
+// Whether version $2 of channel $1 is revoked, the newest completed version
+// and the channel's floor (0: none); locks the channel row, which
+// completions, rollbacks and floor uploads take too.
 inline constexpr Statement kCheckRolloutVersion = {"check_rollout_version", R"sql(
 SELECT c.revoked_at IS NOT NULL,
        (SELECT coalesce(max(version), 0) FROM content
-        WHERE channel = $1 AND completed_at IS NOT NULL AND revoked_at IS NULL)
+        WHERE channel = $1 AND completed_at IS NOT NULL AND revoked_at IS NULL),
+       coalesce((SELECT min_version FROM channel_floors WHERE channel = $1), 0)
 FROM channels ch JOIN content c ON c.channel = ch.name AND c.version = $2::bigint
 WHERE ch.name = $1
 FOR UPDATE OF ch)sql"};
@@ -95,6 +97,41 @@ SET policy = EXCLUDED.policy, updated_by = EXCLUDED.updated_by, updated_at = now
 inline constexpr Statement kListPins = {"list_pins", R"sql(
 SELECT label_key, label_value, channel, policy FROM pins
 ORDER BY label_key, label_value, channel)sql"};
+
+// ---- Roots of trust and channel floors --------------------------------------
+
+// Serializes root uploads, so that versions stay consecutive.
+inline constexpr Statement kLockTrustRoots = {"lock_trust_roots", R"sql(
+SELECT pg_advisory_xact_lock(hashtext('trust_roots')))sql"};
+
+inline constexpr Statement kNewestRootVersion = {"newest_root_version", R"sql(
+SELECT coalesce(max(version), 0) FROM trust_roots)sql"};
+
+// $3: expires at, Unix microseconds; $4: key ids as a text[] literal.
+inline constexpr Statement kInsertRoot = {"insert_root", R"sql(
+INSERT INTO trust_roots (version, envelope, expires_at, key_ids, uploaded_by)
+VALUES ($1, $2, timestamptz 'epoch' + $3::bigint * interval '1 microsecond', $4::text[], $5))sql"};
+
+inline constexpr Statement kListRoots = {"list_roots", R"sql(
+SELECT version, envelope, (extract(epoch from expires_at) * 1000000)::bigint,
+       array_to_json(key_ids)::text, (extract(epoch from uploaded_at) * 1000000)::bigint,
+       uploaded_by
+FROM trust_roots ORDER BY version)sql"};
+
+// By channel; $1: a channel, or '' for all.
+inline constexpr Statement kListFloors = {"list_floors", R"sql(
+SELECT channel, min_version, envelope, array_to_json(key_ids)::text,
+       (extract(epoch from uploaded_at) * 1000000)::bigint, uploaded_by
+FROM channel_floors WHERE $1 = '' OR channel = $1
+ORDER BY channel)sql"};
+
+// $4: key ids as a text[] literal.
+inline constexpr Statement kUpsertFloor = {"upsert_floor", R"sql(
+INSERT INTO channel_floors (channel, min_version, envelope, key_ids, uploaded_by)
+VALUES ($1, $2, $3, $4::text[], $5)
+ON CONFLICT (channel) DO UPDATE
+SET min_version = EXCLUDED.min_version, envelope = EXCLUDED.envelope,
+    key_ids = EXCLUDED.key_ids, uploaded_at = now(), uploaded_by = EXCLUDED.uploaded_by)sql"};
 
 // ---- Policies ---------------------------------------------------------------
 

@@ -105,6 +105,27 @@ struct AgentRecord {
   std::map<std::string, int64_t> versions;  // channel -> version in effect
 };
 
+// RootRecord is one stored version of the root of trust, as it was signed.
+struct RootRecord {
+  int64_t version = 0;
+  std::string envelope_json;  // DSSE JSON, byte for byte as signed
+  absl::Time expires;
+  std::vector<std::string> key_ids;  // root keys whose signatures verified
+  absl::Time uploaded_at;
+  std::string uploaded_by;
+};
+
+// FloorRecord is a channel's release-signed floor: no agent may run below
+// min_version.
+struct FloorRecord {
+  std::string channel;
+  int64_t min_version = 0;
+  std::string envelope_json;         // DSSE JSON, byte for byte as signed
+  std::vector<std::string> key_ids;  // release keys whose signatures verified
+  absl::Time uploaded_at;
+  std::string uploaded_by;
+};
+
 // CatalogData is everything the assignment snapshot is built from.
 struct CatalogData {
   std::vector<ContentRecord> content;  // metadata only
@@ -113,6 +134,8 @@ struct CatalogData {
   RingPolicy ring_policy;
   bool emergency_stop = false;
   std::string agent_token_secret;
+  std::vector<RootRecord> roots;    // every stored root, ascending version
+  std::vector<FloorRecord> floors;  // by channel
 };
 
 // Telemetry rows, written in batches.

@@ -2,7 +2,8 @@
 // implements them all, tests/support/fake_store.h does so in memory.
 //
 // Each component takes only the roles it uses: the snapshot reads a
-// CatalogStore, the telemetry writer a TelemetrySink, the controller a
+// CatalogStore (whose catalog carries the trust metadata too), trust uploads
+// write a TrustStore, the telemetry writer a TelemetrySink, the controller a
 // RolloutStore and a HealthSource. Each method is one short transaction.
 // Errors, each with one meaning:
 //   NOT_FOUND, ALREADY_EXISTS, INVALID_ARGUMENT   the request names something wrong
@@ -87,8 +88,30 @@ class CatalogStore {
   virtual absl::Status UpsertPin(const PinRecord& pin, const AuditRecord& audit) = 0;
   // ListPins lists every pin by (label key, label value, channel).
   virtual absl::StatusOr<std::vector<PinRecord>> ListPins() = 0;
-  // LoadCatalog reads what the assignment snapshot is built from.
+  // LoadCatalog reads what the assignment snapshot is built from, stored roots
+  // and floors included, in one transaction.
   virtual absl::StatusOr<CatalogData> LoadCatalog() = 0;
+};
+
+// TrustStore: the root of trust and the channel floors, stored exactly as
+// release engineers signed them offline. The caller verifies before storing;
+// storage keeps the ordering rules under its own lock.
+class TrustStore {
+ public:
+  virtual ~TrustStore() = default;
+  // InsertRoot stores a verified root. FAILED_PRECONDITION unless its version
+  // is exactly one above the newest stored root (any version when none is).
+  virtual absl::Status InsertRoot(const RootRecord& root, const AuditRecord& audit) = 0;
+  // ListRoots lists every stored root, ascending version.
+  virtual absl::StatusOr<std::vector<RootRecord>> ListRoots() = 0;
+  // UpsertFloor stores a verified floor as the channel's floor.
+  // FAILED_PRECONDITION when its min_version is below the stored one (checked
+  // under the channel's row lock, which rollout creation takes too).
+  virtual absl::Status UpsertFloor(const FloorRecord& floor, const AuditRecord& audit) = 0;
+  // ListFloors lists every channel's floor, by channel.
+  virtual absl::StatusOr<std::vector<FloorRecord>> ListFloors() = 0;
+  // GetFloor returns the channel's floor, nullopt when it has none.
+  virtual absl::StatusOr<std::optional<FloorRecord>> GetFloor(const std::string& channel) = 0;
 };
 
 // PolicyStore: versioned rollout policies.
@@ -111,7 +134,8 @@ class RolloutStore {
   virtual ~RolloutStore() = default;
   // CreateRollout inserts a rollout (and its supersede change) atomically.
   // FAILED_PRECONDITION when another unfinished rollout of the channel exists,
-  // or when the version was revoked or a newer one completed meanwhile.
+  // or when the version was revoked, a newer one completed or the channel's
+  // floor rose above it meanwhile.
   virtual absl::Status CreateRollout(const NewRollout& create) = 0;
   virtual absl::StatusOr<RolloutRecord> GetRollout(const std::string& id) = 0;
   // ListRollouts lists newest first; `active_only` leaves out final states.
@@ -166,6 +190,7 @@ class AuditLog {
 
 // Store is every role at once, for wiring a server from one implementation.
 class Store : public CatalogStore,
+              public TrustStore,
               public PolicyStore,
               public RolloutStore,
               public TelemetrySink,

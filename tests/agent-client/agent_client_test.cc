@@ -2,7 +2,10 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/dsse.h"
+#include "common/trust/trust.h"
 #include "gtest/gtest.h"
+#include "ringwarden/v1/content.pb.h"
 #include "tests/agent-client/fake_agent_service.h"
 
 namespace ringwarden::agent {
@@ -12,6 +15,27 @@ using testing::FakeAgentService;
 using testing::FakeServer;
 using testing::SignContent;
 using testing::SignedContent;
+
+// CheckedBy accepts envelopes `key` signed and returns their manifest's size,
+// as the agent's check does with the release role of its root.
+EnvelopeCheck CheckedBy(const Ed25519PrivateKey& key) {
+  return [trusted = TrustedKeys({key.PublicKey()})](
+             absl::string_view envelope_json) -> absl::StatusOr<int64_t> {
+    absl::StatusOr<DsseEnvelope> envelope = ParseEnvelopeJson(envelope_json);
+    if (!envelope.ok()) {
+      return envelope.status();
+    }
+    absl::StatusOr<VerifiedEnvelope> verified = trusted.Verify(*envelope, kManifestPayloadType);
+    if (!verified.ok()) {
+      return verified.status();
+    }
+    v1::ContentManifest manifest;
+    if (!manifest.ParseFromString(verified->payload)) {
+      return absl::InvalidArgumentError("not a manifest");
+    }
+    return manifest.size();
+  };
+}
 
 class AgentClientTest : public ::testing::Test {
  protected:
@@ -85,7 +109,7 @@ TEST_F(AgentClientTest, FetchReassemblesChunks) {
   SignedContent c = SignContent(key_, "rules.test", 1, payload);
   c.served.chunk_bytes = 999;
   server_.service().Serve("*", c);
-  auto fetched = client.FetchContent("rules.test", 1);
+  auto fetched = client.FetchContent("rules.test", 1, CheckedBy(key_));
   ASSERT_TRUE(fetched.ok()) << fetched.status();
   EXPECT_EQ(fetched->payload, payload);
   EXPECT_EQ(fetched->envelope_json, c.served.envelope_json);
@@ -98,30 +122,31 @@ TEST_F(AgentClientTest, FetchRefusesBrokenStreams) {
 
   c.served.truncate = true;
   server_.service().AddContent("rules.test", 1, c.served);
-  auto truncated = client.FetchContent("rules.test", 1);
+  auto truncated = client.FetchContent("rules.test", 1, CheckedBy(key_));
   EXPECT_EQ(truncated.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(truncated.status().message().find("ended after"), std::string::npos);
 
   c.served.truncate = false;
   c.served.gap = true;
   server_.service().AddContent("rules.test", 1, c.served);
-  auto gapped = client.FetchContent("rules.test", 1);
+  auto gapped = client.FetchContent("rules.test", 1, CheckedBy(key_));
   EXPECT_EQ(gapped.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(gapped.status().message().find("expected offset"), std::string::npos);
 
   c.served.gap = false;
   c.served.total_size_override = 10;
   server_.service().AddContent("rules.test", 1, c.served);
-  auto longer = client.FetchContent("rules.test", 1);
+  auto longer = client.FetchContent("rules.test", 1, CheckedBy(key_));
   EXPECT_EQ(longer.status().code(), absl::StatusCode::kDataLoss);
 
   c.served.total_size_override = 1 << 20;
   server_.service().AddContent("rules.test", 1, c.served);
-  auto oversized = client.FetchContent("rules.test", 1);
+  auto oversized = client.FetchContent("rules.test", 1, CheckedBy(key_));
   EXPECT_EQ(oversized.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(oversized.status().message().find("exceeds the limit"), std::string::npos);
 
-  EXPECT_EQ(client.FetchContent("rules.test", 9).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(client.FetchContent("rules.test", 9, CheckedBy(key_)).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(AgentClientTest, TelemetrySendsBearerTokenAndSeq) {
@@ -155,6 +180,154 @@ TEST_F(AgentClientTest, TelemetrySendsBearerTokenAndSeq) {
 
   server_.service().ForgetTokens();
   EXPECT_EQ(client.ReportTelemetry(8, events).status().code(), absl::StatusCode::kUnauthenticated);
+}
+
+TEST_F(AgentClientTest, PollSendsRootVersionAndMapsSignedParts) {
+  AgentClient client = NewClient();
+  ASSERT_TRUE(client.Enroll("a-1", {}, FakeAgentService::kSecret, "h").ok());
+  testing::TestTrust trust = testing::MakeTestTrust(key_);
+  server_.service().SetTrust(trust.server_key, 1);
+  server_.service().SetRootUpdates({trust.root_json});
+  server_.service().SetFloors({testing::SignFloor(key_, "rules.test", 2)});
+  auto a = client.GetAssignment({}, {"rules.test"}, 7);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(server_.service().LastRootVersion("a-1"), 7);
+  EXPECT_EQ(a->signed_assignment, server_.service().SignedAssignments("a-1").back());
+  EXPECT_EQ(a->root_updates, std::vector<std::string>{trust.root_json});
+  ASSERT_EQ(a->floors.size(), 1u);
+  EXPECT_TRUE(VerifyFloor(trust.root, a->floors[0]).ok());
+}
+
+// The download discipline: the envelope first, the signed size as the cap.
+class FetchDisciplineTest : public AgentClientTest {
+ protected:
+  FetchDisciplineTest() : client_(NewClient(Options())) {
+    EXPECT_TRUE(client_.Enroll("a-1", {}, FakeAgentService::kSecret, "h").ok());
+  }
+  static AgentClientOptions Options() {
+    AgentClientOptions options;
+    options.fetch_timeout = absl::Seconds(10);
+    options.max_content_bytes = 64 << 10;
+    options.fetch_rate_window = absl::Milliseconds(300);
+    options.fetch_grace = absl::Seconds(1);
+    return options;
+  }
+  // Served is 3000 signed bytes, in chunks of 1000.
+  testing::SignedContent Served() {
+    return SignContent(key_, "rules.test", 1, std::string(3000, 'p'));
+  }
+  absl::StatusOr<FetchedContent> Fetch(const testing::ServedContent& served) {
+    server_.service().AddContent("rules.test", 1, served);
+    return client_.FetchContent("rules.test", 1, CheckedBy(key_));
+  }
+
+  AgentClient client_;
+};
+
+TEST_F(FetchDisciplineTest, RefusedEnvelopeEndsTheDownloadWithTheCheckStatus) {
+  int checks = 0;
+  server_.service().AddContent("rules.test", 1, Served().served);
+  auto fetched = client_.FetchContent("rules.test", 1, [&](absl::string_view envelope) {
+    ++checks;
+    EXPECT_EQ(envelope, Served().served.envelope_json);
+    return absl::StatusOr<int64_t>(absl::PermissionDeniedError("not ours"));
+  });
+  EXPECT_EQ(fetched.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(fetched.status().message(), "not ours");
+  EXPECT_EQ(checks, 1);
+}
+
+TEST_F(FetchDisciplineTest, AnnouncedSizeOtherThanTheSignedOneIsRefused) {
+  testing::ServedContent served = Served().served;
+  served.payload += std::string(10, 'x');  // announced: 3010
+  auto fetched = Fetch(served);
+  EXPECT_EQ(fetched.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(fetched.status().message().find("announces 3010 bytes, the signed manifest says 3000"),
+            std::string::npos)
+      << fetched.status();
+}
+
+TEST_F(FetchDisciplineTest, SignedSizeAboveTheLimitIsRefused) {
+  testing::SignedContent big = SignContent(key_, "rules.test", 1, std::string(70 << 10, 'b'));
+  big.served.total_size_override = 10;  // an announcement that lies low
+  auto fetched = Fetch(big.served);
+  EXPECT_EQ(fetched.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(fetched.status().message().find("signed content of"), std::string::npos);
+}
+
+TEST_F(FetchDisciplineTest, FirstByteBeyondTheSignedSizeEndsTheDownload) {
+  testing::ServedContent served = Served().served;
+  served.payload += std::string(2000, 'x');
+  served.total_size_override = 3000;
+  served.hold_after_chunks = 4;  // never finishes: only refusing at the excess ends it early
+  auto fetched = Fetch(served);
+  EXPECT_EQ(fetched.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(fetched.status().message().find("more than the signed and announced 3000 bytes"),
+            std::string::npos)
+      << fetched.status();
+}
+
+TEST_F(FetchDisciplineTest, StalledStreamIsRefused) {
+  for (int hold : {0, 1}) {  // silent from the start, or after the envelope
+    testing::ServedContent served = Served().served;
+    served.hold_after_chunks = hold;
+    auto fetched = Fetch(served);
+    EXPECT_EQ(fetched.status().code(), absl::StatusCode::kDataLoss) << hold;
+    EXPECT_NE(fetched.status().message().find("download stalled"), std::string::npos)
+        << fetched.status();
+  }
+}
+
+// Once every signed byte is in, waiting for the end is not a stall; only the
+// deadline ends it.
+TEST_F(FetchDisciplineTest, SilenceAfterTheLastByteIsNoStall) {
+  AgentClientOptions options = Options();
+  options.fetch_timeout = absl::Seconds(2);
+  options.fetch_grace = absl::Milliseconds(100);
+  AgentClient client = NewClient(options);
+  ASSERT_TRUE(client.Enroll("a-1", {}, FakeAgentService::kSecret, "h").ok());
+  testing::ServedContent served = Served().served;
+  served.hold_after_chunks = 3;  // all 3000 bytes, then no end
+  server_.service().AddContent("rules.test", 1, served);
+  auto fetched = client.FetchContent("rules.test", 1, CheckedBy(key_));
+  EXPECT_EQ(fetched.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(fetched.status().message().find("download unfinished after 2s (3000 bytes received)"),
+            std::string::npos)
+      << fetched.status();
+}
+
+TEST_F(FetchDisciplineTest, WellBehavedStreamPasses) {
+  auto fetched = Fetch(Served().served);
+  ASSERT_TRUE(fetched.ok()) << fetched.status();
+  EXPECT_EQ(fetched->payload, std::string(3000, 'p'));
+}
+
+TEST(ValidateAgentClientOptionsTest, RefusesEachOutOfRangeValue) {
+  EXPECT_TRUE(ValidateAgentClientOptions({}).ok());
+  std::vector<std::pair<std::string, AgentClientOptions>> bad;
+  AgentClientOptions o;
+  o.call_timeout = absl::ZeroDuration();
+  bad.push_back({"call timeout", o});
+  o = {};
+  o.fetch_timeout = -absl::Seconds(1);
+  bad.push_back({"download deadline", o});
+  o = {};
+  o.max_content_bytes = 0;
+  bad.push_back({"content size limit", o});
+  o = {};
+  o.min_fetch_bytes_per_second = 0;
+  bad.push_back({"minimum download rate", o});
+  o = {};
+  o.fetch_rate_window = absl::ZeroDuration();
+  bad.push_back({"rate window", o});
+  o = {};
+  o.fetch_grace = -absl::Milliseconds(1);
+  bad.push_back({"grace period", o});
+  for (const auto& [what, options] : bad) {
+    absl::Status status = ValidateAgentClientOptions(options);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << what;
+    EXPECT_NE(status.message().find(what), std::string::npos) << status;
+  }
 }
 
 TEST(AgentClientNoServerTest, UnreachableServerIsUnavailable) {

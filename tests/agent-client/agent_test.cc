@@ -16,8 +16,11 @@ namespace {
 
 using testing::FakeAgentService;
 using testing::FakeServer;
+using testing::MakeTestTrust;
+using testing::Misbehavior;
 using testing::SignContent;
 using testing::SignedContent;
+using testing::TestTrust;
 
 constexpr char kChannel[] = "rules.test";
 constexpr char kId[] = "agent-1";
@@ -40,12 +43,15 @@ class AgentTest : public ::testing::Test {
  protected:
   AgentTest()
       : key_(Ed25519PrivateKey::Generate().value()),
-        trusted_({key_.PublicKey()}),
+        trust_(MakeTestTrust(key_)),
         random_(7),
         backoff_({}, random_),
         client_(AgentConnection::Create(server_.address()),
                 AgentClientOptions{absl::Seconds(10), absl::Seconds(10), 64 << 10}) {
     server_.service().SetNextPollMs(30'000);
+    // Every answer is signed by the root's server key, issued on the agent's clock.
+    server_.service().SetTrust(trust_.server_key, 1);
+    server_.service().SetClock(&clock_);
   }
 
   AgentConfig Config() {
@@ -63,7 +69,7 @@ class AgentTest : public ::testing::Test {
   std::unique_ptr<Agent> NewAgent(ContentStore& store, LoadChecker* checker = nullptr,
                                   AgentHooks* hooks = nullptr) {
     client_.SetIdentity("", "");
-    auto agent = std::make_unique<Agent>(Config(), client_, store, trusted_, clock_, backoff_,
+    auto agent = std::make_unique<Agent>(Config(), client_, store, trust_.root, clock_, backoff_,
                                          checker, hooks);
     absl::Status started = agent->Start();
     EXPECT_TRUE(started.ok()) << started;
@@ -111,8 +117,8 @@ class AgentTest : public ::testing::Test {
   FakeAgentService& fake() { return server_.service(); }
 
   FakeServer server_;
-  Ed25519PrivateKey key_;
-  TrustedKeys trusted_;
+  Ed25519PrivateKey key_;  // the release key
+  TestTrust trust_;
   FakeClock clock_;
   SeededRandom random_;
   ExponentialBackoff backoff_;
@@ -307,7 +313,40 @@ TEST_F(AgentTest, LowerVersionNeedsRollbackDirective) {
   EXPECT_EQ(fake().Heartbeats(kId).back().versions(0).version(), 1);
 }
 
-TEST_F(AgentTest, RollbackToVersionNotKeptIsDownloaded) {
+// Inverted (issue 8): an unsigned rollback directive moved the agent from v3 to
+// v2; now only a signed one does (SignedRollbackToVersionNotKeptIsDownloaded).
+TEST_F(AgentTest, RollbackToVersionNotKeptIsRefusedWhenUnsigned) {
+  auto agent = NewAgent(store_);
+  Serve(3, "three");
+  Run(*agent);
+  SignedContent two = SignContent(key_, kChannel, 2, "two");
+  two.assignment.set_rollback(true);
+  fake().AddContent(kChannel, 2, two.served);
+  // Only the unsigned fields say "roll back to v2"; the signed statement still names v3.
+  Misbehavior lie;
+  lie.unsigned_assignments = std::vector<v1::ChannelAssignment>{two.assignment};
+  fake().SetMisbehavior(lie);
+  Run(*agent);
+  EXPECT_EQ(store_.state().CurrentVersion(kChannel), 3);
+  ExpectLastReport(3, v1::APPLY_OUTCOME_APPLIED, "");
+
+  // An answer with nothing signed at all is refused as a whole.
+  lie.unsigned_answer = true;
+  fake().SetMisbehavior(lie);
+  Run(*agent);
+  EXPECT_EQ(store_.state().CurrentVersion(kChannel), 3);
+  EXPECT_EQ(*store_.CurrentPayload(kChannel), "three");
+  ExpectLastReport(3, v1::APPLY_OUTCOME_APPLIED, "");
+  EXPECT_EQ(fake().calls("FetchContent"), 1);
+  std::vector<v1::HealthEvent> events = fake().HealthEvents(kId);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind(), "assignment_refused");
+  EXPECT_NE(events[0].detail().find("no signed assignment"), std::string::npos)
+      << events[0].detail();
+  EXPECT_EQ(agent->assignment_refusal(), events[0].detail());
+}
+
+TEST_F(AgentTest, SignedRollbackToVersionNotKeptIsDownloaded) {
   auto agent = NewAgent(store_);
   Serve(3, "three");
   Run(*agent);
@@ -533,7 +572,7 @@ TEST_F(AgentTest, WrongEnrollmentSecretIsAnError) {
   client_.SetIdentity("", "");
   AgentConfig config = Config();
   config.enrollment_secret = "wrong";
-  Agent agent(config, client_, store_, trusted_, clock_, backoff_);
+  Agent agent(config, client_, store_, trust_.root, clock_, backoff_);
   ASSERT_TRUE(agent.Start().ok());
   absl::StatusOr<absl::Duration> delay = agent.RunOnce();
   EXPECT_EQ(delay.status().code(), absl::StatusCode::kPermissionDenied);
@@ -541,8 +580,71 @@ TEST_F(AgentTest, WrongEnrollmentSecretIsAnError) {
 }
 
 TEST_F(AgentTest, RunOnceBeforeStartFails) {
-  Agent agent(Config(), client_, store_, trusted_, clock_, backoff_);
+  Agent agent(Config(), client_, store_, trust_.root, clock_, backoff_);
   EXPECT_EQ(agent.RunOnce().status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(AgentTest, RingOfTheFirstEnrollmentIsTheOneAssignmentsMustName) {
+  auto agent = NewAgent(store_);
+  Serve(1, "one");
+  Run(*agent);
+  EXPECT_EQ(store_.state().meta.trust.ring, "broad");
+
+  // A later enrollment answering another ring does not move the agent there.
+  agent.reset();
+  client_.SetIdentity("", "");
+  AgentConfig canary = Config();
+  canary.labels = {{"group", "dogfood"}};
+  Agent relabelled(canary, client_, store_, trust_.root, clock_, backoff_);
+  ASSERT_TRUE(relabelled.Start().ok());
+  Serve(2, "two");
+  ASSERT_TRUE(relabelled.RunOnce().ok());
+  EXPECT_EQ(relabelled.ring(), "broad");
+  EXPECT_EQ(store_.state().CurrentVersion(kChannel), 1);
+  EXPECT_NE(relabelled.assignment_refusal().find("canary ring; this agent is in broad"),
+            std::string::npos)
+      << relabelled.assignment_refusal();
+}
+
+TEST_F(AgentTest, TrustStateRecordsSequenceAndHighestVersionRun) {
+  auto agent = NewAgent(store_);
+  ApplyOneThenTwo(*agent);
+  const AgentTrustState& trust = store_.state().meta.trust;
+  EXPECT_EQ(trust.highest.at(kChannel), 2);
+  EXPECT_GT(trust.last_sequence, 0);
+  const int64_t sequence = trust.last_sequence;
+
+  SignedContent one = SignContent(key_, kChannel, 1, "one");
+  one.assignment.set_rollback(true);
+  fake().Serve("*", one);
+  Run(*agent);
+  EXPECT_EQ(store_.state().CurrentVersion(kChannel), 1);
+  EXPECT_EQ(store_.state().meta.trust.highest.at(kChannel), 2);  // highest ever, not current
+  EXPECT_GT(store_.state().meta.trust.last_sequence, sequence);
+}
+
+TEST_F(AgentTest, ExpiredRootAcceptsNothingUntilTheServerSendsANewerOne) {
+  RootSpec spec = testing::TestRootSpec(trust_.root_key, key_, trust_.server_key, 1);
+  spec.expires = clock_.Now() - absl::Seconds(1);
+  absl::StatusOr<Root> expired = TrustConfiguredRoot(testing::SignRoot(spec, {&trust_.root_key}));
+  ASSERT_TRUE(expired.ok()) << expired.status();
+  client_.SetIdentity("", "");
+  Agent agent(Config(), client_, store_, *expired, clock_, backoff_);
+  ASSERT_TRUE(agent.Start().ok());
+  Serve(1, "one");
+  ASSERT_TRUE(agent.RunOnce().ok());
+  EXPECT_EQ(store_.state().CurrentVersion(kChannel), 0);
+  EXPECT_NE(agent.assignment_refusal().find("root version 1 expired"), std::string::npos)
+      << agent.assignment_refusal();
+  EXPECT_EQ(fake().calls("FetchContent"), 0);
+
+  spec.version = 2;
+  spec.expires = clock_.Now() + absl::Hours(24);
+  fake().SetRootUpdates({testing::SignRoot(spec, {&trust_.root_key})});
+  ASSERT_TRUE(agent.RunOnce().ok());
+  EXPECT_EQ(agent.root().version, 2);
+  EXPECT_EQ(store_.state().CurrentVersion(kChannel), 1);
+  EXPECT_FALSE(store_.state().meta.trusted_root.empty());
 }
 
 // The real daemon's combination: disk store plus a load-check command.

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/dsse.h"
 #include "common/sha256.h"
 #include "gtest/gtest.h"
@@ -12,33 +13,83 @@ namespace ringwarden::agent::testing {
 
 namespace {
 
-// ChunkWriter streams precomputed chunks, then finishes with `final`.
+// ChunkWriter streams precomputed chunks, then finishes with `final`; with
+// `hold_after` >= 0 it stops after that many chunks and keeps the stream open
+// until the client cancels. gRPC methods are called without mu_ held.
 class ChunkWriter final : public grpc::ServerWriteReactor<v1::ContentChunk> {
  public:
-  ChunkWriter(std::vector<v1::ContentChunk> chunks, grpc::Status final)
-      : chunks_(std::move(chunks)), final_(std::move(final)) {
+  ChunkWriter(std::vector<v1::ContentChunk> chunks, grpc::Status final, int hold_after = -1)
+      : chunks_(std::move(chunks)), final_(std::move(final)), hold_after_(hold_after) {
     Next();
   }
   void OnWriteDone(bool ok) override {
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+    }
     if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "write failed"));
+      FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "write failed"));
       return;
     }
     Next();
+  }
+  void OnCancel() override {
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+      if (writing_) {
+        return;  // OnWriteDone finishes
+      }
+    }
+    FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
   }
   void OnDone() override { delete this; }
 
  private:
   void Next() {
-    if (next_ < chunks_.size()) {
-      StartWrite(&chunks_[next_++]);
+    const v1::ContentChunk* chunk = nullptr;
+    grpc::Status status;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_) {
+        return;
+      }
+      if (cancelled_) {
+        status = grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client");
+      } else if (hold_after_ >= 0 && next_ >= static_cast<size_t>(hold_after_)) {
+        return;  // stalled: OnCancel finishes
+      } else if (next_ < chunks_.size()) {
+        writing_ = true;
+        chunk = &chunks_[next_++];
+      } else {
+        status = final_;
+      }
+    }
+    if (chunk != nullptr) {
+      StartWrite(chunk);
     } else {
-      Finish(final_);
+      FinishOnce(status);
     }
   }
-  std::vector<v1::ContentChunk> chunks_;
-  size_t next_ = 0;
-  grpc::Status final_;
+  void FinishOnce(const grpc::Status& status) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_) {
+        return;
+      }
+      finished_ = true;
+    }
+    Finish(status);
+  }
+
+  const std::vector<v1::ContentChunk> chunks_;
+  const grpc::Status final_;
+  const int hold_after_;
+  absl::Mutex mu_;
+  size_t next_ ABSL_GUARDED_BY(mu_) = 0;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* ctx, const grpc::Status& status) {
@@ -74,6 +125,151 @@ SignedContent SignContent(const Ed25519PrivateKey& key, const std::string& chann
   out.assignment.set_size(static_cast<int64_t>(payload.size()));
   out.assignment.set_rollout_id(absl::StrCat("rollout-", channel, "-", version));
   return out;
+}
+
+RootSpec TestRootSpec(const Ed25519PrivateKey& root_key, const Ed25519PrivateKey& release_key,
+                      const Ed25519PrivateKey& server_key, int64_t version) {
+  RootSpec spec;
+  spec.version = version;
+  spec.expires = absl::Now() + absl::Hours(24 * 3650);
+  for (const Ed25519PrivateKey* key : {&root_key, &release_key, &server_key}) {
+    spec.keys.push_back(key->PublicKey());
+  }
+  spec.root = TrustRole{{root_key.PublicKey().KeyId()}, 1};
+  spec.release = TrustRole{{release_key.PublicKey().KeyId()}, 1};
+  spec.server = TrustRole{{server_key.PublicKey().KeyId()}, 1};
+  return spec;
+}
+
+std::string SignRoot(const RootSpec& spec, const std::vector<const Ed25519PrivateKey*>& signers) {
+  absl::StatusOr<std::string> payload = EncodeRoot(spec);
+  EXPECT_TRUE(payload.ok()) << payload.status();
+  absl::StatusOr<DsseEnvelope> envelope = SignEnvelope(kRootPayloadType, *payload, signers);
+  EXPECT_TRUE(envelope.ok()) << envelope.status();
+  return EncodeEnvelopeJson(*envelope);
+}
+
+TestTrust MakeTestTrust(const Ed25519PrivateKey& release_key) {
+  TestTrust trust{Ed25519PrivateKey::Generate().value(), release_key,
+                  Ed25519PrivateKey::Generate().value(), "", Root{}};
+  trust.root_json = SignRoot(TestRootSpec(trust.root_key, trust.release_key, trust.server_key, 1),
+                             {&trust.root_key});
+  absl::StatusOr<Root> root = TrustInitialRoot(trust.root_json, absl::Now());
+  EXPECT_TRUE(root.ok()) << root.status();
+  trust.root = *std::move(root);
+  return trust;
+}
+
+std::string SignFloor(const Ed25519PrivateKey& key, const std::string& channel,
+                      int64_t min_version) {
+  absl::StatusOr<std::string> payload =
+      EncodeFloor(channel, min_version, absl::FromUnixSeconds(1'700'000'000));
+  EXPECT_TRUE(payload.ok()) << payload.status();
+  absl::StatusOr<DsseEnvelope> envelope = SignEnvelope(kFloorPayloadType, *payload, {&key});
+  EXPECT_TRUE(envelope.ok()) << envelope.status();
+  return EncodeEnvelopeJson(*envelope);
+}
+
+void FakeAgentService::SetTrust(const Ed25519PrivateKey& server_key, int64_t root_version) {
+  absl::MutexLock lock(&mu_);
+  server_key_ = server_key;
+  root_version_ = root_version;
+}
+
+void FakeAgentService::SetClock(const Clock* clock) {
+  absl::MutexLock lock(&mu_);
+  clock_ = clock;
+}
+
+void FakeAgentService::SetAssignmentTtl(absl::Duration ttl) {
+  absl::MutexLock lock(&mu_);
+  ttl_ = ttl;
+}
+
+void FakeAgentService::SetRootUpdates(std::vector<std::string> root_updates) {
+  absl::MutexLock lock(&mu_);
+  root_updates_ = std::move(root_updates);
+}
+
+void FakeAgentService::SetFloors(std::vector<std::string> floors) {
+  absl::MutexLock lock(&mu_);
+  floors_ = std::move(floors);
+}
+
+void FakeAgentService::SetMisbehavior(Misbehavior misbehavior, const std::string& agent_id) {
+  absl::MutexLock lock(&mu_);
+  misbehavior_[agent_id] = std::move(misbehavior);
+}
+
+void FakeAgentService::ClearMisbehavior() {
+  absl::MutexLock lock(&mu_);
+  misbehavior_.clear();
+}
+
+std::string FakeAgentService::SignNow(const std::string& agent_id) {
+  absl::MutexLock lock(&mu_);
+  const std::string ring = rings_[agent_id];
+  return Sign(agent_id, ring, AssignmentsOf(ring), Misbehavior{});
+}
+
+std::vector<std::string> FakeAgentService::SignedAssignments(const std::string& agent_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = signed_.find(agent_id);
+  return it == signed_.end() ? std::vector<std::string>{} : it->second;
+}
+
+int64_t FakeAgentService::LastRootVersion(const std::string& agent_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = root_versions_.find(agent_id);
+  return it == root_versions_.end() ? -1 : it->second;
+}
+
+std::vector<v1::ChannelAssignment> FakeAgentService::AssignmentsOf(const std::string& ring) const {
+  auto it = assignments_.find(ring);
+  if (it == assignments_.end()) {
+    it = assignments_.find("*");
+  }
+  return it == assignments_.end() ? std::vector<v1::ChannelAssignment>{} : it->second;
+}
+
+Misbehavior FakeAgentService::MisbehaviorOf(const std::string& agent_id) const {
+  auto it = misbehavior_.find(agent_id);
+  if (it == misbehavior_.end()) {
+    it = misbehavior_.find("*");
+  }
+  return it == misbehavior_.end() ? Misbehavior{} : it->second;
+}
+
+std::string FakeAgentService::Sign(const std::string& agent_id, const std::string& ring,
+                                   const std::vector<v1::ChannelAssignment>& assignments,
+                                   const Misbehavior& m) {
+  Assignment a;
+  a.agent_id = m.agent_id.empty() ? agent_id : m.agent_id;
+  a.ring = m.ring.empty() ? ring : m.ring;
+  a.sequence = ++sequence_;
+  a.issued = clock_->Now() + m.issued_offset;
+  a.expires = a.issued + m.ttl.value_or(ttl_);
+  for (const v1::ChannelAssignment& c : assignments) {
+    AssignedChannel out;
+    out.channel = c.channel();
+    out.version = c.version();
+    out.size = c.size();
+    out.revoked_versions.assign(c.revoked_versions().begin(), c.revoked_versions().end());
+    out.rollback = c.rollback();
+    // The digest of the manifest served for this version, as the server keeps it.
+    auto content = content_.find({c.channel(), c.version()});
+    const std::string envelope_json =
+        content == content_.end() ? "" : content->second.envelope_json;
+    absl::StatusOr<DsseEnvelope> envelope = ParseEnvelopeJson(envelope_json);
+    out.manifest_sha256 = Sha256Hex(envelope.ok() ? envelope->payload : envelope_json);
+    a.channels.push_back(std::move(out));
+  }
+  a.emergency_stop = emergency_stop_;
+  a.root_version = root_version_;
+  absl::StatusOr<std::string> json =
+      SignAssignment(a, m.signing_key.has_value() ? *m.signing_key : *server_key_);
+  EXPECT_TRUE(json.ok()) << json.status();
+  return json.ok() ? *json : "";
 }
 
 void FakeAgentService::SetAssignments(const std::string& ring,
@@ -244,19 +440,29 @@ grpc::ServerUnaryReactor* FakeAgentService::GetAssignment(grpc::CallbackServerCo
   if (!status.ok()) {
     return Reply(ctx, status);
   }
-  const std::string& ring = rings_[req->agent_id()];
-  auto it = assignments_.find(ring);
-  if (it == assignments_.end()) {
-    it = assignments_.find("*");
-  }
-  if (it != assignments_.end()) {
-    for (const v1::ChannelAssignment& a : it->second) {
-      *resp->add_assignments() = a;
-    }
+  const std::string& agent_id = req->agent_id();
+  root_versions_[agent_id] = req->root_version();
+  const std::string ring = rings_[agent_id];
+  const std::vector<v1::ChannelAssignment> assignments = AssignmentsOf(ring);
+  const Misbehavior m = MisbehaviorOf(agent_id);
+  for (const v1::ChannelAssignment& a : m.unsigned_assignments.value_or(assignments)) {
+    *resp->add_assignments() = a;
   }
   resp->set_ring(ring);
   resp->set_next_poll_ms(next_poll_ms_);
   resp->set_emergency_stop(emergency_stop_);
+  if (server_key_.has_value() && !m.unsigned_answer) {
+    std::string signed_assignment =
+        m.replay.empty() ? Sign(agent_id, ring, assignments, m) : m.replay;
+    resp->set_signed_assignment(signed_assignment);
+    signed_[agent_id].push_back(std::move(signed_assignment));
+  }
+  for (const std::string& root : root_updates_) {
+    resp->add_root_updates(root);
+  }
+  for (const std::string& floor : floors_) {
+    resp->add_floors(floor);
+  }
   return Reply(ctx, grpc::Status::OK);
 }
 
@@ -298,7 +504,7 @@ grpc::ServerWriteReactor<v1::ContentChunk>* FakeAgentService::FetchContent(
   if (c.truncate && chunks.size() > 1) {
     chunks.pop_back();
   }
-  return new ChunkWriter(std::move(chunks), grpc::Status::OK);
+  return new ChunkWriter(std::move(chunks), grpc::Status::OK, c.hold_after_chunks);
 }
 
 grpc::ServerUnaryReactor* FakeAgentService::ReportTelemetry(grpc::CallbackServerContext* ctx,

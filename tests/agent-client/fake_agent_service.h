@@ -1,9 +1,18 @@
 // fake_agent_service.h: an in-process AgentService for agent-client tests.
 //
-// Canned assignments per ring, content signed in the test, and switches to make
-// the server misbehave (truncated or gapped streams, failed calls). Records what
-// agents sent. FakeServer runs it on 127.0.0.1:0. Thread-safety: all methods are
-// safe from any thread (gRPC calls them from its own).
+//   TestTrust trust = MakeTestTrust(release_key);        // keys and a v1 root
+//   server.service().SetTrust(trust.server_key, 1);      // sign every answer
+//   server.service().Serve("*", SignContent(release_key, "rules.x", 2, "bytes"));
+//
+// Canned assignments per ring, signed per poll as the real server does (an
+// AssignmentStatement in a DSSE envelope with a growing sequence), content
+// signed in the test, root updates and floors to hand out, and switches to make
+// the server misbehave: broken streams (truncated, gapped, held open, longer
+// than announced), failed calls, and lying answers (Misbehavior: unsigned,
+// another agent or ring, expired, signed by another key, replayed). Records
+// what agents sent and every statement it signed. FakeServer runs it on
+// 127.0.0.1:0. Thread-safety: all methods are safe from any thread (gRPC calls
+// them from its own).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -12,12 +21,16 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
 #include "common/ed25519.h"
+#include "common/trust/trust.h"
 #include "ringwarden/v1/agent.grpc.pb.h"
 #include "ringwarden/v1/content.pb.h"
 
@@ -34,6 +47,9 @@ struct ServedContent {
   int64_t total_size_override = -1;  // announce this total instead of payload.size()
   bool truncate = false;             // end with OK before the last chunk
   bool gap = false;                  // skip 1 byte between the first and second chunk
+  // After this many messages, send nothing more and keep the stream open until
+  // the client cancels it (a stalled server); -1: never.
+  int hold_after_chunks = -1;
 };
 
 // SignedContent is content signed by a test key plus the matching assignment.
@@ -49,9 +65,67 @@ SignedContent SignContent(const Ed25519PrivateKey& key, const std::string& chann
                           const std::string& payload,
                           const std::function<void(v1::ContentManifest&)>& edit = nullptr);
 
+// TestTrust is a root of trust for tests: one key per role, threshold 1.
+struct TestTrust {
+  Ed25519PrivateKey root_key;
+  Ed25519PrivateKey release_key;
+  Ed25519PrivateKey server_key;
+  std::string root_json;  // version 1, signed by root_key
+  Root root;              // root_json, verified
+};
+
+// TestRootSpec names `root_key`, `release_key` and `server_key` (threshold 1
+// each) as root `version`, expiring ten years from the real clock's now.
+RootSpec TestRootSpec(const Ed25519PrivateKey& root_key, const Ed25519PrivateKey& release_key,
+                      const Ed25519PrivateKey& server_key, int64_t version);
+// SignRoot encodes `spec` and signs it with every key of `signers`.
+std::string SignRoot(const RootSpec& spec, const std::vector<const Ed25519PrivateKey*>& signers);
+// MakeTestTrust makes fresh root and server keys and a version-1 root naming
+// them and `release_key`.
+TestTrust MakeTestTrust(const Ed25519PrivateKey& release_key);
+// SignFloor signs a floor of `channel` at `min_version` with `key`.
+std::string SignFloor(const Ed25519PrivateKey& key, const std::string& channel,
+                      int64_t min_version);
+
+// Misbehavior makes the signed answers lie; every field's default is honest.
+struct Misbehavior {
+  bool unsigned_answer = false;  // no signed_assignment at all
+  std::string agent_id;          // sign for this agent id instead of the caller's
+  std::string ring;              // sign this ring instead of the caller's
+  absl::Duration issued_offset = absl::ZeroDuration();  // issued = now + offset
+  std::optional<absl::Duration> ttl;                    // expires = issued + ttl
+  std::optional<Ed25519PrivateKey> signing_key;         // instead of the server key
+  std::string replay;  // answer with this signed_assignment verbatim
+  // What the unsigned display fields say, instead of what is signed.
+  std::optional<std::vector<v1::ChannelAssignment>> unsigned_assignments;
+};
+
 class FakeAgentService final : public v1::AgentService::CallbackService {
  public:
   static constexpr char kSecret[] = "test-secret";
+
+  // SetTrust signs every later answer with `server_key` under `root_version`.
+  // Without it answers carry no signed assignment.
+  void SetTrust(const Ed25519PrivateKey& server_key, int64_t root_version);
+  // SetClock sets the clock of issue times (default: the real clock); it must
+  // outlive the service's use.
+  void SetClock(const Clock* clock);
+  // SetAssignmentTtl sets how long signed assignments are valid (default 1 h).
+  void SetAssignmentTtl(absl::Duration ttl);
+  // SetRootUpdates and SetFloors set what every answer carries.
+  void SetRootUpdates(std::vector<std::string> root_updates);
+  void SetFloors(std::vector<std::string> floors);
+  // SetMisbehavior makes answers to `agent_id` ("*": everyone without their
+  // own) lie as `misbehavior` says; ClearMisbehavior makes them honest again.
+  void SetMisbehavior(Misbehavior misbehavior, const std::string& agent_id = "*");
+  void ClearMisbehavior();
+  // SignNow returns the signed assignment `agent_id` would get now (an answer
+  // recorded on its way, never delivered); it takes a sequence number.
+  std::string SignNow(const std::string& agent_id);
+  // SignedAssignments returns every signed assignment sent to `agent_id`.
+  std::vector<std::string> SignedAssignments(const std::string& agent_id) const;
+  // LastRootVersion is the root_version of `agent_id`'s latest poll (-1: none).
+  int64_t LastRootVersion(const std::string& agent_id) const;
 
   // SetAssignments sets what agents of `ring` get ("*": every ring without its own).
   void SetAssignments(const std::string& ring, std::vector<v1::ChannelAssignment> assignments);
@@ -97,6 +171,13 @@ class FakeAgentService final : public v1::AgentService::CallbackService {
   // Injected returns the injected failure for `method`, if one is due.
   bool Injected(const std::string& method, grpc::Status* status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<v1::TelemetryEvent> AcceptedEvents(const std::string& agent_id) const;
+  // Sign builds and signs the statement for `agent_id` in `ring` as `m` says.
+  std::string Sign(const std::string& agent_id, const std::string& ring,
+                   const std::vector<v1::ChannelAssignment>& assignments, const Misbehavior& m)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::vector<v1::ChannelAssignment> AssignmentsOf(const std::string& ring) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Misbehavior MisbehaviorOf(const std::string& agent_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::vector<v1::ChannelAssignment>> assignments_ ABSL_GUARDED_BY(mu_);
@@ -108,6 +189,16 @@ class FakeAgentService final : public v1::AgentService::CallbackService {
   std::map<std::string, int> calls_ ABSL_GUARDED_BY(mu_);
   std::vector<TelemetryCall> telemetry_ ABSL_GUARDED_BY(mu_);
   bool emergency_stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<Ed25519PrivateKey> server_key_ ABSL_GUARDED_BY(mu_);
+  int64_t root_version_ ABSL_GUARDED_BY(mu_) = 0;
+  const Clock* clock_ ABSL_GUARDED_BY(mu_) = &RealClock::Instance();
+  absl::Duration ttl_ ABSL_GUARDED_BY(mu_) = absl::Hours(1);
+  int64_t sequence_ ABSL_GUARDED_BY(mu_) = 0;  // one counter: grows for every agent
+  std::vector<std::string> root_updates_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> floors_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Misbehavior> misbehavior_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::vector<std::string>> signed_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int64_t> root_versions_ ABSL_GUARDED_BY(mu_);
   int64_t next_poll_ms_ ABSL_GUARDED_BY(mu_) = 1000;
   int64_t token_epoch_ ABSL_GUARDED_BY(mu_) = 0;
 };

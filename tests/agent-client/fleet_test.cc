@@ -10,8 +10,10 @@ namespace {
 
 using testing::FakeAgentService;
 using testing::FakeServer;
+using testing::MakeTestTrust;
 using testing::SignContent;
 using testing::SignedContent;
+using testing::TestTrust;
 
 constexpr char kChannel[] = "rules.test";
 constexpr absl::Duration kPatience = absl::Seconds(60);
@@ -55,8 +57,9 @@ TEST(ParseLabelFractionTest, ParsesAndRejects) {
 
 class FleetTest : public ::testing::Test {
  protected:
-  FleetTest() : key_(Ed25519PrivateKey::Generate().value()), trusted_({key_.PublicKey()}) {
+  FleetTest() : key_(Ed25519PrivateKey::Generate().value()), trust_(MakeTestTrust(key_)) {
     fake().SetNextPollMs(50);
+    fake().SetTrust(trust_.server_key, 1);
     v1_ = SignContent(key_, kChannel, 1, "rules one");
     v2_ = SignContent(key_, kChannel, 2, "rules two");
     fake().AddContent(kChannel, 2, v2_.served);
@@ -95,8 +98,8 @@ class FleetTest : public ::testing::Test {
   FakeAgentService& fake() { return server_.service(); }
 
   FakeServer server_;
-  Ed25519PrivateKey key_;
-  TrustedKeys trusted_;
+  Ed25519PrivateKey key_;  // the release key
+  TestTrust trust_;
   SignedContent v1_;
   SignedContent v2_;
 };
@@ -104,7 +107,7 @@ class FleetTest : public ::testing::Test {
 TEST_F(FleetTest, ReachesAssignedVersionsAndBroadNeverAppliesCanaryVersion) {
   fake().Serve("*", v1_);
   fake().SetAssignments("canary", {v2_.assignment});
-  Fleet fleet(Options(200), trusted_, Connections());
+  Fleet fleet(Options(200), trust_.root, Connections());
   ASSERT_TRUE(fleet.Start().ok());
   const bool settled = fleet.WaitFor(
       [](const FleetSummary& s) {
@@ -142,7 +145,7 @@ TEST_F(FleetTest, CrashFaultBootLoopsCanaryUntilItRevertsOnItsOwn) {
   FleetOptions options = Options(200);
   options.faults = {ParseFaultSpec("2:crash=1.0").value()};
   fake().Serve("*", v1_);
-  Fleet fleet(options, trusted_, Connections());
+  Fleet fleet(options, trust_.root, Connections());
   ASSERT_TRUE(fleet.Start().ok());
   ASSERT_TRUE(fleet.WaitFor(
       [](const FleetSummary& s) { return s.InEffect("", kChannel, 1) == 200; }, kPatience))
@@ -198,7 +201,7 @@ TEST_F(FleetTest, SilenceAndApplyFailureFaults) {
   options.faults = {ParseFaultSpec("1:silence=1").value(),
                     ParseFaultSpec("2:apply_fail=1").value()};
   fake().Serve("*", v1_);
-  Fleet fleet(options, trusted_, Connections());
+  Fleet fleet(options, trust_.root, Connections());
   ASSERT_TRUE(fleet.Start().ok());
   ASSERT_TRUE(fleet.WaitFor([](const FleetSummary& s) { return s.silent == 50; }, kPatience))
       << fleet.Summary().ToLine();
@@ -208,7 +211,7 @@ TEST_F(FleetTest, SilenceAndApplyFailureFaults) {
   EXPECT_EQ(s.InEffect("broad", kChannel, 1), 50);
 
   options.id_prefix = "fail-";
-  Fleet failing(options, trusted_, Connections());
+  Fleet failing(options, trust_.root, Connections());
   fake().Serve("*", v2_);
   ASSERT_TRUE(failing.Start().ok());
   ASSERT_TRUE(
@@ -224,7 +227,7 @@ TEST_F(FleetTest, BackgroundRebootsReportUncleanShutdownsWithVersions) {
   options.reboot_every = absl::Milliseconds(200);
   options.unclean_shutdown_on_restart = 1.0;
   fake().Serve("*", v1_);
-  Fleet fleet(options, trusted_, Connections());
+  Fleet fleet(options, trust_.root, Connections());
   ASSERT_TRUE(fleet.Start().ok());
   const bool reported = fleet.WaitFor(
       [&](const FleetSummary&) {
@@ -248,9 +251,9 @@ TEST_F(FleetTest, BackgroundRebootsReportUncleanShutdownsWithVersions) {
 
 TEST_F(FleetTest, StartValidatesOptions) {
   FleetOptions options = Options(0);
-  Fleet fleet(options, trusted_, Connections());
+  Fleet fleet(options, trust_.root, Connections());
   EXPECT_EQ(fleet.Start().code(), absl::StatusCode::kInvalidArgument);
-  Fleet no_server(Options(1), trusted_);
+  Fleet no_server(Options(1), trust_.root);
   EXPECT_EQ(no_server.Start().code(), absl::StatusCode::kInvalidArgument);
 }
 

@@ -197,6 +197,72 @@ TEST(StateCodecTest, InvalidChannelNamesAnywhereAreDataLoss) {
   }
 }
 
+TEST(StateCodecTest, RoundTripsTrustStateRootAndManifestDigests) {
+  AgentState state = SampleState();
+  state.channels["rules.behavioral"].current.manifest_sha256 = std::string(64, 'f');
+  state.meta.trust.ring = "early";
+  state.meta.trust.last_sequence = 17;
+  state.meta.trust.last_payload_sha256 = std::string(64, 'e');
+  state.meta.trust.floors["rules.behavioral"] = 2;
+  state.meta.trust.highest["rules.behavioral"] = 3;
+  state.meta.trust.revoked["rules.behavioral"] = {4};
+  state.meta.trusted_root = R"({"payloadType": "x"})";
+  absl::StatusOr<StoredState> parsed = StateFromJson(StateToJson(state, std::nullopt), kPath);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ExpectSameState(parsed->state, state);
+  const AgentTrustState& trust = parsed->state.meta.trust;
+  EXPECT_EQ(trust.ring, "early");
+  EXPECT_EQ(trust.last_sequence, 17);
+  EXPECT_EQ(trust.last_payload_sha256, std::string(64, 'e'));
+  EXPECT_EQ(trust.floors, state.meta.trust.floors);
+  EXPECT_EQ(trust.highest, state.meta.trust.highest);
+  EXPECT_EQ(trust.revoked, state.meta.trust.revoked);
+  EXPECT_EQ(parsed->state.meta.trusted_root, state.meta.trusted_root);
+}
+
+// An agent upgraded from before signed assignments keeps its content and starts
+// from its pinned root with an empty trust state.
+TEST(StateCodecTest, FormatOneStillLoadsWithAnEmptyTrustState) {
+  json old = json::parse(SampleText());
+  old["format"] = 1;
+  old.erase("trust");
+  old.erase("trusted_root");
+  for (auto& [name, slot] : old["channels"].items()) {
+    slot["current"].erase("manifest_sha256");
+    slot["last_known_good"].erase("manifest_sha256");
+  }
+  absl::StatusOr<StoredState> parsed = StateFromJson(old.dump(), kPath);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ExpectSameState(parsed->state, SampleState());
+  EXPECT_TRUE(parsed->state.meta.trust.ring.empty());
+  EXPECT_EQ(parsed->state.meta.trust.last_sequence, 0);
+  EXPECT_TRUE(parsed->state.meta.trusted_root.empty());
+}
+
+TEST(StateCodecTest, MissingOrTamperedTrustStateIsDataLoss) {
+  const json good = json::parse(SampleText());
+  for (const char* field : {"trust", "trusted_root"}) {
+    json bad = good;
+    bad.erase(field);
+    ExpectCorrupt(StateFromJson(bad.dump(), kPath), absl::StrCat("without ", field));
+  }
+  const std::vector<std::pair<std::string, json>> cases = {
+      {"/trust", json::array()},
+      {"/trust", "broad"},
+      {"/trust/ring", "moon"},
+      {"/trust/last_sequence", "7"},
+      {"/trust/floors", json::array({3})},
+      {"/trust/floors/..", 3},
+      {"/trusted_root", 5},
+      {"/channels/rules.behavioral/current/manifest_sha256", 5},
+  };
+  for (const auto& [pointer, value] : cases) {
+    json bad = good;
+    bad[json::json_pointer(pointer)] = value;
+    ExpectCorrupt(StateFromJson(bad.dump(), kPath), absl::StrCat(pointer, " = ", value.dump()));
+  }
+}
+
 // A hostile journal entry must not make Load touch files outside its directory.
 TEST(StateCodecTest, DiskStoreRefusesPendingChannelOutsideItsDirectory) {
   TempDir root;

@@ -19,7 +19,9 @@
 namespace ringwarden::cli_testing {
 namespace {
 
+using ::testing::Contains;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::UnorderedElementsAre;
 using ::testing::UnorderedElementsAreArray;
 
@@ -49,8 +51,8 @@ TEST(CompletionTest, ContainsEveryVerbAndFlag) {
   auto app = BuildRingctlApp(ctx);
   Walk(*app, "", script);
   // And by name, in case the tree walk above ever misses a level.
-  for (const char* verb :
-       {"content", "rollout", "policy", "emergency-stop", "pin", "agents", "audit", "completion"}) {
+  for (const char* verb : {"content", "rollout", "policy", "emergency-stop", "pin", "agents",
+                           "audit", "keys", "floor", "trust", "completion"}) {
     EXPECT_THAT(script, HasSubstr(verb));
   }
   for (const char* verb : {"start", "status", "wait", "list", "history", "explain", "promote",
@@ -58,6 +60,10 @@ TEST(CompletionTest, ContainsEveryVerbAndFlag) {
     EXPECT_THAT(script, HasSubstr(absl::StrCat("\"rollout ", verb, "\") echo"))) << verb;
   }
   EXPECT_THAT(script, HasSubstr("\"rollout status|--interval\""));
+  for (const char* verb : {"keys root create", "keys root sign", "keys root upload", "keys inspect",
+                           "floor sign", "floor upload", "trust list"}) {
+    EXPECT_THAT(script, HasSubstr(absl::StrCat("\"", verb, "\") echo"))) << verb;
+  }
 }
 
 // Complete runs the script in bash for a command line whose last word is being typed.
@@ -100,6 +106,17 @@ TEST(CompletionTest, BashCompletesVerbsFlagsAndValues) {
   EXPECT_THAT(Complete(script, "ringctl rollout wait ro-1 --until H"),
               UnorderedElementsAre("HALTED"));
   EXPECT_THAT(Complete(script, "ringctl completion "), UnorderedElementsAre("bash"));
+  // The trust verbs, and -o naming a file (not a format) where it writes one.
+  EXPECT_THAT(Complete(script, "ringctl keys "), UnorderedElementsAre("root", "inspect"));
+  EXPECT_THAT(Complete(script, "ringctl keys root "),
+              UnorderedElementsAre("create", "sign", "upload"));
+  EXPECT_THAT(Complete(script, "ringctl keys root create --root-t"),
+              UnorderedElementsAre("--root-threshold"));
+  EXPECT_THAT(Complete(script, "ringctl keys inspect --tr"),
+              UnorderedElementsAre("--trusted-root"));
+  EXPECT_THAT(Complete(script, "ringctl floor "), UnorderedElementsAre("sign", "upload"));
+  EXPECT_THAT(Complete(script, "ringctl trust list -o "), UnorderedElementsAre("table", "json"));
+  EXPECT_THAT(Complete(script, "ringctl floor sign -o "), Not(Contains("json")));
   // A value of a free-form flag is not mistaken for a verb.
   EXPECT_THAT(Complete(script, "ringctl --server rollout con"), UnorderedElementsAre("content"));
 }

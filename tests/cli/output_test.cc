@@ -176,5 +176,16 @@ TEST(OutputTest, JsonKeepsTheFieldsScriptsUse) {
   EXPECT_THAT(agents.str(), Not(HasSubstr(" ")));
 }
 
+TEST(OutputGoldenTest, TrustListAndUploads) {
+  Both("trust_list", [](OutputFormat f, std::ostream& o) { RenderTrustList(SampleTrust(), f, o); });
+  Both("trust_upload_root",
+       [](OutputFormat f, std::ostream& o) { RenderTrustUploaded(SampleTrust().roots(1), f, o); });
+  Both("trust_upload_floor",
+       [](OutputFormat f, std::ostream& o) { RenderTrustUploaded(SampleTrust().floors(0), f, o); });
+  std::ostringstream empty;
+  RenderTrustList(v1::ListTrustResponse(), OutputFormat::kJson, empty);
+  EXPECT_EQ(empty.str(), "{\"floors\":[],\"roots\":[]}\n");
+}
+
 }  // namespace
 }  // namespace ringwarden::cli_testing

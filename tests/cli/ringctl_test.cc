@@ -104,8 +104,15 @@ TEST_F(RingctlTest, NewVerbsExist) {
                                              {"rollout", "status"},
                                              {"rollout", "list"},
                                              {"rollout", "explain"},
+                                             {"keys", "root", "create"},
+                                             {"keys", "root", "sign"},
+                                             {"keys", "root", "upload"},
+                                             {"keys", "inspect"},
+                                             {"floor", "sign"},
+                                             {"floor", "upload"},
+                                             {"trust", "list"},
                                              {"completion"}}) {
-    EXPECT_NE(std::find(verbs.begin(), verbs.end(), want), verbs.end()) << want[0];
+    EXPECT_NE(std::find(verbs.begin(), verbs.end(), want), verbs.end()) << absl::StrJoin(want, " ");
   }
 }
 
@@ -148,6 +155,11 @@ TEST_F(RingctlTest, OfflineVerbsIgnoreABrokenConfig) {
   CliRun r = Ringctl({"completion", "bash"});
   EXPECT_EQ(r.code, kExitOk) << r.err;
   EXPECT_THAT(r.out, HasSubstr("complete -F _ringctl ringctl"));
+  // keys inspect is offline too: its only error is the missing file.
+  CliRun inspect = Ringctl({"keys", "inspect", dir.File("missing.json")});
+  EXPECT_EQ(inspect.code, kExitUsage);
+  EXPECT_THAT(inspect.err, HasSubstr("cannot read"));
+  EXPECT_THAT(inspect.err, Not(HasSubstr("bad.toml")));
 }
 
 class RingctlFakeServerTest : public RingctlTest {
@@ -157,10 +169,8 @@ class RingctlFakeServerTest : public RingctlTest {
     *x.mutable_rollout() = RolloutIn(state);
     return x;
   }
-  std::vector<std::string> With(std::vector<std::string> args) {
-    std::vector<std::string> full = {"--server", server_.address(), "--timeout", "5"};
-    full.insert(full.end(), args.begin(), args.end());
-    return full;
+  std::vector<std::string> With(const std::vector<std::string>& args) const {
+    return server_.With(args);
   }
   FakeAdminServer server_;
 };
@@ -270,6 +280,7 @@ TEST_F(RingctlFakeServerTest, EveryReadVerbSpeaksJson) {
                                              {"rollout", "list"},
                                              {"rollout", "explain", "ro-1a2b3c4d"},
                                              {"rollout", "history", "ro-1a2b3c4d"},
+                                             {"trust", "list"},
                                              {"audit"}}) {
     std::vector<std::string> args = verb;
     args.insert(args.end(), {"-o", "json"});

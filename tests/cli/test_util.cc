@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/str_cat.h"
 #include "cli/ringctl.h"
 
 namespace ringwarden::cli_testing {
@@ -43,6 +44,24 @@ v1::AuditEntry Entry(int64_t id, int64_t at_ms, const std::string& actor, const 
 
 constexpr int64_t kStart = 1721361600;  // 2024-07-19 04:00:00 UTC
 
+// Trust is a stored root or floor whose envelope carries `payload_b64` unsigned.
+v1::TrustMetadata Trust(const std::string& kind, int64_t version, const std::string& channel,
+                        int64_t expires_unix, const std::vector<std::string>& key_ids,
+                        const std::string& payload_b64) {
+  v1::TrustMetadata m;
+  m.set_kind(kind);
+  m.set_version(version);
+  m.set_channel(channel);
+  m.set_expires_unix(expires_unix);
+  for (const std::string& id : key_ids) {
+    m.add_key_ids(id);
+  }
+  m.set_envelope(absl::StrCat(R"({"payload":")", payload_b64,
+                              R"(","payloadType":"application/vnd.ringwarden.)", kind,
+                              R"(+protobuf","signatures":[]})"));
+  return m;
+}
+
 }  // namespace
 
 TempDir::TempDir() {
@@ -68,6 +87,14 @@ std::string TempDir::Write(const std::string& name, const std::string& content, 
   }
   chmod(p.c_str(), static_cast<mode_t>(mode));
   return p;
+}
+
+std::string TempDir::Read(const std::string& name) const {
+  std::ifstream in(File(name), std::ios::binary);
+  EXPECT_TRUE(in.good()) << "cannot read " << File(name);
+  std::stringstream data;
+  data << in.rdbuf();
+  return data.str();
 }
 
 ScopedEnv::ScopedEnv() {
@@ -282,6 +309,19 @@ v1::ListPinsResponse SamplePins() {
   p->set_label_value("payments");
   p->set_channel("rules.behavioral");
   p->set_policy("n-1");
+  return resp;
+}
+
+v1::ListTrustResponse SampleTrust() {
+  const std::string root_key = "65c05a56548f0c9ed75f46d1c5fec85c33a26d17cf67d2b32963c2ea22c7808a";
+  const std::string new_root_key =
+      "ff2c85be26dd53c5ebf98e4f2179eec1cb3092f67b717be1a2ecd73d64e6615d";
+  const std::string release_key =
+      "b82f647555bf08b4c03e4ec921a83f77c4bd4f8f2603508be8ff8986108be378";
+  v1::ListTrustResponse resp;
+  *resp.add_roots() = Trust("root", 1, "", kStart + 365 * 86400, {root_key}, "CAE=");
+  *resp.add_roots() = Trust("root", 2, "", kStart + 400 * 86400, {new_root_key, root_key}, "CAI=");
+  *resp.add_floors() = Trust("floor", 40, "rules.behavioral", 0, {release_key}, "CgE=");
   return resp;
 }
 

@@ -27,6 +27,10 @@ class TempDir {
   const std::string& path() const { return path_; }
   // Write creates `name` in the directory with `mode` and returns its path.
   std::string Write(const std::string& name, const std::string& content, int mode = 0600) const;
+  // File returns the path of `name` in the directory.
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+  // Read returns the bytes of `name` ("" and a test failure if it cannot be read).
+  std::string Read(const std::string& name) const;
 
  private:
   std::string path_;
@@ -60,6 +64,7 @@ v1::ListAgentsResponse SampleAgents();
 v1::ListAuditLogResponse SampleAudit();  // newest first, as the server answers
 v1::Policy SamplePolicy();
 v1::ListPinsResponse SamplePins();
+v1::ListTrustResponse SampleTrust();  // two roots and a floor
 
 // RolloutIn returns SampleRollout() moved to `state`, with progress to match.
 v1::Rollout RolloutIn(v1::RolloutState state);

@@ -62,8 +62,13 @@ trap 'exit 130' INT TERM
 # --- database, keys, tokens -------------------------------------------------
 psql "${RINGWARDEN_TEST_PG}" -qX -v ON_ERROR_STOP=1 -c "CREATE DATABASE ${db}" >/dev/null
 conninfo="$(sed -E 's/(^| )dbname=[^ ]*//g' <<<"${RINGWARDEN_TEST_PG}") dbname=${db}"
-openssl genpkey -algorithm ed25519 -out "${work}/release.pem" 2>/dev/null
-openssl pkey -in "${work}/release.pem" -pubout -out "${work}/release.pub"
+for k in root release server; do
+  openssl genpkey -algorithm ed25519 -out "${work}/${k}.pem" 2>/dev/null
+  openssl pkey -in "${work}/${k}.pem" -pubout -out "${work}/${k}.pub"
+done
+"${ringctl_bin}" keys root create --version 1 --expires 30d --root-key "${work}/root.pub" \
+  --release-key "${work}/release.pub" --server-key "${work}/server.pub" \
+  --sign-with "${work}/root.pem" -o "${work}/root.json" >/dev/null
 token=$(openssl rand -hex 24)
 printf '# TOKEN ROLE NAME\n%s admin deploy-live-test\n' "${token}" >"${work}/tokens"
 secret=$(openssl rand -hex 16)
@@ -71,7 +76,8 @@ secret=$(openssl rand -hex 16)
 # --- server -----------------------------------------------------------------
 mport=$(free_port)
 "${server_bin}" --database "${conninfo}" --listen 127.0.0.1:0 --port-file "${work}/port" \
-  --metrics-listen "127.0.0.1:${mport}" --trusted-key "${work}/release.pub" \
+  --metrics-listen "127.0.0.1:${mport}" --root "${work}/root.json" \
+  --server-key "${work}/server.pem" \
   --admin-tokens "${work}/tokens" --enrollment-secret "${secret}" \
   --poll-interval 0.3 --controller-interval 0.3 >"${work}/server.log" 2>&1 &
 pids+=($!)
@@ -82,7 +88,7 @@ ringctl() { "${ringctl_bin}" --server "${server}" --token "${token}" "$@"; }
 ok "ringwarden-server on ${server}, metrics on 127.0.0.1:${mport}"
 
 # --- fleet and a rollout ------------------------------------------------------
-"${fleet_bin}" --agents "${AGENTS}" --server "${server}" --trusted-key "${work}/release.pub" \
+"${fleet_bin}" --agents "${AGENTS}" --server "${server}" --root "${work}/root.json" \
   --enrollment-secret "${secret}" --channel "${CHANNEL}" --label-fraction group=dogfood:0.05 \
   --heartbeat-interval 0.5 --start-spread 1 --status-every 5 >"${work}/fleet.log" 2>&1 &
 pids+=($!)

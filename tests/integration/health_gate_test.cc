@@ -7,6 +7,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "agent-client/agent.h"
 #include "agent-client/sim/fleet.h"
 #include "common/dsse.h"
 #include "tests/support/test_env.h"
@@ -120,8 +121,8 @@ class HealthGateTest : public ::testing::Test {
 };
 
 TEST_F(HealthGateTest, BadUpdateStopsInCanaryAndHealthyOnesPromoteThemselves) {
-  const TrustedKeys trusted({keys_.release.PublicKey()});  // outlives the fleet
-  agent::Fleet fleet(FleetOpts(), trusted);
+  const Root root = *agent::TrustConfiguredRoot(testing::ReadFileOrDie(keys_.root_path));
+  agent::Fleet fleet(FleetOpts(), root);  // `root` outlives the fleet
   ASSERT_TRUE(fleet.Start().ok());
   ASSERT_TRUE(
       fleet.WaitFor([](const auto& s) { return s.enrolled == s.agents; }, absl::Seconds(60)))

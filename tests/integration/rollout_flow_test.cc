@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent-client/agent.h"
 #include "agent-client/sim/fleet.h"
 #include "common/dsse.h"
 #include "tests/support/test_env.h"
@@ -25,7 +26,7 @@ class RolloutFlowTest : public ::testing::Test {
   void SetUp() override {
     port_ = testing::FreePort();
     server_ = std::make_unique<ServerProcess>(db_.conninfo(), keys_, port_, FastArgs());
-    trusted_ = TrustedKeys({keys_.release.PublicKey()});
+    root_ = *agent::TrustConfiguredRoot(testing::ReadFileOrDie(keys_.root_path));
     // One broad wave, so BROAD reaches the whole ring and the next promotion completes.
     const std::string policy = keys_.dir.File("policy.json");
     testing::WriteFile(policy, R"({"broad_waves": [1.0]})");
@@ -100,11 +101,11 @@ class RolloutFlowTest : public ::testing::Test {
   TestKeys keys_;
   int port_ = 0;
   std::unique_ptr<ServerProcess> server_;
-  TrustedKeys trusted_;
+  Root root_;
 };
 
 TEST_F(RolloutFlowTest, SignedUpdateWalksThroughEveryRingThenRollsBack) {
-  agent::Fleet fleet(FleetOpts(400), trusted_);
+  agent::Fleet fleet(FleetOpts(400), root_);
   ASSERT_TRUE(fleet.Start().ok());
   ASSERT_TRUE(fleet.WaitFor([](const agent::FleetSummary& s) { return s.enrolled == s.agents; },
                             absl::Seconds(60)))

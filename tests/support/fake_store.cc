@@ -14,17 +14,33 @@ namespace {
 
 // The operations FailNext and Calls accept: each Store method in snake_case.
 constexpr absl::string_view kOperations[] = {
-    "insert_content",       "list_content",
-    "get_content",          "set_emergency_stop",
-    "upsert_pin",           "list_pins",
-    "load_catalog",         "put_policy",
-    "get_policy",           "list_policies",
-    "create_rollout",       "get_rollout",
-    "list_rollouts",        "get_unfinished_rollout",
-    "apply_rollout_change", "upsert_decision",
-    "list_decisions",       "write_telemetry",
-    "load_rollout_health",  "list_agents",
-    "load_fleet_stats",     "list_audit",
+    "insert_content",
+    "list_content",
+    "get_content",
+    "set_emergency_stop",
+    "upsert_pin",
+    "list_pins",
+    "load_catalog",
+    "insert_root",
+    "list_roots",
+    "upsert_floor",
+    "list_floors",
+    "get_floor",
+    "put_policy",
+    "get_policy",
+    "list_policies",
+    "create_rollout",
+    "get_rollout",
+    "list_rollouts",
+    "get_unfinished_rollout",
+    "apply_rollout_change",
+    "upsert_decision",
+    "list_decisions",
+    "write_telemetry",
+    "load_rollout_health",
+    "list_agents",
+    "load_fleet_stats",
+    "list_audit",
 };
 
 // CheckKnownOperation aborts on a misspelt operation: a test that injects a
@@ -238,7 +254,85 @@ absl::StatusOr<CatalogData> FakeStore::LoadCatalog() {
   data.ring_policy = RingPolicy{};
   data.emergency_stop = emergency_stop_;
   data.agent_token_secret = kAgentTokenSecret;
+  for (const auto& [version, root] : roots_) {
+    data.roots.push_back(root);
+  }
+  for (const auto& [channel, floor] : floors_) {
+    data.floors.push_back(floor);
+  }
   return data;
+}
+
+// ---- TrustStore ----
+
+absl::Status FakeStore::InsertRoot(const RootRecord& root, const AuditRecord& audit) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("insert_root"));
+  const int64_t newest = roots_.empty() ? 0 : roots_.rbegin()->first;
+  if (newest != 0 && root.version != newest + 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("root version ", root.version, " does not follow the newest stored root v",
+                     newest, "; roots are stored one version at a time"));
+  }
+  if (root.version < 1) {
+    return absl::InternalError("root version violates a check constraint");
+  }
+  RETURN_IF_ERROR(CheckJson(audit.evidence_json, "audit evidence"));
+  RootRecord stored = root;
+  stored.uploaded_at = clock_.Now();
+  roots_[root.version] = std::move(stored);
+  AppendAudit(audit);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<RootRecord>> FakeStore::ListRoots() {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("list_roots"));
+  std::vector<RootRecord> out;
+  for (const auto& [version, root] : roots_) {
+    out.push_back(root);
+  }
+  return out;
+}
+
+absl::Status FakeStore::UpsertFloor(const FloorRecord& floor, const AuditRecord& audit) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("upsert_floor"));
+  auto stored = floors_.find(floor.channel);
+  if (stored != floors_.end() && floor.min_version < stored->second.min_version) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("channel ", floor.channel, " already has floor v", stored->second.min_version,
+                     "; a floor only rises, v", floor.min_version, " is below it"));
+  }
+  if (floor.min_version < 1) {
+    return absl::InternalError("floor min_version violates a check constraint");
+  }
+  RETURN_IF_ERROR(CheckJson(audit.evidence_json, "audit evidence"));
+  FloorRecord record = floor;
+  record.uploaded_at = clock_.Now();
+  floors_[floor.channel] = std::move(record);
+  AppendAudit(audit);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<FloorRecord>> FakeStore::ListFloors() {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("list_floors"));
+  std::vector<FloorRecord> out;
+  for (const auto& [channel, floor] : floors_) {
+    out.push_back(floor);
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<FloorRecord>> FakeStore::GetFloor(const std::string& channel) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("get_floor"));
+  auto it = floors_.find(channel);
+  if (it == floors_.end()) {
+    return std::optional<FloorRecord>();
+  }
+  return std::optional<FloorRecord>(it->second);
 }
 
 // ---- PolicyStore ----
@@ -366,6 +460,12 @@ absl::Status FakeStore::CreateRollout(const NewRollout& create) {
   if (r.version <= newest_completed) {
     return absl::FailedPreconditionError(absl::StrCat(r.channel, " v", newest_completed,
                                                       " already completed; start a newer version"));
+  }
+  if (auto floor = floors_.find(r.channel);
+      floor != floors_.end() && r.version < floor->second.min_version) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        r.channel, " v", r.version, " is below the channel's floor v", floor->second.min_version,
+        " (raised meanwhile); roll out v", floor->second.min_version, " or newer"));
   }
   const RolloutChange* supersede = create.supersede.has_value() ? &*create.supersede : nullptr;
   if (supersede != nullptr) {

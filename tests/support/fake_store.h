@@ -50,6 +50,13 @@ class FakeStore final : public Store {
   absl::StatusOr<std::vector<PinRecord>> ListPins() override;
   absl::StatusOr<CatalogData> LoadCatalog() override;
 
+  // TrustStore
+  absl::Status InsertRoot(const RootRecord& root, const AuditRecord& audit) override;
+  absl::StatusOr<std::vector<RootRecord>> ListRoots() override;
+  absl::Status UpsertFloor(const FloorRecord& floor, const AuditRecord& audit) override;
+  absl::StatusOr<std::vector<FloorRecord>> ListFloors() override;
+  absl::StatusOr<std::optional<FloorRecord>> GetFloor(const std::string& channel) override;
+
   // PolicyStore
   absl::StatusOr<PolicyRecord> PutPolicy(const std::string& name, const std::string& body_json,
                                          const AuditRecord& audit) override;
@@ -133,6 +140,8 @@ class FakeStore final : public Store {
   std::map<PinKey, PinRecord> pins_ ABSL_GUARDED_BY(mu_);
   bool emergency_stop_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, std::vector<PolicyRecord>> policies_ ABSL_GUARDED_BY(mu_);
+  std::map<int64_t, RootRecord> roots_ ABSL_GUARDED_BY(mu_);        // by version
+  std::map<std::string, FloorRecord> floors_ ABSL_GUARDED_BY(mu_);  // by channel
   std::vector<AuditRecord> audit_ ABSL_GUARDED_BY(mu_);
 
   std::map<std::string, AgentRecord> agents_ ABSL_GUARDED_BY(mu_);  // versions kept below

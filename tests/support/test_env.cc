@@ -18,6 +18,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "cli/ringctl.h"
+#include "common/dsse.h"
+#include "common/trust/trust.h"
 
 namespace ringwarden::testing {
 namespace {
@@ -60,11 +62,39 @@ std::string ReadFileOrDie(const std::string& path) {
   return ss.str();
 }
 
+std::string RootJson(int64_t version, const Ed25519PrivateKey& root,
+                     const Ed25519PrivateKey& release, const Ed25519PrivateKey& server,
+                     const std::vector<const Ed25519PrivateKey*>& signers) {
+  RootSpec spec;
+  spec.version = version;
+  spec.expires = absl::Now() + absl::Hours(24 * 365);
+  spec.keys = {root.PublicKey(), release.PublicKey(), server.PublicKey()};
+  spec.root = TrustRole{{root.PublicKey().KeyId()}, 1};
+  spec.release = TrustRole{{release.PublicKey().KeyId()}, 1};
+  spec.server = TrustRole{{server.PublicKey().KeyId()}, 1};
+  absl::StatusOr<std::string> payload = EncodeRoot(spec);
+  if (!payload.ok()) {
+    Die(absl::StrCat("cannot encode a test root: ", payload.status().ToString()));
+  }
+  absl::StatusOr<DsseEnvelope> envelope = SignEnvelope(kRootPayloadType, *payload, signers);
+  if (!envelope.ok()) {
+    Die(absl::StrCat("cannot sign a test root: ", envelope.status().ToString()));
+  }
+  return EncodeEnvelopeJson(*envelope);
+}
+
 TestKeys::TestKeys()
-    : release(*Ed25519PrivateKey::Generate()), untrusted(*Ed25519PrivateKey::Generate()) {
+    : root(*Ed25519PrivateKey::Generate()),
+      release(*Ed25519PrivateKey::Generate()),
+      server(*Ed25519PrivateKey::Generate()),
+      untrusted(*Ed25519PrivateKey::Generate()) {
+  root_path = dir.File("root.json");
   release_key_path = dir.File("release.pem");
   release_pub_path = dir.File("release.pub");
+  server_key_path = dir.File("server.pem");
   untrusted_key_path = dir.File("untrusted.pem");
+  WriteFile(root_path, RootJson(1, root, release, server, {&root}));
+  WriteFile(server_key_path, server.ToPem());
   tokens_path = dir.File("tokens");
   WriteFile(release_key_path, release.ToPem());
   WriteFile(release_pub_path, release.PublicKey().ToPem());
@@ -91,32 +121,12 @@ int FreePort() {
 
 std::string ServerBinary() { return RINGWARDEN_SERVER_BIN; }
 
-ServerProcess::ServerProcess(const std::string& database, const TestKeys& keys, int port,
-                             std::vector<std::string> extra_args) {
-  metrics_port_ = FreePort();
-  const std::string port_file = dir_.File("port");
-  std::vector<std::string> args = {ServerBinary(),
-                                   "--database",
-                                   database,
-                                   "--listen",
-                                   absl::StrCat("127.0.0.1:", port),
-                                   "--metrics-listen",
-                                   absl::StrCat("127.0.0.1:", metrics_port_),
-                                   "--trusted-key",
-                                   keys.release_pub_path,
-                                   "--admin-tokens",
-                                   keys.tokens_path,
-                                   "--enrollment-secret",
-                                   TestKeys::kEnrollmentSecret,
-                                   "--port-file",
-                                   port_file};
-  args.insert(args.end(), extra_args.begin(), extra_args.end());
-  const std::string log = dir_.File("server.log");
-  pid_ = fork();
-  if (pid_ == 0) {
-    // The server dies with the test process, even if the test crashes.
+pid_t Spawn(std::vector<std::string> args, const std::string& stderr_path) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    // The child dies with the test process, even if the test crashes.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    FILE* f = freopen(log.c_str(), "w", stderr);
+    FILE* f = freopen(stderr_path.c_str(), "w", stderr);
     FILE* o = freopen("/dev/null", "w", stdout);
     (void)f;
     (void)o;
@@ -128,6 +138,32 @@ ServerProcess::ServerProcess(const std::string& database, const TestKeys& keys, 
     execv(argv[0], argv.data());
     _exit(127);
   }
+  return pid;
+}
+
+ServerProcess::ServerProcess(const std::string& database, const TestKeys& keys, int port,
+                             std::vector<std::string> extra_args) {
+  metrics_port_ = FreePort();
+  const std::string port_file = dir_.File("port");
+  std::vector<std::string> args = {ServerBinary(),
+                                   "--database",
+                                   database,
+                                   "--listen",
+                                   absl::StrCat("127.0.0.1:", port),
+                                   "--metrics-listen",
+                                   absl::StrCat("127.0.0.1:", metrics_port_),
+                                   "--root",
+                                   keys.root_path,
+                                   "--server-key",
+                                   keys.server_key_path,
+                                   "--admin-tokens",
+                                   keys.tokens_path,
+                                   "--enrollment-secret",
+                                   TestKeys::kEnrollmentSecret,
+                                   "--port-file",
+                                   port_file};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  pid_ = Spawn(std::move(args), dir_.File("server.log"));
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
   while (absl::Now() < deadline) {
     std::ifstream in(port_file);

@@ -40,14 +40,19 @@ std::string ReadFileOrDie(const std::string& path);
 // TestDatabase is a fresh database of the test cluster, dropped afterwards.
 using TestDatabase = ScratchDatabase;
 
-// TestKeys: a trusted release key, an untrusted key, and admin tokens.
+// TestKeys: a root of trust (version 1: one root key, the release key, the
+// server key), an untrusted key, and admin tokens.
 struct TestKeys {
   TestKeys();
   TempDir dir;
+  Ed25519PrivateKey root;
   Ed25519PrivateKey release;
+  Ed25519PrivateKey server;
   Ed25519PrivateKey untrusted;
+  std::string root_path;           // root.json, version 1, signed by `root`
   std::string release_key_path;    // private PEM
-  std::string release_pub_path;    // public PEM (what the server trusts)
+  std::string release_pub_path;    // public PEM
+  std::string server_key_path;     // private PEM the server signs assignments with
   std::string untrusted_key_path;  // private PEM
   std::string tokens_path;
   static constexpr char kAdminToken[] = "admin-token-0123456789abcdef";
@@ -57,6 +62,12 @@ struct TestKeys {
 };
 
 // FreePort returns a loopback port that was free a moment ago.
+// RootJson returns root metadata `version` naming `root` as root key, `release`
+// as release key and `server` as server key, signed by every key of `signers`.
+std::string RootJson(int64_t version, const Ed25519PrivateKey& root,
+                     const Ed25519PrivateKey& release, const Ed25519PrivateKey& server,
+                     const std::vector<const Ed25519PrivateKey*>& signers);
+
 int FreePort();
 
 class ServerProcess {
@@ -99,6 +110,10 @@ CliResult Ringctl(const std::string& server, const std::string& token,
 // the first failing ringctl run, or the upload's.
 CliResult PublishContent(const std::string& server, const TestKeys& keys,
                          const std::string& channel, int64_t version, const std::string& content);
+
+// Spawn starts `args` (args[0] is the binary) with stderr written to
+// `stderr_path` and stdout discarded; the child is killed if the test dies.
+pid_t Spawn(std::vector<std::string> args, const std::string& stderr_path);
 
 // ServerBinary returns the path of the built ringwarden-server.
 std::string ServerBinary();

@@ -22,20 +22,8 @@ TEST_F(PgStoreTest, ContentRoundTripsBinaryPayloads) {
 }
 
 TEST_F(PgStoreTest, ConcurrentUploadsOfOneVersionStoreItOnce) {
-  std::vector<std::thread> threads;
-  std::atomic<int> ok{0}, refused{0};
-  for (int i = 0; i < 8; ++i) {
-    threads.emplace_back([&] {
-      absl::Status s = store_.InsertContent(Content(7), Audit("content.upload"));
-      (s.ok() ? ok : refused)++;
-      if (!s.ok()) {
-        EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
-      }
-    });
-  }
-  for (auto& t : threads) {
-    t.join();
-  }
+  const auto [ok, refused] =
+      RunConcurrently(8, [&] { return store_.InsertContent(Content(7), Audit("content.upload")); });
   EXPECT_EQ(ok, 1);
   EXPECT_EQ(refused, 7);
   EXPECT_EQ(db_.Query("SELECT count(*) FROM audit_log"), "1");

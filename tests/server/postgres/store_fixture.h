@@ -1,14 +1,19 @@
 // store_fixture.h: a migrated scratch database and a PgStore on it.
 //
 // StoreFixture gives each test a fresh database (tests/support/test_db.h) at
-// the newest schema, a PgStore of four connections, and builders for the
-// records most tests need. One fixture per test; not shared across threads.
+// the newest schema, a PgStore of four connections, builders for the records
+// most tests need, and a runner of concurrent calls. One fixture per test; not shared across
+// threads.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <functional>
 #include <string>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "server/postgres/migrations.h"
 #include "server/postgres/pg_store.h"
@@ -54,6 +59,31 @@ class StoreFixture : public ::testing::Test {
     create.rollout.created_by = "alice";
     const absl::Status created = store_.CreateRollout(create);
     ASSERT_TRUE(created.ok()) << created;
+  }
+
+  // Outcomes counts the calls of RunConcurrently that succeeded and those refused.
+  struct Outcomes {
+    int ok = 0;
+    int refused = 0;
+  };
+  // RunConcurrently makes `threads` calls of `call` at once; every refusal
+  // must be FAILED_PRECONDITION.
+  static Outcomes RunConcurrently(int threads, const std::function<absl::Status()>& call) {
+    std::vector<std::thread> running;
+    std::atomic<int> ok{0}, refused{0};
+    for (int i = 0; i < threads; ++i) {
+      running.emplace_back([&] {
+        const absl::Status s = call();
+        (s.ok() ? ok : refused)++;
+        if (!s.ok()) {
+          EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+        }
+      });
+    }
+    for (auto& t : running) {
+      t.join();
+    }
+    return Outcomes{ok.load(), refused.load()};
   }
 
   testing::ScratchDatabase db_;

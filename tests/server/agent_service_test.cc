@@ -1,0 +1,308 @@
+// The signed poll answer: AgentServiceImpl served in process, on the fake
+// store, answering a real gRPC GetAssignment. What it signs must verify with
+// the agent's rules (VerifyAssignment) and bind what the issue asks for; the
+// roots and floors it carries must be exactly the stored envelopes.
+#include "server/agent_service.h"
+
+#include <grpcpp/server_builder.h>
+#include <gtest/gtest.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <set>
+#include <thread>
+
+#include "common/sha256.h"
+#include "ringwarden/v1/content.pb.h"
+#include "server/assignment_statement.h"
+#include "tests/server/trust_fixture.h"
+
+namespace ringwarden::testing {
+namespace {
+
+constexpr char kChannel[] = "rules.behavioral";
+constexpr char kAgent[] = "host-1";
+
+class AgentServiceTest : public TrustFixture {
+ protected:
+  void SetUp() override {
+    pinned_root_ = SignRoot(Plan(1), {&root_key});
+    ASSERT_TRUE(trust_.Open(pinned_root_).ok());
+    ASSERT_TRUE(trust_.UploadRoot(SignRoot(Plan(2), {&root_key}), "", admin_).ok());
+    manifest_v1_ = Manifest(1, "payload v1");
+    Upload(1, manifest_v1_, "payload v1");
+    Upload(2, Manifest(2, "payload v2"), "payload v2");
+    Finish("ro-1", 1, /*revoke=*/false);
+    Finish("ro-2", 2, /*revoke=*/true);
+    ASSERT_TRUE(trust_.UploadFloor(SignFloor(kChannel, 1, release_key), "", releaser_).ok());
+    ASSERT_TRUE(snapshots_.Refresh().ok());
+
+    AgentServiceOptions options;
+    options.enrollment_secret = "enrollment-secret-0123";
+    options.assignment_ttl = absl::Hours(6);
+    service_ = std::make_unique<AgentServiceImpl>(options, snapshots_, telemetry_, metrics_, trust_,
+                                                  server_key, clock_);
+    grpc::ServerBuilder builder;
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    stub_ = v1::AgentService::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
+  }
+
+  void TearDown() override {
+    if (server_ != nullptr) {
+      server_->Shutdown();
+    }
+  }
+
+  static std::string Manifest(int64_t version, const std::string& payload) {
+    v1::ContentManifest m;
+    m.set_channel(kChannel);
+    m.set_version(version);
+    m.set_sha256(Sha256Hex(payload));
+    m.set_size(static_cast<int64_t>(payload.size()));
+    return m.SerializeAsString();
+  }
+
+  void Upload(int64_t version, const std::string& manifest, const std::string& payload) {
+    ContentRecord c;
+    c.channel = kChannel;
+    c.version = version;
+    c.sha256 = Sha256Hex(payload);
+    c.size = static_cast<int64_t>(payload.size());
+    c.payload = payload;
+    c.envelope_json = SignedJson(kManifestPayloadType, manifest, {&release_key});
+    ASSERT_TRUE(store_.InsertContent(c, AuditRecord{}).ok());
+  }
+
+  // Finish creates a rollout of `version` and completes it, or rolls it back.
+  void Finish(const std::string& id, int64_t version, bool revoke) {
+    NewRollout create;
+    create.rollout.id = id;
+    create.rollout.channel = kChannel;
+    create.rollout.version = version;
+    create.rollout.position.state = RolloutState::kCanary;
+    ASSERT_TRUE(store_.CreateRollout(create).ok());
+    RolloutChange change;
+    change.rollout_id = id;
+    change.expected_revision = 1;
+    change.plan.to.state = revoke ? RolloutState::kRolledBack : RolloutState::kCompleted;
+    change.plan.mark_completed = !revoke;
+    change.plan.revoke_version = revoke;
+    ASSERT_TRUE(store_.ApplyRolloutChange(change).ok());
+  }
+
+  absl::StatusOr<v1::GetAssignmentResponse> Poll(int64_t current, int64_t root_version = 0) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + IssueAgentToken(AgentIdentity{kAgent, {}},
+                                                                 FakeStore::kAgentTokenSecret));
+    v1::GetAssignmentRequest req;
+    req.set_agent_id(kAgent);
+    req.set_root_version(root_version);
+    v1::ChannelVersion* cv = req.add_current();
+    cv->set_channel(kChannel);
+    cv->set_version(current);
+    v1::GetAssignmentResponse resp;
+    const grpc::Status status = stub_->GetAssignment(&ctx, req, &resp);
+    if (!status.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                          status.error_message());
+    }
+    return resp;
+  }
+
+  // Verified checks the signed statement the way an agent trusting root v2 does.
+  absl::StatusOr<Assignment> Verified(const v1::GetAssignmentResponse& resp) {
+    absl::StatusOr<Root> root = TrustInitialRoot(pinned_root_, clock_.Now());
+    if (!root.ok()) {
+      return root.status();
+    }
+    std::vector<std::string> updates(resp.root_updates().begin(), resp.root_updates().end());
+    absl::StatusOr<Root> newest = WalkRootChain(*root, updates, clock_.Now());
+    if (!newest.ok()) {
+      return newest.status();
+    }
+    return VerifyAssignment(*newest, resp.signed_assignment(), kAgent, clock_.Now());
+  }
+
+  const Principal admin_{"root-admin", Role::kAdmin};
+  const Principal releaser_{"alice", Role::kReleaser};
+  std::string pinned_root_;
+  std::string manifest_v1_;
+  TrustKeeper trust_{store_, snapshots_, server_key.PublicKey(), clock_};
+  TelemetryWriter telemetry_{store_, absl::Seconds(60), 1000};
+  prometheus::Registry registry_;
+  Metrics metrics_{registry_};
+  std::unique_ptr<AgentServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::AgentService::Stub> stub_;
+};
+
+TEST_F(AgentServiceTest, TheSignedStatementBindsWhatTheAgentMustCheck) {
+  // The agent runs v2, which was rolled back: it is told to go back to v1.
+  absl::StatusOr<v1::GetAssignmentResponse> resp = Poll(2);
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  absl::StatusOr<Assignment> a = Verified(*resp);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->agent_id, kAgent);
+  EXPECT_EQ(a->ring, resp->ring());
+  EXPECT_GE(a->sequence, absl::ToUnixMicros(clock_.Now()));
+  EXPECT_EQ(a->issued, clock_.Now());
+  EXPECT_EQ(a->expires, clock_.Now() + absl::Hours(6));
+  EXPECT_EQ(a->root_version, 2);
+  EXPECT_FALSE(a->emergency_stop);
+  ASSERT_EQ(a->channels.size(), 1u);
+  const AssignedChannel& c = a->channels[0];
+  EXPECT_EQ(c.channel, kChannel);
+  EXPECT_EQ(c.version, 1);
+  EXPECT_TRUE(c.rollback);
+  EXPECT_EQ(c.manifest_sha256, Sha256Hex(manifest_v1_));
+  EXPECT_EQ(c.size, 10);
+  EXPECT_EQ(c.revoked_versions, std::vector<int64_t>{2});
+  // The display fields say the same.
+  ASSERT_EQ(resp->assignments_size(), 1);
+  EXPECT_EQ(resp->assignments(0).version(), 1);
+  EXPECT_TRUE(resp->assignments(0).rollback());
+}
+
+TEST_F(AgentServiceTest, TheSequenceGrowsWithEveryAnswerEvenWhenTheClockStands) {
+  std::set<int64_t> seen;
+  int64_t last = 0;
+  for (int i = 0; i < 5; ++i) {
+    absl::StatusOr<v1::GetAssignmentResponse> resp = Poll(1);
+    ASSERT_TRUE(resp.ok()) << resp.status();
+    absl::StatusOr<Assignment> a = Verified(*resp);
+    ASSERT_TRUE(a.ok()) << a.status();
+    EXPECT_GT(a->sequence, last);
+    last = a->sequence;
+  }
+}
+
+TEST_F(AgentServiceTest, RootUpdatesAreTheStoredEnvelopesNewerThanTheAgents) {
+  absl::StatusOr<v1::GetAssignmentResponse> from_zero = Poll(1, 0);
+  ASSERT_TRUE(from_zero.ok()) << from_zero.status();
+  ASSERT_EQ(from_zero->root_updates_size(), 2);
+  EXPECT_EQ(from_zero->root_updates(0), pinned_root_);
+  absl::StatusOr<v1::GetAssignmentResponse> from_one = Poll(1, 1);
+  ASSERT_TRUE(from_one.ok());
+  ASSERT_EQ(from_one->root_updates_size(), 1);
+  EXPECT_EQ(from_one->root_updates(0), snapshots_.Current()->roots().back().envelope_json);
+  absl::StatusOr<v1::GetAssignmentResponse> current = Poll(1, 2);
+  ASSERT_TRUE(current.ok());
+  EXPECT_EQ(current->root_updates_size(), 0);
+  EXPECT_EQ(Poll(1, -1).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(AgentServiceTest, FloorsOfTheAnsweredChannelsAreCarried) {
+  absl::StatusOr<v1::GetAssignmentResponse> resp = Poll(1);
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  ASSERT_EQ(resp->floors_size(), 1);
+  absl::StatusOr<Root> root = TrustInitialRoot(pinned_root_, clock_.Now());
+  ASSERT_TRUE(root.ok());
+  absl::StatusOr<Floor> floor = VerifyFloor(*root, resp->floors(0));
+  ASSERT_TRUE(floor.ok()) << floor.status();
+  EXPECT_EQ(floor->channel, kChannel);
+  EXPECT_EQ(floor->min_version, 1);
+}
+
+TEST_F(AgentServiceTest, TheEmergencyStopIsSigned) {
+  ASSERT_TRUE(store_.SetEmergencyStop(true, AuditRecord{}).ok());
+  ASSERT_TRUE(snapshots_.Refresh().ok());
+  absl::StatusOr<v1::GetAssignmentResponse> resp = Poll(1);
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  absl::StatusOr<Assignment> a = Verified(*resp);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_TRUE(a->emergency_stop);
+}
+
+TEST_F(AgentServiceTest, AnswersSignedWithAKeyTheRootDoesNotNameAreRefusedByAgents) {
+  Ed25519PrivateKey stranger = NewKey();
+  AgentServiceImpl rogue(AgentServiceOptions{}, snapshots_, telemetry_, metrics_, trust_, stranger,
+                         clock_);
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&rogue);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  stub_ = v1::AgentService::NewStub(server->InProcessChannel(grpc::ChannelArguments()));
+  absl::StatusOr<v1::GetAssignmentResponse> resp = Poll(1);
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  EXPECT_EQ(Verified(*resp).status().code(), absl::StatusCode::kPermissionDenied);
+  server->Shutdown();
+}
+
+// ---- BuildAssignment and AssignmentSequence ----
+
+TEST(BuildAssignmentTest, AVersionWithoutADigestIsStatedAsNothing) {
+  const ManifestDigest digest{std::string(64, 'a'), "sha", 42};
+  ChannelAnswer named;
+  named.channel = "rules.a";
+  named.assignment = ResolvedAssignment{3, true, ""};
+  named.manifest = &digest;
+  named.revoked = {4};
+  ChannelAnswer unknown;
+  unknown.channel = "rules.b";
+  unknown.assignment = ResolvedAssignment{7, true, "ro-1"};
+  unknown.revoked = {5, 6};
+  ChannelAnswer unparsed = named;
+  const ManifestDigest empty{"", "sha", 42};
+  unparsed.channel = "rules.c";
+  unparsed.manifest = &empty;
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  const Assignment a = BuildAssignment("agent-9", Ring::kEarly, {named, unknown, unparsed}, true,
+                                       AssignmentTerms{77, now, absl::Minutes(30), 5});
+  EXPECT_EQ(a.agent_id, "agent-9");
+  EXPECT_EQ(a.ring, "early");
+  EXPECT_EQ(a.sequence, 77);
+  EXPECT_EQ(a.issued, now);
+  EXPECT_EQ(a.expires, now + absl::Minutes(30));
+  EXPECT_TRUE(a.emergency_stop);
+  EXPECT_EQ(a.root_version, 5);
+  ASSERT_EQ(a.channels.size(), 3u);
+  EXPECT_EQ(a.channels[0].version, 3);
+  EXPECT_EQ(a.channels[0].manifest_sha256, digest.manifest_sha256);
+  EXPECT_EQ(a.channels[0].size, 42);
+  EXPECT_TRUE(a.channels[0].rollback);
+  EXPECT_EQ(a.channels[0].revoked_versions, std::vector<int64_t>{4});
+  for (size_t i : {1u, 2u}) {
+    EXPECT_EQ(a.channels[i].version, 0) << i;
+    EXPECT_FALSE(a.channels[i].rollback) << i;
+    EXPECT_EQ(a.channels[i].manifest_sha256, "") << i;
+  }
+  EXPECT_EQ(a.channels[1].revoked_versions, (std::vector<int64_t>{5, 6}));
+}
+
+TEST(AssignmentSequenceTest, StrictlyIncreasesWhenTheClockStandsOrGoesBack) {
+  AssignmentSequence sequence;
+  const absl::Time t = absl::FromUnixMicros(1'000'000);
+  EXPECT_EQ(sequence.Next(t), 1'000'000);
+  EXPECT_EQ(sequence.Next(t), 1'000'001);
+  EXPECT_EQ(sequence.Next(t - absl::Seconds(1)), 1'000'002);
+  EXPECT_EQ(sequence.Next(t + absl::Seconds(1)), 2'000'000);
+}
+
+TEST(AssignmentSequenceTest, ConcurrentCallersNeverShareANumber) {
+  AssignmentSequence sequence;
+  const absl::Time t = absl::FromUnixMicros(5);
+  std::vector<std::vector<int64_t>> got(8);
+  std::vector<std::thread> threads;
+  for (auto& mine : got) {
+    threads.emplace_back([&sequence, &mine, t] {
+      for (int i = 0; i < 1000; ++i) {
+        mine.push_back(sequence.Next(t));
+      }
+    });
+  }
+  for (auto& thread : threads) {
+    thread.join();
+  }
+  std::set<int64_t> all;
+  for (const auto& mine : got) {
+    for (size_t i = 1; i < mine.size(); ++i) {
+      EXPECT_GT(mine[i], mine[i - 1]);
+    }
+    all.insert(mine.begin(), mine.end());
+  }
+  EXPECT_EQ(all.size(), 8000u);
+}
+
+}  // namespace
+}  // namespace ringwarden::testing

@@ -1,0 +1,107 @@
+// trust_fixture.h: keys, roots and floors signed the way release engineers
+// sign them offline, for the transport's trust tests.
+//
+// TrustKeys holds fresh Ed25519 keys for each role; SignRoot and SignFloor sign
+// root and floor envelopes with any set of keys (right or wrong), so tests can
+// offer the server valid and hostile metadata. TrustFixture adds a FakeStore
+// with FakeClock and a SnapshotHolder. One fixture per test; not thread-safe.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/dsse.h"
+#include "common/ed25519.h"
+#include "common/trust/trust.h"
+#include "server/core/snapshot.h"
+#include "tests/support/fake_store.h"
+
+namespace ringwarden::testing {
+
+// RootPlan names the keys of each role of one root version.
+struct RootPlan {
+  int64_t version = 1;
+  std::vector<const Ed25519PrivateKey*> root_keys;
+  const Ed25519PrivateKey* release = nullptr;
+  const Ed25519PrivateKey* server = nullptr;
+  absl::Time expires;
+};
+
+inline Ed25519PrivateKey NewKey() {
+  absl::StatusOr<Ed25519PrivateKey> key = Ed25519PrivateKey::Generate();
+  EXPECT_TRUE(key.ok()) << key.status();
+  return *std::move(key);
+}
+
+// SignedJson signs `payload` as `payload_type` with `signers` (DSSE JSON).
+inline std::string SignedJson(absl::string_view payload_type, const std::string& payload,
+                              const std::vector<const Ed25519PrivateKey*>& signers) {
+  absl::StatusOr<DsseEnvelope> envelope = SignEnvelope(payload_type, payload, signers);
+  EXPECT_TRUE(envelope.ok()) << envelope.status();
+  return envelope.ok() ? EncodeEnvelopeJson(*envelope) : "";
+}
+
+// SignRoot encodes `plan` as root metadata and signs it with `signers`.
+inline std::string SignRoot(const RootPlan& plan,
+                            const std::vector<const Ed25519PrivateKey*>& signers) {
+  RootSpec spec;
+  spec.version = plan.version;
+  spec.expires = plan.expires;
+  auto add_key = [&spec](const Ed25519PrivateKey& key) {
+    for (const Ed25519PublicKey& known : spec.keys) {
+      if (known.KeyId() == key.PublicKey().KeyId()) {
+        return;
+      }
+    }
+    spec.keys.push_back(key.PublicKey());
+  };
+  for (const Ed25519PrivateKey* key : plan.root_keys) {
+    add_key(*key);
+    spec.root.keyids.push_back(key->PublicKey().KeyId());
+  }
+  add_key(*plan.release);
+  add_key(*plan.server);
+  spec.release.keyids = {plan.release->PublicKey().KeyId()};
+  spec.server.keyids = {plan.server->PublicKey().KeyId()};
+  absl::StatusOr<std::string> payload = EncodeRoot(spec);
+  EXPECT_TRUE(payload.ok()) << payload.status();
+  return SignedJson(kRootPayloadType, payload.ok() ? *payload : "", signers);
+}
+
+// SignFloor signs a floor of `channel` at `min_version` with `signer`.
+inline std::string SignFloor(const std::string& channel, int64_t min_version,
+                             const Ed25519PrivateKey& signer) {
+  absl::StatusOr<std::string> payload =
+      EncodeFloor(channel, min_version, absl::FromUnixSeconds(1'700'000'000));
+  EXPECT_TRUE(payload.ok()) << payload.status();
+  return SignedJson(kFloorPayloadType, payload.ok() ? *payload : "", {&signer});
+}
+
+// TrustKeys are one key per role and the roots they make.
+struct TrustKeys {
+  Ed25519PrivateKey root_key = NewKey();
+  Ed25519PrivateKey release_key = NewKey();
+  Ed25519PrivateKey server_key = NewKey();
+
+  // Plan is root `version` naming these keys, expiring a year after `now`.
+  RootPlan Plan(int64_t version, absl::Time now) const {
+    return RootPlan{version, {&root_key}, &release_key, &server_key, now + absl::Hours(24 * 365)};
+  }
+};
+
+// TrustFixture is a fake store, its snapshot holder and the role keys.
+class TrustFixture : public ::testing::Test, public TrustKeys {
+ protected:
+  TrustFixture() : store_(clock_), snapshots_(store_) {}
+
+  RootPlan Plan(int64_t version) const { return TrustKeys::Plan(version, clock_.Now()); }
+
+  FakeClock clock_;
+  FakeStore store_;
+  SnapshotHolder snapshots_;
+};
+
+}  // namespace ringwarden::testing
