@@ -54,25 +54,11 @@ void RecordRunning(AgentTrustState& trust, const std::vector<ChannelVersion>& ve
   }
 }
 
-// IsRecordableRing: `ring` is a ring name the trust state holds (the trust
-// library's rule, asked through DecodeTrustState).
-bool IsRecordableRing(absl::string_view ring) {
-  if (ring.empty() || ring.size() > 32 ||
-      !std::all_of(ring.begin(), ring.end(), [](char c) { return absl::ascii_islower(c); })) {
-    return false;
-  }
-  AgentTrustState probe;
-  probe.ring = std::string(ring);
-  return DecodeTrustState(EncodeTrustState(probe)).ok();
-}
-
 }  // namespace
 
 absl::StatusOr<Root> TrustConfiguredRoot(absl::string_view envelope_json) {
-  // TrustInitialRoot's signature checks, asked at a time the root is valid:
-  // an expired root stays the newest trusted one until an update replaces it.
-  ASSIGN_OR_RETURN(RootSpec spec, DecodeRootUnverified(envelope_json));
-  return TrustInitialRoot(envelope_json, spec.expires - absl::Seconds(1));
+  // An expired root stays the newest trusted one until an update replaces it.
+  return TrustRootSignatures(envelope_json);
 }
 
 Agent::Agent(AgentConfig config, AgentClient& client, ContentStore& store, const Root& pinned_root,
@@ -195,7 +181,7 @@ absl::Status Agent::Enroll() {
     return result.status();
   }
   ring_ = result->ring;
-  if (store_.state().meta.trust.ring.empty() && IsRecordableRing(ring_)) {
+  if (store_.state().meta.trust.ring.empty() && IsRingName(ring_)) {
     // The ring of the first enrollment is the one assignments must name; an
     // unknown ring or a failed write leaves it unrecorded, and assignments
     // refused, until an enrollment records it.

@@ -389,12 +389,9 @@ absl::StatusOr<Inspection> InspectEnvelope(const InspectRequest& request) {
   json trusted_json = nullptr;
   if (!request.trusted_root_path.empty()) {
     absl::StatusOr<RootSpec> spec = DecodeRootUnverified(request.trusted_root_json);
-    // An expired trusted root still verifies its successor: check it as of a
-    // moment it was valid, and report the expiry.
-    absl::StatusOr<Root> root =
-        spec.ok() ? TrustInitialRoot(request.trusted_root_json,
-                                     std::min(request.now, spec->expires - absl::Seconds(1)))
-                  : absl::StatusOr<Root>(spec.status());
+    // An expired trusted root still verifies its successor; its expiry is reported.
+    absl::StatusOr<Root> root = spec.ok() ? TrustRootSignatures(request.trusted_root_json)
+                                          : absl::StatusOr<Root>(spec.status());
     if (!root.ok()) {
       return absl::Status(root.status().code(),
                           absl::StrCat("--trusted-root ", request.trusted_root_path, ": ",

@@ -177,11 +177,11 @@ absl::Status NotExpired(const Root& root, absl::Time now) {
   return absl::OkStatus();
 }
 
+}  // namespace
+
 bool IsRingName(absl::string_view ring) {
   return std::find(std::begin(kRingNames), std::end(kRingNames), ring) != std::end(kRingNames);
 }
-
-}  // namespace
 
 absl::StatusOr<std::string> EncodeRoot(const RootSpec& spec) {
   RETURN_IF_ERROR(ValidateSpec(spec));
@@ -204,15 +204,19 @@ absl::StatusOr<RootSpec> DecodeRootUnverified(absl::string_view envelope_json) {
   return SpecFromPayload(envelope.payload);
 }
 
-absl::StatusOr<Root> TrustInitialRoot(absl::string_view envelope_json, absl::Time now) {
+absl::StatusOr<Root> TrustRootSignatures(absl::string_view envelope_json) {
   ASSIGN_OR_RETURN(auto decoded, DecodeRoot(envelope_json));
   auto& [root, envelope] = decoded;
-  RETURN_IF_ERROR(Signed(root.root_keys, envelope, kRootPayloadType,
-                         absl::StrCat("root version ", root.version,
-                                      " is not signed by its own "
-                                      "root keys")));
-  RETURN_IF_ERROR(NotExpired(root, now));
+  RETURN_IF_ERROR(
+      Signed(root.root_keys, envelope, kRootPayloadType,
+             absl::StrCat("root version ", root.version, " is not signed by its own root keys")));
   return std::move(root);
+}
+
+absl::StatusOr<Root> TrustInitialRoot(absl::string_view envelope_json, absl::Time now) {
+  ASSIGN_OR_RETURN(Root root, TrustRootSignatures(envelope_json));
+  RETURN_IF_ERROR(NotExpired(root, now));
+  return root;
 }
 
 absl::StatusOr<Root> VerifyRootUpdate(const Root& trusted, absl::string_view next_json) {

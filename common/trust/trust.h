@@ -76,6 +76,13 @@ absl::StatusOr<RootSpec> DecodeRootUnverified(absl::string_view envelope_json);
 // TrustInitialRoot verifies a root the agent or server was configured with
 // (pinned): signed by a threshold of its own root keys and not expired at `now`.
 absl::StatusOr<Root> TrustInitialRoot(absl::string_view envelope_json, absl::Time now);
+// TrustRootSignatures is TrustInitialRoot without the expiry check: for a root
+// already trusted, which stays the newest one (expired or not) until an update
+// replaces it, and which still verifies its successor.
+absl::StatusOr<Root> TrustRootSignatures(absl::string_view envelope_json);
+
+// IsRingName reports "canary", "early" or "broad", the ring names statements carry.
+bool IsRingName(absl::string_view ring);
 // VerifyRootUpdate verifies `next_json` as version trusted.version + 1: signed by
 // a threshold of trusted's root keys and of its own. Expiry is not checked
 // here (an intermediate root of a chain may have expired).

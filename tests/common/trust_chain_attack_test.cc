@@ -199,6 +199,17 @@ TEST_F(TrustChainAttackTest, ExpiredRootIsRefused) {
             absl::StatusCode::kFailedPrecondition);
 }
 
+TEST_F(TrustChainAttackTest, AnExpiredTrustedRootStillNeedsItsOwnSignatures) {
+  const RootSpec expired = SpecOf(g1_, 1, 1, kNow - absl::Seconds(1));
+  absl::StatusOr<Root> kept = TrustRootSignatures(RootJson(expired, {&g1_.root}));
+  ASSERT_TRUE(kept.ok()) << kept.status();  // stays trusted until an update replaces it
+  EXPECT_EQ(kept->version, 1);
+  EXPECT_EQ(TrustRootSignatures(RootJson(expired, {&g1_.release})).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(IsRingName("canary") && IsRingName("early") && IsRingName("broad"));
+  EXPECT_FALSE(IsRingName("Canary") || IsRingName("") || IsRingName("moon"));
+}
+
 TEST_F(TrustChainAttackTest, ExpiredAssignmentIsRefusedBeyondFiveMinutesOfSkew) {
   Assignment a = BaseAssignment(1);
   a.expires = kNow - absl::Minutes(4);  // inside the skew allowance
