@@ -4,6 +4,8 @@
 #include <iterator>
 #include <utility>
 
+#include <optional>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/dsse.h"
@@ -86,6 +88,10 @@ absl::Status Agent::Start() {
 
   AgentMeta meta = store_.state().meta;
   LoadTrustedRoot(meta, now);
+  if (meta.credential.agent_id == config_.agent_id) {
+    client_.SetCredential(meta.credential);
+    ring_ = meta.trust.ring;
+  }
   if (meta.running) {
     Queue({now, CrashReport{CrashKind::kUncleanShutdown, versions,
                             "previous agent run did not shut down cleanly"}});
@@ -175,21 +181,53 @@ const std::string& Agent::ring() const {
 }
 
 absl::Status Agent::Enroll() {
+  std::optional<AgentKeyRequest> key;
+  if (client_.tls()) {
+    // A fresh key for every enrollment; it never leaves this host.
+    ASSIGN_OR_RETURN(key, MakeAgentKeyRequest(config_.agent_id));
+  }
   absl::StatusOr<EnrollResult> result =
-      client_.Enroll(config_.agent_id, config_.labels, config_.enrollment_secret, config_.hostname);
+      client_.Enroll(config_.agent_id, config_.labels, config_.enrollment_token, config_.hostname,
+                     key.has_value() ? &*key : nullptr);
   if (!result.ok()) {
     return result.status();
   }
-  ring_ = result->ring;
-  if (store_.state().meta.trust.ring.empty() && IsRingName(ring_)) {
-    // The ring of the first enrollment is the one assignments must name; an
-    // unknown ring or a failed write leaves it unrecorded, and assignments
-    // refused, until an enrollment records it.
-    AgentMeta meta = store_.state().meta;
-    meta.trust.ring = ring_;
-    SaveMetaOrReport(meta).IgnoreError();
+  return KeepCredential(*result);
+}
+
+absl::Status Agent::RenewCredential() {
+  std::optional<AgentKeyRequest> key;
+  if (client_.tls()) {
+    ASSIGN_OR_RETURN(key, MakeAgentKeyRequest(config_.agent_id));
   }
+  ASSIGN_OR_RETURN(EnrollResult result,
+                   client_.RenewCredential(key.has_value() ? &*key : nullptr));
+  return KeepCredential(result);
+}
+
+absl::Status Agent::KeepCredential(const EnrollResult& result) {
+  ring_ = result.ring;
+  AgentMeta meta = store_.state().meta;
+  meta.credential = result.credential;
+  // The ring assignments must name is the one the server stated last; an
+  // unknown ring leaves the recorded one, and assignments naming another are refused.
+  if (IsRingName(ring_)) {
+    meta.trust.ring = ring_;
+  }
+  // A failed write only costs a renewal (or, with no credential on disk, an
+  // enrollment) at the next start.
+  SaveMetaOrReport(meta).IgnoreError();
   return absl::OkStatus();
+}
+
+bool Agent::RenewalDue(absl::Time now) const {
+  const AgentCredential credential = client_.credential();
+  if (credential.expires == absl::InfinitePast() || credential.expires == absl::InfiniteFuture()) {
+    return false;
+  }
+  // Renew once two thirds of the lifetime are gone: with a 7-day credential
+  // that leaves more than two days of polls to get through.
+  return now >= credential.expires - config_.credential_lifetime / 3;
 }
 
 absl::StatusOr<absl::Duration> Agent::RunOnce() {
@@ -204,6 +242,13 @@ absl::StatusOr<absl::Duration> Agent::RunOnce() {
     absl::Status status = Enroll();
     if (!status.ok()) {
       return HandleRpcFailure(status);
+    }
+  } else if (RenewalDue(clock_.Now())) {
+    absl::Status renewed = RenewCredential();
+    if (!renewed.ok() && clock_.Now() >= client_.credential().expires) {
+      // Expired and not renewed: nothing but a new enrollment will do.
+      client_.ClearCredential();
+      return HandleRpcFailure(renewed);
     }
   }
   absl::StatusOr<PollAnswer> answer =
@@ -337,8 +382,8 @@ absl::StatusOr<absl::Duration> Agent::HandleRpcFailure(const absl::Status& statu
   ++failures_;
   last_error_ = status;
   if (status.code() == absl::StatusCode::kUnauthenticated) {
-    // The server no longer knows our token (restarted, rotated): enroll again.
-    client_.SetIdentity("", "");
+    // The server no longer knows our credential (a new database): enroll again.
+    client_.ClearCredential();
     return backoff_.Delay(failures_);
   }
   if (IsRetryable(status)) {

@@ -36,7 +36,12 @@ struct AgentConfig {
   std::map<std::string, std::string> labels;
   // Channels to subscribe to; empty means every channel the server knows.
   std::vector<std::string> channels;
-  std::string enrollment_secret;
+  // Enrolls this id once (ringctl enroll-token create); afterwards the agent
+  // is known by the credential it keeps in its state.
+  std::string enrollment_token;
+  // What the server issues credentials for (--agent-credential-ttl); the
+  // agent renews when a third of it is left.
+  absl::Duration credential_lifetime = absl::Hours(24 * 7);
   std::string hostname;
   // Changes on every start of the agent (and boot of the host); the caller makes it.
   std::string boot_id;
@@ -137,6 +142,9 @@ class Agent {
 
   // Enroll registers with the server; RunOnce calls it when needed.
   absl::Status Enroll();
+  // RenewCredential trades the credential for a fresh one (and a fresh key);
+  // RunOnce calls it when a third of its lifetime is left.
+  absl::Status RenewCredential();
 
   // RunOnce polls once, applies what changed and sends telemetry, then returns
   // how long to wait before the next call: the server's next_poll (bounded by
@@ -155,7 +163,7 @@ class Agent {
 
   // VersionsInEffect returns the current version of every channel held.
   std::vector<ChannelVersion> VersionsInEffect() const;
-  // ring is the ring recorded at the first enrollment (else the last enrollment's).
+  // ring is the ring the server stated at the last enrollment or renewal.
   const std::string& ring() const;
   // root is the newest root the agent trusts.
   const Root& root() const { return accepted_root_ ? *accepted_root_ : pinned_root_; }
@@ -243,6 +251,9 @@ class Agent {
   absl::Duration BoundPoll(absl::Duration server_delay) const;
 
   const AgentConfig config_;
+  absl::Status KeepCredential(const EnrollResult& result);
+  bool RenewalDue(absl::Time now) const;
+
   AgentClient& client_;
   ContentStore& store_;
   const Root& pinned_root_;

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/dsse.h"
+#include "common/status_macros.h"
 #include "ringwarden/v1/agent.grpc.pb.h"
 
 namespace ringwarden::agent {
@@ -37,6 +38,29 @@ static_assert(static_cast<int>(ApplyOutcome::kReverted) == v1::APPLY_OUTCOME_REV
 static_assert(static_cast<int>(CrashKind::kUnspecified) == v1::CRASH_KIND_UNSPECIFIED);
 static_assert(static_cast<int>(CrashKind::kProcessCrash) == v1::CRASH_KIND_PROCESS_CRASH);
 static_assert(static_cast<int>(CrashKind::kUncleanShutdown) == v1::CRASH_KIND_UNCLEAN_SHUTDOWN);
+
+// FillEnrollment reads an Enroll or RenewCredential answer into a credential.
+absl::StatusOr<EnrollResult> ToEnrollResult(const v1::EnrollResponse& resp,
+                                            const std::string& agent_id,
+                                            const AgentKeyRequest* key) {
+  EnrollResult result;
+  result.ring = resp.ring();
+  result.credential.agent_id = agent_id;
+  result.credential.token = resp.agent_token();
+  result.credential.cert_pem = resp.certificate_pem();
+  // A server that states no expiry issued a credential that does not expire.
+  result.credential.expires = resp.expires_unix() > 0 ? absl::FromUnixSeconds(resp.expires_unix())
+                                                      : absl::InfiniteFuture();
+  if (key != nullptr) {
+    if (resp.certificate_pem().empty()) {
+      return absl::InternalError("the server answered a CSR without a certificate");
+    }
+    result.credential.key_pem = key->private_key_pem;
+  } else if (resp.agent_token().empty()) {
+    return absl::InternalError("the server answered without a credential");
+  }
+  return result;
+}
 
 void SetDeadline(grpc::ClientContext& ctx, absl::Duration timeout) {
   ctx.set_deadline(std::chrono::system_clock::now() +
@@ -291,7 +315,15 @@ std::shared_ptr<AgentConnection> AgentConnection::Create(const std::string& addr
   if (options.own_connection) {
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   }
-  return FromChannel(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!options.server_ca_pem.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = options.server_ca_pem;
+    ssl.pem_private_key = options.client_key_pem;
+    ssl.pem_cert_chain = options.client_cert_pem;
+    credentials = grpc::SslCredentials(ssl);
+  }
+  return FromChannel(grpc::CreateCustomChannel(address, credentials, args));
 }
 
 std::shared_ptr<AgentConnection> AgentConnection::FromChannel(
@@ -303,48 +335,126 @@ std::shared_ptr<AgentConnection> AgentConnection::FromChannel(
 }
 
 AgentClient::AgentClient(std::shared_ptr<AgentConnection> connection, AgentClientOptions options)
-    : connection_(std::move(connection)), options_(options) {}
+    : base_connection_(std::move(connection)), options_(options) {}
+
+AgentClient::AgentClient(std::string address, ConnectionOptions connection_options,
+                         AgentClientOptions options)
+    : address_(std::move(address)),
+      connection_options_(std::move(connection_options)),
+      base_connection_(AgentConnection::Create(address_, connection_options_)),
+      options_(options) {}
+
+bool AgentClient::tls() const { return !connection_options_.server_ca_pem.empty(); }
+
+void AgentClient::SetCredential(AgentCredential credential) {
+  std::shared_ptr<AgentConnection> connection = base_connection_;
+  if (!credential.cert_pem.empty() && !address_.empty()) {
+    // The client certificate is the identity: it needs its own connection.
+    ConnectionOptions with_identity = connection_options_;
+    with_identity.client_key_pem = credential.key_pem;
+    with_identity.client_cert_pem = credential.cert_pem;
+    with_identity.own_connection = true;
+    connection = AgentConnection::Create(address_, with_identity);
+  }
+  absl::MutexLock lock(&mu_);
+  credential_ = std::move(credential);
+  connection_ = std::move(connection);
+}
+
+void AgentClient::ClearCredential() {
+  absl::MutexLock lock(&mu_);
+  credential_ = AgentCredential{};
+  connection_ = nullptr;
+}
 
 void AgentClient::SetIdentity(std::string agent_id, std::string token) {
-  absl::MutexLock lock(&mu_);
-  agent_id_ = std::move(agent_id);
-  token_ = std::move(token);
+  AgentCredential credential;
+  credential.agent_id = std::move(agent_id);
+  credential.token = std::move(token);
+  if (credential.token.empty()) {
+    ClearCredential();
+    return;
+  }
+  SetCredential(std::move(credential));
 }
 
 bool AgentClient::enrolled() const {
   absl::MutexLock lock(&mu_);
-  return !token_.empty();
+  return !credential_.agent_id.empty() &&
+         (!credential_.token.empty() || !credential_.cert_pem.empty());
+}
+
+AgentCredential AgentClient::credential() const {
+  absl::MutexLock lock(&mu_);
+  return credential_;
 }
 
 absl::StatusOr<AgentClient::Identity> AgentClient::GetIdentity() const {
   absl::MutexLock lock(&mu_);
-  if (token_.empty()) {
+  if (credential_.agent_id.empty() || (credential_.token.empty() && credential_.cert_pem.empty())) {
     return absl::FailedPreconditionError("agent is not enrolled: call Enroll first");
   }
-  return Identity{agent_id_, token_};
+  return Identity{credential_.agent_id, credential_.token,
+                  connection_ != nullptr ? connection_ : base_connection_};
+}
+
+void AgentClient::AddCredential(grpc::ClientContext& ctx, const Identity& id) {
+  if (!id.token.empty()) {
+    ctx.AddMetadata("authorization", absl::StrCat("Bearer ", id.token));
+  }
 }
 
 absl::StatusOr<EnrollResult> AgentClient::Enroll(const std::string& agent_id,
                                                  const std::map<std::string, std::string>& labels,
-                                                 const std::string& enrollment_secret,
-                                                 const std::string& hostname) {
+                                                 const std::string& enrollment_token,
+                                                 const std::string& hostname,
+                                                 const AgentKeyRequest* key) {
   v1::EnrollRequest req;
   req.set_agent_id(agent_id);
   req.mutable_labels()->insert(labels.begin(), labels.end());
-  req.set_enrollment_secret(enrollment_secret);
+  req.set_enrollment_token(enrollment_token);
   req.set_hostname(hostname);
+  if (key != nullptr) {
+    req.set_csr_pem(key->csr_pem);
+  }
   v1::EnrollResponse resp;
   grpc::ClientContext ctx;
   SetDeadline(ctx, options_.call_timeout);
-  absl::Status status = FromGrpcStatus(connection_->impl_->stub->Enroll(&ctx, req, &resp));
+  // Over the current credential's connection when there is one: re-enrolling
+  // an enrolled id needs it.
+  std::shared_ptr<AgentConnection> connection = base_connection_;
+  if (absl::StatusOr<Identity> id = GetIdentity(); id.ok() && id->agent_id == agent_id) {
+    connection = id->connection;
+    AddCredential(ctx, *id);
+  }
+  absl::Status status = FromGrpcStatus(connection->impl_->stub->Enroll(&ctx, req, &resp));
   if (!status.ok()) {
     return status;
   }
-  if (resp.agent_token().empty()) {
-    return absl::InternalError("Enroll answered without an agent_token");
+  ASSIGN_OR_RETURN(EnrollResult result, ToEnrollResult(resp, agent_id, key));
+  SetCredential(result.credential);
+  return result;
+}
+
+absl::StatusOr<EnrollResult> AgentClient::RenewCredential(const AgentKeyRequest* key) {
+  ASSIGN_OR_RETURN(Identity id, GetIdentity());
+  v1::RenewCredentialRequest req;
+  req.set_agent_id(id.agent_id);
+  if (key != nullptr) {
+    req.set_csr_pem(key->csr_pem);
   }
-  SetIdentity(agent_id, resp.agent_token());
-  return EnrollResult{resp.agent_token(), resp.ring()};
+  v1::EnrollResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, options_.call_timeout);
+  AddCredential(ctx, id);
+  absl::Status status =
+      FromGrpcStatus(id.connection->impl_->stub->RenewCredential(&ctx, req, &resp));
+  if (!status.ok()) {
+    return status;
+  }
+  ASSIGN_OR_RETURN(EnrollResult result, ToEnrollResult(resp, id.agent_id, key));
+  SetCredential(result.credential);
+  return result;
 }
 
 absl::StatusOr<PollAnswer> AgentClient::GetAssignment(const std::vector<ChannelVersion>& current,
@@ -364,8 +474,8 @@ absl::StatusOr<PollAnswer> AgentClient::GetAssignment(const std::vector<ChannelV
   v1::GetAssignmentResponse resp;
   grpc::ClientContext ctx;
   SetDeadline(ctx, options_.call_timeout);
-  ctx.AddMetadata("authorization", absl::StrCat("Bearer ", id->token));
-  absl::Status status = FromGrpcStatus(connection_->impl_->stub->GetAssignment(&ctx, req, &resp));
+  AddCredential(ctx, *id);
+  absl::Status status = FromGrpcStatus(id->connection->impl_->stub->GetAssignment(&ctx, req, &resp));
   if (!status.ok()) {
     return status;
   }
@@ -405,14 +515,14 @@ absl::StatusOr<FetchedContent> AgentClient::FetchContent(const std::string& chan
   req.set_offset(0);
   grpc::ClientContext ctx;
   SetDeadline(ctx, options_.fetch_timeout);
-  ctx.AddMetadata("authorization", absl::StrCat("Bearer ", id->token));
+  AddCredential(ctx, *id);
 
   // Network time: the waits below are real, so is the rate they measure.
   const absl::Time begin = absl::Now();
   DownloadRate rate(begin, options_);
   auto stream = std::make_shared<StreamState>();
   auto* reader = new StreamReader(stream);
-  reader->Begin(*connection_->impl_->stub, ctx, req);
+  reader->Begin(*id->connection->impl_->stub, ctx, req);
 
   const std::string what = absl::StrCat(channel, " v", version);
   FetchedContent out;
@@ -512,8 +622,8 @@ absl::StatusOr<TelemetryAck> AgentClient::ReportTelemetry(
   v1::ReportTelemetryResponse resp;
   grpc::ClientContext ctx;
   SetDeadline(ctx, options_.call_timeout);
-  ctx.AddMetadata("authorization", absl::StrCat("Bearer ", id->token));
-  absl::Status status = FromGrpcStatus(connection_->impl_->stub->ReportTelemetry(&ctx, req, &resp));
+  AddCredential(ctx, *id);
+  absl::Status status = FromGrpcStatus(id->connection->impl_->stub->ReportTelemetry(&ctx, req, &resp));
   if (!status.ok()) {
     return status;
   }

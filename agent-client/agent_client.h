@@ -2,7 +2,7 @@
 //
 //   auto conn = AgentConnection::Create("server:7443");   // one per process (or a few)
 //   AgentClient client(conn);
-//   ASSIGN_OR_RETURN(EnrollResult e, client.Enroll("host-1", labels, secret, "host-1"));
+//   ASSIGN_OR_RETURN(EnrollResult e, client.Enroll("host-1", labels, token, "host-1", &key));
 //   ASSIGN_OR_RETURN(PollAnswer a, client.GetAssignment(current, {"rules.behavioral"}, 1));
 //   ASSIGN_OR_RETURN(FetchedContent c, client.FetchContent("rules.behavioral", 7, check));
 //
@@ -29,9 +29,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent-client/types.h"
+#include "common/pki.h"
 
 namespace grpc {
 class Channel;
+class ClientContext;
 class Status;
 }  // namespace grpc
 
@@ -51,12 +53,19 @@ struct ConnectionOptions {
   bool own_connection = false;
   // Largest message accepted from the server (a content chunk plus envelope).
   int max_receive_message_bytes = 8 << 20;
+  // TLS: the CA bundle (PEM) that verifies the server; empty means plaintext,
+  // which only a server started with --insecure speaks.
+  std::string server_ca_pem;
+  // The agent's client certificate and key (PEM), once enrolled.
+  std::string client_key_pem;
+  std::string client_cert_pem;
 };
 
 // AgentConnection is one gRPC channel to the server and its AgentService stub.
 class AgentConnection {
  public:
-  // Create opens an insecure channel to "host:port" (connection is lazy).
+  // Create opens a channel to "host:port" (connection is lazy): TLS when
+  // options.server_ca_pem is set, else plaintext.
   static std::shared_ptr<AgentConnection> Create(const std::string& address,
                                                  const ConnectionOptions& options = {});
   // FromChannel wraps an existing channel (tests, or credentials made elsewhere).
@@ -93,9 +102,9 @@ struct AgentClientOptions {
 // range (timeouts and the rate window > 0, grace >= 0, sizes and rate >= 1).
 absl::Status ValidateAgentClientOptions(const AgentClientOptions& options);
 
-// EnrollResult is what Enroll returns.
+// EnrollResult is what Enroll and RenewCredential return.
 struct EnrollResult {
-  std::string token;
+  AgentCredential credential;
   std::string ring;
 };
 
@@ -145,18 +154,36 @@ struct TelemetryAck {
   bool duplicate = false;
 };
 
-// AgentClient speaks AgentService for one agent identity. Enroll stores the
-// agent id and token; the other calls send "authorization: Bearer <token>".
+// AgentClient speaks AgentService for one agent identity. Enroll and
+// RenewCredential install the credential they return: over TLS the client
+// certificate (on a connection of its own), else a bearer token sent as
+// "authorization: Bearer <token>".
 class AgentClient {
  public:
+  // Calls share `connection`; a client certificate cannot be used (tests,
+  // and the simulator's plaintext fleets).
   explicit AgentClient(std::shared_ptr<AgentConnection> connection,
                        AgentClientOptions options = {});
+  // Connects to `address` itself, so that an enrolled client certificate gets
+  // a connection of its own.
+  AgentClient(std::string address, ConnectionOptions connection_options,
+              AgentClientOptions options = {});
 
-  // Enroll registers `agent_id` and remembers it with the returned token.
+  // tls reports whether the client verifies the server with a CA (and so
+  // must enroll with a CSR).
+  bool tls() const;
+
+  // Enroll registers `agent_id` with an enrollment token; `key` (required
+  // over TLS) is the agent's fresh key and CSR. Re-enrolling an id already
+  // held goes over that id's current credential.
   absl::StatusOr<EnrollResult> Enroll(const std::string& agent_id,
                                       const std::map<std::string, std::string>& labels,
-                                      const std::string& enrollment_secret,
-                                      const std::string& hostname);
+                                      const std::string& enrollment_token,
+                                      const std::string& hostname,
+                                      const AgentKeyRequest* key = nullptr);
+  // RenewCredential trades the current credential for a fresh one (`key`: a
+  // new key and CSR, required over TLS).
+  absl::StatusOr<EnrollResult> RenewCredential(const AgentKeyRequest* key = nullptr);
 
   // GetAssignment polls with the versions in effect, the subscribed channels
   // (empty: every channel) and the version of the root the agent trusts (the
@@ -183,9 +210,13 @@ class AgentClient {
   absl::StatusOr<TelemetryAck> ReportTelemetry(int64_t batch_seq,
                                                const std::vector<TelemetryEvent>& events);
 
-  // SetIdentity installs an identity enrolled elsewhere (or clears it).
+  // SetCredential installs a credential kept from an earlier run.
+  void SetCredential(AgentCredential credential);
+  void ClearCredential();
+  // SetIdentity installs a bearer token enrolled elsewhere (empty: clears it).
   void SetIdentity(std::string agent_id, std::string token);
   bool enrolled() const;
+  AgentCredential credential() const;
 
   const AgentClientOptions& options() const { return options_; }
 
@@ -193,14 +224,18 @@ class AgentClient {
   struct Identity {
     std::string agent_id;
     std::string token;
+    std::shared_ptr<AgentConnection> connection;
   };
   absl::StatusOr<Identity> GetIdentity() const;
+  static void AddCredential(grpc::ClientContext& ctx, const Identity& id);
 
-  const std::shared_ptr<AgentConnection> connection_;
+  const std::string address_;  // empty when given a shared connection
+  const ConnectionOptions connection_options_;
+  const std::shared_ptr<AgentConnection> base_connection_;  // no client certificate
   const AgentClientOptions options_;
   mutable absl::Mutex mu_;
-  std::string agent_id_ ABSL_GUARDED_BY(mu_);
-  std::string token_ ABSL_GUARDED_BY(mu_);
+  AgentCredential credential_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<AgentConnection> connection_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ringwarden::agent

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include <sstream>
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
@@ -79,7 +80,9 @@ int Run(int argc, char** argv) {
   std::string id;
   std::vector<std::string> label_args;
   std::string root_file;
-  std::string secret;
+  std::string enrollment_token;
+  std::string ca_file;
+  bool insecure = false;
   std::vector<std::string> channels;
   std::string load_check;
   double load_check_timeout_s = 60;
@@ -103,9 +106,15 @@ int Run(int argc, char** argv) {
                  "server keys. Newer roots the server sends are kept in --state-dir")
       ->required()
       ->check(CLI::ExistingFile);
-  app.add_option("--enrollment-secret", secret,
-                 "Fleet enrollment secret (prefer the environment variable: flags show in ps)")
-      ->envname("RINGWARDEN_ENROLLMENT_SECRET");
+  app.add_option("--enrollment-token", enrollment_token,
+                 "Enrollment token (ringctl enroll-token create) for the first start; afterwards "
+                 "the agent is known by the credential kept in --state-dir (prefer the "
+                 "environment variable: flags show in ps)")
+      ->envname("RINGWARDEN_ENROLLMENT_TOKEN");
+  app.add_option("--ca", ca_file, "CA bundle (PEM) that verifies the server's TLS certificate")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--insecure", insecure,
+               "Plaintext, for a server started with --insecure on this host");
   app.add_option("--channel", channels,
                  "Channel to subscribe to (repeatable; default: every channel)");
   app.add_option("--load-check", load_check,
@@ -152,8 +161,8 @@ int Run(int argc, char** argv) {
               << std::endl;
     return 2;
   };
-  if (secret.empty()) {
-    return usage_error("--enrollment-secret (or RINGWARDEN_ENROLLMENT_SECRET) is required");
+  if (ca_file.empty() == !insecure) {
+    return usage_error("pass --ca FILE (TLS, the default) or --insecure (plaintext), not both");
   }
   if (!IsValidAgentId(id)) {
     return usage_error(absl::StrCat("--id \"", id, "\": want 1-128 of [A-Za-z0-9._:-]"));
@@ -201,7 +210,17 @@ int Run(int argc, char** argv) {
   std::random_device device;
   SeededRandom random((static_cast<uint64_t>(device()) << 32) ^ device());
   ExponentialBackoff backoff({}, random);
-  AgentClient client(AgentConnection::Create(server), client_options);
+  ConnectionOptions connection_options;
+  if (!insecure) {
+    std::ifstream in(ca_file);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    connection_options.server_ca_pem = pem.str();
+    if (!in || connection_options.server_ca_pem.empty()) {
+      return usage_error(absl::StrCat("--ca ", ca_file, " cannot be read"));
+    }
+  }
+  AgentClient client(server, connection_options, client_options);
   std::unique_ptr<CommandLoadChecker> checker;
   if (!load_check.empty()) {
     checker = std::make_unique<CommandLoadChecker>(load_check, absl::Seconds(load_check_timeout_s));
@@ -213,7 +232,7 @@ int Run(int argc, char** argv) {
   config.agent_id = id;
   config.labels = labels;
   config.channels = channels;
-  config.enrollment_secret = secret;
+  config.enrollment_token = enrollment_token;
   config.hostname = hostname;
   config.boot_id = MakeBootId(random);
   config.boot_loop_threshold = boot_loop_threshold;

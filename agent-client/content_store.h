@@ -94,6 +94,9 @@ struct AgentMeta {
   // The newest root envelope (JSON) accepted through a root update; empty while
   // the pinned root (--root) is the newest.
   std::string trusted_root;
+  // The agent's own credential, kept across restarts: an enrollment token
+  // enrolls an id once. The state file is private to the agent (mode 0600).
+  AgentCredential credential;
 };
 
 // AgentState is everything a store persists.

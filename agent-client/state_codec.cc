@@ -106,6 +106,14 @@ std::string StateToJson(const AgentState& state, const std::optional<PendingAppl
            {"blocked_versions", blocked},
            {"trust", json::parse(EncodeTrustState(state.meta.trust))},
            {"trusted_root", state.meta.trusted_root}};
+  if (!state.meta.credential.agent_id.empty()) {
+    const AgentCredential& c = state.meta.credential;
+    out["credential"] = {{"agent_id", c.agent_id},
+                       {"token", c.token},
+                       {"key_pem", c.key_pem},
+                       {"cert_pem", c.cert_pem},
+                       {"expires_unix", absl::ToUnixSeconds(c.expires)}};
+  }
   if (pending.has_value()) {
     out["pending"] = json{{"channel", pending->channel},
                           {"version", VersionToJson(pending->version)},
@@ -157,6 +165,15 @@ absl::StatusOr<StoredState> StateFromJson(absl::string_view text, absl::string_v
       }
       state.meta.trust = *std::move(decoded);
       state.meta.trusted_root = j.at("trusted_root").get<std::string>();
+    }
+    if (j.contains("credential")) {
+      const json& c = j.at("credential");
+      AgentCredential& out = state.meta.credential;
+      out.agent_id = c.at("agent_id").get<std::string>();
+      out.token = c.at("token").get<std::string>();
+      out.key_pem = c.at("key_pem").get<std::string>();
+      out.cert_pem = c.at("cert_pem").get<std::string>();
+      out.expires = absl::FromUnixSeconds(c.at("expires_unix").get<int64_t>());
     }
   } catch (const json::exception& e) {
     return Corrupt(path, e.what());

@@ -66,4 +66,14 @@ struct TelemetryEvent {
   std::variant<Heartbeat, ApplyReport, CrashReport, HealthEvent> event;
 };
 
+// AgentCredential is what proves an agent's identity: a client certificate
+// and its key (TLS), or a bearer token (a server started with --insecure).
+struct AgentCredential {
+  std::string agent_id;
+  std::string token;
+  std::string key_pem;
+  std::string cert_pem;  // the certificate, then the agent CA
+  absl::Time expires = absl::InfinitePast();
+};
+
 }  // namespace ringwarden::agent

@@ -18,7 +18,9 @@ namespace ringwarden {
 
 class AdminClient {
  public:
-  AdminClient(const std::string& server, std::string token, absl::Duration timeout);
+  // TLS verifying the server against `server_ca_pem`; plaintext when it is empty.
+  AdminClient(const std::string& server, std::string token, absl::Duration timeout,
+              const std::string& server_ca_pem);
 
   // Call invokes `method` on the stub with credentials and deadline set.
   template <typename Req, typename Resp>

@@ -36,7 +36,8 @@ Example:
 AdminClient& CommandContext::client() {
   if (client_ == nullptr) {
     client_ = std::make_unique<AdminClient>(settings.server, settings.token,
-                                            absl::Milliseconds(settings.timeout_seconds * 1000));
+                                            absl::Milliseconds(settings.timeout_seconds * 1000),
+                                            settings.server_ca_pem);
   }
   return *client_;
 }
@@ -72,6 +73,12 @@ std::unique_ptr<CLI::App> BuildRingctlApp(CommandContext& ctx) {
   g.timeout_opt = app->add_option("--timeout", g.timeout_seconds,
                                   "seconds to wait for the server (config timeout; default 30)")
                       ->check(CLI::Range(0.1, 3600.0));
+  g.ca_opt = app->add_option("--ca", g.ca_file,
+                             "CA bundle (PEM) that verifies the server's TLS certificate (env "
+                             "RINGWARDEN_CA, config ca_file)");
+  app->add_flag("--insecure", g.insecure,
+                "plaintext, for a server started with --insecure on this host (env "
+                "RINGWARDEN_INSECURE=1)");
   g.profile_opt = app->add_option("--profile", g.profile,
                                   "use [profiles.NAME] of the config file (env "
                                   "RINGWARDEN_PROFILE)");
@@ -84,6 +91,7 @@ std::unique_ptr<CLI::App> BuildRingctlApp(CommandContext& ctx) {
   AddOperatorCommands(*app, ctx);
   AddInspectCommands(*app, ctx);
   AddTrustCommands(*app, ctx);
+  AddIdentityCommands(*app, ctx);
   AddCompletionCommand(*app, ctx);
   return app;
 }

@@ -32,12 +32,15 @@ struct GlobalOptions {
   std::string config;
   std::string output = "table";
   double timeout_seconds = kDefaultTimeoutSeconds;
+  std::string ca_file;
+  bool insecure = false;
   // Whether each was given on the command line (precedence over env and config).
   CLI::Option* server_opt = nullptr;
   CLI::Option* token_opt = nullptr;
   CLI::Option* profile_opt = nullptr;
   CLI::Option* config_opt = nullptr;
   CLI::Option* timeout_opt = nullptr;
+  CLI::Option* ca_opt = nullptr;
 };
 
 // CommandContext is what verbs share: streams, global flags, the chosen action and
@@ -84,6 +87,8 @@ void AddOperatorCommands(CLI::App& app, CommandContext& ctx);
 void AddInspectCommands(CLI::App& app, CommandContext& ctx);
 // keys root create|sign|upload, keys inspect, floor sign|upload, trust list.
 void AddTrustCommands(CLI::App& app, CommandContext& ctx);
+// AddIdentityCommands needs the agents subcommand of AddInspectCommands.
+void AddIdentityCommands(CLI::App& app, CommandContext& ctx);
 // completion bash, generated from `app` itself.
 void AddCompletionCommand(CLI::App& app, CommandContext& ctx);
 

@@ -21,6 +21,7 @@ namespace {
 
 constexpr size_t kMaxConfigBytes = 1024 * 1024;
 constexpr size_t kMaxTokenBytes = 64 * 1024;
+constexpr size_t kMaxCaBytes = 1024 * 1024;
 constexpr double kMinTimeoutSeconds = 0.1;
 constexpr double kMaxTimeoutSeconds = 3600;
 
@@ -247,11 +248,12 @@ absl::StatusOr<ConfigFile> ParseConfig(absl::string_view text, absl::string_view
     if (!IsBareKey(key)) {
       return fail(absl::StrCat("bad key \"", key,
                                "\"; expected one of server, token, "
-                               "token_file, timeout"));
+                               "token_file, ca_file, timeout"));
     }
-    if (key != "server" && key != "token" && key != "token_file" && key != "timeout") {
+    if (key != "server" && key != "token" && key != "token_file" && key != "timeout" &&
+        key != "ca_file") {
       return fail(absl::StrCat("unknown key \"", key,
-                               "\"; expected one of server, token, token_file, timeout"));
+                               "\"; expected one of server, token, token_file, ca_file, timeout"));
     }
     if (!seen.insert(key).second) {
       return fail(absl::StrCat("key \"", key, "\" is set twice"));
@@ -287,6 +289,8 @@ absl::StatusOr<ConfigFile> ParseConfig(absl::string_view text, absl::string_view
     }
     if (key == "server") {
       table->server = value->text;
+    } else if (key == "ca_file") {
+      table->ca_file = value->text;
     } else if (key == "token" || key == "token_file") {
       if (seen.count(key == "token" ? "token_file" : "token") > 0) {
         return fail("set token or token_file, not both");
@@ -370,6 +374,9 @@ absl::StatusOr<ConnectionSettings> ResolveSettings(const SettingsInputs& in) {
     if (p.timeout_seconds.has_value()) {
       merged.timeout_seconds = p.timeout_seconds;
     }
+    if (p.ca_file.has_value()) {
+      merged.ca_file = p.ca_file;
+    }
     if (p.token.has_value() || p.token_file.has_value()) {
       merged.token = p.token;
       merged.token_file = p.token_file;
@@ -388,6 +395,32 @@ absl::StatusOr<ConnectionSettings> ResolveSettings(const SettingsInputs& in) {
     s.timeout_seconds = *in.timeout_seconds;
   } else if (merged.timeout_seconds.has_value()) {
     s.timeout_seconds = *merged.timeout_seconds;
+  }
+
+  const bool insecure = in.insecure || NonEmpty(in.env_insecure).value_or("") == "1";
+  std::optional<std::string> ca_path;
+  if (in.ca_file.has_value()) {
+    ca_path = *in.ca_file;
+  } else if (NonEmpty(in.env_ca).has_value()) {
+    ca_path = *in.env_ca;
+  } else if (merged.ca_file.has_value()) {
+    ca_path = ExpandPath(*merged.ca_file, path, in.env_home);
+  }
+  if (insecure && in.ca_file.has_value()) {
+    return absl::InvalidArgumentError("pass --ca or --insecure, not both");
+  }
+  if (!insecure) {
+    if (!ca_path.has_value()) {
+      return absl::InvalidArgumentError(
+          "the server's CA is needed to verify it: pass --ca FILE (or RINGWARDEN_CA, or ca_file "
+          "in the config file); --insecure only for a plaintext server on this host");
+    }
+    bool unused_loose = false;
+    absl::StatusOr<std::string> pem = ReadSmallFile(*ca_path, kMaxCaBytes, &unused_loose);
+    if (!pem.ok()) {
+      return absl::Status(pem.status().code(), absl::StrCat("CA file: ", pem.status().message()));
+    }
+    s.server_ca_pem = *std::move(pem);
   }
 
   if (in.token.has_value()) {

@@ -33,6 +33,7 @@ struct ConfigValues {
   std::optional<std::string> token;
   std::optional<std::string> token_file;
   std::optional<double> timeout_seconds;
+  std::optional<std::string> ca_file;
 };
 
 // ConfigFile is a parsed ringctl.toml.
@@ -44,7 +45,7 @@ struct ConfigFile {
 };
 
 // ParseConfig parses the TOML subset: comments, `key = value` with the keys server,
-// token, token_file (strings) and timeout (seconds, a number), and [profiles.NAME]
+// token, token_file, ca_file (strings) and timeout (seconds, a number), and [profiles.NAME]
 // tables. Errors read "PATH:LINE: what is wrong". `path` is only used in messages.
 absl::StatusOr<ConfigFile> ParseConfig(absl::string_view text, absl::string_view path);
 
@@ -53,11 +54,12 @@ absl::StatusOr<ConfigFile> ParseConfig(absl::string_view text, absl::string_view
 // as unset.
 struct SettingsInputs {
   // Flags.
-  std::optional<std::string> server, token, profile, config_path;
+  std::optional<std::string> server, token, profile, config_path, ca_file;
   std::optional<double> timeout_seconds;
+  bool insecure = false;
   // Environment.
   std::optional<std::string> env_server, env_token, env_profile, env_config, env_home,
-      env_xdg_config_home;
+      env_xdg_config_home, env_ca, env_insecure;
 };
 
 // ConnectionSettings is what the admin client is built from.
@@ -65,6 +67,8 @@ struct ConnectionSettings {
   std::string server = kDefaultServer;
   std::string token;
   double timeout_seconds = kDefaultTimeoutSeconds;
+  // The CA bundle (PEM) that verifies the server; empty only with --insecure.
+  std::string server_ca_pem;
   std::string config_path;            // the file read, "" if none
   std::vector<std::string> warnings;  // for stderr, e.g. a token readable by others
 };

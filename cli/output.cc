@@ -300,7 +300,11 @@ json AgentJson(const v1::AgentInfo& a) {
           {"labels", std::map<std::string, std::string>(a.labels().begin(), a.labels().end())},
           {"versions", versions},
           {"enrolled_unix", a.enrolled_unix()},
-          {"last_seen_unix", a.last_seen_unix()}};
+          {"last_seen_unix", a.last_seen_unix()},
+          {"reported_labels", std::map<std::string, std::string>(a.reported_labels().begin(),
+                                                                 a.reported_labels().end())},
+          {"revoked_unix", a.revoked_unix()},
+          {"enrolled_with", a.enrolled_with()}};
 }
 
 json AuditEntryJson(const v1::AuditEntry& e) {

@@ -49,6 +49,12 @@ SettingsInputs InputsFrom(const GlobalOptions& g) {
   if (g.timeout_opt->count() > 0) {
     in.timeout_seconds = g.timeout_seconds;
   }
+  if (g.ca_opt->count() > 0) {
+    in.ca_file = g.ca_file;
+  }
+  in.insecure = g.insecure;
+  in.env_ca = Env("RINGWARDEN_CA");
+  in.env_insecure = Env("RINGWARDEN_INSECURE");
   in.env_server = Env("RINGWARDEN_SERVER");
   in.env_token = Env("RINGWARDEN_TOKEN");
   in.env_profile = Env("RINGWARDEN_PROFILE");

@@ -48,4 +48,26 @@ absl::Status ValidateChannelName(absl::string_view channel) {
   return absl::OkStatus();
 }
 
+bool IsValidAgentId(absl::string_view agent_id) {
+  if (agent_id.empty() || agent_id.size() > 128) {
+    return false;
+  }
+  for (char c : agent_id) {
+    if (!absl::ascii_isalnum(c) && c != '.' && c != '_' && c != ':' && c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::Status ValidateAgentId(absl::string_view agent_id) {
+  if (agent_id.empty() || agent_id.size() > 128) {
+    return absl::InvalidArgumentError("agent_id must be 1-128 characters");
+  }
+  if (!IsValidAgentId(agent_id)) {
+    return absl::InvalidArgumentError("agent_id may only contain letters, digits and . _ : -");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace ringwarden

@@ -1,4 +1,4 @@
-// names.h: validation of names that cross the wire (channels).
+// names.h: validation of names that cross the wire (channels, agent ids).
 //
 // Shared by the server, which refuses bad names, and the tools that produce
 // them (ringctl content sign), so a bad name is caught before signing.
@@ -18,5 +18,9 @@ std::string SanitizeText(absl::string_view text, size_t max_bytes);
 
 // ValidateChannelName accepts 1-64 characters of [a-z0-9._-], starting with a letter.
 absl::Status ValidateChannelName(absl::string_view channel);
+
+// ValidateAgentId accepts 1-128 characters of [A-Za-z0-9._:-].
+absl::Status ValidateAgentId(absl::string_view agent_id);
+bool IsValidAgentId(absl::string_view agent_id);
 
 }  // namespace ringwarden

@@ -132,16 +132,34 @@ absl::StatusOr<int> Limit(int requested, int fallback) {
 
 }  // namespace
 
+void AgentToProto(const AgentRecord& a, v1::AgentInfo& out) {
+  out.set_agent_id(a.agent_id);
+  out.set_ring(std::string(RingName(a.ring)));
+  out.mutable_labels()->insert(a.labels.begin(), a.labels.end());
+  for (const auto& [channel, version] : a.versions) {
+    v1::ChannelVersionInfo* v = out.add_versions();
+    v->set_channel(channel);
+    v->set_version(version);
+  }
+  out.set_enrolled_unix(Unix(a.enrolled_at));
+  out.set_last_seen_unix(a.last_seen_at.has_value() ? Unix(*a.last_seen_at) : 0);
+  out.set_hostname(a.hostname);
+  out.mutable_reported_labels()->insert(a.reported_labels.begin(), a.reported_labels.end());
+  out.set_revoked_unix(a.revoked_at.has_value() ? Unix(*a.revoked_at) : 0);
+  out.set_enrolled_with(a.enrolled_with);
+}
+
 AdminServiceImpl::AdminServiceImpl(RolloutManager& manager, TrustKeeper& trust, Store& store,
                                    const AdminAuthenticator& auth, WorkQueue& queue,
-                                   Metrics& metrics, const Clock& clock)
+                                   Metrics& metrics, const Clock& clock, AgentRegistry& agents)
     : manager_(manager),
       trust_(trust),
       store_(store),
       auth_(auth),
       queue_(queue),
       metrics_(metrics),
-      clock_(clock) {}
+      clock_(clock),
+      agents_(agents) {}
 
 grpc::ServerUnaryReactor* AdminServiceImpl::Run(
     grpc::CallbackServerContext* ctx, const char* method, Role needed,
@@ -317,18 +335,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListAgents(grpc::CallbackServerConte
     ASSIGN_OR_RETURN(int limit, Limit(req->limit(), 1000));
     ASSIGN_OR_RETURN(auto agents, store_.ListAgents(ring, limit));
     for (const AgentRecord& a : agents.first) {
-      v1::AgentInfo* out = resp->add_agents();
-      out->set_agent_id(a.agent_id);
-      out->set_ring(std::string(RingName(a.ring)));
-      out->mutable_labels()->insert(a.labels.begin(), a.labels.end());
-      for (const auto& [channel, version] : a.versions) {
-        v1::ChannelVersionInfo* v = out->add_versions();
-        v->set_channel(channel);
-        v->set_version(version);
-      }
-      out->set_enrolled_unix(Unix(a.enrolled_at));
-      out->set_last_seen_unix(a.last_seen_at.has_value() ? Unix(*a.last_seen_at) : 0);
-      out->set_hostname(a.hostname);
+      AgentToProto(a, *resp->add_agents());
     }
     resp->set_total(agents.second);
     return absl::OkStatus();

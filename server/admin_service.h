@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "ringwarden/v1/admin.grpc.pb.h"
 #include "server/auth.h"
+#include "server/core/agent_registry.h"
 #include "server/core/rollout_manager.h"
 #include "server/core/work_queue.h"
 #include "server/metrics.h"
@@ -20,11 +21,14 @@
 
 namespace ringwarden {
 
+// AgentToProto fills the wire form of an agent.
+void AgentToProto(const AgentRecord& a, v1::AgentInfo& out);
+
 class AdminServiceImpl final : public v1::AdminService::CallbackService {
  public:
   AdminServiceImpl(RolloutManager& manager, TrustKeeper& trust, Store& store,
                    const AdminAuthenticator& auth, WorkQueue& queue, Metrics& metrics,
-                   const Clock& clock);
+                   const Clock& clock, AgentRegistry& agents);
 
   grpc::ServerUnaryReactor* UploadContent(grpc::CallbackServerContext* ctx,
                                           const v1::UploadContentRequest* req,
@@ -71,6 +75,25 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* ctx,
                                        const v1::ListAgentsRequest* req,
                                        v1::ListAgentsResponse* resp) override;
+  // Agent identity (admin_agents.cc).
+  grpc::ServerUnaryReactor* CreateEnrollmentToken(grpc::CallbackServerContext* ctx,
+                                                  const v1::CreateEnrollmentTokenRequest* req,
+                                                  v1::CreateEnrollmentTokenResponse* resp) override;
+  grpc::ServerUnaryReactor* ListEnrollmentTokens(grpc::CallbackServerContext* ctx,
+                                                 const v1::ListEnrollmentTokensRequest* req,
+                                                 v1::ListEnrollmentTokensResponse* resp) override;
+  grpc::ServerUnaryReactor* RevokeEnrollmentToken(grpc::CallbackServerContext* ctx,
+                                                  const v1::RevokeEnrollmentTokenRequest* req,
+                                                  v1::EnrollmentToken* resp) override;
+  grpc::ServerUnaryReactor* LabelAgent(grpc::CallbackServerContext* ctx,
+                                       const v1::LabelAgentRequest* req,
+                                       v1::AgentInfo* resp) override;
+  grpc::ServerUnaryReactor* RevokeAgent(grpc::CallbackServerContext* ctx,
+                                        const v1::AgentActionRequest* req,
+                                        v1::AgentInfo* resp) override;
+  grpc::ServerUnaryReactor* ResetAgent(grpc::CallbackServerContext* ctx,
+                                       const v1::AgentActionRequest* req,
+                                       v1::AgentInfo* resp) override;
   grpc::ServerUnaryReactor* ListAuditLog(grpc::CallbackServerContext* ctx,
                                          const v1::ListAuditLogRequest* req,
                                          v1::ListAuditLogResponse* resp) override;
@@ -99,6 +122,7 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   WorkQueue& queue_;
   Metrics& metrics_;
   const Clock& clock_;
+  AgentRegistry& agents_;
 };
 
 }  // namespace ringwarden

@@ -86,14 +86,18 @@ class FetchReactor final : public grpc::ServerWriteReactor<v1::ContentChunk> {
 AgentServiceImpl::AgentServiceImpl(AgentServiceOptions options, SnapshotHolder& snapshots,
                                    TelemetryWriter& telemetry, Metrics& metrics,
                                    const TrustKeeper& trust, const Ed25519PrivateKey& server_key,
-                                   const Clock& clock)
+                                   const Clock& clock, AgentRegistry& registry,
+                                   const AgentCredentials& credentials, WorkQueue& enroll_queue)
     : options_(std::move(options)),
       snapshots_(snapshots),
       telemetry_(telemetry),
       metrics_(metrics),
       trust_(trust),
       server_key_(server_key),
-      clock_(clock) {}
+      clock_(clock),
+      registry_(registry),
+      credentials_(credentials),
+      enroll_queue_(enroll_queue) {}
 
 grpc::ServerUnaryReactor* AgentServiceImpl::Finish(grpc::CallbackServerContext* ctx,
                                                    absl::string_view method, absl::Time start,
@@ -105,49 +109,95 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Finish(grpc::CallbackServerContext* 
   return reactor;
 }
 
-absl::StatusOr<AgentIdentity> AgentServiceImpl::Authenticate(
-    grpc::CallbackServerContext& ctx, const std::string& agent_id,
-    const AssignmentSnapshot& snapshot) const {
-  RETURN_IF_ERROR(ValidateAgentId(agent_id));
-  return VerifyAgentToken(MetadataValue(ctx, "authorization"), agent_id,
-                          snapshot.agent_token_secret());
-}
-
 grpc::ServerUnaryReactor* AgentServiceImpl::Enroll(grpc::CallbackServerContext* ctx,
                                                    const v1::EnrollRequest* req,
                                                    v1::EnrollResponse* resp) {
   const absl::Time start = clock_.Now();
-  return Finish(ctx, "Enroll", start, DoEnroll(*req, *resp));
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  auto finish = [this, reactor, start](const absl::Status& status) {
+    metrics_.ObserveRpc("Enroll", absl::StatusCodeToString(status.code()),
+                        absl::ToDoubleSeconds(clock_.Now() - start));
+    reactor->Finish(ToGrpcStatus(status));
+  };
+  // An enrolled agent re-enrolling over its own credential needs no reset.
+  bool holds_credential = false;
+  if (std::shared_ptr<const AssignmentSnapshot> snapshot = snapshots_.Current()) {
+    absl::StatusOr<std::optional<PresentedCredential>> presented =
+        credentials_.Presented(*ctx, *snapshot);
+    holds_credential = presented.ok() && presented->has_value() &&
+                       (*presented)->agent_id == req->agent_id() &&
+                       AdmitCredential(snapshot->Gate(req->agent_id()), req->agent_id(),
+                                       (*presented)->issued_at)
+                           .ok();
+  }
+  // Enrollment writes to the database: off the gRPC thread.
+  const bool queued = enroll_queue_.Submit([this, req, resp, holds_credential, finish] {
+    finish(DoEnroll(*req, holds_credential, *resp));
+  });
+  if (!queued) {
+    finish(absl::ResourceExhaustedError("server is busy enrolling; retry with backoff"));
+  }
+  return reactor;
 }
 
-absl::Status AgentServiceImpl::DoEnroll(const v1::EnrollRequest& req, v1::EnrollResponse& resp) {
-  const std::string& secret = req.enrollment_secret();
-  if (secret.size() != options_.enrollment_secret.size() ||
-      CRYPTO_memcmp(secret.data(), options_.enrollment_secret.data(), secret.size()) != 0) {
-    return absl::PermissionDeniedError(
-        "enrollment secret is wrong; use the fleet's --enrollment-secret");
+absl::Status AgentServiceImpl::DoEnroll(const v1::EnrollRequest& req, bool holds_credential,
+                                        v1::EnrollResponse& resp) {
+  if (credentials_.tls() && req.csr_pem().empty()) {
+    return absl::InvalidArgumentError(
+        "csr_pem is required: send a PKCS#10 request over the agent's own P-256 key");
   }
-  RETURN_IF_ERROR(ValidateAgentId(req.agent_id()));
-  AgentIdentity identity;
-  identity.agent_id = req.agent_id();
-  identity.labels.insert(req.labels().begin(), req.labels().end());
-  RETURN_IF_ERROR(ValidateLabels(identity.labels));
-  if (req.hostname().size() > 255) {
-    return absl::InvalidArgumentError("hostname is longer than 255 characters");
+  if (req.csr_pem().size() > kMaxCsrPemBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("csr_pem is larger than ", kMaxCsrPemBytes, " bytes"));
   }
+  Enrollment enrollment;
+  enrollment.token_text = req.enrollment_token();
+  enrollment.agent_id = req.agent_id();
+  enrollment.reported_labels.insert(req.labels().begin(), req.labels().end());
+  enrollment.hostname = req.hostname();
+  enrollment.holds_credential = holds_credential;
+  // The CSR is checked before a token use is taken.
   std::shared_ptr<const AssignmentSnapshot> snapshot = snapshots_.Current();
   if (snapshot == nullptr) {
     return absl::UnavailableError("server is starting; retry shortly");
   }
-  const Ring ring = snapshot->RingOf(identity);
-  TelemetryRows rows;
-  rows.agents.push_back(
-      AgentUpsert{identity.agent_id, ring, identity.labels, req.hostname(), clock_.Now()});
-  if (!telemetry_.Add(std::move(rows))) {
-    return absl::ResourceExhaustedError("server is busy writing telemetry; retry with backoff");
+  RETURN_IF_ERROR(ValidateAgentId(req.agent_id()));
+  ASSIGN_OR_RETURN(IssuedCredential credential,
+                   credentials_.Issue(req.agent_id(), req.csr_pem(), *snapshot));
+  ASSIGN_OR_RETURN(EnrolledAgent enrolled, registry_.Enroll(enrollment));
+  resp.set_ring(std::string(RingName(enrolled.ring)));
+  resp.set_agent_token(credential.token);
+  resp.set_certificate_pem(credential.certificate_pem);
+  resp.set_expires_unix(absl::ToUnixSeconds(credential.expires));
+  return absl::OkStatus();
+}
+
+grpc::ServerUnaryReactor* AgentServiceImpl::RenewCredential(
+    grpc::CallbackServerContext* ctx, const v1::RenewCredentialRequest* req,
+    v1::EnrollResponse* resp) {
+  const absl::Time start = clock_.Now();
+  return Finish(ctx, "RenewCredential", start, DoRenew(*ctx, *req, *resp));
+}
+
+absl::Status AgentServiceImpl::DoRenew(grpc::CallbackServerContext& ctx,
+                                       const v1::RenewCredentialRequest& req,
+                                       v1::EnrollResponse& resp) {
+  std::shared_ptr<const AssignmentSnapshot> snapshot = snapshots_.Current();
+  if (snapshot == nullptr) {
+    return absl::UnavailableError("server is starting; retry shortly");
   }
-  resp.set_agent_token(IssueAgentToken(identity, snapshot->agent_token_secret()));
-  resp.set_ring(std::string(RingName(ring)));
+  ASSIGN_OR_RETURN(AgentIdentity identity,
+                   credentials_.Authenticate(ctx, req.agent_id(), *snapshot));
+  if (req.csr_pem().size() > kMaxCsrPemBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("csr_pem is larger than ", kMaxCsrPemBytes, " bytes"));
+  }
+  ASSIGN_OR_RETURN(IssuedCredential credential,
+                   credentials_.Issue(identity.agent_id, req.csr_pem(), *snapshot));
+  resp.set_ring(std::string(RingName(snapshot->RingOf(identity))));
+  resp.set_agent_token(credential.token);
+  resp.set_certificate_pem(credential.certificate_pem);
+  resp.set_expires_unix(absl::ToUnixSeconds(credential.expires));
   return absl::OkStatus();
 }
 
@@ -165,7 +215,7 @@ absl::Status AgentServiceImpl::DoGetAssignment(grpc::CallbackServerContext& ctx,
   if (snapshot == nullptr) {
     return absl::UnavailableError("server is starting; retry shortly");
   }
-  ASSIGN_OR_RETURN(AgentIdentity identity, Authenticate(ctx, req.agent_id(), *snapshot));
+  ASSIGN_OR_RETURN(AgentIdentity identity, credentials_.Authenticate(ctx, req.agent_id(), *snapshot));
   if (req.current_size() > kMaxChannelsPerPoll || req.channels_size() > kMaxChannelsPerPoll) {
     return absl::InvalidArgumentError(
         absl::StrCat("at most ", kMaxChannelsPerPoll, " channels per poll"));
@@ -226,7 +276,7 @@ grpc::ServerWriteReactor<v1::ContentChunk>* AgentServiceImpl::FetchContent(
     if (snapshot == nullptr) {
       return absl::UnavailableError("server is starting; retry shortly");
     }
-    RETURN_IF_ERROR(Authenticate(*ctx, req->agent_id(), *snapshot).status());
+    RETURN_IF_ERROR(credentials_.Authenticate(*ctx, req->agent_id(), *snapshot).status());
     if (snapshot->IsRevoked(req->channel(), req->version())) {
       return absl::FailedPreconditionError(absl::StrCat(
           req->channel(), " v", req->version(), " was revoked by a rollback; do not apply it"));
@@ -277,7 +327,7 @@ absl::Status AgentServiceImpl::DoReportTelemetry(grpc::CallbackServerContext& ct
   if (snapshot == nullptr) {
     return absl::UnavailableError("server is starting; retry shortly");
   }
-  ASSIGN_OR_RETURN(AgentIdentity identity, Authenticate(ctx, req.agent_id(), *snapshot));
+  ASSIGN_OR_RETURN(AgentIdentity identity, credentials_.Authenticate(ctx, req.agent_id(), *snapshot));
   if (req.events_size() > kMaxEventsPerBatch) {
     return absl::InvalidArgumentError(
         absl::StrCat("a batch holds at most ", kMaxEventsPerBatch, " events; split it"));
@@ -343,6 +393,12 @@ absl::Status AgentServiceImpl::DoReportTelemetry(grpc::CallbackServerContext& ct
       resp.set_duplicate(true);
       resp.set_accepted(0);
       return absl::OkStatus();
+    }
+    // The first batch this replica sees from an agent sets its base.
+    if (last > 0 && req.batch_seq() - last > kMaxBatchSeqJump) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "batch_seq ", req.batch_seq(), " jumps more than ", kMaxBatchSeqJump,
+          " past the last accepted batch ", last, "; number batches consecutively"));
     }
     if (!telemetry_.Add(std::move(rows))) {
       return absl::ResourceExhaustedError(

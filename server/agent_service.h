@@ -1,7 +1,9 @@
 // agent_service.h: AgentService, the endpoint agents' side of the server.
 //
-// Polls and content are answered from the in-memory snapshot; enrollment and
-// telemetry are queued to the TelemetryWriter. No handler touches the database.
+// Polls and content are answered from the in-memory snapshot; telemetry is
+// queued to the TelemetryWriter. Only enrollment touches the database, on the
+// work queue, never on a gRPC thread. The caller's identity comes from its
+// credential (agent_credentials.h), never from a request body.
 // Every poll answer carries a statement signed with --server-key
 // (assignment_statement.h), the stored roots newer than the agent's and the
 // floors of the channels it names.
@@ -20,7 +22,9 @@
 #include "common/ed25519.h"
 #include "ringwarden/v1/agent.grpc.pb.h"
 #include "server/assignment_statement.h"
-#include "server/auth.h"
+#include "server/agent_credentials.h"
+#include "server/core/agent_registry.h"
+#include "server/core/work_queue.h"
 #include "server/core/snapshot.h"
 #include "server/core/telemetry_writer.h"
 #include "server/metrics.h"
@@ -28,8 +32,12 @@
 
 namespace ringwarden {
 
+// A telemetry batch number may run at most this far ahead of the agent's
+// last accepted one: a larger jump is refused, so no batch can push an
+// agent's sequence out of reach of its next batches.
+inline constexpr int64_t kMaxBatchSeqJump = 1'000'000;
+
 struct AgentServiceOptions {
-  std::string enrollment_secret;
   absl::Duration poll_interval = absl::Seconds(30);
   double poll_jitter = 0.2;
   size_t chunk_bytes = 64 * 1024;
@@ -42,10 +50,15 @@ class AgentServiceImpl final : public v1::AgentService::CallbackService {
   // signs them. References must outlive the service.
   AgentServiceImpl(AgentServiceOptions options, SnapshotHolder& snapshots,
                    TelemetryWriter& telemetry, Metrics& metrics, const TrustKeeper& trust,
-                   const Ed25519PrivateKey& server_key, const Clock& clock);
+                   const Ed25519PrivateKey& server_key, const Clock& clock,
+                   AgentRegistry& registry, const AgentCredentials& credentials,
+                   WorkQueue& enroll_queue);
 
   grpc::ServerUnaryReactor* Enroll(grpc::CallbackServerContext* ctx, const v1::EnrollRequest* req,
                                    v1::EnrollResponse* resp) override;
+  grpc::ServerUnaryReactor* RenewCredential(grpc::CallbackServerContext* ctx,
+                                            const v1::RenewCredentialRequest* req,
+                                            v1::EnrollResponse* resp) override;
   grpc::ServerUnaryReactor* GetAssignment(grpc::CallbackServerContext* ctx,
                                           const v1::GetAssignmentRequest* req,
                                           v1::GetAssignmentResponse* resp) override;
@@ -56,17 +69,16 @@ class AgentServiceImpl final : public v1::AgentService::CallbackService {
                                             v1::ReportTelemetryResponse* resp) override;
 
  private:
-  absl::Status DoEnroll(const v1::EnrollRequest& req, v1::EnrollResponse& resp);
+  absl::Status DoEnroll(const v1::EnrollRequest& req, bool holds_credential,
+                        v1::EnrollResponse& resp);
+  absl::Status DoRenew(grpc::CallbackServerContext& ctx, const v1::RenewCredentialRequest& req,
+                       v1::EnrollResponse& resp);
   absl::Status DoGetAssignment(grpc::CallbackServerContext& ctx,
                                const v1::GetAssignmentRequest& req,
                                v1::GetAssignmentResponse& resp);
   absl::Status DoReportTelemetry(grpc::CallbackServerContext& ctx,
                                  const v1::ReportTelemetryRequest& req,
                                  v1::ReportTelemetryResponse& resp);
-  // Authenticate checks the agent credential against the current snapshot.
-  absl::StatusOr<AgentIdentity> Authenticate(grpc::CallbackServerContext& ctx,
-                                             const std::string& agent_id,
-                                             const AssignmentSnapshot& snapshot) const;
   grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* ctx, absl::string_view method,
                                    absl::Time start, const absl::Status& status);
 
@@ -77,6 +89,9 @@ class AgentServiceImpl final : public v1::AgentService::CallbackService {
   const TrustKeeper& trust_;
   const Ed25519PrivateKey& server_key_;
   const Clock& clock_;
+  AgentRegistry& registry_;
+  const AgentCredentials& credentials_;
+  WorkQueue& enroll_queue_;
   AssignmentSequence sequence_;
   absl::Mutex mu_;
   // Last accepted batch per agent, so a resent batch is not counted twice.

@@ -19,15 +19,6 @@ namespace ringwarden {
 namespace {
 
 constexpr absl::string_view kBearer = "Bearer ";
-constexpr absl::string_view kAgentTokenPrefix = "rwa1.";
-
-std::string HmacSha256(absl::string_view key, absl::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
-  return std::string(reinterpret_cast<char*>(out), len);
-}
 
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
@@ -100,59 +91,6 @@ absl::StatusOr<Principal> AdminAuthenticator::Authorize(absl::string_view header
         found->name, " has role ", RoleName(found->role), "; this needs ", RoleName(needed)));
   }
   return *found;
-}
-
-std::string IssueAgentToken(const AgentIdentity& identity, absl::string_view secret) {
-  const std::string body =
-      nlohmann::json{{"id", identity.agent_id}, {"labels", identity.labels}}.dump();
-  const std::string encoded = absl::WebSafeBase64Escape(body);
-  return absl::StrCat(kAgentTokenPrefix, encoded, ".",
-                      absl::WebSafeBase64Escape(HmacSha256(secret, encoded)));
-}
-
-absl::StatusOr<AgentIdentity> VerifyAgentToken(absl::string_view header, absl::string_view agent_id,
-                                               absl::string_view secret) {
-  auto token_or = BearerToken(header);
-  if (!token_or.ok()) {
-    return token_or.status();
-  }
-  absl::string_view token = *token_or;
-  const auto invalid =
-      absl::UnauthenticatedError("agent credential is not valid for this agent id; enroll again");
-  if (token.size() > 8192 || !absl::ConsumePrefix(&token, kAgentTokenPrefix)) {
-    return invalid;
-  }
-  const size_t dot = token.find('.');
-  if (dot == absl::string_view::npos) {
-    return invalid;
-  }
-  const absl::string_view encoded = token.substr(0, dot);
-  std::string mac;
-  if (!absl::WebSafeBase64Unescape(token.substr(dot + 1), &mac) ||
-      !ConstantTimeEquals(mac, HmacSha256(secret, encoded))) {
-    return invalid;
-  }
-  std::string body;
-  if (!absl::WebSafeBase64Unescape(encoded, &body)) {
-    return invalid;
-  }
-  AgentIdentity identity;
-  const nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object() || !doc.contains("id") || !doc["id"].is_string()) {
-    return invalid;
-  }
-  identity.agent_id = doc["id"].get<std::string>();
-  if (doc.contains("labels") && doc["labels"].is_object()) {
-    for (const auto& [k, v] : doc["labels"].items()) {
-      if (v.is_string()) {
-        identity.labels[k] = v.get<std::string>();
-      }
-    }
-  }
-  if (identity.agent_id != agent_id) {
-    return invalid;
-  }
-  return identity;
 }
 
 }  // namespace ringwarden

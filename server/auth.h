@@ -2,9 +2,7 @@
 //
 // Admin callers present "authorization: Bearer <token>"; a tokens file maps
 // tokens to a principal name and a role (viewer < releaser < admin). Agents
-// present the credential Enroll issued: a stateless token carrying the agent id
-// and labels, MACed (HMAC-SHA256) with the fleet secret stored in the database,
-// so any replica can check it without a database round trip.
+// are authenticated by server/agent_credentials.h.
 // Thread-safety: immutable after construction; safe to share.
 #pragma once
 
@@ -36,14 +34,5 @@ class AdminAuthenticator {
  private:
   std::map<std::string, Principal> by_token_;
 };
-
-// IssueAgentToken returns the credential for `identity`, MACed with `secret`.
-std::string IssueAgentToken(const AgentIdentity& identity, absl::string_view secret);
-
-// VerifyAgentToken checks an "authorization" header value against `secret` and
-// that it was issued to `agent_id`; UNAUTHENTICATED otherwise.
-absl::StatusOr<AgentIdentity> VerifyAgentToken(absl::string_view authorization_header,
-                                               absl::string_view agent_id,
-                                               absl::string_view secret);
 
 }  // namespace ringwarden

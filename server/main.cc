@@ -49,9 +49,25 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(300.0, 604800.0));
     cmd->add_option("--admin-tokens", config.admin_tokens_file,
                     "file of \"TOKEN ROLE NAME\" lines (roles: viewer, releaser, admin)");
-    cmd->add_option("--enrollment-secret", config.enrollment_secret,
-                    "secret agents present to enroll (>= 16 characters)")
-        ->envname("RINGWARDEN_ENROLLMENT_SECRET");
+    cmd->add_option("--tls-cert", config.tls_cert_file,
+                    "PEM certificate chain the server presents (reloaded when it changes)");
+    cmd->add_option("--tls-key", config.tls_key_file, "PEM private key of --tls-cert");
+    cmd->add_option("--client-ca", config.client_ca_file,
+                    "PEM CA bundle that verifies agents' client certificates");
+    cmd->add_option("--agent-ca-cert", config.agent_ca_cert_file,
+                    "PEM certificate of the CA that issues agent certificates (default: "
+                    "--client-ca)");
+    cmd->add_option("--agent-ca-key", config.agent_ca_key_file,
+                    "PEM private key of the agent CA; required with TLS");
+    add_seconds(cmd, "--agent-credential-ttl", config.agent_credential_ttl,
+                "seconds an agent credential stays valid; default 604800 (7 days), 600 to "
+                "7776000; agents renew after two thirds")
+        ->check(CLI::Range(600.0, 7776000.0));
+    add_seconds(cmd, "--tls-reload-interval", config.tls_reload_interval,
+                "seconds between checks of the TLS files for changes; default 10")
+        ->check(CLI::Range(1.0, 3600.0));
+    cmd->add_flag("--insecure", config.insecure,
+                  "serve plaintext without agent certificates; only on a loopback address");
     cmd->add_flag("!--no-migrate", config.migrate, "do not apply migrations at start");
     add_seconds(cmd, "--poll-interval", config.poll_interval,
                 "seconds between agent polls (before jitter); default 30");

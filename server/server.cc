@@ -1,5 +1,13 @@
 #include "server/server.h"
 
+#include <optional>
+
+#include "common/pki.h"
+#include "common/status_macros.h"
+#include "server/agent_credentials.h"
+#include "server/core/agent_registry.h"
+#include "server/tls.h"
+
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
@@ -66,6 +74,9 @@ struct Server::Parts {
   std::unique_ptr<RolloutManager> manager;
   std::unique_ptr<PgLeaderLock> leader_lock;
   std::unique_ptr<Controller> controller;
+  std::unique_ptr<AgentRegistry> agent_registry;
+  std::unique_ptr<AgentCredentials> agent_credentials;
+  std::unique_ptr<WorkQueue> enroll_queue;
   std::unique_ptr<AgentServiceImpl> agent_service;
   std::unique_ptr<AdminServiceImpl> admin_service;
   std::unique_ptr<grpc::Server> grpc_server;
@@ -78,9 +89,6 @@ Server::~Server() { Shutdown(); }
 absl::Status Server::Start() {
   if (config_.database.empty()) {
     return absl::InvalidArgumentError("--database is required (a libpq connection string)");
-  }
-  if (config_.enrollment_secret.size() < 16) {
-    return absl::InvalidArgumentError("--enrollment-secret must be at least 16 characters");
   }
   if (config_.root_file.empty()) {
     return absl::InvalidArgumentError(
@@ -95,6 +103,34 @@ absl::Status Server::Start() {
     return absl::InvalidArgumentError(absl::StrCat("--assignment-ttl must be between ",
                                                    absl::FormatDuration(kMinAssignmentTtl), " and ",
                                                    absl::FormatDuration(kMaxAssignmentTtl)));
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> listen_credentials,
+                   ListenCredentials(TlsFiles{config_.tls_cert_file, config_.tls_key_file,
+                                              config_.client_ca_file},
+                                     config_.insecure, config_.listen, config_.tls_reload_interval));
+  if (config_.agent_credential_ttl < kMinAgentCredentialTtl ||
+      config_.agent_credential_ttl > kMaxAgentCredentialTtl) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--agent-credential-ttl must be between ",
+                     absl::FormatDuration(kMinAgentCredentialTtl), " and ",
+                     absl::FormatDuration(kMaxAgentCredentialTtl)));
+  }
+  std::optional<CertificateAuthority> agent_ca;
+  if (!config_.insecure) {
+    if (config_.agent_ca_key_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--agent-ca-key is required with TLS: the CA key that issues agent certificates");
+    }
+    const std::string& ca_cert_file =
+        config_.agent_ca_cert_file.empty() ? config_.client_ca_file : config_.agent_ca_cert_file;
+    ASSIGN_OR_RETURN(const std::string ca_cert, ReadConfigFile(ca_cert_file, "--agent-ca-cert"));
+    ASSIGN_OR_RETURN(const std::string ca_key,
+                     ReadConfigFile(config_.agent_ca_key_file, "--agent-ca-key"));
+    absl::StatusOr<CertificateAuthority> ca = CertificateAuthority::FromPem(ca_cert, ca_key);
+    if (!ca.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--agent-ca-key: ", ca.status().message()));
+    }
+    agent_ca = *std::move(ca);
   }
   auto parts = std::make_unique<Parts>();
   ASSIGN_OR_RETURN(const std::string pinned_root, ReadConfigFile(config_.root_file, "--root"));
@@ -138,22 +174,29 @@ absl::Status Server::Start() {
       *parts->store, *parts->snapshots, *parts->policies, [trust] { return trust->ReleaseKeys(); },
       DecodeContentManifest, clock);
   RETURN_IF_ERROR(parts->manager->EnsureDefaultPolicy());
+  parts->agent_registry = std::make_unique<AgentRegistry>(*parts->store, *parts->snapshots, clock);
+  parts->agent_credentials = std::make_unique<AgentCredentials>(
+      agent_ca.has_value()
+          ? AgentCredentials::Tls(*std::move(agent_ca), config_.agent_credential_ttl, clock)
+          : AgentCredentials::Insecure(config_.agent_credential_ttl, clock));
+  parts->enroll_queue = std::make_unique<WorkQueue>(config_.db_workers, /*capacity=*/1024);
   AgentServiceOptions agent_options;
-  agent_options.enrollment_secret = config_.enrollment_secret;
   agent_options.poll_interval = config_.poll_interval;
   agent_options.poll_jitter = config_.poll_jitter;
   agent_options.assignment_ttl = config_.assignment_ttl;
   parts->agent_service =
-      std::make_unique<AgentServiceImpl>(agent_options, *parts->snapshots, *parts->telemetry,
-                                         *parts->metrics, *parts->trust, *parts->server_key, clock);
+      std::make_unique<AgentServiceImpl>(
+      agent_options, *parts->snapshots, *parts->telemetry, *parts->metrics, *parts->trust,
+      *parts->server_key, clock, *parts->agent_registry, *parts->agent_credentials,
+      *parts->enroll_queue);
   parts->admin_service = std::make_unique<AdminServiceImpl>(
       *parts->manager, *parts->trust, *parts->store, parts->admin_auth, *parts->admin_queue,
-      *parts->metrics, clock);
+      *parts->metrics, clock, *parts->agent_registry);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config_.listen, grpc::InsecureServerCredentials(), &bound_port_);
+  builder.AddListeningPort(config_.listen, listen_credentials, &bound_port_);
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(kMaxPayloadBytes + kMaxEnvelopeJsonBytes + 64 * 1024));
   builder.RegisterService(parts->agent_service.get());

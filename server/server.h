@@ -31,7 +31,19 @@ struct ServerConfig {
   // How long a signed assignment stays valid: kMinAssignmentTtl..kMaxAssignmentTtl.
   absl::Duration assignment_ttl = kDefaultAssignmentTtl;
   std::string admin_tokens_file;
-  std::string enrollment_secret;
+  // TLS (the default): the server's certificate chain and key, and the CA
+  // bundle that verifies agents' client certificates. Reloaded on change.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string client_ca_file;
+  absl::Duration tls_reload_interval = absl::Seconds(10);
+  // The CA that issues agent certificates (its certificate defaults to
+  // --client-ca, which must then hold just that CA).
+  std::string agent_ca_cert_file;
+  std::string agent_ca_key_file;
+  absl::Duration agent_credential_ttl = absl::Hours(24 * 7);
+  // Plaintext on loopback only, without agent certificates.
+  bool insecure = false;
   bool migrate = true;
   absl::Duration poll_interval = absl::Seconds(30);
   double poll_jitter = 0.2;

@@ -104,6 +104,19 @@ absl::StatusOr<LabelFraction> ParseLabelFraction(absl::string_view text) {
   return out;
 }
 
+absl::StatusOr<TokenFraction> ParseTokenFraction(absl::string_view text) {
+  const size_t colon = text.rfind(':');
+  TokenFraction out;
+  if (colon == absl::string_view::npos || colon == 0 ||
+      !absl::SimpleAtod(text.substr(colon + 1), &out.fraction) ||
+      !(out.fraction >= 0.0 && out.fraction <= 1.0)) {
+    return absl::InvalidArgumentError(
+        "token fraction: want TOKEN:FRACTION, e.g. rwe_...:0.005 (the token is not echoed)");
+  }
+  out.token = std::string(text.substr(0, colon));
+  return out;
+}
+
 // ---- FleetSummary ----
 
 namespace {
@@ -220,11 +233,16 @@ std::string FleetSummary::ToJson() const {
 class Fleet::Host final : public AgentHooks, public LoadChecker {
  public:
   Host(Fleet& fleet, int index, std::string id, std::map<std::string, std::string> labels,
-       std::shared_ptr<AgentConnection> connection, uint64_t seed)
+       std::string token, std::shared_ptr<AgentConnection> connection, uint64_t seed)
       : index(index),
         id(std::move(id)),
         labels(std::move(labels)),
-        client(std::move(connection), fleet.options_.client),
+        token(std::move(token)),
+        client(connection != nullptr
+                   ? std::make_unique<AgentClient>(std::move(connection), fleet.options_.client)
+                   : std::make_unique<AgentClient>(fleet.options_.server,
+                                                   fleet.ConnectionOptionsForHost(),
+                                                   fleet.options_.client)),
         rng(seed),
         fleet_(fleet) {}
 
@@ -279,7 +297,8 @@ class Fleet::Host final : public AgentHooks, public LoadChecker {
   const std::string id;
   const std::map<std::string, std::string> labels;
   MemoryContentStore store;
-  AgentClient client;
+  const std::string token;  // enrollment token
+  std::unique_ptr<AgentClient> client;
   std::unique_ptr<Agent> agent;  // null while the host is down
   uint64_t rng;
   HostPhase phase = HostPhase::kNew;
@@ -316,6 +335,13 @@ Fleet::Fleet(FleetOptions options, const Root& pinned_root,
 
 Fleet::~Fleet() { Stop(); }
 
+ConnectionOptions Fleet::ConnectionOptionsForHost() const {
+  ConnectionOptions options;
+  options.server_ca_pem = options_.server_ca_pem;
+  options.own_connection = true;
+  return options;
+}
+
 absl::Status Fleet::Start() {
   {
     absl::MutexLock lock(&mu_);
@@ -343,7 +369,7 @@ absl::Status Fleet::Start() {
       return absl::InvalidArgumentError(absl::StrCat("invalid channel name \"", channel, "\""));
     }
   }
-  if (connections_.empty()) {
+  if (connections_.empty() && options_.server_ca_pem.empty()) {
     if (options_.server.empty()) {
       return absl::InvalidArgumentError("--server is required");
     }
@@ -366,10 +392,21 @@ absl::Status Fleet::Start() {
         labels[lf.key] = lf.value;
       }
     }
-    hosts_.push_back(
-        std::make_unique<Host>(*this, i, absl::StrCat(options_.id_prefix, i), std::move(labels),
-                               connections_[static_cast<size_t>(i) % connections_.size()],
-                               HostSeed(options_.seed, i, /*stream=*/2)));
+    std::string token = options_.agent.enrollment_token;
+    uint64_t token_rng = HostSeed(options_.seed, i, /*stream=*/3);
+    for (const TokenFraction& tf : options_.token_fractions) {
+      if (UniformFrom(token_rng) < tf.fraction) {
+        token = tf.token;
+      }
+    }
+    // Over TLS a host's client certificate needs a connection of its own.
+    std::shared_ptr<AgentConnection> connection =
+        connections_.empty() ? nullptr
+                             : connections_[static_cast<size_t>(i) % connections_.size()];
+    hosts_.push_back(std::make_unique<Host>(*this, i, absl::StrCat(options_.id_prefix, i),
+                                            std::move(labels), std::move(token),
+                                            std::move(connection),
+                                            HostSeed(options_.seed, i, /*stream=*/2)));
   }
   {
     absl::MutexLock lock(&stats_mu_);
@@ -622,9 +659,10 @@ absl::Time Fleet::Step(Host& host) {
     config.labels = host.labels;
     config.hostname = host.id;
     config.boot_id = absl::StrCat(absl::Hex(SplitMix64(host.rng), absl::kZeroPad16));
-    // A new agent process enrolls again.
-    host.client.SetIdentity("", "");
-    host.agent = std::make_unique<Agent>(std::move(config), host.client, host.store, pinned_root_,
+    config.enrollment_token = host.token;
+    // A new agent process starts from the credential its state kept.
+    host.client->ClearCredential();
+    host.agent = std::make_unique<Agent>(std::move(config), *host.client, host.store, pinned_root_,
                                          clock_, backoff_, &host, &host);
     host.telemetry_failures_seen = 0;
     host.dropped_seen = 0;

@@ -65,6 +65,14 @@ struct LabelFraction {
 };
 absl::StatusOr<LabelFraction> ParseLabelFraction(absl::string_view text);
 
+// TokenFraction enrolls a fraction of the hosts with another enrollment token
+// ("rwe_...:0.005"), e.g. one whose labels put them in canary.
+struct TokenFraction {
+  std::string token;
+  double fraction = 0;
+};
+absl::StatusOr<TokenFraction> ParseTokenFraction(absl::string_view text);
+
 struct FleetOptions {
   int agents = 1000;
   // Server address; used when the Fleet makes its own connections.
@@ -74,7 +82,13 @@ struct FleetOptions {
   int threads = 8;
   // Host i gets agent id <id_prefix><i>.
   std::string id_prefix = "fleet-";
+  // Labels the hosts report about themselves (display only).
   std::vector<LabelFraction> label_fractions;
+  std::vector<TokenFraction> token_fractions;
+  // TLS: the CA (PEM) that verifies the server; each host then has its own
+  // connection for its own client certificate. Empty: plaintext, and the
+  // hosts share `connections` connections.
+  std::string server_ca_pem;
   std::vector<FaultSpec> faults;
   // P(a host start finds that the previous run ended uncleanly) at the first start and at
   // background reboots: crash noise unrelated to content, for the control group.
@@ -87,7 +101,7 @@ struct FleetOptions {
   absl::Duration start_spread = absl::Seconds(10);
   uint64_t seed = 1;
   // Template for every host's Agent; agent_id, labels, hostname and boot_id are
-  // filled per host. Set channels and enrollment_secret here.
+  // filled per host. Set channels and enrollment_token here.
   AgentConfig agent;
   AgentClientOptions client;
   ExponentialBackoffOptions backoff;
@@ -159,6 +173,7 @@ class Fleet {
  private:
   class Host;
   friend class Host;
+  ConnectionOptions ConnectionOptionsForHost() const;
   enum class HostPhase { kNew, kRunning, kDown, kSilent };
   struct Due {
     absl::Time at;

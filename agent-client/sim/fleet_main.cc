@@ -3,6 +3,7 @@
 // injection, for demos, load tests and benchmarks. Thin wiring around Fleet.
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -73,8 +74,19 @@ int Run(int argc, char** argv) {
                  "each keeps newer roots the server sends in memory")
       ->required()
       ->check(CLI::ExistingFile);
-  app.add_option("--enrollment-secret", options.agent.enrollment_secret, "Fleet enrollment secret")
-      ->envname("RINGWARDEN_ENROLLMENT_SECRET");
+  app.add_option("--enrollment-token", options.agent.enrollment_token,
+                 "Enrollment token the hosts enroll with (ringctl enroll-token create)")
+      ->envname("RINGWARDEN_ENROLLMENT_TOKEN");
+  std::vector<std::string> token_fraction_args;
+  app.add_option("--token-fraction", token_fraction_args,
+                 "TOKEN:FRACTION enrolls that fraction of the hosts with another token "
+                 "(repeatable), e.g. a token whose labels put them in canary");
+  std::string ca_file;
+  bool insecure = false;
+  app.add_option("--ca", ca_file, "CA bundle (PEM) that verifies the server's TLS certificate; "
+                                  "every host then has its own connection and certificate")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--insecure", insecure, "Plaintext, for a server started with --insecure");
   app.add_option("--channel", options.agent.channels,
                  "Channel to subscribe to (repeatable; default: every channel)");
   app.add_option("--threads", options.threads, "Worker threads")->check(CLI::Range(1, 1024));
@@ -125,8 +137,27 @@ int Run(int argc, char** argv) {
               << std::endl;
     return 2;
   };
-  if (options.agent.enrollment_secret.empty()) {
-    return usage_error("--enrollment-secret (or RINGWARDEN_ENROLLMENT_SECRET) is required");
+  if (options.agent.enrollment_token.empty()) {
+    return usage_error("--enrollment-token (or RINGWARDEN_ENROLLMENT_TOKEN) is required");
+  }
+  if (ca_file.empty() == !insecure) {
+    return usage_error("pass --ca FILE (TLS, the default) or --insecure (plaintext), not both");
+  }
+  if (!insecure) {
+    std::ifstream in(ca_file);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    options.server_ca_pem = pem.str();
+    if (options.server_ca_pem.empty()) {
+      return usage_error("--ca " + ca_file + " cannot be read");
+    }
+  }
+  for (const std::string& arg : token_fraction_args) {
+    absl::StatusOr<TokenFraction> tf = ParseTokenFraction(arg);
+    if (!tf.ok()) {
+      return usage_error(std::string(tf.status().message()));
+    }
+    options.token_fractions.push_back(*tf);
   }
   for (const std::string& arg : label_fraction_args) {
     absl::StatusOr<LabelFraction> lf = ParseLabelFraction(arg);

@@ -6,8 +6,8 @@
 namespace ringwarden {
 namespace {
 
-bool IsIdChar(char c) {
-  return absl::ascii_isalnum(c) || c == '.' || c == '_' || c == ':' || c == '-';
+bool IsLabelChar(char c) {
+  return absl::ascii_isalnum(c) || c == '.' || c == '_' || c == ':' || c == '-' || c == '/';
 }
 
 }  // namespace
@@ -34,25 +34,13 @@ absl::StatusOr<Role> ParseRole(absl::string_view name) {
       absl::StrCat("unknown role \"", name, "\"; expected viewer, releaser or admin"));
 }
 
-absl::Status ValidateAgentId(absl::string_view agent_id) {
-  if (agent_id.empty() || agent_id.size() > 128) {
-    return absl::InvalidArgumentError("agent_id must be 1-128 characters");
-  }
-  for (char c : agent_id) {
-    if (!IsIdChar(c)) {
-      return absl::InvalidArgumentError("agent_id may only contain letters, digits and . _ : -");
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::Status ValidateLabels(const std::map<std::string, std::string>& labels) {
   if (labels.size() > 32) {
     return absl::InvalidArgumentError("at most 32 labels per agent");
   }
   auto ok_chars = [](absl::string_view s) {
     for (char c : s) {
-      if (!IsIdChar(c) && c != '/') {
+      if (!IsLabelChar(c)) {
         return false;
       }
     }

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/names.h"  // ValidateAgentId
 
 namespace ringwarden {
 
@@ -34,8 +35,6 @@ struct AgentIdentity {
   std::map<std::string, std::string> labels;
 };
 
-// ValidateAgentId accepts 1-128 characters of [A-Za-z0-9._:-].
-absl::Status ValidateAgentId(absl::string_view agent_id);
 // ValidateLabels accepts at most 32 labels, keys 1-64 and values 0-64
 // characters of [A-Za-z0-9._:/-].
 absl::Status ValidateLabels(const std::map<std::string, std::string>& labels);

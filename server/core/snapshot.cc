@@ -36,6 +36,7 @@ absl::StatusOr<std::shared_ptr<const AssignmentSnapshot>> AssignmentSnapshot::Bu
   auto snap = std::make_shared<AssignmentSnapshot>();
   snap->pins_ = std::move(data.pins);
   snap->ring_policy_ = std::move(data.ring_policy);
+  snap->agent_gates_ = std::move(data.agent_gates);
   snap->emergency_stop_ = data.emergency_stop;
   snap->agent_token_secret_ = std::move(data.agent_token_secret);
 
@@ -114,6 +115,19 @@ absl::StatusOr<std::shared_ptr<const AssignmentSnapshot>> AssignmentSnapshot::Bu
     }
   }
   return std::shared_ptr<const AssignmentSnapshot>(std::move(snap));
+}
+
+AgentIdentity AssignmentSnapshot::Identity(const std::string& agent_id) const {
+  AgentIdentity identity{agent_id, {}};
+  if (const AgentGate* gate = Gate(agent_id); gate != nullptr) {
+    identity.labels = gate->labels;
+  }
+  return identity;
+}
+
+const AgentGate* AssignmentSnapshot::Gate(const std::string& agent_id) const {
+  auto it = agent_gates_.find(agent_id);
+  return it == agent_gates_.end() ? nullptr : &it->second;
 }
 
 Ring AssignmentSnapshot::RingOf(const AgentIdentity& agent) const {

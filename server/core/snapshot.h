@@ -61,6 +61,13 @@ class AssignmentSnapshot {
   static absl::StatusOr<std::shared_ptr<const AssignmentSnapshot>> Build(
       CatalogData data, CatalogStore& store, const AssignmentSnapshot* previous);
 
+  // Identity returns what the server knows of an authenticated agent: its id
+  // and the labels an admin or its enrollment token gave it.
+  AgentIdentity Identity(const std::string& agent_id) const;
+  // Gate returns what is on record about one agent (labels, revocation,
+  // reset), or null when nothing is.
+  const AgentGate* Gate(const std::string& agent_id) const;
+
   // RingOf returns the ring of an agent under the current ring policy.
   Ring RingOf(const AgentIdentity& agent) const;
   // Resolve answers one poll. `channels` empty means every known channel.
@@ -99,6 +106,7 @@ class AssignmentSnapshot {
   std::vector<RootRecord> roots_;
   std::map<std::string, FloorRecord> floors_;
   std::vector<PinRecord> pins_;
+  std::map<std::string, AgentGate> agent_gates_;
   RingPolicy ring_policy_;
   bool emergency_stop_ = false;
   std::string agent_token_secret_;

@@ -162,6 +162,7 @@ absl::StatusOr<CatalogData> PgStore::LoadCatalog() {
     ASSIGN_OR_RETURN(data.ring_policy, RingPolicyFromRow(tx.Exec1(sql::kLoadRingPolicy)));
     data.roots = RootsFromResult(tx.Exec(sql::kListRoots));
     data.floors = FloorsFromResult(tx.Exec(sql::kListFloors, ""));
+    data.agent_gates = AgentGatesFromResult(tx.Exec(sql::kListAgentGates));
     for (const pqxx::row& row : tx.Exec(sql::kListSettings)) {
       const std::string key = row[0].as<std::string>();
       if (key == kEmergencyStopKey) {

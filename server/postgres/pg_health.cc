@@ -94,16 +94,7 @@ absl::StatusOr<std::pair<std::vector<AgentRecord>, int64_t>> PgStore::ListAgents
     agents.clear();
     total = tx.Exec1(sql::kCountAgents, ring_name)[0].as<int64_t>();
     for (const pqxx::row& row : tx.Exec(sql::kListAgents, ring_name, limit)) {
-      AgentRecord a;
-      a.agent_id = row[0].as<std::string>();
-      ASSIGN_OR_RETURN(a.ring, ParseStored(ParseRing(row[1].as<std::string>()), "agent ring"));
-      a.labels =
-          nlohmann::json::parse(row[2].as<std::string>()).get<std::map<std::string, std::string>>();
-      a.hostname = row[3].as<std::string>();
-      a.enrolled_at = TimeFromMicros(row[4]);
-      a.last_seen_at = OptionalTimeFromMicros(row[5]);
-      a.versions =
-          nlohmann::json::parse(row[6].as<std::string>()).get<std::map<std::string, int64_t>>();
+      ASSIGN_OR_RETURN(AgentRecord a, AgentFromRow(row));
       agents.push_back(std::move(a));
     }
     return absl::OkStatus();

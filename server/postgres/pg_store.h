@@ -79,6 +79,21 @@ class PgStore final : public Store {
                                                                           int limit) override;
   absl::StatusOr<FleetStats> LoadFleetStats() override;
 
+  // AgentDirectory (pg_agents.cc)
+  absl::Status CreateEnrollmentToken(const EnrollmentTokenRecord& token,
+                                     const AuditRecord& audit) override;
+  absl::StatusOr<std::vector<EnrollmentTokenRecord>> ListEnrollmentTokens() override;
+  absl::StatusOr<EnrollmentTokenRecord> RevokeEnrollmentToken(const std::string& id,
+                                                              const AuditRecord& audit) override;
+  absl::StatusOr<EnrolledAgent> EnrollAgent(const EnrollmentRequest& request) override;
+  absl::StatusOr<AgentRecord> LabelAgent(const std::string& agent_id,
+                                         const std::map<std::string, std::string>& labels,
+                                         Ring ring, const AuditRecord& audit) override;
+  absl::StatusOr<AgentRecord> RevokeAgent(const std::string& agent_id,
+                                          const AuditRecord& audit) override;
+  absl::StatusOr<AgentRecord> ResetAgent(const std::string& agent_id,
+                                         const AuditRecord& audit) override;
+
   // AuditLog (pg_audit.cc)
   absl::StatusOr<std::vector<AuditRecord>> ListAudit(const std::string& rollout_id,
                                                      int limit) override;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
@@ -58,6 +59,11 @@ absl::StatusOr<std::vector<RolloutRecord>> RolloutsFromResult(const pqxx::result
 // RootsFromResult / FloorsFromResult read the columns of sql::kListRoots / kListFloors.
 std::vector<RootRecord> RootsFromResult(const pqxx::result& result);
 std::vector<FloorRecord> FloorsFromResult(const pqxx::result& result);
+
+// AgentFromRow reads the columns of RINGWARDEN_AGENT_COLUMNS (sql.h).
+absl::StatusOr<AgentRecord> AgentFromRow(const pqxx::row& row);
+// AgentGatesFromResult reads sql::kListAgentGates.
+std::map<std::string, AgentGate> AgentGatesFromResult(const pqxx::result& result);
 
 // AppendAudit adds `audit` to the log in `tx`, so it commits with the change it records.
 void AppendAudit(PgTx& tx, const AuditRecord& audit);

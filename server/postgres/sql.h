@@ -339,14 +339,75 @@ inline constexpr Statement kCountAgents = {"count_agents", R"sql(
 SELECT count(*) FROM agents WHERE $1 = '' OR ring = $1)sql"};
 
 // $1: a ring, or '' for every ring; $2: the limit.
-inline constexpr Statement kListAgents = {"list_agents", R"sql(
-SELECT a.agent_id, a.ring, a.labels::text, a.hostname,
-       (extract(epoch from a.enrolled_at) * 1000000)::bigint,
-       (extract(epoch from a.last_seen_at) * 1000000)::bigint,
-       coalesce((SELECT json_object_agg(v.channel, v.version) FROM agent_versions v
-                 WHERE v.agent_id = a.agent_id)::text, '{}')
+// The columns AgentFromRow reads.
+#define RINGWARDEN_AGENT_COLUMNS                                                      \
+  "a.agent_id, a.ring, a.labels::text, a.hostname,"                                  \
+  " (extract(epoch from a.enrolled_at) * 1000000)::bigint,"                         \
+  " (extract(epoch from a.last_seen_at) * 1000000)::bigint,"                        \
+  " coalesce((SELECT json_object_agg(v.channel, v.version) FROM agent_versions v"   \
+  " WHERE v.agent_id = a.agent_id)::text, '{}'), a.reported_labels::text,"          \
+  " (extract(epoch from a.revoked_at) * 1000000)::bigint, a.enrolled_with"
+inline constexpr Statement kListAgents = {"list_agents",
+                                          "SELECT " RINGWARDEN_AGENT_COLUMNS R"sql(
 FROM agents a WHERE $1 = '' OR a.ring = $1
 ORDER BY a.agent_id LIMIT $2)sql"};
+
+// ---- Agent identity ---------------------------------------------------------
+
+// $7: expires at, Unix microseconds.
+inline constexpr Statement kInsertEnrollmentToken = {"insert_enrollment_token", R"sql(
+INSERT INTO enrollment_tokens (id, secret_sha256, labels, max_uses, created_by, description,
+                               expires_at)
+VALUES ($1, decode($2, 'hex'), $3::jsonb, $4, $5, $6,
+        timestamptz 'epoch' + $7::bigint * interval '1 microsecond'))sql"};
+
+#define RINGWARDEN_TOKEN_COLUMNS                                                 \
+  "id, encode(secret_sha256, 'hex'), labels::text, max_uses, uses,"                             \
+  " (extract(epoch from created_at) * 1000000)::bigint, created_by,"            \
+  " (extract(epoch from expires_at) * 1000000)::bigint,"                        \
+  " (extract(epoch from revoked_at) * 1000000)::bigint, description"
+inline constexpr Statement kListEnrollmentTokens = {
+    "list_enrollment_tokens",
+    "SELECT " RINGWARDEN_TOKEN_COLUMNS " FROM enrollment_tokens ORDER BY created_at DESC, id"};
+// The row lock makes concurrent enrollments count uses one at a time.
+inline constexpr Statement kLockEnrollmentToken = {
+    "lock_enrollment_token",
+    "SELECT " RINGWARDEN_TOKEN_COLUMNS " FROM enrollment_tokens WHERE id = $1 FOR UPDATE"};
+inline constexpr Statement kRevokeEnrollmentToken = {"revoke_enrollment_token", R"sql(
+UPDATE enrollment_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1)sql"};
+inline constexpr Statement kUseEnrollmentToken = {"use_enrollment_token", R"sql(
+UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = $1)sql"};
+
+inline constexpr Statement kLockAgent = {"lock_agent", R"sql(
+SELECT (extract(epoch from revoked_at) * 1000000)::bigint, reenroll_allowed
+FROM agents WHERE agent_id = $1 FOR UPDATE)sql"};
+// $1 id, $2 assigned labels, $3 ring, $4 hostname, $5 reported labels, $6 token id.
+inline constexpr Statement kEnrollAgent = {"enroll_agent", R"sql(
+INSERT INTO agents (agent_id, labels, ring, hostname, reported_labels, enrolled_with)
+VALUES ($1, $2::jsonb, $3, $4, $5::jsonb, $6)
+ON CONFLICT (agent_id) DO UPDATE
+SET labels = EXCLUDED.labels, ring = EXCLUDED.ring, hostname = EXCLUDED.hostname,
+    reported_labels = EXCLUDED.reported_labels, enrolled_with = EXCLUDED.enrolled_with,
+    enrolled_at = now(), reenroll_allowed = false)sql"};
+inline constexpr Statement kLabelAgent = {"label_agent", R"sql(
+UPDATE agents SET labels = $2::jsonb, ring = $3 WHERE agent_id = $1)sql"};
+inline constexpr Statement kRevokeAgent = {"revoke_agent", R"sql(
+UPDATE agents SET revoked_at = coalesce(revoked_at, now()) WHERE agent_id = $1)sql"};
+// Certificates count whole seconds: a credential issued in the second of the
+// reset or later stands.
+inline constexpr Statement kResetAgent = {"reset_agent", R"sql(
+UPDATE agents SET revoked_at = NULL, reenroll_allowed = true,
+                  credentials_valid_after = date_trunc('second', now())
+WHERE agent_id = $1)sql"};
+inline constexpr Statement kGetAgent = {"get_agent",
+                                        "SELECT " RINGWARDEN_AGENT_COLUMNS
+                                        " FROM agents a WHERE a.agent_id = $1"};
+// What the snapshot knows of individual agents (the partial index agents_with_gates).
+inline constexpr Statement kListAgentGates = {"list_agent_gates", R"sql(
+SELECT agent_id, labels::text, (extract(epoch from revoked_at) * 1000000)::bigint,
+       (extract(epoch from credentials_valid_after) * 1000000)::bigint
+FROM agents
+WHERE labels <> '{}' OR revoked_at IS NOT NULL OR credentials_valid_after IS NOT NULL)sql"};
 
 inline constexpr Statement kRolloutsByState = {"rollouts_by_state", R"sql(
 SELECT channel, state, count(*) FROM rollouts GROUP BY 1, 2)sql"};

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -14,6 +15,7 @@
 #include "absl/time/time.h"
 #include "common/outcomes.h"
 #include "server/domain/assignment.h"
+#include "server/domain/enrollment.h"
 #include "server/domain/ring.h"
 #include "server/domain/rollout.h"
 
@@ -103,6 +105,44 @@ struct AgentRecord {
   absl::Time enrolled_at;
   std::optional<absl::Time> last_seen_at;
   std::map<std::string, int64_t> versions;  // channel -> version in effect
+  // What the agent says about itself; display only.
+  std::map<std::string, std::string> reported_labels;
+  std::optional<absl::Time> revoked_at;
+  std::string enrolled_with;  // enrollment token id
+};
+
+// EnrollmentTokenRecord is a stored enrollment token; the secret is kept only
+// as its SHA-256.
+struct EnrollmentTokenRecord {
+  std::string id;
+  std::string secret_sha256;  // raw 32 bytes
+  std::map<std::string, std::string> labels;
+  int32_t max_uses = 0;
+  int32_t uses = 0;
+  absl::Time created_at;
+  std::string created_by;
+  absl::Time expires_at;
+  std::optional<absl::Time> revoked_at;
+  std::string description;
+};
+
+// EnrollmentRequest is one agent enrolling with a token.
+struct EnrollmentRequest {
+  std::string token_id;
+  std::string presented_sha256;  // SHA-256 of the secret presented
+  std::string agent_id;
+  std::map<std::string, std::string> reported_labels;
+  std::string hostname;
+  bool holds_credential = false;  // the call carried this agent's current credential
+  absl::Time now;
+  // The ring an agent with these labels belongs to (the token gives the labels).
+  std::function<Ring(const std::map<std::string, std::string>& labels)> ring_of;
+};
+
+// EnrolledAgent is what an admitted enrollment stored.
+struct EnrolledAgent {
+  Ring ring = Ring::kBroad;
+  std::map<std::string, std::string> labels;
 };
 
 // RootRecord is one stored version of the root of trust, as it was signed.
@@ -136,6 +176,8 @@ struct CatalogData {
   std::string agent_token_secret;
   std::vector<RootRecord> roots;    // every stored root, ascending version
   std::vector<FloorRecord> floors;  // by channel
+  // Agents with assigned labels, revoked, or reset; every other agent has none.
+  std::map<std::string, AgentGate> agent_gates;
 };
 
 // Telemetry rows, written in batches.

@@ -188,6 +188,35 @@ class AuditLog {
                                                              int limit) = 0;
 };
 
+// AgentDirectory: enrollment tokens and the identity of enrolled agents.
+class AgentDirectory {
+ public:
+  virtual ~AgentDirectory() = default;
+  virtual absl::Status CreateEnrollmentToken(const EnrollmentTokenRecord& token,
+                                             const AuditRecord& audit) = 0;
+  // ListEnrollmentTokens lists every token, newest first.
+  virtual absl::StatusOr<std::vector<EnrollmentTokenRecord>> ListEnrollmentTokens() = 0;
+  // RevokeEnrollmentToken: NOT_FOUND for an unknown id; revoking twice keeps the first time.
+  virtual absl::StatusOr<EnrollmentTokenRecord> RevokeEnrollmentToken(
+      const std::string& id, const AuditRecord& audit) = 0;
+  // EnrollAgent checks the token and the id (AdmitEnrollment) and stores the
+  // agent with the token's labels, taking one use of the token, atomically:
+  // concurrent enrollments never take more uses than the token has.
+  // PERMISSION_DENIED for an unknown token or a wrong secret.
+  virtual absl::StatusOr<EnrolledAgent> EnrollAgent(const EnrollmentRequest& request) = 0;
+  // LabelAgent replaces an agent's assigned labels and ring; NOT_FOUND when unknown.
+  virtual absl::StatusOr<AgentRecord> LabelAgent(const std::string& agent_id,
+                                                 const std::map<std::string, std::string>& labels,
+                                                 Ring ring, const AuditRecord& audit) = 0;
+  // RevokeAgent refuses the agent's credentials from now on.
+  virtual absl::StatusOr<AgentRecord> RevokeAgent(const std::string& agent_id,
+                                                  const AuditRecord& audit) = 0;
+  // ResetAgent lifts a revocation, refuses credentials issued before now
+  // (whole seconds, as certificates count time) and allows one more enrollment.
+  virtual absl::StatusOr<AgentRecord> ResetAgent(const std::string& agent_id,
+                                                 const AuditRecord& audit) = 0;
+};
+
 // Store is every role at once, for wiring a server from one implementation.
 class Store : public CatalogStore,
               public TrustStore,
@@ -195,6 +224,7 @@ class Store : public CatalogStore,
               public RolloutStore,
               public TelemetrySink,
               public HealthSource,
-              public AuditLog {};
+              public AuditLog,
+              public AgentDirectory {};
 
 }  // namespace ringwarden

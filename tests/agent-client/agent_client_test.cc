@@ -78,7 +78,7 @@ TEST_F(AgentClientTest, EnrollAndAssignmentMapAllFields) {
   auto enrolled = client.Enroll("a-1", {{"group", "dogfood"}}, FakeAgentService::kSecret, "host");
   ASSERT_TRUE(enrolled.ok()) << enrolled.status();
   EXPECT_EQ(enrolled->ring, "canary");
-  EXPECT_FALSE(enrolled->token.empty());
+  EXPECT_FALSE(enrolled->credential.token.empty());
 
   SignedContent c = SignContent(key_, "rules.test", 4, "payload");
   c.assignment.set_rollback(true);

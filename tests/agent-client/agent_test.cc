@@ -59,7 +59,7 @@ class AgentTest : public ::testing::Test {
     config.agent_id = kId;
     config.labels = {{"site", "test"}};
     config.channels = {kChannel};
-    config.enrollment_secret = FakeAgentService::kSecret;
+    config.enrollment_token = FakeAgentService::kSecret;
     config.hostname = "host-1";
     config.boot_id = "boot-1";
     return config;
@@ -571,7 +571,7 @@ TEST_F(AgentTest, UnavailableServerBacksOffAndUnknownTokenReEnrolls) {
 TEST_F(AgentTest, WrongEnrollmentSecretIsAnError) {
   client_.SetIdentity("", "");
   AgentConfig config = Config();
-  config.enrollment_secret = "wrong";
+  config.enrollment_token = "wrong";
   Agent agent(config, client_, store_, trust_.root, clock_, backoff_);
   ASSERT_TRUE(agent.Start().ok());
   absl::StatusOr<absl::Duration> delay = agent.RunOnce();
@@ -584,26 +584,36 @@ TEST_F(AgentTest, RunOnceBeforeStartFails) {
   EXPECT_EQ(agent.RunOnce().status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
-TEST_F(AgentTest, RingOfTheFirstEnrollmentIsTheOneAssignmentsMustName) {
+// The ring follows the server's enrollment answers (an admin relabel moves an
+// agent; what the agent says about itself never does, server side), and an
+// assignment naming any other ring is refused.
+TEST_F(AgentTest, TheRingOfTheLastEnrollmentIsTheOneAssignmentsMustName) {
   auto agent = NewAgent(store_);
   Serve(1, "one");
   Run(*agent);
   EXPECT_EQ(store_.state().meta.trust.ring, "broad");
 
-  // A later enrollment answering another ring does not move the agent there.
   agent.reset();
   client_.SetIdentity("", "");
   AgentConfig canary = Config();
   canary.labels = {{"group", "dogfood"}};
   Agent relabelled(canary, client_, store_, trust_.root, clock_, backoff_);
   ASSERT_TRUE(relabelled.Start().ok());
+  EXPECT_EQ(relabelled.ring(), "broad");  // the kept credential: no new enrollment
+  ASSERT_TRUE(relabelled.Enroll().ok());
+  EXPECT_EQ(relabelled.ring(), "canary");
+  EXPECT_EQ(store_.state().meta.trust.ring, "canary");
+
+  Misbehavior broad_ring;
+  broad_ring.ring = "broad";
+  fake().SetMisbehavior(broad_ring);
   Serve(2, "two");
   ASSERT_TRUE(relabelled.RunOnce().ok());
-  EXPECT_EQ(relabelled.ring(), "broad");
   EXPECT_EQ(store_.state().CurrentVersion(kChannel), 1);
-  EXPECT_NE(relabelled.assignment_refusal().find("canary ring; this agent is in broad"),
+  EXPECT_NE(relabelled.assignment_refusal().find("broad ring; this agent is in canary"),
             std::string::npos)
-      << relabelled.assignment_refusal();
+      << relabelled.assignment_refusal() << " / " << relabelled.last_error() << " / "
+      << store_.state().meta.trust.ring;
 }
 
 TEST_F(AgentTest, TrustStateRecordsSequenceAndHighestVersionRun) {

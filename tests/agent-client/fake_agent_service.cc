@@ -410,7 +410,7 @@ grpc::ServerUnaryReactor* FakeAgentService::Enroll(grpc::CallbackServerContext* 
   if (Injected("Enroll", &injected)) {
     return Reply(ctx, injected);
   }
-  if (req->enrollment_secret() != kSecret) {
+  if (req->enrollment_token() != kSecret) {
     return Reply(ctx, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                                    "wrong enrollment secret; check --enrollment-secret"));
   }

@@ -75,7 +75,7 @@ class FleetTest : public ::testing::Test {
     o.start_spread = absl::Milliseconds(100);
     o.seed = 42;
     o.agent.channels = {kChannel};
-    o.agent.enrollment_secret = FakeAgentService::kSecret;
+    o.agent.enrollment_token = FakeAgentService::kSecret;
     o.agent.min_poll_interval = absl::Milliseconds(10);
     o.agent.healthy_interval = absl::Hours(1);
     o.agent.heartbeat_interval = absl::Seconds(1);

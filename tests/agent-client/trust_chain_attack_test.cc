@@ -81,7 +81,7 @@ class TrustChainAttackTest : public ::testing::Test {
     config.labels = canary ? std::map<std::string, std::string>{{"group", "dogfood"}}
                            : std::map<std::string, std::string>{};
     config.channels = {kChannel};
-    config.enrollment_secret = FakeAgentService::kSecret;
+    config.enrollment_token = FakeAgentService::kSecret;
     config.hostname = host.id;
     config.boot_id = "boot";
     host.client.SetIdentity("", "");
@@ -406,7 +406,7 @@ TEST_F(TrustChainAttackTest, ServerKeyNotInTheRootIsRefusedUntilARootUpdateNames
   AgentConfig config;
   config.agent_id = kId;
   config.channels = {kChannel};
-  config.enrollment_secret = FakeAgentService::kSecret;
+  config.enrollment_token = FakeAgentService::kSecret;
   auto agent = std::make_unique<Agent>(config, client, **disk, trust_.root, clock_, backoff_);
   ASSERT_TRUE(agent->Start().ok());
   Serve(1, "one");

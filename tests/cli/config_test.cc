@@ -102,6 +102,7 @@ class ResolveSettingsTest : public ::testing::Test {
   SettingsInputs Inputs() const {
     SettingsInputs in;
     in.env_home = dir_.path();
+    in.insecure = true;  // the CA has tests of its own below
     return in;
   }
   std::string WriteConfig(const std::string& text, int mode = 0600) {
@@ -281,6 +282,42 @@ TEST_F(ResolveSettingsTest, WarnsWhenATokenIsReadableByOthers) {
   auto loose = ResolveSettings(Inputs());
   ASSERT_TRUE(loose.ok());
   EXPECT_THAT(loose->warnings, ElementsAre(HasSubstr("token file " + token)));
+}
+
+TEST_F(ResolveSettingsTest, TheServerIsVerifiedWithACaUnlessInsecureIsAskedFor) {
+  SettingsInputs in = Inputs();
+  in.insecure = false;
+  auto missing = ResolveSettings(in);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("pass --ca FILE"));
+
+  in.ca_file = dir_.path() + "/no-such-ca.pem";
+  auto unreadable = ResolveSettings(in);
+  EXPECT_FALSE(unreadable.ok());
+  EXPECT_THAT(std::string(unreadable.status().message()), HasSubstr("CA file"));
+
+  const std::string ca = dir_.Write("ca.pem", "-----BEGIN CERTIFICATE-----\nx\n", 0644);
+  in.ca_file = ca;
+  auto from_flag = ResolveSettings(in);
+  ASSERT_TRUE(from_flag.ok()) << from_flag.status();
+  EXPECT_THAT(from_flag->server_ca_pem, HasSubstr("BEGIN CERTIFICATE"));
+
+  in.ca_file.reset();
+  in.env_ca = ca;
+  EXPECT_TRUE(ResolveSettings(in).ok());
+  in.env_ca.reset();
+  WriteConfig("ca_file = \"~/ca.pem\"\n");
+  auto from_file = ResolveSettings(in);
+  ASSERT_TRUE(from_file.ok()) << from_file.status();
+  EXPECT_FALSE(from_file->server_ca_pem.empty());
+
+  in.insecure = true;
+  in.ca_file = ca;
+  EXPECT_EQ(ResolveSettings(in).status().code(), absl::StatusCode::kInvalidArgument);
+  in.ca_file.reset();
+  auto plaintext = ResolveSettings(in);
+  ASSERT_TRUE(plaintext.ok());
+  EXPECT_TRUE(plaintext->server_ca_pem.empty());
 }
 
 }  // namespace

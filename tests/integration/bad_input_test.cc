@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "cli/admin_client.h"
+#include "common/pki.h"
 #include "cli/signing.h"
 #include "common/dsse.h"
 #include "common/sha256.h"
@@ -27,7 +28,7 @@ class BadInputTest : public ::testing::Test {
   void SetUp() override {
     server_ = std::make_unique<ServerProcess>(db_.conninfo(), keys_);
     admin_ = std::make_unique<AdminClient>(server_->address(), TestKeys::kReleaserToken,
-                                           absl::Seconds(30));
+                                           absl::Seconds(30), testing::Pki().ServerCaPem());
   }
 
   std::string Envelope(const std::string& payload, int64_t version,
@@ -152,13 +153,13 @@ TEST_F(BadInputTest, ContentUploadRefusals) {
 TEST_F(BadInputTest, CredentialsAndRoles) {
   const std::string payload = "rules v1";
   const std::string rows = Rows();
-  AdminClient viewer(server_->address(), TestKeys::kViewerToken, absl::Seconds(10));
+  AdminClient viewer(server_->address(), TestKeys::kViewerToken, absl::Seconds(10), testing::Pki().ServerCaPem());
   ExpectRefused(Upload(Envelope(payload, 1), payload, &viewer), absl::StatusCode::kPermissionDenied,
                 "releaser", rows);
-  AdminClient nobody(server_->address(), "", absl::Seconds(10));
+  AdminClient nobody(server_->address(), "", absl::Seconds(10), testing::Pki().ServerCaPem());
   ExpectRefused(Upload(Envelope(payload, 1), payload, &nobody), absl::StatusCode::kUnauthenticated,
                 "authorization", rows);
-  AdminClient wrong(server_->address(), "not-a-real-token-at-all", absl::Seconds(10));
+  AdminClient wrong(server_->address(), "not-a-real-token-at-all", absl::Seconds(10), testing::Pki().ServerCaPem());
   ExpectRefused(Upload(Envelope(payload, 1), payload, &wrong), absl::StatusCode::kUnauthenticated,
                 "token", rows);
   // Emergency stop needs the admin role.
@@ -228,57 +229,70 @@ TEST_F(BadInputTest, RolloutRefusals) {
 }
 
 TEST_F(BadInputTest, AgentRefusals) {
-  auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
-  auto stub = v1::AgentService::NewStub(channel);
-  auto call = [&](auto method, const auto& req, auto* resp, const std::string& token = "") {
+  const std::string token = testing::CreateEnrollmentToken(server_->address(), 5);
+  // Calls without a client certificate: only Enroll is answered.
+  auto anonymous = v1::AgentService::NewStub(testing::ServerChannel(server_->address()));
+  auto call = [&](v1::AgentService::Stub* stub, auto method, const auto& req, auto* resp) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    if (!token.empty()) {
-      ctx.AddMetadata("authorization", "Bearer " + token);
-    }
-    return ((*stub).*method)(&ctx, req, resp);
+    return (stub->*method)(&ctx, req, resp);
   };
   v1::EnrollRequest enroll;
   v1::EnrollResponse enrolled;
+  absl::StatusOr<AgentKeyRequest> key = MakeAgentKeyRequest("host-1");
+  ASSERT_TRUE(key.ok());
   enroll.set_agent_id("host-1");
-  enroll.set_enrollment_secret("wrong-secret-wrong-secret");
-  EXPECT_EQ(call(&v1::AgentService::Stub::Enroll, enroll, &enrolled).error_code(),
+  enroll.set_csr_pem(key->csr_pem);
+  enroll.set_enrollment_token("rwe_0123456789abcdef_" + std::string(43, 'A'));
+  EXPECT_EQ(call(anonymous.get(), &v1::AgentService::Stub::Enroll, enroll, &enrolled).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
-  enroll.set_enrollment_secret(TestKeys::kEnrollmentSecret);
+  enroll.set_enrollment_token(token);
   enroll.set_agent_id("bad id; DROP TABLE agents");
-  EXPECT_EQ(call(&v1::AgentService::Stub::Enroll, enroll, &enrolled).error_code(),
+  EXPECT_EQ(call(anonymous.get(), &v1::AgentService::Stub::Enroll, enroll, &enrolled).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
   enroll.set_agent_id(std::string(200, 'a'));
-  EXPECT_EQ(call(&v1::AgentService::Stub::Enroll, enroll, &enrolled).error_code(),
+  EXPECT_EQ(call(anonymous.get(), &v1::AgentService::Stub::Enroll, enroll, &enrolled).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
   enroll.set_agent_id("host-1");
   for (int i = 0; i < 40; ++i) {
     (*enroll.mutable_labels())[absl::StrCat("k", i)] = "v";
   }
-  EXPECT_EQ(call(&v1::AgentService::Stub::Enroll, enroll, &enrolled).error_code(),
+  EXPECT_EQ(call(anonymous.get(), &v1::AgentService::Stub::Enroll, enroll, &enrolled).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
   enroll.clear_labels();
-  ASSERT_TRUE(call(&v1::AgentService::Stub::Enroll, enroll, &enrolled).ok());
+  enroll.set_csr_pem("-----BEGIN CERTIFICATE REQUEST-----\nnot a csr\n");
+  EXPECT_EQ(call(anonymous.get(), &v1::AgentService::Stub::Enroll, enroll, &enrolled).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  enroll.set_csr_pem(std::string(9000, 'c'));
+  EXPECT_EQ(call(anonymous.get(), &v1::AgentService::Stub::Enroll, enroll, &enrolled).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  enroll.clear_csr_pem();
+  EXPECT_EQ(call(anonymous.get(), &v1::AgentService::Stub::Enroll, enroll, &enrolled).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  // None of the refused attempts took a use of the token: five hosts still can.
+  absl::StatusOr<testing::TestAgent> host1 =
+      testing::EnrollAgent(server_->address(), "host-1", token);
+  ASSERT_TRUE(host1.ok()) << host1.status();
+  absl::StatusOr<testing::TestAgent> host2 =
+      testing::EnrollAgent(server_->address(), "host-2", token);
+  ASSERT_TRUE(host2.ok()) << host2.status();
+  auto as_host1 = v1::AgentService::NewStub(testing::ServerChannel(server_->address(), &*host1));
+  auto as_host2 = v1::AgentService::NewStub(testing::ServerChannel(server_->address(), &*host2));
+  auto stub = as_host1.get();
 
   v1::GetAssignmentRequest poll;
   v1::GetAssignmentResponse assignment;
   poll.set_agent_id("host-1");
-  EXPECT_EQ(call(&v1::AgentService::Stub::GetAssignment, poll, &assignment).error_code(),
-            grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_EQ(call(&v1::AgentService::Stub::GetAssignment, poll, &assignment, "rwa1.forged.token")
-                .error_code(),
-            grpc::StatusCode::UNAUTHENTICATED);
-  // Another agent's credential does not work for host-1.
-  v1::EnrollRequest other = enroll;
-  other.set_agent_id("host-2");
-  v1::EnrollResponse other_enrolled;
-  ASSERT_TRUE(call(&v1::AgentService::Stub::Enroll, other, &other_enrolled).ok());
   EXPECT_EQ(
-      call(&v1::AgentService::Stub::GetAssignment, poll, &assignment, other_enrolled.agent_token())
-          .error_code(),
+      call(anonymous.get(), &v1::AgentService::Stub::GetAssignment, poll, &assignment).error_code(),
       grpc::StatusCode::UNAUTHENTICATED);
-  ASSERT_TRUE(
-      call(&v1::AgentService::Stub::GetAssignment, poll, &assignment, enrolled.agent_token()).ok());
+  // Another agent's certificate does not work for host-1.
+  grpc::Status as_other =
+      call(as_host2.get(), &v1::AgentService::Stub::GetAssignment, poll, &assignment);
+  EXPECT_EQ(as_other.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(as_other.error_message().find("cannot act as agent host-1"), std::string::npos)
+      << as_other.error_message();
+  ASSERT_TRUE(call(stub, &v1::AgentService::Stub::GetAssignment, poll, &assignment).ok());
 
   v1::ReportTelemetryRequest batch;
   v1::ReportTelemetryResponse ack;
@@ -287,23 +301,22 @@ TEST_F(BadInputTest, AgentRefusals) {
   for (int i = 0; i < 300; ++i) {
     batch.add_events()->mutable_heartbeat()->set_boot_id("b");
   }
-  auto too_many =
-      call(&v1::AgentService::Stub::ReportTelemetry, batch, &ack, enrolled.agent_token());
+  auto too_many = call(stub, &v1::AgentService::Stub::ReportTelemetry, batch, &ack);
   EXPECT_EQ(too_many.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(too_many.error_message().find("256"), std::string::npos);
   batch.clear_events();
   batch.add_events();  // no payload
-  EXPECT_EQ(call(&v1::AgentService::Stub::ReportTelemetry, batch, &ack, enrolled.agent_token())
+  EXPECT_EQ(call(stub, &v1::AgentService::Stub::ReportTelemetry, batch, &ack)
                 .error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
   batch.clear_events();
   batch.add_events()->mutable_heartbeat()->set_boot_id("b");
   ASSERT_TRUE(
-      call(&v1::AgentService::Stub::ReportTelemetry, batch, &ack, enrolled.agent_token()).ok());
+      call(stub, &v1::AgentService::Stub::ReportTelemetry, batch, &ack).ok());
   EXPECT_EQ(ack.accepted(), 1);
   // The same batch again is acknowledged as a duplicate and not counted.
   ASSERT_TRUE(
-      call(&v1::AgentService::Stub::ReportTelemetry, batch, &ack, enrolled.agent_token()).ok());
+      call(stub, &v1::AgentService::Stub::ReportTelemetry, batch, &ack).ok());
   EXPECT_TRUE(ack.duplicate());
   EXPECT_EQ(ack.accepted(), 0);
 
@@ -312,7 +325,6 @@ TEST_F(BadInputTest, AgentRefusals) {
   fetch.set_channel(kChannel);
   fetch.set_version(99);
   grpc::ClientContext ctx;
-  ctx.AddMetadata("authorization", "Bearer " + enrolled.agent_token());
   auto reader = stub->FetchContent(&ctx, fetch);
   v1::ContentChunk chunk;
   EXPECT_FALSE(reader->Read(&chunk));
@@ -329,19 +341,12 @@ namespace {
 // stored safely and never blocks the batches behind it. Broken UTF-8 never
 // arrives: proto3 strings refuse it at the transport.
 TEST_F(BadInputTest, HostileTelemetryTextIsStoredAndDoesNotBlockLaterBatches) {
-  auto stub = v1::AgentService::NewStub(
-      grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
-  v1::EnrollRequest enroll;
-  enroll.set_agent_id("host-x");
-  enroll.set_enrollment_secret(TestKeys::kEnrollmentSecret);
-  v1::EnrollResponse enrolled;
-  {
-    grpc::ClientContext ctx;
-    ASSERT_TRUE(stub->Enroll(&ctx, enroll, &enrolled).ok());
-  }
+  absl::StatusOr<testing::TestAgent> host = testing::EnrollAgent(
+      server_->address(), "host-x", testing::CreateEnrollmentToken(server_->address(), 1));
+  ASSERT_TRUE(host.ok()) << host.status();
+  auto stub = v1::AgentService::NewStub(testing::ServerChannel(server_->address(), &*host));
   auto send = [&](const v1::ReportTelemetryRequest& req) {
     grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", "Bearer " + enrolled.agent_token());
     v1::ReportTelemetryResponse ack;
     return stub->ReportTelemetry(&ctx, req, &ack);
   };

@@ -95,11 +95,14 @@ class HealthGateTest : public ::testing::Test {
     o.connections = 4;
     o.threads = 8;
     o.seed = 42;
-    o.label_fractions.push_back({"group", "dogfood", 0.02});
+    // Dogfood hosts are canary because their enrollment token says so.
+    o.token_fractions.push_back(agent::TokenFraction{
+        testing::CreateEnrollmentToken(server_->address(), kAgents, {"group=dogfood"}), 0.02});
+    o.server_ca_pem = testing::Pki().ServerCaPem();
     o.start_spread = absl::Seconds(1);
     o.restart_delay = absl::Seconds(2);
     o.agent.channels = {kChannel};
-    o.agent.enrollment_secret = TestKeys::kEnrollmentSecret;
+    o.agent.enrollment_token = testing::CreateEnrollmentToken(server_->address(), kAgents);
     o.agent.heartbeat_interval = absl::Milliseconds(500);
     o.agent.healthy_interval = absl::Seconds(2);
     o.agent.min_poll_interval = absl::Milliseconds(100);

@@ -26,8 +26,6 @@ class OperatorControlTest : public ::testing::Test {
  protected:
   void SetUp() override {
     server_ = std::make_unique<ServerProcess>(db_.conninfo(), keys_);
-    stub_ = v1::AgentService::NewStub(
-        grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
     const std::string policy = keys_.dir.File("p.json");
     testing::WriteFile(policy, R"({"broad_waves": [1.0]})");
     ASSERT_EQ(Ctl({"policy", "set", "default", "--file", policy}).code, 0);
@@ -57,19 +55,21 @@ class OperatorControlTest : public ::testing::Test {
     }
   }
 
-  // Enroll returns the credential of an agent with `labels`.
-  std::string Enroll(const std::string& id, std::map<std::string, std::string> labels) {
-    v1::EnrollRequest req;
-    req.set_agent_id(id);
-    req.set_enrollment_secret(TestKeys::kEnrollmentSecret);
-    req.mutable_labels()->insert(labels.begin(), labels.end());
-    v1::EnrollResponse resp;
-    grpc::ClientContext ctx;
-    EXPECT_TRUE(stub_->Enroll(&ctx, req, &resp).ok());
-    return resp.agent_token();
+  // Enroll enrolls an agent with a token that gives it `labels` (the labels
+  // that decide rings and pins come from tokens and admins only).
+  testing::TestAgent Enroll(const std::string& id, std::map<std::string, std::string> labels) {
+    std::vector<std::string> label_args;
+    for (const auto& [k, v] : labels) {
+      label_args.push_back(k + "=" + v);
+    }
+    absl::StatusOr<testing::TestAgent> agent = testing::EnrollAgent(
+        server_->address(), id, testing::CreateEnrollmentToken(server_->address(), 1, label_args));
+    EXPECT_TRUE(agent.ok()) << agent.status();
+    return agent.ok() ? *agent : testing::TestAgent{};
   }
 
-  v1::GetAssignmentResponse Poll(const std::string& id, const std::string& token, int64_t current) {
+  v1::GetAssignmentResponse Poll(const std::string& id, const testing::TestAgent& agent,
+                                 int64_t current) {
     v1::GetAssignmentRequest req;
     req.set_agent_id(id);
     v1::ChannelVersion* cv = req.add_current();
@@ -77,8 +77,8 @@ class OperatorControlTest : public ::testing::Test {
     cv->set_version(current);
     v1::GetAssignmentResponse resp;
     grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", "Bearer " + token);
-    grpc::Status s = stub_->GetAssignment(&ctx, req, &resp);
+    grpc::Status s = v1::AgentService::NewStub(testing::ServerChannel(server_->address(), &agent))
+                         ->GetAssignment(&ctx, req, &resp);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return resp;
   }
@@ -95,11 +95,10 @@ class OperatorControlTest : public ::testing::Test {
   TestDatabase db_;
   TestKeys keys_;
   std::unique_ptr<ServerProcess> server_;
-  std::unique_ptr<v1::AgentService::Stub> stub_;
 };
 
 TEST_F(OperatorControlTest, EmergencyStopFreezesEverythingUntilLifted) {
-  const std::string token = Enroll("dog-1", {{"group", "dogfood"}});  // canary by label
+  const testing::TestAgent token = Enroll("dog-1", {{"group", "dogfood"}});  // canary by label
   Publish(1);
   const std::string id = Start(1);
   EXPECT_EQ(Version(Poll("dog-1", token, 0)), 1);
@@ -130,9 +129,9 @@ TEST_F(OperatorControlTest, EmergencyStopFreezesEverythingUntilLifted) {
 }
 
 TEST_F(OperatorControlTest, PinsHoldGroupsBack) {
-  const std::string pinned = Enroll("pay-1", {{"group", "payments"}});
-  const std::string n1 = Enroll("fin-1", {{"group", "finance"}});
-  const std::string free = Enroll("dog-1", {{"group", "dogfood"}});
+  const testing::TestAgent pinned = Enroll("pay-1", {{"group", "payments"}});
+  const testing::TestAgent n1 = Enroll("fin-1", {{"group", "finance"}});
+  const testing::TestAgent free = Enroll("dog-1", {{"group", "dogfood"}});
   Publish(1);
   Complete(Start(1));
   Publish(2);
@@ -190,7 +189,7 @@ TEST(ServerHealthTest, StandardHealthServiceReportsServing) {
   testing::TestDatabase db;
   testing::TestKeys keys;
   testing::ServerProcess server(db.conninfo(), keys);
-  grpc::GenericStub stub(grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
+  grpc::GenericStub stub(testing::ServerChannel(server.address()));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   // HealthCheckRequest{service: ""} serializes to no bytes.

@@ -78,10 +78,13 @@ class RolloutFlowTest : public ::testing::Test {
     o.server = server_->address();
     o.connections = 2;
     o.threads = 6;
-    o.label_fractions.push_back({"group", "dogfood", 0.02});
+    // Dogfood hosts are canary because their enrollment token says so.
+    o.token_fractions.push_back(agent::TokenFraction{
+        testing::CreateEnrollmentToken(server_->address(), agents, {"group=dogfood"}), 0.02});
+    o.server_ca_pem = testing::Pki().ServerCaPem();
     o.start_spread = absl::Milliseconds(500);
     o.agent.channels = {kChannel};
-    o.agent.enrollment_secret = TestKeys::kEnrollmentSecret;
+    o.agent.enrollment_token = testing::CreateEnrollmentToken(server_->address(), agents);
     o.agent.heartbeat_interval = absl::Milliseconds(300);
     o.agent.healthy_interval = absl::Seconds(1);
     o.agent.min_poll_interval = absl::Milliseconds(100);

@@ -66,9 +66,14 @@ class TrustChainIntegrationTest : public ::testing::Test {
   }
 
   AgentRun Agent() {
+    if (dogfood_token_.empty()) {
+      // One host, enrolled once: later runs use the credential in its state.
+      dogfood_token_ = testing::CreateEnrollmentToken(server_->address(), 1,
+                                                      std::vector<std::string>{"group=dogfood"});
+    }
     return RunAgentOnce({"--server", server_->address(), "--state-dir", state_.path(), "--id",
-                         "trust-host-1", "--label", "group=dogfood", "--root", keys_.root_path,
-                         "--enrollment-secret", TestKeys::kEnrollmentSecret, "--channel", kChannel,
+                         "trust-host-1", "--root", keys_.root_path, "--enrollment-token",
+                         dogfood_token_, "--ca", testing::Pki().server_ca, "--channel", kChannel,
                          "--healthy-interval", "1", "--heartbeat-interval", "1"},
                         state_.File(absl::StrCat("agent-", ++runs_, ".log")));
   }
@@ -80,6 +85,7 @@ class TrustChainIntegrationTest : public ::testing::Test {
   testing::TempDir state_;
   std::unique_ptr<ServerProcess> server_;
   int runs_ = 0;
+  std::string dogfood_token_;
 };
 
 TEST_F(TrustChainIntegrationTest, AServerKeyOutsideTheRootIsRefusedUntilARotationNamesIt) {

@@ -5,6 +5,7 @@
 #include "server/agent_service.h"
 
 #include <grpcpp/server_builder.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
@@ -38,10 +39,10 @@ class AgentServiceTest : public TrustFixture {
     ASSERT_TRUE(snapshots_.Refresh().ok());
 
     AgentServiceOptions options;
-    options.enrollment_secret = "enrollment-secret-0123";
     options.assignment_ttl = absl::Hours(6);
     service_ = std::make_unique<AgentServiceImpl>(options, snapshots_, telemetry_, metrics_, trust_,
-                                                  server_key, clock_);
+                                                  server_key, clock_, agents_, credentials_,
+                                                  enroll_queue_);
     grpc::ServerBuilder builder;
     builder.RegisterService(service_.get());
     server_ = builder.BuildAndStart();
@@ -94,8 +95,7 @@ class AgentServiceTest : public TrustFixture {
 
   absl::StatusOr<v1::GetAssignmentResponse> Poll(int64_t current, int64_t root_version = 0) {
     grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", "Bearer " + IssueAgentToken(AgentIdentity{kAgent, {}},
-                                                                 FakeStore::kAgentTokenSecret));
+    ctx.AddMetadata("authorization", "Bearer " + TokenFor(kAgent));
     v1::GetAssignmentRequest req;
     req.set_agent_id(kAgent);
     req.set_root_version(root_version);
@@ -125,6 +125,14 @@ class AgentServiceTest : public TrustFixture {
     return VerifyAssignment(*newest, resp.signed_assignment(), kAgent, clock_.Now());
   }
 
+  // TokenFor is the bearer credential a --insecure server issues `agent_id`.
+  std::string TokenFor(const std::string& agent_id) {
+    absl::StatusOr<IssuedCredential> issued =
+        credentials_.Issue(agent_id, "", *snapshots_.Current());
+    EXPECT_TRUE(issued.ok()) << issued.status();
+    return issued.ok() ? issued->token : "";
+  }
+
   const Principal admin_{"root-admin", Role::kAdmin};
   const Principal releaser_{"alice", Role::kReleaser};
   std::string pinned_root_;
@@ -133,6 +141,9 @@ class AgentServiceTest : public TrustFixture {
   TelemetryWriter telemetry_{store_, absl::Seconds(60), 1000};
   prometheus::Registry registry_;
   Metrics metrics_{registry_};
+  AgentRegistry agents_{store_, snapshots_, clock_};
+  AgentCredentials credentials_ = AgentCredentials::Insecure(absl::Hours(24), clock_);
+  WorkQueue enroll_queue_{1, 16};
   std::unique_ptr<AgentServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<v1::AgentService::Stub> stub_;
@@ -218,7 +229,7 @@ TEST_F(AgentServiceTest, TheEmergencyStopIsSigned) {
 TEST_F(AgentServiceTest, AnswersSignedWithAKeyTheRootDoesNotNameAreRefusedByAgents) {
   Ed25519PrivateKey stranger = NewKey();
   AgentServiceImpl rogue(AgentServiceOptions{}, snapshots_, telemetry_, metrics_, trust_, stranger,
-                         clock_);
+                         clock_, agents_, credentials_, enroll_queue_);
   grpc::ServerBuilder builder;
   builder.RegisterService(&rogue);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -227,6 +238,200 @@ TEST_F(AgentServiceTest, AnswersSignedWithAKeyTheRootDoesNotNameAreRefusedByAgen
   ASSERT_TRUE(resp.ok()) << resp.status();
   EXPECT_EQ(Verified(*resp).status().code(), absl::StatusCode::kPermissionDenied);
   server->Shutdown();
+}
+
+// ---- Agent identity: enrollment tokens, credentials, refusals ----
+
+class AgentIdentityTest : public AgentServiceTest {
+ protected:
+  std::string Token(int32_t max_uses, std::map<std::string, std::string> labels = {},
+                    absl::Duration ttl = absl::Hours(1)) {
+    absl::StatusOr<CreatedEnrollmentToken> created =
+        agents_.CreateToken(NewEnrollmentToken{ttl, max_uses, std::move(labels), "test"}, admin_);
+    EXPECT_TRUE(created.ok()) << created.status();
+    return created.ok() ? created->text : "";
+  }
+
+  absl::StatusOr<v1::EnrollResponse> Enroll(const std::string& id, const std::string& token,
+                                            std::map<std::string, std::string> labels = {},
+                                            const std::string& credential = "") {
+    grpc::ClientContext ctx;
+    if (!credential.empty()) {
+      ctx.AddMetadata("authorization", "Bearer " + credential);
+    }
+    v1::EnrollRequest req;
+    req.set_agent_id(id);
+    req.set_enrollment_token(token);
+    req.mutable_labels()->insert(labels.begin(), labels.end());
+    v1::EnrollResponse resp;
+    const grpc::Status status = stub_->Enroll(&ctx, req, &resp);
+    if (!status.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                          status.error_message());
+    }
+    return resp;
+  }
+
+  absl::StatusOr<v1::ReportTelemetryResponse> Report(const std::string& as_agent,
+                                                     const std::string& credential, int64_t seq) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + credential);
+    v1::ReportTelemetryRequest req;
+    req.set_agent_id(as_agent);
+    req.set_batch_seq(seq);
+    req.add_events()->mutable_heartbeat()->set_boot_id("b");
+    v1::ReportTelemetryResponse resp;
+    const grpc::Status status = stub_->ReportTelemetry(&ctx, req, &resp);
+    if (!status.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                          status.error_message());
+    }
+    return resp;
+  }
+};
+
+TEST_F(AgentIdentityTest, TheTokenDecidesTheRingAndSelfAssertedLabelsDoNot) {
+  absl::StatusOr<v1::EnrollResponse> self = Enroll("sybil-1", Token(5), {{"group", "dogfood"}});
+  ASSERT_TRUE(self.ok()) << self.status();
+  // Its ring is the one its id hashes to, as if it had said nothing; had its
+  // own label counted, it would be canary.
+  EXPECT_EQ(self->ring(), RingName(snapshots_.Current()->RingOf(AgentIdentity{"sybil-1", {}})));
+  ASSERT_EQ(snapshots_.Current()->RingOf(AgentIdentity{"sybil-1", {{"group", "dogfood"}}}),
+            Ring::kCanary);
+  ASSERT_NE(snapshots_.Current()->RingOf(AgentIdentity{"sybil-1", {}}), Ring::kCanary);
+  absl::StatusOr<v1::EnrollResponse> dogfood =
+      Enroll("laptop-1", Token(1, {{"group", "dogfood"}}));
+  ASSERT_TRUE(dogfood.ok()) << dogfood.status();
+  EXPECT_EQ(dogfood->ring(), "canary");
+  auto agents = store_.ListAgents(std::nullopt, 10);
+  ASSERT_TRUE(agents.ok());
+  for (const AgentRecord& a : agents->first) {
+    if (a.agent_id == "sybil-1") {
+      EXPECT_TRUE(a.labels.empty());
+      EXPECT_EQ(a.reported_labels.at("group"), "dogfood");
+    }
+  }
+}
+
+TEST_F(AgentIdentityTest, ASpentTokenIsRefused) {
+  const std::string token = Token(2);
+  ASSERT_TRUE(Enroll("h-1", token).ok());
+  ASSERT_TRUE(Enroll("h-2", token).ok());
+  absl::StatusOr<v1::EnrollResponse> third = Enroll("h-3", token);
+  EXPECT_EQ(third.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(third.status().message()), ::testing::HasSubstr("is spent: 2 of 2"));
+}
+
+TEST_F(AgentIdentityTest, AnExpiredOrRevokedTokenIsRefused) {
+  const std::string token = Token(10, {}, absl::Minutes(5));
+  clock_.Advance(absl::Minutes(6));
+  absl::StatusOr<v1::EnrollResponse> late = Enroll("h-1", token);
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(late.status().message()), ::testing::HasSubstr("expired at"));
+
+  const std::string other = Token(10);
+  const std::string id = other.substr(4, 16);
+  ASSERT_TRUE(agents_.RevokeToken(id, "leaked", admin_).ok());
+  absl::StatusOr<v1::EnrollResponse> revoked = Enroll("h-2", other);
+  EXPECT_EQ(revoked.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(revoked.status().message()), ::testing::HasSubstr("was revoked"));
+}
+
+TEST_F(AgentIdentityTest, MalformedAndUnknownTokensAreRefusedWithoutEchoingThem) {
+  for (const std::string& bad :
+       {std::string(), std::string("rwe_"), std::string(5000, 'x'), std::string("rwe_zz_zz"),
+        std::string("rwe_0123456789abcdef_") + std::string(43, '*')}) {
+    absl::StatusOr<v1::EnrollResponse> r = Enroll("h-1", bad);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied) << bad.substr(0, 40);
+    EXPECT_THAT(std::string(r.status().message()), ::testing::HasSubstr("malformed token"));
+  }
+  std::string wrong_secret = Token(1);
+  wrong_secret.back() = wrong_secret.back() == 'A' ? 'B' : 'A';
+  absl::StatusOr<v1::EnrollResponse> r = Enroll("h-1", wrong_secret);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(r.status().message()), ::testing::HasSubstr("not known"));
+}
+
+TEST_F(AgentIdentityTest, ReEnrollingAnIdNeedsItsCredentialOrAReset) {
+  absl::StatusOr<v1::EnrollResponse> first = Enroll("h-1", Token(5));
+  ASSERT_TRUE(first.ok());
+  absl::StatusOr<v1::EnrollResponse> thief = Enroll("h-1", Token(5), {{"group", "dogfood"}});
+  EXPECT_EQ(thief.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(thief.status().message()), ::testing::HasSubstr("already enrolled"));
+  // The agent itself, over its current credential, may.
+  EXPECT_TRUE(Enroll("h-1", Token(5), {}, first->agent_token()).ok());
+  // After an admin reset anyone with a token may, once, and the old credential is dead.
+  clock_.Advance(absl::Seconds(2));
+  ASSERT_TRUE(agents_.Reset("h-1", "reinstalled", admin_).ok());
+  absl::StatusOr<v1::ReportTelemetryResponse> stale = Report("h-1", first->agent_token(), 1);
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(stale.status().message()), ::testing::HasSubstr("predates the reset"));
+  EXPECT_TRUE(Enroll("h-1", Token(5)).ok());
+  EXPECT_EQ(Enroll("h-1", Token(5)).status().code(), absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(AgentIdentityTest, AnAgentCannotActAsAnother) {
+  absl::StatusOr<v1::EnrollResponse> a = Enroll("agent-a", Token(2));
+  ASSERT_TRUE(Enroll("agent-b", Token(2)).ok());
+  ASSERT_TRUE(a.ok());
+  absl::StatusOr<v1::ReportTelemetryResponse> as_b = Report("agent-b", a->agent_token(), 1);
+  EXPECT_EQ(as_b.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(as_b.status().message()),
+              ::testing::HasSubstr("belongs to agent agent-a; it cannot act as agent agent-b"));
+  // Not even a huge sequence number reaches B's state: B's own batch 1 still counts.
+  EXPECT_FALSE(Report("agent-b", a->agent_token(), INT64_MAX).ok());
+  EXPECT_TRUE(Report("agent-a", a->agent_token(), 1).ok());
+}
+
+TEST_F(AgentIdentityTest, ARevokedAgentIsShutOutAtItsNextCall) {
+  absl::StatusOr<v1::EnrollResponse> a = Enroll("h-1", Token(1));
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(Report("h-1", a->agent_token(), 1).ok());
+  ASSERT_TRUE(agents_.Revoke("h-1", "stolen laptop", admin_).ok());
+  absl::StatusOr<v1::ReportTelemetryResponse> after = Report("h-1", a->agent_token(), 2);
+  EXPECT_EQ(after.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(after.status().message()), ::testing::HasSubstr("h-1 was revoked"));
+  absl::StatusOr<v1::EnrollResponse> again = Enroll("h-1", Token(1), {}, a->agent_token());
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(AgentIdentityTest, AnExpiredCredentialIsRefused) {
+  absl::StatusOr<v1::EnrollResponse> a = Enroll("h-1", Token(1));
+  ASSERT_TRUE(a.ok());
+  clock_.Advance(absl::Hours(25));
+  absl::StatusOr<v1::ReportTelemetryResponse> late = Report("h-1", a->agent_token(), 1);
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(std::string(late.status().message()), ::testing::HasSubstr("expired at"));
+}
+
+TEST_F(AgentIdentityTest, ABatchSequenceJumpBeyondTheWindowIsRefused) {
+  absl::StatusOr<v1::EnrollResponse> a = Enroll("h-1", Token(1));
+  ASSERT_TRUE(a.ok());
+  absl::StatusOr<v1::ReportTelemetryResponse> first = Report("h-1", a->agent_token(), 5);
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<v1::ReportTelemetryResponse> jump =
+      Report("h-1", a->agent_token(), 5 + kMaxBatchSeqJump + 1);
+  EXPECT_EQ(jump.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(jump.status().message()), ::testing::HasSubstr("jumps more than"));
+  absl::StatusOr<v1::ReportTelemetryResponse> next = Report("h-1", a->agent_token(), 6);
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_FALSE(next->duplicate());
+}
+
+TEST_F(AgentIdentityTest, TokenTermsAreBounded) {
+  EXPECT_EQ(agents_.CreateToken(NewEnrollmentToken{absl::Seconds(5), 1, {}, ""}, admin_)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(agents_.CreateToken(NewEnrollmentToken{absl::Hours(1), 0, {}, ""}, admin_)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(agents_.CreateToken(NewEnrollmentToken{absl::Hours(1), 1, {{"bad key!", "v"}}, ""},
+                                  admin_)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 // ---- BuildAssignment and AssignmentSequence ----

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "common/secret_token.h"
 #include "common/status_macros.h"
 
 namespace ringwarden::testing {
@@ -259,6 +260,16 @@ absl::StatusOr<CatalogData> FakeStore::LoadCatalog() {
   }
   for (const auto& [channel, floor] : floors_) {
     data.floors.push_back(floor);
+  }
+  for (const auto& [agent_id, agent] : agents_) {
+    auto credentials = credentials_.find(agent_id);
+    std::optional<absl::Time> valid_after;
+    if (credentials != credentials_.end()) {
+      valid_after = credentials->second.valid_after;
+    }
+    if (!agent.labels.empty() || agent.revoked_at.has_value() || valid_after.has_value()) {
+      data.agent_gates[agent_id] = AgentGate{agent.labels, agent.revoked_at, valid_after};
+    }
   }
   return data;
 }
@@ -784,6 +795,131 @@ absl::StatusOr<std::vector<AuditRecord>> FakeStore::ListAudit(const std::string&
   }
   Truncate(out, limit);
   return out;
+}
+
+absl::Status FakeStore::CreateEnrollmentToken(const EnrollmentTokenRecord& token,
+                                             const AuditRecord& audit) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("create_enrollment_token"));
+  if (enrollment_tokens_.count(token.id) > 0) {
+    return absl::AlreadyExistsError("duplicate key value violates unique constraint");
+  }
+  if (token.max_uses < 1 || token.secret_sha256.size() != 32) {
+    return absl::InternalError("enrollment token violates a check constraint");
+  }
+  EnrollmentTokenRecord stored = token;
+  stored.uses = 0;
+  stored.created_at = clock_.Now();
+  enrollment_tokens_[token.id] = std::move(stored);
+  AppendAudit(audit);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<EnrollmentTokenRecord>> FakeStore::ListEnrollmentTokens() {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("list_enrollment_tokens"));
+  std::vector<EnrollmentTokenRecord> out;
+  for (const auto& [id, token] : enrollment_tokens_) {
+    out.push_back(token);
+  }
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.created_at > b.created_at;
+  });
+  return out;
+}
+
+absl::StatusOr<EnrollmentTokenRecord> FakeStore::RevokeEnrollmentToken(const std::string& id,
+                                                                       const AuditRecord& audit) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("revoke_enrollment_token"));
+  auto it = enrollment_tokens_.find(id);
+  if (it == enrollment_tokens_.end()) {
+    return absl::NotFoundError(absl::StrCat("no enrollment token ", id));
+  }
+  if (!it->second.revoked_at.has_value()) {
+    it->second.revoked_at = clock_.Now();
+  }
+  AppendAudit(audit);
+  return it->second;
+}
+
+absl::StatusOr<EnrolledAgent> FakeStore::EnrollAgent(const EnrollmentRequest& request) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("enroll_agent"));
+  auto token = enrollment_tokens_.find(request.token_id);
+  if (token == enrollment_tokens_.end() ||
+      !SecretMatches(ParsedToken{request.token_id, request.presented_sha256},
+                     token->second.secret_sha256)) {
+    return absl::PermissionDeniedError(
+        "enrollment token is not known; ask an admin for one (ringctl enroll-token create)");
+  }
+  std::optional<ExistingAgent> existing;
+  if (auto agent = agents_.find(request.agent_id); agent != agents_.end()) {
+    existing = ExistingAgent{agent->second.revoked_at,
+                             credentials_[request.agent_id].reenroll_allowed};
+  }
+  const EnrollmentTokenRecord& t = token->second;
+  RETURN_IF_ERROR(AdmitEnrollment(
+      EnrollmentTokenState{t.id, t.max_uses, t.uses, t.expires_at, t.revoked_at}, existing,
+      request.holds_credential, request.agent_id, request.now));
+  EnrolledAgent out{request.ring_of(t.labels), t.labels};
+  AgentRecord& agent = agents_[request.agent_id];
+  agent.agent_id = request.agent_id;
+  agent.labels = t.labels;
+  agent.ring = out.ring;
+  agent.hostname = request.hostname;
+  agent.reported_labels = request.reported_labels;
+  agent.enrolled_with = t.id;
+  agent.enrolled_at = clock_.Now();
+  credentials_[request.agent_id].reenroll_allowed = false;
+  token->second.uses++;
+  return out;
+}
+
+absl::StatusOr<AgentRecord> FakeStore::LabelAgent(const std::string& agent_id,
+                                                  const std::map<std::string, std::string>& labels,
+                                                  Ring ring, const AuditRecord& audit) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("label_agent"));
+  auto agent = agents_.find(agent_id);
+  if (agent == agents_.end()) {
+    return absl::NotFoundError(absl::StrCat("no agent ", agent_id, " is enrolled"));
+  }
+  agent->second.labels = labels;
+  agent->second.ring = ring;
+  AppendAudit(audit);
+  return agent->second;
+}
+
+absl::StatusOr<AgentRecord> FakeStore::RevokeAgent(const std::string& agent_id,
+                                                   const AuditRecord& audit) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("revoke_agent"));
+  auto agent = agents_.find(agent_id);
+  if (agent == agents_.end()) {
+    return absl::NotFoundError(absl::StrCat("no agent ", agent_id, " is enrolled"));
+  }
+  if (!agent->second.revoked_at.has_value()) {
+    agent->second.revoked_at = clock_.Now();
+  }
+  AppendAudit(audit);
+  return agent->second;
+}
+
+absl::StatusOr<AgentRecord> FakeStore::ResetAgent(const std::string& agent_id,
+                                                  const AuditRecord& audit) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("reset_agent"));
+  auto agent = agents_.find(agent_id);
+  if (agent == agents_.end()) {
+    return absl::NotFoundError(absl::StrCat("no agent ", agent_id, " is enrolled"));
+  }
+  agent->second.revoked_at.reset();
+  AgentCredentials& credentials = credentials_[agent_id];
+  credentials.reenroll_allowed = true;
+  credentials.valid_after = absl::FromUnixSeconds(absl::ToUnixSeconds(clock_.Now()));
+  AppendAudit(audit);
+  return agent->second;
 }
 
 }  // namespace ringwarden::testing

@@ -87,6 +87,21 @@ class FakeStore final : public Store {
   absl::StatusOr<std::vector<AuditRecord>> ListAudit(const std::string& rollout_id,
                                                      int limit) override;
 
+  // AgentDirectory
+  absl::Status CreateEnrollmentToken(const EnrollmentTokenRecord& token,
+                                     const AuditRecord& audit) override;
+  absl::StatusOr<std::vector<EnrollmentTokenRecord>> ListEnrollmentTokens() override;
+  absl::StatusOr<EnrollmentTokenRecord> RevokeEnrollmentToken(const std::string& id,
+                                                              const AuditRecord& audit) override;
+  absl::StatusOr<EnrolledAgent> EnrollAgent(const EnrollmentRequest& request) override;
+  absl::StatusOr<AgentRecord> LabelAgent(const std::string& agent_id,
+                                         const std::map<std::string, std::string>& labels,
+                                         Ring ring, const AuditRecord& audit) override;
+  absl::StatusOr<AgentRecord> RevokeAgent(const std::string& agent_id,
+                                          const AuditRecord& audit) override;
+  absl::StatusOr<AgentRecord> ResetAgent(const std::string& agent_id,
+                                         const AuditRecord& audit) override;
+
   // FailNext makes the next `times` calls of `operation` return `status`
   // without any effect. `operation` is the method's name in snake_case, e.g.
   // "write_telemetry", "apply_rollout_change", "load_catalog",
@@ -145,6 +160,12 @@ class FakeStore final : public Store {
   std::vector<AuditRecord> audit_ ABSL_GUARDED_BY(mu_);
 
   std::map<std::string, AgentRecord> agents_ ABSL_GUARDED_BY(mu_);  // versions kept below
+  struct AgentCredentials {
+    bool reenroll_allowed = false;
+    std::optional<absl::Time> valid_after;
+  };
+  std::map<std::string, AgentCredentials> credentials_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, EnrollmentTokenRecord> enrollment_tokens_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<std::string, std::string>, VersionInEffect> versions_ ABSL_GUARDED_BY(mu_);
   std::map<ApplyKey, ApplyRow> applies_ ABSL_GUARDED_BY(mu_);  // first time, newest detail
   std::map<FetchKey, FetchRow> fetches_ ABSL_GUARDED_BY(mu_);  // first time

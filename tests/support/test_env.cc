@@ -1,5 +1,7 @@
 #include "tests/support/test_env.h"
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -16,8 +18,12 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_split.h"
 #include "cli/ringctl.h"
+#include "common/pki.h"
+#include "ringwarden/v1/agent.grpc.pb.h"
+#include <grpcpp/grpcpp.h>
 #include "common/dsse.h"
 #include "common/trust/trust.h"
 
@@ -104,6 +110,89 @@ TestKeys::TestKeys()
                          " releaser bob\n", kViewerToken, " viewer carol\n"));
 }
 
+const TestPki& Pki() {
+  static const TestPki* pki = [] {
+    auto* p = new TestPki;
+    char dir_template[] = "/tmp/ringwarden-test-pki.XXXXXX";
+    if (mkdtemp(dir_template) == nullptr) {
+      Die("cannot make a directory for the test PKI");
+    }
+    p->dir = dir_template;
+    const std::string command =
+        absl::StrCat(RINGWARDEN_SOURCE_DIR, "/deploy/tls.sh ", p->dir, " >/dev/null");
+    if (std::system(command.c_str()) != 0) {
+      Die("deploy/tls.sh failed to make the test PKI");
+    }
+    p->server_ca = p->dir + "/server-ca.crt";
+    p->server_cert = p->dir + "/server.crt";
+    p->server_key = p->dir + "/server.key";
+    p->agent_ca_cert = p->dir + "/agent-ca.crt";
+    p->agent_ca_key = p->dir + "/agent-ca.key";
+    return p;
+  }();
+  return *pki;
+}
+
+std::string TestPki::ServerCaPem() const { return ReadFileOrDie(server_ca); }
+
+std::vector<std::string> TlsServerArgs() {
+  const TestPki& pki = Pki();
+  return {"--tls-cert",     pki.server_cert,   "--tls-key",      pki.server_key,
+          "--client-ca",    pki.agent_ca_cert, "--agent-ca-key", pki.agent_ca_key};
+}
+
+std::string CreateEnrollmentToken(const std::string& server, int max_uses,
+                                  const std::vector<std::string>& labels) {
+  std::vector<std::string> args = {"enroll-token", "create", "--ttl", "1h", "--max-uses",
+                                   std::to_string(max_uses)};
+  for (const std::string& label : labels) {
+    args.push_back("--label");
+    args.push_back(label);
+  }
+  CliResult r = Ringctl(server, TestKeys::kAdminToken, args);
+  if (r.code != 0) {
+    Die("ringctl enroll-token create failed: " + r.err);
+  }
+  return std::string(absl::StripAsciiWhitespace(r.out));
+}
+
+std::shared_ptr<grpc::Channel> ServerChannel(const std::string& address, const TestAgent* agent) {
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = Pki().ServerCaPem();
+  if (agent != nullptr) {
+    ssl.pem_private_key = agent->key_pem;
+    ssl.pem_cert_chain = agent->cert_pem;
+  }
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // one identity per connection
+  return grpc::CreateCustomChannel(address, grpc::SslCredentials(ssl), args);
+}
+
+absl::StatusOr<TestAgent> EnrollAgent(const std::string& address, const std::string& id,
+                                      const std::string& token,
+                                      const std::map<std::string, std::string>& labels,
+                                      const TestAgent* current) {
+  absl::StatusOr<AgentKeyRequest> key = MakeAgentKeyRequest(id);
+  if (!key.ok()) {
+    return key.status();
+  }
+  v1::EnrollRequest req;
+  req.set_agent_id(id);
+  req.set_enrollment_token(token);
+  req.set_csr_pem(key->csr_pem);
+  req.mutable_labels()->insert(labels.begin(), labels.end());
+  v1::EnrollResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  const grpc::Status status =
+      v1::AgentService::NewStub(ServerChannel(address, current))->Enroll(&ctx, req, &resp);
+  if (!status.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                        status.error_message());
+  }
+  return TestAgent{id, resp.ring(), key->private_key_pem, resp.certificate_pem()};
+}
+
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -158,10 +247,13 @@ ServerProcess::ServerProcess(const std::string& database, const TestKeys& keys, 
                                    keys.server_key_path,
                                    "--admin-tokens",
                                    keys.tokens_path,
-                                   "--enrollment-secret",
-                                   TestKeys::kEnrollmentSecret,
                                    "--port-file",
                                    port_file};
+  if (std::find(extra_args.begin(), extra_args.end(), "--insecure") == extra_args.end()) {
+    for (const std::string& arg : TlsServerArgs()) {
+      args.push_back(arg);
+    }
+  }
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   pid_ = Spawn(std::move(args), dir_.File("server.log"));
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
@@ -213,6 +305,10 @@ CliResult Ringctl(const std::string& server, const std::string& token,
                   std::vector<std::string> args) {
   std::vector<std::string> full = {"ringctl", "--server",  server, "--token",
                                    token,     "--timeout", "30"};
+  if (std::find(args.begin(), args.end(), "--insecure") == args.end()) {
+    full.push_back("--ca");
+    full.push_back(Pki().server_ca);
+  }
   full.insert(full.end(), args.begin(), args.end());
   std::ostringstream out, err;
   CliResult r;

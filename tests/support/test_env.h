@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include <grpcpp/channel.h>
 #include "absl/time/time.h"
 #include "common/ed25519.h"
 #include "tests/support/test_db.h"
@@ -58,8 +59,47 @@ struct TestKeys {
   static constexpr char kAdminToken[] = "admin-token-0123456789abcdef";
   static constexpr char kReleaserToken[] = "releaser-token-0123456789abc";
   static constexpr char kViewerToken[] = "viewer-token-0123456789abcde";
-  static constexpr char kEnrollmentSecret[] = "enroll-secret-0123456789";
 };
+
+// TestPki is a throwaway PKI made once per test process by deploy/tls.sh with
+// OpenSSL: the server's CA and certificate (localhost, 127.0.0.1) and the
+// agent CA that issues agents' client certificates.
+struct TestPki {
+  std::string dir;
+  std::string server_ca;  // verifies the server: ringctl and agents take it as --ca
+  std::string server_cert, server_key;
+  std::string agent_ca_cert, agent_ca_key;
+  std::string ServerCaPem() const;
+};
+const TestPki& Pki();
+
+// TlsServerArgs are the flags that make the server serve TLS with Pki().
+std::vector<std::string> TlsServerArgs();
+
+// CreateEnrollmentToken makes an enrollment token through ringctl as the admin
+// and returns its text; aborts the test binary when that fails.
+std::string CreateEnrollmentToken(const std::string& server, int max_uses,
+                                  const std::vector<std::string>& labels = {});
+
+// TestAgent is an agent identity enrolled over TLS: its key and certificate.
+struct TestAgent {
+  std::string id;
+  std::string ring;
+  std::string key_pem;
+  std::string cert_pem;
+};
+
+// ServerChannel is a TLS channel to `address` verifying the server with
+// Pki(), presenting `agent`'s client certificate when given.
+std::shared_ptr<grpc::Channel> ServerChannel(const std::string& address,
+                                             const TestAgent* agent = nullptr);
+
+// EnrollAgent enrolls `id` over TLS with `token` and a fresh key (over
+// `current`'s certificate when given); returns the refusal otherwise.
+absl::StatusOr<TestAgent> EnrollAgent(const std::string& address, const std::string& id,
+                                      const std::string& token,
+                                      const std::map<std::string, std::string>& labels = {},
+                                      const TestAgent* current = nullptr);
 
 // FreePort returns a loopback port that was free a moment ago.
 // RootJson returns root metadata `version` naming `root` as root key, `release`
@@ -72,7 +112,8 @@ int FreePort();
 
 class ServerProcess {
  public:
-  // Starts ringwarden-server on 127.0.0.1:port (0 picks one) and waits until it serves.
+  // Starts ringwarden-server on 127.0.0.1:port (0 picks one) and waits until it
+  // serves: over TLS with Pki(), unless extra_args hold --insecure.
   ServerProcess(const std::string& database, const TestKeys& keys, int port = 0,
                 std::vector<std::string> extra_args = {});
   ~ServerProcess();
@@ -101,7 +142,8 @@ struct CliResult {
   std::string err;
 };
 
-// Ringctl runs ringctl in-process against `server` with `token`.
+// Ringctl runs ringctl in-process against `server` with `token`, verifying the
+// server with Pki() unless args hold --insecure.
 CliResult Ringctl(const std::string& server, const std::string& token,
                   std::vector<std::string> args);
 

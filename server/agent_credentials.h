@@ -1,0 +1,86 @@
+// agent_credentials.h: how an agent proves who it is, on the wire.
+//
+// Over TLS (the default) an agent's credential is a client certificate that
+// the server's agent CA issued from the agent's own CSR, naming the agent id
+// in a SAN URI. TLS verifies it against --client-ca during the handshake (an
+// unknown CA or an expired certificate never gets a call through); here the
+// verified peer certificate becomes the caller's identity, so the agent id of
+// a call never comes from a request body. A request naming another id is
+// refused, as is a revoked agent or a certificate older than an admin reset.
+//
+// A server started with --insecure (loopback only) has no certificates: the
+// credential is then a bearer token MACed with the fleet secret stored in the
+// database, carrying the agent id and an expiry, checked the same way.
+// Thread-safety: immutable after construction; safe to share.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "common/pki.h"
+#include "server/core/identity.h"
+#include "server/core/snapshot.h"
+
+namespace grpc {
+class ServerContextBase;
+}  // namespace grpc
+
+namespace ringwarden {
+
+// Bounds of --agent-credential-ttl.
+inline constexpr absl::Duration kMinAgentCredentialTtl = absl::Minutes(10);
+inline constexpr absl::Duration kMaxAgentCredentialTtl = absl::Hours(24 * 90);
+inline constexpr absl::Duration kDefaultAgentCredentialTtl = absl::Hours(24 * 7);
+
+// IssuedCredential is what Enroll and RenewCredential hand out.
+struct IssuedCredential {
+  std::string certificate_pem;  // TLS: the client certificate, then the CA
+  std::string token;            // --insecure: the bearer token
+  absl::Time expires;
+};
+
+// PresentedCredential is what a call proves.
+struct PresentedCredential {
+  std::string agent_id;
+  absl::Time issued_at;
+};
+
+class AgentCredentials {
+ public:
+  // Tls issues certificates from `ca`, valid for `ttl`.
+  static AgentCredentials Tls(CertificateAuthority ca, absl::Duration ttl, const Clock& clock);
+  // Insecure issues MACed bearer tokens, valid for `ttl`.
+  static AgentCredentials Insecure(absl::Duration ttl, const Clock& clock);
+
+  bool tls() const { return ca_.has_value(); }
+
+  // Presented returns the credential a call carries: nullopt when it carries
+  // none, UNAUTHENTICATED when it carries one that does not hold.
+  absl::StatusOr<std::optional<PresentedCredential>> Presented(
+      const grpc::ServerContextBase& ctx, const AssignmentSnapshot& snapshot) const;
+
+  // Authenticate returns the identity of a call made for `request_agent_id`:
+  // UNAUTHENTICATED without a credential, PERMISSION_DENIED when the
+  // credential names another agent, is revoked or predates a reset.
+  absl::StatusOr<AgentIdentity> Authenticate(const grpc::ServerContextBase& ctx,
+                                             const std::string& request_agent_id,
+                                             const AssignmentSnapshot& snapshot) const;
+
+  // Issue mints a credential for `agent_id`; over TLS from `csr_pem` (the
+  // agent's own key), which is then required.
+  absl::StatusOr<IssuedCredential> Issue(const std::string& agent_id, const std::string& csr_pem,
+                                         const AssignmentSnapshot& snapshot) const;
+
+ private:
+  AgentCredentials(std::optional<CertificateAuthority> ca, absl::Duration ttl, const Clock& clock)
+      : ca_(std::move(ca)), ttl_(ttl), clock_(&clock) {}
+
+  std::optional<CertificateAuthority> ca_;
+  absl::Duration ttl_;
+  const Clock* clock_;
+};
+
+}  // namespace ringwarden
