@@ -89,7 +89,12 @@ TEST(AuditVerifyTest, AnOldServerWithoutChainFieldsIsMalformed) {
   log.entries[0].clear_prev_hash();
   log.entries[0].clear_entry_hash();
   log.entries[0].clear_seq();
-  auto head = VerifyAuditLog(log.Fetcher(), {});
+  AuditPageFetcher old_server = [&log](int64_t) -> absl::StatusOr<v1::ListAuditLogResponse> {
+    v1::ListAuditLogResponse resp;  // ignores after_seq, as a server without paging would
+    *resp.add_entries() = log.entries[0];
+    return resp;
+  };
+  auto head = VerifyAuditLog(old_server, {});
   EXPECT_EQ(head.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(head.status().message()), HasSubstr("seq 0: malformed entry"));
 }
