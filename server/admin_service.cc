@@ -86,6 +86,10 @@ void ToProto(const AuditRecord& a, v1::AuditEntry& e) {
   e.set_to_state(a.to_state);
   e.set_reason(a.reason);
   e.set_evidence_json(a.evidence_json);
+  e.set_seq(a.seq);
+  e.set_prev_hash(a.prev_hash);
+  e.set_entry_hash(a.entry_hash);
+  e.set_at_unix_micros(absl::ToUnixMicros(a.at));
 }
 
 void ToProto(const PolicyRecord& p, v1::Policy& out) {
@@ -350,7 +354,17 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListAuditLog(grpc::CallbackServerCon
     if (req->rollout_id().size() > 64) {
       return absl::InvalidArgumentError("rollout id must be at most 64 characters");
     }
-    ASSIGN_OR_RETURN(std::vector<AuditRecord> entries, store_.ListAudit(req->rollout_id(), limit));
+    if (req->after_seq() < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("after_seq ", req->after_seq(), " must not be negative"));
+    }
+    if (req->after_seq() > 0 && !req->oldest_first()) {
+      return absl::InvalidArgumentError("after_seq pages oldest first; set oldest_first to use it");
+    }
+    ASSIGN_OR_RETURN(std::vector<AuditRecord> entries,
+                     req->oldest_first()
+                         ? store_.ListAuditOldestFirst(req->rollout_id(), req->after_seq(), limit)
+                         : store_.ListAudit(req->rollout_id(), limit));
     for (const AuditRecord& a : entries) {
       ToProto(a, *resp->add_entries());
     }

@@ -97,6 +97,9 @@ class PgStore final : public Store {
   // AuditLog (pg_audit.cc)
   absl::StatusOr<std::vector<AuditRecord>> ListAudit(const std::string& rollout_id,
                                                      int limit) override;
+  absl::StatusOr<std::vector<AuditRecord>> ListAuditOldestFirst(const std::string& rollout_id,
+                                                                int64_t after_seq,
+                                                                int limit) override;
 
  private:
   std::unique_ptr<PgPool> pool_;  // pimpl: keeps the driver out of this header

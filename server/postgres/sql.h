@@ -164,12 +164,21 @@ inline constexpr Statement kInsertAudit = {"insert_audit", R"sql(
 INSERT INTO audit_log (actor, action, rollout_id, from_state, to_state, reason, evidence)
 VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7::jsonb))sql"};
 
-// Newest first; $1: a rollout id, or '' for every entry; $2: the limit.
+// Newest first; $1: a rollout id, or '' for every entry; $2: the limit. The
+// columns are exactly what the chain hashes (migrations/0005_audit_chain.sql):
+// `at` in exact microseconds, the evidence as jsonb text.
 inline constexpr Statement kListAudit = {"list_audit", R"sql(
 SELECT id, (extract(epoch from at) * 1000000)::bigint, actor, action, coalesce(rollout_id, ''),
-       from_state, to_state, reason, evidence::text
+       from_state, to_state, reason, evidence::text, seq, prev_hash, entry_hash
 FROM audit_log WHERE $1 = '' OR rollout_id = $1
-ORDER BY id DESC LIMIT $2)sql"};
+ORDER BY seq DESC LIMIT $2)sql"};
+
+// The columns of kListAudit in ascending seq order, after seq $2; $3: the limit.
+inline constexpr Statement kListAuditOldestFirst = {"list_audit_oldest_first", R"sql(
+SELECT id, (extract(epoch from at) * 1000000)::bigint, actor, action, coalesce(rollout_id, ''),
+       from_state, to_state, reason, evidence::text, seq, prev_hash, entry_hash
+FROM audit_log WHERE ($1 = '' OR rollout_id = $1) AND seq > $2
+ORDER BY seq LIMIT $3)sql"};
 
 // ---- Rollouts and decisions -------------------------------------------------
 

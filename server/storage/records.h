@@ -84,6 +84,11 @@ struct AuditRecord {
   std::string to_state;
   std::string reason;
   std::string evidence_json = "{}";
+  // The hash chain (common/audit_chain.h), assigned by the store on append:
+  // position 1, 2, 3... without gaps, the previous entry's hash and this one's.
+  int64_t seq = 0;
+  std::string prev_hash;
+  std::string entry_hash;
 };
 
 struct RingProgressRecord {

@@ -186,6 +186,11 @@ class AuditLog {
   // ListAudit lists newest first; empty rollout_id = every entry.
   virtual absl::StatusOr<std::vector<AuditRecord>> ListAudit(const std::string& rollout_id,
                                                              int limit) = 0;
+  // ListAuditOldestFirst lists up to `limit` entries with seq above
+  // `after_seq` in ascending seq order, so a reader can page through the
+  // whole chain; empty rollout_id = every entry.
+  virtual absl::StatusOr<std::vector<AuditRecord>> ListAuditOldestFirst(
+      const std::string& rollout_id, int64_t after_seq, int limit) = 0;
 };
 
 // AgentDirectory: enrollment tokens and the identity of enrolled agents.

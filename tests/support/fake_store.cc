@@ -8,7 +8,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/secret_token.h"
+#include "common/audit_chain.h"
 #include "common/status_macros.h"
+#include "server/storage/audit_chain_entry.h"
 
 namespace ringwarden::testing {
 namespace {
@@ -42,6 +44,7 @@ constexpr absl::string_view kOperations[] = {
     "list_agents",
     "load_fleet_stats",
     "list_audit",
+    "list_audit_oldest_first",
 };
 
 // CheckKnownOperation aborts on a misspelt operation: a test that injects a
@@ -146,6 +149,10 @@ absl::Status FakeStore::BeginCall(absl::string_view operation) {
 void FakeStore::AppendAudit(AuditRecord audit) {
   audit.id = static_cast<int64_t>(audit_.size()) + 1;
   audit.at = clock_.Now();
+  // Chained like the trigger of migrations/0005_audit_chain.sql does.
+  audit.seq = audit.id;
+  audit.prev_hash = audit_.empty() ? std::string(kAuditGenesisHash) : audit_.back().entry_hash;
+  audit.entry_hash = AuditChainHash(ChainEntryOf(audit));
   audit_.push_back(std::move(audit));
 }
 
@@ -920,6 +927,21 @@ absl::StatusOr<AgentRecord> FakeStore::ResetAgent(const std::string& agent_id,
   credentials.valid_after = absl::FromUnixSeconds(absl::ToUnixSeconds(clock_.Now()));
   AppendAudit(audit);
   return agent->second;
+}
+
+absl::StatusOr<std::vector<AuditRecord>> FakeStore::ListAuditOldestFirst(
+    const std::string& rollout_id, int64_t after_seq, int limit) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("list_audit_oldest_first"));
+  RETURN_IF_ERROR(CheckLimit(limit));
+  std::vector<AuditRecord> out;
+  for (const AuditRecord& a : audit_) {
+    if (a.seq > after_seq && (rollout_id.empty() || a.rollout_id == rollout_id)) {
+      out.push_back(a);
+    }
+  }
+  Truncate(out, limit);
+  return out;
 }
 
 }  // namespace ringwarden::testing

@@ -86,6 +86,9 @@ class FakeStore final : public Store {
   // AuditLog
   absl::StatusOr<std::vector<AuditRecord>> ListAudit(const std::string& rollout_id,
                                                      int limit) override;
+  absl::StatusOr<std::vector<AuditRecord>> ListAuditOldestFirst(const std::string& rollout_id,
+                                                                int64_t after_seq,
+                                                                int limit) override;
 
   // AgentDirectory
   absl::Status CreateEnrollmentToken(const EnrollmentTokenRecord& token,
@@ -110,7 +113,8 @@ class FakeStore final : public Store {
   void FailNext(absl::string_view operation, absl::Status status, int times = 1);
   // Calls counts the calls of `operation` so far, failed ones included.
   int Calls(absl::string_view operation) const;
-  // Audit returns every audit entry, oldest first, with the id and time assigned.
+  // Audit returns every audit entry, oldest first, with the id, time and chain
+  // (seq, prev_hash, entry_hash, as PostgreSQL's trigger assigns them) filled in.
   std::vector<AuditRecord> Audit() const;
   // Written returns every row of the WriteTelemetry calls that succeeded, in
   // call order, as given (rows of unknown agents included, though not stored).

@@ -9,7 +9,9 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/audit_chain.h"
 #include "common/clock.h"
+#include "server/storage/audit_chain_entry.h"
 
 namespace ringwarden {
 namespace {
@@ -272,6 +274,24 @@ TEST_F(FakeStoreTest, AuditIsNewestFirstPerRollout) {
   EXPECT_EQ((*audit)[0].action, "rollout.test");
   EXPECT_GT((*audit)[0].id, (*audit)[1].id);
   EXPECT_EQ(store_.ListAudit("", 1)->size(), 1u);
+}
+
+TEST_F(FakeStoreTest, AuditIsChainedLikeTheDatabaseAndPagesOldestFirst) {
+  ASSERT_TRUE(store_.CreateRollout(Rollout("ro-1", 2)).ok());
+  clock_.Advance(absl::Seconds(3));
+  ASSERT_TRUE(store_.ApplyRolloutChange(Change("ro-1", 1, RolloutState::kEarly)).ok());
+  AuditChainVerifier verifier;
+  for (const AuditRecord& a : store_.Audit()) {
+    ASSERT_TRUE(verifier.Add(ChainEntryOf(a)).ok()) << a.seq;
+  }
+  absl::StatusOr<AuditChainHead> head = verifier.Finish();
+  ASSERT_TRUE(head.ok()) << head.status();
+  EXPECT_EQ(head->seq, 4);
+  absl::StatusOr<std::vector<AuditRecord>> page = store_.ListAuditOldestFirst("", 2, 1);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->size(), 1u);
+  EXPECT_EQ((*page)[0].seq, 3);
+  EXPECT_EQ((*page)[0].action, "rollout.start");
 }
 
 TEST_F(FakeStoreTest, PoliciesAreDenselyVersionedPerName) {
