@@ -26,14 +26,15 @@ constexpr char kBob[] = "bob-releaser-token-0123456789ab";
 constexpr char kCarol[] = "carol-viewer-token-0123456789a";
 constexpr char kAdmin[] = "root-admin-token-0123456789abcd";
 
-// Fast gates (as in health_gate_test) with the rule on.
+// Fast gates (as in health_gate_test, with a 10% background so that a canary of
+// about 15 agents can accept) and the rule on.
 constexpr char kRulePolicy[] = R"({
   "canary": {"min_bake_seconds": 2, "min_healthy": 3, "silence_timeout_seconds": 6,
-             "baseline_failure_rate": 0.05},
+             "baseline_failure_rate": 0.1},
   "early":  {"min_bake_seconds": 2, "min_healthy": 3, "silence_timeout_seconds": 6,
-             "baseline_failure_rate": 0.05},
+             "baseline_failure_rate": 0.1},
   "broad":  {"min_bake_seconds": 2, "min_healthy": 3, "silence_timeout_seconds": 6,
-             "baseline_failure_rate": 0.05},
+             "baseline_failure_rate": 0.1},
   "broad_waves": [1.0],
   "two_person_rule": true,
   "approval_ttl_seconds": 3600
