@@ -92,6 +92,7 @@ std::unique_ptr<CLI::App> BuildRingctlApp(CommandContext& ctx) {
   AddInspectCommands(*app, ctx);
   AddTrustCommands(*app, ctx);
   AddIdentityCommands(*app, ctx);
+  AddApprovalCommands(*app, ctx);
   AddCompletionCommand(*app, ctx);
   return app;
 }

@@ -89,6 +89,9 @@ void AddInspectCommands(CLI::App& app, CommandContext& ctx);
 void AddTrustCommands(CLI::App& app, CommandContext& ctx);
 // AddIdentityCommands needs the agents subcommand of AddInspectCommands.
 void AddIdentityCommands(CLI::App& app, CommandContext& ctx);
+// AddApprovalCommands adds `approvals list|approve|reject` and `rollout approve`
+// (after AddRolloutCommands).
+void AddApprovalCommands(CLI::App& app, CommandContext& ctx);
 // completion bash, generated from `app` itself.
 void AddCompletionCommand(CLI::App& app, CommandContext& ctx);
 

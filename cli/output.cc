@@ -637,6 +637,52 @@ std::string ProgressBar(const v1::RingProgress& p, int width) {
   return bar;
 }
 
+json ApprovalJson(const v1::ApprovalRequest& a) {
+  return {{"id", a.id()},
+          {"kind", a.kind()},
+          {"steps", std::vector<std::string>(a.steps().begin(), a.steps().end())},
+          {"summary", a.summary()},
+          {"requested_by", a.requested_by()},
+          {"needed_role", a.needed_role()},
+          {"reason", a.reason()},
+          {"state", a.state()},
+          {"requested_unix", a.requested_unix()},
+          {"expires_unix", a.expires_unix()},
+          {"decided_by", a.decided_by()},
+          {"decided_unix", a.decided_unix()},
+          {"decision_reason", a.decision_reason()},
+          {"rollout_id", a.rollout_id()},
+          {"policy", a.policy()},
+          {"request", ParseEmbeddedJson(a.request_json())}};
+}
+
+void RenderApprovals(const v1::ListApprovalsResponse& response, OutputFormat format,
+                     std::ostream& out) {
+  if (format == OutputFormat::kJson) {
+    json arr = json::array();
+    for (const auto& a : response.requests()) {
+      arr.push_back(ApprovalJson(a));
+    }
+    PrintJson(arr, out);
+    return;
+  }
+  Table t({"ID", "STATE", "ASKED BY", "STEPS", "EXPIRES", "DECIDED BY", "WHAT"});
+  for (const auto& a : response.requests()) {
+    t.Add({a.id(), a.state(), a.requested_by(), absl::StrJoin(a.steps(), ","),
+           FormatTime(a.expires_unix()), OrDash(a.decided_by()), a.summary()});
+  }
+  t.Print(out);
+}
+
+void RenderApproval(const v1::ApprovalRequest& a, OutputFormat format, std::ostream& out) {
+  if (format == OutputFormat::kJson) {
+    PrintJson(ApprovalJson(a), out);
+    return;
+  }
+  out << a.id() << " " << a.state() << " by " << OrDash(a.decided_by()) << " (asked by "
+      << a.requested_by() << "): " << a.summary() << "\n";
+}
+
 void RenderWatchFrame(const v1::ExplainRolloutResponse& response, absl::Time refreshed,
                       OutputFormat format, std::ostream& out) {
   const v1::Rollout& r = response.rollout();

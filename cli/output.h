@@ -84,6 +84,11 @@ void RenderEmergencyStop(bool active, OutputFormat format, std::ostream& out);
 void RenderTrustUploaded(const v1::TrustMetadata& metadata, OutputFormat format, std::ostream& out);
 // RenderTrustList prints the stored roots and floors in the order given.
 void RenderTrustList(const v1::ListTrustResponse& response, OutputFormat format, std::ostream& out);
+// RenderApprovals prints approval requests, newest first, as given.
+void RenderApprovals(const v1::ListApprovalsResponse& response, OutputFormat format,
+                     std::ostream& out);
+// RenderApproval prints one approval request after a decision.
+void RenderApproval(const v1::ApprovalRequest& request, OutputFormat format, std::ostream& out);
 
 // kProgressBarWidth is the number of cells between the brackets of a progress bar.
 inline constexpr int kProgressBarWidth = 30;

@@ -1,5 +1,7 @@
 #include "server/admin_service.h"
 
+#include <nlohmann/json.hpp>
+
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
@@ -127,6 +129,27 @@ void ToProto(const FloorRecord& f, v1::TrustMetadata& out) {
   out.set_envelope(f.envelope_json);
 }
 
+void ToProto(const ApprovalRecord& a, absl::Time now, v1::ApprovalRequest& out) {
+  out.set_id(a.id);
+  out.set_kind(std::string(ApprovalKindName(a.kind)));
+  for (GatedStep s : a.steps) {
+    out.add_steps(std::string(GatedStepName(s)));
+  }
+  out.set_summary(a.summary);
+  out.set_requested_by(a.requested_by);
+  out.set_needed_role(a.needed_role);
+  out.set_reason(a.reason);
+  out.set_state(std::string(ApprovalStateName(EffectiveApprovalState(a.state, a.expires_at, now))));
+  out.set_requested_unix(Unix(a.requested_at));
+  out.set_expires_unix(Unix(a.expires_at));
+  out.set_decided_by(a.decided_by);
+  out.set_decided_unix(a.decided_at.has_value() ? Unix(*a.decided_at) : 0);
+  out.set_decision_reason(a.decision_reason);
+  out.set_rollout_id(a.rollout_id);
+  out.set_policy(a.policy);
+  out.set_request_json(a.request_json);
+}
+
 absl::StatusOr<int> Limit(int requested, int fallback) {
   if (requested < 0 || requested > kMaxListLimit) {
     return absl::InvalidArgumentError(absl::StrCat("limit must be between 0 and ", kMaxListLimit));
@@ -163,7 +186,47 @@ AdminServiceImpl::AdminServiceImpl(RolloutManager& manager, TrustKeeper& trust, 
       queue_(queue),
       metrics_(metrics),
       clock_(clock),
-      agents_(agents) {}
+      agents_(agents) {
+  manager_.approvals().SetExecutor(
+      ApprovalKind::kFloor,
+      [this](const ApprovalRecord& request, const Principal& asker, const ApprovalClaim& claim) {
+        return ReplayFloor(request, asker, claim);
+      });
+}
+
+absl::Status AdminServiceImpl::GateFloor(const FloorRecord& floor, const std::string& envelope_json,
+                                         const std::string& reason, const Principal& actor) {
+  ASSIGN_OR_RETURN(GoverningRule governing, manager_.approvals().DefaultRule());
+  std::vector<GatedStep> steps = StepsNeedingApproval(governing.rule, StepAsk::Floor());
+  if (steps.empty()) {
+    return absl::OkStatus();
+  }
+  ApprovalAsk ask;
+  ask.kind = ApprovalKind::kFloor;
+  ask.steps = std::move(steps);
+  ask.summary = absl::StrCat("raise the floor of ", floor.channel, " to v", floor.min_version);
+  ask.request = {{"envelope", envelope_json}, {"reason", reason}};
+  ask.reason = reason;
+  ask.policy = governing.policy;
+  ask.rule = governing.rule;
+  return manager_.approvals().Hold(ask, actor);
+}
+
+absl::Status AdminServiceImpl::ReplayFloor(const ApprovalRecord& request, const Principal& asker,
+                                           const ApprovalClaim& claim) {
+  const nlohmann::json r = nlohmann::json::parse(request.request_json, nullptr, false);
+  if (!r.is_object() || !r.value("envelope", nlohmann::json()).is_string() ||
+      !r.value("reason", nlohmann::json()).is_string()) {
+    return absl::InternalError(absl::StrCat("stored request ", request.id, " cannot be read"));
+  }
+  return trust_
+      .UploadFloor(r["envelope"].get<std::string>(), r["reason"].get<std::string>(), asker,
+                   [&claim](const FloorRecord&, AuditRecord& audit) {
+                     ApprovalDesk::Attach(claim, audit);
+                     return absl::OkStatus();
+                   })
+      .status();
+}
 
 grpc::ServerUnaryReactor* AdminServiceImpl::Run(
     grpc::CallbackServerContext* ctx, const char* method, Role needed,
@@ -433,7 +496,11 @@ grpc::ServerUnaryReactor* AdminServiceImpl::UploadFloor(grpc::CallbackServerCont
                                                         const v1::UploadTrustMetadataRequest* req,
                                                         v1::TrustMetadata* resp) {
   return Run(ctx, "UploadFloor", Role::kReleaser, [this, req, resp](const Principal& p) {
-    ASSIGN_OR_RETURN(FloorRecord floor, trust_.UploadFloor(req->envelope(), req->reason(), p));
+    ASSIGN_OR_RETURN(FloorRecord floor,
+                     trust_.UploadFloor(req->envelope(), req->reason(), p,
+                                        [this, req, &p](const FloorRecord& f, AuditRecord&) {
+                                          return GateFloor(f, req->envelope(), req->reason(), p);
+                                        }));
     ToProto(floor, *resp);
     return absl::OkStatus();
   });
@@ -453,6 +520,46 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListTrust(grpc::CallbackServerContex
     }
     return absl::OkStatus();
   });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListApprovals(grpc::CallbackServerContext* ctx,
+                                                          const v1::ListApprovalsRequest* req,
+                                                          v1::ListApprovalsResponse* resp) {
+  return Run(ctx, "ListApprovals", Role::kViewer, [this, req, resp](const Principal&) {
+    ASSIGN_OR_RETURN(int limit, Limit(req->limit(), 100));
+    ASSIGN_OR_RETURN(std::vector<ApprovalRecord> requests,
+                     manager_.approvals().List(!req->include_decided(), limit));
+    const absl::Time now = clock_.Now();
+    for (const ApprovalRecord& a : requests) {
+      ToProto(a, now, *resp->add_requests());
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::Decide(grpc::CallbackServerContext* ctx,
+                                                   const char* method, bool approve,
+                                                   const v1::DecideApprovalRequest* req,
+                                                   v1::ApprovalRequest* resp) {
+  return Run(ctx, method, Role::kReleaser, [this, approve, req, resp](const Principal& p) {
+    ASSIGN_OR_RETURN(ApprovalRecord a,
+                     approve ? manager_.approvals().Approve(req->id(), req->reason(), p)
+                             : manager_.approvals().Reject(req->id(), req->reason(), p));
+    ToProto(a, clock_.Now(), *resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ApproveRequest(grpc::CallbackServerContext* ctx,
+                                                           const v1::DecideApprovalRequest* req,
+                                                           v1::ApprovalRequest* resp) {
+  return Decide(ctx, "ApproveRequest", /*approve=*/true, req, resp);
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::RejectRequest(grpc::CallbackServerContext* ctx,
+                                                          const v1::DecideApprovalRequest* req,
+                                                          v1::ApprovalRequest* resp) {
+  return Decide(ctx, "RejectRequest", /*approve=*/false, req, resp);
 }
 
 }  // namespace ringwarden

@@ -2,7 +2,8 @@
 //
 // Each handler authorizes the caller's role, then runs the operation on the
 // bounded database work queue and finishes the call from there; a full queue
-// answers RESOURCE_EXHAUSTED. Trust uploads go to the TrustKeeper, which
+// answers RESOURCE_EXHAUSTED. Steps the two-person rule holds answer
+// FAILED_PRECONDITION naming the approval request. Trust uploads go to the TrustKeeper, which
 // verifies them; the server stores them and never signs them. Thread-safety:
 // handlers run concurrently; the RolloutManager, TrustKeeper and Store are
 // thread-safe.
@@ -106,6 +107,15 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* ListTrust(grpc::CallbackServerContext* ctx,
                                       const v1::ListTrustRequest* req,
                                       v1::ListTrustResponse* resp) override;
+  grpc::ServerUnaryReactor* ListApprovals(grpc::CallbackServerContext* ctx,
+                                          const v1::ListApprovalsRequest* req,
+                                          v1::ListApprovalsResponse* resp) override;
+  grpc::ServerUnaryReactor* ApproveRequest(grpc::CallbackServerContext* ctx,
+                                           const v1::DecideApprovalRequest* req,
+                                           v1::ApprovalRequest* resp) override;
+  grpc::ServerUnaryReactor* RejectRequest(grpc::CallbackServerContext* ctx,
+                                          const v1::DecideApprovalRequest* req,
+                                          v1::ApprovalRequest* resp) override;
 
  private:
   // Run authorizes, then runs `work` on the queue and finishes the call with its status.
@@ -114,6 +124,16 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* Act(grpc::CallbackServerContext* ctx, const char* method,
                                 RolloutAction action, const v1::RolloutActionRequest* req,
                                 v1::Rollout* resp);
+  // Decide approves or rejects an approval request.
+  grpc::ServerUnaryReactor* Decide(grpc::CallbackServerContext* ctx, const char* method,
+                                   bool approve, const v1::DecideApprovalRequest* req,
+                                   v1::ApprovalRequest* resp);
+  // GateFloor holds a floor upload under the default policy's two-person rule.
+  absl::Status GateFloor(const FloorRecord& floor, const std::string& envelope_json,
+                         const std::string& reason, const Principal& actor);
+  // ReplayFloor executes an approved floor request.
+  absl::Status ReplayFloor(const ApprovalRecord& request, const Principal& asker,
+                           const ApprovalClaim& claim);
 
   RolloutManager& manager_;
   TrustKeeper& trust_;

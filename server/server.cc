@@ -219,7 +219,8 @@ absl::Status Server::Start() {
     PgLeaderLock* lock = parts->leader_lock.get();
     parts->controller = std::make_unique<Controller>(
         *parts->store, *parts->store, *parts->snapshots, *parts->policies, *parts->metrics, clock,
-        [lock] { return lock->Check(); }, ControllerOptions{config_.controller_interval});
+        [lock] { return lock->Check(); }, ControllerOptions{config_.controller_interval},
+        &parts->manager->approvals());
     parts->controller->Start();
   }
   parts_ = std::move(parts);

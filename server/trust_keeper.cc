@@ -220,7 +220,8 @@ absl::StatusOr<RootRecord> TrustKeeper::UploadRoot(const std::string& envelope_j
 
 absl::StatusOr<FloorRecord> TrustKeeper::UploadFloor(const std::string& envelope_json,
                                                      const std::string& reason,
-                                                     const Principal& actor) {
+                                                     const Principal& actor,
+                                                     const FloorCheck& check) {
   RETURN_IF_ERROR(CheckUpload(envelope_json, reason, "floor"));
   ASSIGN_OR_RETURN(Root root, NewestStoredRoot());
   ASSIGN_OR_RETURN(Floor floor, VerifyFloor(root, envelope_json));
@@ -248,6 +249,9 @@ absl::StatusOr<FloorRecord> TrustKeeper::UploadFloor(const std::string& envelope
       {"key_ids", record.key_ids},
       {"root_version",
        root.version}}.dump();
+  if (check) {
+    RETURN_IF_ERROR(check(record, audit));
+  }
   RETURN_IF_ERROR(store_.UpsertFloor(record, audit));
   RefreshSnapshot();
   return record;

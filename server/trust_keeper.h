@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -69,9 +70,13 @@ class TrustKeeper {
   // role (VerifyFloor) and stores it as the channel's floor. INVALID_ARGUMENT
   // for oversized or malformed input or an invalid channel name,
   // PERMISSION_DENIED when the release threshold did not sign,
-  // FAILED_PRECONDITION for a floor below the stored one.
+  // FAILED_PRECONDITION for a floor below the stored one. `check`, when set,
+  // runs after verification and before storing: it may refuse the upload (the
+  // two-person rule holds it) or complete the audit entry (an approval).
+  using FloorCheck = std::function<absl::Status(const FloorRecord& floor, AuditRecord& audit)>;
   absl::StatusOr<FloorRecord> UploadFloor(const std::string& envelope_json,
-                                          const std::string& reason, const Principal& actor);
+                                          const std::string& reason, const Principal& actor,
+                                          const FloorCheck& check = nullptr);
 
   // Sync trusts roots that another replica stored since: those of `snapshot`
   // above the current version, each verified against the one before it.

@@ -35,7 +35,8 @@ std::optional<absl::Time> FirstApply(const RolloutHealthRows& rows, absl::Time w
 
 Controller::Controller(RolloutStore& rollouts, HealthSource& health, SnapshotHolder& snapshots,
                        PolicyCache& policies, ControllerObserver& observer, const Clock& clock,
-                       std::function<absl::StatusOr<bool>()> is_leader, ControllerOptions options)
+                       std::function<absl::StatusOr<bool>()> is_leader, ControllerOptions options,
+                       ApprovalDesk* approvals)
     : rollouts_(rollouts),
       health_(health),
       snapshots_(snapshots),
@@ -43,7 +44,8 @@ Controller::Controller(RolloutStore& rollouts, HealthSource& health, SnapshotHol
       observer_(observer),
       clock_(clock),
       is_leader_(std::move(is_leader)),
-      options_(options) {}
+      options_(options),
+      approvals_(approvals) {}
 
 Controller::~Controller() { Stop(); }
 
@@ -179,6 +181,21 @@ absl::StatusOr<bool> Controller::Evaluate(const RolloutRecord& r,
   change.expected_revision = r.revision;
   ASSIGN_OR_RETURN(change.plan, PlanTransition(r.position, r.broad_wave, *action, policy,
                                                Initiator::kController));
+  if (std::vector<GatedStep> steps = StepsNeedingApproval(
+          policy.two_person, StepAsk::Rollout(r.position, change.plan.to, /*force=*/false));
+      !steps.empty()) {
+    // The gate passed, but a second person must let the version into broad.
+    // Asking again for the same revision finds the pending request.
+    if (approvals_ == nullptr) {
+      return absl::FailedPreconditionError(
+          "the two-person rule holds this promotion and no approval desk is configured");
+    }
+    ApprovalAsk ask = RolloutApprovalAsk(r, *action, "", /*force=*/false, change.plan.to,
+                                         std::move(steps), policy);
+    ask.reason = explanation;
+    RETURN_IF_ERROR(approvals_->Open(ask, Principal{kControllerActor, Role::kReleaser}).status());
+    return false;
+  }
   if (*action == RolloutAction::kPromote) {
     evidence["broad_wave"] = change.plan.broad_wave;
     evidence["broad_fraction"] = change.plan.broad_fraction;

@@ -18,6 +18,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "server/core/approvals.h"
 #include "server/core/core_observer.h"
 #include "server/core/policy_cache.h"
 #include "server/core/snapshot.h"
@@ -34,11 +35,14 @@ inline constexpr char kControllerActor[] = "controller";
 
 class Controller {
  public:
-  // `is_leader` says whether this replica may act now. Every reference must
-  // outlive the controller.
+  // `is_leader` says whether this replica may act now. Under a two-person
+  // rule a promotion into BROAD is not applied: the controller opens a request
+  // at `approvals` once (as kControllerActor) and waits; without a desk it
+  // only waits and reports an error. Every reference must outlive the controller.
   Controller(RolloutStore& rollouts, HealthSource& health, SnapshotHolder& snapshots,
              PolicyCache& policies, ControllerObserver& observer, const Clock& clock,
-             std::function<absl::StatusOr<bool>()> is_leader, ControllerOptions options);
+             std::function<absl::StatusOr<bool>()> is_leader, ControllerOptions options,
+             ApprovalDesk* approvals = nullptr);
   ~Controller();
 
   void Start();
@@ -61,6 +65,7 @@ class Controller {
   const Clock& clock_;
   std::function<absl::StatusOr<bool>()> is_leader_;
   const ControllerOptions options_;
+  ApprovalDesk* const approvals_;
   absl::Notification stop_;
   std::thread thread_;
 };

@@ -119,7 +119,9 @@ json PolicyToJson(const RolloutPolicy& policy) {
           {"canary", GateToJson(policy.canary)},
           {"early", GateToJson(policy.early)},
           {"broad", GateToJson(policy.broad)},
-          {"broad_waves", policy.broad_waves}};
+          {"broad_waves", policy.broad_waves},
+          {"two_person_rule", policy.two_person.enabled},
+          {"approval_ttl_seconds", absl::ToInt64Seconds(policy.two_person.approval_ttl)}};
 }
 
 absl::StatusOr<RolloutPolicy> PolicyFromJson(const std::string& text) {
@@ -145,6 +147,21 @@ absl::StatusOr<RolloutPolicy> PolicyFromJson(const std::string& text) {
         ASSIGN_OR_RETURN(double d, Number(w, "broad_waves"));
         policy.broad_waves.push_back(d);
       }
+    } else if (key == "two_person_rule") {
+      if (!v.is_boolean()) {
+        return WrongType("two_person_rule", "true or false");
+      }
+      policy.two_person.enabled = v.get<bool>();
+    } else if (key == "approval_ttl_seconds") {
+      ASSIGN_OR_RETURN(int64_t ttl, Integer(v, "approval_ttl_seconds"));
+      // Bounded before the conversion so that no value can overflow it.
+      if (ttl < absl::ToInt64Seconds(kMinApprovalTtl) ||
+          ttl > absl::ToInt64Seconds(kMaxApprovalTtl)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "policy field approval_ttl_seconds must be between ",
+            absl::ToInt64Seconds(kMinApprovalTtl), " and ", absl::ToInt64Seconds(kMaxApprovalTtl)));
+      }
+      policy.two_person.approval_ttl = absl::Seconds(ttl);
     } else if (key == "name" || key == "version") {
       // Set by the server; accepted so `policy show -o json` output can be edited and set back.
     } else {

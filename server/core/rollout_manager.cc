@@ -65,7 +65,10 @@ RolloutManager::RolloutManager(Store& store, SnapshotHolder& snapshots, PolicyCa
       policies_(policies),
       release_keys_(std::move(release_keys)),
       decode_manifest_(std::move(decode_manifest)),
-      clock_(clock) {}
+      clock_(clock),
+      approvals_(store, policies, clock) {
+  RegisterExecutors();
+}
 
 RolloutManager::RolloutManager(Store& store, SnapshotHolder& snapshots, PolicyCache& policies,
                                const TrustedKeys& trusted_keys, ManifestDecoder decode_manifest,
@@ -243,7 +246,8 @@ absl::StatusOr<RolloutView> RolloutManager::StartRollout(const std::string& chan
 absl::StatusOr<RolloutView> RolloutManager::Act(const std::string& id, RolloutAction action,
                                                 const std::string& reason,
                                                 int64_t expected_revision, bool force,
-                                                const Principal& actor) {
+                                                const Principal& actor,
+                                                const ApprovalClaim* approved) {
   RETURN_IF_ERROR(ValidateReason(reason, action != RolloutAction::kPromote || force,
                                  force ? "a forced promotion" : RolloutActionName(action)));
   ASSIGN_OR_RETURN(RolloutView before, Get(id));
@@ -300,6 +304,16 @@ absl::StatusOr<RolloutView> RolloutManager::Act(const std::string& id, RolloutAc
   change.audit =
       Audit(actor, change.plan.audit_action, id, RolloutStateName(change.plan.from.state),
             RolloutStateName(change.plan.to.state), reason, evidence.dump());
+  if (approved != nullptr) {
+    ApprovalDesk::Attach(*approved, change.audit);
+  } else if (std::vector<GatedStep> steps = StepsNeedingApproval(
+                 policy.two_person, StepAsk::Rollout(r.position, change.plan.to,
+                                                     force && action == RolloutAction::kPromote));
+             !steps.empty()) {
+    return approvals_.Hold(
+        RolloutApprovalAsk(r, action, reason, force, change.plan.to, std::move(steps), policy),
+        actor);
+  }
   RETURN_IF_ERROR(store_.ApplyRolloutChange(change));
   RefreshSnapshot();
   return Get(id);
@@ -341,9 +355,12 @@ absl::Status RolloutManager::SetEmergencyStop(bool active, const std::string& re
   return absl::OkStatus();
 }
 
-absl::StatusOr<PinRecord> RolloutManager::SetPin(
-    const std::string& label_key, const std::string& label_value, const std::string& channel,
-    const std::string& policy, const std::string& reason, const Principal& actor) {
+absl::StatusOr<PinRecord> RolloutManager::SetPin(const std::string& label_key,
+                                                 const std::string& label_value,
+                                                 const std::string& channel,
+                                                 const std::string& policy,
+                                                 const std::string& reason, const Principal& actor,
+                                                 const ApprovalClaim* approved) {
   RETURN_IF_ERROR(ValidateChannelName(channel));
   RETURN_IF_ERROR(ValidateLabels({{label_key, label_value}}));
   RETURN_IF_ERROR(ValidateReason(reason, false, "pin"));
@@ -359,8 +376,34 @@ absl::StatusOr<PinRecord> RolloutManager::SetPin(
   const nlohmann::json evidence = {{"label", absl::StrCat(label_key, "=", label_value)},
                                    {"channel", channel},
                                    {"policy", PinPolicyText(pin.policy)}};
-  RETURN_IF_ERROR(
-      store_.UpsertPin(pin, Audit(actor, "pin.set", "", "", "", reason, evidence.dump())));
+  AuditRecord audit = Audit(actor, "pin.set", "", "", "", reason, evidence.dump());
+  if (approved != nullptr) {
+    ApprovalDesk::Attach(*approved, audit);
+  } else {
+    ASSIGN_OR_RETURN(GoverningRule governing, approvals_.DefaultRule());
+    if (governing.rule.enabled) {
+      ASSIGN_OR_RETURN(int64_t newest, NewestCompleted(channel));
+      if (std::vector<GatedStep> steps =
+              StepsNeedingApproval(governing.rule, StepAsk::Pin(pin.policy, newest));
+          !steps.empty()) {
+        ApprovalAsk ask;
+        ask.kind = ApprovalKind::kPin;
+        ask.steps = std::move(steps);
+        ask.summary = absl::StrCat("pin ", label_key, "=", label_value, " on ", channel, " to ",
+                                   PinPolicyText(pin.policy), " (newest completed: v", newest, ")");
+        ask.request = {{"label_key", label_key},
+                       {"label_value", label_value},
+                       {"channel", channel},
+                       {"policy", PinPolicyText(pin.policy)},
+                       {"reason", reason}};
+        ask.reason = reason;
+        ask.policy = governing.policy;
+        ask.rule = governing.rule;
+        return approvals_.Hold(ask, actor);
+      }
+    }
+  }
+  RETURN_IF_ERROR(store_.UpsertPin(pin, audit));
   RefreshSnapshot();
   return pin;
 }
@@ -417,7 +460,8 @@ absl::StatusOr<RolloutExplanation> RolloutManager::Explain(const std::string& id
 absl::StatusOr<PolicyRecord> RolloutManager::SetPolicy(const std::string& name,
                                                        const std::string& policy_json,
                                                        const std::string& reason,
-                                                       const Principal& actor) {
+                                                       const Principal& actor,
+                                                       const ApprovalClaim* approved) {
   RETURN_IF_ERROR(ValidateChannelName(name));
   RETURN_IF_ERROR(ValidateReason(reason, false, "policy set"));
   ASSIGN_OR_RETURN(RolloutPolicy policy, PolicyFromJson(policy_json));
@@ -425,9 +469,112 @@ absl::StatusOr<PolicyRecord> RolloutManager::SetPolicy(const std::string& name,
   nlohmann::json body = PolicyToJson(policy);
   body.erase("name");
   body.erase("version");
-  return store_.PutPolicy(name, body.dump(),
-                          Audit(actor, "policy.set", "", "", "", reason,
-                                nlohmann::json{{"policy", name}, {"body", body}}.dump()));
+  AuditRecord audit = Audit(actor, "policy.set", "", "", "", reason,
+                            nlohmann::json{{"policy", name}, {"body", body}}.dump());
+  if (approved != nullptr) {
+    ApprovalDesk::Attach(*approved, audit);
+  } else {
+    ASSIGN_OR_RETURN(GoverningRule governing, approvals_.PolicyChangeRule(name));
+    if (std::vector<GatedStep> steps = StepsNeedingApproval(governing.rule, StepAsk::Policy());
+        !steps.empty()) {
+      ApprovalAsk ask;
+      ask.kind = ApprovalKind::kPolicy;
+      ask.steps = std::move(steps);
+      ask.summary = absl::StrCat("set policy ", name, " to ", body.dump());
+      if (ask.summary.size() > 512) {
+        ask.summary = absl::StrCat(ask.summary.substr(0, 509), "...");
+      }
+      ask.request = {{"name", name}, {"policy_json", policy_json}, {"reason", reason}};
+      ask.reason = reason;
+      ask.policy = governing.policy;
+      ask.rule = governing.rule;
+      return approvals_.Hold(ask, actor);
+    }
+  }
+  return store_.PutPolicy(name, body.dump(), audit);
+}
+
+absl::StatusOr<int64_t> RolloutManager::NewestCompleted(const std::string& channel) {
+  ASSIGN_OR_RETURN(std::vector<ContentRecord> content, store_.ListContent(channel));
+  int64_t newest = 0;
+  for (const ContentRecord& c : content) {
+    if (c.completed && !c.revoked) {
+      newest = std::max(newest, c.version);
+    }
+  }
+  return newest;
+}
+
+absl::Status RolloutManager::ReplayRolloutAction(const ApprovalRecord& request,
+                                                 const Principal& asker,
+                                                 const ApprovalClaim& claim) {
+  const nlohmann::json r = nlohmann::json::parse(request.request_json, nullptr, false);
+  if (!r.is_object() || !r.value("rollout_id", nlohmann::json()).is_string() ||
+      !r.value("action", nlohmann::json()).is_string() ||
+      !r.value("reason", nlohmann::json()).is_string() ||
+      !r.value("expected_revision", nlohmann::json()).is_number_integer() ||
+      !r.value("force", nlohmann::json()).is_boolean()) {
+    return absl::InternalError(absl::StrCat("stored request ", request.id, " cannot be read"));
+  }
+  const std::string id = r["rollout_id"].get<std::string>();
+  const std::string action_name = r["action"].get<std::string>();
+  const int64_t revision = r["expected_revision"].get<int64_t>();
+  std::optional<RolloutAction> action;
+  for (RolloutAction a : {RolloutAction::kPromote, RolloutAction::kHalt, RolloutAction::kResume,
+                          RolloutAction::kRollback}) {
+    if (RolloutActionName(a) == action_name) {
+      action = a;
+    }
+  }
+  if (!action.has_value()) {
+    return absl::InternalError(
+        absl::StrCat("stored request ", request.id, " names unknown action ", action_name));
+  }
+  ASSIGN_OR_RETURN(RolloutRecord now, store_.GetRollout(id));
+  if (now.revision != revision) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "rollout ", id, " moved since the request: it is ", RolloutStateName(now.position.state),
+        " at revision ", now.revision, ", asked at revision ", revision, "; ask again"));
+  }
+  return Act(id, *action, r["reason"].get<std::string>(), revision, r["force"].get<bool>(), asker,
+             &claim)
+      .status();
+}
+
+void RolloutManager::RegisterExecutors() {
+  approvals_.SetExecutor(
+      ApprovalKind::kRolloutAction,
+      [this](const ApprovalRecord& request, const Principal& asker, const ApprovalClaim& claim) {
+        return ReplayRolloutAction(request, asker, claim);
+      });
+  approvals_.SetExecutor(
+      ApprovalKind::kPin,
+      [this](const ApprovalRecord& request, const Principal& asker,
+             const ApprovalClaim& claim) -> absl::Status {
+        const nlohmann::json r = nlohmann::json::parse(request.request_json, nullptr, false);
+        for (const char* key : {"label_key", "label_value", "channel", "policy", "reason"}) {
+          if (!r.is_object() || !r.value(key, nlohmann::json()).is_string()) {
+            return absl::InternalError(
+                absl::StrCat("stored request ", request.id, " cannot be read"));
+          }
+        }
+        return SetPin(r["label_key"], r["label_value"], r["channel"], r["policy"], r["reason"],
+                      asker, &claim)
+            .status();
+      });
+  approvals_.SetExecutor(
+      ApprovalKind::kPolicy,
+      [this](const ApprovalRecord& request, const Principal& asker,
+             const ApprovalClaim& claim) -> absl::Status {
+        const nlohmann::json r = nlohmann::json::parse(request.request_json, nullptr, false);
+        for (const char* key : {"name", "policy_json", "reason"}) {
+          if (!r.is_object() || !r.value(key, nlohmann::json()).is_string()) {
+            return absl::InternalError(
+                absl::StrCat("stored request ", request.id, " cannot be read"));
+          }
+        }
+        return SetPolicy(r["name"], r["policy_json"], r["reason"], asker, &claim).status();
+      });
 }
 
 absl::StatusOr<PolicyRecord> RolloutManager::GetPolicy(const std::string& name, int64_t version) {

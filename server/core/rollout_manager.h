@@ -17,6 +17,7 @@
 #include "common/clock.h"
 #include "common/dsse.h"
 #include "common/names.h"
+#include "server/core/approvals.h"
 #include "server/core/identity.h"
 #include "server/core/manifest.h"
 #include "server/core/policy_cache.h"
@@ -64,14 +65,20 @@ class RolloutManager {
                                            const std::string& policy_name, const Principal& actor);
   // Act applies promote, halt, resume or roll back. expected_revision 0 skips
   // the optimistic check. A promotion before the stage gate passed needs `force`
-  // and a reason; none is allowed during an emergency stop.
+  // and a reason; none is allowed during an emergency stop. Under the rollout
+  // policy's two-person rule, entering BROAD and any forced promotion are held
+  // for approval (FAILED_PRECONDITION naming the request) unless `approved`
+  // is the claim of the approved request being executed.
   absl::StatusOr<RolloutView> Act(const std::string& id, RolloutAction action,
                                   const std::string& reason, int64_t expected_revision, bool force,
-                                  const Principal& actor);
+                                  const Principal& actor, const ApprovalClaim* approved = nullptr);
   absl::StatusOr<RolloutExplanation> Explain(const std::string& id);
 
+  // SetPolicy stores a new version of policy `name`; held for approval under
+  // the two-person rule of the default policy or of `name` itself.
   absl::StatusOr<PolicyRecord> SetPolicy(const std::string& name, const std::string& policy_json,
-                                         const std::string& reason, const Principal& actor);
+                                         const std::string& reason, const Principal& actor,
+                                         const ApprovalClaim* approved = nullptr);
   absl::StatusOr<PolicyRecord> GetPolicy(const std::string& name, int64_t version);
   // EnsureDefaultPolicy stores DefaultRolloutPolicy() as "default" if no such policy exists.
   absl::Status EnsureDefaultPolicy();
@@ -80,10 +87,16 @@ class RolloutManager {
   absl::Status SetEmergencyStop(bool active, const std::string& reason, const Principal& actor);
   // SetPin refuses (FAILED_PRECONDITION) a pin that holds agents below the
   // channel's floor: a version pin below it, or one (n-1 included) that
-  // resolves below it today.
+  // resolves below it today. Under the default policy's two-person rule a pin
+  // below the newest completed version (n-1 included) is held for approval.
   absl::StatusOr<PinRecord> SetPin(const std::string& label_key, const std::string& label_value,
                                    const std::string& channel, const std::string& policy,
-                                   const std::string& reason, const Principal& actor);
+                                   const std::string& reason, const Principal& actor,
+                                   const ApprovalClaim* approved = nullptr);
+
+  // approvals is the desk where held steps wait; it replays rollout actions,
+  // pins and policy changes through this manager (floors: see TrustKeeper).
+  ApprovalDesk& approvals() { return approvals_; }
 
  private:
   std::string NewRolloutId();
@@ -93,6 +106,13 @@ class RolloutManager {
   void RefreshSnapshot();
   // CheckPinAboveFloor refuses a holding pin that keeps agents below the floor.
   absl::Status CheckPinAboveFloor(const PinRecord& pin);
+  // NewestCompleted returns the channel's newest completed, unrevoked version (0: none).
+  absl::StatusOr<int64_t> NewestCompleted(const std::string& channel);
+  // RegisterExecutors lets the desk replay rollout actions, pins and policy changes.
+  void RegisterExecutors();
+  // ReplayRolloutAction executes an approved rollout request if the rollout has not moved.
+  absl::Status ReplayRolloutAction(const ApprovalRecord& request, const Principal& asker,
+                                   const ApprovalClaim& claim);
 
   Store& store_;
   SnapshotHolder& snapshots_;
@@ -100,6 +120,7 @@ class RolloutManager {
   const ReleaseKeysSource release_keys_;
   const ManifestDecoder decode_manifest_;
   const Clock& clock_;
+  ApprovalDesk approvals_;
   absl::Mutex rng_mu_;
   absl::BitGen rng_ ABSL_GUARDED_BY(rng_mu_);
 };

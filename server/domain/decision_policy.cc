@@ -134,7 +134,7 @@ absl::Status RolloutPolicy::Validate() const {
   if (broad_waves.back() != 1.0) {
     return Invalid("", "broad_waves", "ending at 1.0 (the whole ring)", Num(broad_waves.back()));
   }
-  return absl::OkStatus();
+  return two_person.Validate();
 }
 
 RolloutPolicy DefaultRolloutPolicy() {

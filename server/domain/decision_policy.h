@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "server/domain/approval.h"
 #include "server/domain/ring.h"
 
 namespace ringwarden {
@@ -69,6 +70,8 @@ struct RolloutPolicy {
   RingGatePolicy broad;
   // Cumulative shares of the broad ring offered the version, strictly increasing, ending at 1.0.
   std::vector<double> broad_waves = {0.10, 0.25, 0.50, 1.00};
+  // Whether dangerous steps need a second person's approval (approval.h).
+  TwoPersonRule two_person;
 
   // ForRing returns the gate of `ring`.
   const RingGatePolicy& ForRing(Ring ring) const;

@@ -131,7 +131,8 @@ absl::Status PgStore::SetEmergencyStop(bool active, const AuditRecord& audit) {
 }
 
 absl::Status PgStore::UpsertPin(const PinRecord& pin, const AuditRecord& audit) {
-  return pool_->Run("upsert_pin", "setting the pin", [&](PgTx& tx) {
+  return pool_->Run("upsert_pin", "setting the pin", [&](PgTx& tx) -> absl::Status {
+    RETURN_IF_ERROR(ClaimApproval(tx, audit));
     tx.Exec(sql::kUpsertPin, pin.label_key, pin.label_value, pin.channel, PinPolicyText(pin.policy),
             audit.actor);
     AppendAudit(tx, audit);
@@ -180,8 +181,9 @@ absl::StatusOr<PolicyRecord> PgStore::PutPolicy(const std::string& name,
                                                 const std::string& body_json,
                                                 const AuditRecord& audit) {
   PolicyRecord out;
-  RETURN_IF_ERROR(pool_->Run("put_policy", "storing the policy", [&](PgTx& tx) {
+  RETURN_IF_ERROR(pool_->Run("put_policy", "storing the policy", [&](PgTx& tx) -> absl::Status {
     tx.Exec(sql::kLockPolicyName, name);
+    RETURN_IF_ERROR(ClaimApproval(tx, audit));
     const pqxx::row row = tx.Exec1(sql::kInsertPolicyVersion, name, body_json, audit.actor);
     out.name = name;
     out.version = row[0].as<int64_t>();

@@ -37,6 +37,7 @@ absl::Status ApplyChange(PgTx& tx, const RolloutChange& change) {
   const std::string channel = target[0][0].as<std::string>();
   const int64_t version = target[0][1].as<int64_t>();
   const TransitionPlan& plan = change.plan;
+  RETURN_IF_ERROR(ClaimApproval(tx, change.audit));
   if (plan.mark_completed || plan.revoke_version) {
     // Serializes with rollout creation, which checks completed and revoked versions.
     tx.Exec(sql::kLockChannelRow, channel);

@@ -5,7 +5,7 @@
 // failures (lost connection, serialization failure, deadlock) are retried, a
 // bounded number of times; a refusal or an in-doubt commit never is. The
 // methods live in pg_catalog.cc, pg_trust.cc, pg_rollouts.cc, pg_telemetry.cc,
-// pg_health.cc and pg_audit.cc. Thread-safety: safe to call from many threads.
+// pg_health.cc, pg_audit.cc and pg_approvals.cc. Thread-safety: safe to call from many threads.
 #pragma once
 
 #include <memory>
@@ -100,6 +100,16 @@ class PgStore final : public Store {
   absl::StatusOr<std::vector<AuditRecord>> ListAuditOldestFirst(const std::string& rollout_id,
                                                                 int64_t after_seq,
                                                                 int limit) override;
+
+  // ApprovalStore (pg_approvals.cc)
+  absl::StatusOr<ApprovalRecord> OpenApproval(const ApprovalRecord& request,
+                                              const AuditRecord& audit) override;
+  absl::StatusOr<ApprovalRecord> GetApproval(const std::string& id) override;
+  absl::StatusOr<std::vector<ApprovalRecord>> ListApprovals(bool pending_only, absl::Time now,
+                                                            int limit) override;
+  absl::Status RejectApproval(const std::string& id, const std::string& decided_by,
+                              const std::string& reason, absl::Time at,
+                              const AuditRecord& audit) override;
 
  private:
   std::unique_ptr<PgPool> pool_;  // pimpl: keeps the driver out of this header

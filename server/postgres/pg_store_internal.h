@@ -68,4 +68,10 @@ std::map<std::string, AgentGate> AgentGatesFromResult(const pqxx::result& result
 // AppendAudit adds `audit` to the log in `tx`, so it commits with the change it records.
 void AppendAudit(PgTx& tx, const AuditRecord& audit);
 
+// ClaimApproval decides the request `audit.approval` names as approved in
+// `tx`, with the approver's audit entry, so it commits with the change that
+// executes it; FAILED_PRECONDITION when the request is no longer pending or
+// has expired. Nothing to do without a claim.
+absl::Status ClaimApproval(PgTx& tx, const AuditRecord& audit);
+
 }  // namespace ringwarden

@@ -73,6 +73,7 @@ absl::Status PgStore::UpsertFloor(const FloorRecord& floor, const AuditRecord& a
   return pool_->Run("upsert_floor", "storing the floor", [&](PgTx& tx) -> absl::Status {
     // The channel row lock serializes with rollout creation, which re-checks the floor.
     tx.Exec(sql::kLockChannel, floor.channel);
+    RETURN_IF_ERROR(ClaimApproval(tx, audit));
     const pqxx::result stored = tx.Exec(sql::kListFloors, floor.channel);
     if (!stored.empty() && floor.min_version < stored[0][1].as<int64_t>()) {
       return absl::FailedPreconditionError(absl::StrCat(

@@ -158,6 +158,61 @@ SELECT DISTINCT ON (name) name, version, body::text, created_by,
 FROM rollout_policies
 ORDER BY name, version DESC)sql"};
 
+// ---- Approval requests (the two-person rule) ------------------------------
+
+// Times are Unix microseconds from the server's clock, as the core decides expiry with it.
+// Marks the pending requests of key $1 that expired at $2 as expired, freeing the key.
+inline constexpr Statement kExpireApprovalsOfKey = {"expire_approvals_of_key", R"sql(
+UPDATE approval_requests SET state = 'expired'
+WHERE dedupe_key = $1 AND state = 'pending'
+  AND expires_at <= timestamptz 'epoch' + $2::bigint * interval '1 microsecond')sql"};
+
+// $3: steps as a text[] literal. Does nothing when the key already has a pending request.
+inline constexpr Statement kInsertApproval = {"insert_approval", R"sql(
+INSERT INTO approval_requests (id, kind, steps, summary, request, rollout_id, policy,
+                               requested_by, needed_role, reason, dedupe_key, requested_at,
+                               expires_at)
+VALUES ($1, $2, $3::text[], $4, $5::jsonb, $6, $7, $8, $9, $10, $11,
+        timestamptz 'epoch' + $12::bigint * interval '1 microsecond',
+        timestamptz 'epoch' + $13::bigint * interval '1 microsecond')
+ON CONFLICT (dedupe_key) WHERE state = 'pending' DO NOTHING
+RETURNING id)sql"};
+
+#define RINGWARDEN_APPROVAL_COLUMNS                                                    \
+  "id, kind, array_to_json(steps)::text, summary, request::text, rollout_id, policy, " \
+  "requested_by, needed_role, reason, dedupe_key, state, "                             \
+  "(extract(epoch from requested_at) * 1000000)::bigint, "                             \
+  "(extract(epoch from expires_at) * 1000000)::bigint, decided_by, "                   \
+  "(extract(epoch from decided_at) * 1000000)::bigint, decision_reason "
+
+inline constexpr Statement kGetApproval = {
+    "get_approval", "SELECT " RINGWARDEN_APPROVAL_COLUMNS "FROM approval_requests WHERE id = $1"};
+
+inline constexpr Statement kGetPendingApprovalByKey = {
+    "get_pending_approval_by_key", "SELECT " RINGWARDEN_APPROVAL_COLUMNS
+                                   "FROM approval_requests "
+                                   "WHERE dedupe_key = $1 AND state = 'pending'"};
+
+// Newest first; $1: only pending requests unexpired at $2; $3: the limit.
+inline constexpr Statement kListApprovals = {
+    "list_approvals", "SELECT " RINGWARDEN_APPROVAL_COLUMNS
+                      "FROM approval_requests WHERE NOT $1 OR (state = 'pending' AND "
+                      "expires_at > timestamptz 'epoch' + $2::bigint * interval '1 microsecond') "
+                      "ORDER BY requested_at DESC, id LIMIT $3"};
+
+#undef RINGWARDEN_APPROVAL_COLUMNS
+
+// Decides request $1 as $2 ('approved' or 'rejected') by $3 at $4 with reason $5,
+// only while it is pending and unexpired at $4; no row back means it was not.
+inline constexpr Statement kDecideApproval = {"decide_approval", R"sql(
+UPDATE approval_requests
+SET state = $2, decided_by = $3,
+    decided_at = timestamptz 'epoch' + $4::bigint * interval '1 microsecond',
+    decision_reason = $5
+WHERE id = $1 AND state = 'pending'
+  AND expires_at > timestamptz 'epoch' + $4::bigint * interval '1 microsecond'
+RETURNING id)sql"};
+
 // ---- Audit log --------------------------------------------------------------
 
 inline constexpr Statement kInsertAudit = {"insert_audit", R"sql(

@@ -14,6 +14,7 @@
 
 #include "absl/time/time.h"
 #include "common/outcomes.h"
+#include "server/domain/approval.h"
 #include "server/domain/assignment.h"
 #include "server/domain/enrollment.h"
 #include "server/domain/ring.h"
@@ -74,6 +75,40 @@ struct DecisionRecord {
   int64_t revision = 0;  // the rollout revision that was judged
 };
 
+// ApprovalClaim marks a change as the execution of an approved request
+// (approval.h): the store decides the request in the change's transaction, or
+// refuses the change when the request is no longer pending.
+struct ApprovalClaim {
+  std::string request_id;
+  std::string requested_by;
+  std::string approved_by;
+  std::string reason;                // the approver's
+  absl::Time at;                     // the decision time; the request must not have expired by then
+  std::string evidence_json = "{}";  // of the approver's audit entry
+};
+
+// ApprovalRecord is one request for a second person's approval.
+struct ApprovalRecord {
+  std::string id;  // "ap-" and 8 hex digits
+  ApprovalKind kind = ApprovalKind::kRolloutAction;
+  std::vector<GatedStep> steps;
+  std::string summary;       // what would happen, for people
+  std::string request_json;  // the exact request to replay
+  std::string rollout_id;    // "" unless about a rollout
+  std::string policy;        // the governing policy, e.g. "default v3"
+  std::string requested_by;
+  std::string needed_role;  // the least role an approver needs, e.g. "releaser"
+  std::string reason;       // the requester's
+  // Requests with the same key (who, what, the exact request) are one request while pending.
+  std::string dedupe_key;
+  ApprovalState state = ApprovalState::kPending;  // as stored; see EffectiveApprovalState
+  absl::Time requested_at;
+  absl::Time expires_at;
+  std::string decided_by;
+  std::optional<absl::Time> decided_at;
+  std::string decision_reason;
+};
+
 struct AuditRecord {
   int64_t id = 0;
   absl::Time at;
@@ -89,6 +124,8 @@ struct AuditRecord {
   int64_t seq = 0;
   std::string prev_hash;
   std::string entry_hash;
+  // Set when the change executes an approved request; not read back.
+  std::optional<ApprovalClaim> approval;
 };
 
 struct RingProgressRecord {

@@ -222,6 +222,43 @@ class AgentDirectory {
                                                  const AuditRecord& audit) = 0;
 };
 
+// ApprovalStore: requests for a second person's approval (the two-person rule).
+// Approving is not a method here: the change that executes a request carries
+// an ApprovalClaim on its audit record, and UpsertPin, UpsertFloor, PutPolicy
+// and ApplyRolloutChange decide the request in the same transaction, refusing
+// the change (FAILED_PRECONDITION) when it is no longer pending or has expired.
+class ApprovalStore {
+ public:
+  virtual ~ApprovalStore() = default;
+  // OpenApproval stores `request` and its audit entry, unless a request with
+  // the same dedupe_key is pending and unexpired at request.requested_at: that
+  // one is returned instead and nothing is written.
+  virtual absl::StatusOr<ApprovalRecord> OpenApproval(const ApprovalRecord& request,
+                                                      const AuditRecord& audit) = 0;
+  // GetApproval returns one request; NOT_FOUND when there is none.
+  virtual absl::StatusOr<ApprovalRecord> GetApproval(const std::string& id) = 0;
+  // ListApprovals lists newest first; `pending_only` keeps requests pending and unexpired at `now`.
+  virtual absl::StatusOr<std::vector<ApprovalRecord>> ListApprovals(bool pending_only,
+                                                                    absl::Time now, int limit) = 0;
+  // RejectApproval decides a pending, unexpired request (at audit time `at`)
+  // as rejected with its audit entry; FAILED_PRECONDITION otherwise.
+  virtual absl::Status RejectApproval(const std::string& id, const std::string& decided_by,
+                                      const std::string& reason, absl::Time at,
+                                      const AuditRecord& audit) = 0;
+};
+
+// ApproverAudit is the approver's audit entry that a change carrying
+// `change.approval` appends next to its own, in the same transaction.
+inline AuditRecord ApproverAudit(const AuditRecord& change) {
+  AuditRecord entry;
+  entry.actor = change.approval->approved_by;
+  entry.action = "approval.approve";
+  entry.rollout_id = change.rollout_id;
+  entry.reason = change.approval->reason;
+  entry.evidence_json = change.approval->evidence_json;
+  return entry;
+}
+
 // Store is every role at once, for wiring a server from one implementation.
 class Store : public CatalogStore,
               public TrustStore,
@@ -230,6 +267,7 @@ class Store : public CatalogStore,
               public TelemetrySink,
               public HealthSource,
               public AuditLog,
-              public AgentDirectory {};
+              public AgentDirectory,
+              public ApprovalStore {};
 
 }  // namespace ringwarden

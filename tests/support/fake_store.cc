@@ -45,6 +45,10 @@ constexpr absl::string_view kOperations[] = {
     "load_fleet_stats",
     "list_audit",
     "list_audit_oldest_first",
+    "open_approval",
+    "get_approval",
+    "list_approvals",
+    "reject_approval",
 };
 
 // CheckKnownOperation aborts on a misspelt operation: a test that injects a
@@ -228,6 +232,8 @@ absl::Status FakeStore::UpsertPin(const PinRecord& pin, const AuditRecord& audit
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(BeginCall("upsert_pin"));
   RETURN_IF_ERROR(CheckJson(audit.evidence_json, "audit evidence"));
+  RETURN_IF_ERROR(CheckClaim(audit));
+  CommitClaim(audit);
   pins_[{pin.label_key, pin.label_value, pin.channel}] = pin;
   AppendAudit(audit);
   return absl::OkStatus();
@@ -326,6 +332,8 @@ absl::Status FakeStore::UpsertFloor(const FloorRecord& floor, const AuditRecord&
     return absl::InternalError("floor min_version violates a check constraint");
   }
   RETURN_IF_ERROR(CheckJson(audit.evidence_json, "audit evidence"));
+  RETURN_IF_ERROR(CheckClaim(audit));
+  CommitClaim(audit);
   FloorRecord record = floor;
   record.uploaded_at = clock_.Now();
   floors_[floor.channel] = std::move(record);
@@ -362,6 +370,8 @@ absl::StatusOr<PolicyRecord> FakeStore::PutPolicy(const std::string& name,
   RETURN_IF_ERROR(BeginCall("put_policy"));
   RETURN_IF_ERROR(CheckJson(body_json, "policy body"));
   RETURN_IF_ERROR(CheckJson(audit.evidence_json, "audit evidence"));
+  RETURN_IF_ERROR(CheckClaim(audit));
+  CommitClaim(audit);
   std::vector<PolicyRecord>& versions = policies_[name];
   PolicyRecord policy{name, static_cast<int64_t>(versions.size()) + 1, body_json, audit.actor,
                       clock_.Now()};
@@ -579,6 +589,8 @@ absl::Status FakeStore::ApplyRolloutChange(const RolloutChange& change) {
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(BeginCall("apply_rollout_change"));
   RETURN_IF_ERROR(CheckChange(change));
+  RETURN_IF_ERROR(CheckClaim(change.audit));
+  CommitClaim(change.audit);
   CommitChange(change);
   return absl::OkStatus();
 }
@@ -942,6 +954,114 @@ absl::StatusOr<std::vector<AuditRecord>> FakeStore::ListAuditOldestFirst(
   }
   Truncate(out, limit);
   return out;
+}
+
+// ---- ApprovalStore ----
+
+bool FakeStore::IsOpen(const ApprovalRecord& request, absl::Time at) const {
+  return EffectiveApprovalState(request.state, request.expires_at, at) == ApprovalState::kPending;
+}
+
+absl::Status FakeStore::CheckClaim(const AuditRecord& audit) const {
+  if (!audit.approval.has_value()) {
+    return absl::OkStatus();
+  }
+  auto it = approvals_.find(audit.approval->request_id);
+  if (it == approvals_.end() || !IsOpen(it->second, audit.approval->at)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("approval request ", audit.approval->request_id,
+                     " is no longer pending (decided meanwhile, or expired); nothing was changed"));
+  }
+  return absl::OkStatus();
+}
+
+void FakeStore::CommitClaim(const AuditRecord& audit) {
+  if (!audit.approval.has_value()) {
+    return;
+  }
+  const ApprovalClaim& claim = *audit.approval;
+  ApprovalRecord& request = approvals_.at(claim.request_id);
+  request.state = ApprovalState::kApproved;
+  request.decided_by = claim.approved_by;
+  request.decided_at = claim.at;
+  request.decision_reason = claim.reason;
+  AppendAudit(ApproverAudit(audit));
+}
+
+absl::StatusOr<ApprovalRecord> FakeStore::OpenApproval(const ApprovalRecord& request,
+                                                       const AuditRecord& audit) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("open_approval"));
+  RETURN_IF_ERROR(CheckJson(request.request_json, "approval request"));
+  RETURN_IF_ERROR(CheckJson(audit.evidence_json, "audit evidence"));
+  if (request.expires_at <= request.requested_at) {
+    return absl::InternalError("approval expiry violates a check constraint");
+  }
+  for (auto& [id, stored] : approvals_) {
+    if (stored.dedupe_key != request.dedupe_key || stored.state != ApprovalState::kPending) {
+      continue;
+    }
+    if (IsOpen(stored, request.requested_at)) {
+      return stored;
+    }
+    stored.state = ApprovalState::kExpired;
+  }
+  if (approvals_.count(request.id) != 0) {
+    return absl::AlreadyExistsError(absl::StrCat("approval request ", request.id, " exists"));
+  }
+  ApprovalRecord stored = request;
+  stored.state = ApprovalState::kPending;
+  approvals_[stored.id] = stored;
+  AppendAudit(audit);
+  return stored;
+}
+
+absl::StatusOr<ApprovalRecord> FakeStore::GetApproval(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("get_approval"));
+  auto it = approvals_.find(id);
+  if (it == approvals_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("no approval request \"", id, "\"; see ringctl approvals list"));
+  }
+  return it->second;
+}
+
+absl::StatusOr<std::vector<ApprovalRecord>> FakeStore::ListApprovals(bool pending_only,
+                                                                     absl::Time now, int limit) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("list_approvals"));
+  RETURN_IF_ERROR(CheckLimit(limit));
+  std::vector<ApprovalRecord> out;
+  for (const auto& [id, request] : approvals_) {
+    if (!pending_only || IsOpen(request, now)) {
+      out.push_back(request);
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const ApprovalRecord& a, const ApprovalRecord& b) {
+    return a.requested_at != b.requested_at ? a.requested_at > b.requested_at : a.id < b.id;
+  });
+  Truncate(out, limit);
+  return out;
+}
+
+absl::Status FakeStore::RejectApproval(const std::string& id, const std::string& decided_by,
+                                       const std::string& reason, absl::Time at,
+                                       const AuditRecord& audit) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("reject_approval"));
+  RETURN_IF_ERROR(CheckJson(audit.evidence_json, "audit evidence"));
+  auto it = approvals_.find(id);
+  if (it == approvals_.end() || !IsOpen(it->second, at)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "approval request ", id, " is no longer pending (decided meanwhile, or expired)"));
+  }
+  it->second.state = ApprovalState::kRejected;
+  it->second.decided_by = decided_by;
+  it->second.decided_at = at;
+  it->second.decision_reason = reason;
+  AppendAudit(audit);
+  return absl::OkStatus();
 }
 
 }  // namespace ringwarden::testing

@@ -105,6 +105,17 @@ class FakeStore final : public Store {
   absl::StatusOr<AgentRecord> ResetAgent(const std::string& agent_id,
                                          const AuditRecord& audit) override;
 
+  // ApprovalStore (a change whose audit record carries an ApprovalClaim
+  // decides the request, or is refused, like PgStore)
+  absl::StatusOr<ApprovalRecord> OpenApproval(const ApprovalRecord& request,
+                                              const AuditRecord& audit) override;
+  absl::StatusOr<ApprovalRecord> GetApproval(const std::string& id) override;
+  absl::StatusOr<std::vector<ApprovalRecord>> ListApprovals(bool pending_only, absl::Time now,
+                                                            int limit) override;
+  absl::Status RejectApproval(const std::string& id, const std::string& decided_by,
+                              const std::string& reason, absl::Time at,
+                              const AuditRecord& audit) override;
+
   // FailNext makes the next `times` calls of `operation` return `status`
   // without any effect. `operation` is the method's name in snake_case, e.g.
   // "write_telemetry", "apply_rollout_change", "load_catalog",
@@ -143,6 +154,12 @@ class FakeStore final : public Store {
   absl::Status CheckChange(const RolloutChange& change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // CommitChange applies a change CheckChange accepted.
   void CommitChange(const RolloutChange& change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // IsOpen reports a request still pending and unexpired at `at`.
+  bool IsOpen(const ApprovalRecord& request, absl::Time at) const;
+  // CheckClaim returns what a change carrying `audit.approval` is refused with;
+  // CommitClaim decides the request of a change CheckClaim accepted.
+  absl::Status CheckClaim(const AuditRecord& audit) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CommitClaim(const AuditRecord& audit) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MergeHeartbeats(const std::vector<HeartbeatRow>& heartbeats)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<RolloutRecord> SortedRollouts(const std::string& channel, bool active_only) const
@@ -162,6 +179,7 @@ class FakeStore final : public Store {
   std::map<int64_t, RootRecord> roots_ ABSL_GUARDED_BY(mu_);        // by version
   std::map<std::string, FloorRecord> floors_ ABSL_GUARDED_BY(mu_);  // by channel
   std::vector<AuditRecord> audit_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, ApprovalRecord> approvals_ ABSL_GUARDED_BY(mu_);  // by id
 
   std::map<std::string, AgentRecord> agents_ ABSL_GUARDED_BY(mu_);  // versions kept below
   struct AgentCredentials {

@@ -61,15 +61,7 @@ class ControllerTest : public CoreFixture {
 
   // CanaryTakesVersion: every canary agent applies v2 and heartbeats on it
   // now and again after the bake.
-  void HealthyCanary() {
-    clock_.Advance(absl::Minutes(1));
-    Applied(canary_, 2);
-    Heartbeat(canary_, 2);
-    Heartbeat(broad_, 0);
-    clock_.Advance(absl::Minutes(10));
-    Heartbeat(canary_, 2);
-    Heartbeat(broad_, 0);
-  }
+  void HealthyCanary() { BakeHealthy(canary_, broad_, 2); }
 
   int RunOnce() {
     absl::StatusOr<int> changed = controller_.RunOnce();

@@ -8,11 +8,15 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
+#include "server/core/core_observer.h"
+#include "server/core/manifest.h"
 #include "server/core/policy_cache.h"
 #include "server/core/policy_json.h"
 #include "server/core/snapshot.h"
@@ -39,6 +43,21 @@ inline RolloutPolicy TestPolicy() {
   }
   policy.broad_waves = {0.5, 1.0};
   return policy;
+}
+
+// NullObserver hears nothing: for tests that do not look at metrics.
+class NullObserver final : public ControllerObserver {
+ public:
+  void OnLeadership(bool) override {}
+  void OnJudgedRollouts(const std::set<std::string>&) override {}
+  void OnDecision(const RolloutRecord&, Ring, int64_t, const Decision&, absl::Duration,
+                  absl::Duration) override {}
+  void OnAutoStop(Decision::Kind, std::optional<absl::Duration>) override {}
+};
+
+// NoManifests is a ManifestDecoder for tests that upload no content through the manager.
+inline absl::StatusOr<ContentManifest> NoManifests(absl::string_view) {
+  return absl::InvalidArgumentError("not used");
 }
 
 class CoreFixture : public ::testing::Test {
@@ -145,6 +164,19 @@ class CoreFixture : public ::testing::Test {
       rows.heartbeats.push_back(std::move(h));
     }
     ASSERT_TRUE(store_.WriteTelemetry(rows).ok());
+  }
+
+  // BakeHealthy: `treated` apply `version` and report healthy on it now and
+  // again after a 10-minute bake, while `control` stays on no version.
+  void BakeHealthy(const std::vector<std::string>& treated, const std::vector<std::string>& control,
+                   int64_t version) {
+    clock_.Advance(absl::Minutes(1));
+    Applied(treated, version);
+    Heartbeat(treated, version);
+    Heartbeat(control, 0);
+    clock_.Advance(absl::Minutes(10));
+    Heartbeat(treated, version);
+    Heartbeat(control, 0);
   }
 
   void Applied(const std::vector<std::string>& ids, int64_t version,

@@ -57,5 +57,37 @@ TEST(PolicyJsonTest, RefusesBadInputNamingTheField) {
   EXPECT_FALSE(PolicyFromJson(std::string(70 * 1024, ' ')).ok());
 }
 
+TEST(PolicyJsonTest, TheTwoPersonRuleIsOffByDefaultAndRoundTrips) {
+  auto defaults = PolicyFromJson("{}");
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_FALSE(defaults->two_person.enabled);
+  EXPECT_EQ(defaults->two_person.approval_ttl, absl::Hours(24));
+  RolloutPolicy p = DefaultRolloutPolicy();
+  p.two_person.enabled = true;
+  p.two_person.approval_ttl = absl::Hours(2);
+  auto parsed = PolicyFromJson(PolicyToJson(p).dump());
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->two_person.enabled);
+  EXPECT_EQ(parsed->two_person.approval_ttl, absl::Hours(2));
+  EXPECT_EQ(PolicyToJson(p)["approval_ttl_seconds"], 7200);
+}
+
+TEST(PolicyJsonTest, RefusesABadTwoPersonRule) {
+  for (const char* json :
+       {R"({"two_person_rule": "yes"})", R"({"two_person_rule": 1})",
+        R"({"approval_ttl_seconds": 299})", R"({"approval_ttl_seconds": 604801})",
+        R"({"approval_ttl_seconds": -1})", R"({"approval_ttl_seconds": 3600.5})",
+        R"({"approval_ttl_seconds": 1e300})", R"({"approval_ttl_seconds": 18446744073709551615})",
+        R"({"approval_ttl_seconds": "1h"})"}) {
+    auto parsed = PolicyFromJson(json);
+    ASSERT_FALSE(parsed.ok()) << json;
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << json;
+    const bool names_field =
+        parsed.status().message().find("two_person_rule") != absl::string_view::npos ||
+        parsed.status().message().find("approval_ttl_seconds") != absl::string_view::npos;
+    EXPECT_TRUE(names_field) << json << " -> " << parsed.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace ringwarden

@@ -11,19 +11,6 @@
 namespace ringwarden::testing {
 namespace {
 
-class NullObserver final : public ControllerObserver {
- public:
-  void OnLeadership(bool) override {}
-  void OnJudgedRollouts(const std::set<std::string>&) override {}
-  void OnDecision(const RolloutRecord&, Ring, int64_t, const Decision&, absl::Duration,
-                  absl::Duration) override {}
-  void OnAutoStop(Decision::Kind, std::optional<absl::Duration>) override {}
-};
-
-absl::StatusOr<ContentManifest> NoManifests(absl::string_view) {
-  return absl::InvalidArgumentError("not used");
-}
-
 class RolloutManagerTest : public CoreFixture {
  protected:
   RolloutManagerTest()
