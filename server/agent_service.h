@@ -34,8 +34,10 @@ namespace ringwarden {
 
 // A telemetry batch number may run at most this far ahead of the agent's
 // last accepted one: a larger jump is refused, so no batch can push an
-// agent's sequence out of reach of its next batches.
-inline constexpr int64_t kMaxBatchSeqJump = 1'000'000;
+// agent's sequence out of reach of its next batches. Agents number batches
+// by the microsecond (a restarted agent never reuses a number), so the
+// window is seven days of microseconds.
+inline constexpr int64_t kMaxBatchSeqJump = int64_t{7} * 24 * 3600 * 1'000'000;
 
 struct AgentServiceOptions {
   absl::Duration poll_interval = absl::Seconds(30);

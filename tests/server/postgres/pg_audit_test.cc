@@ -233,7 +233,8 @@ TEST(PgAuditUpgradeTest, TheMigrationChainsExistingEntriesInIdOrder) {
   db.Query("SELECT setval('audit_log_id_seq', 10)");
   auto migrated = ApplyMigrations(db.conninfo(), all);
   ASSERT_TRUE(migrated.ok()) << migrated.status();
-  EXPECT_EQ(migrated->applied, std::vector<std::string>{"0005_audit_chain.sql"});
+  ASSERT_FALSE(migrated->applied.empty());
+  EXPECT_EQ(migrated->applied.front(), "0005_audit_chain.sql");  // and every later one
 
   PgStore store(db.conninfo(), 1);
   AuditRecord next;
