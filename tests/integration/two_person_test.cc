@@ -253,11 +253,11 @@ TEST_F(TwoPersonTest, TheControllerWaitsAtBroadForAPerson) {
   o.threads = 4;
   o.seed = 7;
   o.token_fractions.push_back(agent::TokenFraction{
-      testing::CreateEnrollmentToken(server_->address(), 400, {"group=dogfood"}), 0.03});
+      testing::CreateEnrollmentToken(server_->address(), 400, {"group=dogfood"}, kAdmin), 0.03});
   o.server_ca_pem = testing::Pki().ServerCaPem();
   o.start_spread = absl::Milliseconds(500);
   o.agent.channels = {kChannel};
-  o.agent.enrollment_token = testing::CreateEnrollmentToken(server_->address(), 400);
+  o.agent.enrollment_token = testing::CreateEnrollmentToken(server_->address(), 400, {}, kAdmin);
   o.agent.heartbeat_interval = absl::Milliseconds(500);
   o.agent.healthy_interval = absl::Seconds(1);
   o.agent.min_poll_interval = absl::Milliseconds(100);

@@ -142,14 +142,15 @@ std::vector<std::string> TlsServerArgs() {
 }
 
 std::string CreateEnrollmentToken(const std::string& server, int max_uses,
-                                  const std::vector<std::string>& labels) {
+                                  const std::vector<std::string>& labels,
+                                  const std::string& admin_token) {
   std::vector<std::string> args = {"enroll-token", "create", "--ttl", "1h", "--max-uses",
                                    std::to_string(max_uses)};
   for (const std::string& label : labels) {
     args.push_back("--label");
     args.push_back(label);
   }
-  CliResult r = Ringctl(server, TestKeys::kAdminToken, args);
+  CliResult r = Ringctl(server, admin_token, args);
   if (r.code != 0) {
     Die("ringctl enroll-token create failed: " + r.err);
   }

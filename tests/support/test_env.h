@@ -79,7 +79,8 @@ std::vector<std::string> TlsServerArgs();
 // CreateEnrollmentToken makes an enrollment token through ringctl as the admin
 // and returns its text; aborts the test binary when that fails.
 std::string CreateEnrollmentToken(const std::string& server, int max_uses,
-                                  const std::vector<std::string>& labels = {});
+                                  const std::vector<std::string>& labels = {},
+                                  const std::string& admin_token = TestKeys::kAdminToken);
 
 // TestAgent is an agent identity enrolled over TLS: its key and certificate.
 struct TestAgent {
