@@ -37,13 +37,11 @@ std::string MetadataValue(const grpc::ServerContextBase& ctx, const char* key) {
 
 std::string IssueToken(absl::string_view agent_id, absl::Time issued, absl::Time expires,
                        absl::string_view secret) {
-  const std::string body = absl::WebSafeBase64Escape(
-      nlohmann::json{{"id", agent_id},
-                     {"iat", absl::ToUnixSeconds(issued)},
-                     {"exp", absl::ToUnixSeconds(expires)}}
-          .dump());
-  return absl::StrCat(kTokenPrefix, body, ".",
-                      absl::WebSafeBase64Escape(HmacSha256(secret, body)));
+  const std::string body = absl::WebSafeBase64Escape(nlohmann::json{
+      {"id", agent_id},
+      {"iat", absl::ToUnixSeconds(issued)},
+      {"exp", absl::ToUnixSeconds(expires)}}.dump());
+  return absl::StrCat(kTokenPrefix, body, ".", absl::WebSafeBase64Escape(HmacSha256(secret, body)));
 }
 
 absl::StatusOr<PresentedCredential> VerifyToken(absl::string_view token, absl::string_view secret,
@@ -75,9 +73,9 @@ absl::StatusOr<PresentedCredential> VerifyToken(absl::string_view token, absl::s
   }
   const absl::Time expires = absl::FromUnixSeconds(doc["exp"].get<int64_t>());
   if (now >= expires) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "agent credential expired at ", absl::FormatTime(expires, absl::UTCTimeZone()),
-        "; enroll again"));
+    return absl::UnauthenticatedError(absl::StrCat("agent credential expired at ",
+                                                   absl::FormatTime(expires, absl::UTCTimeZone()),
+                                                   "; enroll again"));
   }
   return PresentedCredential{doc["id"].get<std::string>(),
                              absl::FromUnixSeconds(doc["iat"].get<int64_t>())};
@@ -91,7 +89,8 @@ absl::StatusOr<std::optional<PresentedCredential>> PeerCertificate(
   if (auth == nullptr || !auth->IsPeerAuthenticated()) {
     return std::nullopt;
   }
-  const std::vector<grpc::string_ref> pem = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  const std::vector<grpc::string_ref> pem =
+      auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
   if (pem.size() != 1) {
     return absl::UnauthenticatedError("the client certificate cannot be read");
   }
@@ -154,9 +153,8 @@ absl::StatusOr<AgentIdentity> AgentCredentials::Authenticate(
                                                     presented->agent_id,
                                                     "; it cannot act as agent ", request_agent_id));
   }
-  RETURN_IF_ERROR(
-      AdmitCredential(snapshot.Gate(presented->agent_id), presented->agent_id,
-                      presented->issued_at));
+  RETURN_IF_ERROR(AdmitCredential(snapshot.Gate(presented->agent_id), presented->agent_id,
+                                  presented->issued_at));
   return snapshot.Identity(presented->agent_id);
 }
 

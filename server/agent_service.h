@@ -21,12 +21,12 @@
 #include "common/clock.h"
 #include "common/ed25519.h"
 #include "ringwarden/v1/agent.grpc.pb.h"
-#include "server/assignment_statement.h"
 #include "server/agent_credentials.h"
+#include "server/assignment_statement.h"
 #include "server/core/agent_registry.h"
-#include "server/core/work_queue.h"
 #include "server/core/snapshot.h"
 #include "server/core/telemetry_writer.h"
+#include "server/core/work_queue.h"
 #include "server/metrics.h"
 #include "server/trust_keeper.h"
 
@@ -52,9 +52,8 @@ class AgentServiceImpl final : public v1::AgentService::CallbackService {
   // signs them. References must outlive the service.
   AgentServiceImpl(AgentServiceOptions options, SnapshotHolder& snapshots,
                    TelemetryWriter& telemetry, Metrics& metrics, const TrustKeeper& trust,
-                   const Ed25519PrivateKey& server_key, const Clock& clock,
-                   AgentRegistry& registry, const AgentCredentials& credentials,
-                   WorkQueue& enroll_queue);
+                   const Ed25519PrivateKey& server_key, const Clock& clock, AgentRegistry& registry,
+                   const AgentCredentials& credentials, WorkQueue& enroll_queue);
 
   grpc::ServerUnaryReactor* Enroll(grpc::CallbackServerContext* ctx, const v1::EnrollRequest* req,
                                    v1::EnrollResponse* resp) override;

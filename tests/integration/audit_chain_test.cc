@@ -133,7 +133,8 @@ TEST_F(AuditChainTest, MalformedExpectedHeadIsAUsageError) {
 }
 
 TEST_F(AuditChainTest, ListAuditLogRefusesBadPaging) {
-  AdminClient viewer(server_->address(), TestKeys::kViewerToken, absl::Seconds(30), testing::Pki().ServerCaPem());
+  AdminClient viewer(server_->address(), TestKeys::kViewerToken, absl::Seconds(30),
+                     testing::Pki().ServerCaPem());
   v1::ListAuditLogRequest req;
   req.set_oldest_first(true);
   req.set_after_seq(-1);

@@ -6,9 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "cli/admin_client.h"
-#include "common/pki.h"
 #include "cli/signing.h"
 #include "common/dsse.h"
+#include "common/pki.h"
 #include "common/sha256.h"
 #include "ringwarden/v1/agent.grpc.pb.h"
 #include "ringwarden/v1/content.pb.h"
@@ -153,13 +153,15 @@ TEST_F(BadInputTest, ContentUploadRefusals) {
 TEST_F(BadInputTest, CredentialsAndRoles) {
   const std::string payload = "rules v1";
   const std::string rows = Rows();
-  AdminClient viewer(server_->address(), TestKeys::kViewerToken, absl::Seconds(10), testing::Pki().ServerCaPem());
+  AdminClient viewer(server_->address(), TestKeys::kViewerToken, absl::Seconds(10),
+                     testing::Pki().ServerCaPem());
   ExpectRefused(Upload(Envelope(payload, 1), payload, &viewer), absl::StatusCode::kPermissionDenied,
                 "releaser", rows);
   AdminClient nobody(server_->address(), "", absl::Seconds(10), testing::Pki().ServerCaPem());
   ExpectRefused(Upload(Envelope(payload, 1), payload, &nobody), absl::StatusCode::kUnauthenticated,
                 "authorization", rows);
-  AdminClient wrong(server_->address(), "not-a-real-token-at-all", absl::Seconds(10), testing::Pki().ServerCaPem());
+  AdminClient wrong(server_->address(), "not-a-real-token-at-all", absl::Seconds(10),
+                    testing::Pki().ServerCaPem());
   ExpectRefused(Upload(Envelope(payload, 1), payload, &wrong), absl::StatusCode::kUnauthenticated,
                 "token", rows);
   // Emergency stop needs the admin role.
@@ -306,17 +308,14 @@ TEST_F(BadInputTest, AgentRefusals) {
   EXPECT_NE(too_many.error_message().find("256"), std::string::npos);
   batch.clear_events();
   batch.add_events();  // no payload
-  EXPECT_EQ(call(stub, &v1::AgentService::Stub::ReportTelemetry, batch, &ack)
-                .error_code(),
+  EXPECT_EQ(call(stub, &v1::AgentService::Stub::ReportTelemetry, batch, &ack).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
   batch.clear_events();
   batch.add_events()->mutable_heartbeat()->set_boot_id("b");
-  ASSERT_TRUE(
-      call(stub, &v1::AgentService::Stub::ReportTelemetry, batch, &ack).ok());
+  ASSERT_TRUE(call(stub, &v1::AgentService::Stub::ReportTelemetry, batch, &ack).ok());
   EXPECT_EQ(ack.accepted(), 1);
   // The same batch again is acknowledged as a duplicate and not counted.
-  ASSERT_TRUE(
-      call(stub, &v1::AgentService::Stub::ReportTelemetry, batch, &ack).ok());
+  ASSERT_TRUE(call(stub, &v1::AgentService::Stub::ReportTelemetry, batch, &ack).ok());
   EXPECT_TRUE(ack.duplicate());
   EXPECT_EQ(ack.accepted(), 0);
 

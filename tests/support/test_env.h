@@ -7,6 +7,7 @@
 // an admin tokens file into a temporary directory.
 #pragma once
 
+#include <grpcpp/channel.h>
 #include <sys/types.h>
 
 #include <map>
@@ -15,7 +16,6 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include <grpcpp/channel.h>
 #include "absl/time/time.h"
 #include "common/ed25519.h"
 #include "tests/support/test_db.h"
