@@ -123,6 +123,9 @@ say "Setting the demo rollout policy (deploy/demo-policy.json: 5 s bake, 6 s sil
 ringctl policy set demo --file deploy/demo-policy.json --reason "quickstart demo" >/dev/null
 ringctl policy show demo | head -n 1
 
+# A simulated host keeps its credential in memory only: the hosts of an earlier
+# run are gone for good, so forget them (a real fleet's agents keep theirs on disk).
+psql "${DB}" -qc "DELETE FROM agents WHERE agent_id LIKE 'fleet-%'" >/dev/null
 say "Making enrollment tokens: one for the fleet, one whose label group=dogfood puts its hosts in canary"
 enroll=$(ringctl enroll-token create --ttl 1h --max-uses "${AGENTS}" --description "quickstart fleet")
 dogfood=$(ringctl enroll-token create --ttl 1h --max-uses "${AGENTS}" --label group=dogfood \

@@ -26,6 +26,14 @@ absl::Status ValidateChannelVersion(const v1::ChannelVersion& cv) {
   return ValidateChannelName(cv.channel());
 }
 
+void FillEnrollResponse(Ring ring, const IssuedCredential& credential,
+                        v1::EnrollResponse& resp) {
+  resp.set_ring(std::string(RingName(ring)));
+  resp.set_agent_token(credential.token);
+  resp.set_certificate_pem(credential.certificate_pem);
+  resp.set_expires_unix(absl::ToUnixSeconds(credential.expires));
+}
+
 // FetchReactor streams one payload from memory in chunks and calls
 // `on_complete` once the last chunk is written.
 class FetchReactor final : public grpc::ServerWriteReactor<v1::ContentChunk> {
@@ -164,10 +172,7 @@ absl::Status AgentServiceImpl::DoEnroll(const v1::EnrollRequest& req, bool holds
   ASSIGN_OR_RETURN(IssuedCredential credential,
                    credentials_.Issue(req.agent_id(), req.csr_pem(), *snapshot));
   ASSIGN_OR_RETURN(EnrolledAgent enrolled, registry_.Enroll(enrollment));
-  resp.set_ring(std::string(RingName(enrolled.ring)));
-  resp.set_agent_token(credential.token);
-  resp.set_certificate_pem(credential.certificate_pem);
-  resp.set_expires_unix(absl::ToUnixSeconds(credential.expires));
+  FillEnrollResponse(enrolled.ring, credential, resp);
   return absl::OkStatus();
 }
 
@@ -193,10 +198,7 @@ absl::Status AgentServiceImpl::DoRenew(grpc::CallbackServerContext& ctx,
   }
   ASSIGN_OR_RETURN(IssuedCredential credential,
                    credentials_.Issue(identity.agent_id, req.csr_pem(), *snapshot));
-  resp.set_ring(std::string(RingName(snapshot->RingOf(identity))));
-  resp.set_agent_token(credential.token);
-  resp.set_certificate_pem(credential.certificate_pem);
-  resp.set_expires_unix(absl::ToUnixSeconds(credential.expires));
+  FillEnrollResponse(snapshot->RingOf(identity), credential, resp);
   return absl::OkStatus();
 }
 
