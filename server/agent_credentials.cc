@@ -13,6 +13,7 @@
 #include "absl/strings/strip.h"
 #include "common/status_macros.h"
 #include "server/domain/enrollment.h"
+#include "server/grpc_metadata.h"
 
 namespace ringwarden {
 namespace {
@@ -27,12 +28,6 @@ std::string HmacSha256(absl::string_view key, absl::string_view data) {
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
        reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
   return std::string(reinterpret_cast<char*>(out), len);
-}
-
-std::string MetadataValue(const grpc::ServerContextBase& ctx, const char* key) {
-  const auto& md = ctx.client_metadata();
-  auto it = md.find(key);
-  return it == md.end() ? std::string() : std::string(it->second.data(), it->second.size());
 }
 
 std::string IssueToken(absl::string_view agent_id, absl::Time issued, absl::Time expires,
