@@ -80,7 +80,7 @@ void BM_JudgeRing(benchmark::State& state) {
     const bool treated = i % 10 == 0;
     const Ring ring = treated ? Ring::kCanary : Ring::kBroad;
     rows.agents.push_back({ids[i], ring, treated ? 2 : 1, t0 + absl::Seconds(treated ? 5 : 0),
-                           t0 + absl::Seconds(100)});
+                           t0 + absl::Seconds(100), std::nullopt});
     if (treated) {
       rows.applies.push_back(
           {ids[i], "rules.behavioral", 2, ApplyOutcome::kApplied, "", t0 + absl::Seconds(4)});

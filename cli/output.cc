@@ -147,6 +147,9 @@ void PrintRolloutTable(const v1::Rollout& r, std::ostream& out) {
     out << "broad wave " << r.broad_wave() + 1 << ": " << Percent(r.broad_fraction())
         << " of the broad ring\n";
   }
+  if (r.has_exposure() && r.exposure().enabled()) {
+    out << "exposure in " << r.exposure().ring() << ": " << r.exposure().text() << "\n";
+  }
   Table t({"RING", "TARGETED", "APPLIED", "HEALTHY", "FAILED"});
   for (const v1::RingProgress& p : r.rings()) {
     t.Add({p.ring(), absl::StrCat(p.targeted()), absl::StrCat(p.applied()),
@@ -260,7 +263,7 @@ json RolloutJson(const v1::Rollout& r) {
                      {"healthy", p.healthy()},
                      {"failed", p.failed()}});
   }
-  return {{"id", r.id()},
+  json out = {{"id", r.id()},
           {"channel", r.channel()},
           {"version", r.version()},
           {"state", StateName(r.state())},
@@ -275,6 +278,16 @@ json RolloutJson(const v1::Rollout& r) {
           {"policy_version", r.policy_version()},
           {"broad_wave", r.broad_wave()},
           {"broad_fraction", r.broad_fraction()}};
+  if (r.has_exposure()) {
+    const v1::Exposure& e = r.exposure();
+    out["exposure"] = {{"enabled", e.enabled()},     {"ring", e.ring()},
+                       {"share_hosts", e.share_hosts()}, {"admitted", e.admitted()},
+                       {"proven", e.proven()},       {"unproven", e.unproven()},
+                       {"failed", e.failed()},       {"frozen", e.frozen()},
+                       {"complete", e.complete()},   {"next_step", e.next_step()},
+                       {"next_step_unix", e.next_step_unix()}, {"text", e.text()}};
+  }
+  return out;
 }
 
 json ContentJson(const v1::ContentInfo& c) {

@@ -98,7 +98,7 @@ start_server() {
     --admin-tokens "${state}/tokens" --tls-cert "${state}/tls/server.crt" \
     --tls-key "${state}/tls/server.key" --client-ca "${state}/tls/agent-ca.crt" \
     --agent-ca-key "${state}/tls/agent-ca.key" --no-migrate \
-    --poll-interval 2 >> "${state}/server.log" 2>&1 &
+    --poll-interval 2 --heartbeat-interval 1 >> "${state}/server.log" 2>&1 &
   echo $! > "${state}/server.pid"
 }
 : > "${state}/server.log"

@@ -64,6 +64,28 @@ void ToProto(const RolloutRecord& r, const std::vector<RingProgressRecord>& ring
   }
 }
 
+void ToProto(const RolloutView& view, v1::Rollout& out) {
+  ToProto(view.rollout, view.rings, out);
+  const std::optional<Ring> ring = StageRing(view.rollout.position.state);
+  if (!ring.has_value()) {
+    return;
+  }
+  const ExposurePlan& p = view.exposure;
+  v1::Exposure* e = out.mutable_exposure();
+  e->set_enabled(p.enabled);
+  e->set_ring(std::string(RingName(*ring)));
+  e->set_share_hosts(p.cap);
+  e->set_admitted(p.admitted);
+  e->set_proven(p.proven);
+  e->set_unproven(p.unproven);
+  e->set_failed(p.failed);
+  e->set_frozen(p.frozen);
+  e->set_complete(p.complete);
+  e->set_next_step(p.next_step);
+  e->set_next_step_unix(p.next_step_at.has_value() ? absl::ToUnixSeconds(*p.next_step_at) : 0);
+  e->set_text(ExposureText(p));
+}
+
 void ToProto(const ContentRecord& c, v1::ContentInfo& out) {
   out.set_channel(c.channel);
   out.set_version(c.version);
@@ -289,7 +311,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::StartRollout(grpc::CallbackServerCon
     ASSIGN_OR_RETURN(RolloutView view,
                      manager_.StartRollout(req->channel(), req->version(), req->hold(),
                                            req->supersede(), req->reason(), req->policy(), p));
-    ToProto(view.rollout, view.rings, *resp);
+    ToProto(view, *resp);
     return absl::OkStatus();
   });
 }
@@ -299,7 +321,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetRollout(grpc::CallbackServerConte
                                                        v1::Rollout* resp) {
   return Run(ctx, "GetRollout", Role::kViewer, [this, req, resp](const Principal&) {
     ASSIGN_OR_RETURN(RolloutView view, manager_.Get(req->id()));
-    ToProto(view.rollout, view.rings, *resp);
+    ToProto(view, *resp);
     return absl::OkStatus();
   });
 }
@@ -328,7 +350,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Act(grpc::CallbackServerContext* ctx
   return Run(ctx, method, Role::kReleaser, [this, action, req, resp](const Principal& p) {
     ASSIGN_OR_RETURN(RolloutView view, manager_.Act(req->id(), action, req->reason(),
                                                     req->expected_revision(), req->force(), p));
-    ToProto(view.rollout, view.rings, *resp);
+    ToProto(view, *resp);
     return absl::OkStatus();
   });
 }
@@ -440,7 +462,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ExplainRollout(grpc::CallbackServerC
                                                            v1::ExplainRolloutResponse* resp) {
   return Run(ctx, "ExplainRollout", Role::kViewer, [this, req, resp](const Principal&) {
     ASSIGN_OR_RETURN(RolloutExplanation e, manager_.Explain(req->id()));
-    ToProto(e.view.rollout, e.view.rings, *resp->mutable_rollout());
+    ToProto(e.view, *resp->mutable_rollout());
     for (const DecisionRecord& d : e.decisions) {
       v1::RingDecision* out = resp->add_decisions();
       out->set_ring(std::string(RingName(d.ring)));

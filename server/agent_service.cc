@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <functional>
 
 #include "absl/random/random.h"
@@ -265,8 +266,13 @@ absl::Status AgentServiceImpl::DoGetAssignment(grpc::CallbackServerContext& ctx,
   resp.set_ring(std::string(RingName(ring)));
   resp.set_emergency_stop(snapshot->emergency_stop());
   thread_local absl::BitGen rng;
-  resp.set_next_poll_ms(
-      absl::ToInt64Milliseconds(NextPollDelay(options_.poll_interval, options_.poll_jitter, rng)));
+  // An agent waiting for the exposure budget to admit it polls twice as often, so that growth
+  // reaches it within half a poll interval.
+  const bool awaiting = std::any_of(answers.begin(), answers.end(), [](const ChannelAnswer& a) {
+    return a.assignment.awaiting_admission;
+  });
+  resp.set_next_poll_ms(absl::ToInt64Milliseconds(NextPollDelay(
+      awaiting ? options_.poll_interval / 2 : options_.poll_interval, options_.poll_jitter, rng)));
   return absl::OkStatus();
 }
 

@@ -71,6 +71,11 @@ int main(int argc, char** argv) {
     cmd->add_flag("!--no-migrate", config.migrate, "do not apply migrations at start");
     add_seconds(cmd, "--poll-interval", config.poll_interval,
                 "seconds between agent polls (before jitter); default 30");
+    add_seconds(cmd, "--heartbeat-interval", config.heartbeat_interval,
+                "seconds between the agents' heartbeats (their --heartbeat-interval); policies "
+                "whose silence timeout or probation is shorter than the poll interval with "
+                "jitter plus this are refused; default 60")
+        ->check(CLI::Range(0.1, 86400.0));
     cmd->add_option("--poll-jitter", config.poll_jitter, "poll jitter fraction")
         ->capture_default_str()
         ->check(CLI::Range(0.0, 0.9));

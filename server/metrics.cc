@@ -69,7 +69,11 @@ Metrics::Metrics(prometheus::Registry& registry)
       stage_age_(Build<prometheus::Gauge>(registry, "ringwarden_rollout_stage_age_seconds",
                                           "Seconds an active rollout has been in its stage.")),
       min_bake_(Build<prometheus::Gauge>(registry, "ringwarden_rollout_min_bake_seconds",
-                                         "Minimum bake time of an active rollout's stage.")) {
+                                         "Minimum bake time of an active rollout's stage.")),
+      exposure_hosts_(Build<prometheus::Gauge>(
+          registry, "ringwarden_rollout_exposure_hosts",
+          "Exposure budget of an active rollout's stage ring, in hosts: admitted, proven, "
+          "unproven (in flight), failed, and share (hosts the stage may reach).")) {
   // Database failure codes exist from the start at zero, so rate() sees the first error
   // and dashboards have a series to show.
   for (absl::StatusCode code : {absl::StatusCode::kUnavailable, absl::StatusCode::kAborted,
@@ -309,6 +313,24 @@ void Metrics::OnDecision(const RolloutRecord& rollout, Ring ring, int64_t target
                          absl::Duration min_bake) {
   decisions(decision.kind).Increment();
   UpdateRolloutRing(rollout, ring, targeted, decision, stage_age, min_bake);
+}
+
+void Metrics::OnExposure(const RolloutRecord& rollout, Ring ring, const ExposurePlan& plan) {
+  absl::MutexLock lock(&mu_);
+  const Labels base = {{"rollout", rollout.id},
+                       {"channel", rollout.channel},
+                       {"version", absl::StrCat(rollout.version)},
+                       {"ring", std::string(RingName(ring))}};
+  const std::pair<const char*, int64_t> statuses[] = {{"admitted", plan.admitted},
+                                                      {"proven", plan.proven},
+                                                      {"unproven", plan.unproven},
+                                                      {"failed", plan.failed},
+                                                      {"share", plan.cap}};
+  for (const auto& [status, n] : statuses) {
+    Labels l = base;
+    l["status"] = status;
+    SetGauge(exposure_hosts_, l, static_cast<double>(n), rollout.id);
+  }
 }
 
 void Metrics::OnAutoStop(Decision::Kind kind, std::optional<absl::Duration> since_first_apply) {

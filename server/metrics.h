@@ -55,6 +55,7 @@ class Metrics final : public StoreObserver, public ControllerObserver {
                   const Decision& decision, absl::Duration stage_age,
                   absl::Duration min_bake) override;
   void OnAutoStop(Decision::Kind kind, std::optional<absl::Duration> since_first_apply) override;
+  void OnExposure(const RolloutRecord& rollout, Ring ring, const ExposurePlan& plan) override;
   // AddTelemetryRowsWritten advances the rows-written counter to `total`.
   void SetTelemetryRowsWritten(int64_t total);
 
@@ -96,6 +97,7 @@ class Metrics final : public StoreObserver, public ControllerObserver {
   prometheus::Family<prometheus::Gauge>& ring_decision_;
   prometheus::Family<prometheus::Gauge>& stage_age_;
   prometheus::Family<prometheus::Gauge>& min_bake_;
+  prometheus::Family<prometheus::Gauge>& exposure_hosts_;
 
   absl::Mutex mu_;
   std::map<std::pair<std::string, std::string>, prometheus::Counter*> rpc_counters_

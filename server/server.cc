@@ -10,6 +10,8 @@
 #include <iostream>
 #include <optional>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/clock.h"
 #include "common/dsse.h"
 #include "common/pki.h"
@@ -170,6 +172,12 @@ absl::Status Server::Start() {
   parts->manager = std::make_unique<RolloutManager>(
       *parts->store, *parts->snapshots, *parts->policies, [trust] { return trust->ReleaseKeys(); },
       DecodeContentManifest, clock);
+  // A healthy agent may go unheard for a jittered poll interval plus a heartbeat interval.
+  parts->manager->SetReportGap(
+      config_.poll_interval * (1 + config_.poll_jitter) + config_.heartbeat_interval,
+      absl::StrCat("poll interval ", absl::FormatDuration(config_.poll_interval), " + ",
+                   absl::StrFormat("%g", 100 * config_.poll_jitter), "% jitter + heartbeat interval ",
+                   absl::FormatDuration(config_.heartbeat_interval)));
   RETURN_IF_ERROR(parts->manager->EnsureDefaultPolicy());
   parts->agent_registry = std::make_unique<AgentRegistry>(*parts->store, *parts->snapshots, clock);
   parts->agent_credentials = std::make_unique<AgentCredentials>(

@@ -46,6 +46,9 @@ struct ServerConfig {
   bool insecure = false;
   bool migrate = true;
   absl::Duration poll_interval = absl::Seconds(30);
+  // The agents' heartbeat interval, for refusing policies that cannot tell silence from a normal
+  // gap between reports (CheckPolicyTimings).
+  absl::Duration heartbeat_interval = absl::Seconds(60);
   double poll_jitter = 0.2;
   absl::Duration refresh_interval = absl::Seconds(2);
   absl::Duration telemetry_flush_interval = absl::Milliseconds(500);

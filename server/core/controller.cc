@@ -9,6 +9,7 @@
 #include "server/core/health_feed.h"
 #include "server/core/policy_json.h"
 #include "server/domain/decision.h"
+#include "server/domain/exposure.h"
 #include "server/domain/transition.h"
 
 namespace ringwarden {
@@ -99,19 +100,28 @@ absl::StatusOr<int> Controller::RunOnce() {
   }
   observer_.OnJudgedRollouts(evaluated);
   int changed = 0;
+  bool grew = false;
   absl::Status first_error;
   for (const RolloutRecord& r : active) {
-    absl::StatusOr<bool> acted = Evaluate(r, *snapshot, clock_.Now());
-    if (!acted.ok()) {
+    absl::StatusOr<Outcome> outcome = Evaluate(r, *snapshot, clock_.Now());
+    if (!outcome.ok()) {
       if (first_error.ok()) {
-        first_error = absl::Status(acted.status().code(),
-                                   absl::StrCat("rollout ", r.id, ": ", acted.status().message()));
+        first_error = absl::Status(outcome.status().code(), absl::StrCat("rollout ", r.id, ": ",
+                                                                         outcome.status().message()));
       }
       continue;
     }
-    changed += *acted ? 1 : 0;
+    if (*outcome == Outcome::kTransition) {
+      ++changed;
+      // A halt must reach polls at once, not after the other rollouts are judged: every second
+      // the old snapshot answers, more hosts may take the version for the first time.
+      if (absl::Status refreshed = snapshots_.Refresh(); !refreshed.ok() && first_error.ok()) {
+        first_error = refreshed;
+      }
+    }
+    grew |= *outcome == Outcome::kExposureGrew;
   }
-  if (changed > 0) {
+  if (grew) {
     RETURN_IF_ERROR(snapshots_.Refresh());
   }
   if (!first_error.ok()) {
@@ -120,66 +130,138 @@ absl::StatusOr<int> Controller::RunOnce() {
   return changed;
 }
 
-absl::StatusOr<bool> Controller::Evaluate(const RolloutRecord& r,
-                                          const AssignmentSnapshot& snapshot, absl::Time now) {
-  std::optional<Ring> ring = StageRing(r.position.state);
-  if (!ring.has_value()) {
-    return false;  // PENDING, HALTED and final rollouts wait for a person
-  }
-  ASSIGN_OR_RETURN(RolloutPolicy policy, policies_.Get(r.policy_name, r.policy_version));
-  const RingGatePolicy& gate = policy.ForRing(*ring);
-  const absl::Time window_start = r.stage_started_at;
-  ASSIGN_OR_RETURN(RolloutHealthRows rows,
-                   health_.LoadRolloutHealth(HealthQueryFor(r, window_start, snapshot.pins())));
-  const HealthLedger ledger = BuildLedger(rows, r, window_start);
-  // Control: agents of this ring and of the rings not reached yet, still on
-  // the previous version over the same window.
+Controller::Judgement Controller::Judge(const RolloutRecord& r, const RolloutPolicy& policy,
+                                        const HealthLedger& ledger, Ring ring,
+                                        absl::Time window_start, absl::Time now) const {
+  const RingGatePolicy& gate = policy.ForRing(ring);
+  // Control: agents of the rings not reached yet, and of this ring while it is the stage ring,
+  // still on the previous version over the same window.
+  const std::optional<Ring> stage = StageRing(r.position.state);
   std::vector<Ring> control_rings;
   for (Ring c : kAllRings) {
-    if (static_cast<int>(c) >= static_cast<int>(*ring)) {
+    if (static_cast<int>(c) > static_cast<int>(*stage) || (c == ring && ring == *stage)) {
       control_rings.push_back(c);
     }
   }
-  const RingHealth health =
-      ledger.Summarize(*ring, now, gate.silence_timeout, window_start, control_rings);
-  const Decision decision = ringwarden::Evaluate(gate, health, window_start, now);
-  const std::string explanation = Explain(decision, *ring, r.version);
-  nlohmann::json evidence = DecisionToJson(decision);
-  evidence["ring"] = std::string(RingName(*ring));
-  evidence["policy"] = absl::StrCat(policy.name, " v", policy.version);
-  evidence["explanation"] = explanation;
-  evidence["evaluated_unix_ms"] = absl::ToUnixMillis(now);
-  const std::optional<absl::Time> first_apply = FirstApply(rows, window_start);
-  if (first_apply.has_value()) {
-    evidence["first_apply_unix_ms"] = absl::ToUnixMillis(*first_apply);
-    evidence["seconds_since_first_apply"] = absl::ToDoubleSeconds(now - *first_apply);
+  Judgement j;
+  j.ring = ring;
+  const RingHealth health = ledger.Summarize(ring, now, gate.silence_timeout, window_start,
+                                             control_rings.empty() ? std::vector<Ring>{ring}
+                                                                   : control_rings);
+  j.decision = ringwarden::Evaluate(gate, health, window_start, now);
+  return j;
+}
+
+absl::StatusOr<Controller::Outcome> Controller::Evaluate(const RolloutRecord& r,
+                                                         const AssignmentSnapshot& snapshot,
+                                                         absl::Time now) {
+  std::optional<Ring> ring = StageRing(r.position.state);
+  if (!ring.has_value()) {
+    return Outcome::kNone;  // PENDING, HALTED and final rollouts wait for a person
+  }
+  ASSIGN_OR_RETURN(RolloutPolicy policy, policies_.Get(r.policy_name, r.policy_version));
+  const absl::Time window_start = r.stage_started_at;
+  // Read from the rollout's creation: rings reached before this stage stay under watch.
+  ASSIGN_OR_RETURN(RolloutHealthRows rows,
+                   health_.LoadRolloutHealth(HealthQueryFor(r, r.created_at, snapshot.pins())));
+  const HealthLedger ledger = BuildLedger(rows, r, window_start);
+
+  // Every ring that had the version in an earlier stage is judged again on everything since the
+  // rollout began: a failure that shows late in canary halts the rollout in early or broad.
+  std::optional<Judgement> verdict;
+  if (*ring != Ring::kCanary) {
+    const HealthLedger whole = BuildLedger(rows, r, r.created_at);
+    for (Ring earlier : kAllRings) {
+      if (static_cast<int>(earlier) >= static_cast<int>(*ring)) {
+        break;
+      }
+      Judgement j = Judge(r, policy, whole, earlier, r.created_at, now);
+      if (j.decision.kind == Decision::Kind::kPromote) {
+        // This ring passed its stage already; it is watched, not promoted again.
+        j.decision.kind = Decision::Kind::kWait;
+        j.decision.evidence.waiting_for.push_back("the rollout to finish (watched until then)");
+      }
+      const bool stops =
+          j.decision.kind == Decision::Kind::kHalt || j.decision.kind == Decision::Kind::kRollback;
+      RETURN_IF_ERROR(Record(r, policy, j, r.created_at, rows, now, nullptr));
+      if (stops && !verdict.has_value()) {
+        verdict = std::move(j);
+      }
+    }
+  }
+  Judgement stage = Judge(r, policy, ledger, *ring, window_start, now);
+  const ExposurePlan plan =
+      ExposureFor(rows, ledger, r, policy, snapshot.ring_policy().seed, now);
+  HoldForExposure(plan, stage.decision);
+  RETURN_IF_ERROR(Record(r, policy, stage, window_start, rows, now, &plan));
+  observer_.OnExposure(r, *ring, plan);
+  const bool stage_stops = stage.decision.kind == Decision::Kind::kHalt ||
+                           stage.decision.kind == Decision::Kind::kRollback;
+  if (!verdict.has_value() || stage_stops) {
+    verdict = std::move(stage);
   }
 
+  const std::optional<RolloutAction> action = ActionForDecision(verdict->decision.kind);
+  if (!action.has_value()) {
+    if (plan.enabled && (plan.grew || plan.admitted != r.admitted_hosts)) {
+      absl::Status stored =
+          rollouts_.UpdateExposure(r.id, r.revision, plan.admitted_fraction, plan.admitted);
+      if (absl::IsAborted(stored)) {
+        return Outcome::kNone;  // moved since we read it: judge again next period
+      }
+      RETURN_IF_ERROR(stored);
+      return plan.grew ? Outcome::kExposureGrew : Outcome::kNone;
+    }
+    return Outcome::kNone;
+  }
+  return Act(r, policy, *verdict, *action, now);
+}
+
+absl::Status Controller::Record(const RolloutRecord& r, const RolloutPolicy& policy,
+                                Judgement& j, absl::Time window_start,
+                                const RolloutHealthRows& rows, absl::Time now,
+                                const ExposurePlan* plan) {
+  j.explanation = Explain(j.decision, j.ring, r.version);
+  j.evidence = DecisionToJson(j.decision);
+  j.evidence["ring"] = std::string(RingName(j.ring));
+  j.evidence["policy"] = absl::StrCat(policy.name, " v", policy.version);
+  j.evidence["explanation"] = j.explanation;
+  j.evidence["evaluated_unix_ms"] = absl::ToUnixMillis(now);
+  if (plan != nullptr) {
+    j.evidence["exposure"] = ExposureToJson(*plan);
+  }
+  j.first_apply = FirstApply(rows, window_start);
+  if (j.first_apply.has_value()) {
+    j.evidence["first_apply_unix_ms"] = absl::ToUnixMillis(*j.first_apply);
+    j.evidence["seconds_since_first_apply"] = absl::ToDoubleSeconds(now - *j.first_apply);
+  }
   DecisionRecord record;
   record.rollout_id = r.id;
-  record.ring = *ring;
-  record.kind = std::string(DecisionKindName(decision.kind));
-  record.reason = std::string(DecisionReasonName(decision.reason));
-  record.gate_passed = decision.gate_passed;
-  record.summary = explanation;
-  record.evidence_json = evidence.dump();
+  record.ring = j.ring;
+  record.kind = std::string(DecisionKindName(j.decision.kind));
+  record.reason = std::string(DecisionReasonName(j.decision.reason));
+  record.gate_passed = j.decision.gate_passed;
+  record.summary = j.explanation;
+  record.evidence_json = j.evidence.dump();
   record.evaluated_at = now;
   record.revision = r.revision;
   RETURN_IF_ERROR(rollouts_.UpsertDecision(record));
   int64_t targeted = 0;
   for (const AgentHealthRow& a : rows.agents) {
-    targeted += a.ring == *ring ? 1 : 0;
+    targeted += a.ring == j.ring ? 1 : 0;
   }
-  observer_.OnDecision(r, *ring, targeted, decision, now - window_start, gate.min_bake);
+  const RingGatePolicy& gate = policy.ForRing(j.ring);
+  observer_.OnDecision(r, j.ring, targeted, j.decision, now - window_start, gate.min_bake);
+  return absl::OkStatus();
+}
 
-  const std::optional<RolloutAction> action = ActionForDecision(decision.kind);
-  if (!action.has_value()) {
-    return false;
-  }
+absl::StatusOr<Controller::Outcome> Controller::Act(const RolloutRecord& r,
+                                                    const RolloutPolicy& policy, Judgement& j,
+                                                    RolloutAction action, absl::Time now) {
   RolloutChange change;
   change.rollout_id = r.id;
   change.expected_revision = r.revision;
-  ASSIGN_OR_RETURN(change.plan, PlanTransition(r.position, r.broad_wave, *action, policy,
+  ASSIGN_OR_RETURN(change.plan, PlanTransition(r.position, r.broad_wave, action, policy,
                                                Initiator::kController));
   if (std::vector<GatedStep> steps = StepsNeedingApproval(
           policy.two_person, StepAsk::Rollout(r.position, change.plan.to, /*force=*/false));
@@ -190,36 +272,36 @@ absl::StatusOr<bool> Controller::Evaluate(const RolloutRecord& r,
       return absl::FailedPreconditionError(
           "the two-person rule holds this promotion and no approval desk is configured");
     }
-    ApprovalAsk ask = RolloutApprovalAsk(r, *action, "", /*force=*/false, change.plan.to,
+    ApprovalAsk ask = RolloutApprovalAsk(r, action, "", /*force=*/false, change.plan.to,
                                          std::move(steps), policy);
-    ask.reason = explanation;
+    ask.reason = j.explanation;
     RETURN_IF_ERROR(approvals_->Open(ask, Principal{kControllerActor, Role::kReleaser}).status());
-    return false;
+    return Outcome::kNone;
   }
-  if (*action == RolloutAction::kPromote) {
-    evidence["broad_wave"] = change.plan.broad_wave;
-    evidence["broad_fraction"] = change.plan.broad_fraction;
+  if (action == RolloutAction::kPromote) {
+    j.evidence["broad_wave"] = change.plan.broad_wave;
+    j.evidence["broad_fraction"] = change.plan.broad_fraction;
   }
   change.audit.actor = kControllerActor;
   change.audit.rollout_id = r.id;
   change.audit.action = change.plan.audit_action;
   change.audit.from_state = std::string(RolloutStateName(change.plan.from.state));
   change.audit.to_state = std::string(RolloutStateName(change.plan.to.state));
-  change.audit.reason = explanation;
-  change.audit.evidence_json = evidence.dump();
+  change.audit.reason = j.explanation;
+  change.audit.evidence_json = j.evidence.dump();
   absl::Status applied = rollouts_.ApplyRolloutChange(change);
   if (absl::IsAborted(applied)) {
-    return false;  // someone changed it since we read it: judge again next period
+    return Outcome::kNone;  // someone changed it since we read it: judge again next period
   }
   RETURN_IF_ERROR(applied);
-  if (decision.kind == Decision::Kind::kHalt || decision.kind == Decision::Kind::kRollback) {
-    observer_.OnAutoStop(decision.kind, first_apply.has_value()
-                                            ? std::optional<absl::Duration>(now - *first_apply)
-                                            : std::nullopt);
-    std::cerr << "controller: " << change.audit.action << " " << r.id << ": " << explanation
+  if (j.decision.kind == Decision::Kind::kHalt || j.decision.kind == Decision::Kind::kRollback) {
+    observer_.OnAutoStop(j.decision.kind, j.first_apply.has_value()
+                                              ? std::optional<absl::Duration>(now - *j.first_apply)
+                                              : std::nullopt);
+    std::cerr << "controller: " << change.audit.action << " " << r.id << ": " << j.explanation
               << std::endl;
   }
-  return true;
+  return Outcome::kTransition;
 }
 
 }  // namespace ringwarden

@@ -12,6 +12,9 @@
 #pragma once
 
 #include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
 #include <thread>
 
 #include "absl/status/statusor.h"
@@ -22,6 +25,8 @@
 #include "server/core/core_observer.h"
 #include "server/core/policy_cache.h"
 #include "server/core/snapshot.h"
+#include "server/domain/exposure.h"
+#include "server/domain/health_ledger.h"
 #include "server/storage/store.h"
 
 namespace ringwarden {
@@ -52,9 +57,31 @@ class Controller {
   absl::StatusOr<int> RunOnce();
 
  private:
-  // Evaluate judges one rollout; returns whether it changed it.
-  absl::StatusOr<bool> Evaluate(const RolloutRecord& rollout, const AssignmentSnapshot& snapshot,
-                                absl::Time now);
+  // Outcome is what judging one rollout changed.
+  enum class Outcome { kNone, kTransition, kExposureGrew };
+  // Judgement is one ring's decision with what the audit log and the decision table show.
+  struct Judgement {
+    Ring ring = Ring::kCanary;
+    Decision decision;
+    std::string explanation;
+    nlohmann::json evidence;
+    std::optional<absl::Time> first_apply;
+  };
+  // Evaluate judges one rollout: every ring reached in an earlier stage, then the stage ring
+  // and its exposure budget; acts on the first stop, else on the stage's decision.
+  absl::StatusOr<Outcome> Evaluate(const RolloutRecord& rollout,
+                                   const AssignmentSnapshot& snapshot, absl::Time now);
+  // Judge decides for `ring` from `ledger` over the window from `window_start`.
+  Judgement Judge(const RolloutRecord& rollout, const RolloutPolicy& policy,
+                  const HealthLedger& ledger, Ring ring, absl::Time window_start,
+                  absl::Time now) const;
+  // Record fills the judgement's explanation and evidence and stores it as the ring's decision.
+  absl::Status Record(const RolloutRecord& rollout, const RolloutPolicy& policy, Judgement& j,
+                      absl::Time window_start, const RolloutHealthRows& rows, absl::Time now,
+                      const ExposurePlan* plan);
+  // Act applies the action of a judgement (or opens its approval request).
+  absl::StatusOr<Outcome> Act(const RolloutRecord& rollout, const RolloutPolicy& policy,
+                              Judgement& j, RolloutAction action, absl::Time now);
   void Loop();
 
   RolloutStore& rollouts_;

@@ -14,6 +14,7 @@
 
 #include "absl/time/time.h"
 #include "server/domain/decision.h"
+#include "server/domain/exposure.h"
 #include "server/domain/ring.h"
 #include "server/storage/records.h"
 
@@ -33,6 +34,12 @@ class ControllerObserver {
   // OnAutoStop reports an automatic halt or rollback that committed, with the
   // time since the version was first applied when known.
   virtual void OnAutoStop(Decision::Kind kind, std::optional<absl::Duration> since_first_apply) = 0;
+  // OnExposure reports the exposure budget of the rollout's stage ring after one evaluation.
+  virtual void OnExposure(const RolloutRecord& rollout, Ring ring, const ExposurePlan& plan) {
+    (void)rollout;
+    (void)ring;
+    (void)plan;
+  }
 };
 
 }  // namespace ringwarden

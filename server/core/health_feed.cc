@@ -91,6 +91,41 @@ HealthQuery HealthQueryFor(const RolloutRecord& rollout, absl::Time since,
   return query;
 }
 
+ExposurePlan ExposureFor(const RolloutHealthRows& rows, const HealthLedger& ledger,
+                         const RolloutRecord& rollout, const RolloutPolicy& policy,
+                         absl::string_view seed, absl::Time now) {
+  const std::optional<Ring> ring = StageRing(rollout.position.state);
+  if (!ring.has_value()) {
+    return ExposurePlan{};
+  }
+  const RingGatePolicy& gate = policy.ForRing(*ring);
+  std::vector<ExposureHost> hosts;
+  for (const AgentHealthRow& a : rows.agents) {
+    if (a.ring != *ring) {
+      continue;
+    }
+    ExposureHost h;
+    h.position = WavePosition(seed, a.agent_id);
+    const HealthLedger::AgentVerdict verdict = ledger.Verdict(a.agent_id, now, gate.silence_timeout);
+    // Hosts that took the version in an earlier wave (or before a resume) are outside the
+    // judged window but still run it: they count as loaded and may be proven.
+    h.loaded = verdict != HealthLedger::AgentVerdict::kUntried || a.version == rollout.version;
+    h.failed = verdict == HealthLedger::AgentVerdict::kFailed;
+    if (a.version == rollout.version && a.since.has_value()) {
+      h.alive_since = *a.since;
+      if (a.boot_since.has_value() && *a.boot_since > *h.alive_since) {
+        h.alive_since = *a.boot_since;
+      }
+    }
+    h.last_seen = a.last_seen;
+    hosts.push_back(h);
+  }
+  const double cap =
+      rollout.position.state == RolloutState::kBroad ? rollout.broad_fraction : 1.0;
+  return PlanExposure(policy.slow_start, gate.baseline_failure_rate, std::move(hosts),
+                      rollout.admitted_fraction, cap, now);
+}
+
 std::vector<RingProgressRecord> ProgressByRing(const RolloutHealthRows& rows,
                                                const RolloutRecord& rollout,
                                                const RolloutPolicy& policy, absl::Time now) {

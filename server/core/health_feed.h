@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "server/domain/assignment.h"
 #include "server/domain/decision_policy.h"
+#include "server/domain/exposure.h"
 #include "server/domain/health_ledger.h"
 #include "server/storage/records.h"
 #include "server/storage/store.h"
@@ -29,6 +30,14 @@ HealthLedger BuildLedger(const RolloutHealthRows& rows, const RolloutRecord& rol
 // agents that `pins` hold back on its channel (the domain's pin rule).
 HealthQuery HealthQueryFor(const RolloutRecord& rollout, absl::Time since,
                            const std::vector<LabelPin>& pins);
+
+// ExposureFor computes the exposure budget of `rollout`'s stage ring after one look (exposure.h):
+// the ring's hosts in wave order under `seed` (RingPolicy::seed), which of them took the version
+// or failed in the stage window by `ledger`'s rules (built from `rows` over that window), and
+// since when each has run it in one boot. A rollout outside a stage has an empty plan.
+ExposurePlan ExposureFor(const RolloutHealthRows& rows, const HealthLedger& ledger,
+                         const RolloutRecord& rollout, const RolloutPolicy& policy,
+                         absl::string_view seed, absl::Time now);
 
 // ProgressByRing summarizes `rollout` per ring, in ring order, from the same
 // ledger and silence rule the controller judges with, over the whole rollout

@@ -102,6 +102,40 @@ absl::Status GateFromJson(const json& doc, const std::string& ring, RingGatePoli
   return absl::OkStatus();
 }
 
+json SlowStartToJson(const SlowStartPolicy& s) {
+  return {{"enabled", s.enabled},
+          {"initial_exposure", s.initial_exposure},
+          {"growth_factor", s.growth_factor},
+          {"probation_seconds", absl::ToDoubleSeconds(s.probation)},
+          {"max_unproven", s.max_unproven}};
+}
+
+absl::Status SlowStartFromJson(const json& doc, SlowStartPolicy& s) {
+  if (!doc.is_object()) {
+    return WrongType("slow_start", "an object");
+  }
+  for (const auto& [key, v] : doc.items()) {
+    const std::string field = absl::StrCat("slow_start.", key);
+    if (key == "enabled") {
+      if (!v.is_boolean()) {
+        return WrongType(field, "true or false");
+      }
+      s.enabled = v.get<bool>();
+    } else if (key == "initial_exposure") {
+      ASSIGN_OR_RETURN(s.initial_exposure, Integer(v, field));
+    } else if (key == "growth_factor") {
+      ASSIGN_OR_RETURN(s.growth_factor, Number(v, field));
+    } else if (key == "probation_seconds") {
+      ASSIGN_OR_RETURN(s.probation, Seconds(v, field));
+    } else if (key == "max_unproven") {
+      ASSIGN_OR_RETURN(s.max_unproven, Integer(v, field));
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("unknown policy field ", field));
+    }
+  }
+  return absl::OkStatus();
+}
+
 json SequentialJson(const SequentialTestEvidence& s) {
   return {{"applies", s.applies},
           {"h0", s.h0},
@@ -120,6 +154,7 @@ json PolicyToJson(const RolloutPolicy& policy) {
           {"early", GateToJson(policy.early)},
           {"broad", GateToJson(policy.broad)},
           {"broad_waves", policy.broad_waves},
+          {"slow_start", SlowStartToJson(policy.slow_start)},
           {"two_person_rule", policy.two_person.enabled},
           {"approval_ttl_seconds", absl::ToInt64Seconds(policy.two_person.approval_ttl)}};
 }
@@ -147,6 +182,8 @@ absl::StatusOr<RolloutPolicy> PolicyFromJson(const std::string& text) {
         ASSIGN_OR_RETURN(double d, Number(w, "broad_waves"));
         policy.broad_waves.push_back(d);
       }
+    } else if (key == "slow_start") {
+      RETURN_IF_ERROR(SlowStartFromJson(v, policy.slow_start));
     } else if (key == "two_person_rule") {
       if (!v.is_boolean()) {
         return WrongType("two_person_rule", "true or false");
@@ -221,6 +258,27 @@ json DecisionToJson(const Decision& d) {
       {"min_healthy", e.min_healthy},
       {"waiting_for", e.waiting_for},
   };
+}
+
+json ExposureToJson(const ExposurePlan& p) {
+  json out = {{"enabled", p.enabled},
+              {"ring_hosts", p.ring_hosts},
+              {"cap", p.cap},
+              {"admitted", p.admitted},
+              {"admitted_fraction", p.admitted_fraction},
+              {"loaded", p.loaded},
+              {"proven", p.proven},
+              {"unproven", p.unproven},
+              {"failed", p.failed},
+              {"allowed_failures", p.allowed_failures},
+              {"frozen", p.frozen},
+              {"complete", p.complete},
+              {"next_step", p.next_step},
+              {"text", ExposureText(p)}};
+  if (p.next_step_at.has_value()) {
+    out["next_step_unix_ms"] = absl::ToUnixMillis(*p.next_step_at);
+  }
+  return out;
 }
 
 }  // namespace ringwarden

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/domain/decision.h"
+#include "server/domain/exposure.h"
 #include "server/domain/decision_policy.h"
 
 namespace ringwarden {
@@ -23,5 +24,8 @@ absl::StatusOr<RolloutPolicy> PolicyFromJson(const std::string& text);
 
 // DecisionToJson is the evidence of one decision: counts, rates, test, bounds.
 nlohmann::json DecisionToJson(const Decision& decision);
+
+// ExposureToJson is the exposure budget of a stage at one look (exposure.h).
+nlohmann::json ExposureToJson(const ExposurePlan& plan);
 
 }  // namespace ringwarden

@@ -151,6 +151,11 @@ absl::StatusOr<RolloutView> RolloutManager::StartRollout(const std::string& chan
   const std::string policy_to_use = policy_name.empty() ? "default" : policy_name;
   RETURN_IF_ERROR(ValidateChannelName(policy_to_use));
   ASSIGN_OR_RETURN(RolloutPolicy policy, policies_.Get(policy_to_use, 0));
+  if (absl::Status timings = CheckPolicyTimings(policy, report_gap_, report_gap_text_);
+      !timings.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("policy ", policy.name, " v", policy.version, ": ", timings.message()));
+  }
   RETURN_IF_ERROR(ValidateReason(reason, false, "start"));
   if (version < 1) {
     return absl::InvalidArgumentError("version must be >= 1");
@@ -234,11 +239,17 @@ absl::StatusOr<RolloutView> RolloutManager::StartRollout(const std::string& chan
                      PlanTransition(r.position, r.broad_wave, RolloutAction::kPromote, policy,
                                     Initiator::kOperator));
     r.position = start.to;
+    if (start.admitted_fraction != kKeepWave) {
+      r.admitted_fraction = start.admitted_fraction;
+    }
     create.audit.push_back(Audit(actor, start.audit_action, r.id,
                                  RolloutStateName(start.from.state),
                                  RolloutStateName(start.to.state), reason));
   }
   RETURN_IF_ERROR(store_.CreateRollout(create));
+  if (r.admitted_fraction == 0) {
+    AdmitFirstHosts(r.id);
+  }
   RefreshSnapshot();
   return Get(r.id);
 }
@@ -315,8 +326,29 @@ absl::StatusOr<RolloutView> RolloutManager::Act(const std::string& id, RolloutAc
         actor);
   }
   RETURN_IF_ERROR(store_.ApplyRolloutChange(change));
+  if (change.plan.admitted_fraction == 0) {
+    AdmitFirstHosts(id);
+  }
   RefreshSnapshot();
   return Get(id);
+}
+
+void RolloutManager::AdmitFirstHosts(const std::string& id) {
+  RolloutView view;
+  absl::StatusOr<RolloutRecord> r = store_.GetRollout(id);
+  absl::Status status = r.status();
+  if (status.ok()) {
+    view.rollout = *r;
+    status = Progress(view);
+  }
+  if (status.ok() && view.exposure.enabled && view.exposure.grew) {
+    status = store_.UpdateExposure(id, r->revision, view.exposure.admitted_fraction,
+                                   view.exposure.admitted);
+  }
+  if (!status.ok() && !absl::IsAborted(status)) {
+    // The stage is committed; the controller admits the first hosts on its next period.
+    std::cerr << "admitting the first hosts of " << id << " failed: " << status << std::endl;
+  }
 }
 
 absl::StatusOr<RolloutView> RolloutManager::Get(const std::string& id) {
@@ -325,24 +357,33 @@ absl::StatusOr<RolloutView> RolloutManager::Get(const std::string& id) {
   }
   RolloutView view;
   ASSIGN_OR_RETURN(view.rollout, store_.GetRollout(id));
-  ASSIGN_OR_RETURN(view.rings, Progress(view.rollout));
+  RETURN_IF_ERROR(Progress(view));
   return view;
 }
 
-absl::StatusOr<std::vector<RingProgressRecord>> RolloutManager::Progress(
-    const RolloutRecord& rollout) {
+absl::Status RolloutManager::Progress(RolloutView& view) {
+  const RolloutRecord& rollout = view.rollout;
   ASSIGN_OR_RETURN(RolloutPolicy policy,
                    policies_.Get(rollout.policy_name, rollout.policy_version));
   std::vector<LabelPin> pins;
+  std::string seed = RingPolicy().seed;
   if (std::shared_ptr<const AssignmentSnapshot> snapshot = snapshots_.Current();
       snapshot != nullptr) {
     pins = snapshot->pins();
+    seed = snapshot->ring_policy().seed;
   } else {
     ASSIGN_OR_RETURN(pins, store_.ListPins());
   }
   ASSIGN_OR_RETURN(RolloutHealthRows rows,
                    store_.LoadRolloutHealth(HealthQueryFor(rollout, rollout.created_at, pins)));
-  return ProgressByRing(rows, rollout, policy, clock_.Now());
+  const absl::Time now = clock_.Now();
+  view.rings = ProgressByRing(rows, rollout, policy, now);
+  if (IsStage(rollout.position.state)) {
+    // What the controller would plan now, without storing it: the stored bound decides polls.
+    const HealthLedger ledger = BuildLedger(rows, rollout, rollout.stage_started_at);
+    view.exposure = ExposureFor(rows, ledger, rollout, policy, seed, now);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status RolloutManager::SetEmergencyStop(bool active, const std::string& reason,
@@ -465,6 +506,7 @@ absl::StatusOr<PolicyRecord> RolloutManager::SetPolicy(const std::string& name,
   RETURN_IF_ERROR(ValidateChannelName(name));
   RETURN_IF_ERROR(ValidateReason(reason, false, "policy set"));
   ASSIGN_OR_RETURN(RolloutPolicy policy, PolicyFromJson(policy_json));
+  RETURN_IF_ERROR(CheckPolicyTimings(policy, report_gap_, report_gap_text_));
   policy.name = name;
   nlohmann::json body = PolicyToJson(policy);
   body.erase("name");

@@ -22,6 +22,7 @@
 #include "server/core/manifest.h"
 #include "server/core/policy_cache.h"
 #include "server/core/snapshot.h"
+#include "server/domain/exposure.h"
 #include "server/storage/store.h"
 
 namespace ringwarden {
@@ -33,6 +34,7 @@ inline constexpr size_t kMaxReasonBytes = 1024;
 struct RolloutView {
   RolloutRecord rollout;
   std::vector<RingProgressRecord> rings;
+  ExposurePlan exposure;  // of the stage ring; disabled outside a stage
 };
 
 struct RolloutExplanation {
@@ -94,6 +96,15 @@ class RolloutManager {
                                    const std::string& reason, const Principal& actor,
                                    const ApprovalClaim* approved = nullptr);
 
+  // SetReportGap tells the manager the longest normal gap between two reports of a healthy
+  // agent (the server's poll interval with jitter plus the agents' heartbeat interval), spelled
+  // out in `text`. Policies whose silence timeout or probation is shorter are refused when set
+  // and when a rollout would start under them (CheckPolicyTimings). Call before serving.
+  void SetReportGap(absl::Duration gap, std::string text) {
+    report_gap_ = gap;
+    report_gap_text_ = std::move(text);
+  }
+
   // approvals is the desk where held steps wait; it replays rollout actions,
   // pins and policy changes through this manager (floors: see TrustKeeper).
   ApprovalDesk& approvals() { return approvals_; }
@@ -101,7 +112,11 @@ class RolloutManager {
  private:
   std::string NewRolloutId();
   // Progress counts the rollout per ring from the controller's ledger.
-  absl::StatusOr<std::vector<RingProgressRecord>> Progress(const RolloutRecord& rollout);
+  // and the stage's exposure budget with the controller's rules, into `view`.
+  absl::Status Progress(RolloutView& view);
+  // AdmitFirstHosts lets the first hosts of a stage that just started under slow start in at
+  // once, instead of on the controller's next period; failures are left to the controller.
+  void AdmitFirstHosts(const std::string& id);
   // RefreshSnapshot makes a committed change visible to polls at once.
   void RefreshSnapshot();
   // CheckPinAboveFloor refuses a holding pin that keeps agents below the floor.
@@ -121,6 +136,8 @@ class RolloutManager {
   const ManifestDecoder decode_manifest_;
   const Clock& clock_;
   ApprovalDesk approvals_;
+  absl::Duration report_gap_ = absl::ZeroDuration();
+  std::string report_gap_text_;
   absl::Mutex rng_mu_;
   absl::BitGen rng_ ABSL_GUARDED_BY(rng_mu_);
 };

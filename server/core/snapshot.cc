@@ -66,7 +66,8 @@ absl::StatusOr<std::shared_ptr<const AssignmentSnapshot>> AssignmentSnapshot::Bu
   }
   for (const RolloutRecord& r : data.unfinished_rollouts) {
     Channel& ch = snap->channels_[r.channel];
-    ch.catalog.rollout = ActiveRollout{r.id, r.version, r.position, r.broad_fraction};
+    ch.catalog.rollout =
+        ActiveRollout{r.id, r.version, r.position, r.broad_fraction, r.admitted_fraction};
   }
 
   for (auto& [name, ch] : snap->channels_) {

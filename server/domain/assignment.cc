@@ -100,26 +100,32 @@ ResolvedAssignment ResolveAssignment(const ChannelCatalog& catalog, const AgentC
     return ResolvedAssignment{target, target < current, ""};
   }
 
+  bool awaiting = false;
   if (catalog.rollout.has_value()) {
     const ActiveRollout& rollout = *catalog.rollout;
-    const bool in_wave = agent.ring != Ring::kBroad ||
-                         rollout.position.state != RolloutState::kBroad ||
-                         agent.wave_position < rollout.broad_fraction;
-    const bool reaches = ReachesRing(rollout.position, agent.ring) && in_wave;
+    const bool stage_ring = StageRing(rollout.position.state) == agent.ring;
+    const bool in_wave = !stage_ring || (agent.wave_position < rollout.admitted_fraction &&
+                                         (rollout.position.state != RolloutState::kBroad ||
+                                          agent.wave_position < rollout.broad_fraction));
+    const bool ring_reached = ReachesRing(rollout.position, agent.ring);
+    const bool reaches = ring_reached && in_wave;
     const bool keeps =
         rollout.position.state == RolloutState::kHalted && current == rollout.version;
     if ((reaches || keeps) && rollout.version >= current) {
       return ResolvedAssignment{rollout.version, false, rollout.id};
     }
+    awaiting = ring_reached && !in_wave && rollout.version > current;
   }
 
   const int64_t newest = NewestCompleted(catalog);
+  ResolvedAssignment out{newest, false, ""};
   if (current > newest) {
     // Ahead of the newest completed version (e.g. a halted rollout's version):
     // keep it; going lower needs a rollback.
-    return ResolvedAssignment{current, false, ""};
+    out.version = current;
   }
-  return ResolvedAssignment{newest, false, ""};
+  out.awaiting_admission = awaiting;
+  return out;
 }
 
 absl::Duration NextPollDelay(absl::Duration interval, double jitter, absl::BitGenRef rng) {

@@ -4,7 +4,8 @@
 // rollout, the agent's ring, its pin and what it runs now. The rules, in order:
 // a revoked version is always left (rollback); an emergency stop hands out
 // nothing new; a pin wins over rollouts; a rollout reaches the rings its stage
-// allows (HALTED: only agents that already have it keep it); otherwise the
+// allows, inside the stage ring only the share its exposure budget admitted
+// (HALTED: only agents that already have it keep it); otherwise the
 // newest completed version. An agent is never told to go lower unless its
 // version is revoked or its pin names a lower one.
 //
@@ -74,6 +75,9 @@ struct ActiveRollout {
   RolloutPosition position;
   // While BROAD: the share of the broad ring offered the version (the wave).
   double broad_fraction = 1.0;
+  // The exposure budget (exposure.h): agents of the stage's ring are offered the version when
+  // their wave position is below it. Earlier rings have it whole.
+  double admitted_fraction = 1.0;
 };
 
 // ChannelCatalog is what the server knows of one channel.
@@ -99,6 +103,9 @@ struct ResolvedAssignment {
   int64_t version = 0;
   bool rollback = false;   // lower than current: the agent may go back
   std::string rollout_id;  // set when the version comes from the active rollout
+  // The rollout's stage reaches the agent's ring but its budget has not admitted the agent yet:
+  // it should poll again sooner.
+  bool awaiting_admission = false;
 };
 
 // ResolveAssignment applies the rules in the header comment. A version pin

@@ -10,6 +10,7 @@ namespace {
 
 constexpr size_t kMaxNameLength = 128;
 constexpr size_t kMaxWaves = 20;
+constexpr int64_t kMaxExposureHosts = 10'000'000;
 
 absl::Status Invalid(absl::string_view prefix, absl::string_view field, absl::string_view rule,
                      absl::string_view got) {
@@ -60,6 +61,42 @@ absl::Status ValidateGate(const RingGatePolicy& p, absl::string_view prefix) {
   if (p.auto_action != AutoAction::kHalt && p.auto_action != AutoAction::kRollback) {
     return Invalid(prefix, "auto_action", "halt or rollback",
                    absl::StrCat(static_cast<int>(p.auto_action)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateSlowStart(const RolloutPolicy& policy) {
+  const SlowStartPolicy& s = policy.slow_start;
+  if (!s.enabled) {
+    return absl::OkStatus();
+  }
+  if (s.initial_exposure < 1 || s.initial_exposure > kMaxExposureHosts) {
+    return Invalid("", "slow_start.initial_exposure", absl::StrCat("in [1, ", kMaxExposureHosts, "]"),
+                   absl::StrCat(s.initial_exposure));
+  }
+  // Below 1.1 a stage of a million hosts would need over a hundred growth steps; above 16 one
+  // step multiplies the exposure beyond what a single probation says anything about.
+  if (!(s.growth_factor >= 1.1 && s.growth_factor <= 16)) {
+    return Invalid("", "slow_start.growth_factor", "in [1.1, 16]", Num(s.growth_factor));
+  }
+  if (s.probation <= absl::ZeroDuration() || s.probation > absl::Hours(24 * 7)) {
+    return Invalid("", "slow_start.probation", "in (0, 7 days]", absl::FormatDuration(s.probation));
+  }
+  for (Ring ring : kAllRings) {
+    const absl::Duration silence = policy.ForRing(ring).silence_timeout;
+    if (s.probation < silence) {
+      return Invalid("", "slow_start.probation",
+                     absl::StrCat("at least ", RingName(ring), ".silence_timeout (",
+                                  absl::FormatDuration(silence),
+                                  "), or a host that died on load could count as proven"),
+                     absl::FormatDuration(s.probation));
+    }
+  }
+  if (s.max_unproven < s.initial_exposure || s.max_unproven > kMaxExposureHosts) {
+    return Invalid("", "slow_start.max_unproven",
+                   absl::StrCat("in [initial_exposure = ", s.initial_exposure, ", ",
+                                kMaxExposureHosts, "]"),
+                   absl::StrCat(s.max_unproven));
   }
   return absl::OkStatus();
 }
@@ -134,7 +171,32 @@ absl::Status RolloutPolicy::Validate() const {
   if (broad_waves.back() != 1.0) {
     return Invalid("", "broad_waves", "ending at 1.0 (the whole ring)", Num(broad_waves.back()));
   }
+  if (absl::Status s = ValidateSlowStart(*this); !s.ok()) {
+    return s;
+  }
   return two_person.Validate();
+}
+
+absl::Status CheckPolicyTimings(const RolloutPolicy& policy, absl::Duration min_gap,
+                                absl::string_view gap_text) {
+  auto refuse = [&](absl::string_view field, absl::Duration got) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " (", absl::FormatDuration(got),
+        ") is shorter than the longest normal gap between two reports of a healthy agent, ",
+        absl::FormatDuration(min_gap), " (", gap_text,
+        "): healthy agents would look silent; lengthen it or run the server with a shorter "
+        "--poll-interval"));
+  };
+  for (Ring ring : kAllRings) {
+    const absl::Duration silence = policy.ForRing(ring).silence_timeout;
+    if (silence < min_gap) {
+      return refuse(absl::StrCat(RingName(ring), ".silence_timeout_seconds"), silence);
+    }
+  }
+  if (policy.slow_start.enabled && policy.slow_start.probation < min_gap) {
+    return refuse("slow_start.probation_seconds", policy.slow_start.probation);
+  }
+  return absl::OkStatus();
 }
 
 RolloutPolicy DefaultRolloutPolicy() {

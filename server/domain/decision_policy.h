@@ -61,6 +61,20 @@ struct RingGatePolicy {
   absl::Status Validate() const;
 };
 
+// SlowStartPolicy bounds how many hosts of a stage ring may run the new version before any of
+// them has proven it survives (exposure.h). Inside every stage the leader admits the first
+// `initial_exposure` hosts in a fixed hash order; the admitted set grows to `growth_factor`
+// times the hosts that proved survival (heartbeats on the version from one boot id spanning
+// `probation`), never to more than `max_unproven` hosts beyond the proven ones.
+struct SlowStartPolicy {
+  bool enabled = true;
+  int64_t initial_exposure = 10;
+  double growth_factor = 2.0;
+  // At least every ring's silence timeout: a host that dies on load is silent by then.
+  absl::Duration probation = absl::Minutes(15);
+  int64_t max_unproven = 100'000;
+};
+
 // RolloutPolicy is a named, versioned set of ring gates.
 struct RolloutPolicy {
   std::string name = "default";
@@ -72,6 +86,8 @@ struct RolloutPolicy {
   std::vector<double> broad_waves = {0.10, 0.25, 0.50, 1.00};
   // Whether dangerous steps need a second person's approval (approval.h).
   TwoPersonRule two_person;
+  // The exposure budget inside every stage.
+  SlowStartPolicy slow_start;
 
   // ForRing returns the gate of `ring`.
   const RingGatePolicy& ForRing(Ring ring) const;
@@ -81,6 +97,14 @@ struct RolloutPolicy {
   // "early.alpha must be in (0, 0.5), got 0.7".
   absl::Status Validate() const;
 };
+
+// CheckPolicyTimings refuses (INVALID_ARGUMENT) a policy whose silence timeout or probation is
+// shorter than `min_gap`: the longest a healthy agent may go unheard, i.e. the server's poll
+// interval plus its jitter plus the agents' heartbeat interval. Below that a normal gap between
+// two reports looks like a crash. `gap_text` spells the sum for the message, e.g.
+// "poll interval 30s + 20% jitter + heartbeat interval 1m".
+absl::Status CheckPolicyTimings(const RolloutPolicy& policy, absl::Duration min_gap,
+                                absl::string_view gap_text);
 
 // DefaultRolloutPolicy returns gates that grow with the ring: canary bakes 1 h with 20 healthy
 // agents, early 2 h with 100, broad 4 h with 500.

@@ -100,6 +100,23 @@ void HealthLedger::RecordCrash(absl::string_view agent_id, Ring ring, absl::Time
   SeenOnPrevious(record, t);
 }
 
+HealthLedger::AgentVerdict HealthLedger::Verdict(absl::string_view agent_id, absl::Time now,
+                                                 absl::Duration silence_timeout) const {
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end() || !it->second.attempted) {
+    return AgentVerdict::kUntried;
+  }
+  const AgentRecord& rec = it->second;
+  if (rec.apply_failed || rec.crashed_at != kNever || rec.reverted_at != kNever) {
+    return AgentVerdict::kFailed;
+  }
+  const int64_t last_sign = std::max(rec.applied_at, rec.last_heartbeat_at);
+  if (ToMicros(now) - last_sign > absl::ToInt64Microseconds(silence_timeout)) {
+    return AgentVerdict::kFailed;
+  }
+  return rec.last_heartbeat_at >= rec.applied_at ? AgentVerdict::kHealthy : AgentVerdict::kPending;
+}
+
 RingHealth HealthLedger::Summarize(Ring ring, absl::Time now, absl::Duration silence_timeout,
                                    absl::Time window_start,
                                    absl::Span<const Ring> control_rings) const {

@@ -93,6 +93,13 @@ class HealthLedger {
   RingHealth Summarize(Ring ring, absl::Time now, absl::Duration silence_timeout,
                        absl::Time window_start, absl::Span<const Ring> control_rings = {}) const;
 
+  // AgentVerdict is one agent's standing by the rules of Summarize.
+  enum class AgentVerdict { kUntried, kPending, kHealthy, kFailed };
+  // Verdict classifies one agent at `now` exactly as Summarize counts it (untried: no attempt on
+  // record, or only a refused signature).
+  AgentVerdict Verdict(absl::string_view agent_id, absl::Time now,
+                       absl::Duration silence_timeout) const;
+
   // agent_count returns how many agents have a record.
   size_t agent_count() const { return agents_.size(); }
 

@@ -75,6 +75,9 @@ absl::StatusOr<TransitionPlan> PlanTransition(const RolloutPosition& from, int b
     // A resumed stage bakes afresh and is judged on new evidence only.
     plan.stage_changed = action == RolloutAction::kResume;
   }
+  if (action == RolloutAction::kPromote && !plan.next_wave && IsStage(plan.to.state)) {
+    plan.admitted_fraction = policy.slow_start.enabled ? 0.0 : 1.0;
+  }
   plan.mark_completed = plan.to.state == RolloutState::kCompleted;
   plan.revoke_version = plan.to.state == RolloutState::kRolledBack;
   absl::StatusOr<std::string> audit = AuditAction(action, initiator, plan.next_wave);

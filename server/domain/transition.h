@@ -51,6 +51,9 @@ struct TransitionPlan {
   // The broad wave index and its share of the broad ring; kKeepWave keeps the stored values.
   int broad_wave = kKeepWave;
   double broad_fraction = kKeepWave;
+  // The stage's exposure budget restarts (exposure.h): 0 (nobody admitted until the leader
+  // admits the first hosts) under slow start, 1 without; kKeepWave keeps it (waves, resume).
+  double admitted_fraction = kKeepWave;
   // The audit log action, e.g. "rollout.promote", "rollout.auto_halt".
   std::string audit_action;
 };

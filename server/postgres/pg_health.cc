@@ -34,6 +34,7 @@ absl::Status ReadHealthAgents(PgTx& tx, const HealthQuery& query,
     a.version = row[2].as<int64_t>();
     a.since = OptionalTimeFromMicros(row[3]);
     a.last_seen = OptionalTimeFromMicros(row[4]);
+    a.boot_since = OptionalTimeFromMicros(row[5]);
     out.push_back(std::move(a));
   }
   return absl::OkStatus();

@@ -45,7 +45,8 @@ absl::Status ApplyChange(PgTx& tx, const RolloutChange& change) {
   const pqxx::result updated =
       tx.Exec(sql::kUpdateRolloutAtRevision, change.rollout_id, change.expected_revision,
               std::string(RolloutStateName(plan.to.state)), HaltedFromName(plan.to),
-              plan.stage_changed, StoredOrKept(plan.broad_wave), StoredOrKept(plan.broad_fraction));
+              plan.stage_changed, StoredOrKept(plan.broad_wave), StoredOrKept(plan.broad_fraction),
+              StoredOrKept(plan.admitted_fraction));
   if (updated.affected_rows() != 1) {
     return absl::AbortedError(absl::StrCat("rollout ", change.rollout_id,
                                            " changed concurrently (expected revision ",
@@ -95,7 +96,7 @@ absl::Status PgStore::CreateRollout(const NewRollout& create) {
       tx.Exec(sql::kInsertRollout, r.id, r.channel, r.version,
               std::string(RolloutStateName(r.position.state)), HaltedFromName(r.position),
               r.previous_version, r.created_by, r.policy_name, r.policy_version, r.broad_wave,
-              r.broad_fraction);
+              r.broad_fraction, r.admitted_fraction);
     } catch (const pqxx::unique_violation&) {
       // The partial unique index allows one unfinished rollout per channel.
       // Returning an error rolls the whole transaction back.
@@ -147,6 +148,20 @@ absl::StatusOr<std::optional<RolloutRecord>> PgStore::GetUnfinishedRollout(
 absl::Status PgStore::ApplyRolloutChange(const RolloutChange& change) {
   return pool_->Run("change_rollout", "changing the rollout",
                     [&](PgTx& tx) { return ApplyChange(tx, change); });
+}
+
+absl::Status PgStore::UpdateExposure(const std::string& rollout_id, int64_t expected_revision,
+                                     double admitted_fraction, int64_t admitted_hosts) {
+  return pool_->Run("update_exposure", "raising the exposure budget", [&](PgTx& tx) {
+    const pqxx::result updated = tx.Exec(sql::kUpdateExposure, rollout_id, expected_revision,
+                                         admitted_fraction, admitted_hosts);
+    if (updated.affected_rows() != 1) {
+      return absl::AbortedError(absl::StrCat("rollout ", rollout_id,
+                                             " changed concurrently (expected revision ",
+                                             expected_revision, "); re-read and retry"));
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::Status PgStore::UpsertDecision(const DecisionRecord& d) {

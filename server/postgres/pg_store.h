@@ -67,6 +67,8 @@ class PgStore final : public Store {
   absl::StatusOr<std::optional<RolloutRecord>> GetUnfinishedRollout(
       const std::string& channel) override;
   absl::Status ApplyRolloutChange(const RolloutChange& change) override;
+  absl::Status UpdateExposure(const std::string& rollout_id, int64_t expected_revision,
+                              double admitted_fraction, int64_t admitted_hosts) override;
   absl::Status UpsertDecision(const DecisionRecord& decision) override;
   absl::StatusOr<std::vector<DecisionRecord>> ListDecisions(const std::string& rollout_id) override;
 

@@ -74,6 +74,8 @@ absl::StatusOr<RolloutRecord> RolloutFromRow(const pqxx::row& row) {
   r.policy_version = row[12].as<int64_t>();
   r.broad_wave = row[13].as<int>();
   r.broad_fraction = row[14].as<double>();
+  r.admitted_fraction = row[15].as<double>();
+  r.admitted_hosts = row[16].as<int64_t>();
   return r;
 }
 

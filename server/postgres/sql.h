@@ -239,15 +239,17 @@ ORDER BY seq LIMIT $3)sql"};
 
 inline constexpr Statement kInsertRollout = {"insert_rollout", R"sql(
 INSERT INTO rollouts (id, channel, version, state, halted_from, previous_version, created_by,
-                      policy_name, policy_version, broad_wave, broad_fraction)
-VALUES ($1, $2, $3, $4, nullif($5, ''), $6, $7, $8, $9, $10, $11))sql"};
+                      policy_name, policy_version, broad_wave, broad_fraction,
+                      admitted_fraction)
+VALUES ($1, $2, $3, $4, nullif($5, ''), $6, $7, $8, $9, $10, $11, $12))sql"};
 
 inline constexpr Statement kGetRollout = {"get_rollout", R"sql(
 SELECT id, channel, version, state, coalesce(halted_from, ''), previous_version, revision,
        created_by, (extract(epoch from created_at) * 1000000)::bigint,
        (extract(epoch from updated_at) * 1000000)::bigint,
        (extract(epoch from stage_started_at) * 1000000)::bigint,
-       policy_name, policy_version, broad_wave, broad_fraction
+       policy_name, policy_version, broad_wave, broad_fraction, admitted_fraction,
+       admitted_hosts
 FROM rollouts WHERE id = $1)sql"};
 
 // The columns of kGetRollout, newest first. $1: a channel, or '' for all;
@@ -258,7 +260,8 @@ SELECT id, channel, version, state, coalesce(halted_from, ''), previous_version,
        created_by, (extract(epoch from created_at) * 1000000)::bigint,
        (extract(epoch from updated_at) * 1000000)::bigint,
        (extract(epoch from stage_started_at) * 1000000)::bigint,
-       policy_name, policy_version, broad_wave, broad_fraction
+       policy_name, policy_version, broad_wave, broad_fraction, admitted_fraction,
+       admitted_hosts
 FROM rollouts
 WHERE ($1 = '' OR channel = $1) AND (NOT $2::boolean OR state <> ALL($3::text[]))
 ORDER BY created_at DESC, id LIMIT $4)sql"};
@@ -276,7 +279,16 @@ UPDATE rollouts SET
   updated_at = now(),
   stage_started_at = CASE WHEN $5::boolean THEN now() ELSE stage_started_at END,
   broad_wave = coalesce($6::int, broad_wave),
-  broad_fraction = coalesce($7::double precision, broad_fraction)
+  broad_fraction = coalesce($7::double precision, broad_fraction),
+  admitted_fraction = coalesce($8::double precision, admitted_fraction),
+  admitted_hosts = CASE WHEN $8::double precision IS NULL THEN admitted_hosts ELSE 0 END
+WHERE id = $1 AND revision = $2)sql"};
+
+// The exposure budget grows inside a stage (exposure.h): no row when the rollout moved past $2.
+// It never shrinks, and it does not bump the revision: growth is not a transition.
+inline constexpr Statement kUpdateExposure = {"update_exposure", R"sql(
+UPDATE rollouts SET admitted_fraction = greatest(admitted_fraction, $3::double precision),
+                    admitted_hosts = $4::bigint
 WHERE id = $1 AND revision = $2)sql"};
 
 // $8: evaluated at, Unix microseconds.
@@ -316,9 +328,13 @@ CREATE TEMP TABLE IF NOT EXISTS hb_in (
 ) ON COMMIT DELETE ROWS)sql"};
 
 inline constexpr Statement kMergeHeartbeatsIntoAgents = {"merge_heartbeats_into_agents", R"sql(
-UPDATE agents a SET last_seen_at = h.at, boot_id = h.boot_id
+UPDATE agents a SET last_seen_at = h.at, boot_id = h.boot_id,
+  boot_since = CASE WHEN a.boot_id = h.boot_id AND a.boot_since IS NOT NULL THEN a.boot_since
+                    ELSE h.first_at END
 FROM (SELECT DISTINCT ON (agent_id) agent_id, boot_id,
-             timestamptz 'epoch' + at_us * interval '1 microsecond' AS at
+             timestamptz 'epoch' + at_us * interval '1 microsecond' AS at,
+             timestamptz 'epoch' + min(at_us) OVER (PARTITION BY agent_id, boot_id)
+               * interval '1 microsecond' AS first_at
       FROM hb_in ORDER BY agent_id, at_us DESC) h
 WHERE a.agent_id = h.agent_id AND (a.last_seen_at IS NULL OR a.last_seen_at <= h.at))sql"};
 
@@ -376,7 +392,8 @@ WHERE EXISTS (SELECT 1 FROM agents WHERE agent_id = $1))sql"};
 inline constexpr Statement kHealthAgents = {"health_agents", R"sql(
 SELECT a.agent_id, a.ring, coalesce(v.version, 0),
        (extract(epoch from v.since) * 1000000)::bigint,
-       (extract(epoch from a.last_seen_at) * 1000000)::bigint
+       (extract(epoch from a.last_seen_at) * 1000000)::bigint,
+       (extract(epoch from a.boot_since) * 1000000)::bigint
 FROM agents a
 LEFT JOIN agent_versions v ON v.agent_id = a.agent_id AND v.channel = $1
 WHERE NOT EXISTS (

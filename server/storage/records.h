@@ -52,6 +52,10 @@ struct RolloutRecord {
   int64_t policy_version = 0;
   int broad_wave = 0;           // index into the policy's broad_waves while BROAD
   double broad_fraction = 1.0;  // share of the broad ring offered the version
+  // The exposure budget of the stage (exposure.h): agents of the stage ring whose wave position
+  // is below admitted_fraction are offered the version; admitted_hosts counts them.
+  double admitted_fraction = 1.0;
+  int64_t admitted_hosts = 0;
 };
 
 struct PolicyRecord {
@@ -284,6 +288,7 @@ struct AgentHealthRow {
   int64_t version = 0;              // in effect (0: none reported)
   std::optional<absl::Time> since;  // when that version was first reported
   std::optional<absl::Time> last_seen;
+  std::optional<absl::Time> boot_since;  // first heartbeat of its current boot id
 };
 
 // RolloutHealthRows is the telemetry a rollout is judged on.

@@ -146,6 +146,10 @@ class RolloutStore {
   // ApplyRolloutChange commits the plan, its side effects and the audit entry,
   // or nothing: ABORTED when the rollout is no longer at expected_revision.
   virtual absl::Status ApplyRolloutChange(const RolloutChange& change) = 0;
+  // UpdateExposure raises the stage's exposure budget (it never shrinks) without a transition:
+  // ABORTED when the rollout is no longer at expected_revision.
+  virtual absl::Status UpdateExposure(const std::string& rollout_id, int64_t expected_revision,
+                                      double admitted_fraction, int64_t admitted_hosts) = 0;
   // UpsertDecision records the latest decision for a rollout and ring.
   virtual absl::Status UpsertDecision(const DecisionRecord& decision) = 0;
   // ListDecisions lists a rollout's latest decision per ring, in ring order.

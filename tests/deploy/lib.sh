@@ -16,6 +16,7 @@ CONTRACT_METRICS=(
   ringwarden_rollout_ring_decision
   ringwarden_rollout_stage_age_seconds
   ringwarden_rollout_min_bake_seconds
+  ringwarden_rollout_exposure_hosts
   ringwarden_decisions_total
   ringwarden_auto_stops_total
   ringwarden_auto_stop_seconds

@@ -33,7 +33,8 @@ constexpr char kFastPolicy[] = R"({
              "baseline_failure_rate": 0.05},
   "broad":  {"min_bake_seconds": 2, "min_healthy": 5, "silence_timeout_seconds": 6,
              "baseline_failure_rate": 0.05},
-  "broad_waves": [0.5, 1.0]
+  "broad_waves": [0.5, 1.0],
+  "slow_start": {"enabled": false}
 })";
 
 class HealthGateTest : public ::testing::Test {

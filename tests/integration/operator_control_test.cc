@@ -27,7 +27,7 @@ class OperatorControlTest : public ::testing::Test {
   void SetUp() override {
     server_ = std::make_unique<ServerProcess>(db_.conninfo(), keys_);
     const std::string policy = keys_.dir.File("p.json");
-    testing::WriteFile(policy, R"({"broad_waves": [1.0]})");
+    testing::WriteFile(policy, R"({"broad_waves": [1.0], "slow_start": {"enabled": false}})");
     ASSERT_EQ(Ctl({"policy", "set", "default", "--file", policy}).code, 0);
   }
 

@@ -29,7 +29,7 @@ class RolloutFlowTest : public ::testing::Test {
     root_ = *agent::TrustConfiguredRoot(testing::ReadFileOrDie(keys_.root_path));
     // One broad wave, so BROAD reaches the whole ring and the next promotion completes.
     const std::string policy = keys_.dir.File("policy.json");
-    testing::WriteFile(policy, R"({"broad_waves": [1.0]})");
+    testing::WriteFile(policy, R"({"broad_waves": [1.0], "slow_start": {"enabled": false}})");
     CliResult set = Ctl({"policy", "set", "skeleton", "--file", policy});
     ASSERT_EQ(set.code, 0) << set.err;
   }

@@ -37,7 +37,8 @@ constexpr char kRulePolicy[] = R"({
              "baseline_failure_rate": 0.1},
   "broad_waves": [1.0],
   "two_person_rule": true,
-  "approval_ttl_seconds": 3600
+  "approval_ttl_seconds": 3600,
+  "slow_start": {"enabled": false}
 })";
 
 class TwoPersonTest : public ::testing::Test {

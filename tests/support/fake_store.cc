@@ -457,6 +457,10 @@ void FakeStore::CommitChange(const RolloutChange& change) {
   if (plan.broad_fraction != kKeepWave) {
     rollout.broad_fraction = plan.broad_fraction;
   }
+  if (plan.admitted_fraction != kKeepWave) {
+    rollout.admitted_fraction = plan.admitted_fraction;
+    rollout.admitted_hosts = 0;
+  }
   auto content = content_.find({rollout.channel, rollout.version});
   if (content != content_.end()) {
     content->second.completed |= plan.mark_completed;
@@ -595,6 +599,28 @@ absl::Status FakeStore::ApplyRolloutChange(const RolloutChange& change) {
   return absl::OkStatus();
 }
 
+absl::Status FakeStore::UpdateExposure(const std::string& rollout_id, int64_t expected_revision,
+                                       double admitted_fraction, int64_t admitted_hosts) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("update_exposure"));
+  RolloutRecord* rollout = FindRollout(rollout_id);
+  if (rollout == nullptr) {
+    return absl::NotFoundError(absl::StrCat("no rollout with id \"", rollout_id, "\""));
+  }
+  if (!(admitted_fraction >= 0 && admitted_fraction <= 1) || admitted_hosts < 0) {
+    return absl::InternalError(absl::StrCat("admitted fraction ", admitted_fraction, " or hosts ",
+                                            admitted_hosts, " violates a check constraint"));
+  }
+  if (rollout->revision != expected_revision) {
+    return absl::AbortedError(absl::StrCat("rollout ", rollout_id,
+                                           " changed concurrently (expected revision ",
+                                           expected_revision, "); re-read and retry"));
+  }
+  rollout->admitted_fraction = std::max(rollout->admitted_fraction, admitted_fraction);
+  rollout->admitted_hosts = admitted_hosts;
+  return absl::OkStatus();
+}
+
 absl::Status FakeStore::UpsertDecision(const DecisionRecord& decision) {
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(BeginCall("upsert_decision"));
@@ -626,7 +652,17 @@ void FakeStore::MergeHeartbeats(const std::vector<HeartbeatRow>& heartbeats) {
   // each (agent, channel)'s newest report in the batch count.
   std::map<std::string, absl::Time> newest_heartbeat;
   std::map<std::pair<std::string, std::string>, std::pair<int64_t, absl::Time>> newest_report;
+  std::map<std::string, const HeartbeatRow*> newest_row;
+  std::map<std::pair<std::string, std::string>, absl::Time> first_of_boot;
   for (const HeartbeatRow& h : heartbeats) {
+    auto [row, fresh] = newest_row.try_emplace(h.agent_id, &h);
+    if (!fresh && row->second->at <= h.at) {
+      row->second = &h;
+    }
+    auto [first, first_fresh] = first_of_boot.try_emplace({h.agent_id, h.boot_id}, h.at);
+    if (!first_fresh && h.at < first->second) {
+      first->second = h.at;
+    }
     auto [seen, inserted] = newest_heartbeat.try_emplace(h.agent_id, h.at);
     if (!inserted && seen->second <= h.at) {
       seen->second = h.at;
@@ -646,6 +682,12 @@ void FakeStore::MergeHeartbeats(const std::vector<HeartbeatRow>& heartbeats) {
     if (agent != agents_.end() &&
         (!agent->second.last_seen_at.has_value() || *agent->second.last_seen_at <= at)) {
       agent->second.last_seen_at = at;
+      // Like PgStore: a new boot id starts a new boot at its first heartbeat in the batch.
+      const HeartbeatRow& newest = *newest_row[agent_id];
+      auto [boot, fresh] = boots_.try_emplace(agent_id, newest.boot_id, absl::Time());
+      if (fresh || boot->second.first != newest.boot_id) {
+        boot->second = {newest.boot_id, first_of_boot[{agent_id, newest.boot_id}]};
+      }
     }
   }
   for (const auto& [key, report] : newest_report) {
@@ -724,6 +766,9 @@ absl::StatusOr<RolloutHealthRows> FakeStore::LoadRolloutHealth(const HealthQuery
     row.agent_id = agent_id;
     row.ring = agent.ring;
     row.last_seen = agent.last_seen_at;
+    if (auto boot = boots_.find(agent_id); boot != boots_.end()) {
+      row.boot_since = boot->second.second;
+    }
     auto in_effect = versions_.find({agent_id, query.channel});
     if (in_effect != versions_.end()) {
       row.version = in_effect->second.version;

@@ -71,6 +71,8 @@ class FakeStore final : public Store {
   absl::StatusOr<std::optional<RolloutRecord>> GetUnfinishedRollout(
       const std::string& channel) override;
   absl::Status ApplyRolloutChange(const RolloutChange& change) override;
+  absl::Status UpdateExposure(const std::string& rollout_id, int64_t expected_revision,
+                              double admitted_fraction, int64_t admitted_hosts) override;
   absl::Status UpsertDecision(const DecisionRecord& decision) override;
   absl::StatusOr<std::vector<DecisionRecord>> ListDecisions(const std::string& rollout_id) override;
 
@@ -189,6 +191,8 @@ class FakeStore final : public Store {
   std::map<std::string, AgentCredentials> credentials_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, EnrollmentTokenRecord> enrollment_tokens_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<std::string, std::string>, VersionInEffect> versions_ ABSL_GUARDED_BY(mu_);
+  // agent id -> (current boot id, its first heartbeat): the agents table's boot_since.
+  std::map<std::string, std::pair<std::string, absl::Time>> boots_ ABSL_GUARDED_BY(mu_);
   std::map<ApplyKey, ApplyRow> applies_ ABSL_GUARDED_BY(mu_);  // first time, newest detail
   std::map<FetchKey, FetchRow> fetches_ ABSL_GUARDED_BY(mu_);  // first time
   std::vector<CrashRow> crashes_ ABSL_GUARDED_BY(mu_);

@@ -253,6 +253,12 @@ ServerProcess::ServerProcess(const std::string& database, const TestKeys& keys, 
       args.push_back(arg);
     }
   }
+  if (std::find(extra_args.begin(), extra_args.end(), "--heartbeat-interval") ==
+      extra_args.end()) {
+    // Test fleets heartbeat every second or faster; policies with short silence timeouts and
+    // a short --poll-interval must pass the server's timing check.
+    args.insert(args.end(), {"--heartbeat-interval", "1"});
+  }
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   pid_ = Spawn(std::move(args), dir_.File("server.log"));
   const absl::Time deadline = absl::Now() + absl::Seconds(60);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "tests/server/core/core_fixture.h"
 
 namespace ringwarden::testing {
@@ -293,6 +294,178 @@ TEST_F(ControllerTest, WalksTheBroadWavesThenCompletes) {
   EXPECT_TRUE(observer_.judged.count("ro-1"));
   EXPECT_EQ(RunOnce(), 0);
   EXPECT_TRUE(observer_.judged.empty());
+}
+
+
+// ---- Exposure budget, late failures, prompt halts -------------------------
+
+class ExposureControllerTest : public ControllerTest {
+ protected:
+  void SetUp() override {
+    ControllerTest::SetUp();
+    PutPolicy(SlowStartTestPolicy());
+  }
+
+  RolloutRecord StartSlow(const std::string& id) {
+    return StartRollout(id, 2, 0, true, SlowStartTestPolicy());
+  }
+
+  // Offered returns the canary agents the snapshot hands v2 to now.
+  std::vector<std::string> Offered() {
+    std::vector<std::string> out;
+    std::shared_ptr<const AssignmentSnapshot> snap = snapshots_.Current();
+    for (const std::string& id : canary_) {
+      const std::vector<ChannelAnswer> answers =
+          snap->Resolve(snap->Identity(id), {{kChannel, 0}}, {kChannel});
+      if (!answers.empty() && answers[0].assignment.version == 2) {
+        out.push_back(id);
+      }
+    }
+    return out;
+  }
+
+  nlohmann::json Evidence(const std::string& rollout_id, Ring ring) {
+    absl::StatusOr<std::vector<DecisionRecord>> decisions = store_.ListDecisions(rollout_id);
+    EXPECT_TRUE(decisions.ok());
+    for (const DecisionRecord& d : *decisions) {
+      if (d.ring == ring) {
+        return nlohmann::json::parse(d.evidence_json);
+      }
+    }
+    ADD_FAILURE() << "no decision for " << RingName(ring);
+    return {};
+  }
+};
+
+TEST_F(ExposureControllerTest, AdmitsInitialExposureThenGrowsOnlyOnProvenSurvival) {
+  StartSlow("ro-1");
+  EXPECT_TRUE(Offered().empty());  // nobody before the leader admits the first hosts
+  EXPECT_EQ(RunOnce(), 0);         // growth is not a transition
+  RolloutRecord r = Rollout("ro-1");
+  EXPECT_EQ(r.admitted_hosts, 5);
+  EXPECT_EQ(r.revision, 1);
+  const std::vector<std::string> first = Offered();
+  ASSERT_EQ(first.size(), 5u);
+  EXPECT_EQ(Evidence("ro-1", Ring::kCanary)["exposure"]["admitted"], 5);
+
+  // The five apply and heartbeat for 14 minutes: not proven, no growth, no promotion.
+  clock_.Advance(absl::Minutes(1));
+  Applied(first, 2);
+  Heartbeat(first, 2);
+  clock_.Advance(absl::Minutes(14));
+  Heartbeat(first, 2);
+  EXPECT_EQ(RunOnce(), 0);
+  EXPECT_EQ(Rollout("ro-1").admitted_hosts, 5);
+  nlohmann::json evidence = Evidence("ro-1", Ring::kCanary);
+  EXPECT_EQ(evidence["kind"], "wait");
+  EXPECT_EQ(evidence["exposure"]["unproven"], 5);
+  EXPECT_NE(evidence["waiting_for"].dump().find("exposure: 5 of 20 hosts admitted"),
+            std::string::npos)
+      << evidence.dump();
+
+  // A minute later their heartbeats span the probation: the budget doubles.
+  clock_.Advance(absl::Minutes(1));
+  Heartbeat(first, 2);
+  EXPECT_EQ(RunOnce(), 0);
+  EXPECT_EQ(Rollout("ro-1").admitted_hosts, 10);
+  EXPECT_EQ(Offered().size(), 10u);
+}
+
+TEST_F(ExposureControllerTest, ARebootResetsProbation) {
+  StartSlow("ro-1");
+  RunOnce();
+  const std::vector<std::string> first = Offered();
+  clock_.Advance(absl::Minutes(1));
+  Applied(first, 2);
+  Heartbeat(first, 2);
+  clock_.Advance(absl::Minutes(10));
+  Heartbeat(first, 2, "boot-2");  // each host restarted
+  clock_.Advance(absl::Minutes(6));
+  Heartbeat(first, 2, "boot-2");
+  EXPECT_EQ(RunOnce(), 0);
+  EXPECT_EQ(Rollout("ro-1").admitted_hosts, 5);
+  clock_.Advance(absl::Minutes(10));
+  Heartbeat(first, 2, "boot-2");
+  EXPECT_EQ(RunOnce(), 0);
+  EXPECT_EQ(Rollout("ro-1").admitted_hosts, 10);
+}
+
+TEST_F(ExposureControllerTest, ABootLoopNeverGoesBeyondTheFirstHostsAndHalts) {
+  StartSlow("ro-1");
+  RunOnce();
+  const std::vector<std::string> first = Offered();
+  clock_.Advance(absl::Minutes(1));
+  Fetched(first, 2);  // then nothing: they die on load
+  for (int minute = 0; minute < 15; ++minute) {
+    clock_.Advance(absl::Minutes(1));
+    Heartbeat(broad_, 0);
+    EXPECT_EQ(RunOnce(), 0);
+    EXPECT_EQ(Offered(), first);
+  }
+  clock_.Advance(absl::Minutes(2));
+  EXPECT_EQ(RunOnce(), 1);
+  EXPECT_EQ(Rollout("ro-1").position.state, RolloutState::kHalted);
+  EXPECT_TRUE(Offered().empty());  // the halt reached the snapshot in the same run
+  const nlohmann::json evidence = Evidence("ro-1", Ring::kCanary);
+  EXPECT_EQ(evidence["exposure"]["admitted"], 5);
+  EXPECT_EQ(evidence["exposure"]["frozen"], true);
+}
+
+TEST_F(ExposureControllerTest, FailuresInsideTheAdmittedSetFreezeGrowthBeforeAnyVerdict) {
+  RolloutPolicy policy = SlowStartTestPolicy();
+  policy.canary.catastrophic_min_failed = 10;  // keep the statistics undecided
+  policy.canary.baseline_failure_rate = 0.01;
+  PutPolicy(policy);
+  StartRollout("ro-1", 2, 0, true, policy);
+  RunOnce();
+  const std::vector<std::string> first = Offered();
+  clock_.Advance(absl::Minutes(1));
+  Applied(first, 2);
+  Heartbeat(first, 2);
+  Crashed({first[0], first[1]}, 2);
+  clock_.Advance(absl::Minutes(16));
+  Heartbeat(first, 2);
+  // 3 proven would allow 6, but 2 failures of 5 are more than a 1% background explains.
+  EXPECT_EQ(RunOnce(), 0);
+  EXPECT_EQ(Rollout("ro-1").position.state, RolloutState::kCanary);
+  EXPECT_EQ(Rollout("ro-1").admitted_hosts, 5);
+  const nlohmann::json evidence = Evidence("ro-1", Ring::kCanary);
+  EXPECT_EQ(evidence["exposure"]["frozen"], true);
+  EXPECT_EQ(evidence["exposure"]["failed"], 2);
+}
+
+TEST_F(ExposureControllerTest, ALateCanaryFailureAfterPromotionHaltsNamingCanary) {
+  StartRollout("ro-1", 2);  // slow start off: the whole canary at once
+  HealthyCanary();
+  ASSERT_EQ(RunOnce(), 1);
+  ASSERT_EQ(Rollout("ro-1").position.state, RolloutState::kEarly);
+  clock_.Advance(absl::Minutes(1));
+  Crashed({canary_.begin(), canary_.begin() + 10}, 2);
+  Heartbeat(canary_, 2);
+  EXPECT_EQ(RunOnce(), 1);
+  const RolloutRecord r = Rollout("ro-1");
+  EXPECT_EQ(r.position.state, RolloutState::kHalted);
+  EXPECT_EQ(r.position.halted_from, RolloutState::kEarly);
+  std::vector<AuditRecord> audit = AutomaticAudit("ro-1");
+  ASSERT_FALSE(audit.empty());
+  EXPECT_EQ(audit[0].action, "rollout.auto_halt");
+  EXPECT_EQ(nlohmann::json::parse(audit[0].evidence_json)["ring"], "canary");
+  EXPECT_TRUE(absl::StartsWith(audit[0].reason, "canary: 10 of 20 agents failed")) << audit[0].reason;
+  ASSERT_EQ(observer_.stops.size(), 1u);
+}
+
+TEST_F(ExposureControllerTest, EarlierRingsAreJudgedOnEveryEvaluation) {
+  StartRollout("ro-1", 2);
+  HealthyCanary();
+  ASSERT_EQ(RunOnce(), 1);
+  observer_.decisions.clear();
+  EXPECT_EQ(RunOnce(), 0);
+  std::set<Ring> judged;
+  for (const RecordingObserver::Seen& s : observer_.decisions) {
+    judged.insert(s.ring);
+  }
+  EXPECT_EQ(judged, (std::set<Ring>{Ring::kCanary, Ring::kEarly}));
+  EXPECT_EQ(Evidence("ro-1", Ring::kCanary)["kind"], "wait");
 }
 
 }  // namespace

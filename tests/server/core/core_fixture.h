@@ -28,7 +28,8 @@ namespace ringwarden::testing {
 inline constexpr char kChannel[] = "rules.test";
 
 // TestPolicy judges small rings quickly: a 10-minute bake, 5 healthy agents,
-// a baseline failure rate high enough that 20 clean agents prove health.
+// a baseline failure rate high enough that 20 clean agents prove health. Slow
+// start is off: tests of the budget turn it on (SlowStartPolicy()).
 inline RolloutPolicy TestPolicy() {
   RolloutPolicy policy = DefaultRolloutPolicy();
   for (Ring ring : kAllRings) {
@@ -42,6 +43,19 @@ inline RolloutPolicy TestPolicy() {
     gate.catastrophic_failure_rate = 0.2;
   }
   policy.broad_waves = {0.5, 1.0};
+  policy.slow_start.enabled = false;
+  return policy;
+}
+
+// SlowStartTestPolicy is TestPolicy with an exposure budget of 5 hosts, doubling after 15
+// minutes of proven survival.
+inline RolloutPolicy SlowStartTestPolicy() {
+  RolloutPolicy policy = TestPolicy();
+  policy.slow_start.enabled = true;
+  policy.slow_start.initial_exposure = 5;
+  policy.slow_start.growth_factor = 2;
+  policy.slow_start.probation = absl::Minutes(15);
+  policy.slow_start.max_unproven = 100;
   return policy;
 }
 
@@ -95,7 +109,7 @@ class CoreFixture : public ::testing::Test {
   // StartRollout creates rollout `id` of `version`, entering CANARY, and
   // refreshes the snapshot unless told not to.
   RolloutRecord StartRollout(const std::string& id, int64_t version, int64_t previous = 0,
-                             bool refresh = true) {
+                             bool refresh = true, const RolloutPolicy& policy = TestPolicy()) {
     NewRollout create;
     create.rollout.id = id;
     create.rollout.channel = kChannel;
@@ -104,9 +118,10 @@ class CoreFixture : public ::testing::Test {
     create.rollout.policy_name = "default";
     create.rollout.policy_version = 1;
     absl::StatusOr<TransitionPlan> start = PlanTransition(
-        InitialPosition(), 0, RolloutAction::kPromote, TestPolicy(), Initiator::kOperator);
+        InitialPosition(), 0, RolloutAction::kPromote, policy, Initiator::kOperator);
     EXPECT_TRUE(start.ok()) << start.status();
     create.rollout.position = start->to;
+    create.rollout.admitted_fraction = start->admitted_fraction;
     EXPECT_TRUE(store_.CreateRollout(create).ok());
     if (refresh) {
       EXPECT_TRUE(snapshots_.Refresh().ok());
@@ -154,10 +169,11 @@ class CoreFixture : public ::testing::Test {
   }
 
   // Heartbeat reports `version` in effect (0: none) for every agent in `ids`, now.
-  void Heartbeat(const std::vector<std::string>& ids, int64_t version) {
+  void Heartbeat(const std::vector<std::string>& ids, int64_t version,
+                 const std::string& boot = "boot-1") {
     TelemetryRows rows;
     for (const std::string& id : ids) {
-      HeartbeatRow h{id, {}, "boot-1", clock_.Now()};
+      HeartbeatRow h{id, {}, boot, clock_.Now()};
       if (version != 0) {
         h.versions[kChannel] = version;
       }

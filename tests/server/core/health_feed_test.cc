@@ -18,7 +18,7 @@ RolloutRecord Rollout() {
 
 AgentHealthRow Agent(std::string id, Ring ring, int64_t version, absl::Time since,
                      absl::Time last_seen) {
-  return AgentHealthRow{std::move(id), ring, version, since, last_seen};
+  return AgentHealthRow{std::move(id), ring, version, since, last_seen, std::nullopt};
 }
 
 TEST(HealthFeedTest, DownloadThenSilenceIsASuspectedCrash) {

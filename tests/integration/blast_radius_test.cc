@@ -1,0 +1,222 @@
+// Bounded blast radius, end to end: the real server and PostgreSQL, an in-process fleet. A
+// version that kills every host on load, before it can report anything, reaches the same
+// absolute number of hosts (the policy's initial_exposure) at 2,000 and at 20,000 agents; a
+// version whose crashes are reported halts before the budget grows once.
+#include <gtest/gtest.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "agent-client/agent.h"
+#include "agent-client/sim/fleet.h"
+#include "common/dsse.h"
+#include "tests/support/test_env.h"
+
+namespace ringwarden {
+namespace {
+
+using testing::CliResult;
+using testing::Ringctl;
+using testing::ServerProcess;
+using testing::TestDatabase;
+using testing::TestKeys;
+
+constexpr char kChannel[] = "rules.behavioral";
+constexpr int kInitialExposure = 10;
+
+// Short timings that still pass the server's check: polls every 1 s (+20%), heartbeats every
+// 2 s, so a 6 s silence timeout and probation are above the 3.2 s gap. v1 ships without slow
+// start (the fleet needs a baseline quickly); v2 runs under the budget.
+constexpr char kPolicy[] = R"({
+  "canary": {"min_bake_seconds": 2, "min_healthy": 5, "silence_timeout_seconds": 6,
+             "baseline_failure_rate": 0.05, "auto_action": "halt"},
+  "early":  {"min_bake_seconds": 2, "min_healthy": 5, "silence_timeout_seconds": 6,
+             "baseline_failure_rate": 0.05},
+  "broad":  {"min_bake_seconds": 2, "min_healthy": 5, "silence_timeout_seconds": 6,
+             "baseline_failure_rate": 0.05},
+  "broad_waves": [1.0],
+  "slow_start": {"initial_exposure": 10, "growth_factor": 2, "probation_seconds": 6,
+                 "max_unproven": 1000}
+})";
+
+class BlastRadiusTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<ServerProcess>(
+        db_.conninfo(), keys_, 0,
+        std::vector<std::string>{"--poll-interval", "1", "--heartbeat-interval", "2",
+                                 "--controller-interval", "0.5"});
+    const std::string policy = keys_.dir.File("slow.json");
+    testing::WriteFile(policy, kPolicy);
+    CliResult set = Ctl({"policy", "set", "slow", "--file", policy, "--reason", "test"});
+    ASSERT_EQ(set.code, 0) << set.err;
+  }
+
+  CliResult Ctl(std::vector<std::string> args) {
+    return Ringctl(server_->address(), TestKeys::kReleaserToken, std::move(args));
+  }
+
+  void Publish(int64_t version) {
+    CliResult r = testing::PublishContent(server_->address(), keys_, kChannel, version,
+                                          "detection rules v" + std::to_string(version));
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+
+  std::string Start(int64_t version) {
+    CliResult r = Ctl({"rollout", "start", "--channel", kChannel, "--version",
+                       std::to_string(version), "--policy", "slow", "-o", "json"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    return r.code == 0 ? nlohmann::json::parse(r.out)["id"].get<std::string>() : "";
+  }
+
+  nlohmann::json Status(const std::string& id) {
+    CliResult r = Ctl({"rollout", "status", id, "-o", "json"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    return nlohmann::json::parse(r.out);
+  }
+
+  bool WaitState(const std::string& id, const std::string& state, absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      if (Status(id)["state"] == state) {
+        return true;
+      }
+      absl::SleepFor(absl::Milliseconds(300));
+    }
+    return false;
+  }
+
+  agent::FleetOptions FleetOpts(int agents, agent::FaultSpec fault) {
+    agent::FleetOptions o;
+    o.agents = agents;
+    o.server = server_->address();
+    o.connections = 4;
+    o.threads = 8;
+    o.seed = 7;
+    o.server_ca_pem = testing::Pki().ServerCaPem();
+    o.start_spread = absl::Seconds(agents / 1000 + 1);
+    o.restart_delay = absl::Seconds(1);
+    o.agent.channels = {kChannel};
+    o.agent.enrollment_token = testing::CreateEnrollmentToken(server_->address(), agents);
+    o.agent.heartbeat_interval = absl::Seconds(2);
+    o.agent.healthy_interval = absl::Seconds(2);
+    o.agent.min_poll_interval = absl::Milliseconds(200);
+    o.backoff.initial = absl::Milliseconds(200);
+    o.backoff.max = absl::Seconds(2);
+    o.faults.push_back(fault);
+    return o;
+  }
+
+  // Baseline: every host on a healthy v1 (slow start off for it), so v2 has a previous version.
+  void ShipHealthyV1(agent::Fleet& fleet) {
+    const std::string plain = keys_.dir.File("plain.json");
+    std::string body = kPolicy;
+    body.replace(body.find("\"slow_start\": {"), std::string("\"slow_start\": {").size(),
+                 "\"slow_start\": {\"enabled\": false, ");
+    testing::WriteFile(plain, body);
+    ASSERT_EQ(Ctl({"policy", "set", "plain", "--file", plain, "--reason", "v1"}).code, 0);
+    Publish(1);
+    CliResult r = Ctl({"rollout", "start", "--channel", kChannel, "--version", "1", "--policy",
+                       "plain", "-o", "json"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    const std::string id = nlohmann::json::parse(r.out)["id"].get<std::string>();
+    ASSERT_TRUE(WaitState(id, "COMPLETED", absl::Seconds(240))) << Status(id).dump();
+    ASSERT_TRUE(fleet.WaitFor(
+        [](const auto& s) { return s.InEffect("", kChannel, 1) == s.agents; }, absl::Seconds(120)))
+        << fleet.Summary().ToLine();
+  }
+
+  // BootLoop runs a version that kills every host on load (it never reports) over `agents`
+  // hosts and returns how many hosts ever loaded it.
+  int64_t BootLoop(int agents) {
+    agent::FaultSpec bad;
+    bad.version = 2;
+    bad.silence = 1.0;  // dies on load, never heard from again
+    const Root root = *agent::TrustConfiguredRoot(testing::ReadFileOrDie(keys_.root_path));
+    agent::Fleet fleet(FleetOpts(agents, bad), root);
+    EXPECT_TRUE(fleet.Start().ok());
+    EXPECT_TRUE(fleet.WaitFor([](const auto& s) { return s.enrolled == s.agents; },
+                              absl::Seconds(180)))
+        << fleet.Summary().ToLine();
+    ShipHealthyV1(fleet);
+
+    Publish(2);
+    const absl::Time started = absl::Now();
+    const std::string id = Start(2);
+    EXPECT_TRUE(WaitState(id, "HALTED", absl::Seconds(120)))
+        << Status(id).dump() << "\n"
+        << Ctl({"rollout", "explain", id}).out;
+    const absl::Duration to_halt = absl::Now() - started;
+    absl::SleepFor(absl::Seconds(3));  // a few more polls: nobody new may take it
+    const agent::FleetSummary s = fleet.Summary();
+    const int64_t exposed = s.EverApplied("", kChannel, 2);
+    CliResult explain = Ctl({"rollout", "explain", id, "-o", "json"});
+    EXPECT_EQ(explain.code, 0) << explain.err;
+    const nlohmann::json doc = nlohmann::json::parse(explain.out);
+    EXPECT_FALSE(doc["automatic_actions"].empty());
+    std::string reason;
+    if (!doc["automatic_actions"].empty()) {
+      reason = doc["automatic_actions"][0]["reason"].get<std::string>();
+      EXPECT_EQ(doc["automatic_actions"][0]["from_state"], "CANARY");
+    }
+    std::cout << "BLAST RADIUS (boot loop, " << agents << " agents, "
+              << s.ring_agents.at("canary") << " in canary): " << exposed
+              << " hosts ever loaded v2; start to halt " << absl::FormatDuration(to_halt)
+              << "\nEXPLANATION: " << reason << std::endl;
+    EXPECT_EQ(s.EverApplied("early", kChannel, 2) + s.EverApplied("broad", kChannel, 2), 0);
+    fleet.Stop();
+    return exposed;
+  }
+
+  TestDatabase db_;
+  TestKeys keys_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_F(BlastRadiusTest, BootLoopAt2000AgentsReachesInitialExposureOnly) {
+  // The budget never grows: no admitted host proves survival. One evaluation period admits
+  // nobody more, so the bound is exactly initial_exposure.
+  EXPECT_EQ(BootLoop(2000), kInitialExposure);
+}
+
+TEST_F(BlastRadiusTest, BootLoopAt20000AgentsReachesTheSameNumber) {
+  EXPECT_EQ(BootLoop(20000), kInitialExposure);
+}
+
+TEST_F(BlastRadiusTest, ReportedCrashesHaltBeforeAnyGrowthStep) {
+  agent::FaultSpec bad;
+  bad.version = 2;
+  bad.crash = 1.0;  // crashes on every load and says so at the next boot
+  const Root root = *agent::TrustConfiguredRoot(testing::ReadFileOrDie(keys_.root_path));
+  agent::Fleet fleet(FleetOpts(2000, bad), root);
+  ASSERT_TRUE(fleet.Start().ok());
+  ASSERT_TRUE(
+      fleet.WaitFor([](const auto& s) { return s.enrolled == s.agents; }, absl::Seconds(120)));
+  ShipHealthyV1(fleet);
+  Publish(2);
+  const absl::Time started = absl::Now();
+  const std::string id = Start(2);
+  ASSERT_TRUE(WaitState(id, "HALTED", absl::Seconds(90)))
+      << Status(id).dump() << "\n"
+      << Ctl({"rollout", "explain", id}).out;
+  const absl::Duration to_halt = absl::Now() - started;
+  absl::SleepFor(absl::Seconds(3));
+  const agent::FleetSummary s = fleet.Summary();
+  const int64_t exposed = s.EverApplied("", kChannel, 2);
+  CliResult explain = Ctl({"rollout", "explain", id, "-o", "json"});
+  ASSERT_EQ(explain.code, 0) << explain.err;
+  const nlohmann::json doc = nlohmann::json::parse(explain.out);
+  ASSERT_FALSE(doc["automatic_actions"].empty());
+  const nlohmann::json& evidence = doc["automatic_actions"][0]["evidence"];
+  ASSERT_TRUE(evidence.contains("exposure")) << evidence.dump();
+  std::cout << "BLAST RADIUS (reported crashes, 2000 agents): " << exposed
+            << " hosts ever loaded v2, " << evidence["exposure"]["admitted"]
+            << " admitted; start to halt " << absl::FormatDuration(to_halt) << "\nEXPLANATION: "
+            << doc["automatic_actions"][0]["reason"].get<std::string>() << std::endl;
+  EXPECT_EQ(evidence["exposure"]["admitted"], kInitialExposure);
+  EXPECT_LE(exposed, kInitialExposure);
+  fleet.Stop();
+}
+
+}  // namespace
+}  // namespace ringwarden
