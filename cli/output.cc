@@ -264,28 +264,34 @@ json RolloutJson(const v1::Rollout& r) {
                      {"failed", p.failed()}});
   }
   json out = {{"id", r.id()},
-          {"channel", r.channel()},
-          {"version", r.version()},
-          {"state", StateName(r.state())},
-          {"halted_from", StateName(r.halted_from())},
-          {"previous_version", r.previous_version()},
-          {"revision", r.revision()},
-          {"created_by", r.created_by()},
-          {"created_unix", r.created_unix()},
-          {"updated_unix", r.updated_unix()},
-          {"rings", rings},
-          {"policy", r.policy_name()},
-          {"policy_version", r.policy_version()},
-          {"broad_wave", r.broad_wave()},
-          {"broad_fraction", r.broad_fraction()}};
+              {"channel", r.channel()},
+              {"version", r.version()},
+              {"state", StateName(r.state())},
+              {"halted_from", StateName(r.halted_from())},
+              {"previous_version", r.previous_version()},
+              {"revision", r.revision()},
+              {"created_by", r.created_by()},
+              {"created_unix", r.created_unix()},
+              {"updated_unix", r.updated_unix()},
+              {"rings", rings},
+              {"policy", r.policy_name()},
+              {"policy_version", r.policy_version()},
+              {"broad_wave", r.broad_wave()},
+              {"broad_fraction", r.broad_fraction()}};
   if (r.has_exposure()) {
     const v1::Exposure& e = r.exposure();
-    out["exposure"] = {{"enabled", e.enabled()},     {"ring", e.ring()},
-                       {"share_hosts", e.share_hosts()}, {"admitted", e.admitted()},
-                       {"proven", e.proven()},       {"unproven", e.unproven()},
-                       {"failed", e.failed()},       {"frozen", e.frozen()},
-                       {"complete", e.complete()},   {"next_step", e.next_step()},
-                       {"next_step_unix", e.next_step_unix()}, {"text", e.text()}};
+    out["exposure"] = {{"enabled", e.enabled()},
+                       {"ring", e.ring()},
+                       {"share_hosts", e.share_hosts()},
+                       {"admitted", e.admitted()},
+                       {"proven", e.proven()},
+                       {"unproven", e.unproven()},
+                       {"failed", e.failed()},
+                       {"frozen", e.frozen()},
+                       {"complete", e.complete()},
+                       {"next_step", e.next_step()},
+                       {"next_step_unix", e.next_step_unix()},
+                       {"text", e.text()}};
   }
   return out;
 }

@@ -27,8 +27,7 @@ absl::Status ValidateChannelVersion(const v1::ChannelVersion& cv) {
   return ValidateChannelName(cv.channel());
 }
 
-void FillEnrollResponse(Ring ring, const IssuedCredential& credential,
-                        v1::EnrollResponse& resp) {
+void FillEnrollResponse(Ring ring, const IssuedCredential& credential, v1::EnrollResponse& resp) {
   resp.set_ring(std::string(RingName(ring)));
   resp.set_agent_token(credential.token);
   resp.set_certificate_pem(credential.certificate_pem);

@@ -176,7 +176,8 @@ absl::Status Server::Start() {
   parts->manager->SetReportGap(
       config_.poll_interval * (1 + config_.poll_jitter) + config_.heartbeat_interval,
       absl::StrCat("poll interval ", absl::FormatDuration(config_.poll_interval), " + ",
-                   absl::StrFormat("%g", 100 * config_.poll_jitter), "% jitter + heartbeat interval ",
+                   absl::StrFormat("%g", 100 * config_.poll_jitter),
+                   "% jitter + heartbeat interval ",
                    absl::FormatDuration(config_.heartbeat_interval)));
   RETURN_IF_ERROR(parts->manager->EnsureDefaultPolicy());
   parts->agent_registry = std::make_unique<AgentRegistry>(*parts->store, *parts->snapshots, clock);

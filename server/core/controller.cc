@@ -106,8 +106,9 @@ absl::StatusOr<int> Controller::RunOnce() {
     absl::StatusOr<Outcome> outcome = Evaluate(r, *snapshot, clock_.Now());
     if (!outcome.ok()) {
       if (first_error.ok()) {
-        first_error = absl::Status(outcome.status().code(), absl::StrCat("rollout ", r.id, ": ",
-                                                                         outcome.status().message()));
+        first_error =
+            absl::Status(outcome.status().code(),
+                         absl::StrCat("rollout ", r.id, ": ", outcome.status().message()));
       }
       continue;
     }
@@ -145,9 +146,9 @@ Controller::Judgement Controller::Judge(const RolloutRecord& r, const RolloutPol
   }
   Judgement j;
   j.ring = ring;
-  const RingHealth health = ledger.Summarize(ring, now, gate.silence_timeout, window_start,
-                                             control_rings.empty() ? std::vector<Ring>{ring}
-                                                                   : control_rings);
+  const RingHealth health =
+      ledger.Summarize(ring, now, gate.silence_timeout, window_start,
+                       control_rings.empty() ? std::vector<Ring>{ring} : control_rings);
   j.decision = ringwarden::Evaluate(gate, health, window_start, now);
   return j;
 }
@@ -190,8 +191,7 @@ absl::StatusOr<Controller::Outcome> Controller::Evaluate(const RolloutRecord& r,
     }
   }
   Judgement stage = Judge(r, policy, ledger, *ring, window_start, now);
-  const ExposurePlan plan =
-      ExposureFor(rows, ledger, r, policy, snapshot.ring_policy().seed, now);
+  const ExposurePlan plan = ExposureFor(rows, ledger, r, policy, snapshot.ring_policy().seed, now);
   HoldForExposure(plan, stage.decision);
   RETURN_IF_ERROR(Record(r, policy, stage, window_start, rows, now, &plan));
   observer_.OnExposure(r, *ring, plan);
@@ -217,10 +217,9 @@ absl::StatusOr<Controller::Outcome> Controller::Evaluate(const RolloutRecord& r,
   return Act(r, policy, *verdict, *action, now);
 }
 
-absl::Status Controller::Record(const RolloutRecord& r, const RolloutPolicy& policy,
-                                Judgement& j, absl::Time window_start,
-                                const RolloutHealthRows& rows, absl::Time now,
-                                const ExposurePlan* plan) {
+absl::Status Controller::Record(const RolloutRecord& r, const RolloutPolicy& policy, Judgement& j,
+                                absl::Time window_start, const RolloutHealthRows& rows,
+                                absl::Time now, const ExposurePlan* plan) {
   j.explanation = Explain(j.decision, j.ring, r.version);
   j.evidence = DecisionToJson(j.decision);
   j.evidence["ring"] = std::string(RingName(j.ring));

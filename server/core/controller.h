@@ -69,8 +69,8 @@ class Controller {
   };
   // Evaluate judges one rollout: every ring reached in an earlier stage, then the stage ring
   // and its exposure budget; acts on the first stop, else on the stage's decision.
-  absl::StatusOr<Outcome> Evaluate(const RolloutRecord& rollout,
-                                   const AssignmentSnapshot& snapshot, absl::Time now);
+  absl::StatusOr<Outcome> Evaluate(const RolloutRecord& rollout, const AssignmentSnapshot& snapshot,
+                                   absl::Time now);
   // Judge decides for `ring` from `ledger` over the window from `window_start`.
   Judgement Judge(const RolloutRecord& rollout, const RolloutPolicy& policy,
                   const HealthLedger& ledger, Ring ring, absl::Time window_start,

@@ -106,7 +106,8 @@ ExposurePlan ExposureFor(const RolloutHealthRows& rows, const HealthLedger& ledg
     }
     ExposureHost h;
     h.position = WavePosition(seed, a.agent_id);
-    const HealthLedger::AgentVerdict verdict = ledger.Verdict(a.agent_id, now, gate.silence_timeout);
+    const HealthLedger::AgentVerdict verdict =
+        ledger.Verdict(a.agent_id, now, gate.silence_timeout);
     // Hosts that took the version in an earlier wave (or before a resume) are outside the
     // judged window but still run it: they count as loaded and may be proven.
     h.loaded = verdict != HealthLedger::AgentVerdict::kUntried || a.version == rollout.version;
@@ -120,8 +121,7 @@ ExposurePlan ExposureFor(const RolloutHealthRows& rows, const HealthLedger& ledg
     h.last_seen = a.last_seen;
     hosts.push_back(h);
   }
-  const double cap =
-      rollout.position.state == RolloutState::kBroad ? rollout.broad_fraction : 1.0;
+  const double cap = rollout.position.state == RolloutState::kBroad ? rollout.broad_fraction : 1.0;
   return PlanExposure(policy.slow_start, gate.baseline_failure_rate, std::move(hosts),
                       rollout.admitted_fraction, cap, now);
 }

@@ -11,8 +11,8 @@
 
 #include "absl/status/statusor.h"
 #include "server/domain/decision.h"
-#include "server/domain/exposure.h"
 #include "server/domain/decision_policy.h"
+#include "server/domain/exposure.h"
 
 namespace ringwarden {
 

@@ -71,7 +71,8 @@ absl::Status ValidateSlowStart(const RolloutPolicy& policy) {
     return absl::OkStatus();
   }
   if (s.initial_exposure < 1 || s.initial_exposure > kMaxExposureHosts) {
-    return Invalid("", "slow_start.initial_exposure", absl::StrCat("in [1, ", kMaxExposureHosts, "]"),
+    return Invalid("", "slow_start.initial_exposure",
+                   absl::StrCat("in [1, ", kMaxExposureHosts, "]"),
                    absl::StrCat(s.initial_exposure));
   }
   // Below 1.1 a stage of a million hosts would need over a hundred growth steps; above 16 one
@@ -93,10 +94,10 @@ absl::Status ValidateSlowStart(const RolloutPolicy& policy) {
     }
   }
   if (s.max_unproven < s.initial_exposure || s.max_unproven > kMaxExposureHosts) {
-    return Invalid("", "slow_start.max_unproven",
-                   absl::StrCat("in [initial_exposure = ", s.initial_exposure, ", ",
-                                kMaxExposureHosts, "]"),
-                   absl::StrCat(s.max_unproven));
+    return Invalid(
+        "", "slow_start.max_unproven",
+        absl::StrCat("in [initial_exposure = ", s.initial_exposure, ", ", kMaxExposureHosts, "]"),
+        absl::StrCat(s.max_unproven));
   }
   return absl::OkStatus();
 }

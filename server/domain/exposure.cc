@@ -22,7 +22,9 @@ bool Proven(const ExposureHost& h, absl::Duration probation) {
          *h.last_seen - *h.alive_since >= probation;
 }
 
-std::string When(absl::Time t) { return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", t, absl::UTCTimeZone()); }
+std::string When(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", t, absl::UTCTimeZone());
+}
 
 }  // namespace
 
@@ -61,15 +63,13 @@ int64_t GrowthTarget(const SlowStartPolicy& policy, int64_t cap, int64_t admitte
 ExposurePlan PlanExposure(const SlowStartPolicy& policy, double baseline_failure_rate,
                           std::vector<ExposureHost> hosts, double admitted_fraction,
                           double cap_fraction, absl::Time now) {
-  std::sort(hosts.begin(), hosts.end(), [](const ExposureHost& a, const ExposureHost& b) {
-    return a.position < b.position;
-  });
+  std::sort(hosts.begin(), hosts.end(),
+            [](const ExposureHost& a, const ExposureHost& b) { return a.position < b.position; });
   auto count_below = [&](double bound) {
-    return static_cast<int64_t>(std::lower_bound(hosts.begin(), hosts.end(), bound,
-                                                 [](const ExposureHost& h, double b) {
-                                                   return h.position < b;
-                                                 }) -
-                                hosts.begin());
+    return static_cast<int64_t>(
+        std::lower_bound(hosts.begin(), hosts.end(), bound,
+                         [](const ExposureHost& h, double b) { return h.position < b; }) -
+        hosts.begin());
   };
   ExposurePlan plan;
   plan.enabled = policy.enabled;
@@ -124,8 +124,8 @@ void HoldForExposure(const ExposurePlan& plan, Decision& decision) {
       decision.kind == Decision::Kind::kRollback) {
     return;
   }
-  std::string need = absl::StrCat("exposure: ", plan.admitted, " of ", plan.cap,
-                                  " hosts admitted (slow start)");
+  std::string need =
+      absl::StrCat("exposure: ", plan.admitted, " of ", plan.cap, " hosts admitted (slow start)");
   if (plan.frozen) {
     absl::StrAppend(&need, ", growth frozen: ", plan.failed, " failed > ", plan.allowed_failures,
                     " allowed");

@@ -121,8 +121,8 @@ class BlastRadiusTest : public ::testing::Test {
     ASSERT_EQ(r.code, 0) << r.err;
     const std::string id = nlohmann::json::parse(r.out)["id"].get<std::string>();
     ASSERT_TRUE(WaitState(id, "COMPLETED", absl::Seconds(240))) << Status(id).dump();
-    ASSERT_TRUE(fleet.WaitFor(
-        [](const auto& s) { return s.InEffect("", kChannel, 1) == s.agents; }, absl::Seconds(120)))
+    ASSERT_TRUE(fleet.WaitFor([](const auto& s) { return s.InEffect("", kChannel, 1) == s.agents; },
+                              absl::Seconds(120)))
         << fleet.Summary().ToLine();
   }
 
@@ -135,17 +135,16 @@ class BlastRadiusTest : public ::testing::Test {
     const Root root = *agent::TrustConfiguredRoot(testing::ReadFileOrDie(keys_.root_path));
     agent::Fleet fleet(FleetOpts(agents, bad), root);
     EXPECT_TRUE(fleet.Start().ok());
-    EXPECT_TRUE(fleet.WaitFor([](const auto& s) { return s.enrolled == s.agents; },
-                              absl::Seconds(180)))
+    EXPECT_TRUE(
+        fleet.WaitFor([](const auto& s) { return s.enrolled == s.agents; }, absl::Seconds(180)))
         << fleet.Summary().ToLine();
     ShipHealthyV1(fleet);
 
     Publish(2);
     const absl::Time started = absl::Now();
     const std::string id = Start(2);
-    EXPECT_TRUE(WaitState(id, "HALTED", absl::Seconds(120)))
-        << Status(id).dump() << "\n"
-        << Ctl({"rollout", "explain", id}).out;
+    EXPECT_TRUE(WaitState(id, "HALTED", absl::Seconds(120))) << Status(id).dump() << "\n"
+                                                             << Ctl({"rollout", "explain", id}).out;
     const absl::Duration to_halt = absl::Now() - started;
     absl::SleepFor(absl::Seconds(3));  // a few more polls: nobody new may take it
     const agent::FleetSummary s = fleet.Summary();
@@ -159,10 +158,9 @@ class BlastRadiusTest : public ::testing::Test {
       reason = doc["automatic_actions"][0]["reason"].get<std::string>();
       EXPECT_EQ(doc["automatic_actions"][0]["from_state"], "CANARY");
     }
-    std::cout << "BLAST RADIUS (boot loop, " << agents << " agents, "
-              << s.ring_agents.at("canary") << " in canary): " << exposed
-              << " hosts ever loaded v2; start to halt " << absl::FormatDuration(to_halt)
-              << "\nEXPLANATION: " << reason << std::endl;
+    std::cout << "BLAST RADIUS (boot loop, " << agents << " agents, " << s.ring_agents.at("canary")
+              << " in canary): " << exposed << " hosts ever loaded v2; start to halt "
+              << absl::FormatDuration(to_halt) << "\nEXPLANATION: " << reason << std::endl;
     EXPECT_EQ(s.EverApplied("early", kChannel, 2) + s.EverApplied("broad", kChannel, 2), 0);
     fleet.Stop();
     return exposed;
@@ -196,9 +194,8 @@ TEST_F(BlastRadiusTest, ReportedCrashesHaltBeforeAnyGrowthStep) {
   Publish(2);
   const absl::Time started = absl::Now();
   const std::string id = Start(2);
-  ASSERT_TRUE(WaitState(id, "HALTED", absl::Seconds(90)))
-      << Status(id).dump() << "\n"
-      << Ctl({"rollout", "explain", id}).out;
+  ASSERT_TRUE(WaitState(id, "HALTED", absl::Seconds(90))) << Status(id).dump() << "\n"
+                                                          << Ctl({"rollout", "explain", id}).out;
   const absl::Duration to_halt = absl::Now() - started;
   absl::SleepFor(absl::Seconds(3));
   const agent::FleetSummary s = fleet.Summary();
@@ -211,8 +208,9 @@ TEST_F(BlastRadiusTest, ReportedCrashesHaltBeforeAnyGrowthStep) {
   ASSERT_TRUE(evidence.contains("exposure")) << evidence.dump();
   std::cout << "BLAST RADIUS (reported crashes, 2000 agents): " << exposed
             << " hosts ever loaded v2, " << evidence["exposure"]["admitted"]
-            << " admitted; start to halt " << absl::FormatDuration(to_halt) << "\nEXPLANATION: "
-            << doc["automatic_actions"][0]["reason"].get<std::string>() << std::endl;
+            << " admitted; start to halt " << absl::FormatDuration(to_halt)
+            << "\nEXPLANATION: " << doc["automatic_actions"][0]["reason"].get<std::string>()
+            << std::endl;
   EXPECT_EQ(evidence["exposure"]["admitted"], kInitialExposure);
   EXPECT_LE(exposed, kInitialExposure);
   fleet.Stop();

@@ -253,8 +253,7 @@ ServerProcess::ServerProcess(const std::string& database, const TestKeys& keys, 
       args.push_back(arg);
     }
   }
-  if (std::find(extra_args.begin(), extra_args.end(), "--heartbeat-interval") ==
-      extra_args.end()) {
+  if (std::find(extra_args.begin(), extra_args.end(), "--heartbeat-interval") == extra_args.end()) {
     // Test fleets heartbeat every second or faster; policies with short silence timeouts and
     // a short --poll-interval must pass the server's timing check.
     args.insert(args.end(), {"--heartbeat-interval", "1"});

@@ -296,7 +296,6 @@ TEST_F(ControllerTest, WalksTheBroadWavesThenCompletes) {
   EXPECT_TRUE(observer_.judged.empty());
 }
 
-
 // ---- Exposure budget, late failures, prompt halts -------------------------
 
 class ExposureControllerTest : public ControllerTest {
@@ -450,7 +449,8 @@ TEST_F(ExposureControllerTest, ALateCanaryFailureAfterPromotionHaltsNamingCanary
   ASSERT_FALSE(audit.empty());
   EXPECT_EQ(audit[0].action, "rollout.auto_halt");
   EXPECT_EQ(nlohmann::json::parse(audit[0].evidence_json)["ring"], "canary");
-  EXPECT_TRUE(absl::StartsWith(audit[0].reason, "canary: 10 of 20 agents failed")) << audit[0].reason;
+  EXPECT_TRUE(absl::StartsWith(audit[0].reason, "canary: 10 of 20 agents failed"))
+      << audit[0].reason;
   ASSERT_EQ(observer_.stops.size(), 1u);
 }
 

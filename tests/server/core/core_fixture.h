@@ -117,8 +117,8 @@ class CoreFixture : public ::testing::Test {
     create.rollout.previous_version = previous;
     create.rollout.policy_name = "default";
     create.rollout.policy_version = 1;
-    absl::StatusOr<TransitionPlan> start = PlanTransition(
-        InitialPosition(), 0, RolloutAction::kPromote, policy, Initiator::kOperator);
+    absl::StatusOr<TransitionPlan> start =
+        PlanTransition(InitialPosition(), 0, RolloutAction::kPromote, policy, Initiator::kOperator);
     EXPECT_TRUE(start.ok()) << start.status();
     create.rollout.position = start->to;
     create.rollout.admitted_fraction = start->admitted_fraction;

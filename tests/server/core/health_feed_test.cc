@@ -29,7 +29,8 @@ TEST(HealthFeedTest, DownloadThenSilenceIsASuspectedCrash) {
   // a-2 applied and keeps heartbeating on v2.
   rows.agents.push_back(
       Agent("a-2", Ring::kCanary, 2, kT0 + absl::Seconds(3), kT0 + absl::Seconds(60)));
-  rows.applies.push_back({"a-2", "rules.behavioral", 2, ApplyOutcome::kApplied, "", kT0 + absl::Seconds(2)});
+  rows.applies.push_back(
+      {"a-2", "rules.behavioral", 2, ApplyOutcome::kApplied, "", kT0 + absl::Seconds(2)});
   // c-1 is control on v1.
   rows.agents.push_back(Agent("c-1", Ring::kBroad, 1, kT0, kT0 + absl::Seconds(60)));
   HealthLedger ledger = BuildLedger(rows, Rollout(), kT0);
@@ -61,7 +62,8 @@ TEST(HealthFeedTest, CrashesCountOnTheVersionInEffect) {
   RolloutHealthRows rows;
   rows.agents.push_back(
       Agent("a-1", Ring::kCanary, 2, kT0 + absl::Seconds(1), kT0 + absl::Seconds(50)));
-  rows.applies.push_back({"a-1", "rules.behavioral", 2, ApplyOutcome::kApplied, "", kT0 + absl::Seconds(1)});
+  rows.applies.push_back(
+      {"a-1", "rules.behavioral", 2, ApplyOutcome::kApplied, "", kT0 + absl::Seconds(1)});
   rows.crashes.push_back(
       {"a-1", CrashKind::kUncleanShutdown, "rules.behavioral", 2, "", kT0 + absl::Seconds(20)});
   rows.agents.push_back(Agent("c-1", Ring::kEarly, 1, kT0, kT0 + absl::Seconds(50)));

@@ -62,7 +62,7 @@ SimResult Simulate(int64_t fleet, bool slow_start, bool boot_loop) {
   EventQueue loads, heartbeats, proofs, silences;
   int64_t admitted = 0, loaded = 0, proven = 0;
   int64_t judged_loaded = 0, judged_healthy = 0, silent = 0;  // in the stage (wave) window
-  int64_t exposed_before = 0;  // hosts of finished stages
+  int64_t exposed_before = 0;                                 // hosts of finished stages
   SimResult result;
 
   auto admit = [&](int64_t hosts) {

@@ -75,7 +75,7 @@ TEST(PlanExposureTest, FirstLookAdmitsInitialExposureInWaveOrder) {
   EXPECT_FALSE(plan.complete);
   // Halfway between host 9 (0.0095) and host 10 (0.0105).
   EXPECT_DOUBLE_EQ(plan.admitted_fraction, 0.01);
-  EXPECT_EQ(plan.next_step, 10);  // one proven host: max(10, 2)
+  EXPECT_EQ(plan.next_step, 10);                // one proven host: max(10, 2)
   EXPECT_FALSE(plan.next_step_at.has_value());  // nobody took it yet
 }
 
@@ -129,8 +129,7 @@ TEST(PlanExposureTest, BootLoopNeverGrowsAndFreezes) {
     hosts[i].loaded = true;  // fetched it, never reported again
     hosts[i].failed = true;  // silent
   }
-  const ExposurePlan plan =
-      PlanExposure(Policy(), 0.01, hosts, 0.0001, 1.0, kT0 + absl::Hours(5));
+  const ExposurePlan plan = PlanExposure(Policy(), 0.01, hosts, 0.0001, 1.0, kT0 + absl::Hours(5));
   EXPECT_EQ(plan.admitted, 10);
   EXPECT_FALSE(plan.grew);
   EXPECT_TRUE(plan.frozen);
@@ -334,8 +333,8 @@ TEST(ExposureAssignmentTest, BroadNeedsBothWaveAndBudget) {
 
 TEST(ExposureTransitionTest, NewStageRestartsBudgetWavesAndResumeKeepIt) {
   RolloutPolicy policy = DefaultRolloutPolicy();
-  absl::StatusOr<TransitionPlan> plan = PlanTransition(
-      RolloutPosition{}, 0, RolloutAction::kPromote, policy, Initiator::kOperator);
+  absl::StatusOr<TransitionPlan> plan =
+      PlanTransition(RolloutPosition{}, 0, RolloutAction::kPromote, policy, Initiator::kOperator);
   ASSERT_TRUE(plan.ok());
   EXPECT_EQ(plan->admitted_fraction, 0.0);
   plan = PlanTransition(RolloutPosition{RolloutState::kBroad, std::nullopt}, 0,
