@@ -303,6 +303,7 @@ class ExposureControllerTest : public ControllerTest {
   void SetUp() override {
     ControllerTest::SetUp();
     PutPolicy(SlowStartTestPolicy());
+    policy_version_ = 2;
   }
 
   RolloutRecord StartSlow(const std::string& id) {
@@ -415,6 +416,7 @@ TEST_F(ExposureControllerTest, FailuresInsideTheAdmittedSetFreezeGrowthBeforeAny
   policy.canary.catastrophic_min_failed = 10;  // keep the statistics undecided
   policy.canary.baseline_failure_rate = 0.01;
   PutPolicy(policy);
+  policy_version_ = 3;
   StartRollout("ro-1", 2, 0, true, policy);
   RunOnce();
   const std::vector<std::string> first = Offered();
@@ -434,6 +436,7 @@ TEST_F(ExposureControllerTest, FailuresInsideTheAdmittedSetFreezeGrowthBeforeAny
 }
 
 TEST_F(ExposureControllerTest, ALateCanaryFailureAfterPromotionHaltsNamingCanary) {
+  policy_version_ = 1;
   StartRollout("ro-1", 2);  // slow start off: the whole canary at once
   HealthyCanary();
   ASSERT_EQ(RunOnce(), 1);
@@ -455,6 +458,7 @@ TEST_F(ExposureControllerTest, ALateCanaryFailureAfterPromotionHaltsNamingCanary
 }
 
 TEST_F(ExposureControllerTest, EarlierRingsAreJudgedOnEveryEvaluation) {
+  policy_version_ = 1;
   StartRollout("ro-1", 2);
   HealthyCanary();
   ASSERT_EQ(RunOnce(), 1);

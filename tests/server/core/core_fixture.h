@@ -116,7 +116,7 @@ class CoreFixture : public ::testing::Test {
     create.rollout.version = version;
     create.rollout.previous_version = previous;
     create.rollout.policy_name = "default";
-    create.rollout.policy_version = 1;
+    create.rollout.policy_version = policy_version_;
     absl::StatusOr<TransitionPlan> start =
         PlanTransition(InitialPosition(), 0, RolloutAction::kPromote, policy, Initiator::kOperator);
     EXPECT_TRUE(start.ok()) << start.status();
@@ -221,6 +221,8 @@ class CoreFixture : public ::testing::Test {
     ASSERT_TRUE(store_.WriteTelemetry(rows).ok());
   }
 
+  // The version of policy "default" that StartRollout records.
+  int64_t policy_version_ = 1;
   FakeClock clock_;
   FakeStore store_;
   SnapshotHolder snapshots_;
