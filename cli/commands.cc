@@ -84,6 +84,7 @@ std::unique_ptr<CLI::App> BuildRingctlApp(CommandContext& ctx) {
   AddOperatorCommands(*app, ctx);
   AddInspectCommands(*app, ctx);
   AddTrustCommands(*app, ctx);
+  AddTokenCommands(*app, ctx);
   AddCompletionCommand(*app, ctx);
   return app;
 }

@@ -84,6 +84,8 @@ void AddOperatorCommands(CLI::App& app, CommandContext& ctx);
 void AddInspectCommands(CLI::App& app, CommandContext& ctx);
 // keys root create|sign|upload, keys inspect, floor sign|upload, trust list.
 void AddTrustCommands(CLI::App& app, CommandContext& ctx);
+// token create|list|revoke.
+void AddTokenCommands(CLI::App& app, CommandContext& ctx);
 // completion bash, generated from `app` itself.
 void AddCompletionCommand(CLI::App& app, CommandContext& ctx);
 

@@ -76,12 +76,19 @@ if [[ ! -f "${state}/root-v1.json" ]]; then
     -o "${state}/root-v1.json"
 fi
 ./build/cli/ringctl keys inspect "${state}/root-v1.json" | sed 's/^/  /'
-if [[ ! -f "${state}/tokens" ]]; then
-  token=$(openssl rand -hex 24)
-  printf '# TOKEN ROLE NAME\n%s admin quickstart\n' "${token}" > "${state}/tokens"
-  chmod 600 "${state}/tokens"
+
+say "Bootstrapping the first admin token (ringwarden-server bootstrap-admin; migrates first)"
+if [[ ! -s "${state}/admin-token" ]]; then
+  # Written straight to the database, hashed; the text is printed once, kept here.
+  if ! (umask 077 && ./build/server/ringwarden-server bootstrap-admin --database "${DB}" \
+      --name quickstart --ttl 30d > "${state}/admin-token.new"); then
+    rm -f "${state}/admin-token.new"
+    echo "bootstrap-admin refused; remove ${state} to start over" >&2
+    exit 1
+  fi
+  mv "${state}/admin-token.new" "${state}/admin-token"
 fi
-TOKEN=$(awk '!/^#/ {print $1; exit}' "${state}/tokens")
+TOKEN=$(cat "${state}/admin-token")
 printf 'export RINGWARDEN_SERVER=%s\nexport RINGWARDEN_TOKEN=%s\n' "${GRPC_ADDR}" "${TOKEN}" \
   > "${state}/env"
 
@@ -92,7 +99,7 @@ say "Starting ringwarden-server on ${GRPC_ADDR} (metrics on http://${METRICS_ADD
 start_server() {
   nohup ./build/server/ringwarden-server --database "${DB}" --listen "${GRPC_ADDR}" \
     --metrics-listen "${METRICS_ADDR}" --root "${state}/root-v1.json" --server-key "$1" \
-    --admin-tokens "${state}/tokens" --enrollment-secret "${SECRET}" --no-migrate \
+    --enrollment-secret "${SECRET}" --no-migrate \
     --poll-interval 2 >> "${state}/server.log" 2>&1 &
   echo $! > "${state}/server.pid"
 }

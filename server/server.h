@@ -30,7 +30,6 @@ struct ServerConfig {
   std::string server_key_file;
   // How long a signed assignment stays valid: kMinAssignmentTtl..kMaxAssignmentTtl.
   absl::Duration assignment_ttl = kDefaultAssignmentTtl;
-  std::string admin_tokens_file;
   std::string enrollment_secret;
   bool migrate = true;
   absl::Duration poll_interval = absl::Seconds(30);

@@ -69,8 +69,8 @@ done
 "${ringctl_bin}" keys root create --version 1 --expires 30d --root-key "${work}/root.pub" \
   --release-key "${work}/release.pub" --server-key "${work}/server.pub" \
   --sign-with "${work}/root.pem" -o "${work}/root.json" >/dev/null
-token=$(openssl rand -hex 24)
-printf '# TOKEN ROLE NAME\n%s admin deploy-live-test\n' "${token}" >"${work}/tokens"
+token=$("${server_bin}" bootstrap-admin --database "${conninfo}" --name deploy-live-test \
+  --ttl 1h 2>"${work}/bootstrap.log") || die "bootstrap-admin failed: $(cat "${work}/bootstrap.log")"
 secret=$(openssl rand -hex 16)
 
 # --- server -----------------------------------------------------------------
@@ -78,7 +78,7 @@ mport=$(free_port)
 "${server_bin}" --database "${conninfo}" --listen 127.0.0.1:0 --port-file "${work}/port" \
   --metrics-listen "127.0.0.1:${mport}" --root "${work}/root.json" \
   --server-key "${work}/server.pem" \
-  --admin-tokens "${work}/tokens" --enrollment-secret "${secret}" \
+  --enrollment-secret "${secret}" \
   --poll-interval 0.3 --controller-interval 0.3 >"${work}/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 150); do [[ -s "${work}/port" ]] && break; sleep 0.1; done

@@ -11,6 +11,7 @@
 #include "common/sha256.h"
 #include "ringwarden/v1/agent.grpc.pb.h"
 #include "ringwarden/v1/content.pb.h"
+#include "tests/support/admin_tokens_env.h"
 #include "tests/support/test_env.h"
 
 namespace ringwarden {
@@ -25,9 +26,10 @@ constexpr char kChannel[] = "rules.behavioral";
 class BadInputTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    testing::BootstrapTestTokens(db_.conninfo(), keys_);
     server_ = std::make_unique<ServerProcess>(db_.conninfo(), keys_);
-    admin_ = std::make_unique<AdminClient>(server_->address(), TestKeys::kReleaserToken,
-                                           absl::Seconds(30));
+    admin_ =
+        std::make_unique<AdminClient>(server_->address(), keys_.releaser_token, absl::Seconds(30));
   }
 
   std::string Envelope(const std::string& payload, int64_t version,
@@ -152,7 +154,7 @@ TEST_F(BadInputTest, ContentUploadRefusals) {
 TEST_F(BadInputTest, CredentialsAndRoles) {
   const std::string payload = "rules v1";
   const std::string rows = Rows();
-  AdminClient viewer(server_->address(), TestKeys::kViewerToken, absl::Seconds(10));
+  AdminClient viewer(server_->address(), keys_.viewer_token, absl::Seconds(10));
   ExpectRefused(Upload(Envelope(payload, 1), payload, &viewer), absl::StatusCode::kPermissionDenied,
                 "releaser", rows);
   AdminClient nobody(server_->address(), "", absl::Seconds(10));

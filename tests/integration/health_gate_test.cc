@@ -10,6 +10,7 @@
 #include "agent-client/agent.h"
 #include "agent-client/sim/fleet.h"
 #include "common/dsse.h"
+#include "tests/support/admin_tokens_env.h"
 #include "tests/support/test_env.h"
 
 namespace ringwarden {
@@ -39,6 +40,7 @@ constexpr char kFastPolicy[] = R"({
 class HealthGateTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    testing::BootstrapTestTokens(db_.conninfo(), keys_);
     server_ = std::make_unique<ServerProcess>(
         db_.conninfo(), keys_, 0,
         std::vector<std::string>{"--poll-interval", "0.3", "--controller-interval", "0.3"});
@@ -49,7 +51,7 @@ class HealthGateTest : public ::testing::Test {
   }
 
   CliResult Ctl(std::vector<std::string> args) {
-    return Ringctl(server_->address(), TestKeys::kReleaserToken, std::move(args));
+    return Ringctl(server_->address(), keys_.releaser_token, std::move(args));
   }
 
   void Publish(int64_t version) {

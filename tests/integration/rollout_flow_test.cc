@@ -8,6 +8,7 @@
 #include "agent-client/agent.h"
 #include "agent-client/sim/fleet.h"
 #include "common/dsse.h"
+#include "tests/support/admin_tokens_env.h"
 #include "tests/support/test_env.h"
 
 namespace ringwarden {
@@ -24,6 +25,7 @@ constexpr char kChannel[] = "rules.behavioral";
 class RolloutFlowTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    testing::BootstrapTestTokens(db_.conninfo(), keys_);
     port_ = testing::FreePort();
     server_ = std::make_unique<ServerProcess>(db_.conninfo(), keys_, port_, FastArgs());
     root_ = *agent::TrustConfiguredRoot(testing::ReadFileOrDie(keys_.root_path));
@@ -37,7 +39,7 @@ class RolloutFlowTest : public ::testing::Test {
   static std::vector<std::string> FastArgs() { return {"--poll-interval", "0.2"}; }
 
   CliResult Ctl(std::vector<std::string> args) {
-    return Ringctl(server_->address(), TestKeys::kReleaserToken, std::move(args));
+    return Ringctl(server_->address(), keys_.releaser_token, std::move(args));
   }
 
   // Publish signs `version` with ringctl and uploads it.

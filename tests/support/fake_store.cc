@@ -41,6 +41,10 @@ constexpr absl::string_view kOperations[] = {
     "list_agents",
     "load_fleet_stats",
     "list_audit",
+    "insert_admin_token",
+    "get_admin_token",
+    "list_admin_tokens",
+    "revoke_admin_token",
 };
 
 // CheckKnownOperation aborts on a misspelt operation: a test that injects a
