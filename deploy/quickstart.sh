@@ -15,7 +15,6 @@ GRPC_ADDR=${RINGWARDEN_LISTEN:-127.0.0.1:7600}
 METRICS_ADDR=${RINGWARDEN_METRICS_LISTEN:-127.0.0.1:7601}
 AGENTS=${RINGWARDEN_DEMO_AGENTS:-1000}
 CHANNEL=rules.behavioral
-SECRET=demo-enrollment-secret-0001
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -76,14 +75,27 @@ if [[ ! -f "${state}/root-v1.json" ]]; then
     -o "${state}/root-v1.json"
 fi
 ./build/cli/ringctl keys inspect "${state}/root-v1.json" | sed 's/^/  /'
-if [[ ! -f "${state}/tokens" ]]; then
-  token=$(openssl rand -hex 24)
-  printf '# TOKEN ROLE NAME\n%s admin quickstart\n' "${token}" > "${state}/tokens"
-  chmod 600 "${state}/tokens"
+
+say "Making a throwaway TLS PKI (deploy/tls.sh): server certificate and agent CA"
+if [[ ! -f "${state}/tls/server.crt" ]]; then
+  ./deploy/tls.sh "${state}/tls" >/dev/null
 fi
-TOKEN=$(awk '!/^#/ {print $1; exit}' "${state}/tokens")
-printf 'export RINGWARDEN_SERVER=%s\nexport RINGWARDEN_TOKEN=%s\n' "${GRPC_ADDR}" "${TOKEN}" \
-  > "${state}/env"
+CA="${state}/tls/server-ca.crt"
+
+say "Bootstrapping the first admin token (ringwarden-server bootstrap-admin; migrates first)"
+if [[ ! -s "${state}/admin-token" ]]; then
+  # Written straight to the database, hashed; the text is printed once, kept here.
+  if ! (umask 077 && ./build/server/ringwarden-server bootstrap-admin --database "${DB}" \
+      --name quickstart --ttl 30d > "${state}/admin-token.new"); then
+    rm -f "${state}/admin-token.new"
+    echo "bootstrap-admin refused; remove ${state} to start over" >&2
+    exit 1
+  fi
+  mv "${state}/admin-token.new" "${state}/admin-token"
+fi
+TOKEN=$(cat "${state}/admin-token")
+printf 'export RINGWARDEN_SERVER=%s\nexport RINGWARDEN_TOKEN=%s\nexport RINGWARDEN_CA=%s\n' \
+  "${GRPC_ADDR}" "${TOKEN}" "${CA}" > "${state}/env"
 
 say "Starting ringwarden-server on ${GRPC_ADDR} (metrics on http://${METRICS_ADDR}/metrics)"
 ./build/server/ringwarden-server migrate --database "${DB}"
@@ -92,7 +104,8 @@ say "Starting ringwarden-server on ${GRPC_ADDR} (metrics on http://${METRICS_ADD
 start_server() {
   nohup ./build/server/ringwarden-server --database "${DB}" --listen "${GRPC_ADDR}" \
     --metrics-listen "${METRICS_ADDR}" --root "${state}/root-v1.json" --server-key "$1" \
-    --admin-tokens "${state}/tokens" --enrollment-secret "${SECRET}" --no-migrate \
+    --tls-cert "${state}/tls/server.crt" --tls-key "${state}/tls/server.key" \
+    --client-ca "${state}/tls/agent-ca.crt" --agent-ca-key "${state}/tls/agent-ca.key" --no-migrate \
     --poll-interval 2 >> "${state}/server.log" 2>&1 &
   echo $! > "${state}/server.pid"
 }
@@ -100,7 +113,7 @@ start_server() {
 server_key="${state}/server-1.pem"
 [[ -f "${state}/root-v2.json" ]] && server_key="${state}/server-2.pem"
 start_server "${server_key}"
-export RINGWARDEN_SERVER="${GRPC_ADDR}" RINGWARDEN_TOKEN="${TOKEN}"
+export RINGWARDEN_SERVER="${GRPC_ADDR}" RINGWARDEN_TOKEN="${TOKEN}" RINGWARDEN_CA="${CA}"
 ringctl() { "${root}/build/cli/ringctl" "$@"; }
 for _ in $(seq 1 100); do
   ringctl rollout list >/dev/null 2>&1 && break
@@ -118,11 +131,16 @@ say "Setting the demo rollout policy (deploy/demo-policy.json: 5 s bake, 6 s sil
 ringctl policy set demo --file deploy/demo-policy.json --reason "quickstart demo" >/dev/null
 ringctl policy show demo | head -n 1
 
-say "Starting a simulated fleet of ${AGENTS} agents (0.5% labelled group=dogfood -> canary)"
+say "Starting a simulated fleet of ${AGENTS} agents (0.5% enrolled with a group=dogfood token -> canary)"
 echo "fault injection: v${bad} boot-loops 80% of the hosts that apply it; the other 20% go silent"
+# Enrollment tokens (ringctl enroll-token create): the labels that place a host
+# in a ring come from its token, never from what the host says about itself.
+enroll=$(ringctl enroll-token create --ttl 2h --max-uses "${AGENTS}")
+dogfood=$(ringctl enroll-token create --ttl 2h --max-uses "${AGENTS}" --label group=dogfood)
 nohup ./build/agent-client/ringwarden-fleet --agents "${AGENTS}" --server "${GRPC_ADDR}" \
-  --root "${state}/root-v1.json" --enrollment-secret "${SECRET}" \
-  --channel "${CHANNEL}" --label-fraction group=dogfood:0.005 --start-spread 3 \
+  --root "${state}/root-v1.json" --ca "${CA}" --enrollment-token "${enroll}" \
+  --token-fraction "${dogfood}:0.005" \
+  --channel "${CHANNEL}" --start-spread 3 \
   --heartbeat-interval 1 --healthy-interval 5 --restart-delay 5 --status-every 10 \
   --fault "${bad}:crash=0.8,silence=1.0" > "${state}/fleet.log" 2>&1 &
 echo $! > "${state}/fleet.pid"
