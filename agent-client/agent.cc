@@ -2,9 +2,8 @@
 
 #include <algorithm>
 #include <iterator>
-#include <utility>
-
 #include <optional>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -200,8 +199,7 @@ absl::Status Agent::RenewCredential() {
   if (client_.tls()) {
     ASSIGN_OR_RETURN(key, MakeAgentKeyRequest(config_.agent_id));
   }
-  ASSIGN_OR_RETURN(EnrollResult result,
-                   client_.RenewCredential(key.has_value() ? &*key : nullptr));
+  ASSIGN_OR_RETURN(EnrollResult result, client_.RenewCredential(key.has_value() ? &*key : nullptr));
   return KeepCredential(result);
 }
 

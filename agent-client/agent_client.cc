@@ -49,8 +49,8 @@ absl::StatusOr<EnrollResult> ToEnrollResult(const v1::EnrollResponse& resp,
   result.credential.token = resp.agent_token();
   result.credential.cert_pem = resp.certificate_pem();
   // A server that states no expiry issued a credential that does not expire.
-  result.credential.expires = resp.expires_unix() > 0 ? absl::FromUnixSeconds(resp.expires_unix())
-                                                      : absl::InfiniteFuture();
+  result.credential.expires =
+      resp.expires_unix() > 0 ? absl::FromUnixSeconds(resp.expires_unix()) : absl::InfiniteFuture();
   if (key != nullptr) {
     if (resp.certificate_pem().empty()) {
       return absl::InternalError("the server answered a CSR without a certificate");
@@ -475,7 +475,8 @@ absl::StatusOr<PollAnswer> AgentClient::GetAssignment(const std::vector<ChannelV
   grpc::ClientContext ctx;
   SetDeadline(ctx, options_.call_timeout);
   AddCredential(ctx, *id);
-  absl::Status status = FromGrpcStatus(id->connection->impl_->stub->GetAssignment(&ctx, req, &resp));
+  absl::Status status =
+      FromGrpcStatus(id->connection->impl_->stub->GetAssignment(&ctx, req, &resp));
   if (!status.ok()) {
     return status;
   }
@@ -623,7 +624,8 @@ absl::StatusOr<TelemetryAck> AgentClient::ReportTelemetry(
   grpc::ClientContext ctx;
   SetDeadline(ctx, options_.call_timeout);
   AddCredential(ctx, *id);
-  absl::Status status = FromGrpcStatus(id->connection->impl_->stub->ReportTelemetry(&ctx, req, &resp));
+  absl::Status status =
+      FromGrpcStatus(id->connection->impl_->stub->ReportTelemetry(&ctx, req, &resp));
   if (!status.ok()) {
     return status;
   }

@@ -109,10 +109,10 @@ std::string StateToJson(const AgentState& state, const std::optional<PendingAppl
   if (!state.meta.credential.agent_id.empty()) {
     const AgentCredential& c = state.meta.credential;
     out["credential"] = {{"agent_id", c.agent_id},
-                       {"token", c.token},
-                       {"key_pem", c.key_pem},
-                       {"cert_pem", c.cert_pem},
-                       {"expires_unix", absl::ToUnixSeconds(c.expires)}};
+                         {"token", c.token},
+                         {"key_pem", c.key_pem},
+                         {"cert_pem", c.cert_pem},
+                         {"expires_unix", absl::ToUnixSeconds(c.expires)}};
   }
   if (pending.has_value()) {
     out["pending"] = json{{"channel", pending->channel},

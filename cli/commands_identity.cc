@@ -9,8 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/commands.h"
-#include "cli/ringctl.h"
 #include "cli/output.h"
+#include "cli/ringctl.h"
 #include "common/status_macros.h"
 
 namespace ringwarden {
@@ -82,13 +82,13 @@ void AddIdentityCommands(CLI::App& app, CommandContext& ctx) {
   auto f = std::make_shared<IdentityFlags>();
   CLI::App* tokens = app.add_subcommand("enroll-token", "make, list and revoke enrollment tokens")
                          ->require_subcommand(1);
-  CLI::App* create = AddVerb(
-      tokens, "create",
-      "make a short-lived enrollment token; its labels decide the ring of every agent that "
-      "enrolls with it (admin)",
-      {"ringctl enroll-token create --ttl 24h --max-uses 500",
-       "ringctl enroll-token create --ttl 2h --max-uses 20 --label group=dogfood "
-       "--description 'dogfood laptops'"});
+  CLI::App* create =
+      AddVerb(tokens, "create",
+              "make a short-lived enrollment token; its labels decide the ring of every agent that "
+              "enrolls with it (admin)",
+              {"ringctl enroll-token create --ttl 24h --max-uses 500",
+               "ringctl enroll-token create --ttl 2h --max-uses 20 --label group=dogfood "
+               "--description 'dogfood laptops'"});
   create->add_option("--ttl", f->ttl, "how long it may be used: 1m to 720h (default 24h)");
   create->add_option("--max-uses", f->max_uses, "how many agents may enroll with it")
       ->required()
@@ -199,7 +199,8 @@ void AddIdentityCommands(CLI::App& app, CommandContext& ctx) {
             "let an id enroll once more (a reinstalled host): refuses its older credentials "
             "and lifts a revocation (admin)"}}) {
     CLI::App* verb = AddVerb(agents, name, help,
-                             {absl::StrCat("ringctl agents ", name, " host-17 --reason 'laptop "
+                             {absl::StrCat("ringctl agents ", name,
+                                           " host-17 --reason 'laptop "
                                            "stolen'")});
     verb->add_option("id", f->id, "agent id")->required();
     verb->add_option("--reason", f->reason, "why; recorded in the audit log")->required();

@@ -70,7 +70,8 @@ absl::StatusOr<Pkey> ReadPrivateKey(absl::string_view pem, absl::string_view wha
   Bio bio = ReadOnlyBio(pem);
   Pkey key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   if (key == nullptr) {
-    return absl::InvalidArgumentError(OpenSslError(absl::StrCat(what, " is not a PEM private key")));
+    return absl::InvalidArgumentError(
+        OpenSslError(absl::StrCat(what, " is not a PEM private key")));
   }
   return key;
 }

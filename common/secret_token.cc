@@ -48,12 +48,12 @@ SecretToken MakeSecretToken(absl::string_view prefix) {
 
 absl::StatusOr<ParsedToken> ParseSecretToken(absl::string_view prefix, absl::string_view text) {
   const size_t want = prefix.size() + 1 + 2 * kIdBytes + 1 + kSecretChars;
-  const absl::string_view id = text.size() == want ? text.substr(prefix.size() + 1, 2 * kIdBytes)
-                                                   : absl::string_view();
+  const absl::string_view id =
+      text.size() == want ? text.substr(prefix.size() + 1, 2 * kIdBytes) : absl::string_view();
   if (text.size() != want || text.substr(0, prefix.size()) != prefix ||
       text[prefix.size()] != '_' || !IsLowerHex(id) || text[want - kSecretChars - 1] != '_') {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "malformed token: expected \"", prefix, "_<id>_<secret>\" as ringctl printed it"));
+    return absl::UnauthenticatedError(absl::StrCat("malformed token: expected \"", prefix,
+                                                   "_<id>_<secret>\" as ringctl printed it"));
   }
   const absl::string_view secret = text.substr(want - kSecretChars);
   std::string raw;

@@ -131,15 +131,19 @@ say "Setting the demo rollout policy (deploy/demo-policy.json: 5 s bake, 6 s sil
 ringctl policy set demo --file deploy/demo-policy.json --reason "quickstart demo" >/dev/null
 ringctl policy show demo | head -n 1
 
-say "Starting a simulated fleet of ${AGENTS} agents (0.5% enrolled with a group=dogfood token -> canary)"
+# A simulated host keeps its credential in memory only: the hosts of an earlier
+# run are gone for good, so forget them (a real fleet's agents keep theirs on disk).
+psql "${DB}" -qc "DELETE FROM agents WHERE agent_id LIKE 'fleet-%'" >/dev/null
+say "Making enrollment tokens: one for the fleet, one whose label group=dogfood puts its hosts in canary"
+enroll=$(ringctl enroll-token create --ttl 1h --max-uses "${AGENTS}" --description "quickstart fleet")
+dogfood=$(ringctl enroll-token create --ttl 1h --max-uses "${AGENTS}" --label group=dogfood \
+  --description "quickstart dogfood hosts")
+ringctl enroll-token list | sed 's/^/  /'
+say "Starting a simulated fleet of ${AGENTS} agents over TLS (0.5% enroll with the dogfood token -> canary)"
 echo "fault injection: v${bad} boot-loops 80% of the hosts that apply it; the other 20% go silent"
-# Enrollment tokens (ringctl enroll-token create): the labels that place a host
-# in a ring come from its token, never from what the host says about itself.
-enroll=$(ringctl enroll-token create --ttl 2h --max-uses "${AGENTS}")
-dogfood=$(ringctl enroll-token create --ttl 2h --max-uses "${AGENTS}" --label group=dogfood)
 nohup ./build/agent-client/ringwarden-fleet --agents "${AGENTS}" --server "${GRPC_ADDR}" \
   --root "${state}/root-v1.json" --ca "${CA}" --enrollment-token "${enroll}" \
-  --token-fraction "${dogfood}:0.005" \
+  --token-fraction "${dogfood}:0.005" --id-prefix "fleet-$(date +%s)-" \
   --channel "${CHANNEL}" --start-spread 3 \
   --heartbeat-interval 1 --healthy-interval 5 --restart-delay 5 --status-every 10 \
   --fault "${bad}:crash=0.8,silence=1.0" > "${state}/fleet.log" 2>&1 &

@@ -19,7 +19,8 @@ void TokenToProto(const EnrollmentTokenRecord& t, v1::EnrollmentToken& out) {
   out.set_description(t.description);
 }
 
-std::map<std::string, std::string> Labels(const google::protobuf::Map<std::string, std::string>& in) {
+std::map<std::string, std::string> Labels(
+    const google::protobuf::Map<std::string, std::string>& in) {
   return std::map<std::string, std::string>(in.begin(), in.end());
 }
 
@@ -34,11 +35,11 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateEnrollmentToken(
           "ttl_seconds must be between ", absl::ToInt64Seconds(kMinEnrollmentTokenTtl), " and ",
           absl::ToInt64Seconds(kMaxEnrollmentTokenTtl), "; got ", req->ttl_seconds()));
     }
-    ASSIGN_OR_RETURN(CreatedEnrollmentToken created,
-                     agents_.CreateToken(NewEnrollmentToken{absl::Seconds(req->ttl_seconds()),
-                                                            req->max_uses(), Labels(req->labels()),
-                                                            req->description()},
-                                         p));
+    ASSIGN_OR_RETURN(
+        CreatedEnrollmentToken created,
+        agents_.CreateToken(NewEnrollmentToken{absl::Seconds(req->ttl_seconds()), req->max_uses(),
+                                               Labels(req->labels()), req->description()},
+                            p));
     TokenToProto(created.record, *resp->mutable_token());
     resp->set_secret_token(created.text);
     return absl::OkStatus();

@@ -13,6 +13,7 @@
 #include "absl/strings/strip.h"
 #include "common/status_macros.h"
 #include "server/domain/enrollment.h"
+#include "server/grpc_metadata.h"
 
 namespace ringwarden {
 namespace {
@@ -29,21 +30,13 @@ std::string HmacSha256(absl::string_view key, absl::string_view data) {
   return std::string(reinterpret_cast<char*>(out), len);
 }
 
-std::string MetadataValue(const grpc::ServerContextBase& ctx, const char* key) {
-  const auto& md = ctx.client_metadata();
-  auto it = md.find(key);
-  return it == md.end() ? std::string() : std::string(it->second.data(), it->second.size());
-}
-
 std::string IssueToken(absl::string_view agent_id, absl::Time issued, absl::Time expires,
                        absl::string_view secret) {
-  const std::string body = absl::WebSafeBase64Escape(
-      nlohmann::json{{"id", agent_id},
-                     {"iat", absl::ToUnixSeconds(issued)},
-                     {"exp", absl::ToUnixSeconds(expires)}}
-          .dump());
-  return absl::StrCat(kTokenPrefix, body, ".",
-                      absl::WebSafeBase64Escape(HmacSha256(secret, body)));
+  const std::string body = absl::WebSafeBase64Escape(nlohmann::json{
+      {"id", agent_id},
+      {"iat", absl::ToUnixSeconds(issued)},
+      {"exp", absl::ToUnixSeconds(expires)}}.dump());
+  return absl::StrCat(kTokenPrefix, body, ".", absl::WebSafeBase64Escape(HmacSha256(secret, body)));
 }
 
 absl::StatusOr<PresentedCredential> VerifyToken(absl::string_view token, absl::string_view secret,
@@ -75,9 +68,9 @@ absl::StatusOr<PresentedCredential> VerifyToken(absl::string_view token, absl::s
   }
   const absl::Time expires = absl::FromUnixSeconds(doc["exp"].get<int64_t>());
   if (now >= expires) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "agent credential expired at ", absl::FormatTime(expires, absl::UTCTimeZone()),
-        "; enroll again"));
+    return absl::UnauthenticatedError(absl::StrCat("agent credential expired at ",
+                                                   absl::FormatTime(expires, absl::UTCTimeZone()),
+                                                   "; enroll again"));
   }
   return PresentedCredential{doc["id"].get<std::string>(),
                              absl::FromUnixSeconds(doc["iat"].get<int64_t>())};
@@ -91,7 +84,8 @@ absl::StatusOr<std::optional<PresentedCredential>> PeerCertificate(
   if (auth == nullptr || !auth->IsPeerAuthenticated()) {
     return std::nullopt;
   }
-  const std::vector<grpc::string_ref> pem = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  const std::vector<grpc::string_ref> pem =
+      auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
   if (pem.size() != 1) {
     return absl::UnauthenticatedError("the client certificate cannot be read");
   }
@@ -154,9 +148,8 @@ absl::StatusOr<AgentIdentity> AgentCredentials::Authenticate(
                                                     presented->agent_id,
                                                     "; it cannot act as agent ", request_agent_id));
   }
-  RETURN_IF_ERROR(
-      AdmitCredential(snapshot.Gate(presented->agent_id), presented->agent_id,
-                      presented->issued_at));
+  RETURN_IF_ERROR(AdmitCredential(snapshot.Gate(presented->agent_id), presented->agent_id,
+                                  presented->issued_at));
   return snapshot.Identity(presented->agent_id);
 }
 

@@ -26,6 +26,14 @@ absl::Status ValidateChannelVersion(const v1::ChannelVersion& cv) {
   return ValidateChannelName(cv.channel());
 }
 
+void FillEnrollResponse(Ring ring, const IssuedCredential& credential,
+                        v1::EnrollResponse& resp) {
+  resp.set_ring(std::string(RingName(ring)));
+  resp.set_agent_token(credential.token);
+  resp.set_certificate_pem(credential.certificate_pem);
+  resp.set_expires_unix(absl::ToUnixSeconds(credential.expires));
+}
+
 // FetchReactor streams one payload from memory in chunks and calls
 // `on_complete` once the last chunk is written.
 class FetchReactor final : public grpc::ServerWriteReactor<v1::ContentChunk> {
@@ -124,11 +132,10 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Enroll(grpc::CallbackServerContext* 
   if (std::shared_ptr<const AssignmentSnapshot> snapshot = snapshots_.Current()) {
     absl::StatusOr<std::optional<PresentedCredential>> presented =
         credentials_.Presented(*ctx, *snapshot);
-    holds_credential = presented.ok() && presented->has_value() &&
-                       (*presented)->agent_id == req->agent_id() &&
-                       AdmitCredential(snapshot->Gate(req->agent_id()), req->agent_id(),
-                                       (*presented)->issued_at)
-                           .ok();
+    holds_credential =
+        presented.ok() && presented->has_value() && (*presented)->agent_id == req->agent_id() &&
+        AdmitCredential(snapshot->Gate(req->agent_id()), req->agent_id(), (*presented)->issued_at)
+            .ok();
   }
   // Enrollment writes to the database: off the gRPC thread.
   const bool queued = enroll_queue_.Submit([this, req, resp, holds_credential, finish] {
@@ -165,16 +172,13 @@ absl::Status AgentServiceImpl::DoEnroll(const v1::EnrollRequest& req, bool holds
   ASSIGN_OR_RETURN(IssuedCredential credential,
                    credentials_.Issue(req.agent_id(), req.csr_pem(), *snapshot));
   ASSIGN_OR_RETURN(EnrolledAgent enrolled, registry_.Enroll(enrollment));
-  resp.set_ring(std::string(RingName(enrolled.ring)));
-  resp.set_agent_token(credential.token);
-  resp.set_certificate_pem(credential.certificate_pem);
-  resp.set_expires_unix(absl::ToUnixSeconds(credential.expires));
+  FillEnrollResponse(enrolled.ring, credential, resp);
   return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* AgentServiceImpl::RenewCredential(
-    grpc::CallbackServerContext* ctx, const v1::RenewCredentialRequest* req,
-    v1::EnrollResponse* resp) {
+grpc::ServerUnaryReactor* AgentServiceImpl::RenewCredential(grpc::CallbackServerContext* ctx,
+                                                            const v1::RenewCredentialRequest* req,
+                                                            v1::EnrollResponse* resp) {
   const absl::Time start = clock_.Now();
   return Finish(ctx, "RenewCredential", start, DoRenew(*ctx, *req, *resp));
 }
@@ -194,10 +198,7 @@ absl::Status AgentServiceImpl::DoRenew(grpc::CallbackServerContext& ctx,
   }
   ASSIGN_OR_RETURN(IssuedCredential credential,
                    credentials_.Issue(identity.agent_id, req.csr_pem(), *snapshot));
-  resp.set_ring(std::string(RingName(snapshot->RingOf(identity))));
-  resp.set_agent_token(credential.token);
-  resp.set_certificate_pem(credential.certificate_pem);
-  resp.set_expires_unix(absl::ToUnixSeconds(credential.expires));
+  FillEnrollResponse(snapshot->RingOf(identity), credential, resp);
   return absl::OkStatus();
 }
 
@@ -215,7 +216,8 @@ absl::Status AgentServiceImpl::DoGetAssignment(grpc::CallbackServerContext& ctx,
   if (snapshot == nullptr) {
     return absl::UnavailableError("server is starting; retry shortly");
   }
-  ASSIGN_OR_RETURN(AgentIdentity identity, credentials_.Authenticate(ctx, req.agent_id(), *snapshot));
+  ASSIGN_OR_RETURN(AgentIdentity identity,
+                   credentials_.Authenticate(ctx, req.agent_id(), *snapshot));
   if (req.current_size() > kMaxChannelsPerPoll || req.channels_size() > kMaxChannelsPerPoll) {
     return absl::InvalidArgumentError(
         absl::StrCat("at most ", kMaxChannelsPerPoll, " channels per poll"));
@@ -327,7 +329,8 @@ absl::Status AgentServiceImpl::DoReportTelemetry(grpc::CallbackServerContext& ct
   if (snapshot == nullptr) {
     return absl::UnavailableError("server is starting; retry shortly");
   }
-  ASSIGN_OR_RETURN(AgentIdentity identity, credentials_.Authenticate(ctx, req.agent_id(), *snapshot));
+  ASSIGN_OR_RETURN(AgentIdentity identity,
+                   credentials_.Authenticate(ctx, req.agent_id(), *snapshot));
   if (req.events_size() > kMaxEventsPerBatch) {
     return absl::InvalidArgumentError(
         absl::StrCat("a batch holds at most ", kMaxEventsPerBatch, " events; split it"));
@@ -396,9 +399,9 @@ absl::Status AgentServiceImpl::DoReportTelemetry(grpc::CallbackServerContext& ct
     }
     // The first batch this replica sees from an agent sets its base.
     if (last > 0 && req.batch_seq() - last > kMaxBatchSeqJump) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "batch_seq ", req.batch_seq(), " jumps more than ", kMaxBatchSeqJump,
-          " past the last accepted batch ", last, "; number batches consecutively"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("batch_seq ", req.batch_seq(), " jumps more than ", kMaxBatchSeqJump,
+                       " past the last accepted batch ", last, "; number batches consecutively"));
     }
     if (!telemetry_.Add(std::move(rows))) {
       return absl::ResourceExhaustedError(

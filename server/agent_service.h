@@ -21,12 +21,12 @@
 #include "common/clock.h"
 #include "common/ed25519.h"
 #include "ringwarden/v1/agent.grpc.pb.h"
-#include "server/assignment_statement.h"
 #include "server/agent_credentials.h"
+#include "server/assignment_statement.h"
 #include "server/core/agent_registry.h"
-#include "server/core/work_queue.h"
 #include "server/core/snapshot.h"
 #include "server/core/telemetry_writer.h"
+#include "server/core/work_queue.h"
 #include "server/metrics.h"
 #include "server/trust_keeper.h"
 
@@ -34,8 +34,10 @@ namespace ringwarden {
 
 // A telemetry batch number may run at most this far ahead of the agent's
 // last accepted one: a larger jump is refused, so no batch can push an
-// agent's sequence out of reach of its next batches.
-inline constexpr int64_t kMaxBatchSeqJump = 1'000'000;
+// agent's sequence out of reach of its next batches. Agents number batches
+// by the microsecond (a restarted agent never reuses a number), so the
+// window is seven days of microseconds.
+inline constexpr int64_t kMaxBatchSeqJump = int64_t{7} * 24 * 3600 * 1'000'000;
 
 struct AgentServiceOptions {
   absl::Duration poll_interval = absl::Seconds(30);
@@ -50,9 +52,8 @@ class AgentServiceImpl final : public v1::AgentService::CallbackService {
   // signs them. References must outlive the service.
   AgentServiceImpl(AgentServiceOptions options, SnapshotHolder& snapshots,
                    TelemetryWriter& telemetry, Metrics& metrics, const TrustKeeper& trust,
-                   const Ed25519PrivateKey& server_key, const Clock& clock,
-                   AgentRegistry& registry, const AgentCredentials& credentials,
-                   WorkQueue& enroll_queue);
+                   const Ed25519PrivateKey& server_key, const Clock& clock, AgentRegistry& registry,
+                   const AgentCredentials& credentials, WorkQueue& enroll_queue);
 
   grpc::ServerUnaryReactor* Enroll(grpc::CallbackServerContext* ctx, const v1::EnrollRequest* req,
                                    v1::EnrollResponse* resp) override;

@@ -8,7 +8,7 @@
 namespace ringwarden {
 
 // MetadataValue returns the client metadata value for `key`, or "" when absent.
-inline std::string MetadataValue(const grpc::CallbackServerContext& ctx, const char* key) {
+inline std::string MetadataValue(const grpc::ServerContextBase& ctx, const char* key) {
   const auto& md = ctx.client_metadata();
   auto it = md.find(key);
   return it == md.end() ? std::string() : std::string(it->second.data(), it->second.size());

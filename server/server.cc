@@ -1,13 +1,5 @@
 #include "server/server.h"
 
-#include <optional>
-
-#include "common/pki.h"
-#include "common/status_macros.h"
-#include "server/agent_credentials.h"
-#include "server/core/agent_registry.h"
-#include "server/tls.h"
-
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
@@ -16,13 +8,17 @@
 
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "common/clock.h"
 #include "common/dsse.h"
+#include "common/pki.h"
 #include "common/status_macros.h"
 #include "server/admin_service.h"
+#include "server/agent_credentials.h"
 #include "server/agent_service.h"
 #include "server/core/admin_tokens.h"
+#include "server/core/agent_registry.h"
 #include "server/core/controller.h"
 #include "server/core/policy_cache.h"
 #include "server/core/rollout_manager.h"
@@ -34,6 +30,7 @@
 #include "server/postgres/migrations.h"
 #include "server/postgres/pg_leader_lock.h"
 #include "server/postgres/pg_store.h"
+#include "server/tls.h"
 #include "server/trust_keeper.h"
 
 namespace ringwarden {
@@ -106,16 +103,16 @@ absl::Status Server::Start() {
                                                    absl::FormatDuration(kMinAssignmentTtl), " and ",
                                                    absl::FormatDuration(kMaxAssignmentTtl)));
   }
-  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> listen_credentials,
-                   ListenCredentials(TlsFiles{config_.tls_cert_file, config_.tls_key_file,
-                                              config_.client_ca_file},
-                                     config_.insecure, config_.listen, config_.tls_reload_interval));
+  ASSIGN_OR_RETURN(
+      std::shared_ptr<grpc::ServerCredentials> listen_credentials,
+      ListenCredentials(
+          TlsFiles{config_.tls_cert_file, config_.tls_key_file, config_.client_ca_file},
+          config_.insecure, config_.listen, config_.tls_reload_interval));
   if (config_.agent_credential_ttl < kMinAgentCredentialTtl ||
       config_.agent_credential_ttl > kMaxAgentCredentialTtl) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--agent-credential-ttl must be between ",
-                     absl::FormatDuration(kMinAgentCredentialTtl), " and ",
-                     absl::FormatDuration(kMaxAgentCredentialTtl)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--agent-credential-ttl must be between ", absl::FormatDuration(kMinAgentCredentialTtl),
+        " and ", absl::FormatDuration(kMaxAgentCredentialTtl)));
   }
   std::optional<CertificateAuthority> agent_ca;
   if (!config_.insecure) {
@@ -184,8 +181,7 @@ absl::Status Server::Start() {
   agent_options.poll_interval = config_.poll_interval;
   agent_options.poll_jitter = config_.poll_jitter;
   agent_options.assignment_ttl = config_.assignment_ttl;
-  parts->agent_service =
-      std::make_unique<AgentServiceImpl>(
+  parts->agent_service = std::make_unique<AgentServiceImpl>(
       agent_options, *parts->snapshots, *parts->telemetry, *parts->metrics, *parts->trust,
       *parts->server_key, clock, *parts->agent_registry, *parts->agent_credentials,
       *parts->enroll_queue);

@@ -401,12 +401,10 @@ absl::Status Fleet::Start() {
     }
     // Over TLS a host's client certificate needs a connection of its own.
     std::shared_ptr<AgentConnection> connection =
-        connections_.empty() ? nullptr
-                             : connections_[static_cast<size_t>(i) % connections_.size()];
-    hosts_.push_back(std::make_unique<Host>(*this, i, absl::StrCat(options_.id_prefix, i),
-                                            std::move(labels), std::move(token),
-                                            std::move(connection),
-                                            HostSeed(options_.seed, i, /*stream=*/2)));
+        connections_.empty() ? nullptr : connections_[static_cast<size_t>(i) % connections_.size()];
+    hosts_.push_back(std::make_unique<Host>(
+        *this, i, absl::StrCat(options_.id_prefix, i), std::move(labels), std::move(token),
+        std::move(connection), HostSeed(options_.seed, i, /*stream=*/2)));
   }
   {
     absl::MutexLock lock(&stats_mu_);

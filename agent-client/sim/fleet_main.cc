@@ -3,8 +3,8 @@
 // injection, for demos, load tests and benchmarks. Thin wiring around Fleet.
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -83,8 +83,9 @@ int Run(int argc, char** argv) {
                  "(repeatable), e.g. a token whose labels put them in canary");
   std::string ca_file;
   bool insecure = false;
-  app.add_option("--ca", ca_file, "CA bundle (PEM) that verifies the server's TLS certificate; "
-                                  "every host then has its own connection and certificate")
+  app.add_option("--ca", ca_file,
+                 "CA bundle (PEM) that verifies the server's TLS certificate; "
+                 "every host then has its own connection and certificate")
       ->check(CLI::ExistingFile);
   app.add_flag("--insecure", insecure, "Plaintext, for a server started with --insecure");
   app.add_option("--channel", options.agent.channels,

@@ -34,8 +34,8 @@ void AgentRegistry::RefreshSnapshot() {
   }
 }
 
-absl::StatusOr<CreatedEnrollmentToken> AgentRegistry::CreateToken(
-    const NewEnrollmentToken& request, const Principal& actor) {
+absl::StatusOr<CreatedEnrollmentToken> AgentRegistry::CreateToken(const NewEnrollmentToken& request,
+                                                                  const Principal& actor) {
   RETURN_IF_ERROR(ValidateNewEnrollmentToken(request.ttl, request.max_uses));
   RETURN_IF_ERROR(ValidateLabels(request.labels));
   if (request.description.size() > kMaxReasonBytes) {
@@ -136,8 +136,8 @@ absl::StatusOr<AgentRecord> AgentRegistry::Revoke(const std::string& agent_id,
                                                   const Principal& actor) {
   RETURN_IF_ERROR(ValidateAgentId(agent_id));
   ASSIGN_OR_RETURN(AgentRecord agent,
-                   store_.RevokeAgent(agent_id, AgentAudit(actor, "agent.revoke", reason,
-                                                           {{"agent", agent_id}})));
+                   store_.RevokeAgent(
+                       agent_id, AgentAudit(actor, "agent.revoke", reason, {{"agent", agent_id}})));
   RefreshSnapshot();
   return agent;
 }
@@ -146,9 +146,9 @@ absl::StatusOr<AgentRecord> AgentRegistry::Reset(const std::string& agent_id,
                                                  const std::string& reason,
                                                  const Principal& actor) {
   RETURN_IF_ERROR(ValidateAgentId(agent_id));
-  ASSIGN_OR_RETURN(AgentRecord agent,
-                   store_.ResetAgent(agent_id, AgentAudit(actor, "agent.reset", reason,
-                                                          {{"agent", agent_id}})));
+  ASSIGN_OR_RETURN(
+      AgentRecord agent,
+      store_.ResetAgent(agent_id, AgentAudit(actor, "agent.reset", reason, {{"agent", agent_id}})));
   RefreshSnapshot();
   return agent;
 }

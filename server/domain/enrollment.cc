@@ -65,10 +65,9 @@ absl::Status AdmitCredential(const AgentGate* gate, const std::string& agent_id,
                      absl::FormatTime(*gate->revoked_at, absl::UTCTimeZone())));
   }
   if (gate->credentials_valid_after.has_value() && issued_at < *gate->credentials_valid_after) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("this credential of agent ", agent_id, " predates the reset at ",
-                     absl::FormatTime(*gate->credentials_valid_after, absl::UTCTimeZone()),
-                     "; enroll again"));
+    return absl::PermissionDeniedError(absl::StrCat(
+        "this credential of agent ", agent_id, " predates the reset at ",
+        absl::FormatTime(*gate->credentials_valid_after, absl::UTCTimeZone()), "; enroll again"));
   }
   return absl::OkStatus();
 }

@@ -99,18 +99,17 @@ absl::StatusOr<std::vector<EnrollmentTokenRecord>> PgStore::ListEnrollmentTokens
 absl::StatusOr<EnrollmentTokenRecord> PgStore::RevokeEnrollmentToken(const std::string& id,
                                                                      const AuditRecord& audit) {
   EnrollmentTokenRecord out;
-  RETURN_IF_ERROR(pool_->Run("revoke_enrollment_token", "revoking the enrollment token",
-                             [&](PgTx& tx) -> absl::Status {
-                               const pqxx::result rows = tx.Exec(sql::kLockEnrollmentToken, id);
-                               if (rows.empty()) {
-                                 return absl::NotFoundError(
-                                     absl::StrCat("no enrollment token ", id));
-                               }
-                               tx.Exec(sql::kRevokeEnrollmentToken, id);
-                               out = TokenFromRow(tx.Exec1(sql::kLockEnrollmentToken, id));
-                               AppendAudit(tx, audit);
-                               return absl::OkStatus();
-                             }));
+  RETURN_IF_ERROR(pool_->Run(
+      "revoke_enrollment_token", "revoking the enrollment token", [&](PgTx& tx) -> absl::Status {
+        const pqxx::result rows = tx.Exec(sql::kLockEnrollmentToken, id);
+        if (rows.empty()) {
+          return absl::NotFoundError(absl::StrCat("no enrollment token ", id));
+        }
+        tx.Exec(sql::kRevokeEnrollmentToken, id);
+        out = TokenFromRow(tx.Exec1(sql::kLockEnrollmentToken, id));
+        AppendAudit(tx, audit);
+        return absl::OkStatus();
+      }));
   return out;
 }
 
@@ -118,9 +117,8 @@ absl::StatusOr<EnrolledAgent> PgStore::EnrollAgent(const EnrollmentRequest& requ
   EnrolledAgent out;
   RETURN_IF_ERROR(pool_->Run("enroll_agent", "enrolling the agent", [&](PgTx& tx) -> absl::Status {
     const pqxx::result tokens = tx.Exec(sql::kLockEnrollmentToken, request.token_id);
-    if (tokens.empty() ||
-        !SecretMatches(ParsedToken{request.token_id, request.presented_sha256},
-                       TokenFromRow(tokens[0]).secret_sha256)) {
+    if (tokens.empty() || !SecretMatches(ParsedToken{request.token_id, request.presented_sha256},
+                                         TokenFromRow(tokens[0]).secret_sha256)) {
       return absl::PermissionDeniedError(
           "enrollment token is not known; ask an admin for one (ringctl enroll-token create)");
     }
@@ -150,8 +148,7 @@ absl::StatusOr<AgentRecord> PgStore::LabelAgent(const std::string& agent_id,
   AgentRecord out;
   RETURN_IF_ERROR(pool_->Run("label_agent", "labelling the agent", [&](PgTx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(out, GetAgentIn(tx, agent_id));
-    tx.Exec(sql::kLabelAgent, agent_id, nlohmann::json(labels).dump(),
-            std::string(RingName(ring)));
+    tx.Exec(sql::kLabelAgent, agent_id, nlohmann::json(labels).dump(), std::string(RingName(ring)));
     ASSIGN_OR_RETURN(out, GetAgentIn(tx, agent_id));
     AppendAudit(tx, audit);
     return absl::OkStatus();

@@ -437,15 +437,14 @@ SELECT count(*) FROM agents WHERE $1 = '' OR ring = $1)sql"};
 
 // $1: a ring, or '' for every ring; $2: the limit.
 // The columns AgentFromRow reads.
-#define RINGWARDEN_AGENT_COLUMNS                                                      \
-  "a.agent_id, a.ring, a.labels::text, a.hostname,"                                  \
-  " (extract(epoch from a.enrolled_at) * 1000000)::bigint,"                         \
-  " (extract(epoch from a.last_seen_at) * 1000000)::bigint,"                        \
-  " coalesce((SELECT json_object_agg(v.channel, v.version) FROM agent_versions v"   \
-  " WHERE v.agent_id = a.agent_id)::text, '{}'), a.reported_labels::text,"          \
+#define RINGWARDEN_AGENT_COLUMNS                                                  \
+  "a.agent_id, a.ring, a.labels::text, a.hostname,"                               \
+  " (extract(epoch from a.enrolled_at) * 1000000)::bigint,"                       \
+  " (extract(epoch from a.last_seen_at) * 1000000)::bigint,"                      \
+  " coalesce((SELECT json_object_agg(v.channel, v.version) FROM agent_versions v" \
+  " WHERE v.agent_id = a.agent_id)::text, '{}'), a.reported_labels::text,"        \
   " (extract(epoch from a.revoked_at) * 1000000)::bigint, a.enrolled_with"
-inline constexpr Statement kListAgents = {"list_agents",
-                                          "SELECT " RINGWARDEN_AGENT_COLUMNS R"sql(
+inline constexpr Statement kListAgents = {"list_agents", "SELECT " RINGWARDEN_AGENT_COLUMNS R"sql(
 FROM agents a WHERE $1 = '' OR a.ring = $1
 ORDER BY a.agent_id LIMIT $2)sql"};
 
@@ -458,10 +457,10 @@ INSERT INTO enrollment_tokens (id, secret_sha256, labels, max_uses, created_by, 
 VALUES ($1, decode($2, 'hex'), $3::jsonb, $4, $5, $6,
         timestamptz 'epoch' + $7::bigint * interval '1 microsecond'))sql"};
 
-#define RINGWARDEN_TOKEN_COLUMNS                                                 \
-  "id, encode(secret_sha256, 'hex'), labels::text, max_uses, uses,"                             \
-  " (extract(epoch from created_at) * 1000000)::bigint, created_by,"            \
-  " (extract(epoch from expires_at) * 1000000)::bigint,"                        \
+#define RINGWARDEN_TOKEN_COLUMNS                                     \
+  "id, encode(secret_sha256, 'hex'), labels::text, max_uses, uses,"  \
+  " (extract(epoch from created_at) * 1000000)::bigint, created_by," \
+  " (extract(epoch from expires_at) * 1000000)::bigint,"             \
   " (extract(epoch from revoked_at) * 1000000)::bigint, description"
 inline constexpr Statement kListEnrollmentTokens = {
     "list_enrollment_tokens",
@@ -496,9 +495,8 @@ inline constexpr Statement kResetAgent = {"reset_agent", R"sql(
 UPDATE agents SET revoked_at = NULL, reenroll_allowed = true,
                   credentials_valid_after = date_trunc('second', now())
 WHERE agent_id = $1)sql"};
-inline constexpr Statement kGetAgent = {"get_agent",
-                                        "SELECT " RINGWARDEN_AGENT_COLUMNS
-                                        " FROM agents a WHERE a.agent_id = $1"};
+inline constexpr Statement kGetAgent = {
+    "get_agent", "SELECT " RINGWARDEN_AGENT_COLUMNS " FROM agents a WHERE a.agent_id = $1"};
 // What the snapshot knows of individual agents (the partial index agents_with_gates).
 inline constexpr Statement kListAgentGates = {"list_agent_gates", R"sql(
 SELECT agent_id, labels::text, (extract(epoch from revoked_at) * 1000000)::bigint,

@@ -202,8 +202,8 @@ class AgentDirectory {
   // ListEnrollmentTokens lists every token, newest first.
   virtual absl::StatusOr<std::vector<EnrollmentTokenRecord>> ListEnrollmentTokens() = 0;
   // RevokeEnrollmentToken: NOT_FOUND for an unknown id; revoking twice keeps the first time.
-  virtual absl::StatusOr<EnrollmentTokenRecord> RevokeEnrollmentToken(
-      const std::string& id, const AuditRecord& audit) = 0;
+  virtual absl::StatusOr<EnrollmentTokenRecord> RevokeEnrollmentToken(const std::string& id,
+                                                                      const AuditRecord& audit) = 0;
   // EnrollAgent checks the token and the id (AdmitEnrollment) and stores the
   // agent with the token's labels, taking one use of the token, atomically:
   // concurrent enrollments never take more uses than the token has.

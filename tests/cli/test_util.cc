@@ -1,10 +1,10 @@
 #include "tests/cli/test_util.h"
-#include <algorithm>
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>

@@ -118,8 +118,8 @@ class WatchTmuxTest : public ::testing::Test {
     const std::string ringctl = absl::StrCat(
         "env -u RINGWARDEN_CONFIG -u RINGWARDEN_SERVER -u RINGWARDEN_TOKEN "
         "-u RINGWARDEN_PROFILE -u XDG_CONFIG_HOME HOME=",
-        ShellQuote(home_.path()), " ", ShellQuote(RINGCTL_BINARY), " --insecure --server ", server_.address(),
-        " --timeout 5 rollout status ro-1a2b3c4d --watch --interval 0.2");
+        ShellQuote(home_.path()), " ", ShellQuote(RINGCTL_BINARY), " --insecure --server ",
+        server_.address(), " --timeout 5 rollout status ro-1a2b3c4d --watch --interval 0.2");
     const std::string command = absl::StrCat(ringctl, "; echo ringctl-exit=$?; sleep 60");
     ShellResult started =
         tmux_.Run({"new-session", "-d", "-s", "watch", "-x", "120", "-y", "40", command});

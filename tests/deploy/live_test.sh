@@ -85,14 +85,14 @@ pids+=($!)
 for _ in $(seq 1 150); do [[ -s "${work}/port" ]] && break; sleep 0.1; done
 [[ -s "${work}/port" ]] || die "ringwarden-server did not start"
 server="127.0.0.1:$(tr -d '[:space:]' <"${work}/port")"
-ringctl() { "${ringctl_bin}" --server "${server}" --ca "${work}/tls/server-ca.crt" --token "${token}" "$@"; }
+ringctl() { "${ringctl_bin}" --server "${server}" --token "${token}" --ca "${work}/tls/server-ca.crt" "$@"; }
 ok "ringwarden-server on ${server} (TLS), metrics on 127.0.0.1:${mport}"
+
+# --- fleet and a rollout ------------------------------------------------------
 enroll=$(ringctl enroll-token create --ttl 1h --max-uses "${AGENTS}") ||
   die "enroll-token create failed"
 dogfood=$(ringctl enroll-token create --ttl 1h --max-uses "${AGENTS}" --label group=dogfood) ||
   die "enroll-token create --label group=dogfood failed"
-
-# --- fleet and a rollout ------------------------------------------------------
 "${fleet_bin}" --agents "${AGENTS}" --server "${server}" --root "${work}/root.json" \
   --ca "${work}/tls/server-ca.crt" --enrollment-token "${enroll}" \
   --token-fraction "${dogfood}:0.05" --channel "${CHANNEL}" \

@@ -162,7 +162,8 @@ TEST_F(BadInputTest, CredentialsAndRoles) {
   AdminClient nobody(server_->address(), "", absl::Seconds(10), testing::Pki().ServerCaPem());
   ExpectRefused(Upload(Envelope(payload, 1), payload, &nobody), absl::StatusCode::kUnauthenticated,
                 "authorization", rows);
-  AdminClient wrong(server_->address(), "not-a-real-token-at-all", absl::Seconds(10), testing::Pki().ServerCaPem());
+  AdminClient wrong(server_->address(), "not-a-real-token-at-all", absl::Seconds(10),
+                    testing::Pki().ServerCaPem());
   ExpectRefused(Upload(Envelope(payload, 1), payload, &wrong), absl::StatusCode::kUnauthenticated,
                 "token", rows);
   // Emergency stop needs the admin role.
@@ -310,17 +311,14 @@ TEST_F(BadInputTest, AgentRefusals) {
   EXPECT_NE(too_many.error_message().find("256"), std::string::npos);
   batch.clear_events();
   batch.add_events();  // no payload
-  EXPECT_EQ(call(stub, &v1::AgentService::Stub::ReportTelemetry, batch, &ack)
-                .error_code(),
+  EXPECT_EQ(call(stub, &v1::AgentService::Stub::ReportTelemetry, batch, &ack).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
   batch.clear_events();
   batch.add_events()->mutable_heartbeat()->set_boot_id("b");
-  ASSERT_TRUE(
-      call(stub, &v1::AgentService::Stub::ReportTelemetry, batch, &ack).ok());
+  ASSERT_TRUE(call(stub, &v1::AgentService::Stub::ReportTelemetry, batch, &ack).ok());
   EXPECT_EQ(ack.accepted(), 1);
   // The same batch again is acknowledged as a duplicate and not counted.
-  ASSERT_TRUE(
-      call(stub, &v1::AgentService::Stub::ReportTelemetry, batch, &ack).ok());
+  ASSERT_TRUE(call(stub, &v1::AgentService::Stub::ReportTelemetry, batch, &ack).ok());
   EXPECT_TRUE(ack.duplicate());
   EXPECT_EQ(ack.accepted(), 0);
 

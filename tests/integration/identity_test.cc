@@ -95,9 +95,9 @@ TEST_F(IdentityTest, AnAgentWithoutACertificateIsRefused) {
 TEST_F(IdentityTest, ACertificateFromAnotherCaIsRefused) {
   // A CA of the attacker's own, issuing a certificate that names host-1.
   testing::TempDir rogue;
-  ASSERT_EQ(std::system(absl::StrCat(RINGWARDEN_SOURCE_DIR, "/deploy/tls.sh ", rogue.path(),
-                                     " >/dev/null")
-                            .c_str()),
+  ASSERT_EQ(std::system(
+                absl::StrCat(RINGWARDEN_SOURCE_DIR, "/deploy/tls.sh ", rogue.path(), " >/dev/null")
+                    .c_str()),
             0);
   absl::StatusOr<CertificateAuthority> ca =
       CertificateAuthority::FromPem(testing::ReadFileOrDie(rogue.File("agent-ca.crt")),
@@ -117,9 +117,8 @@ TEST_F(IdentityTest, ACertificateFromAnotherCaIsRefused) {
 
 TEST_F(IdentityTest, AnExpiredCertificateIsRefused) {
   // Issued by the real agent CA, but expired an hour ago.
-  absl::StatusOr<CertificateAuthority> ca =
-      CertificateAuthority::FromPem(testing::ReadFileOrDie(Pki().agent_ca_cert),
-                                    testing::ReadFileOrDie(Pki().agent_ca_key));
+  absl::StatusOr<CertificateAuthority> ca = CertificateAuthority::FromPem(
+      testing::ReadFileOrDie(Pki().agent_ca_cert), testing::ReadFileOrDie(Pki().agent_ca_key));
   ASSERT_TRUE(ca.ok()) << ca.status();
   absl::StatusOr<AgentKeyRequest> key = MakeAgentKeyRequest("host-1");
   ASSERT_TRUE(key.ok());
@@ -179,7 +178,8 @@ TEST_F(IdentityTest, ReEnrollingAnExistingIdNeedsItsCredential) {
   ExpectRefused(EnrollAgent(server_->address(), "host-1", token).status(),
                 absl::StatusCode::kPermissionDenied, "already enrolled");
   // The agent itself, over its certificate, may (a new key, the same id).
-  absl::StatusOr<TestAgent> renewed = EnrollAgent(server_->address(), "host-1", token, {}, &original);
+  absl::StatusOr<TestAgent> renewed =
+      EnrollAgent(server_->address(), "host-1", token, {}, &original);
   ASSERT_TRUE(renewed.ok()) << renewed.status();
   EXPECT_TRUE(Poll(ServerChannel(server_->address(), &*renewed), "host-1").ok());
 }
@@ -200,8 +200,8 @@ TEST_F(IdentityTest, SpentAndExpiredTokensAreRefused) {
   CliResult list = Admin({"enroll-token", "list", "-o", "json"});
   ASSERT_EQ(list.code, 0) << list.err;
   EXPECT_EQ(list.out.find(token.substr(22)), std::string::npos);
-  EXPECT_EQ(db_.Query("SELECT count(*) FROM enrollment_tokens WHERE position('" +
-                      token.substr(22) + "' in encode(secret_sha256, 'escape')) > 0"),
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM enrollment_tokens WHERE position('" + token.substr(22) +
+                      "' in encode(secret_sha256, 'escape')) > 0"),
             "0");
 }
 
@@ -285,7 +285,8 @@ TEST_F(IdentityTest, SybilHostsWithAStolenTokenNeitherReachCanaryNorOutnumberThe
   o.agent.min_poll_interval = absl::Milliseconds(100);
   o.backoff.initial = absl::Milliseconds(200);
   o.backoff.max = absl::Seconds(1);
-  absl::StatusOr<Root> root = TrustInitialRoot(testing::ReadFileOrDie(keys_.root_path), absl::Now());
+  absl::StatusOr<Root> root =
+      TrustInitialRoot(testing::ReadFileOrDie(keys_.root_path), absl::Now());
   ASSERT_TRUE(root.ok()) << root.status();
   agent::Fleet fleet(o, *root);
   ASSERT_TRUE(fleet.Start().ok());
@@ -301,8 +302,8 @@ TEST_F(IdentityTest, SybilHostsWithAStolenTokenNeitherReachCanaryNorOutnumberThe
             "0");
   // None of them is canary unless its id hashes there (1% of ids): the
   // dogfood label they all claim counts for nothing.
-  const std::string canary = db_.Query(
-      "SELECT count(*) FROM agents WHERE agent_id LIKE 'sybil-%' AND ring = 'canary'");
+  const std::string canary =
+      db_.Query("SELECT count(*) FROM agents WHERE agent_id LIKE 'sybil-%' AND ring = 'canary'");
   EXPECT_LE(std::stoi(canary), 1);
   EXPECT_EQ(db_.Query("SELECT uses FROM enrollment_tokens"), "10");
 }

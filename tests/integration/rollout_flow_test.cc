@@ -154,7 +154,8 @@ TEST_F(RolloutFlowTest, SignedUpdateWalksThroughEveryRingThenRollsBack) {
     absl::SleepFor(absl::Milliseconds(100));
   }
   for (const auto& ring : status["rings"]) {
-    EXPECT_EQ(ring["applied"], ring["targeted"]) << status.dump();
+    EXPECT_EQ(ring["applied"], ring["targeted"]) << status.dump() << "\n"
+                                                 << fleet.Summary().ToLine();
     EXPECT_EQ(ring["applied"], fleet.Summary().ring_agents[ring["ring"].get<std::string>()]);
   }
 

@@ -4,8 +4,8 @@
 // roots and floors it carries must be exactly the stored envelopes.
 #include "server/agent_service.h"
 
-#include <grpcpp/server_builder.h>
 #include <gmock/gmock.h>
+#include <grpcpp/server_builder.h>
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
@@ -299,8 +299,7 @@ TEST_F(AgentIdentityTest, TheTokenDecidesTheRingAndSelfAssertedLabelsDoNot) {
   ASSERT_EQ(snapshots_.Current()->RingOf(AgentIdentity{"sybil-1", {{"group", "dogfood"}}}),
             Ring::kCanary);
   ASSERT_NE(snapshots_.Current()->RingOf(AgentIdentity{"sybil-1", {}}), Ring::kCanary);
-  absl::StatusOr<v1::EnrollResponse> dogfood =
-      Enroll("laptop-1", Token(1, {{"group", "dogfood"}}));
+  absl::StatusOr<v1::EnrollResponse> dogfood = Enroll("laptop-1", Token(1, {{"group", "dogfood"}}));
   ASSERT_TRUE(dogfood.ok()) << dogfood.status();
   EXPECT_EQ(dogfood->ring(), "canary");
   auto agents = store_.ListAgents(std::nullopt, 10);
@@ -419,19 +418,17 @@ TEST_F(AgentIdentityTest, ABatchSequenceJumpBeyondTheWindowIsRefused) {
 }
 
 TEST_F(AgentIdentityTest, TokenTermsAreBounded) {
-  EXPECT_EQ(agents_.CreateToken(NewEnrollmentToken{absl::Seconds(5), 1, {}, ""}, admin_)
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(agents_.CreateToken(NewEnrollmentToken{absl::Hours(1), 0, {}, ""}, admin_)
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(agents_.CreateToken(NewEnrollmentToken{absl::Hours(1), 1, {{"bad key!", "v"}}, ""},
-                                  admin_)
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      agents_.CreateToken(NewEnrollmentToken{absl::Seconds(5), 1, {}, ""}, admin_).status().code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      agents_.CreateToken(NewEnrollmentToken{absl::Hours(1), 0, {}, ""}, admin_).status().code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      agents_.CreateToken(NewEnrollmentToken{absl::Hours(1), 1, {{"bad key!", "v"}}, ""}, admin_)
+          .status()
+          .code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 // ---- BuildAssignment and AssignmentSequence ----

@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "common/secret_token.h"
 #include "common/audit_chain.h"
+#include "common/secret_token.h"
 #include "common/status_macros.h"
 #include "server/storage/audit_chain_entry.h"
 
@@ -821,7 +821,7 @@ absl::StatusOr<std::vector<AuditRecord>> FakeStore::ListAudit(const std::string&
 }
 
 absl::Status FakeStore::CreateEnrollmentToken(const EnrollmentTokenRecord& token,
-                                             const AuditRecord& audit) {
+                                              const AuditRecord& audit) {
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(BeginCall("create_enrollment_token"));
   if (enrollment_tokens_.count(token.id) > 0) {
@@ -845,9 +845,8 @@ absl::StatusOr<std::vector<EnrollmentTokenRecord>> FakeStore::ListEnrollmentToke
   for (const auto& [id, token] : enrollment_tokens_) {
     out.push_back(token);
   }
-  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
-    return a.created_at > b.created_at;
-  });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.created_at > b.created_at; });
   return out;
 }
 
@@ -878,13 +877,13 @@ absl::StatusOr<EnrolledAgent> FakeStore::EnrollAgent(const EnrollmentRequest& re
   }
   std::optional<ExistingAgent> existing;
   if (auto agent = agents_.find(request.agent_id); agent != agents_.end()) {
-    existing = ExistingAgent{agent->second.revoked_at,
-                             credentials_[request.agent_id].reenroll_allowed};
+    existing =
+        ExistingAgent{agent->second.revoked_at, credentials_[request.agent_id].reenroll_allowed};
   }
   const EnrollmentTokenRecord& t = token->second;
-  RETURN_IF_ERROR(AdmitEnrollment(
-      EnrollmentTokenState{t.id, t.max_uses, t.uses, t.expires_at, t.revoked_at}, existing,
-      request.holds_credential, request.agent_id, request.now));
+  RETURN_IF_ERROR(
+      AdmitEnrollment(EnrollmentTokenState{t.id, t.max_uses, t.uses, t.expires_at, t.revoked_at},
+                      existing, request.holds_credential, request.agent_id, request.now));
   EnrolledAgent out{request.ring_of(t.labels), t.labels};
   AgentRecord& agent = agents_[request.agent_id];
   agent.agent_id = request.agent_id;

@@ -1,8 +1,7 @@
 #include "tests/support/test_env.h"
 
-#include <algorithm>
-
 #include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -10,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -18,14 +18,13 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "cli/ringctl.h"
-#include "common/pki.h"
-#include "ringwarden/v1/agent.grpc.pb.h"
-#include <grpcpp/grpcpp.h>
 #include "common/dsse.h"
+#include "common/pki.h"
 #include "common/trust/trust.h"
+#include "ringwarden/v1/agent.grpc.pb.h"
 
 namespace ringwarden::testing {
 namespace {
@@ -133,14 +132,14 @@ std::string TestPki::ServerCaPem() const { return ReadFileOrDie(server_ca); }
 
 std::vector<std::string> TlsServerArgs() {
   const TestPki& pki = Pki();
-  return {"--tls-cert",     pki.server_cert,   "--tls-key",      pki.server_key,
-          "--client-ca",    pki.agent_ca_cert, "--agent-ca-key", pki.agent_ca_key};
+  return {"--tls-cert",  pki.server_cert,   "--tls-key",      pki.server_key,
+          "--client-ca", pki.agent_ca_cert, "--agent-ca-key", pki.agent_ca_key};
 }
 
 std::string CreateEnrollmentToken(const std::string& server, const std::string& admin_token,
                                   int max_uses, const std::vector<std::string>& labels) {
-  std::vector<std::string> args = {"enroll-token", "create", "--ttl", "1h", "--max-uses",
-                                   std::to_string(max_uses)};
+  std::vector<std::string> args = {"enroll-token", "create",     "--ttl",
+                                   "1h",           "--max-uses", std::to_string(max_uses)};
   for (const std::string& label : labels) {
     args.push_back("--label");
     args.push_back(label);
@@ -183,8 +182,7 @@ absl::StatusOr<TestAgent> EnrollAgent(const std::string& address, const std::str
   const grpc::Status status =
       v1::AgentService::NewStub(ServerChannel(address, current))->Enroll(&ctx, req, &resp);
   if (!status.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                        status.error_message());
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
   }
   return TestAgent{id, resp.ring(), key->private_key_pem, resp.certificate_pem()};
 }

@@ -8,6 +8,7 @@
 // database its admin tokens.
 #pragma once
 
+#include <grpcpp/channel.h>
 #include <sys/types.h>
 
 #include <map>
@@ -16,7 +17,6 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include <grpcpp/channel.h>
 #include "absl/time/time.h"
 #include "common/ed25519.h"
 #include "tests/support/test_db.h"

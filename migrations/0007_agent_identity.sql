@@ -1,4 +1,4 @@
--- 0008: agent identity. Agents enroll once with a short-lived, scoped,
+-- 0007: agent identity. Agents enroll once with a short-lived, scoped,
 -- revocable enrollment token and are known from then on by their own
 -- credential. Labels that decide a ring or a pin come only from the token or
 -- from an admin; what an agent says about itself is kept for display.
