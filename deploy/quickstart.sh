@@ -181,8 +181,8 @@ if [[ ! -f "${state}/root-v2.json" ]]; then
     --sign-with "${state}/root.pem" -o "${state}/root-v2.json.tmp"
   ringctl keys root upload "${state}/root-v2.json.tmp" --reason "quickstart: rotate the server key"
   mv "${state}/root-v2.json.tmp" "${state}/root-v2.json"
-  kill "$(cat "${state}/server.pid")" 2>/dev/null || true
-  sleep 1
+  # Wait for the old server to let go of its ports before the new one binds them.
+  stop_pid "${state}/server.pid"
   start_server "${state}/server-2.pem"
   for _ in $(seq 1 100); do
     ringctl rollout list >/dev/null 2>&1 && break
