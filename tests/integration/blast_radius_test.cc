@@ -19,7 +19,6 @@ using testing::CliResult;
 using testing::Ringctl;
 using testing::ServerProcess;
 using testing::TestDatabase;
-using testing::TestKeys;
 
 constexpr char kChannel[] = "rules.behavioral";
 constexpr int kInitialExposure = 10;
@@ -42,6 +41,7 @@ constexpr char kPolicy[] = R"({
 class BlastRadiusTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    testing::BootstrapTestTokens(db_.conninfo(), keys_);
     server_ = std::make_unique<ServerProcess>(
         db_.conninfo(), keys_, 0,
         std::vector<std::string>{"--poll-interval", "1", "--heartbeat-interval", "2",
@@ -53,7 +53,7 @@ class BlastRadiusTest : public ::testing::Test {
   }
 
   CliResult Ctl(std::vector<std::string> args) {
-    return Ringctl(server_->address(), TestKeys::kReleaserToken, std::move(args));
+    return Ringctl(server_->address(), keys_.releaser_token, std::move(args));
   }
 
   void Publish(int64_t version) {
@@ -97,7 +97,8 @@ class BlastRadiusTest : public ::testing::Test {
     o.start_spread = absl::Seconds(agents / 1000 + 1);
     o.restart_delay = absl::Seconds(1);
     o.agent.channels = {kChannel};
-    o.agent.enrollment_token = testing::CreateEnrollmentToken(server_->address(), agents);
+    o.agent.enrollment_token =
+        testing::CreateEnrollmentToken(server_->address(), keys_.admin_token, agents);
     o.agent.heartbeat_interval = absl::Seconds(2);
     o.agent.healthy_interval = absl::Seconds(2);
     o.agent.min_poll_interval = absl::Milliseconds(200);
