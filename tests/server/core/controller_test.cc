@@ -310,14 +310,17 @@ class ExposureControllerTest : public ControllerTest {
     return StartRollout(id, 2, 0, true, SlowStartTestPolicy());
   }
 
-  // Offered returns the canary agents the snapshot hands v2 to now.
+  // Offered returns the canary agents the stored budget admits now (the snapshot's rule,
+  // AgentChannelView::wave_position < admitted_fraction, for agents of the stage ring).
   std::vector<std::string> Offered() {
     std::vector<std::string> out;
     std::shared_ptr<const AssignmentSnapshot> snap = snapshots_.Current();
+    const RolloutRecord r = Rollout("ro-1");
+    if (r.position.state != RolloutState::kCanary) {
+      return out;
+    }
     for (const std::string& id : canary_) {
-      const std::vector<ChannelAnswer> answers =
-          snap->Resolve(snap->Identity(id), {{kChannel, 0}}, {kChannel});
-      if (!answers.empty() && answers[0].assignment.version == 2) {
+      if (WavePosition(snap->ring_policy().seed, id) < r.admitted_fraction) {
         out.push_back(id);
       }
     }

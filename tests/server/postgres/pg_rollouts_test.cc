@@ -185,6 +185,42 @@ TEST_F(PgRolloutsTest, PlanSideEffectsCommitWithTheChange) {
   EXPECT_EQ(AuditCount("rollout.rollback"), "1");
 }
 
+TEST_F(PgRolloutsTest, ExposureGrowsWithoutARevisionAndRestartsWithTheStage) {
+  StartRollout("ro-1", {RolloutState::kCanary, std::nullopt});
+  auto before = store_.GetRollout("ro-1");
+  ASSERT_TRUE(before.ok());
+  EXPECT_DOUBLE_EQ(before->admitted_fraction, 1.0);  // the column default: a whole ring
+
+  RolloutChange restart = Change("ro-1", 1, RolloutState::kEarly, "rollout.promote");
+  restart.plan.stage_changed = true;
+  restart.plan.admitted_fraction = 0;
+  ASSERT_TRUE(store_.ApplyRolloutChange(restart).ok());
+  auto r = store_.GetRollout("ro-1");
+  ASSERT_TRUE(r.ok());
+  EXPECT_DOUBLE_EQ(r->admitted_fraction, 0);
+  EXPECT_EQ(r->admitted_hosts, 0);
+
+  ASSERT_TRUE(store_.UpdateExposure("ro-1", 2, 0.125, 10).ok());
+  ASSERT_TRUE(store_.UpdateExposure("ro-1", 2, 0.0625, 12).ok());  // never shrinks
+  r = store_.GetRollout("ro-1");
+  ASSERT_TRUE(r.ok());
+  EXPECT_DOUBLE_EQ(r->admitted_fraction, 0.125);
+  EXPECT_EQ(r->admitted_hosts, 12);
+  EXPECT_EQ(r->revision, 2);
+
+  const absl::Status stale = store_.UpdateExposure("ro-1", 1, 0.5, 40);
+  EXPECT_EQ(stale.code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(stale.message(),
+            "rollout ro-1 changed concurrently (expected revision 1); re-read and retry");
+  EXPECT_FALSE(store_.UpdateExposure("ro-1", 2, 1.5, 40).ok());  // the CHECK constraint
+
+  RolloutChange wave = Change("ro-1", 2, RolloutState::kEarly, "rollout.promote");
+  ASSERT_TRUE(store_.ApplyRolloutChange(wave).ok());  // kKeepWave keeps the budget
+  r = store_.GetRollout("ro-1");
+  ASSERT_TRUE(r.ok());
+  EXPECT_DOUBLE_EQ(r->admitted_fraction, 0.125);
+}
+
 TEST_F(PgRolloutsTest, AFailedAuditEntryCommitsNoSideEffect) {
   StartRollout("ro-1", {RolloutState::kBroad, std::nullopt});
   RolloutChange complete = Change("ro-1", 1, RolloutState::kCompleted, "rollout.promote");
