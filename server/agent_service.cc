@@ -26,8 +26,7 @@ absl::Status ValidateChannelVersion(const v1::ChannelVersion& cv) {
   return ValidateChannelName(cv.channel());
 }
 
-void FillEnrollResponse(Ring ring, const IssuedCredential& credential,
-                        v1::EnrollResponse& resp) {
+void FillEnrollResponse(Ring ring, const IssuedCredential& credential, v1::EnrollResponse& resp) {
   resp.set_ring(std::string(RingName(ring)));
   resp.set_agent_token(credential.token);
   resp.set_certificate_pem(credential.certificate_pem);
@@ -285,8 +284,11 @@ grpc::ServerWriteReactor<v1::ContentChunk>* AgentServiceImpl::FetchContent(
     }
     const ContentBlob* blob = snapshot->Blob(req->channel(), req->version());
     if (blob == nullptr) {
-      return absl::NotFoundError(absl::StrCat(req->channel(), " v", req->version(),
-                                              " is not assigned to anyone; poll again"));
+      // Retryable: with several replicas, the assignment may come from one whose
+      // snapshot already has the rollout while this one has not refreshed yet.
+      return absl::UnavailableError(
+          absl::StrCat(req->channel(), " v", req->version(),
+                       " is not assigned in this replica's snapshot; retry after the next poll"));
     }
     if (req->offset() < 0 || req->offset() > blob->meta.size) {
       return absl::OutOfRangeError(
