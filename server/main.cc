@@ -95,6 +95,9 @@ int main(int argc, char** argv) {
                     "agents whose rate bucket and telemetry batch number are remembered")
         ->capture_default_str()
         ->check(CLI::Range(1, 100'000'000));
+    add_seconds(cmd, "--telemetry-flush-interval", config.telemetry_flush_interval,
+                "seconds between telemetry writes; default 0.5")
+        ->check(CLI::Range(0.01, 3600.0));
     cmd->add_option("--telemetry-max-rows", config.telemetry_max_rows,
                     "telemetry rows queued at most, all agents together")
         ->capture_default_str()

@@ -91,7 +91,9 @@ TelemetryAdmission TelemetryWriter::Admit(TelemetryRows rows) {
   for (const auto& [agent_id, n] : counts) {
     auto it = per_agent_.find(agent_id);
     const size_t queued = it == per_agent_.end() ? 0 : it->second;
-    if (queued + n > limits_.max_rows_per_agent) {
+    // An agent with nothing queued is always admitted (within max_rows), so
+    // that a batch larger than the share still makes progress.
+    if (queued > 0 && queued + n > limits_.max_rows_per_agent) {
       ++share_refusals_;
       return TelemetryAdmission::kAgentShare;
     }

@@ -33,7 +33,8 @@ namespace ringwarden {
 struct TelemetryLimits {
   // Rows queued at most, all agents together.
   size_t max_rows = 500'000;
-  // Rows one agent may have queued at most (its share of max_rows).
+  // Rows one agent may have queued at most (its share of max_rows); one batch
+  // of an agent with nothing queued is admitted whatever its size.
   size_t max_rows_per_agent = 20'000;
   // Writes one flush may spend isolating refused rows before it drops what is left.
   int max_isolation_writes = 256;

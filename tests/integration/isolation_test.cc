@@ -420,5 +420,43 @@ TEST_F(IsolationTest, APoisonRowIsDroppedWhileTheRestOfItsFlushIsWritten) {
   EXPECT_EQ(crashes(), "4");
 }
 
+TEST_F(IsolationTest, AnAgentBeyondItsTelemetryShareIsRefusedWhileAnotherIsAccepted) {
+  // No rate limit, a share of 100 rows, and no flush during the test.
+  Start({"--agent-rate", "0", "--telemetry-agent-rows", "100", "--telemetry-flush-interval",
+         "600"});
+  const TestAgent flooder = Enroll("flooder");
+  const TestAgent quiet = Enroll("quiet");
+  auto flood = Stub(&flooder);
+  auto calm = Stub(&quiet);
+  auto crash_rows = [&](const std::string& id, int64_t seq) {
+    v1::ReportTelemetryRequest req = Batch(id, seq);
+    v1::CrashReport* c = req.add_events()->mutable_crash();
+    c->set_kind(v1::CRASH_KIND_PROCESS_CRASH);
+    AddVersions(c->mutable_versions(), 60);  // 60 rows
+    return req;
+  };
+  ASSERT_TRUE(Call(flood.get(), &v1::AgentService::Stub::ReportTelemetry, crash_rows("flooder", 1))
+                  .ok());
+  grpc::ClientContext ctx;
+  ExpectStatus(Call(flood.get(), &v1::AgentService::Stub::ReportTelemetry,
+                    crash_rows("flooder", 2), &ctx),
+               grpc::StatusCode::RESOURCE_EXHAUSTED,
+               "ReportTelemetry: agent flooder holds its share of the telemetry queue");
+  EXPECT_NE(ctx.GetServerTrailingMetadata().find("retry-after-ms"),
+            ctx.GetServerTrailingMetadata().end());
+  // Another agent's batch is taken, twice over the flooder's remaining room.
+  EXPECT_TRUE(
+      Call(calm.get(), &v1::AgentService::Stub::ReportTelemetry, crash_rows("quiet", 1)).ok());
+  // The refused batch was not recorded as seen: resent later, it is not a duplicate.
+  v1::ReportTelemetryResponse ack;
+  grpc::ClientContext resend;
+  resend.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  EXPECT_EQ(flood->ReportTelemetry(&resend, crash_rows("flooder", 2), &ack).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_GE(Metric(server_->metrics_port(),
+                   "ringwarden_requests_refused_total{reason=\"telemetry_share\"}"),
+            2);
+}
+
 }  // namespace
 }  // namespace ringwarden

@@ -304,6 +304,15 @@ TEST_F(TelemetryWriterTest, OneAgentFillsOnlyItsOwnShareOfTheQueue) {
   EXPECT_EQ(writer.Admit(HeartbeatRows("flooder", {9, 10, 11})), TelemetryAdmission::kQueued);
 }
 
+TEST_F(TelemetryWriterTest, ABatchLargerThanTheShareIsAdmittedWhenTheAgentHasNothingQueued) {
+  TelemetryLimits limits;
+  limits.max_rows = 100;
+  limits.max_rows_per_agent = 3;
+  TelemetryWriter writer(store_, kNeverDuringTheTest, limits);
+  EXPECT_EQ(writer.Admit(HeartbeatRows("a", {1, 2, 3, 4, 5})), TelemetryAdmission::kQueued);
+  EXPECT_EQ(writer.Admit(HeartbeatRows("a", {6})), TelemetryAdmission::kAgentShare);
+}
+
 TEST_F(TelemetryWriterTest, TheWholeQueueIsStillBounded) {
   TelemetryLimits limits;
   limits.max_rows = 10;
