@@ -512,8 +512,7 @@ absl::StatusOr<PollAnswer> AgentClient::GetAssignment(const std::vector<ChannelV
   grpc::ClientContext ctx;
   SetDeadline(ctx, options_.call_timeout);
   AddCredential(ctx, *id);
-  absl::Status status =
-      FromCall(id->connection->impl_->stub->GetAssignment(&ctx, req, &resp), ctx);
+  absl::Status status = FromCall(id->connection->impl_->stub->GetAssignment(&ctx, req, &resp), ctx);
   if (!status.ok()) {
     return status;
   }

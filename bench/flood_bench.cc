@@ -77,8 +77,7 @@ void Note(Sample& s, const absl::Status& status) {
 }
 
 // RunWellBehaved runs agents [t::threads] for `phase`, each once per interval.
-Sample RunWellBehaved(std::vector<WellBehaved>& agents, const Options& o, int t,
-                      absl::Time begin) {
+Sample RunWellBehaved(std::vector<WellBehaved>& agents, const Options& o, int t, absl::Time begin) {
   Sample s;
   std::vector<size_t> mine;
   for (size_t i = t; i < agents.size(); i += o.threads) {
@@ -89,8 +88,9 @@ Sample RunWellBehaved(std::vector<WellBehaved>& agents, const Options& o, int t,
   for (int64_t round = 0;; ++round) {
     for (size_t k = 0; k < mine.size(); ++k) {
       // Agents are spread evenly over the interval.
-      const absl::Time due = begin + o.interval * round +
-                             o.interval * (static_cast<double>(k) / static_cast<double>(mine.size()));
+      const absl::Time due =
+          begin + o.interval * round +
+          o.interval * (static_cast<double>(k) / static_cast<double>(mine.size()));
       if (due >= end) {
         return s;
       }
@@ -246,10 +246,11 @@ int Run(const Options& o) {
     return 2;
   }
 
-  std::printf("flood benchmark: %d well-behaved agents (a poll and a heartbeat each every %s over "
-              "%d connections), one flooder (%d calls in flight), %s per phase\n",
-              o.agents, absl::FormatDuration(o.interval).c_str(), o.connections, o.flood_threads,
-              absl::FormatDuration(o.phase).c_str());
+  std::printf(
+      "flood benchmark: %d well-behaved agents (a poll and a heartbeat each every %s over "
+      "%d connections), one flooder (%d calls in flight), %s per phase\n",
+      o.agents, absl::FormatDuration(o.interval).c_str(), o.connections, o.flood_threads,
+      absl::FormatDuration(o.phase).c_str());
   // A short warm-up, so both phases start with warm connections and caches.
   Options warm = o;
   warm.phase = std::min(o.interval, absl::Seconds(5));
@@ -262,21 +263,23 @@ int Run(const Options& o) {
               "tele_p50", "tele_p99", "calls", "exhausted", "errors");
   PrintRow("baseline", baseline);
   PrintRow("flood", flooded);
-  std::printf("flooder: %lld calls, %lld answered, %lld RESOURCE_EXHAUSTED, %lld crash rows "
-              "accepted\n",
-              static_cast<long long>(counts.calls.load()), static_cast<long long>(counts.ok.load()),
-              static_cast<long long>(counts.exhausted.load()),
-              static_cast<long long>(counts.rows_accepted.load()));
+  std::printf(
+      "flooder: %lld calls, %lld answered, %lld RESOURCE_EXHAUSTED, %lld crash rows "
+      "accepted\n",
+      static_cast<long long>(counts.calls.load()), static_cast<long long>(counts.ok.load()),
+      static_cast<long long>(counts.exhausted.load()),
+      static_cast<long long>(counts.rows_accepted.load()));
   const double poll_ratio =
       Percentile(flooded.poll_ms, 0.99) / std::max(1e-3, Percentile(baseline.poll_ms, 0.99));
   const double tele_ratio = Percentile(flooded.telemetry_ms, 0.99) /
                             std::max(1e-3, Percentile(baseline.telemetry_ms, 0.99));
   const bool ok = poll_ratio <= o.max_ratio && tele_ratio <= o.max_ratio &&
                   flooded.exhausted == 0 && baseline.exhausted == 0 && flooded.other_errors == 0;
-  std::printf("p99 ratio flood/baseline: poll %.2f, telemetry %.2f (target <= %.1f); "
-              "well-behaved RESOURCE_EXHAUSTED: %lld (target 0): %s\n",
-              poll_ratio, tele_ratio, o.max_ratio,
-              static_cast<long long>(flooded.exhausted + baseline.exhausted), ok ? "ok" : "OVER");
+  std::printf(
+      "p99 ratio flood/baseline: poll %.2f, telemetry %.2f (target <= %.1f); "
+      "well-behaved RESOURCE_EXHAUSTED: %lld (target 0): %s\n",
+      poll_ratio, tele_ratio, o.max_ratio,
+      static_cast<long long>(flooded.exhausted + baseline.exhausted), ok ? "ok" : "OVER");
   return ok ? 0 : 1;
 }
 

@@ -29,21 +29,22 @@ std::map<std::string, std::string> Labels(
 grpc::ServerUnaryReactor* AdminServiceImpl::CreateEnrollmentToken(
     grpc::CallbackServerContext* ctx, const v1::CreateEnrollmentTokenRequest* req,
     v1::CreateEnrollmentTokenResponse* resp) {
-  return Run(ctx, *req, "CreateEnrollmentToken", Role::kAdmin, [this, req, resp](const Principal& p) {
-    if (req->ttl_seconds() <= 0 || req->ttl_seconds() > int64_t{365} * 24 * 3600) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "ttl_seconds must be between ", absl::ToInt64Seconds(kMinEnrollmentTokenTtl), " and ",
-          absl::ToInt64Seconds(kMaxEnrollmentTokenTtl), "; got ", req->ttl_seconds()));
-    }
-    ASSIGN_OR_RETURN(
-        CreatedEnrollmentToken created,
-        agents_.CreateToken(NewEnrollmentToken{absl::Seconds(req->ttl_seconds()), req->max_uses(),
-                                               Labels(req->labels()), req->description()},
-                            p));
-    TokenToProto(created.record, *resp->mutable_token());
-    resp->set_secret_token(created.text);
-    return absl::OkStatus();
-  });
+  return Run(
+      ctx, *req, "CreateEnrollmentToken", Role::kAdmin, [this, req, resp](const Principal& p) {
+        if (req->ttl_seconds() <= 0 || req->ttl_seconds() > int64_t{365} * 24 * 3600) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "ttl_seconds must be between ", absl::ToInt64Seconds(kMinEnrollmentTokenTtl), " and ",
+              absl::ToInt64Seconds(kMaxEnrollmentTokenTtl), "; got ", req->ttl_seconds()));
+        }
+        ASSIGN_OR_RETURN(CreatedEnrollmentToken created,
+                         agents_.CreateToken(
+                             NewEnrollmentToken{absl::Seconds(req->ttl_seconds()), req->max_uses(),
+                                                Labels(req->labels()), req->description()},
+                             p));
+        TokenToProto(created.record, *resp->mutable_token());
+        resp->set_secret_token(created.text);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListEnrollmentTokens(
@@ -61,11 +62,13 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListEnrollmentTokens(
 grpc::ServerUnaryReactor* AdminServiceImpl::RevokeEnrollmentToken(
     grpc::CallbackServerContext* ctx, const v1::RevokeEnrollmentTokenRequest* req,
     v1::EnrollmentToken* resp) {
-  return Run(ctx, *req, "RevokeEnrollmentToken", Role::kAdmin, [this, req, resp](const Principal& p) {
-    ASSIGN_OR_RETURN(EnrollmentTokenRecord token, agents_.RevokeToken(req->id(), req->reason(), p));
-    TokenToProto(token, *resp);
-    return absl::OkStatus();
-  });
+  return Run(ctx, *req, "RevokeEnrollmentToken", Role::kAdmin,
+             [this, req, resp](const Principal& p) {
+               ASSIGN_OR_RETURN(EnrollmentTokenRecord token,
+                                agents_.RevokeToken(req->id(), req->reason(), p));
+               TokenToProto(token, *resp);
+               return absl::OkStatus();
+             });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::LabelAgent(grpc::CallbackServerContext* ctx,

@@ -57,8 +57,7 @@ void SetRetryAfter(grpc::CallbackServerContext& ctx, absl::Duration wait) {
                           std::to_string(std::max<int64_t>(1, absl::ToInt64Milliseconds(wait))));
 }
 
-void FillEnrollResponse(Ring ring, const IssuedCredential& credential,
-                        v1::EnrollResponse& resp) {
+void FillEnrollResponse(Ring ring, const IssuedCredential& credential, v1::EnrollResponse& resp) {
   resp.set_ring(std::string(RingName(ring)));
   resp.set_agent_token(credential.token);
   resp.set_certificate_pem(credential.certificate_pem);
@@ -141,9 +140,8 @@ AgentServiceImpl::AgentServiceImpl(AgentServiceOptions options, SnapshotHolder& 
       enroll_limiter_(options_.rate_limit, clock),
       last_batch_(options_.max_tracked_agents) {}
 
-absl::Status AgentServiceImpl::Throttle(grpc::CallbackServerContext& ctx,
-                                        AgentRateLimiter& limiter, absl::string_view key,
-                                        absl::string_view method) {
+absl::Status AgentServiceImpl::Throttle(grpc::CallbackServerContext& ctx, AgentRateLimiter& limiter,
+                                        absl::string_view key, absl::string_view method) {
   const RateDecision d = limiter.Admit(key);
   if (d.allowed) {
     return absl::OkStatus();
@@ -185,8 +183,7 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Enroll(grpc::CallbackServerContext* 
     finish(InField(ValidateAgentId(req->agent_id()), "agent_id"));
     return reactor;
   }
-  if (absl::Status rate = Throttle(*ctx, enroll_limiter_, req->agent_id(), "Enroll");
-      !rate.ok()) {
+  if (absl::Status rate = Throttle(*ctx, enroll_limiter_, req->agent_id(), "Enroll"); !rate.ok()) {
     finish(rate);
     return reactor;
   }
@@ -283,8 +280,7 @@ grpc::ServerUnaryReactor* AgentServiceImpl::GetAssignment(grpc::CallbackServerCo
   if (!size.ok()) {
     metrics_.requests_refused(RefusalReason::kOversized).Increment();
   }
-  return Finish(ctx, "GetAssignment", start,
-                size.ok() ? DoGetAssignment(*ctx, *req, *resp) : size);
+  return Finish(ctx, "GetAssignment", start, size.ok() ? DoGetAssignment(*ctx, *req, *resp) : size);
 }
 
 absl::Status AgentServiceImpl::DoGetAssignment(grpc::CallbackServerContext& ctx,
@@ -298,8 +294,8 @@ absl::Status AgentServiceImpl::DoGetAssignment(grpc::CallbackServerContext& ctx,
                    credentials_.Authenticate(ctx, req.agent_id(), *snapshot));
   RETURN_IF_ERROR(Throttle(ctx, limiter_, identity.agent_id, "GetAssignment"));
   if (req.current_size() > kMaxChannelsPerPoll || req.channels_size() > kMaxChannelsPerPoll) {
-    return absl::InvalidArgumentError(absl::StrCat("current and channels: at most ",
-                                                   kMaxChannelsPerPoll, " channels per poll"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("current and channels: at most ", kMaxChannelsPerPoll, " channels per poll"));
   }
   if (req.root_version() < 0) {
     return absl::InvalidArgumentError("root_version must be >= 0");
@@ -460,7 +456,8 @@ absl::Status AgentServiceImpl::DoReportTelemetry(grpc::CallbackServerContext& ct
         absl::StatusOr<ApplyOutcome> outcome = ApplyOutcomeFromWire(a.outcome());
         if (!outcome.ok() || a.version() < 1) {
           return absl::InvalidArgumentError(absl::StrCat(
-              field, ".apply: an apply report needs a channel, a version >= 1 and a known outcome"));
+              field,
+              ".apply: an apply report needs a channel, a version >= 1 and a known outcome"));
         }
         RETURN_IF_ERROR(
             InField(ValidateChannelName(a.channel()), absl::StrCat(field, ".apply.channel")));
@@ -520,9 +517,9 @@ absl::Status AgentServiceImpl::DoReportTelemetry(grpc::CallbackServerContext& ct
       case TelemetryAdmission::kQueueFull:
         metrics_.requests_refused(RefusalReason::kTelemetryQueue).Increment();
         SetRetryAfter(ctx, options_.telemetry_retry_after);
-        return absl::ResourceExhaustedError(
-            absl::StrCat("ReportTelemetry: server is busy writing telemetry; resend the batch after ",
-                         absl::ToInt64Milliseconds(options_.telemetry_retry_after), " ms"));
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "ReportTelemetry: server is busy writing telemetry; resend the batch after ",
+            absl::ToInt64Milliseconds(options_.telemetry_retry_after), " ms"));
     }
     last = req.batch_seq();
   }

@@ -106,8 +106,9 @@ Metrics::Metrics(prometheus::Registry& registry)
            "Failed rebuilds of the assignment snapshot (database unreachable).")
            .Add({});
   telemetry_dropped_ =
-      &Build<prometheus::Counter>(registry, "ringwarden_telemetry_dropped_rows_total",
-                                  "Telemetry rows lost: refused by the database for good, or dropped from a full buffer.")
+      &Build<prometheus::Counter>(
+           registry, "ringwarden_telemetry_dropped_rows_total",
+           "Telemetry rows lost: refused by the database for good, or dropped from a full buffer.")
            .Add({});
   telemetry_poison_rows_ =
       &Build<prometheus::Counter>(

@@ -54,9 +54,8 @@ absl::Status CheckRequestSize(absl::string_view method,
   const size_t limit = MaxRequestBytes(method);
   const size_t size = request.ByteSizeLong();
   if (size > limit) {
-    return absl::InvalidArgumentError(absl::StrCat(method, " request is ", size,
-                                                   " bytes; the limit of ", method, " is ", limit,
-                                                   " bytes"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        method, " request is ", size, " bytes; the limit of ", method, " is ", limit, " bytes"));
   }
   return absl::OkStatus();
 }

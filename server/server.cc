@@ -146,7 +146,8 @@ absl::Status Server::Start() {
   RateLimitOptions rate_limit{EffectiveAgentRate(config_), config_.agent_burst,
                               config_.max_tracked_agents};
   RETURN_IF_ERROR(ValidateRateLimitOptions(rate_limit));
-  if (config_.telemetry_agent_rows < 1 || config_.telemetry_agent_rows > config_.telemetry_max_rows) {
+  if (config_.telemetry_agent_rows < 1 ||
+      config_.telemetry_agent_rows > config_.telemetry_max_rows) {
     return absl::InvalidArgumentError(
         "--telemetry-agent-rows must be between 1 and --telemetry-max-rows");
   }
@@ -209,7 +210,8 @@ absl::Status Server::Start() {
   agent_options.assignment_ttl = config_.assignment_ttl;
   agent_options.rate_limit = rate_limit;
   agent_options.max_tracked_agents = config_.max_tracked_agents;
-  agent_options.telemetry_retry_after = std::max(absl::Seconds(1), 2 * config_.telemetry_flush_interval);
+  agent_options.telemetry_retry_after =
+      std::max(absl::Seconds(1), 2 * config_.telemetry_flush_interval);
   parts->agent_service = std::make_unique<AgentServiceImpl>(
       agent_options, *parts->snapshots, *parts->telemetry, *parts->metrics, *parts->trust,
       *parts->server_key, clock, *parts->agent_registry, *parts->agent_credentials,

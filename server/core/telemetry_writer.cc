@@ -71,10 +71,7 @@ TelemetryRows Slice(const TelemetryRows& rows, size_t lo, size_t hi) {
 
 TelemetryWriter::TelemetryWriter(TelemetrySink& sink, absl::Duration flush_interval,
                                  TelemetryLimits limits)
-    : sink_(sink),
-      flush_interval_(flush_interval),
-      limits_(limits),
-      thread_([this] { Loop(); }) {}
+    : sink_(sink), flush_interval_(flush_interval), limits_(limits), thread_([this] { Loop(); }) {}
 
 TelemetryWriter::~TelemetryWriter() {
   stop_.Notify();

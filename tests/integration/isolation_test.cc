@@ -94,6 +94,17 @@ class IsolationTest : public ::testing::Test {
     return (stub->*method)(c, req, &resp);
   }
 
+  // QueryEventually waits up to 20 s for `sql` to answer `want`, and returns its last answer.
+  std::string QueryEventually(const std::string& sql, const std::string& want) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    std::string got = db_.Query(sql);
+    while (got != want && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(100));
+      got = db_.Query(sql);
+    }
+    return got;
+  }
+
   static v1::ReportTelemetryRequest Batch(const std::string& agent_id, int64_t seq) {
     v1::ReportTelemetryRequest req;
     req.set_agent_id(agent_id);
@@ -101,8 +112,7 @@ class IsolationTest : public ::testing::Test {
     return req;
   }
 
-  static void AddVersions(google::protobuf::RepeatedPtrField<v1::ChannelVersion>* versions,
-                          int n) {
+  static void AddVersions(google::protobuf::RepeatedPtrField<v1::ChannelVersion>* versions, int n) {
     for (int i = 0; i < n; ++i) {
       v1::ChannelVersion* cv = versions->Add();
       cv->set_channel(absl::StrCat("rules.c", i));
@@ -215,12 +225,8 @@ TEST_F(IsolationTest, TooManyVersionsInAnEventAreRefusedNamingTheField) {
   // 64 versions are fine, and nothing of the refused batches was stored.
   crash.mutable_events(1)->mutable_crash()->mutable_versions()->RemoveLast();
   ASSERT_TRUE(Call(stub.get(), &v1::AgentService::Stub::ReportTelemetry, crash).ok());
-  const absl::Time deadline = absl::Now() + absl::Seconds(20);
-  while (absl::Now() < deadline &&
-         db_.Query("SELECT count(*) FROM crash_reports WHERE agent_id = 'host-1'") != "64") {
-    absl::SleepFor(absl::Milliseconds(100));
-  }
-  EXPECT_EQ(db_.Query("SELECT count(*) FROM crash_reports WHERE agent_id = 'host-1'"), "64");
+  EXPECT_EQ(QueryEventually("SELECT count(*) FROM crash_reports WHERE agent_id = 'host-1'", "64"),
+            "64");
 }
 
 TEST_F(IsolationTest, BadChannelNamesAreRefusedByTheSharedValidatorNamingTheField) {
@@ -351,8 +357,9 @@ TEST_F(IsolationTest, AFloodingAgentIsThrottledWhileAnotherAgentsCallsSucceed) {
   ASSERT_EQ(answer.status().code(), absl::StatusCode::kResourceExhausted) << answer.status();
   EXPECT_GT(agent::RetryAfter(answer.status()), absl::ZeroDuration());
   EXPECT_LE(agent::RetryAfter(answer.status()), absl::Milliseconds(500));
-  EXPECT_GE(Metric(server_->metrics_port(), "ringwarden_requests_refused_total{reason=\"rate_limit\"}"),
-            throttled + 2);
+  EXPECT_GE(
+      Metric(server_->metrics_port(), "ringwarden_requests_refused_total{reason=\"rate_limit\"}"),
+      throttled + 2);
 }
 
 TEST_F(IsolationTest, APoisonRowIsDroppedWhileTheRestOfItsFlushIsWritten) {
@@ -378,7 +385,8 @@ TEST_F(IsolationTest, APoisonRowIsDroppedWhileTheRestOfItsFlushIsWritten) {
     cv->set_channel(kChannel);
     cv->set_version(3);
   };
-  // Both agents' batches land in the same flush (500 ms), host-a's with the poison row.
+  // Both agents' batches normally land in one flush (500 ms); host-a's good rows always
+  // share the poison row's.
   v1::ReportTelemetryRequest from_a = Batch("host-a", 1);
   heartbeat(from_a);
   crash(from_a, "segv in parser");
@@ -391,10 +399,7 @@ TEST_F(IsolationTest, APoisonRowIsDroppedWhileTheRestOfItsFlushIsWritten) {
   ASSERT_TRUE(Call(stub_b.get(), &v1::AgentService::Stub::ReportTelemetry, from_b).ok());
 
   const absl::Time deadline = absl::Now() + absl::Seconds(20);
-  auto crashes = [&] { return db_.Query("SELECT count(*) FROM crash_reports"); };
-  while (absl::Now() < deadline && crashes() != "3") {
-    absl::SleepFor(absl::Milliseconds(100));
-  }
+  ASSERT_EQ(QueryEventually("SELECT count(*) FROM crash_reports", "3"), "3");
   EXPECT_EQ(db_.Query("SELECT string_agg(agent_id || ':' || detail, ',' ORDER BY agent_id, "
                       "detail) FROM crash_reports"),
             "host-a:abort,host-a:segv in parser,host-b:segv in loader");
@@ -414,16 +419,13 @@ TEST_F(IsolationTest, APoisonRowIsDroppedWhileTheRestOfItsFlushIsWritten) {
   v1::ReportTelemetryRequest later = Batch("host-a", 2);
   crash(later, "later");
   ASSERT_TRUE(Call(stub_a.get(), &v1::AgentService::Stub::ReportTelemetry, later).ok());
-  while (absl::Now() < deadline && crashes() != "4") {
-    absl::SleepFor(absl::Milliseconds(100));
-  }
-  EXPECT_EQ(crashes(), "4");
+  EXPECT_EQ(QueryEventually("SELECT count(*) FROM crash_reports", "4"), "4");
 }
 
 TEST_F(IsolationTest, AnAgentBeyondItsTelemetryShareIsRefusedWhileAnotherIsAccepted) {
   // No rate limit, a share of 100 rows, and no flush during the test.
-  Start({"--agent-rate", "0", "--telemetry-agent-rows", "100", "--telemetry-flush-interval",
-         "600"});
+  Start(
+      {"--agent-rate", "0", "--telemetry-agent-rows", "100", "--telemetry-flush-interval", "600"});
   const TestAgent flooder = Enroll("flooder");
   const TestAgent quiet = Enroll("quiet");
   auto flood = Stub(&flooder);
@@ -435,13 +437,13 @@ TEST_F(IsolationTest, AnAgentBeyondItsTelemetryShareIsRefusedWhileAnotherIsAccep
     AddVersions(c->mutable_versions(), 60);  // 60 rows
     return req;
   };
-  ASSERT_TRUE(Call(flood.get(), &v1::AgentService::Stub::ReportTelemetry, crash_rows("flooder", 1))
-                  .ok());
+  ASSERT_TRUE(
+      Call(flood.get(), &v1::AgentService::Stub::ReportTelemetry, crash_rows("flooder", 1)).ok());
   grpc::ClientContext ctx;
-  ExpectStatus(Call(flood.get(), &v1::AgentService::Stub::ReportTelemetry,
-                    crash_rows("flooder", 2), &ctx),
-               grpc::StatusCode::RESOURCE_EXHAUSTED,
-               "ReportTelemetry: agent flooder holds its share of the telemetry queue");
+  ExpectStatus(
+      Call(flood.get(), &v1::AgentService::Stub::ReportTelemetry, crash_rows("flooder", 2), &ctx),
+      grpc::StatusCode::RESOURCE_EXHAUSTED,
+      "ReportTelemetry: agent flooder holds its share of the telemetry queue");
   EXPECT_NE(ctx.GetServerTrailingMetadata().find("retry-after-ms"),
             ctx.GetServerTrailingMetadata().end());
   // Another agent's batch is taken, twice over the flooder's remaining room.
