@@ -65,12 +65,17 @@ void FillEnrollResponse(Ring ring, const IssuedCredential& credential, v1::Enrol
 }
 
 // FetchReactor streams one payload from memory in chunks and calls
-// `on_complete` once the last chunk is written.
+// `on_complete` once the last chunk is written. A stream still running after
+// `max_duration` ends with DEADLINE_EXCEEDED (the agent resumes from its offset);
+// one whose reader stops reading is ended by the connection's maximum age.
 class FetchReactor final : public grpc::ServerWriteReactor<v1::ContentChunk> {
  public:
   FetchReactor(std::shared_ptr<const AssignmentSnapshot> snapshot, const ContentBlob* blob,
-               int64_t offset, size_t chunk_bytes, std::function<void()> on_complete)
-      : snapshot_(std::move(snapshot)),
+               int64_t offset, size_t chunk_bytes, const Clock& clock, absl::Duration max_duration,
+               std::function<void()> on_complete)
+      : clock_(&clock),
+        deadline_(clock.Now() + max_duration),
+        snapshot_(std::move(snapshot)),
         blob_(blob),
         offset_(offset),
         chunk_bytes_(chunk_bytes),
@@ -91,6 +96,13 @@ class FetchReactor final : public grpc::ServerWriteReactor<v1::ContentChunk> {
 
  private:
   void Next() {
+    if (clock_->Now() > deadline_) {
+      Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                          absl::StrCat("FetchContent: the download ran past the server's limit "
+                                       "at offset ",
+                                       offset_, "; resume from there")));
+      return;
+    }
     const std::string& payload = *blob_->payload;
     if (!first_ && offset_ >= static_cast<int64_t>(payload.size())) {
       on_complete_();
@@ -110,6 +122,8 @@ class FetchReactor final : public grpc::ServerWriteReactor<v1::ContentChunk> {
     StartWrite(&chunk_);
   }
 
+  const Clock* clock_ = nullptr;
+  absl::Time deadline_;
   std::shared_ptr<const AssignmentSnapshot> snapshot_;  // keeps blob_ alive
   const ContentBlob* blob_ = nullptr;
   int64_t offset_ = 0;
@@ -389,8 +403,8 @@ grpc::ServerWriteReactor<v1::ContentChunk>* AgentServiceImpl::FetchContent(
         metrics_.telemetry_dropped().Increment();
       }
     };
-    return new FetchReactor(std::move(snapshot), blob, req->offset(), options_.chunk_bytes,
-                            std::move(on_complete));
+    return new FetchReactor(std::move(snapshot), blob, req->offset(), options_.chunk_bytes, clock_,
+                            options_.max_fetch_duration, std::move(on_complete));
   };
   auto reactor = respond();
   metrics_.ObserveRpc("FetchContent", absl::StatusCodeToString(reactor.status().code()),

@@ -50,6 +50,8 @@ struct AgentServiceOptions {
   absl::Duration poll_interval = absl::Seconds(30);
   double poll_jitter = 0.2;
   size_t chunk_bytes = 64 * 1024;
+  // A download still streaming after this long is ended (DEADLINE_EXCEEDED).
+  absl::Duration max_fetch_duration = absl::Minutes(10);
   absl::Duration assignment_ttl = kDefaultAssignmentTtl;
   // Per-agent token bucket on every call (Enroll has one of its own, by the
   // agent id it names).

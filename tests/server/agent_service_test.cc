@@ -577,5 +577,38 @@ TEST_F(AgentServiceTest, BatchNumbersAreRememberedForABoundedNumberOfAgents) {
   EXPECT_TRUE(duplicate);
 }
 
+// A download is bounded by the server too: past max_fetch_duration the stream
+// ends with DEADLINE_EXCEEDED naming the offset to resume from.
+TEST_F(AgentServiceTest, ADownloadPastTheServersLimitEndsWithDeadlineExceeded) {
+  auto fetch = [&] {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + TokenFor(kAgent));
+    v1::FetchContentRequest req;
+    req.set_agent_id(kAgent);
+    req.set_channel(kChannel);
+    req.set_version(1);
+    auto reader = stub_->FetchContent(&ctx, req);
+    v1::ContentChunk chunk;
+    std::string payload;
+    while (reader->Read(&chunk)) {
+      payload += chunk.data();
+    }
+    return std::make_pair(reader->Finish(), payload);
+  };
+  auto [ok, payload] = fetch();
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(payload, "payload v1");
+
+  AgentServiceOptions options;
+  options.max_fetch_duration = -absl::Seconds(1);  // already over at the first chunk
+  StartService(options);
+  auto [late, nothing] = fetch();
+  EXPECT_EQ(late.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(late.error_message(),
+            "FetchContent: the download ran past the server's limit at offset 0; resume from "
+            "there");
+  EXPECT_EQ(nothing, "");
+}
+
 }  // namespace
 }  // namespace ringwarden::testing
