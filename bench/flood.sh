@@ -31,13 +31,12 @@ done
 ./build/cli/ringctl keys root create --version 1 --expires 30d --root-key "${work}/root.pub" \
   --release-key "${work}/release.pub" --server-key "${work}/server.pub" \
   --sign-with "${work}/root.pem" -o "${work}/root.json" >/dev/null
-token=$(openssl rand -hex 24)
-printf '%s admin bench\n' "${token}" >"${work}/tokens"
+token=$(./build/server/ringwarden-server bootstrap-admin --database "${db}" --name bench --ttl 1h)
 
 # Polls every 5 s, so each agent may make 2 calls/s (burst 40) by default.
 ./build/server/ringwarden-server --database "${db}" --listen 127.0.0.1:0 --metrics-listen "" \
   --port-file "${work}/port" --root "${work}/root.json" --server-key "${work}/server.pem" \
-  --admin-tokens "${work}/tokens" --insecure --poll-interval 5 --no-controller \
+  --insecure --poll-interval 5 --no-controller \
   ${RINGWARDEN_FLOOD_SERVER_ARGS:-} 2>"${work}/server.log" &
 server_pid=$!
 for _ in $(seq 1 100); do

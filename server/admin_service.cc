@@ -178,12 +178,14 @@ void AgentToProto(const AgentRecord& a, v1::AgentInfo& out) {
 }
 
 AdminServiceImpl::AdminServiceImpl(RolloutManager& manager, TrustKeeper& trust, Store& store,
-                                   const AdminAuthenticator& auth, WorkQueue& queue,
-                                   Metrics& metrics, const Clock& clock, AgentRegistry& agents)
+                                   const AdminAuthenticator& auth, AdminTokens& tokens,
+                                   WorkQueue& queue, Metrics& metrics, const Clock& clock,
+                                   AgentRegistry& agents)
     : manager_(manager),
       trust_(trust),
       store_(store),
       auth_(auth),
+      tokens_(tokens),
       queue_(queue),
       metrics_(metrics),
       clock_(clock),
@@ -244,14 +246,13 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Run(
     finish(size);
     return reactor;
   }
-  absl::StatusOr<Principal> principal =
-      auth_.Authorize(MetadataValue(*ctx, "authorization"), needed);
-  if (!principal.ok()) {
-    finish(principal.status());
-    return reactor;
-  }
+  // Authorization reads the database, so it runs on the queue too.
   const bool queued = queue_.Submit(
-      [finish, work = std::move(work), p = *std::move(principal)] { finish(work(p)); },
+      [this, finish, work = std::move(work), needed,
+       header = std::string(MetadataValue(*ctx, "authorization"))] {
+        absl::StatusOr<Principal> principal = auth_.Authorize(header, needed);
+        finish(principal.ok() ? work(*principal) : principal.status());
+      },
       [this, finish, method] {
         metrics_.requests_refused(RefusalReason::kQueueWait).Increment();
         finish(absl::UnavailableError(

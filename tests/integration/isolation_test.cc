@@ -18,6 +18,7 @@
 #include "cli/admin_client.h"
 #include "common/pki.h"
 #include "ringwarden/v1/agent.grpc.pb.h"
+#include "tests/support/admin_tokens_env.h"
 #include "tests/support/test_env.h"
 
 namespace ringwarden {
@@ -68,8 +69,9 @@ double Metric(int port, const std::string& name) {
 class IsolationTest : public ::testing::Test {
  protected:
   void Start(std::vector<std::string> args = {}) {
+    testing::BootstrapTestTokens(db_.conninfo(), keys_);
     server_ = std::make_unique<ServerProcess>(db_.conninfo(), keys_, 0, std::move(args));
-    token_ = testing::CreateEnrollmentToken(server_->address(), 10);
+    token_ = testing::CreateEnrollmentToken(server_->address(), keys_.admin_token, 10);
   }
 
   TestAgent Enroll(const std::string& id) {
@@ -180,7 +182,7 @@ TEST_F(IsolationTest, OversizedRequestsAreRefusedPerMethodNamingTheLimit) {
   EXPECT_TRUE(Call(stub.get(), &v1::AgentService::Stub::ReportTelemetry, big).ok());
 
   // Admin calls: 64 KiB, except the uploads.
-  AdminClient admin(server_->address(), TestKeys::kViewerToken, absl::Seconds(10),
+  AdminClient admin(server_->address(), keys_.viewer_token, absl::Seconds(10),
                     testing::Pki().ServerCaPem());
   v1::GetRolloutRequest get;
   get.set_id(std::string(70 * 1024, 'r'));
