@@ -31,7 +31,7 @@ done
 ./build/cli/ringctl keys root create --version 1 --expires 30d --root-key "${work}/root.pub" \
   --release-key "${work}/release.pub" --server-key "${work}/server.pub" \
   --sign-with "${work}/root.pem" -o "${work}/root.json" >/dev/null
-token=$(./build/server/ringwarden-server bootstrap-admin --database "${db}" --name bench --ttl 1h)
+token=$(./build/server/ringwarden-server bootstrap-admin --database "${db}" --name bench --ttl 1h 2>/dev/null)
 
 # Polls every 5 s, so each agent may make 2 calls/s (burst 40) by default.
 ./build/server/ringwarden-server --database "${db}" --listen 127.0.0.1:0 --metrics-listen "" \
