@@ -5,21 +5,15 @@
 //
 // The database is a private cluster of this test (deploy/pg.sh), not the
 // shared one of ./tests/run.sh, because the test stops and starts it.
-#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdio>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,53 +51,6 @@ constexpr char kPolicy[] = R"({
   "broad_waves": [0.5, 1.0]
 })";
 
-// Sh runs a shell command and returns its exit status and stdout.
-std::pair<int, std::string> Sh(const std::string& command) {
-  std::string out;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) {
-    return {-1, ""};
-  }
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) {
-    out.append(buf, n);
-  }
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-// HttpGet fetches http://127.0.0.1:port/path; nullopt when nothing answers.
-std::optional<std::string> HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) {
-    return std::nullopt;
-  }
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval timeout{2, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return std::nullopt;
-  }
-  const std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: localhost\r\n\r\n");
-  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
-    close(fd);
-    return std::nullopt;
-  }
-  std::string response;
-  char buf[8192];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) {
-    response.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  return response;
-}
-
 // PrivateCluster is a PostgreSQL cluster of its own that can be restarted.
 class PrivateCluster {
  public:
@@ -111,14 +58,16 @@ class PrivateCluster {
   ~PrivateCluster() { Stop(); }
 
   void Start() {
-    auto [code, out] =
-        Sh(absl::StrCat(RINGWARDEN_SOURCE_DIR, "/deploy/pg.sh start ", dir_.path(), " ", port_));
-    if (code != 0) {
+    CliResult started = testing::RunShell(
+        absl::StrCat(RINGWARDEN_SOURCE_DIR, "/deploy/pg.sh start ", dir_.path(), " ", port_));
+    if (started.code != 0) {
       ADD_FAILURE() << "deploy/pg.sh start failed";
     }
-    conninfo_ = std::string(absl::StripAsciiWhitespace(out));
+    conninfo_ = std::string(absl::StripAsciiWhitespace(started.out));
   }
-  void Stop() { Sh(absl::StrCat(RINGWARDEN_SOURCE_DIR, "/deploy/pg.sh stop ", dir_.path())); }
+  void Stop() {
+    testing::RunShell(absl::StrCat(RINGWARDEN_SOURCE_DIR, "/deploy/pg.sh stop ", dir_.path()));
+  }
   const std::string& conninfo() const { return conninfo_; }
 
  private:
@@ -139,11 +88,11 @@ class FailoverTest : public ::testing::Test {
       backends.push_back(r->address());
     }
     lb_port_ = testing::FreePort();
-    auto [code, config] =
-        Sh(absl::StrCat(RINGWARDEN_SOURCE_DIR, "/deploy/haproxy/config.sh 127.0.0.1:", lb_port_,
-                        " ", absl::StrJoin(backends, " ")));
-    ASSERT_EQ(code, 0);
-    testing::WriteFile(dir_.File("haproxy.cfg"), config);
+    CliResult config = testing::RunShell(
+        absl::StrCat(RINGWARDEN_SOURCE_DIR, "/deploy/haproxy/config.sh 127.0.0.1:", lb_port_, " ",
+                     absl::StrJoin(backends, " ")));
+    ASSERT_EQ(config.code, 0);
+    testing::WriteFile(dir_.File("haproxy.cfg"), config.out);
     haproxy_ = testing::Spawn({"/usr/sbin/haproxy", "-db", "-f", dir_.File("haproxy.cfg")},
                               dir_.File("haproxy.log"));
     // HAProxy is ready when a call through it succeeds.
@@ -233,8 +182,8 @@ class FailoverTest : public ::testing::Test {
       if (!replicas_[i]->running()) {
         continue;
       }
-      std::optional<std::string> page = HttpGet(replicas_[i]->metrics_port(), "/metrics");
-      if (page.has_value() && page->find("\nringwarden_controller_leader 1") != std::string::npos) {
+      if (testing::ScrapeMetric(replicas_[i]->metrics_port(), "ringwarden_controller_leader") ==
+          1) {
         leaders.push_back(i);
       }
     }

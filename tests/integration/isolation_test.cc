@@ -9,10 +9,8 @@
 #include <memory>
 #include <string>
 
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "agent-client/agent_client.h"
 #include "cli/admin_client.h"
@@ -40,30 +38,9 @@ void ExpectStatus(const grpc::Status& s, grpc::StatusCode code, const std::strin
       << "message \"" << s.error_message() << "\" should mention \"" << hint << "\"";
 }
 
-// Metric reads one unlabelled series from the server's /metrics (-1 if absent).
+// Metric reads one series from the server's /metrics (-1 if absent).
 double Metric(int port, const std::string& name) {
-  const std::string command =
-      absl::StrCat("curl -sf http://127.0.0.1:", port, "/metrics 2>/dev/null");
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) {
-    return -1;
-  }
-  std::string text;
-  char buf[4096];
-  size_t n = 0;
-  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) {
-    text.append(buf, n);
-  }
-  pclose(pipe);
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    if (absl::StartsWith(line, name + " ")) {
-      double value = 0;
-      if (absl::SimpleAtod(line.substr(name.size() + 1), &value)) {
-        return value;
-      }
-    }
-  }
-  return -1;
+  return testing::ScrapeMetric(port, name).value_or(-1);
 }
 
 class IsolationTest : public ::testing::Test {
