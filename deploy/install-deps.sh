@@ -10,7 +10,7 @@ PACKAGES=(
   googletest libgtest-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev
   postgresql postgresql-client
-  curl procps perl prometheus tmux
+  curl procps perl prometheus tmux haproxy
 )
 
 missing=()
