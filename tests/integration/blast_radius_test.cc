@@ -10,6 +10,7 @@
 #include "agent-client/agent.h"
 #include "agent-client/sim/fleet.h"
 #include "common/dsse.h"
+#include "tests/support/admin_tokens_env.h"
 #include "tests/support/test_env.h"
 
 namespace ringwarden {
@@ -19,6 +20,7 @@ using testing::CliResult;
 using testing::Ringctl;
 using testing::ServerProcess;
 using testing::TestDatabase;
+using testing::TestKeys;
 
 constexpr char kChannel[] = "rules.behavioral";
 constexpr int kInitialExposure = 10;
