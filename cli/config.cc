@@ -5,7 +5,13 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <set>
+#include <optional>
+
+// toml++ compiled into this file (header-only), without exceptions: toml::parse returns a
+// parse_result. Formatters are not needed.
+#define TOML_EXCEPTIONS 0
+#define TOML_ENABLE_FORMATTERS 0
+#include <toml++/toml.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -25,114 +31,164 @@ constexpr size_t kMaxCaBytes = 1024 * 1024;
 constexpr double kMinTimeoutSeconds = 0.1;
 constexpr double kMaxTimeoutSeconds = 3600;
 
-bool IsBareKeyChar(char c) { return absl::ascii_isalnum(c) || c == '_' || c == '-'; }
-
 bool IsBareKey(absl::string_view s) {
   if (s.empty()) {
     return false;
   }
   for (char c : s) {
-    if (!IsBareKeyChar(c)) {
+    if (!absl::ascii_isalnum(c) && c != '_' && c != '-') {
       return false;
     }
   }
   return true;
 }
 
-// A parsed right-hand side.
-struct Value {
-  bool is_string = false;
-  std::string text;  // the string, or the number's spelling
-  double number = 0;
-};
+constexpr char kKnownKeys[] = "expected one of server, token, token_file, ca_file, timeout";
 
-// ParseBasicString parses a "..." string at the start of `in` (which starts with
-// '"'), leaving `in` after the closing quote.
-absl::StatusOr<std::string> ParseBasicString(absl::string_view& in) {
-  std::string out;
-  size_t i = 1;
-  while (i < in.size()) {
-    const char c = in[i];
-    if (c == '"') {
-      in.remove_prefix(i + 1);
-      return out;
+// ConfigReader turns the document toml++ parsed into ConfigValues, refusing every key,
+// table and type that is not ringctl's, with the line it was found on.
+class ConfigReader {
+ public:
+  explicit ConfigReader(absl::string_view path) : path_(path) {}
+
+  absl::Status Fail(const toml::source_region& where, absl::string_view message) const {
+    return absl::InvalidArgumentError(absl::StrCat(path_, ":", where.begin.line, ": ", message));
+  }
+
+  // ReadTable reads the keys of the top level (`profile` empty) or of [profiles.NAME].
+  absl::Status ReadTable(const toml::table& table, const std::string& profile,
+                         ConfigValues& out) const {
+    const std::string where = profile.empty() ? "" : absl::StrCat(" in [profiles.", profile, "]");
+    const toml::key* token_key = nullptr;
+    const toml::key* token_file_key = nullptr;
+    for (const auto& [key, node] : table) {
+      const std::string name(key.str());
+      if (profile.empty() && name == "profiles") {
+        continue;  // ReadProfiles
+      }
+      const bool known = name == "server" || name == "token" || name == "token_file" ||
+                         name == "timeout" || name == "ca_file";
+      if (node.is_table() && !node.as_table()->is_inline()) {
+        if (!profile.empty()) {
+          return Fail(key.source(), absl::StrCat("bad profile name \"", profile, ".", name,
+                                                 "\": profiles do not nest"));
+        }
+        return Fail(key.source(), absl::StrCat("unknown table [", name,
+                                               "]; only [profiles.NAME] tables are allowed"));
+      }
+      if (node.is_array_of_tables()) {
+        return Fail(key.source(),
+                    "arrays of tables are not supported; only [profiles.NAME] "
+                    "tables are");
+      }
+      if (!known) {
+        return Fail(key.source(),
+                    absl::StrCat("unknown key \"", name, "\"", where, "; ", kKnownKeys));
+      }
+      const std::string label = absl::StrCat(name, where);
+      if (name == "timeout") {
+        std::optional<double> seconds = node.is_number() ? node.value<double>() : std::nullopt;
+        if (!seconds.has_value()) {
+          return Fail(key.source(),
+                      absl::StrCat("timeout", where, " must be a number of seconds",
+                                   node.is_string() ? ", without quotes"
+                                                    : absl::StrCat(", not ", TypeName(node))));
+        }
+        if (!(*seconds >= kMinTimeoutSeconds && *seconds <= kMaxTimeoutSeconds)) {
+          return Fail(key.source(),
+                      absl::StrCat("timeout", where, " must be between ", kMinTimeoutSeconds,
+                                   " and ", kMaxTimeoutSeconds, " seconds"));
+        }
+        out.timeout_seconds = *seconds;
+        continue;
+      }
+      const std::string* text = node.is_string() ? &node.as_string()->get() : nullptr;
+      if (text == nullptr) {
+        return Fail(key.source(),
+                    absl::StrCat(label, " must be a \"quoted string\", not ", TypeName(node)));
+      }
+      if (text->empty()) {
+        return Fail(key.source(), absl::StrCat(label, " must not be empty"));
+      }
+      if (name == "server") {
+        out.server = *text;
+      } else if (name == "ca_file") {
+        out.ca_file = *text;
+      } else if (name == "token") {
+        out.token = *text;
+        token_key = &key;
+      } else {
+        out.token_file = *text;
+        token_file_key = &key;
+      }
     }
-    if (c == '\\') {
-      if (i + 1 >= in.size()) {
+    if (token_key != nullptr && token_file_key != nullptr) {
+      const toml::key* later =
+          token_key->source().begin < token_file_key->source().begin ? token_file_key : token_key;
+      return Fail(later->source(), absl::StrCat("set token or token_file", where, ", not both"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ReadProfiles(const toml::table& root, ConfigFile& file) const {
+    const toml::node* profiles = root.get("profiles");
+    if (profiles == nullptr) {
+      return absl::OkStatus();
+    }
+    const toml::key& key = root.find("profiles")->first;
+    const toml::table* tables = profiles->as_table();
+    if (tables == nullptr || tables->is_inline() || tables->empty()) {
+      return Fail(key.source(), tables == nullptr || tables->is_inline()
+                                    ? "profiles must be [profiles.NAME] tables"
+                                    : "unknown table [profiles]; only [profiles.NAME] tables "
+                                      "are allowed");
+    }
+    for (const auto& [name_key, node] : *tables) {
+      const std::string name(name_key.str());
+      if (node.is_array_of_tables()) {
+        return Fail(name_key.source(),
+                    "arrays of tables are not supported; only [profiles.NAME] tables are");
+      }
+      if (!node.is_table() || node.as_table()->is_inline()) {
+        return Fail(name_key.source(),
+                    absl::StrCat("profiles.", name, " must be a [profiles.", name, "] table"));
+      }
+      if (!IsBareKey(name)) {
+        return Fail(name_key.source(), absl::StrCat("bad profile name \"", name,
+                                                    "\": use letters, digits, '-' and '_'"));
+      }
+      RETURN_IF_ERROR(ReadTable(*node.as_table(), name, file.profiles[name]));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  static std::string TypeName(const toml::node& node) {
+    switch (node.type()) {
+      case toml::node_type::table:
+        return "a table";
+      case toml::node_type::array:
+        return "an array";
+      case toml::node_type::string:
+        return "a string";
+      case toml::node_type::integer:
+        return "an integer";
+      case toml::node_type::floating_point:
+        return "a float";
+      case toml::node_type::boolean:
+        return "a boolean";
+      case toml::node_type::date:
+      case toml::node_type::time:
+      case toml::node_type::date_time:
+        return "a date or time";
+      case toml::node_type::none:
         break;
-      }
-      const char e = in[i + 1];
-      switch (e) {
-        case '"':
-          out += '"';
-          break;
-        case '\\':
-          out += '\\';
-          break;
-        case 'n':
-          out += '\n';
-          break;
-        case 't':
-          out += '\t';
-          break;
-        case 'r':
-          out += '\r';
-          break;
-        default:
-          return absl::InvalidArgumentError(
-              absl::StrCat("unsupported escape \\", std::string(1, e),
-                           " (use \\\", \\\\, \\n, \\t or \\r, or a 'literal string')"));
-      }
-      i += 2;
-      continue;
     }
-    if (static_cast<unsigned char>(c) < 0x20 && c != '\t') {
-      return absl::InvalidArgumentError("control character in a string");
-    }
-    out += c;
-    ++i;
+    return "a value";
   }
-  return absl::InvalidArgumentError("unterminated string (strings end on the same line)");
-}
 
-absl::StatusOr<Value> ParseValue(absl::string_view& in) {
-  Value v;
-  if (absl::StartsWith(in, "\"\"\"") || absl::StartsWith(in, "'''")) {
-    return absl::InvalidArgumentError("multi-line strings are not supported");
-  }
-  if (absl::StartsWith(in, "\"")) {
-    v.is_string = true;
-    ASSIGN_OR_RETURN(v.text, ParseBasicString(in));
-    return v;
-  }
-  if (absl::StartsWith(in, "'")) {
-    const size_t close = in.find('\'', 1);
-    if (close == absl::string_view::npos) {
-      return absl::InvalidArgumentError("unterminated string (strings end on the same line)");
-    }
-    v.is_string = true;
-    v.text = std::string(in.substr(1, close - 1));
-    in.remove_prefix(close + 1);
-    return v;
-  }
-  size_t end = 0;
-  while (end < in.size() && !absl::ascii_isspace(in[end]) && in[end] != '#') {
-    ++end;
-  }
-  v.text = std::string(in.substr(0, end));
-  in.remove_prefix(end);
-  bool digit = false, ok_chars = true;
-  for (char c : v.text) {
-    digit = digit || absl::ascii_isdigit(c);
-    ok_chars = ok_chars &&
-               (absl::ascii_isdigit(c) || c == '.' || c == '+' || c == '-' || c == 'e' || c == 'E');
-  }
-  if (!digit || !ok_chars || !absl::SimpleAtod(v.text, &v.number)) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot read value \"", v.text,
-                                                   "\": expected a \"quoted string\" or a number"));
-  }
-  return v;
-}
+  const std::string path_;
+};
 
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path, size_t limit,
                                           bool* readable_by_others) {
@@ -197,107 +253,25 @@ const std::optional<std::string>& NonEmpty(const std::optional<std::string>& v) 
 }  // namespace
 
 absl::StatusOr<ConfigFile> ParseConfig(absl::string_view text, absl::string_view path) {
+  if (text.size() > kMaxConfigBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is larger than the limit of ", kMaxConfigBytes, " bytes"));
+  }
+  toml::parse_result parsed =
+      toml::parse(std::string_view(text.data(), text.size()), std::string_view());
+  if (!parsed) {
+    const toml::parse_error& error = parsed.error();
+    const std::string_view description = error.description();
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ":", error.source().begin.line, ": ",
+                     absl::string_view(description.data(), description.size()), " (column ",
+                     error.source().begin.column, ")"));
+  }
   ConfigFile file;
   file.path = std::string(path);
-  ConfigValues* table = &file.top;
-  std::set<std::string> seen;  // keys of the current table
-  int line_no = 0;
-  for (absl::string_view raw : absl::StrSplit(text, '\n')) {
-    ++line_no;
-    auto fail = [&](absl::string_view message) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ":", line_no, ": ", message));
-    };
-    absl::string_view line = absl::StripAsciiWhitespace(raw);
-    if (line.empty() || line[0] == '#') {
-      continue;
-    }
-    if (line[0] == '[') {
-      if (absl::StartsWith(line, "[[")) {
-        return fail("arrays of tables are not supported; only [profiles.NAME] tables are");
-      }
-      const size_t close = line.find(']');
-      if (close == absl::string_view::npos) {
-        return fail("unterminated table header; expected [profiles.NAME]");
-      }
-      absl::string_view rest = absl::StripLeadingAsciiWhitespace(line.substr(close + 1));
-      if (!rest.empty() && rest[0] != '#') {
-        return fail("unexpected text after the table header");
-      }
-      absl::string_view name = absl::StripAsciiWhitespace(line.substr(1, close - 1));
-      if (!absl::ConsumePrefix(&name, "profiles.")) {
-        return fail(
-            absl::StrCat("unknown table [", name, "]; only [profiles.NAME] tables are allowed"));
-      }
-      if (!IsBareKey(name)) {
-        return fail(
-            absl::StrCat("bad profile name \"", name, "\": use letters, digits, '-' and '_'"));
-      }
-      const std::string profile(name);
-      if (file.profiles.count(profile) > 0) {
-        return fail(absl::StrCat("profile ", profile, " is defined twice"));
-      }
-      table = &file.profiles[profile];
-      seen.clear();
-      continue;
-    }
-    const size_t eq = line.find('=');
-    if (eq == absl::string_view::npos) {
-      return fail("expected key = value, a [profiles.NAME] header or a # comment");
-    }
-    const std::string key(absl::StripTrailingAsciiWhitespace(line.substr(0, eq)));
-    if (!IsBareKey(key)) {
-      return fail(absl::StrCat("bad key \"", key,
-                               "\"; expected one of server, token, "
-                               "token_file, ca_file, timeout"));
-    }
-    if (key != "server" && key != "token" && key != "token_file" && key != "timeout" &&
-        key != "ca_file") {
-      return fail(absl::StrCat("unknown key \"", key,
-                               "\"; expected one of server, token, token_file, ca_file, timeout"));
-    }
-    if (!seen.insert(key).second) {
-      return fail(absl::StrCat("key \"", key, "\" is set twice"));
-    }
-    absl::string_view rhs = absl::StripLeadingAsciiWhitespace(line.substr(eq + 1));
-    if (rhs.empty() || rhs[0] == '#') {
-      return fail(absl::StrCat("key \"", key, "\" has no value"));
-    }
-    absl::StatusOr<Value> value = ParseValue(rhs);
-    if (!value.ok()) {
-      return fail(value.status().message());
-    }
-    rhs = absl::StripLeadingAsciiWhitespace(rhs);
-    if (!rhs.empty() && rhs[0] != '#') {
-      return fail(absl::StrCat("unexpected text after the value of \"", key, "\""));
-    }
-    if (key == "timeout") {
-      if (value->is_string) {
-        return fail("timeout must be a number of seconds, without quotes");
-      }
-      if (value->number < kMinTimeoutSeconds || value->number > kMaxTimeoutSeconds) {
-        return fail(absl::StrCat("timeout must be between ", kMinTimeoutSeconds, " and ",
-                                 kMaxTimeoutSeconds, " seconds"));
-      }
-      table->timeout_seconds = value->number;
-      continue;
-    }
-    if (!value->is_string) {
-      return fail(absl::StrCat(key, " must be a \"quoted string\""));
-    }
-    if (value->text.empty()) {
-      return fail(absl::StrCat(key, " must not be empty"));
-    }
-    if (key == "server") {
-      table->server = value->text;
-    } else if (key == "ca_file") {
-      table->ca_file = value->text;
-    } else if (key == "token" || key == "token_file") {
-      if (seen.count(key == "token" ? "token_file" : "token") > 0) {
-        return fail("set token or token_file, not both");
-      }
-      (key == "token" ? table->token : table->token_file) = value->text;
-    }
-  }
+  const ConfigReader reader(path);
+  RETURN_IF_ERROR(reader.ReadTable(parsed.table(), "", file.top));
+  RETURN_IF_ERROR(reader.ReadProfiles(parsed.table(), file));
   return file;
 }
 
