@@ -141,7 +141,9 @@ TEST(ParseConfigTest, RefusesWrongTypesAndUnknownKeysNamingKeyAndLine) {
       // Invalid UTF-8 in a value, a key or a comment; NUL and other control characters.
       {"server = \"\xff\"\n", "f:1: Encountered invalid utf-8 sequence"},
       {"# \xc3\x28\n", "f:1: Encountered invalid utf-8 sequence"},
-      {"\n\xed\xa0\x80 = 1\n", "f:2: Encountered invalid utf-8 sequence"},
+      {"\nk\xed\xa0\x80 = 1\n", "f:2: Encountered invalid utf-8 sequence"},
+      // toml++ places a bad sequence that opens a line at the end of the line before.
+      {"\n\xed\xa0\x80 = 1\n", "f:1: Encountered invalid utf-8 sequence"},
       {std::string("token = \"a\0b\"\n", 13), "f:1: Error while parsing string"},
       {"token = \"a\x1b[31mb\"\n", "f:1: Error while parsing string"},
       // Deep nesting is bounded by the parser, not by the stack.
@@ -155,6 +157,23 @@ TEST(ParseConfigTest, RefusesWrongTypesAndUnknownKeysNamingKeyAndLine) {
     EXPECT_EQ(file.status().code(), absl::StatusCode::kInvalidArgument) << c.text;
     EXPECT_THAT(file.status().message(), HasSubstr(c.message)) << c.text.substr(0, 80);
   }
+}
+
+// Found by ringctl_config_fuzz: toml++ 3.3.0 reached __builtin_unreachable() for most
+// non-ASCII characters outside strings (U+00A1..U+0499, U+2C6E..U+3067, U+FEA6..U+FEFE).
+// Now they are plain syntax errors, and inside strings and comments they are text.
+TEST(ParseConfigTest, NonAsciiOutsideStringsIsASyntaxErrorNotACrash) {
+  for (const char* text : {"key\xC3\xA9 = 1\n", "server = 1\xD0\x96\n", "a\xE3\x80\x81 = 1\n",
+                           "serv\xEF\xBB\x86rve[1, 2.x]]\n", "timeout = 3\xEF\xBA\xA6\n"}) {
+    auto file = ParseConfig(text, "f");
+    ASSERT_FALSE(file.ok()) << text;
+    EXPECT_EQ(file.status().code(), absl::StatusCode::kInvalidArgument) << text;
+    EXPECT_THAT(file.status().message(), HasSubstr("f:1: ")) << text;
+  }
+  auto file = ParseConfig(
+      "# caf\xC3\xA9 \xD0\x96 \xEF\xBB\x86\nserver = \"h\xC3\xA9\xE3\x80\x81:1\"\n", "f");
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->top.server, "h\xC3\xA9\xE3\x80\x81:1");
 }
 
 TEST(ParseConfigTest, OversizedTextIsRefusedBeforeParsing) {

@@ -58,7 +58,7 @@ struct World::Parts {
   Ed25519PrivateKey release_key = SeededKey('l');
   Ed25519PrivateKey server_key = SeededKey('s');
   FakeClock clock;
-  FakeStore store{clock};
+  testing::FakeStore store{clock};
   SnapshotHolder snapshots{store};
   TrustKeeper trust{store, snapshots, server_key.PublicKey(), clock};
   prometheus::Registry registry;
@@ -165,14 +165,14 @@ void World::Parts::Finish(const std::string& id, int64_t version, bool revoke) {
   create.rollout.channel = kFuzzChannel;
   create.rollout.version = version;
   create.rollout.position.state = RolloutState::kCanary;
-  Check(store.CreateRollout(create).status());
+  Check(store.CreateRollout(create));
   RolloutChange change;
   change.rollout_id = id;
   change.expected_revision = 1;
   change.plan.to.state = revoke ? RolloutState::kRolledBack : RolloutState::kCompleted;
   change.plan.mark_completed = !revoke;
   change.plan.revoke_version = revoke;
-  Check(store.ApplyRolloutChange(change).status());
+  Check(store.ApplyRolloutChange(change));
 }
 
 World::World() : parts_(std::make_unique<Parts>()) {}
