@@ -21,12 +21,7 @@ namespace {
 
 std::string g_dir;
 
-void Write(const std::string& target, const std::string& name, int method, Caller caller,
-           const google::protobuf::Message& request) {
-  std::string bytes;
-  bytes.push_back(static_cast<char>(method));
-  bytes.push_back(static_cast<char>(caller));
-  bytes += request.SerializeAsString();
+void WriteRaw(const std::string& target, const std::string& name, const std::string& bytes) {
   const std::string path = absl::StrCat(g_dir, "/", target, "/", name);
   std::ofstream out(path, std::ios::binary);
   out << bytes;
@@ -34,6 +29,14 @@ void Write(const std::string& target, const std::string& name, int method, Calle
     std::cerr << "cannot write " << path << "\n";
     std::exit(1);
   }
+}
+
+void Write(const std::string& target, const std::string& name, int method, Caller caller,
+           const google::protobuf::Message& request) {
+  std::string bytes;
+  bytes.push_back(static_cast<char>(method));
+  bytes.push_back(static_cast<char>(caller));
+  WriteRaw(target, name, bytes + request.SerializeAsString());
 }
 
 void AgentSeeds() {
@@ -81,6 +84,9 @@ void AgentSeeds() {
   e = report.add_events();
   e->mutable_health()->set_kind("cpu_high");
   e->mutable_health()->set_detail("load 12");
+  Write(t, "report_telemetry_bad_utf8", 4, Caller::kAgent, report);  // protobuf refuses it
+  report.mutable_events(0)->mutable_heartbeat()->set_boot_id("boot-1");
+  report.mutable_events(2)->mutable_crash()->set_detail("segfault \xE2\x82\xAC");
   Write(t, "report_telemetry", 4, Caller::kAgent, report);
 }
 
@@ -173,16 +179,6 @@ void AdminSeeds() {
   decide.set_reason("fuzz");
   Write(t, "approve_request", 27, Caller::kAdmin, decide);
   Write(t, "reject_request", 28, Caller::kAdmin, decide);
-}
-
-void WriteRaw(const std::string& target, const std::string& name, const std::string& bytes) {
-  const std::string path = absl::StrCat(g_dir, "/", target, "/", name);
-  std::ofstream out(path, std::ios::binary);
-  out << bytes;
-  if (!out) {
-    std::cerr << "cannot write " << path << "\n";
-    std::exit(1);
-  }
 }
 
 void ParserSeeds() {
