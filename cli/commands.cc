@@ -93,6 +93,7 @@ std::unique_ptr<CLI::App> BuildRingctlApp(CommandContext& ctx) {
   AddTrustCommands(*app, ctx);
   AddIdentityCommands(*app, ctx);
   AddApprovalCommands(*app, ctx);
+  AddTokenCommands(*app, ctx);
   AddCompletionCommand(*app, ctx);
   return app;
 }

@@ -92,6 +92,8 @@ void AddIdentityCommands(CLI::App& app, CommandContext& ctx);
 // AddApprovalCommands adds `approvals list|approve|reject` and `rollout approve`
 // (after AddRolloutCommands).
 void AddApprovalCommands(CLI::App& app, CommandContext& ctx);
+// token create|list|revoke.
+void AddTokenCommands(CLI::App& app, CommandContext& ctx);
 // completion bash, generated from `app` itself.
 void AddCompletionCommand(CLI::App& app, CommandContext& ctx);
 

@@ -75,16 +75,25 @@ if [[ ! -f "${state}/root-v1.json" ]]; then
     -o "${state}/root-v1.json"
 fi
 ./build/cli/ringctl keys inspect "${state}/root-v1.json" | sed 's/^/  /'
-if [[ ! -f "${state}/tokens" ]]; then
-  token=$(openssl rand -hex 24)
-  printf '# TOKEN ROLE NAME\n%s admin quickstart\n' "${token}" > "${state}/tokens"
-  chmod 600 "${state}/tokens"
+
+say "Making a throwaway TLS PKI (deploy/tls.sh): server certificate and agent CA"
+if [[ ! -f "${state}/tls/server.crt" ]]; then
+  ./deploy/tls.sh "${state}/tls" >/dev/null
 fi
-TOKEN=$(awk '!/^#/ {print $1; exit}' "${state}/tokens")
-# A throwaway PKI: the server's certificate and CA, and the agent CA that
-# issues every agent its own client certificate at enrollment.
-[[ -f "${state}/tls/agent-ca.key" ]] || ./deploy/tls.sh "${state}/tls" >/dev/null
 CA="${state}/tls/server-ca.crt"
+
+say "Bootstrapping the first admin token (ringwarden-server bootstrap-admin; migrates first)"
+if [[ ! -s "${state}/admin-token" ]]; then
+  # Written straight to the database, hashed; the text is printed once, kept here.
+  if ! (umask 077 && ./build/server/ringwarden-server bootstrap-admin --database "${DB}" \
+      --name quickstart --ttl 30d > "${state}/admin-token.new"); then
+    rm -f "${state}/admin-token.new"
+    echo "bootstrap-admin refused; remove ${state} to start over" >&2
+    exit 1
+  fi
+  mv "${state}/admin-token.new" "${state}/admin-token"
+fi
+TOKEN=$(cat "${state}/admin-token")
 printf 'export RINGWARDEN_SERVER=%s\nexport RINGWARDEN_TOKEN=%s\nexport RINGWARDEN_CA=%s\n' \
   "${GRPC_ADDR}" "${TOKEN}" "${CA}" > "${state}/env"
 
@@ -95,9 +104,8 @@ say "Starting ringwarden-server on ${GRPC_ADDR} (metrics on http://${METRICS_ADD
 start_server() {
   nohup ./build/server/ringwarden-server --database "${DB}" --listen "${GRPC_ADDR}" \
     --metrics-listen "${METRICS_ADDR}" --root "${state}/root-v1.json" --server-key "$1" \
-    --admin-tokens "${state}/tokens" --tls-cert "${state}/tls/server.crt" \
-    --tls-key "${state}/tls/server.key" --client-ca "${state}/tls/agent-ca.crt" \
-    --agent-ca-key "${state}/tls/agent-ca.key" --no-migrate \
+    --tls-cert "${state}/tls/server.crt" --tls-key "${state}/tls/server.key" \
+    --client-ca "${state}/tls/agent-ca.crt" --agent-ca-key "${state}/tls/agent-ca.key" --no-migrate \
     --poll-interval 2 >> "${state}/server.log" 2>&1 &
   echo $! > "${state}/server.pid"
 }
@@ -173,8 +181,8 @@ if [[ ! -f "${state}/root-v2.json" ]]; then
     --sign-with "${state}/root.pem" -o "${state}/root-v2.json.tmp"
   ringctl keys root upload "${state}/root-v2.json.tmp" --reason "quickstart: rotate the server key"
   mv "${state}/root-v2.json.tmp" "${state}/root-v2.json"
-  kill "$(cat "${state}/server.pid")" 2>/dev/null || true
-  sleep 1
+  # Wait for the old server to let go of its ports before the new one binds them.
+  stop_pid "${state}/server.pid"
   start_server "${state}/server-2.pem"
   for _ in $(seq 1 100); do
     ringctl rollout list >/dev/null 2>&1 && break

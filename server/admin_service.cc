@@ -177,12 +177,14 @@ void AgentToProto(const AgentRecord& a, v1::AgentInfo& out) {
 }
 
 AdminServiceImpl::AdminServiceImpl(RolloutManager& manager, TrustKeeper& trust, Store& store,
-                                   const AdminAuthenticator& auth, WorkQueue& queue,
-                                   Metrics& metrics, const Clock& clock, AgentRegistry& agents)
+                                   const AdminAuthenticator& auth, AdminTokens& tokens,
+                                   WorkQueue& queue, Metrics& metrics, const Clock& clock,
+                                   AgentRegistry& agents)
     : manager_(manager),
       trust_(trust),
       store_(store),
       auth_(auth),
+      tokens_(tokens),
       queue_(queue),
       metrics_(metrics),
       clock_(clock),
@@ -238,14 +240,12 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Run(
                         absl::ToDoubleSeconds(clock_.Now() - start));
     reactor->Finish(ToGrpcStatus(status));
   };
-  absl::StatusOr<Principal> principal =
-      auth_.Authorize(MetadataValue(*ctx, "authorization"), needed);
-  if (!principal.ok()) {
-    finish(principal.status());
-    return reactor;
-  }
-  const bool queued = queue_.Submit(
-      [finish, work = std::move(work), p = *std::move(principal)] { finish(work(p)); });
+  // Authorization reads the database, so it runs on the queue too.
+  const bool queued = queue_.Submit([this, finish, work = std::move(work), needed,
+                                     header = std::string(MetadataValue(*ctx, "authorization"))] {
+    absl::StatusOr<Principal> principal = auth_.Authorize(header, needed);
+    finish(principal.ok() ? work(*principal) : principal.status());
+  });
   if (!queued) {
     finish(absl::ResourceExhaustedError("server is busy; retry in a few seconds"));
   }

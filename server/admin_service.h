@@ -1,12 +1,12 @@
 // admin_service.h: AdminService, what ringctl calls.
 //
-// Each handler authorizes the caller's role, then runs the operation on the
-// bounded database work queue and finishes the call from there; a full queue
-// answers RESOURCE_EXHAUSTED. Steps the two-person rule holds answer
-// FAILED_PRECONDITION naming the approval request. Trust uploads go to the TrustKeeper, which
-// verifies them; the server stores them and never signs them. Thread-safety:
-// handlers run concurrently; the RolloutManager, TrustKeeper and Store are
-// thread-safe.
+// Each handler queues its call on the bounded database work queue, where the
+// caller's token is checked (a database read) and the operation runs, and
+// finishes the call from there; a full queue answers RESOURCE_EXHAUSTED. Steps
+// the two-person rule holds answer FAILED_PRECONDITION naming the approval
+// request. Trust uploads go to the TrustKeeper, which verifies them; the server
+// stores them and never signs them. Thread-safety: handlers run concurrently;
+// the RolloutManager, TrustKeeper, AdminTokens and Store are thread-safe.
 #pragma once
 
 #include <functional>
@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "ringwarden/v1/admin.grpc.pb.h"
 #include "server/auth.h"
+#include "server/core/admin_tokens.h"
 #include "server/core/agent_registry.h"
 #include "server/core/rollout_manager.h"
 #include "server/core/work_queue.h"
@@ -28,8 +29,8 @@ void AgentToProto(const AgentRecord& a, v1::AgentInfo& out);
 class AdminServiceImpl final : public v1::AdminService::CallbackService {
  public:
   AdminServiceImpl(RolloutManager& manager, TrustKeeper& trust, Store& store,
-                   const AdminAuthenticator& auth, WorkQueue& queue, Metrics& metrics,
-                   const Clock& clock, AgentRegistry& agents);
+                   const AdminAuthenticator& auth, AdminTokens& tokens, WorkQueue& queue,
+                   Metrics& metrics, const Clock& clock, AgentRegistry& agents);
 
   grpc::ServerUnaryReactor* UploadContent(grpc::CallbackServerContext* ctx,
                                           const v1::UploadContentRequest* req,
@@ -116,9 +117,19 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* RejectRequest(grpc::CallbackServerContext* ctx,
                                           const v1::DecideApprovalRequest* req,
                                           v1::ApprovalRequest* resp) override;
+  // Admin tokens (admin_service_tokens.cc).
+  grpc::ServerUnaryReactor* CreateAdminToken(grpc::CallbackServerContext* ctx,
+                                             const v1::CreateAdminTokenRequest* req,
+                                             v1::CreateAdminTokenResponse* resp) override;
+  grpc::ServerUnaryReactor* ListAdminTokens(grpc::CallbackServerContext* ctx,
+                                            const v1::ListAdminTokensRequest* req,
+                                            v1::ListAdminTokensResponse* resp) override;
+  grpc::ServerUnaryReactor* RevokeAdminToken(grpc::CallbackServerContext* ctx,
+                                             const v1::RevokeAdminTokenRequest* req,
+                                             v1::AdminToken* resp) override;
 
  private:
-  // Run authorizes, then runs `work` on the queue and finishes the call with its status.
+  // Run queues authorization and then `work`, and finishes the call with their status.
   grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx, const char* method, Role needed,
                                 std::function<absl::Status(const Principal&)> work);
   grpc::ServerUnaryReactor* Act(grpc::CallbackServerContext* ctx, const char* method,
@@ -139,6 +150,7 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   TrustKeeper& trust_;
   Store& store_;
   const AdminAuthenticator& auth_;
+  AdminTokens& tokens_;
   WorkQueue& queue_;
   Metrics& metrics_;
   const Clock& clock_;

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "common/admin_token.h"
+#include "server/bootstrap_admin.h"
 #include "server/postgres/migrations.h"
 #include "server/server.h"
 
@@ -21,6 +23,16 @@ int main(int argc, char** argv) {
   };
   CLI::App* migrate = app.add_subcommand("migrate", "apply database migrations and exit");
   add_database(migrate);
+  CLI::App* bootstrap = app.add_subcommand(
+      "bootstrap-admin",
+      "migrate, then write the first admin token to the database and print it (stdout); "
+      "refused while an unexpired admin token exists");
+  add_database(bootstrap);
+  std::string bootstrap_name;
+  std::string bootstrap_ttl = "24h";
+  bootstrap->add_option("--name", bootstrap_name, "who holds the token, e.g. alice")->required();
+  bootstrap->add_option("--ttl", bootstrap_ttl, "lifetime: 1h to 365d, e.g. 90m, 24h, 30d")
+      ->capture_default_str();
   CLI::App* serve = app.add_subcommand("serve", "run the server (the default)");
   // add_seconds adds an option given in (fractional) seconds that sets `duration`.
   auto add_seconds = [](CLI::App* cmd, const std::string& name, absl::Duration& duration,
@@ -47,8 +59,6 @@ int main(int argc, char** argv) {
     add_seconds(cmd, "--assignment-ttl", config.assignment_ttl,
                 "seconds a signed assignment stays valid; default 43200 (12 h), 300 to 604800")
         ->check(CLI::Range(300.0, 604800.0));
-    cmd->add_option("--admin-tokens", config.admin_tokens_file,
-                    "file of \"TOKEN ROLE NAME\" lines (roles: viewer, releaser, admin)");
     cmd->add_option("--tls-cert", config.tls_cert_file,
                     "PEM certificate chain the server presents (reloaded when it changes)");
     cmd->add_option("--tls-key", config.tls_key_file, "PEM private key of --tls-cert");
@@ -98,6 +108,22 @@ int main(int argc, char** argv) {
       std::cout << "\n  applied " << name;
     }
     std::cout << std::endl;
+    return 0;
+  }
+
+  if (bootstrap->parsed()) {
+    absl::StatusOr<absl::Duration> ttl = ringwarden::ParseAdminTokenTtl(bootstrap_ttl);
+    absl::StatusOr<ringwarden::IssuedAdminToken> issued =
+        ttl.ok() ? ringwarden::BootstrapAdmin(config.database, bootstrap_name, *ttl)
+                 : absl::StatusOr<ringwarden::IssuedAdminToken>(ttl.status());
+    if (!issued.ok()) {
+      std::cerr << "bootstrap-admin failed: " << issued.status() << std::endl;
+      return 1;
+    }
+    std::cerr << "admin token " << issued->record.id << " for " << issued->record.name
+              << " expires " << ringwarden::AdminTokenTime(issued->record.expires_at)
+              << "; it is shown once, keep it in a secret store" << std::endl;
+    std::cout << issued->token << std::endl;
     return 0;
   }
 

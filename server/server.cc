@@ -17,6 +17,7 @@
 #include "server/admin_service.h"
 #include "server/agent_credentials.h"
 #include "server/agent_service.h"
+#include "server/core/admin_tokens.h"
 #include "server/core/agent_registry.h"
 #include "server/core/controller.h"
 #include "server/core/policy_cache.h"
@@ -61,8 +62,9 @@ struct Server::Parts {
   std::unique_ptr<prometheus::Exposer> exposer;
   std::unique_ptr<Metrics> metrics;
   std::unique_ptr<Ed25519PrivateKey> server_key;
-  AdminAuthenticator admin_auth;
   std::unique_ptr<PgStore> store;
+  std::unique_ptr<AdminTokens> admin_tokens;
+  std::unique_ptr<AdminAuthenticator> admin_auth;
   std::unique_ptr<SnapshotHolder> snapshots;
   std::unique_ptr<TrustKeeper> trust;
   std::unique_ptr<TelemetryWriter> telemetry;
@@ -139,10 +141,6 @@ absl::Status Server::Start() {
                                                    server_key.status().message()));
   }
   parts->server_key = std::make_unique<Ed25519PrivateKey>(*std::move(server_key));
-  if (config_.admin_tokens_file.empty()) {
-    return absl::InvalidArgumentError("--admin-tokens is required (lines \"TOKEN ROLE NAME\")");
-  }
-  ASSIGN_OR_RETURN(parts->admin_auth, AdminAuthenticator::LoadFile(config_.admin_tokens_file));
 
   if (config_.migrate) {
     ASSIGN_OR_RETURN(MigrationReport report,
@@ -154,6 +152,8 @@ absl::Status Server::Start() {
   parts->store = std::make_unique<PgStore>(config_.database, config_.db_workers + 2);
   parts->store->SetObserver(parts->metrics.get());
   Clock& clock = RealClock::Instance();
+  parts->admin_tokens = std::make_unique<AdminTokens>(*parts->store, clock, SecureRandomBytes);
+  parts->admin_auth = std::make_unique<AdminAuthenticator>(*parts->admin_tokens);
   parts->snapshots = std::make_unique<SnapshotHolder>(*parts->store);
   parts->trust = std::make_unique<TrustKeeper>(*parts->store, *parts->snapshots,
                                                parts->server_key->PublicKey(), clock);
@@ -186,8 +186,8 @@ absl::Status Server::Start() {
       *parts->server_key, clock, *parts->agent_registry, *parts->agent_credentials,
       *parts->enroll_queue);
   parts->admin_service = std::make_unique<AdminServiceImpl>(
-      *parts->manager, *parts->trust, *parts->store, parts->admin_auth, *parts->admin_queue,
-      *parts->metrics, clock, *parts->agent_registry);
+      *parts->manager, *parts->trust, *parts->store, *parts->admin_auth, *parts->admin_tokens,
+      *parts->admin_queue, *parts->metrics, clock, *parts->agent_registry);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

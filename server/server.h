@@ -30,7 +30,6 @@ struct ServerConfig {
   std::string server_key_file;
   // How long a signed assignment stays valid: kMinAssignmentTtl..kMaxAssignmentTtl.
   absl::Duration assignment_ttl = kDefaultAssignmentTtl;
-  std::string admin_tokens_file;
   // TLS (the default): the server's certificate chain and key, and the CA
   // bundle that verifies agents' client certificates. Reloaded on change.
   std::string tls_cert_file;

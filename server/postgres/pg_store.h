@@ -5,7 +5,8 @@
 // failures (lost connection, serialization failure, deadlock) are retried, a
 // bounded number of times; a refusal or an in-doubt commit never is. The
 // methods live in pg_catalog.cc, pg_trust.cc, pg_rollouts.cc, pg_telemetry.cc,
-// pg_health.cc, pg_audit.cc and pg_approvals.cc. Thread-safety: safe to call from many threads.
+// pg_health.cc, pg_audit.cc, pg_approvals.cc and pg_admin_tokens.cc. Thread-safety: safe to call
+// from many threads.
 #pragma once
 
 #include <memory>
@@ -110,6 +111,16 @@ class PgStore final : public Store {
   absl::Status RejectApproval(const std::string& id, const std::string& decided_by,
                               const std::string& reason, absl::Time at,
                               const AuditRecord& audit) override;
+
+  // AdminTokenStore (pg_admin_tokens.cc)
+  absl::Status InsertAdminToken(const AdminTokenRecord& token,
+                                const std::string& refuse_if_live_role,
+                                const AuditRecord& audit) override;
+  absl::StatusOr<AdminTokenRecord> GetAdminToken(const std::string& id) override;
+  absl::StatusOr<std::vector<AdminTokenRecord>> ListAdminTokens() override;
+  absl::Status RevokeAdminToken(const std::string& id, absl::Time at, const std::string& by,
+                                const std::string& keep_live_role,
+                                const AuditRecord& audit) override;
 
  private:
   std::unique_ptr<PgPool> pool_;  // pimpl: keeps the driver out of this header

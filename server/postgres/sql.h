@@ -235,6 +235,39 @@ SELECT id, (extract(epoch from at) * 1000000)::bigint, actor, action, coalesce(r
 FROM audit_log WHERE ($1 = '' OR rollout_id = $1) AND seq > $2
 ORDER BY seq LIMIT $3)sql"};
 
+// ---- Admin tokens -------------------------------------------------------------
+
+// Self-conflicting, held until the transaction ends: serializes the checks of
+// bootstrap and revocation ("is another live admin token there?") with each other.
+inline constexpr Statement kLockAdminTokens = {"lock_admin_tokens", R"sql(
+LOCK TABLE admin_tokens IN SHARE ROW EXCLUSIVE MODE)sql"};
+
+// How many tokens of role $1 are live at $2 (Unix microseconds), leaving out id $3.
+inline constexpr Statement kCountLiveAdminTokens = {"count_live_admin_tokens", R"sql(
+SELECT count(*) FROM admin_tokens
+WHERE role = $1 AND revoked_at IS NULL
+  AND expires_at > timestamptz 'epoch' + $2::bigint * interval '1 microsecond' AND id <> $3)sql"};
+
+// $5, $7: created and expires at, Unix microseconds.
+inline constexpr Statement kInsertAdminToken = {"insert_admin_token", R"sql(
+INSERT INTO admin_tokens (id, name, role, secret_sha256, created_at, created_by, expires_at)
+VALUES ($1, $2, $3, $4, timestamptz 'epoch' + $5::bigint * interval '1 microsecond', $6,
+        timestamptz 'epoch' + $7::bigint * interval '1 microsecond'))sql"};
+
+// Every token, oldest first; $1: one id, or '' for all.
+inline constexpr Statement kListAdminTokens = {"list_admin_tokens", R"sql(
+SELECT id, name, role, secret_sha256, (extract(epoch from created_at) * 1000000)::bigint,
+       created_by, (extract(epoch from expires_at) * 1000000)::bigint,
+       (extract(epoch from revoked_at) * 1000000)::bigint, coalesce(revoked_by, '')
+FROM admin_tokens WHERE $1 = '' OR id = $1
+ORDER BY created_at, id)sql"};
+
+// $2: revoked at, Unix microseconds; no row when absent or already revoked.
+inline constexpr Statement kRevokeAdminToken = {"revoke_admin_token", R"sql(
+UPDATE admin_tokens
+SET revoked_at = timestamptz 'epoch' + $2::bigint * interval '1 microsecond', revoked_by = $3
+WHERE id = $1 AND revoked_at IS NULL)sql"};
+
 // ---- Rollouts and decisions -------------------------------------------------
 
 inline constexpr Statement kInsertRollout = {"insert_rollout", R"sql(

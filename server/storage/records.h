@@ -128,6 +128,20 @@ struct AuditRecord {
   std::optional<ApprovalClaim> approval;
 };
 
+// AdminTokenRecord is one admin credential. Only the SHA-256 of its secret is
+// kept; the token text is shown once, when it is created.
+struct AdminTokenRecord {
+  std::string id;    // public: 12 lowercase hex characters
+  std::string name;  // the person or service
+  std::string role;  // RoleName(): "viewer", "releaser" or "admin"
+  std::string secret_sha256;
+  absl::Time created_at;
+  std::string created_by;
+  absl::Time expires_at;
+  std::optional<absl::Time> revoked_at;
+  std::string revoked_by;
+};
+
 struct RingProgressRecord {
   Ring ring = Ring::kCanary;
   int64_t targeted = 0;

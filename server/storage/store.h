@@ -259,6 +259,31 @@ inline AuditRecord ApproverAudit(const AuditRecord& change) {
   return entry;
 }
 
+// AdminTokenStore: the admin credentials (hashed). A token is "live" at a time
+// when it is neither revoked nor expired then.
+class AdminTokenStore {
+ public:
+  virtual ~AdminTokenStore() = default;
+  // InsertAdminToken stores a new token. With `refuse_if_live_role` set,
+  // FAILED_PRECONDITION when a token of that role is live at
+  // token.created_at (checked under the table lock that revocations take).
+  // ALREADY_EXISTS when the id is taken.
+  virtual absl::Status InsertAdminToken(const AdminTokenRecord& token,
+                                        const std::string& refuse_if_live_role,
+                                        const AuditRecord& audit) = 0;
+  // GetAdminToken returns one token; NOT_FOUND when absent.
+  virtual absl::StatusOr<AdminTokenRecord> GetAdminToken(const std::string& id) = 0;
+  // ListAdminTokens lists every token, oldest first.
+  virtual absl::StatusOr<std::vector<AdminTokenRecord>> ListAdminTokens() = 0;
+  // RevokeAdminToken marks token `id` revoked at `at` by `by`. NOT_FOUND when
+  // absent, FAILED_PRECONDITION when already revoked, and, with
+  // `keep_live_role` set, when the token has that role, is live at `at` and no
+  // other token of that role would be (checked under the table lock).
+  virtual absl::Status RevokeAdminToken(const std::string& id, absl::Time at, const std::string& by,
+                                        const std::string& keep_live_role,
+                                        const AuditRecord& audit) = 0;
+};
+
 // Store is every role at once, for wiring a server from one implementation.
 class Store : public CatalogStore,
               public TrustStore,
@@ -268,6 +293,7 @@ class Store : public CatalogStore,
               public HealthSource,
               public AuditLog,
               public AgentDirectory,
-              public ApprovalStore {};
+              public ApprovalStore,
+              public AdminTokenStore {};
 
 }  // namespace ringwarden

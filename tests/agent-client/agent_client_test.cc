@@ -65,11 +65,11 @@ TEST_F(AgentClientTest, CallsBeforeEnrollFailWithoutRpc) {
   EXPECT_EQ(server_.service().calls("GetAssignment"), 0);
 }
 
-TEST_F(AgentClientTest, EnrollWithWrongSecretKeepsServerMessage) {
+TEST_F(AgentClientTest, EnrollWithWrongTokenKeepsServerMessage) {
   AgentClient client = NewClient();
   auto result = client.Enroll("a-1", {}, "nope", "host");
   EXPECT_EQ(result.status().code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_NE(result.status().message().find("enrollment secret"), std::string::npos);
+  EXPECT_NE(result.status().message().find("enrollment token refused"), std::string::npos);
   EXPECT_FALSE(client.enrolled());
 }
 

@@ -412,7 +412,7 @@ grpc::ServerUnaryReactor* FakeAgentService::Enroll(grpc::CallbackServerContext* 
   }
   if (req->enrollment_token() != kSecret) {
     return Reply(ctx, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                                   "wrong enrollment secret; check --enrollment-secret"));
+                                   "enrollment token refused: unknown token"));
   }
   if (req->agent_id().empty()) {
     return Reply(ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "agent_id is required"));

@@ -111,9 +111,27 @@ TEST_F(RingctlTest, NewVerbsExist) {
                                              {"floor", "sign"},
                                              {"floor", "upload"},
                                              {"trust", "list"},
+                                             {"token", "create"},
+                                             {"token", "list"},
+                                             {"token", "revoke"},
                                              {"completion"}}) {
     EXPECT_NE(std::find(verbs.begin(), verbs.end(), want), verbs.end()) << absl::StrJoin(want, " ");
   }
+}
+
+TEST_F(RingctlTest, TokenCreateChecksItsFlagsBeforeAnyCall) {
+  CliRun ttl = Ringctl({"--server", "127.0.0.1:1", "--timeout", "0.5", "token", "create", "--name",
+                        "ci", "--role", "viewer", "--ttl", "5s"});
+  EXPECT_EQ(ttl.code, kExitUsage) << ttl.err;
+  EXPECT_THAT(ttl.err, HasSubstr("is not a lifetime; write a whole number and m, h or d"));
+  CliRun long_ttl = Ringctl({"--server", "127.0.0.1:1", "--timeout", "0.5", "token", "create",
+                             "--name", "ci", "--role", "viewer", "--ttl", "400d"});
+  EXPECT_EQ(long_ttl.code, kExitUsage) << long_ttl.err;
+  EXPECT_THAT(long_ttl.err, HasSubstr("between 1h and 365d"));
+  CliRun role =
+      Ringctl({"--server", "127.0.0.1:1", "token", "create", "--name", "ci", "--role", "root"});
+  EXPECT_EQ(role.code, kExitUsage) << role.err;
+  EXPECT_EQ(Ringctl({"--server", "127.0.0.1:1", "token", "revoke"}).code, kExitUsage);
 }
 
 TEST_F(RingctlTest, UnreachableServerExitsThree) {

@@ -69,28 +69,30 @@ done
 "${ringctl_bin}" keys root create --version 1 --expires 30d --root-key "${work}/root.pub" \
   --release-key "${work}/release.pub" --server-key "${work}/server.pub" \
   --sign-with "${work}/root.pem" -o "${work}/root.json" >/dev/null
-token=$(openssl rand -hex 24)
-printf '# TOKEN ROLE NAME\n%s admin deploy-live-test\n' "${token}" >"${work}/tokens"
-"${root}/deploy/tls.sh" "${work}/tls" >/dev/null
+token=$("${server_bin}" bootstrap-admin --database "${conninfo}" --name deploy-live-test \
+  --ttl 1h 2>"${work}/bootstrap.log") || die "bootstrap-admin failed: $(cat "${work}/bootstrap.log")"
+bash "${root}/deploy/tls.sh" "${work}/tls" >/dev/null || die "deploy/tls.sh failed"
 
 # --- server -----------------------------------------------------------------
 mport=$(free_port)
 "${server_bin}" --database "${conninfo}" --listen 127.0.0.1:0 --port-file "${work}/port" \
   --metrics-listen "127.0.0.1:${mport}" --root "${work}/root.json" \
   --server-key "${work}/server.pem" \
-  --admin-tokens "${work}/tokens" --tls-cert "${work}/tls/server.crt" \
-  --tls-key "${work}/tls/server.key" --client-ca "${work}/tls/agent-ca.crt" \
-  --agent-ca-key "${work}/tls/agent-ca.key" --poll-interval 0.3 --controller-interval 0.3 >"${work}/server.log" 2>&1 &
+  --tls-cert "${work}/tls/server.crt" --tls-key "${work}/tls/server.key" \
+  --client-ca "${work}/tls/agent-ca.crt" --agent-ca-key "${work}/tls/agent-ca.key" \
+  --poll-interval 0.3 --controller-interval 0.3 >"${work}/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 150); do [[ -s "${work}/port" ]] && break; sleep 0.1; done
 [[ -s "${work}/port" ]] || die "ringwarden-server did not start"
 server="127.0.0.1:$(tr -d '[:space:]' <"${work}/port")"
 ringctl() { "${ringctl_bin}" --server "${server}" --token "${token}" --ca "${work}/tls/server-ca.crt" "$@"; }
-ok "ringwarden-server on ${server}, metrics on 127.0.0.1:${mport}"
+ok "ringwarden-server on ${server} (TLS), metrics on 127.0.0.1:${mport}"
 
 # --- fleet and a rollout ------------------------------------------------------
-enroll=$(ringctl enroll-token create --ttl 1h --max-uses "${AGENTS}" 2>/dev/null)
-dogfood=$(ringctl enroll-token create --ttl 1h --max-uses "${AGENTS}" --label group=dogfood 2>/dev/null)
+enroll=$(ringctl enroll-token create --ttl 1h --max-uses "${AGENTS}") ||
+  die "enroll-token create failed"
+dogfood=$(ringctl enroll-token create --ttl 1h --max-uses "${AGENTS}" --label group=dogfood) ||
+  die "enroll-token create --label group=dogfood failed"
 "${fleet_bin}" --agents "${AGENTS}" --server "${server}" --root "${work}/root.json" \
   --ca "${work}/tls/server-ca.crt" --enrollment-token "${enroll}" \
   --token-fraction "${dogfood}:0.05" --channel "${CHANNEL}" \

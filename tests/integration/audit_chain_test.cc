@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "cli/admin_client.h"
 #include "cli/ringctl.h"
+#include "tests/support/admin_tokens_env.h"
 #include "tests/support/test_env.h"
 
 namespace ringwarden {
@@ -26,6 +27,7 @@ constexpr char kChannel[] = "rules.behavioral";
 class AuditChainTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    testing::BootstrapTestTokens(db_.conninfo(), keys_);
     server_ = std::make_unique<ServerProcess>(db_.conninfo(), keys_);
     for (int64_t version : {1, 2, 3}) {
       CliResult r = testing::PublishContent(server_->address(), keys_, kChannel, version,
@@ -34,16 +36,18 @@ class AuditChainTest : public ::testing::Test {
     }
     ASSERT_EQ(Ctl({"pin", "set", "--label", "group=payments", "--channel", kChannel, "n-1",
                    "--reason", "change freeze"},
-                  TestKeys::kReleaserToken)
+                  keys_.releaser_token)
                   .code,
               kExitOk);
     entries_ = std::stoll(db_.Query("SELECT count(*) FROM audit_log"));
     ASSERT_GE(entries_, 5);
   }
 
-  CliResult Ctl(std::vector<std::string> args, const char* token = TestKeys::kViewerToken) {
+  CliResult Ctl(std::vector<std::string> args, const std::string& token) {
     return Ringctl(server_->address(), token, std::move(args));
   }
+  // Ctl without a token runs as the viewer.
+  CliResult Ctl(std::vector<std::string> args) { return Ctl(std::move(args), keys_.viewer_token); }
 
   // Head returns the head `ringctl audit verify -o json` reports.
   std::string Head() {
@@ -77,7 +81,7 @@ TEST_F(AuditChainTest, UntamperedLogVerifiesForAViewer) {
   EXPECT_THAT(r.out, HasSubstr("head " + head));
   EXPECT_EQ(Head(), head);
   // The recorded head stays provable as the log grows.
-  ASSERT_EQ(Ctl({"emergency-stop", "--reason", "drill"}, TestKeys::kAdminToken).code, kExitOk);
+  ASSERT_EQ(Ctl({"emergency-stop", "--reason", "drill"}, keys_.admin_token).code, kExitOk);
   r = Ctl({"audit", "verify", "--expect", head});
   EXPECT_EQ(r.code, kExitOk) << r.err;
   EXPECT_THAT(r.out, HasSubstr(absl::StrCat(entries_ + 1, " entries")));
@@ -133,7 +137,7 @@ TEST_F(AuditChainTest, MalformedExpectedHeadIsAUsageError) {
 }
 
 TEST_F(AuditChainTest, ListAuditLogRefusesBadPaging) {
-  AdminClient viewer(server_->address(), TestKeys::kViewerToken, absl::Seconds(30),
+  AdminClient viewer(server_->address(), keys_.viewer_token, absl::Seconds(30),
                      testing::Pki().ServerCaPem());
   v1::ListAuditLogRequest req;
   req.set_oldest_first(true);

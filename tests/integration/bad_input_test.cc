@@ -12,6 +12,7 @@
 #include "common/sha256.h"
 #include "ringwarden/v1/agent.grpc.pb.h"
 #include "ringwarden/v1/content.pb.h"
+#include "tests/support/admin_tokens_env.h"
 #include "tests/support/test_env.h"
 
 namespace ringwarden {
@@ -26,8 +27,9 @@ constexpr char kChannel[] = "rules.behavioral";
 class BadInputTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    testing::BootstrapTestTokens(db_.conninfo(), keys_);
     server_ = std::make_unique<ServerProcess>(db_.conninfo(), keys_);
-    admin_ = std::make_unique<AdminClient>(server_->address(), TestKeys::kReleaserToken,
+    admin_ = std::make_unique<AdminClient>(server_->address(), keys_.releaser_token,
                                            absl::Seconds(30), testing::Pki().ServerCaPem());
   }
 
@@ -153,7 +155,7 @@ TEST_F(BadInputTest, ContentUploadRefusals) {
 TEST_F(BadInputTest, CredentialsAndRoles) {
   const std::string payload = "rules v1";
   const std::string rows = Rows();
-  AdminClient viewer(server_->address(), TestKeys::kViewerToken, absl::Seconds(10),
+  AdminClient viewer(server_->address(), keys_.viewer_token, absl::Seconds(10),
                      testing::Pki().ServerCaPem());
   ExpectRefused(Upload(Envelope(payload, 1), payload, &viewer), absl::StatusCode::kPermissionDenied,
                 "releaser", rows);
@@ -231,7 +233,8 @@ TEST_F(BadInputTest, RolloutRefusals) {
 }
 
 TEST_F(BadInputTest, AgentRefusals) {
-  const std::string token = testing::CreateEnrollmentToken(server_->address(), 5);
+  const std::string token =
+      testing::CreateEnrollmentToken(server_->address(), keys_.admin_token, 5);
   // Calls without a client certificate: only Enroll is answered.
   auto anonymous = v1::AgentService::NewStub(testing::ServerChannel(server_->address()));
   auto call = [&](v1::AgentService::Stub* stub, auto method, const auto& req, auto* resp) {
@@ -341,7 +344,8 @@ namespace {
 // arrives: proto3 strings refuse it at the transport.
 TEST_F(BadInputTest, HostileTelemetryTextIsStoredAndDoesNotBlockLaterBatches) {
   absl::StatusOr<testing::TestAgent> host = testing::EnrollAgent(
-      server_->address(), "host-x", testing::CreateEnrollmentToken(server_->address(), 1));
+      server_->address(), "host-x",
+      testing::CreateEnrollmentToken(server_->address(), keys_.admin_token, 1));
   ASSERT_TRUE(host.ok()) << host.status();
   auto stub = v1::AgentService::NewStub(testing::ServerChannel(server_->address(), &*host));
   auto send = [&](const v1::ReportTelemetryRequest& req) {

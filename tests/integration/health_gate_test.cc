@@ -10,6 +10,7 @@
 #include "agent-client/agent.h"
 #include "agent-client/sim/fleet.h"
 #include "common/dsse.h"
+#include "tests/support/admin_tokens_env.h"
 #include "tests/support/test_env.h"
 
 namespace ringwarden {
@@ -39,6 +40,7 @@ constexpr char kFastPolicy[] = R"({
 class HealthGateTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    testing::BootstrapTestTokens(db_.conninfo(), keys_);
     server_ = std::make_unique<ServerProcess>(
         db_.conninfo(), keys_, 0,
         std::vector<std::string>{"--poll-interval", "0.3", "--controller-interval", "0.3"});
@@ -49,7 +51,7 @@ class HealthGateTest : public ::testing::Test {
   }
 
   CliResult Ctl(std::vector<std::string> args) {
-    return Ringctl(server_->address(), TestKeys::kReleaserToken, std::move(args));
+    return Ringctl(server_->address(), keys_.releaser_token, std::move(args));
   }
 
   void Publish(int64_t version) {
@@ -96,13 +98,16 @@ class HealthGateTest : public ::testing::Test {
     o.threads = 8;
     o.seed = 42;
     // Dogfood hosts are canary because their enrollment token says so.
-    o.token_fractions.push_back(agent::TokenFraction{
-        testing::CreateEnrollmentToken(server_->address(), kAgents, {"group=dogfood"}), 0.02});
+    o.token_fractions.push_back(
+        agent::TokenFraction{testing::CreateEnrollmentToken(server_->address(), keys_.admin_token,
+                                                            kAgents, {"group=dogfood"}),
+                             0.02});
     o.server_ca_pem = testing::Pki().ServerCaPem();
     o.start_spread = absl::Seconds(1);
     o.restart_delay = absl::Seconds(2);
     o.agent.channels = {kChannel};
-    o.agent.enrollment_token = testing::CreateEnrollmentToken(server_->address(), kAgents);
+    o.agent.enrollment_token =
+        testing::CreateEnrollmentToken(server_->address(), keys_.admin_token, kAgents);
     o.agent.heartbeat_interval = absl::Milliseconds(500);
     o.agent.healthy_interval = absl::Seconds(2);
     o.agent.min_poll_interval = absl::Milliseconds(100);
@@ -127,8 +132,10 @@ TEST_F(HealthGateTest, BadUpdateStopsInCanaryAndHealthyOnesPromoteThemselves) {
   const Root root = *agent::TrustConfiguredRoot(testing::ReadFileOrDie(keys_.root_path));
   agent::Fleet fleet(FleetOpts(), root);  // `root` outlives the fleet
   ASSERT_TRUE(fleet.Start().ok());
+  // 2,000 TLS enrollments (a key pair, a CSR and a certificate each) take a
+  // while on a loaded two-core machine; the gates are what this test judges.
   ASSERT_TRUE(
-      fleet.WaitFor([](const auto& s) { return s.enrolled == s.agents; }, absl::Seconds(60)))
+      fleet.WaitFor([](const auto& s) { return s.enrolled == s.agents; }, absl::Seconds(180)))
       << fleet.Summary().ToLine();
 
   // v1 is healthy: the controller walks it through every ring on its own.

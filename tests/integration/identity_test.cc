@@ -14,6 +14,7 @@
 #include "agent-client/sim/fleet.h"
 #include "common/pki.h"
 #include "ringwarden/v1/agent.grpc.pb.h"
+#include "tests/support/admin_tokens_env.h"
 #include "tests/support/test_env.h"
 
 namespace ringwarden {
@@ -33,10 +34,13 @@ constexpr char kChannel[] = "rules.behavioral";
 
 class IdentityTest : public ::testing::Test {
  protected:
-  void SetUp() override { server_ = std::make_unique<ServerProcess>(db_.conninfo(), keys_); }
+  void SetUp() override {
+    testing::BootstrapTestTokens(db_.conninfo(), keys_);
+    server_ = std::make_unique<ServerProcess>(db_.conninfo(), keys_);
+  }
 
   CliResult Admin(std::vector<std::string> args) {
-    return Ringctl(server_->address(), TestKeys::kAdminToken, std::move(args));
+    return Ringctl(server_->address(), keys_.admin_token, std::move(args));
   }
 
   // Poll calls GetAssignment as `id` over `channel`.
@@ -63,7 +67,8 @@ class IdentityTest : public ::testing::Test {
 
   TestAgent Enrolled(const std::string& id, const std::vector<std::string>& labels = {}) {
     absl::StatusOr<TestAgent> agent = EnrollAgent(
-        server_->address(), id, testing::CreateEnrollmentToken(server_->address(), 1, labels));
+        server_->address(), id,
+        testing::CreateEnrollmentToken(server_->address(), keys_.admin_token, 1, labels));
     EXPECT_TRUE(agent.ok()) << agent.status();
     return agent.ok() ? *agent : TestAgent{};
   }
@@ -168,7 +173,8 @@ TEST_F(IdentityTest, AgentAReportingAsBIsRefused) {
 
 TEST_F(IdentityTest, ReEnrollingAnExistingIdNeedsItsCredential) {
   TestAgent original = Enrolled("host-1");
-  const std::string token = testing::CreateEnrollmentToken(server_->address(), 5);
+  const std::string token =
+      testing::CreateEnrollmentToken(server_->address(), keys_.admin_token, 5);
   ExpectRefused(EnrollAgent(server_->address(), "host-1", token).status(),
                 absl::StatusCode::kPermissionDenied, "already enrolled");
   // The agent itself, over its certificate, may (a new key, the same id).
@@ -179,7 +185,8 @@ TEST_F(IdentityTest, ReEnrollingAnExistingIdNeedsItsCredential) {
 }
 
 TEST_F(IdentityTest, SpentAndExpiredTokensAreRefused) {
-  const std::string token = testing::CreateEnrollmentToken(server_->address(), 1);
+  const std::string token =
+      testing::CreateEnrollmentToken(server_->address(), keys_.admin_token, 1);
   ASSERT_TRUE(EnrollAgent(server_->address(), "host-1", token).ok());
   ExpectRefused(EnrollAgent(server_->address(), "host-2", token).status(),
                 absl::StatusCode::kPermissionDenied, "is spent: 1 of 1 uses taken");
@@ -200,7 +207,8 @@ TEST_F(IdentityTest, SpentAndExpiredTokensAreRefused) {
 
 TEST_F(IdentityTest, ASelfAssertedDogfoodLabelDoesNotLandInCanary) {
   // Ids whose hash is not canary: only a label could put them there.
-  const std::string token = testing::CreateEnrollmentToken(server_->address(), 20);
+  const std::string token =
+      testing::CreateEnrollmentToken(server_->address(), keys_.admin_token, 20);
   int checked = 0;
   for (int i = 0; i < 20; ++i) {
     const std::string id = absl::StrCat("self-", i);
@@ -220,11 +228,11 @@ TEST_F(IdentityTest, ASelfAssertedDogfoodLabelDoesNotLandInCanary) {
 
 TEST_F(IdentityTest, OnlyAdminsManageIdentity) {
   Enrolled("host-1");
-  CliResult releaser = Ringctl(server_->address(), TestKeys::kReleaserToken,
+  CliResult releaser = Ringctl(server_->address(), keys_.releaser_token,
                                {"agents", "revoke", "host-1", "--reason", "x"});
   EXPECT_EQ(releaser.code, 2);
   EXPECT_NE(releaser.err.find("PERMISSION_DENIED"), std::string::npos) << releaser.err;
-  CliResult viewer = Ringctl(server_->address(), TestKeys::kViewerToken,
+  CliResult viewer = Ringctl(server_->address(), keys_.viewer_token,
                              {"enroll-token", "create", "--max-uses", "1"});
   EXPECT_EQ(viewer.code, 2);
   EXPECT_NE(viewer.err.find("PERMISSION_DENIED"), std::string::npos) << viewer.err;
@@ -238,17 +246,9 @@ TEST(TransportTest, PlaintextIsRefusedUnlessAskedForOnLoopback) {
   TestKeys keys;
   testing::TempDir dir;
   auto start = [&](std::vector<std::string> args) {
-    std::vector<std::string> full = {testing::ServerBinary(),
-                                     "--database",
-                                     db.conninfo(),
-                                     "--root",
-                                     keys.root_path,
-                                     "--server-key",
-                                     keys.server_key_path,
-                                     "--admin-tokens",
-                                     keys.tokens_path,
-                                     "--metrics-listen",
-                                     ""};
+    std::vector<std::string> full = {
+        testing::ServerBinary(), "--database",         db.conninfo(),      "--root", keys.root_path,
+        "--server-key",          keys.server_key_path, "--metrics-listen", ""};
     full.insert(full.end(), args.begin(), args.end());
     const pid_t pid = testing::Spawn(full, dir.File("server.log"));
     int status = 0;
@@ -271,7 +271,8 @@ TEST(TransportTest, PlaintextIsRefusedUnlessAskedForOnLoopback) {
 // version: their labels do not make them canary, and the token's use cap
 // stops the flood at its limit.
 TEST_F(IdentityTest, SybilHostsWithAStolenTokenNeitherReachCanaryNorOutnumberTheCap) {
-  const std::string stolen = testing::CreateEnrollmentToken(server_->address(), 10);
+  const std::string stolen =
+      testing::CreateEnrollmentToken(server_->address(), keys_.admin_token, 10);
   agent::FleetOptions o;
   o.agents = 50;
   o.server = server_->address();

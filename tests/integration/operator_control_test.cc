@@ -9,6 +9,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "ringwarden/v1/agent.grpc.pb.h"
+#include "tests/support/admin_tokens_env.h"
 #include "tests/support/test_env.h"
 
 namespace ringwarden {
@@ -25,13 +26,17 @@ constexpr char kChannel[] = "rules.behavioral";
 class OperatorControlTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    testing::BootstrapTestTokens(db_.conninfo(), keys_);
     server_ = std::make_unique<ServerProcess>(db_.conninfo(), keys_);
     const std::string policy = keys_.dir.File("p.json");
     testing::WriteFile(policy, R"({"broad_waves": [1.0]})");
     ASSERT_EQ(Ctl({"policy", "set", "default", "--file", policy}).code, 0);
   }
 
-  CliResult Ctl(std::vector<std::string> args, const char* token = TestKeys::kReleaserToken) {
+  CliResult Ctl(std::vector<std::string> args) {
+    return Ctl(std::move(args), keys_.releaser_token);
+  }
+  CliResult Ctl(std::vector<std::string> args, const std::string& token) {
     return Ringctl(server_->address(), token, std::move(args));
   }
 
@@ -63,7 +68,8 @@ class OperatorControlTest : public ::testing::Test {
       label_args.push_back(k + "=" + v);
     }
     absl::StatusOr<testing::TestAgent> agent = testing::EnrollAgent(
-        server_->address(), id, testing::CreateEnrollmentToken(server_->address(), 1, label_args));
+        server_->address(), id,
+        testing::CreateEnrollmentToken(server_->address(), keys_.admin_token, 1, label_args));
     EXPECT_TRUE(agent.ok()) << agent.status();
     return agent.ok() ? *agent : testing::TestAgent{};
   }
@@ -105,8 +111,8 @@ TEST_F(OperatorControlTest, EmergencyStopFreezesEverythingUntilLifted) {
 
   // Only admins may pull the stop, and it needs a reason.
   EXPECT_EQ(Ctl({"emergency-stop", "--reason", "INC-1"}).code, 2);
-  EXPECT_EQ(Ctl({"emergency-stop"}, TestKeys::kAdminToken).code, 1);
-  CliResult stop = Ctl({"emergency-stop", "--reason", "INC-1"}, TestKeys::kAdminToken);
+  EXPECT_EQ(Ctl({"emergency-stop"}, keys_.admin_token).code, 1);
+  CliResult stop = Ctl({"emergency-stop", "--reason", "INC-1"}, keys_.admin_token);
   ASSERT_EQ(stop.code, 0) << stop.err;
 
   v1::GetAssignmentResponse frozen = Poll("dog-1", token, 0);
@@ -116,9 +122,8 @@ TEST_F(OperatorControlTest, EmergencyStopFreezesEverythingUntilLifted) {
   EXPECT_EQ(promote.code, 2);
   EXPECT_NE(promote.err.find("emergency stop"), std::string::npos) << promote.err;
 
-  ASSERT_EQ(
-      Ctl({"emergency-stop", "--lift", "--reason", "INC-1 resolved"}, TestKeys::kAdminToken).code,
-      0);
+  ASSERT_EQ(Ctl({"emergency-stop", "--lift", "--reason", "INC-1 resolved"}, keys_.admin_token).code,
+            0);
   v1::GetAssignmentResponse lifted = Poll("dog-1", token, 0);
   EXPECT_FALSE(lifted.emergency_stop());
   EXPECT_EQ(Version(lifted), 1);
@@ -174,7 +179,7 @@ TEST_F(OperatorControlTest, PolicyInputIsValidatedAndVersioned) {
   EXPECT_EQ(shown["version"], 2);
   EXPECT_EQ(shown["policy"]["canary"]["min_bake_seconds"], 60);
   // A viewer cannot change policies.
-  EXPECT_EQ(Ctl({"policy", "set", "strict", "--file", good}, TestKeys::kViewerToken).code, 2);
+  EXPECT_EQ(Ctl({"policy", "set", "strict", "--file", good}, keys_.viewer_token).code, 2);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "agent-client/agent.h"
 #include "agent-client/sim/fleet.h"
 #include "common/dsse.h"
+#include "tests/support/admin_tokens_env.h"
 #include "tests/support/test_env.h"
 
 namespace ringwarden {
@@ -24,6 +25,7 @@ constexpr char kChannel[] = "rules.behavioral";
 class RolloutFlowTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    testing::BootstrapTestTokens(db_.conninfo(), keys_);
     port_ = testing::FreePort();
     server_ = std::make_unique<ServerProcess>(db_.conninfo(), keys_, port_, FastArgs());
     root_ = *agent::TrustConfiguredRoot(testing::ReadFileOrDie(keys_.root_path));
@@ -37,7 +39,7 @@ class RolloutFlowTest : public ::testing::Test {
   static std::vector<std::string> FastArgs() { return {"--poll-interval", "0.2"}; }
 
   CliResult Ctl(std::vector<std::string> args) {
-    return Ringctl(server_->address(), TestKeys::kReleaserToken, std::move(args));
+    return Ringctl(server_->address(), keys_.releaser_token, std::move(args));
   }
 
   // Publish signs `version` with ringctl and uploads it.
@@ -79,12 +81,15 @@ class RolloutFlowTest : public ::testing::Test {
     o.connections = 2;
     o.threads = 6;
     // Dogfood hosts are canary because their enrollment token says so.
-    o.token_fractions.push_back(agent::TokenFraction{
-        testing::CreateEnrollmentToken(server_->address(), agents, {"group=dogfood"}), 0.02});
+    o.token_fractions.push_back(
+        agent::TokenFraction{testing::CreateEnrollmentToken(server_->address(), keys_.admin_token,
+                                                            agents, {"group=dogfood"}),
+                             0.02});
     o.server_ca_pem = testing::Pki().ServerCaPem();
     o.start_spread = absl::Milliseconds(500);
     o.agent.channels = {kChannel};
-    o.agent.enrollment_token = testing::CreateEnrollmentToken(server_->address(), agents);
+    o.agent.enrollment_token =
+        testing::CreateEnrollmentToken(server_->address(), keys_.admin_token, agents);
     o.agent.heartbeat_interval = absl::Milliseconds(300);
     o.agent.healthy_interval = absl::Seconds(1);
     o.agent.min_poll_interval = absl::Milliseconds(100);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "tests/support/admin_tokens_env.h"
 #include "tests/support/test_env.h"
 
 namespace ringwarden {
@@ -50,8 +51,10 @@ std::string ReadOrEmpty(const std::string& path) {
 
 class TrustChainIntegrationTest : public ::testing::Test {
  protected:
+  void SetUp() override { testing::BootstrapTestTokens(db_.conninfo(), keys_); }
+
   CliResult Admin(std::vector<std::string> args) {
-    return Ringctl(server_->address(), TestKeys::kAdminToken, std::move(args));
+    return Ringctl(server_->address(), keys_.admin_token, std::move(args));
   }
 
   void Publish(int64_t version, const std::string& body) {
@@ -68,7 +71,7 @@ class TrustChainIntegrationTest : public ::testing::Test {
   AgentRun Agent() {
     if (dogfood_token_.empty()) {
       // One host, enrolled once: later runs use the credential in its state.
-      dogfood_token_ = testing::CreateEnrollmentToken(server_->address(), 1,
+      dogfood_token_ = testing::CreateEnrollmentToken(server_->address(), keys_.admin_token, 1,
                                                       std::vector<std::string>{"group=dogfood"});
     }
     return RunAgentOnce({"--server", server_->address(), "--state-dir", state_.path(), "--id",

@@ -7,8 +7,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/ascii.h"
 #include "agent-client/agent.h"
 #include "agent-client/sim/fleet.h"
+#include "tests/support/admin_tokens_env.h"
 #include "tests/support/test_env.h"
 
 namespace ringwarden {
@@ -21,10 +23,6 @@ using testing::TestDatabase;
 using testing::TestKeys;
 
 constexpr char kChannel[] = "rules.behavioral";
-constexpr char kAlice[] = "alice-releaser-token-0123456789";
-constexpr char kBob[] = "bob-releaser-token-0123456789ab";
-constexpr char kCarol[] = "carol-viewer-token-0123456789a";
-constexpr char kAdmin[] = "root-admin-token-0123456789abcd";
 
 // Fast gates (as in health_gate_test, with a 10% background so that a canary of
 // about 15 agents can accept) and the rule on.
@@ -43,17 +41,21 @@ constexpr char kRulePolicy[] = R"({
 class TwoPersonTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    testing::WriteFile(keys_.tokens_path,
-                       absl::StrCat(kAlice, " releaser alice\n", kBob, " releaser bob\n", kCarol,
-                                    " viewer carol\n", kAdmin, " admin root\n",
-                                    // PublishContent uploads with this one.
-                                    TestKeys::kReleaserToken, " releaser publisher\n"));
+    CliResult boot = testing::RunServerCommand(
+        {"bootstrap-admin", "--database", db_.conninfo(), "--name", "root"});
+    ASSERT_EQ(boot.code, 0) << boot.err;
+    admin_ = std::string(absl::StripAsciiWhitespace(boot.out));
+    alice_ = testing::IssueTestToken(db_.conninfo(), "alice", Role::kReleaser);
+    bob_ = testing::IssueTestToken(db_.conninfo(), "bob", Role::kReleaser);
+    carol_ = testing::IssueTestToken(db_.conninfo(), "carol", Role::kViewer);
+    // PublishContent uploads with this one.
+    keys_.releaser_token = testing::IssueTestToken(db_.conninfo(), "publisher", Role::kReleaser);
     server_ = std::make_unique<ServerProcess>(
         db_.conninfo(), keys_, 0,
         std::vector<std::string>{"--poll-interval", "0.3", "--controller-interval", "0.3"});
   }
 
-  CliResult Ctl(const char* token, std::vector<std::string> args) {
+  CliResult Ctl(const std::string& token, std::vector<std::string> args) {
     return Ringctl(server_->address(), token, std::move(args));
   }
 
@@ -61,7 +63,7 @@ class TwoPersonTest : public ::testing::Test {
   void TurnRuleOn() {
     const std::string policy = keys_.dir.File("rule.json");
     testing::WriteFile(policy, kRulePolicy);
-    CliResult set = Ctl(kAlice, {"policy", "set", "default", "--file", policy, "--reason", "2PR"});
+    CliResult set = Ctl(alice_, {"policy", "set", "default", "--file", policy, "--reason", "2PR"});
     ASSERT_EQ(set.code, 0) << set.err;
   }
 
@@ -72,20 +74,20 @@ class TwoPersonTest : public ::testing::Test {
   }
 
   std::string Start(int64_t version) {
-    CliResult r = Ctl(kAlice, {"rollout", "start", "--channel", kChannel, "--version",
+    CliResult r = Ctl(alice_, {"rollout", "start", "--channel", kChannel, "--version",
                                std::to_string(version), "-o", "json"});
     EXPECT_EQ(r.code, 0) << r.err;
     return r.code == 0 ? nlohmann::json::parse(r.out)["id"].get<std::string>() : "";
   }
 
   std::string State(const std::string& id) {
-    CliResult r = Ctl(kCarol, {"rollout", "status", id, "-o", "json"});
+    CliResult r = Ctl(carol_, {"rollout", "status", id, "-o", "json"});
     EXPECT_EQ(r.code, 0) << r.err;
     return r.code == 0 ? nlohmann::json::parse(r.out)["state"].get<std::string>() : "";
   }
 
   nlohmann::json Pending() {
-    CliResult r = Ctl(kCarol, {"approvals", "list", "-o", "json"});
+    CliResult r = Ctl(carol_, {"approvals", "list", "-o", "json"});
     EXPECT_EQ(r.code, 0) << r.err;
     return r.code == 0 ? nlohmann::json::parse(r.out) : nlohmann::json::array();
   }
@@ -101,6 +103,8 @@ class TwoPersonTest : public ::testing::Test {
 
   TestDatabase db_;
   TestKeys keys_;
+  // Two releasers, a viewer and an admin ("root").
+  std::string alice_, bob_, carol_, admin_;
   std::unique_ptr<ServerProcess> server_;
 };
 
@@ -110,7 +114,7 @@ TEST_F(TwoPersonTest, AForcePromotionWaitsForASecondReleaser) {
   const std::string ro = Start(1);
   ASSERT_EQ(State(ro), "CANARY");
 
-  CliResult held = Ctl(kAlice, {"rollout", "promote", ro, "--force", "--reason", "hotfix"});
+  CliResult held = Ctl(alice_, {"rollout", "promote", ro, "--force", "--reason", "hotfix"});
   const std::string id = HeldId(held);
   ASSERT_FALSE(id.empty()) << held.err;
   EXPECT_NE(held.err.find("ringctl rollout approve " + id), std::string::npos) << held.err;
@@ -121,26 +125,26 @@ TEST_F(TwoPersonTest, AForcePromotionWaitsForASecondReleaser) {
   EXPECT_EQ(pending[0]["requested_by"], "alice");
   EXPECT_EQ(pending[0]["state"], "pending");
 
-  CliResult own = Ctl(kAlice, {"rollout", "approve", id});
+  CliResult own = Ctl(alice_, {"rollout", "approve", id});
   EXPECT_NE(own.code, 0);
   EXPECT_NE(own.err.find("PERMISSION_DENIED"), std::string::npos) << own.err;
   EXPECT_NE(own.err.find("two-person rule"), std::string::npos) << own.err;
-  CliResult viewer = Ctl(kCarol, {"rollout", "approve", id});
+  CliResult viewer = Ctl(carol_, {"rollout", "approve", id});
   EXPECT_NE(viewer.code, 0);
   EXPECT_NE(viewer.err.find("PERMISSION_DENIED"), std::string::npos) << viewer.err;
   EXPECT_EQ(State(ro), "CANARY");
 
-  CliResult approved = Ctl(kBob, {"rollout", "approve", id, "--reason", "checked", "-o", "json"});
+  CliResult approved = Ctl(bob_, {"rollout", "approve", id, "--reason", "checked", "-o", "json"});
   ASSERT_EQ(approved.code, 0) << approved.err;
   EXPECT_EQ(nlohmann::json::parse(approved.out)["state"], "approved");
   EXPECT_EQ(State(ro), "EARLY");
-  CliResult again = Ctl(kBob, {"approvals", "approve", id});
+  CliResult again = Ctl(bob_, {"approvals", "approve", id});
   EXPECT_NE(again.err.find("FAILED_PRECONDITION"), std::string::npos) << again.err;
   EXPECT_NE(again.err.find("already approved"), std::string::npos) << again.err;
   EXPECT_EQ(State(ro), "EARLY");
 
   // Both people are in the audit log.
-  CliResult audit = Ctl(kCarol, {"audit", "--rollout", ro, "-o", "json"});
+  CliResult audit = Ctl(carol_, {"audit", "--rollout", ro, "-o", "json"});
   ASSERT_EQ(audit.code, 0) << audit.err << server_->Log();
   bool approval_entry = false, forced_entry = false;
   for (const auto& e : nlohmann::json::parse(audit.out)) {
@@ -160,19 +164,19 @@ TEST_F(TwoPersonTest, AnExpiredRequestCannotBeApproved) {
   Publish(1);
   const std::string ro = Start(1);
   const std::string id =
-      HeldId(Ctl(kAlice, {"rollout", "promote", ro, "--force", "--reason", "hotfix"}));
+      HeldId(Ctl(alice_, {"rollout", "promote", ro, "--force", "--reason", "hotfix"}));
   ASSERT_FALSE(id.empty());
   // An hour passes (the policy's approval_ttl_seconds).
   db_.Exec(
       "UPDATE approval_requests SET expires_at = now() - interval '1 second', "
       "requested_at = now() - interval '1 hour'");
-  CliResult late = Ctl(kBob, {"approvals", "approve", id});
+  CliResult late = Ctl(bob_, {"approvals", "approve", id});
   EXPECT_NE(late.code, 0);
   EXPECT_NE(late.err.find("FAILED_PRECONDITION"), std::string::npos) << late.err;
   EXPECT_NE(late.err.find("expired"), std::string::npos) << late.err;
   EXPECT_EQ(State(ro), "CANARY");
   EXPECT_TRUE(Pending().empty());
-  CliResult all = Ctl(kCarol, {"approvals", "list", "--all", "-o", "json"});
+  CliResult all = Ctl(carol_, {"approvals", "list", "--all", "-o", "json"});
   ASSERT_EQ(all.code, 0) << all.err;
   EXPECT_EQ(nlohmann::json::parse(all.out)[0]["state"], "expired");
 }
@@ -182,50 +186,50 @@ TEST_F(TwoPersonTest, PolicyChangesAndFloorUploadsAreHeld) {
   const std::string lax = keys_.dir.File("lax.json");
   testing::WriteFile(lax, R"({"two_person_rule": false})");
   const std::string policy_id =
-      HeldId(Ctl(kAlice, {"policy", "set", "default", "--file", lax, "--reason", "too slow"}));
+      HeldId(Ctl(alice_, {"policy", "set", "default", "--file", lax, "--reason", "too slow"}));
   ASSERT_FALSE(policy_id.empty());
-  CliResult shown = Ctl(kCarol, {"policy", "show", "default", "-o", "json"});
+  CliResult shown = Ctl(carol_, {"policy", "show", "default", "-o", "json"});
   ASSERT_EQ(shown.code, 0) << shown.err;
   EXPECT_EQ(nlohmann::json::parse(shown.out)["version"], 2);  // v1 is the built-in default
 
   Publish(1);
   Publish(2);
   const std::string floor = keys_.dir.File("floor.json");
-  ASSERT_EQ(Ctl(kAlice, {"floor", "sign", "--key", keys_.release_key_path, "--channel", kChannel,
+  ASSERT_EQ(Ctl(alice_, {"floor", "sign", "--key", keys_.release_key_path, "--channel", kChannel,
                          "--version", "2", "-o", floor})
                 .code,
             0);
   const std::string floor_id =
-      HeldId(Ctl(kAlice, {"floor", "upload", floor, "--reason", "v1 is bad"}));
+      HeldId(Ctl(alice_, {"floor", "upload", floor, "--reason", "v1 is bad"}));
   ASSERT_FALSE(floor_id.empty());
   EXPECT_NE(floor_id, policy_id);
-  CliResult trust = Ctl(kCarol, {"trust", "list", "-o", "json"});
+  CliResult trust = Ctl(carol_, {"trust", "list", "-o", "json"});
   ASSERT_EQ(trust.code, 0) << trust.err;
   EXPECT_EQ(trust.out.find("\"floor\""), std::string::npos) << trust.out;  // nothing stored
   EXPECT_EQ(Pending().size(), 2u);
 
-  CliResult floor_ok = Ctl(kBob, {"approvals", "approve", floor_id, "--reason", "agreed"});
+  CliResult floor_ok = Ctl(bob_, {"approvals", "approve", floor_id, "--reason", "agreed"});
   ASSERT_EQ(floor_ok.code, 0) << floor_ok.err;
-  trust = Ctl(kCarol, {"trust", "list", "-o", "json"});
+  trust = Ctl(carol_, {"trust", "list", "-o", "json"});
   EXPECT_NE(trust.out.find("\"floor\""), std::string::npos) << trust.out;
-  CliResult policy_no = Ctl(kAdmin, {"approvals", "reject", policy_id, "--reason", "keep it"});
+  CliResult policy_no = Ctl(admin_, {"approvals", "reject", policy_id, "--reason", "keep it"});
   ASSERT_EQ(policy_no.code, 0) << policy_no.err;
   EXPECT_TRUE(Pending().empty());
-  shown = Ctl(kCarol, {"policy", "show", "default", "-o", "json"});
+  shown = Ctl(carol_, {"policy", "show", "default", "-o", "json"});
   EXPECT_EQ(nlohmann::json::parse(shown.out)["version"], 2);  // v1 is the built-in default
 }
 
 TEST_F(TwoPersonTest, MalformedAndUnknownRequestIdsAreRefusedClearly) {
-  CliResult malformed = Ctl(kBob, {"approvals", "approve", "../../etc/passwd"});
+  CliResult malformed = Ctl(bob_, {"approvals", "approve", "../../etc/passwd"});
   EXPECT_NE(malformed.err.find("INVALID_ARGUMENT"), std::string::npos) << malformed.err;
   EXPECT_NE(malformed.err.find("ap-1a2b3c4d"), std::string::npos) << malformed.err;
-  CliResult unknown = Ctl(kBob, {"approvals", "approve", "ap-00000000"});
+  CliResult unknown = Ctl(bob_, {"approvals", "approve", "ap-00000000"});
   EXPECT_NE(unknown.err.find("NOT_FOUND"), std::string::npos) << unknown.err;
-  CliResult reject = Ctl(kBob, {"approvals", "reject", "ap-00000000"});
+  CliResult reject = Ctl(bob_, {"approvals", "reject", "ap-00000000"});
   EXPECT_NE(reject.err.find("NOT_FOUND"), std::string::npos) << reject.err;
-  CliResult huge = Ctl(kBob, {"approvals", "approve", std::string(5000, 'a')});
+  CliResult huge = Ctl(bob_, {"approvals", "approve", std::string(5000, 'a')});
   EXPECT_NE(huge.err.find("INVALID_ARGUMENT"), std::string::npos) << huge.err;
-  CliResult viewer = Ctl(kCarol, {"approvals", "reject", "ap-00000000"});
+  CliResult viewer = Ctl(carol_, {"approvals", "reject", "ap-00000000"});
   EXPECT_NE(viewer.err.find("PERMISSION_DENIED"), std::string::npos) << viewer.err;
 }
 
@@ -233,12 +237,12 @@ TEST_F(TwoPersonTest, RuleOffKeepsTodaysBehaviour) {
   Publish(1);
   const std::string ro = Start(1);
   for (int i = 0; i < 2; ++i) {  // CANARY -> EARLY -> BROAD, forced, by one person
-    CliResult r = Ctl(kAlice, {"rollout", "promote", ro, "--force", "--reason", "test"});
+    CliResult r = Ctl(alice_, {"rollout", "promote", ro, "--force", "--reason", "test"});
     ASSERT_EQ(r.code, 0) << r.err;
   }
   EXPECT_EQ(State(ro), "BROAD");
   CliResult pin =
-      Ctl(kAlice, {"pin", "set", "--label", "group=payments", "--channel", kChannel, "n-1"});
+      Ctl(alice_, {"pin", "set", "--label", "group=payments", "--channel", kChannel, "n-1"});
   EXPECT_EQ(pin.code, 0) << pin.err;
   EXPECT_TRUE(Pending().empty());
 }
@@ -253,11 +257,11 @@ TEST_F(TwoPersonTest, TheControllerWaitsAtBroadForAPerson) {
   o.threads = 4;
   o.seed = 7;
   o.token_fractions.push_back(agent::TokenFraction{
-      testing::CreateEnrollmentToken(server_->address(), 400, {"group=dogfood"}, kAdmin), 0.03});
+      testing::CreateEnrollmentToken(server_->address(), admin_, 400, {"group=dogfood"}), 0.03});
   o.server_ca_pem = testing::Pki().ServerCaPem();
   o.start_spread = absl::Milliseconds(500);
   o.agent.channels = {kChannel};
-  o.agent.enrollment_token = testing::CreateEnrollmentToken(server_->address(), 400, {}, kAdmin);
+  o.agent.enrollment_token = testing::CreateEnrollmentToken(server_->address(), admin_, 400);
   o.agent.heartbeat_interval = absl::Milliseconds(500);
   o.agent.healthy_interval = absl::Seconds(1);
   o.agent.min_poll_interval = absl::Milliseconds(100);
@@ -280,7 +284,7 @@ TEST_F(TwoPersonTest, TheControllerWaitsAtBroadForAPerson) {
     }
     absl::SleepFor(absl::Milliseconds(300));
   }
-  ASSERT_EQ(pending.size(), 1u) << State(ro) << "\n" << Ctl(kCarol, {"rollout", "explain", ro}).out;
+  ASSERT_EQ(pending.size(), 1u) << State(ro) << "\n" << Ctl(carol_, {"rollout", "explain", ro}).out;
   EXPECT_EQ(pending[0]["requested_by"], "controller");
   EXPECT_EQ(pending[0]["steps"], nlohmann::json::array({"enter_broad"}));
   // Many controller periods later it still waits, with one request.
@@ -290,7 +294,7 @@ TEST_F(TwoPersonTest, TheControllerWaitsAtBroadForAPerson) {
   EXPECT_EQ(fleet.Summary().EverApplied("broad", kChannel, 1), 0);
 
   CliResult approved =
-      Ctl(kBob, {"rollout", "approve", pending[0]["id"].get<std::string>(), "--reason", "go"});
+      Ctl(bob_, {"rollout", "approve", pending[0]["id"].get<std::string>(), "--reason", "go"});
   ASSERT_EQ(approved.code, 0) << approved.err;
   const absl::Time done = absl::Now() + absl::Seconds(60);
   while (absl::Now() < done && State(ro) == "EARLY") {

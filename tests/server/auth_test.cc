@@ -2,40 +2,35 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-
+#include "common/admin_token.h"
+#include "common/clock.h"
 #include "common/names.h"
+#include "tests/support/fake_store.h"
 
 namespace ringwarden {
 namespace {
 
 TEST(AdminAuthTest, RolesAreOrdered) {
-  AdminAuthenticator auth({{"tok-viewer-0123456789", {"carol", Role::kViewer}},
-                           {"tok-admin-01234567890", {"alice", Role::kAdmin}}});
-  EXPECT_TRUE(auth.Authorize("Bearer tok-viewer-0123456789", Role::kViewer).ok());
-  EXPECT_EQ(auth.Authorize("Bearer tok-viewer-0123456789", Role::kReleaser).status().code(),
-            absl::StatusCode::kPermissionDenied);
-  EXPECT_TRUE(auth.Authorize("Bearer tok-admin-01234567890", Role::kAdmin).ok());
-  EXPECT_EQ(auth.Authorize("", Role::kViewer).status().code(), absl::StatusCode::kUnauthenticated);
+  FakeClock clock;
+  testing::FakeStore store(clock);
+  AdminTokens tokens(store, clock, SecureRandomBytes);
+  const Principal root{"root", Role::kAdmin};
+  const std::string viewer = tokens.Create("carol", Role::kViewer, absl::Hours(2), "", root)->token;
+  const std::string admin = tokens.Create("alice", Role::kAdmin, absl::Hours(2), "", root)->token;
+  AdminAuthenticator auth(tokens);
+  EXPECT_TRUE(auth.Authorize("Bearer " + viewer, Role::kViewer).ok());
+  const absl::Status denied = auth.Authorize("Bearer " + viewer, Role::kReleaser).status();
+  EXPECT_EQ(denied.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(denied.message(), "carol has role viewer; this needs releaser");
+  EXPECT_TRUE(auth.Authorize("Bearer " + admin, Role::kAdmin).ok());
+  const absl::Status missing = auth.Authorize("", Role::kViewer).status();
+  EXPECT_EQ(missing.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(missing.message(),
+            "missing credentials: send metadata \"authorization: Bearer <token>\"");
+  EXPECT_EQ(auth.Authorize(admin, Role::kViewer).status().code(),
+            absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(auth.Authorize("Bearer nope", Role::kViewer).status().code(),
             absl::StatusCode::kUnauthenticated);
-}
-
-TEST(AdminAuthTest, TokensFileIsValidated) {
-  const std::string path = ::testing::TempDir() + "/tokens";
-  auto write = [&](const std::string& text) { std::ofstream(path) << text; };
-  write("# comment\n\nabcdefghijklmnop0 admin alice\n");
-  EXPECT_TRUE(AdminAuthenticator::LoadFile(path).ok());
-  write("short admin alice\n");
-  EXPECT_EQ(AdminAuthenticator::LoadFile(path).status().code(), absl::StatusCode::kInvalidArgument);
-  write("abcdefghijklmnop0 root alice\n");
-  EXPECT_EQ(AdminAuthenticator::LoadFile(path).status().code(), absl::StatusCode::kInvalidArgument);
-  write("abcdefghijklmnop0 admin\n");
-  EXPECT_EQ(AdminAuthenticator::LoadFile(path).status().code(), absl::StatusCode::kInvalidArgument);
-  write("");
-  EXPECT_EQ(AdminAuthenticator::LoadFile(path).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(AdminAuthenticator::LoadFile(path + ".missing").status().code(),
-            absl::StatusCode::kNotFound);
 }
 
 TEST(ValidationTest, SanitizeTextKeepsStorableUtf8) {

@@ -49,6 +49,10 @@ constexpr absl::string_view kOperations[] = {
     "get_approval",
     "list_approvals",
     "reject_approval",
+    "insert_admin_token",
+    "get_admin_token",
+    "list_admin_tokens",
+    "revoke_admin_token",
 };
 
 // CheckKnownOperation aborts on a misspelt operation: a test that injects a

@@ -116,6 +116,16 @@ class FakeStore final : public Store {
                               const std::string& reason, absl::Time at,
                               const AuditRecord& audit) override;
 
+  // AdminTokenStore (fake_store_admin_tokens.cc)
+  absl::Status InsertAdminToken(const AdminTokenRecord& token,
+                                const std::string& refuse_if_live_role,
+                                const AuditRecord& audit) override;
+  absl::StatusOr<AdminTokenRecord> GetAdminToken(const std::string& id) override;
+  absl::StatusOr<std::vector<AdminTokenRecord>> ListAdminTokens() override;
+  absl::Status RevokeAdminToken(const std::string& id, absl::Time at, const std::string& by,
+                                const std::string& keep_live_role,
+                                const AuditRecord& audit) override;
+
   // FailNext makes the next `times` calls of `operation` return `status`
   // without any effect. `operation` is the method's name in snake_case, e.g.
   // "write_telemetry", "apply_rollout_change", "load_catalog",
@@ -162,6 +172,9 @@ class FakeStore final : public Store {
   void CommitClaim(const AuditRecord& audit) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MergeHeartbeats(const std::vector<HeartbeatRow>& heartbeats)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // LiveAdminTokens counts tokens of `role` live at `at`, leaving out `except_id`.
+  int LiveAdminTokens(const std::string& role, absl::Time at, absl::string_view except_id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<RolloutRecord> SortedRollouts(const std::string& channel, bool active_only) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -180,6 +193,7 @@ class FakeStore final : public Store {
   std::map<std::string, FloorRecord> floors_ ABSL_GUARDED_BY(mu_);  // by channel
   std::vector<AuditRecord> audit_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, ApprovalRecord> approvals_ ABSL_GUARDED_BY(mu_);  // by id
+  std::vector<AdminTokenRecord> admin_tokens_ ABSL_GUARDED_BY(mu_);       // in creation order
 
   std::map<std::string, AgentRecord> agents_ ABSL_GUARDED_BY(mu_);  // versions kept below
   struct AgentCredentials {

@@ -100,13 +100,9 @@ TestKeys::TestKeys()
   untrusted_key_path = dir.File("untrusted.pem");
   WriteFile(root_path, RootJson(1, root, release, server, {&root}));
   WriteFile(server_key_path, server.ToPem());
-  tokens_path = dir.File("tokens");
   WriteFile(release_key_path, release.ToPem());
   WriteFile(release_pub_path, release.PublicKey().ToPem());
   WriteFile(untrusted_key_path, untrusted.ToPem());
-  WriteFile(tokens_path,
-            absl::StrCat("# test tokens\n", kAdminToken, " admin alice\n", kReleaserToken,
-                         " releaser bob\n", kViewerToken, " viewer carol\n"));
 }
 
 const TestPki& Pki() {
@@ -140,9 +136,8 @@ std::vector<std::string> TlsServerArgs() {
           "--client-ca", pki.agent_ca_cert, "--agent-ca-key", pki.agent_ca_key};
 }
 
-std::string CreateEnrollmentToken(const std::string& server, int max_uses,
-                                  const std::vector<std::string>& labels,
-                                  const std::string& admin_token) {
+std::string CreateEnrollmentToken(const std::string& server, const std::string& admin_token,
+                                  int max_uses, const std::vector<std::string>& labels) {
   std::vector<std::string> args = {"enroll-token", "create",     "--ttl",
                                    "1h",           "--max-uses", std::to_string(max_uses)};
   for (const std::string& label : labels) {
@@ -244,8 +239,6 @@ ServerProcess::ServerProcess(const std::string& database, const TestKeys& keys, 
                                    keys.root_path,
                                    "--server-key",
                                    keys.server_key_path,
-                                   "--admin-tokens",
-                                   keys.tokens_path,
                                    "--port-file",
                                    port_file};
   if (std::find(extra_args.begin(), extra_args.end(), "--insecure") == extra_args.end()) {
@@ -321,13 +314,13 @@ CliResult PublishContent(const std::string& server, const TestKeys& keys,
                          const std::string& channel, int64_t version, const std::string& content) {
   const std::string file = keys.dir.File(absl::StrCat(channel, "-v", version, ".bin"));
   WriteFile(file, content);
-  CliResult sign = Ringctl(server, TestKeys::kReleaserToken,
+  CliResult sign = Ringctl(server, keys.releaser_token,
                            {"content", "sign", "--key", keys.release_key_path, "--channel", channel,
                             "--version", std::to_string(version), file});
   if (sign.code != 0) {
     return sign;
   }
-  return Ringctl(server, TestKeys::kReleaserToken, {"content", "upload", file});
+  return Ringctl(server, keys.releaser_token, {"content", "upload", file});
 }
 
 }  // namespace ringwarden::testing

@@ -3,8 +3,9 @@
 // TestDatabase creates a fresh database in the PostgreSQL cluster that
 // ./tests/run.sh provides (RINGWARDEN_TEST_PG) and drops it afterwards; a
 // missing cluster fails the test, it never skips. ServerProcess runs the real
-// ringwarden-server binary on loopback. TestKeys writes a release key pair and
-// an admin tokens file into a temporary directory.
+// ringwarden-server binary on loopback. TestKeys writes a release key pair
+// into a temporary directory; BootstrapTestTokens (admin_tokens_env.h) gives a
+// database its admin tokens.
 #pragma once
 
 #include <grpcpp/channel.h>
@@ -42,7 +43,7 @@ std::string ReadFileOrDie(const std::string& path);
 using TestDatabase = ScratchDatabase;
 
 // TestKeys: a root of trust (version 1: one root key, the release key, the
-// server key), an untrusted key, and admin tokens.
+// server key), an untrusted key, and the admin tokens BootstrapTestTokens made.
 struct TestKeys {
   TestKeys();
   TempDir dir;
@@ -55,10 +56,9 @@ struct TestKeys {
   std::string release_pub_path;    // public PEM
   std::string server_key_path;     // private PEM the server signs assignments with
   std::string untrusted_key_path;  // private PEM
-  std::string tokens_path;
-  static constexpr char kAdminToken[] = "admin-token-0123456789abcdef";
-  static constexpr char kReleaserToken[] = "releaser-token-0123456789abc";
-  static constexpr char kViewerToken[] = "viewer-token-0123456789abcde";
+  std::string admin_token;         // alice
+  std::string releaser_token;      // bob
+  std::string viewer_token;        // carol
 };
 
 // TestPki is a throwaway PKI made once per test process by deploy/tls.sh with
@@ -76,11 +76,11 @@ const TestPki& Pki();
 // TlsServerArgs are the flags that make the server serve TLS with Pki().
 std::vector<std::string> TlsServerArgs();
 
-// CreateEnrollmentToken makes an enrollment token through ringctl as the admin
-// and returns its text; aborts the test binary when that fails.
-std::string CreateEnrollmentToken(const std::string& server, int max_uses,
-                                  const std::vector<std::string>& labels = {},
-                                  const std::string& admin_token = TestKeys::kAdminToken);
+// CreateEnrollmentToken makes an enrollment token through ringctl with
+// `admin_token` (TestKeys::admin_token after BootstrapTestTokens) and returns
+// its text; aborts the test binary when that fails.
+std::string CreateEnrollmentToken(const std::string& server, const std::string& admin_token,
+                                  int max_uses, const std::vector<std::string>& labels = {});
 
 // TestAgent is an agent identity enrolled over TLS: its key and certificate.
 struct TestAgent {
