@@ -43,6 +43,9 @@ const std::vector<Method>& Methods() {
       Unary("ListApprovals", &World::admin, &Stub::ListApprovals),
       Unary("ApproveRequest", &World::admin, &Stub::ApproveRequest),
       Unary("RejectRequest", &World::admin, &Stub::RejectRequest),
+      Unary("CreateAdminToken", &World::admin, &Stub::CreateAdminToken),
+      Unary("ListAdminTokens", &World::admin, &Stub::ListAdminTokens),
+      Unary("RevokeAdminToken", &World::admin, &Stub::RevokeAdminToken),
   };
   return *methods;
 }

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/admin_token.h"
 #include "ringwarden/v1/admin.pb.h"
 #include "ringwarden/v1/agent.pb.h"
 #include "ringwarden/v1/content.pb.h"
@@ -179,6 +180,20 @@ void AdminSeeds() {
   decide.set_reason("fuzz");
   Write(t, "approve_request", 27, Caller::kAdmin, decide);
   Write(t, "reject_request", 28, Caller::kAdmin, decide);
+  v1::CreateAdminTokenRequest create_admin;
+  create_admin.set_name("ci@example");
+  create_admin.set_role("releaser");
+  create_admin.set_ttl_seconds(3600);
+  create_admin.set_reason("fuzz");
+  Write(t, "create_admin_token", 29, Caller::kAdmin, create_admin);
+  create_admin.set_role("admin");
+  Write(t, "create_admin_token_above_own_role", 29, Caller::kReleaser, create_admin);
+  Write(t, "list_admin_tokens", 30, Caller::kAdmin, v1::ListAdminTokensRequest());
+  v1::RevokeAdminTokenRequest revoke_admin;
+  revoke_admin.set_id("000102030405");
+  revoke_admin.set_force(true);
+  revoke_admin.set_reason("fuzz");
+  Write(t, "revoke_admin_token", 31, Caller::kAdmin, revoke_admin);
 }
 
 void ParserSeeds() {
@@ -195,6 +210,8 @@ void ParserSeeds() {
   m.set_channel("UPPER case");
   WriteRaw("manifest_codec_fuzz", "negative", m.SerializeAsString());
   WriteRaw("manifest_codec_fuzz", "truncated", m.SerializeAsString().substr(0, 9));
+  WriteRaw("secret_token_fuzz", "admin_token_valid",
+           "\x01" + FormatAdminToken(AdminTokenParts{"0a1b2c3d4e5f", std::string(32, 'k')}));
   WriteRaw("policy_json_fuzz", "default", PolicyToJson(DefaultRolloutPolicy()).dump(2));
 }
 

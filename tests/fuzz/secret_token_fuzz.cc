@@ -1,16 +1,21 @@
-// Fuzzes ParseSecretToken (common/secret_token.h): enrollment tokens ("rwe_")
-// come from unauthenticated agents. A refusal must be UNAUTHENTICATED and must
-// not echo the presented secret.
+// Fuzzes the parsers of the bearer secrets people and hosts present: the first
+// byte picks the kind, the rest is the token text. Even: an enrollment token
+// "rwe_<id>_<secret>" (ParseSecretToken, common/secret_token.h), which comes
+// from unauthenticated agents. Odd: an admin token "rwt_<id>_<secret>"
+// (ParseAdminToken, common/admin_token.h). A refusal is UNAUTHENTICATED and
+// never echoes the secret; what parses has the promised shape.
 #include <cstddef>
 #include <cstdint>
 
 #include "absl/strings/match.h"
+#include "common/admin_token.h"
 #include "common/secret_token.h"
 #include "tests/fuzz/fuzz_check.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace ringwarden;  // NOLINT
-  const absl::string_view text = fuzzing::AsView(data, size);
+namespace ringwarden::fuzzing {
+namespace {
+
+void EnrollmentToken(absl::string_view text) {
   absl::StatusOr<ParsedToken> parsed = ParseSecretToken("rwe", text);
   if (!parsed.ok()) {
     // Refusals say the expected form or name the public id; never the secret.
@@ -22,11 +27,44 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 m.size() == kBadSecret.size() + 16 + 17 &&
                 m.substr(kBadSecret.size(), 16) == text.substr(4, 16)))
         << parsed.status();
-    return 0;
+    return;
   }
   FUZZ_CHECK(parsed->id.size() == 16) << parsed->id;
   FUZZ_CHECK(parsed->secret_sha256.size() == 32);
   FUZZ_CHECK(!SecretMatches(*parsed, std::string(32, '\0')));
   FUZZ_CHECK(SecretMatches(*parsed, parsed->secret_sha256));
+}
+
+void AdminToken(absl::string_view text) {
+  absl::StatusOr<AdminTokenParts> parsed = ParseAdminToken(text);
+  if (!parsed.ok()) {
+    FUZZ_CHECK(parsed.status().code() == absl::StatusCode::kUnauthenticated) << parsed.status();
+    // The secret is whatever follows the second '_'; a refusal must not repeat it.
+    const size_t second = text.find('_', kAdminTokenPrefix.size());
+    if (second != absl::string_view::npos && text.size() - second > 8) {
+      FUZZ_CHECK(!absl::StrContains(parsed.status().message(), text.substr(second + 1)))
+          << parsed.status();
+    }
+    return;
+  }
+  FUZZ_CHECK(IsAdminTokenId(parsed->id)) << parsed->id;
+  FUZZ_CHECK(parsed->secret.size() == kAdminTokenSecretBytes);
+  FUZZ_CHECK(FormatAdminToken(*parsed) == text) << "does not print back as presented";
+  FUZZ_CHECK(AdminTokenSecretMatches(parsed->secret, AdminTokenSecretSha256(parsed->secret)));
+}
+
+}  // namespace
+}  // namespace ringwarden::fuzzing
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) {
+    return 0;
+  }
+  const absl::string_view text = ringwarden::fuzzing::AsView(data + 1, size - 1);
+  if (data[0] % 2 == 0) {
+    ringwarden::fuzzing::EnrollmentToken(text);
+  } else {
+    ringwarden::fuzzing::AdminToken(text);
+  }
   return 0;
 }

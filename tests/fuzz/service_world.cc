@@ -3,6 +3,7 @@
 #include <prometheus/registry.h>
 
 #include "absl/time/time.h"
+#include "common/admin_token.h"
 #include "common/ed25519.h"
 #include "common/secret_token.h"
 #include "common/sha256.h"
@@ -11,6 +12,7 @@
 #include "server/agent_credentials.h"
 #include "server/agent_service.h"
 #include "server/auth.h"
+#include "server/core/admin_tokens.h"
 #include "server/core/agent_registry.h"
 #include "server/core/policy_cache.h"
 #include "server/core/rollout_manager.h"
@@ -31,9 +33,6 @@ using ::ringwarden::testing::SignedJson;
 using ::ringwarden::testing::SignFloor;
 using ::ringwarden::testing::SignRoot;
 
-constexpr char kViewerToken[] = "fuzz-viewer-token-0123456789";
-constexpr char kReleaserToken[] = "fuzz-releaser-token-0123456789";
-constexpr char kAdminToken[] = "fuzz-admin-token-0123456789";
 constexpr int kRecycleAfterCalls = 2000;
 
 Ed25519PrivateKey SeededKey(char seed) {
@@ -43,6 +42,25 @@ Ed25519PrivateKey SeededKey(char seed) {
 }
 
 void Check(const absl::Status& status) { FUZZ_CHECK(status.ok()) << status; }
+
+// CountingBytes is a deterministic "random" source, so a world's tokens are the same
+// in every run (they guard nothing here).
+RandomBytesFn CountingBytes() {
+  auto next = std::make_shared<unsigned char>(0);
+  return [next](unsigned char* out, size_t size) {
+    for (size_t i = 0; i < size; ++i) {
+      out[i] = (*next)++;
+    }
+  };
+}
+
+std::string IssueToken(AdminTokens& tokens, const std::string& name, Role role) {
+  const Principal admin{"root-admin", Role::kAdmin};
+  absl::StatusOr<IssuedAdminToken> issued =
+      tokens.Create(name, role, absl::Hours(24 * 30), "fuzz world", admin);
+  Check(issued.status());
+  return issued->token;
+}
 
 }  // namespace
 
@@ -72,9 +90,8 @@ struct World::Parts {
   AgentRegistry agents{store, snapshots, clock};
   AgentCredentials credentials = AgentCredentials::Insecure(absl::Hours(24), clock);
   WorkQueue enroll_queue{1, 64};
-  AdminAuthenticator auth{{{kViewerToken, Principal{"vera", Role::kViewer}},
-                           {kReleaserToken, Principal{"alice", Role::kReleaser}},
-                           {kAdminToken, Principal{"root-admin", Role::kAdmin}}}};
+  AdminTokens admin_tokens{store, clock, CountingBytes()};
+  AdminAuthenticator auth{admin_tokens};
   std::unique_ptr<AgentServiceImpl> agent_service;
   std::unique_ptr<AdminServiceImpl> admin_service;
   std::unique_ptr<grpc::Server> grpc_server;
@@ -82,6 +99,9 @@ struct World::Parts {
   std::unique_ptr<v1::AdminService::Stub> admin_stub;
   std::string agent_token;
   std::string other_agent_token;
+  std::string viewer_token;
+  std::string releaser_token;
+  std::string admin_token;
   int calls = 0;
 };
 
@@ -125,8 +145,14 @@ World::Parts::Parts() {
   agent_service =
       std::make_unique<AgentServiceImpl>(options, snapshots, telemetry, metrics, trust, server_key,
                                          clock, agents, credentials, enroll_queue);
-  admin_service = std::make_unique<AdminServiceImpl>(manager, trust, store, auth, admin_queue,
-                                                     metrics, clock, agents);
+  absl::StatusOr<IssuedAdminToken> bootstrap =
+      admin_tokens.Bootstrap("root-admin", absl::Hours(24 * 30));
+  Check(bootstrap.status());
+  admin_token = bootstrap->token;
+  releaser_token = IssueToken(admin_tokens, "alice", Role::kReleaser);
+  viewer_token = IssueToken(admin_tokens, "vera", Role::kViewer);
+  admin_service = std::make_unique<AdminServiceImpl>(manager, trust, store, auth, admin_tokens,
+                                                     admin_queue, metrics, clock, agents);
   grpc::ServerBuilder builder;
   builder.RegisterService(agent_service.get());
   builder.RegisterService(admin_service.get());
@@ -203,13 +229,13 @@ void World::Authorize(grpc::ClientContext& ctx, Caller caller) {
       ctx.AddMetadata("authorization", "Bearer rwa2.e30.AAAA");
       return;
     case Caller::kViewer:
-      ctx.AddMetadata("authorization", std::string("Bearer ") + kViewerToken);
+      ctx.AddMetadata("authorization", "Bearer " + parts_->viewer_token);
       return;
     case Caller::kReleaser:
-      ctx.AddMetadata("authorization", std::string("Bearer ") + kReleaserToken);
+      ctx.AddMetadata("authorization", "Bearer " + parts_->releaser_token);
       return;
     case Caller::kAdmin:
-      ctx.AddMetadata("authorization", std::string("Bearer ") + kAdminToken);
+      ctx.AddMetadata("authorization", "Bearer " + parts_->admin_token);
       return;
   }
 }
