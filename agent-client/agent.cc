@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/dsse.h"
+#include "common/names.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
 #include "ringwarden/v1/content.pb.h"
@@ -18,6 +19,30 @@ namespace {
 
 // kMaxBatchEvents is the server's limit on events per ReportTelemetry.
 constexpr size_t kMaxBatchEvents = 256;
+// kMaxBatchBytes keeps a batch well below the server's 64 KiB request limit
+// (EstimatedBytes errs high).
+constexpr size_t kMaxBatchBytes = 40 * 1024;
+// kMaxEventDetailBytes: the server keeps at most this much of a detail.
+constexpr size_t kMaxEventDetailBytes = 1024;
+
+// EstimatedBytes is an upper bound of an event's encoded size.
+struct EstimatedBytes {
+  static size_t Versions(const std::vector<ChannelVersion>& versions) {
+    size_t n = 0;
+    for (const ChannelVersion& cv : versions) {
+      n += cv.channel.size() + 16;
+    }
+    return n;
+  }
+  size_t operator()(const Heartbeat& h) const { return Versions(h.versions) + h.boot_id.size(); }
+  size_t operator()(const ApplyReport& a) const { return a.channel.size() + a.detail.size(); }
+  size_t operator()(const CrashReport& c) const { return Versions(c.versions) + c.detail.size(); }
+  size_t operator()(const HealthEvent& h) const {
+    return Versions(h.versions) + h.kind.size() + h.detail.size();
+  }
+};
+
+size_t EventBytes(const TelemetryEvent& e) { return 32 + std::visit(EstimatedBytes{}, e.event); }
 // kMaxBlockedPerChannel bounds the locally refused versions kept per channel.
 constexpr size_t kMaxBlockedPerChannel = 16;
 // kMaxBatchesPerRun bounds how much backlog one RunOnce sends.
@@ -374,7 +399,9 @@ absl::Status Agent::SaveMetaOrReport(const AgentMeta& meta) {
   return status;
 }
 
-absl::Duration Agent::ErrorDelay() { return backoff_.Delay(std::max(failures_, 1)); }
+absl::Duration Agent::ErrorDelay() {
+  return std::max(backoff_.Delay(std::max(failures_, 1)), RetryAfter(last_error_));
+}
 
 absl::StatusOr<absl::Duration> Agent::HandleRpcFailure(const absl::Status& status) {
   ++failures_;
@@ -385,7 +412,8 @@ absl::StatusOr<absl::Duration> Agent::HandleRpcFailure(const absl::Status& statu
     return backoff_.Delay(failures_);
   }
   if (IsRetryable(status)) {
-    return backoff_.Delay(failures_);
+    // Never sooner than the server asked (its rate limit's hint).
+    return std::max(backoff_.Delay(failures_), RetryAfter(status));
   }
   return status;
 }
@@ -487,7 +515,7 @@ void Agent::Download(const AssignedChannel& c, absl::Time now) {
       // Transient: retried quietly after a backoff.
       ChannelProgress& p = ProgressFor(c);
       p.failures++;
-      p.not_before = now + backoff_.Delay(p.failures);
+      p.not_before = now + std::max(backoff_.Delay(p.failures), RetryAfter(status));
       return;
     }
     // DATA_LOSS: the stream broke the discipline (beyond the signed size,
@@ -695,6 +723,14 @@ void Agent::MaybeQueueHeartbeat(absl::Time now, bool force) {
 }
 
 void Agent::Queue(TelemetryEvent event) {
+  // The server keeps kMaxEventDetailBytes of a detail: send no more.
+  if (auto* a = std::get_if<ApplyReport>(&event.event)) {
+    a->detail = SanitizeText(a->detail, kMaxEventDetailBytes);
+  } else if (auto* c = std::get_if<CrashReport>(&event.event)) {
+    c->detail = SanitizeText(c->detail, kMaxEventDetailBytes);
+  } else if (auto* h = std::get_if<HealthEvent>(&event.event)) {
+    h->detail = SanitizeText(h->detail, kMaxEventDetailBytes);
+  }
   if (pending_.size() >= config_.max_pending_events) {
     pending_.erase(pending_.begin());
     ++dropped_events_;
@@ -710,6 +746,9 @@ void Agent::QueueApplyReport(ApplyReport report) {
 }
 
 absl::Status Agent::SendTelemetry() {
+  if (clock_.Now() < telemetry_not_before_) {
+    return absl::OkStatus();  // the server asked us to wait
+  }
   for (int round = 0; round < kMaxBatchesPerRun; ++round) {
     if (!inflight_.has_value()) {
       if (pending_.empty()) {
@@ -723,7 +762,14 @@ absl::Status Agent::SendTelemetry() {
       batch.seq = std::max(meta.next_batch_seq, absl::ToUnixMicros(clock_.Now()));
       meta.next_batch_seq = batch.seq + 1;
       RETURN_IF_ERROR(store_.SaveMeta(meta));
-      const size_t n = std::min(pending_.size(), kMaxBatchEvents);
+      // At most kMaxBatchEvents, and as many as fit kMaxBatchBytes (at least one).
+      size_t n = 0;
+      for (size_t bytes = 0; n < std::min(pending_.size(), kMaxBatchEvents); ++n) {
+        bytes += EventBytes(pending_[n]);
+        if (n > 0 && bytes > kMaxBatchBytes) {
+          break;
+        }
+      }
       batch.events.assign(std::make_move_iterator(pending_.begin()),
                           std::make_move_iterator(pending_.begin() + n));
       pending_.erase(pending_.begin(), pending_.begin() + n);
@@ -734,6 +780,7 @@ absl::Status Agent::SendTelemetry() {
       const absl::Status& status = ack.status();
       ++telemetry_failures_;
       last_telemetry_error_ = status;
+      telemetry_not_before_ = clock_.Now() + RetryAfter(status);
       if (status.code() == absl::StatusCode::kUnauthenticated) {
         client_.SetIdentity("", "");
       } else if (!IsRetryable(status)) {

@@ -285,6 +285,8 @@ class Agent {
   int64_t dropped_events_ = 0;
   int64_t telemetry_failures_ = 0;
   absl::Status last_telemetry_error_;
+  // No telemetry is sent before this (the server's retry hint).
+  absl::Time telemetry_not_before_ = absl::InfinitePast();
 };
 
 }  // namespace ringwarden::agent

@@ -8,8 +8,11 @@
 #include <memory>
 #include <utility>
 
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/dsse.h"
+#include "common/retry_hint.h"
 #include "common/status_macros.h"
 #include "ringwarden/v1/agent.grpc.pb.h"
 
@@ -298,6 +301,40 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
+namespace {
+
+constexpr char kRetryAfterPayload[] = "type.googleapis.com/ringwarden.RetryAfterMs";
+// A hint beyond this is not believed: a confused server must not park agents.
+constexpr absl::Duration kMaxRetryAfter = absl::Minutes(15);
+
+// FromCall maps a finished call's status, keeping the server's retry hint
+// (trailing "retry-after-ms") as a payload that RetryAfter reads.
+absl::Status FromCall(const grpc::Status& grpc_status, const grpc::ClientContext& ctx) {
+  absl::Status status = FromGrpcStatus(grpc_status);
+  if (status.ok()) {
+    return status;
+  }
+  const auto& trailers = ctx.GetServerTrailingMetadata();
+  auto it = trailers.find(kRetryAfterMetadataKey);
+  int64_t ms = 0;
+  if (it != trailers.end() &&
+      absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &ms) && ms > 0) {
+    status.SetPayload(kRetryAfterPayload, absl::Cord(std::to_string(ms)));
+  }
+  return status;
+}
+
+}  // namespace
+
+absl::Duration RetryAfter(const absl::Status& status) {
+  const auto payload = status.GetPayload(kRetryAfterPayload);
+  int64_t ms = 0;
+  if (!payload.has_value() || !absl::SimpleAtoi(std::string(*payload), &ms) || ms <= 0) {
+    return absl::ZeroDuration();
+  }
+  return std::min(absl::Milliseconds(ms), kMaxRetryAfter);
+}
+
 AgentConnection::AgentConnection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 AgentConnection::~AgentConnection() = default;
 
@@ -427,7 +464,7 @@ absl::StatusOr<EnrollResult> AgentClient::Enroll(const std::string& agent_id,
     connection = id->connection;
     AddCredential(ctx, *id);
   }
-  absl::Status status = FromGrpcStatus(connection->impl_->stub->Enroll(&ctx, req, &resp));
+  absl::Status status = FromCall(connection->impl_->stub->Enroll(&ctx, req, &resp), ctx);
   if (!status.ok()) {
     return status;
   }
@@ -448,7 +485,7 @@ absl::StatusOr<EnrollResult> AgentClient::RenewCredential(const AgentKeyRequest*
   SetDeadline(ctx, options_.call_timeout);
   AddCredential(ctx, id);
   absl::Status status =
-      FromGrpcStatus(id.connection->impl_->stub->RenewCredential(&ctx, req, &resp));
+      FromCall(id.connection->impl_->stub->RenewCredential(&ctx, req, &resp), ctx);
   if (!status.ok()) {
     return status;
   }
@@ -475,8 +512,7 @@ absl::StatusOr<PollAnswer> AgentClient::GetAssignment(const std::vector<ChannelV
   grpc::ClientContext ctx;
   SetDeadline(ctx, options_.call_timeout);
   AddCredential(ctx, *id);
-  absl::Status status =
-      FromGrpcStatus(id->connection->impl_->stub->GetAssignment(&ctx, req, &resp));
+  absl::Status status = FromCall(id->connection->impl_->stub->GetAssignment(&ctx, req, &resp), ctx);
   if (!status.ok()) {
     return status;
   }
@@ -592,7 +628,7 @@ absl::StatusOr<FetchedContent> AgentClient::FetchContent(const std::string& chan
                                             absl::FormatDuration(options_.fetch_timeout), " (",
                                             out.payload.size(), " bytes received)"));
   }
-  absl::Status status = FromGrpcStatus(finished);
+  absl::Status status = FromCall(finished, ctx);
   if (!status.ok()) {
     return status;
   }
@@ -625,7 +661,7 @@ absl::StatusOr<TelemetryAck> AgentClient::ReportTelemetry(
   SetDeadline(ctx, options_.call_timeout);
   AddCredential(ctx, *id);
   absl::Status status =
-      FromGrpcStatus(id->connection->impl_->stub->ReportTelemetry(&ctx, req, &resp));
+      FromCall(id->connection->impl_->stub->ReportTelemetry(&ctx, req, &resp), ctx);
   if (!status.ok()) {
     return status;
   }

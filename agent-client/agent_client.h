@@ -42,6 +42,11 @@ namespace ringwarden::agent {
 // FromGrpcStatus maps a gRPC status to absl::Status with the same code and message.
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
+// RetryAfter is how long the server asked the caller to wait before calling
+// again (its "retry-after-ms" hint on a refusal, at most 15 minutes); zero
+// when the status carries none.
+absl::Duration RetryAfter(const absl::Status& status);
+
 struct ConnectionOptions {
   // HTTP/2 keepalive pings while calls are active, so a dead server is noticed
   // before a call deadline rather than after a TCP timeout.

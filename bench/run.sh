@@ -3,7 +3,9 @@
 # in the same run, against the targets below. Machines here are shared and
 # noisy: ratios, not absolute times, are what we hold ourselves to.
 #
-#   ./bench/run.sh            build (if needed) and run
+#   ./bench/run.sh            build (if needed), run the micro-benchmarks, then the flood
+#                             benchmark (bench/flood.sh: a real server and PostgreSQL)
+#   ./bench/run.sh --no-flood the micro-benchmarks only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./deploy/build.sh >/dev/null || { echo "bench: build failed" >&2; exit 1; }
@@ -18,6 +20,7 @@ declare -A target=(
   [BM_JudgeRing/100000]=20
 )
 
+micro=0
 echo "${out}" | awk -F, -v targets="$(for k in "${!target[@]}"; do printf '%s=%s;' "$k" "${target[$k]}"; done)" '
   BEGIN {
     n = split(targets, pairs, ";")
@@ -43,4 +46,11 @@ echo "${out}" | awk -F, -v targets="$(for k in "${!target[@]}"; do printf '%s=%s
       printf "%-24s %14.1f %12.2f %8s  %s\n", name, per, ratio, t, verdict
     }
     exit fail
-  }'
+  }' || micro=$?
+
+flood=0
+if [[ "${1:-}" != "--no-flood" ]]; then
+  echo
+  ./bench/flood.sh || flood=$?
+fi
+exit $(( micro != 0 || flood != 0 ))

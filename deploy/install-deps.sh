@@ -11,7 +11,7 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libtomlplusplus-dev
   clang libclang-rt-14-dev
   postgresql postgresql-client
-  curl procps perl prometheus tmux
+  curl procps perl prometheus tmux haproxy
 )
 
 missing=()

@@ -29,27 +29,28 @@ std::map<std::string, std::string> Labels(
 grpc::ServerUnaryReactor* AdminServiceImpl::CreateEnrollmentToken(
     grpc::CallbackServerContext* ctx, const v1::CreateEnrollmentTokenRequest* req,
     v1::CreateEnrollmentTokenResponse* resp) {
-  return Run(ctx, "CreateEnrollmentToken", Role::kAdmin, [this, req, resp](const Principal& p) {
-    if (req->ttl_seconds() <= 0 || req->ttl_seconds() > int64_t{365} * 24 * 3600) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "ttl_seconds must be between ", absl::ToInt64Seconds(kMinEnrollmentTokenTtl), " and ",
-          absl::ToInt64Seconds(kMaxEnrollmentTokenTtl), "; got ", req->ttl_seconds()));
-    }
-    ASSIGN_OR_RETURN(
-        CreatedEnrollmentToken created,
-        agents_.CreateToken(NewEnrollmentToken{absl::Seconds(req->ttl_seconds()), req->max_uses(),
-                                               Labels(req->labels()), req->description()},
-                            p));
-    TokenToProto(created.record, *resp->mutable_token());
-    resp->set_secret_token(created.text);
-    return absl::OkStatus();
-  });
+  return Run(
+      ctx, *req, "CreateEnrollmentToken", Role::kAdmin, [this, req, resp](const Principal& p) {
+        if (req->ttl_seconds() <= 0 || req->ttl_seconds() > int64_t{365} * 24 * 3600) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "ttl_seconds must be between ", absl::ToInt64Seconds(kMinEnrollmentTokenTtl), " and ",
+              absl::ToInt64Seconds(kMaxEnrollmentTokenTtl), "; got ", req->ttl_seconds()));
+        }
+        ASSIGN_OR_RETURN(CreatedEnrollmentToken created,
+                         agents_.CreateToken(
+                             NewEnrollmentToken{absl::Seconds(req->ttl_seconds()), req->max_uses(),
+                                                Labels(req->labels()), req->description()},
+                             p));
+        TokenToProto(created.record, *resp->mutable_token());
+        resp->set_secret_token(created.text);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListEnrollmentTokens(
-    grpc::CallbackServerContext* ctx, const v1::ListEnrollmentTokensRequest*,
+    grpc::CallbackServerContext* ctx, const v1::ListEnrollmentTokensRequest* req,
     v1::ListEnrollmentTokensResponse* resp) {
-  return Run(ctx, "ListEnrollmentTokens", Role::kViewer, [this, resp](const Principal&) {
+  return Run(ctx, *req, "ListEnrollmentTokens", Role::kViewer, [this, resp](const Principal&) {
     ASSIGN_OR_RETURN(std::vector<EnrollmentTokenRecord> tokens, agents_.ListTokens());
     for (const EnrollmentTokenRecord& t : tokens) {
       TokenToProto(t, *resp->add_tokens());
@@ -61,17 +62,19 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListEnrollmentTokens(
 grpc::ServerUnaryReactor* AdminServiceImpl::RevokeEnrollmentToken(
     grpc::CallbackServerContext* ctx, const v1::RevokeEnrollmentTokenRequest* req,
     v1::EnrollmentToken* resp) {
-  return Run(ctx, "RevokeEnrollmentToken", Role::kAdmin, [this, req, resp](const Principal& p) {
-    ASSIGN_OR_RETURN(EnrollmentTokenRecord token, agents_.RevokeToken(req->id(), req->reason(), p));
-    TokenToProto(token, *resp);
-    return absl::OkStatus();
-  });
+  return Run(ctx, *req, "RevokeEnrollmentToken", Role::kAdmin,
+             [this, req, resp](const Principal& p) {
+               ASSIGN_OR_RETURN(EnrollmentTokenRecord token,
+                                agents_.RevokeToken(req->id(), req->reason(), p));
+               TokenToProto(token, *resp);
+               return absl::OkStatus();
+             });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::LabelAgent(grpc::CallbackServerContext* ctx,
                                                        const v1::LabelAgentRequest* req,
                                                        v1::AgentInfo* resp) {
-  return Run(ctx, "LabelAgent", Role::kAdmin, [this, req, resp](const Principal& p) {
+  return Run(ctx, *req, "LabelAgent", Role::kAdmin, [this, req, resp](const Principal& p) {
     ASSIGN_OR_RETURN(AgentRecord agent,
                      agents_.Label(req->agent_id(), Labels(req->labels()), req->reason(), p));
     AgentToProto(agent, *resp);
@@ -82,7 +85,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::LabelAgent(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* AdminServiceImpl::RevokeAgent(grpc::CallbackServerContext* ctx,
                                                         const v1::AgentActionRequest* req,
                                                         v1::AgentInfo* resp) {
-  return Run(ctx, "RevokeAgent", Role::kAdmin, [this, req, resp](const Principal& p) {
+  return Run(ctx, *req, "RevokeAgent", Role::kAdmin, [this, req, resp](const Principal& p) {
     ASSIGN_OR_RETURN(AgentRecord agent, agents_.Revoke(req->agent_id(), req->reason(), p));
     AgentToProto(agent, *resp);
     return absl::OkStatus();
@@ -92,7 +95,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::RevokeAgent(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* AdminServiceImpl::ResetAgent(grpc::CallbackServerContext* ctx,
                                                        const v1::AgentActionRequest* req,
                                                        v1::AgentInfo* resp) {
-  return Run(ctx, "ResetAgent", Role::kAdmin, [this, req, resp](const Principal& p) {
+  return Run(ctx, *req, "ResetAgent", Role::kAdmin, [this, req, resp](const Principal& p) {
     ASSIGN_OR_RETURN(AgentRecord agent, agents_.Reset(req->agent_id(), req->reason(), p));
     AgentToProto(agent, *resp);
     return absl::OkStatus();

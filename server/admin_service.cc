@@ -6,6 +6,7 @@
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
 #include "server/grpc_metadata.h"
+#include "server/request_limits.h"
 
 namespace ringwarden {
 namespace {
@@ -231,8 +232,8 @@ absl::Status AdminServiceImpl::ReplayFloor(const ApprovalRecord& request, const 
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::Run(
-    grpc::CallbackServerContext* ctx, const char* method, Role needed,
-    std::function<absl::Status(const Principal&)> work) {
+    grpc::CallbackServerContext* ctx, const google::protobuf::MessageLite& req, const char* method,
+    Role needed, std::function<absl::Status(const Principal&)> work) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   const absl::Time start = clock_.Now();
   auto finish = [this, reactor, method, start](const absl::Status& status) {
@@ -240,12 +241,23 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Run(
                         absl::ToDoubleSeconds(clock_.Now() - start));
     reactor->Finish(ToGrpcStatus(status));
   };
+  if (absl::Status size = CheckRequestSize(method, req); !size.ok()) {
+    metrics_.requests_refused(RefusalReason::kOversized).Increment();
+    finish(size);
+    return reactor;
+  }
   // Authorization reads the database, so it runs on the queue too.
-  const bool queued = queue_.Submit([this, finish, work = std::move(work), needed,
-                                     header = std::string(MetadataValue(*ctx, "authorization"))] {
-    absl::StatusOr<Principal> principal = auth_.Authorize(header, needed);
-    finish(principal.ok() ? work(*principal) : principal.status());
-  });
+  const bool queued = queue_.Submit(
+      [this, finish, work = std::move(work), needed,
+       header = std::string(MetadataValue(*ctx, "authorization"))] {
+        absl::StatusOr<Principal> principal = auth_.Authorize(header, needed);
+        finish(principal.ok() ? work(*principal) : principal.status());
+      },
+      [this, finish, method] {
+        metrics_.requests_refused(RefusalReason::kQueueWait).Increment();
+        finish(absl::UnavailableError(
+            absl::StrCat(method, " waited too long for a database worker; retry")));
+      });
   if (!queued) {
     finish(absl::ResourceExhaustedError("server is busy; retry in a few seconds"));
   }
@@ -256,7 +268,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Run(
 grpc::ServerUnaryReactor* AdminServiceImpl::UploadContent(grpc::CallbackServerContext* ctx,
                                                           const v1::UploadContentRequest* req,
                                                           v1::UploadContentResponse* resp) {
-  return Run(ctx, "UploadContent", Role::kReleaser, [this, req, resp](const Principal& p) {
+  return Run(ctx, *req, "UploadContent", Role::kReleaser, [this, req, resp](const Principal& p) {
     if (req->envelope().size() > kMaxEnvelopeJsonBytes) {
       return absl::InvalidArgumentError(
           absl::StrCat("envelope is larger than ", kMaxEnvelopeJsonBytes, " bytes"));
@@ -270,7 +282,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::UploadContent(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* AdminServiceImpl::ListContent(grpc::CallbackServerContext* ctx,
                                                         const v1::ListContentRequest* req,
                                                         v1::ListContentResponse* resp) {
-  return Run(ctx, "ListContent", Role::kViewer, [this, req, resp](const Principal&) {
+  return Run(ctx, *req, "ListContent", Role::kViewer, [this, req, resp](const Principal&) {
     if (!req->channel().empty()) {
       RETURN_IF_ERROR(ValidateChannelName(req->channel()));
     }
@@ -285,7 +297,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListContent(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* AdminServiceImpl::StartRollout(grpc::CallbackServerContext* ctx,
                                                          const v1::StartRolloutRequest* req,
                                                          v1::Rollout* resp) {
-  return Run(ctx, "StartRollout", Role::kReleaser, [this, req, resp](const Principal& p) {
+  return Run(ctx, *req, "StartRollout", Role::kReleaser, [this, req, resp](const Principal& p) {
     ASSIGN_OR_RETURN(RolloutView view,
                      manager_.StartRollout(req->channel(), req->version(), req->hold(),
                                            req->supersede(), req->reason(), req->policy(), p));
@@ -297,7 +309,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::StartRollout(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* AdminServiceImpl::GetRollout(grpc::CallbackServerContext* ctx,
                                                        const v1::GetRolloutRequest* req,
                                                        v1::Rollout* resp) {
-  return Run(ctx, "GetRollout", Role::kViewer, [this, req, resp](const Principal&) {
+  return Run(ctx, *req, "GetRollout", Role::kViewer, [this, req, resp](const Principal&) {
     ASSIGN_OR_RETURN(RolloutView view, manager_.Get(req->id()));
     ToProto(view.rollout, view.rings, *resp);
     return absl::OkStatus();
@@ -307,7 +319,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetRollout(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* AdminServiceImpl::ListRollouts(grpc::CallbackServerContext* ctx,
                                                          const v1::ListRolloutsRequest* req,
                                                          v1::ListRolloutsResponse* resp) {
-  return Run(ctx, "ListRollouts", Role::kViewer, [this, req, resp](const Principal&) {
+  return Run(ctx, *req, "ListRollouts", Role::kViewer, [this, req, resp](const Principal&) {
     if (!req->channel().empty()) {
       RETURN_IF_ERROR(ValidateChannelName(req->channel()));
     }
@@ -325,7 +337,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Act(grpc::CallbackServerContext* ctx
                                                 const char* method, RolloutAction action,
                                                 const v1::RolloutActionRequest* req,
                                                 v1::Rollout* resp) {
-  return Run(ctx, method, Role::kReleaser, [this, action, req, resp](const Principal& p) {
+  return Run(ctx, *req, method, Role::kReleaser, [this, action, req, resp](const Principal& p) {
     ASSIGN_OR_RETURN(RolloutView view, manager_.Act(req->id(), action, req->reason(),
                                                     req->expected_revision(), req->force(), p));
     ToProto(view.rollout, view.rings, *resp);
@@ -360,7 +372,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::RollbackRollout(grpc::CallbackServer
 grpc::ServerUnaryReactor* AdminServiceImpl::EmergencyStop(grpc::CallbackServerContext* ctx,
                                                           const v1::EmergencyStopRequest* req,
                                                           v1::EmergencyStopResponse* resp) {
-  return Run(ctx, "EmergencyStop", Role::kAdmin, [this, req, resp](const Principal& p) {
+  return Run(ctx, *req, "EmergencyStop", Role::kAdmin, [this, req, resp](const Principal& p) {
     RETURN_IF_ERROR(manager_.SetEmergencyStop(!req->lift(), req->reason(), p));
     resp->set_active(!req->lift());
     metrics_.emergency_stop_active().Set(req->lift() ? 0 : 1);
@@ -370,7 +382,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::EmergencyStop(grpc::CallbackServerCo
 
 grpc::ServerUnaryReactor* AdminServiceImpl::SetPin(grpc::CallbackServerContext* ctx,
                                                    const v1::SetPinRequest* req, v1::Pin* resp) {
-  return Run(ctx, "SetPin", Role::kReleaser, [this, req, resp](const Principal& p) {
+  return Run(ctx, *req, "SetPin", Role::kReleaser, [this, req, resp](const Principal& p) {
     ASSIGN_OR_RETURN(PinRecord pin,
                      manager_.SetPin(req->label_key(), req->label_value(), req->channel(),
                                      req->policy(), req->reason(), p));
@@ -380,9 +392,9 @@ grpc::ServerUnaryReactor* AdminServiceImpl::SetPin(grpc::CallbackServerContext* 
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListPins(grpc::CallbackServerContext* ctx,
-                                                     const v1::ListPinsRequest*,
+                                                     const v1::ListPinsRequest* req,
                                                      v1::ListPinsResponse* resp) {
-  return Run(ctx, "ListPins", Role::kViewer, [this, resp](const Principal&) {
+  return Run(ctx, *req, "ListPins", Role::kViewer, [this, resp](const Principal&) {
     ASSIGN_OR_RETURN(std::vector<PinRecord> pins, store_.ListPins());
     for (const PinRecord& p : pins) {
       ToProto(p, *resp->add_pins());
@@ -394,7 +406,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListPins(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* AdminServiceImpl::ListAgents(grpc::CallbackServerContext* ctx,
                                                        const v1::ListAgentsRequest* req,
                                                        v1::ListAgentsResponse* resp) {
-  return Run(ctx, "ListAgents", Role::kViewer, [this, req, resp](const Principal&) {
+  return Run(ctx, *req, "ListAgents", Role::kViewer, [this, req, resp](const Principal&) {
     std::optional<Ring> ring;
     if (!req->ring().empty()) {
       ASSIGN_OR_RETURN(ring, ParseRing(req->ring()));
@@ -412,7 +424,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListAgents(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* AdminServiceImpl::ListAuditLog(grpc::CallbackServerContext* ctx,
                                                          const v1::ListAuditLogRequest* req,
                                                          v1::ListAuditLogResponse* resp) {
-  return Run(ctx, "ListAuditLog", Role::kViewer, [this, req, resp](const Principal&) {
+  return Run(ctx, *req, "ListAuditLog", Role::kViewer, [this, req, resp](const Principal&) {
     ASSIGN_OR_RETURN(int limit, Limit(req->limit(), 100));
     if (req->rollout_id().size() > 64) {
       return absl::InvalidArgumentError("rollout id must be at most 64 characters");
@@ -438,7 +450,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListAuditLog(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* AdminServiceImpl::ExplainRollout(grpc::CallbackServerContext* ctx,
                                                            const v1::GetRolloutRequest* req,
                                                            v1::ExplainRolloutResponse* resp) {
-  return Run(ctx, "ExplainRollout", Role::kViewer, [this, req, resp](const Principal&) {
+  return Run(ctx, *req, "ExplainRollout", Role::kViewer, [this, req, resp](const Principal&) {
     ASSIGN_OR_RETURN(RolloutExplanation e, manager_.Explain(req->id()));
     ToProto(e.view.rollout, e.view.rings, *resp->mutable_rollout());
     for (const DecisionRecord& d : e.decisions) {
@@ -461,7 +473,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ExplainRollout(grpc::CallbackServerC
 grpc::ServerUnaryReactor* AdminServiceImpl::SetPolicy(grpc::CallbackServerContext* ctx,
                                                       const v1::SetPolicyRequest* req,
                                                       v1::Policy* resp) {
-  return Run(ctx, "SetPolicy", Role::kReleaser, [this, req, resp](const Principal& p) {
+  return Run(ctx, *req, "SetPolicy", Role::kReleaser, [this, req, resp](const Principal& p) {
     ASSIGN_OR_RETURN(PolicyRecord policy,
                      manager_.SetPolicy(req->name(), req->policy_json(), req->reason(), p));
     ToProto(policy, *resp);
@@ -472,7 +484,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::SetPolicy(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* AdminServiceImpl::GetPolicy(grpc::CallbackServerContext* ctx,
                                                       const v1::GetPolicyRequest* req,
                                                       v1::Policy* resp) {
-  return Run(ctx, "GetPolicy", Role::kViewer, [this, req, resp](const Principal&) {
+  return Run(ctx, *req, "GetPolicy", Role::kViewer, [this, req, resp](const Principal&) {
     ASSIGN_OR_RETURN(
         PolicyRecord policy,
         manager_.GetPolicy(req->name().empty() ? "default" : req->name(), req->version()));
@@ -484,7 +496,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetPolicy(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* AdminServiceImpl::UploadRoot(grpc::CallbackServerContext* ctx,
                                                        const v1::UploadTrustMetadataRequest* req,
                                                        v1::TrustMetadata* resp) {
-  return Run(ctx, "UploadRoot", Role::kAdmin, [this, req, resp](const Principal& p) {
+  return Run(ctx, *req, "UploadRoot", Role::kAdmin, [this, req, resp](const Principal& p) {
     ASSIGN_OR_RETURN(RootRecord root, trust_.UploadRoot(req->envelope(), req->reason(), p));
     metrics_.server_key_trusted().Set(trust_.ServerKeyTrusted() ? 1 : 0);
     ToProto(root, *resp);
@@ -495,7 +507,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::UploadRoot(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* AdminServiceImpl::UploadFloor(grpc::CallbackServerContext* ctx,
                                                         const v1::UploadTrustMetadataRequest* req,
                                                         v1::TrustMetadata* resp) {
-  return Run(ctx, "UploadFloor", Role::kReleaser, [this, req, resp](const Principal& p) {
+  return Run(ctx, *req, "UploadFloor", Role::kReleaser, [this, req, resp](const Principal& p) {
     ASSIGN_OR_RETURN(FloorRecord floor,
                      trust_.UploadFloor(req->envelope(), req->reason(), p,
                                         [this, req, &p](const FloorRecord& f, AuditRecord&) {
@@ -507,9 +519,9 @@ grpc::ServerUnaryReactor* AdminServiceImpl::UploadFloor(grpc::CallbackServerCont
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListTrust(grpc::CallbackServerContext* ctx,
-                                                      const v1::ListTrustRequest*,
+                                                      const v1::ListTrustRequest* req,
                                                       v1::ListTrustResponse* resp) {
-  return Run(ctx, "ListTrust", Role::kViewer, [this, resp](const Principal&) {
+  return Run(ctx, *req, "ListTrust", Role::kViewer, [this, resp](const Principal&) {
     ASSIGN_OR_RETURN(std::vector<RootRecord> roots, store_.ListRoots());
     ASSIGN_OR_RETURN(std::vector<FloorRecord> floors, store_.ListFloors());
     for (const RootRecord& r : roots) {
@@ -525,7 +537,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListTrust(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* AdminServiceImpl::ListApprovals(grpc::CallbackServerContext* ctx,
                                                           const v1::ListApprovalsRequest* req,
                                                           v1::ListApprovalsResponse* resp) {
-  return Run(ctx, "ListApprovals", Role::kViewer, [this, req, resp](const Principal&) {
+  return Run(ctx, *req, "ListApprovals", Role::kViewer, [this, req, resp](const Principal&) {
     ASSIGN_OR_RETURN(int limit, Limit(req->limit(), 100));
     ASSIGN_OR_RETURN(std::vector<ApprovalRecord> requests,
                      manager_.approvals().List(!req->include_decided(), limit));
@@ -541,7 +553,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Decide(grpc::CallbackServerContext* 
                                                    const char* method, bool approve,
                                                    const v1::DecideApprovalRequest* req,
                                                    v1::ApprovalRequest* resp) {
-  return Run(ctx, method, Role::kReleaser, [this, approve, req, resp](const Principal& p) {
+  return Run(ctx, *req, method, Role::kReleaser, [this, approve, req, resp](const Principal& p) {
     ASSIGN_OR_RETURN(ApprovalRecord a,
                      approve ? manager_.approvals().Approve(req->id(), req->reason(), p)
                              : manager_.approvals().Reject(req->id(), req->reason(), p));

@@ -129,9 +129,12 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
                                              v1::AdminToken* resp) override;
 
  private:
-  // Run queues authorization and then `work`, and finishes the call with their status.
-  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx, const char* method, Role needed,
-                                std::function<absl::Status(const Principal&)> work);
+  // Run checks the request's size against `method`'s limit (request_limits.h),
+  // then queues authorization and `work`, and finishes the call with their
+  // status; work that waited too long for a worker is answered UNAVAILABLE.
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx,
+                                const google::protobuf::MessageLite& req, const char* method,
+                                Role needed, std::function<absl::Status(const Principal&)> work);
   grpc::ServerUnaryReactor* Act(grpc::CallbackServerContext* ctx, const char* method,
                                 RolloutAction action, const v1::RolloutActionRequest* req,
                                 v1::Rollout* resp);

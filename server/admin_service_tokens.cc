@@ -22,7 +22,7 @@ void ToProto(const AdminTokenRecord& t, v1::AdminToken& out) {
 grpc::ServerUnaryReactor* AdminServiceImpl::CreateAdminToken(grpc::CallbackServerContext* ctx,
                                                              const v1::CreateAdminTokenRequest* req,
                                                              v1::CreateAdminTokenResponse* resp) {
-  return Run(ctx, "CreateAdminToken", Role::kAdmin, [this, req, resp](const Principal& p) {
+  return Run(ctx, *req, "CreateAdminToken", Role::kAdmin, [this, req, resp](const Principal& p) {
     ASSIGN_OR_RETURN(Role role, ParseRole(req->role().substr(0, 64)));
     if (req->ttl_seconds() <= 0 || req->ttl_seconds() > absl::ToInt64Seconds(kMaxAdminTokenTtl)) {
       return absl::InvalidArgumentError(
@@ -39,9 +39,9 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateAdminToken(grpc::CallbackServe
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListAdminTokens(grpc::CallbackServerContext* ctx,
-                                                            const v1::ListAdminTokensRequest*,
+                                                            const v1::ListAdminTokensRequest* req,
                                                             v1::ListAdminTokensResponse* resp) {
-  return Run(ctx, "ListAdminTokens", Role::kAdmin, [this, resp](const Principal&) {
+  return Run(ctx, *req, "ListAdminTokens", Role::kAdmin, [this, resp](const Principal&) {
     ASSIGN_OR_RETURN(std::vector<AdminTokenRecord> tokens, tokens_.List());
     for (const AdminTokenRecord& t : tokens) {
       ToProto(t, *resp->add_tokens());
@@ -53,7 +53,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListAdminTokens(grpc::CallbackServer
 grpc::ServerUnaryReactor* AdminServiceImpl::RevokeAdminToken(grpc::CallbackServerContext* ctx,
                                                              const v1::RevokeAdminTokenRequest* req,
                                                              v1::AdminToken* resp) {
-  return Run(ctx, "RevokeAdminToken", Role::kAdmin, [this, req, resp](const Principal& p) {
+  return Run(ctx, *req, "RevokeAdminToken", Role::kAdmin, [this, req, resp](const Principal& p) {
     ASSIGN_OR_RETURN(AdminTokenRecord revoked,
                      tokens_.Revoke(req->id(), req->force(), req->reason(), p));
     ToProto(revoked, *resp);

@@ -9,8 +9,10 @@
 #include "common/grpc_status.h"
 #include "common/names.h"
 #include "common/outcomes.h"
+#include "common/retry_hint.h"
 #include "common/status_macros.h"
 #include "server/grpc_metadata.h"
+#include "server/request_limits.h"
 
 namespace ringwarden {
 namespace {
@@ -19,15 +21,43 @@ constexpr int kMaxEventsPerBatch = 256;
 constexpr int kMaxChannelsPerPoll = 64;
 constexpr size_t kMaxDetailBytes = 1024;
 
-absl::Status ValidateChannelVersion(const v1::ChannelVersion& cv) {
-  if (cv.version() < 0) {
-    return absl::InvalidArgumentError("channel versions must be >= 0");
+// InField prefixes an error with the request field it is about.
+absl::Status InField(const absl::Status& status, absl::string_view field) {
+  if (status.ok()) {
+    return status;
   }
-  return ValidateChannelName(cv.channel());
+  return absl::Status(status.code(), absl::StrCat(field, ": ", status.message()));
 }
 
-void FillEnrollResponse(Ring ring, const IssuedCredential& credential,
-                        v1::EnrollResponse& resp) {
+absl::Status ValidateChannelVersion(const v1::ChannelVersion& cv, absl::string_view field) {
+  if (cv.version() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".version: channel versions must be >= 0"));
+  }
+  return InField(ValidateChannelName(cv.channel()), absl::StrCat(field, ".channel"));
+}
+
+// ValidateVersions checks a repeated ChannelVersion field: at most
+// kMaxVersionsPerEvent entries, each valid.
+absl::Status ValidateVersions(
+    const google::protobuf::RepeatedPtrField<v1::ChannelVersion>& versions,
+    absl::string_view field) {
+  if (versions.size() > kMaxVersionsPerEvent) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " holds ", versions.size(),
+                                                   " entries; at most ", kMaxVersionsPerEvent));
+  }
+  for (int i = 0; i < versions.size(); ++i) {
+    RETURN_IF_ERROR(ValidateChannelVersion(versions[i], absl::StrCat(field, "[", i, "]")));
+  }
+  return absl::OkStatus();
+}
+
+void SetRetryAfter(grpc::CallbackServerContext& ctx, absl::Duration wait) {
+  ctx.AddTrailingMetadata(kRetryAfterMetadataKey,
+                          std::to_string(std::max<int64_t>(1, absl::ToInt64Milliseconds(wait))));
+}
+
+void FillEnrollResponse(Ring ring, const IssuedCredential& credential, v1::EnrollResponse& resp) {
   resp.set_ring(std::string(RingName(ring)));
   resp.set_agent_token(credential.token);
   resp.set_certificate_pem(credential.certificate_pem);
@@ -35,12 +65,17 @@ void FillEnrollResponse(Ring ring, const IssuedCredential& credential,
 }
 
 // FetchReactor streams one payload from memory in chunks and calls
-// `on_complete` once the last chunk is written.
+// `on_complete` once the last chunk is written. A stream still running after
+// `max_duration` ends with DEADLINE_EXCEEDED (the agent resumes from its offset);
+// one whose reader stops reading is ended by the connection's maximum age.
 class FetchReactor final : public grpc::ServerWriteReactor<v1::ContentChunk> {
  public:
   FetchReactor(std::shared_ptr<const AssignmentSnapshot> snapshot, const ContentBlob* blob,
-               int64_t offset, size_t chunk_bytes, std::function<void()> on_complete)
-      : snapshot_(std::move(snapshot)),
+               int64_t offset, size_t chunk_bytes, const Clock& clock, absl::Duration max_duration,
+               std::function<void()> on_complete)
+      : clock_(&clock),
+        deadline_(clock.Now() + max_duration),
+        snapshot_(std::move(snapshot)),
         blob_(blob),
         offset_(offset),
         chunk_bytes_(chunk_bytes),
@@ -61,6 +96,13 @@ class FetchReactor final : public grpc::ServerWriteReactor<v1::ContentChunk> {
 
  private:
   void Next() {
+    if (clock_->Now() > deadline_) {
+      Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                          absl::StrCat("FetchContent: the download ran past the server's limit "
+                                       "at offset ",
+                                       offset_, "; resume from there")));
+      return;
+    }
     const std::string& payload = *blob_->payload;
     if (!first_ && offset_ >= static_cast<int64_t>(payload.size())) {
       on_complete_();
@@ -80,6 +122,8 @@ class FetchReactor final : public grpc::ServerWriteReactor<v1::ContentChunk> {
     StartWrite(&chunk_);
   }
 
+  const Clock* clock_ = nullptr;
+  absl::Time deadline_;
   std::shared_ptr<const AssignmentSnapshot> snapshot_;  // keeps blob_ alive
   const ContentBlob* blob_ = nullptr;
   int64_t offset_ = 0;
@@ -105,7 +149,24 @@ AgentServiceImpl::AgentServiceImpl(AgentServiceOptions options, SnapshotHolder& 
       clock_(clock),
       registry_(registry),
       credentials_(credentials),
-      enroll_queue_(enroll_queue) {}
+      enroll_queue_(enroll_queue),
+      limiter_(options_.rate_limit, clock),
+      enroll_limiter_(options_.rate_limit, clock),
+      last_batch_(options_.max_tracked_agents) {}
+
+absl::Status AgentServiceImpl::Throttle(grpc::CallbackServerContext& ctx, AgentRateLimiter& limiter,
+                                        absl::string_view key, absl::string_view method) {
+  const RateDecision d = limiter.Admit(key);
+  if (d.allowed) {
+    return absl::OkStatus();
+  }
+  metrics_.requests_refused(RefusalReason::kRateLimit).Increment();
+  SetRetryAfter(ctx, d.retry_after);
+  return absl::ResourceExhaustedError(absl::StrCat(
+      method, ": agent ", key, " is over its rate of ", options_.rate_limit.rate_per_second,
+      " calls/s (burst ", options_.rate_limit.burst, "); retry after ",
+      absl::ToInt64Milliseconds(d.retry_after), " ms"));
+}
 
 grpc::ServerUnaryReactor* AgentServiceImpl::Finish(grpc::CallbackServerContext* ctx,
                                                    absl::string_view method, absl::Time start,
@@ -127,6 +188,19 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Enroll(grpc::CallbackServerContext* 
                         absl::ToDoubleSeconds(clock_.Now() - start));
     reactor->Finish(ToGrpcStatus(status));
   };
+  if (absl::Status size = CheckRequestSize("Enroll", *req); !size.ok()) {
+    metrics_.requests_refused(RefusalReason::kOversized).Increment();
+    finish(size);
+    return reactor;
+  }
+  if (!IsValidAgentId(req->agent_id())) {
+    finish(InField(ValidateAgentId(req->agent_id()), "agent_id"));
+    return reactor;
+  }
+  if (absl::Status rate = Throttle(*ctx, enroll_limiter_, req->agent_id(), "Enroll"); !rate.ok()) {
+    finish(rate);
+    return reactor;
+  }
   // An enrolled agent re-enrolling over its own credential needs no reset.
   bool holds_credential = false;
   if (std::shared_ptr<const AssignmentSnapshot> snapshot = snapshots_.Current()) {
@@ -138,9 +212,14 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Enroll(grpc::CallbackServerContext* 
             .ok();
   }
   // Enrollment writes to the database: off the gRPC thread.
-  const bool queued = enroll_queue_.Submit([this, req, resp, holds_credential, finish] {
-    finish(DoEnroll(*req, holds_credential, *resp));
-  });
+  const bool queued = enroll_queue_.Submit(
+      [this, req, resp, holds_credential, finish] {
+        finish(DoEnroll(*req, holds_credential, *resp));
+      },
+      [this, finish] {
+        metrics_.requests_refused(RefusalReason::kQueueWait).Increment();
+        finish(absl::UnavailableError("Enroll waited too long for a database worker; retry"));
+      });
   if (!queued) {
     finish(absl::ResourceExhaustedError("server is busy enrolling; retry with backoff"));
   }
@@ -180,7 +259,11 @@ grpc::ServerUnaryReactor* AgentServiceImpl::RenewCredential(grpc::CallbackServer
                                                             const v1::RenewCredentialRequest* req,
                                                             v1::EnrollResponse* resp) {
   const absl::Time start = clock_.Now();
-  return Finish(ctx, "RenewCredential", start, DoRenew(*ctx, *req, *resp));
+  absl::Status size = CheckRequestSize("RenewCredential", *req);
+  if (!size.ok()) {
+    metrics_.requests_refused(RefusalReason::kOversized).Increment();
+  }
+  return Finish(ctx, "RenewCredential", start, size.ok() ? DoRenew(*ctx, *req, *resp) : size);
 }
 
 absl::Status AgentServiceImpl::DoRenew(grpc::CallbackServerContext& ctx,
@@ -192,6 +275,7 @@ absl::Status AgentServiceImpl::DoRenew(grpc::CallbackServerContext& ctx,
   }
   ASSIGN_OR_RETURN(AgentIdentity identity,
                    credentials_.Authenticate(ctx, req.agent_id(), *snapshot));
+  RETURN_IF_ERROR(Throttle(ctx, limiter_, identity.agent_id, "RenewCredential"));
   if (req.csr_pem().size() > kMaxCsrPemBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("csr_pem is larger than ", kMaxCsrPemBytes, " bytes"));
@@ -206,7 +290,11 @@ grpc::ServerUnaryReactor* AgentServiceImpl::GetAssignment(grpc::CallbackServerCo
                                                           const v1::GetAssignmentRequest* req,
                                                           v1::GetAssignmentResponse* resp) {
   const absl::Time start = clock_.Now();
-  return Finish(ctx, "GetAssignment", start, DoGetAssignment(*ctx, *req, *resp));
+  absl::Status size = CheckRequestSize("GetAssignment", *req);
+  if (!size.ok()) {
+    metrics_.requests_refused(RefusalReason::kOversized).Increment();
+  }
+  return Finish(ctx, "GetAssignment", start, size.ok() ? DoGetAssignment(*ctx, *req, *resp) : size);
 }
 
 absl::Status AgentServiceImpl::DoGetAssignment(grpc::CallbackServerContext& ctx,
@@ -218,17 +306,22 @@ absl::Status AgentServiceImpl::DoGetAssignment(grpc::CallbackServerContext& ctx,
   }
   ASSIGN_OR_RETURN(AgentIdentity identity,
                    credentials_.Authenticate(ctx, req.agent_id(), *snapshot));
+  RETURN_IF_ERROR(Throttle(ctx, limiter_, identity.agent_id, "GetAssignment"));
   if (req.current_size() > kMaxChannelsPerPoll || req.channels_size() > kMaxChannelsPerPoll) {
     return absl::InvalidArgumentError(
-        absl::StrCat("at most ", kMaxChannelsPerPoll, " channels per poll"));
+        absl::StrCat("current and channels: at most ", kMaxChannelsPerPoll, " channels per poll"));
   }
   if (req.root_version() < 0) {
     return absl::InvalidArgumentError("root_version must be >= 0");
   }
+  RETURN_IF_ERROR(ValidateVersions(req.current(), "current"));
   std::map<std::string, int64_t> current;
   for (const v1::ChannelVersion& cv : req.current()) {
-    RETURN_IF_ERROR(ValidateChannelVersion(cv));
     current[cv.channel()] = cv.version();
+  }
+  for (int i = 0; i < req.channels_size(); ++i) {
+    RETURN_IF_ERROR(
+        InField(ValidateChannelName(req.channels(i)), absl::StrCat("channels[", i, "]")));
   }
   std::vector<std::string> channels(req.channels().begin(), req.channels().end());
   const std::vector<ChannelAnswer> answers = snapshot->Resolve(identity, current, channels);
@@ -274,19 +367,29 @@ grpc::ServerWriteReactor<v1::ContentChunk>* AgentServiceImpl::FetchContent(
     grpc::CallbackServerContext* ctx, const v1::FetchContentRequest* req) {
   const absl::Time start = clock_.Now();
   auto respond = [&]() -> absl::StatusOr<grpc::ServerWriteReactor<v1::ContentChunk>*> {
+    if (absl::Status size = CheckRequestSize("FetchContent", *req); !size.ok()) {
+      metrics_.requests_refused(RefusalReason::kOversized).Increment();
+      return size;
+    }
     std::shared_ptr<const AssignmentSnapshot> snapshot = snapshots_.Current();
     if (snapshot == nullptr) {
       return absl::UnavailableError("server is starting; retry shortly");
     }
-    RETURN_IF_ERROR(credentials_.Authenticate(*ctx, req->agent_id(), *snapshot).status());
+    ASSIGN_OR_RETURN(AgentIdentity identity,
+                     credentials_.Authenticate(*ctx, req->agent_id(), *snapshot));
+    RETURN_IF_ERROR(Throttle(*ctx, limiter_, identity.agent_id, "FetchContent"));
+    RETURN_IF_ERROR(InField(ValidateChannelName(req->channel()), "channel"));
     if (snapshot->IsRevoked(req->channel(), req->version())) {
       return absl::FailedPreconditionError(absl::StrCat(
           req->channel(), " v", req->version(), " was revoked by a rollback; do not apply it"));
     }
     const ContentBlob* blob = snapshot->Blob(req->channel(), req->version());
     if (blob == nullptr) {
-      return absl::NotFoundError(absl::StrCat(req->channel(), " v", req->version(),
-                                              " is not assigned to anyone; poll again"));
+      // Retryable: with several replicas, the assignment may come from one whose
+      // snapshot already has the rollout while this one has not refreshed yet.
+      return absl::UnavailableError(
+          absl::StrCat(req->channel(), " v", req->version(),
+                       " is not assigned in this replica's snapshot; retry after the next poll"));
     }
     if (req->offset() < 0 || req->offset() > blob->meta.size) {
       return absl::OutOfRangeError(
@@ -303,8 +406,8 @@ grpc::ServerWriteReactor<v1::ContentChunk>* AgentServiceImpl::FetchContent(
         metrics_.telemetry_dropped().Increment();
       }
     };
-    return new FetchReactor(std::move(snapshot), blob, req->offset(), options_.chunk_bytes,
-                            std::move(on_complete));
+    return new FetchReactor(std::move(snapshot), blob, req->offset(), options_.chunk_bytes, clock_,
+                            options_.max_fetch_duration, std::move(on_complete));
   };
   auto reactor = respond();
   metrics_.ObserveRpc("FetchContent", absl::StatusCodeToString(reactor.status().code()),
@@ -319,7 +422,12 @@ grpc::ServerUnaryReactor* AgentServiceImpl::ReportTelemetry(grpc::CallbackServer
                                                             const v1::ReportTelemetryRequest* req,
                                                             v1::ReportTelemetryResponse* resp) {
   const absl::Time start = clock_.Now();
-  return Finish(ctx, "ReportTelemetry", start, DoReportTelemetry(*ctx, *req, *resp));
+  absl::Status size = CheckRequestSize("ReportTelemetry", *req);
+  if (!size.ok()) {
+    metrics_.requests_refused(RefusalReason::kOversized).Increment();
+  }
+  return Finish(ctx, "ReportTelemetry", start,
+                size.ok() ? DoReportTelemetry(*ctx, *req, *resp) : size);
 }
 
 absl::Status AgentServiceImpl::DoReportTelemetry(grpc::CallbackServerContext& ctx,
@@ -331,6 +439,7 @@ absl::Status AgentServiceImpl::DoReportTelemetry(grpc::CallbackServerContext& ct
   }
   ASSIGN_OR_RETURN(AgentIdentity identity,
                    credentials_.Authenticate(ctx, req.agent_id(), *snapshot));
+  RETURN_IF_ERROR(Throttle(ctx, limiter_, identity.agent_id, "ReportTelemetry"));
   if (req.events_size() > kMaxEventsPerBatch) {
     return absl::InvalidArgumentError(
         absl::StrCat("a batch holds at most ", kMaxEventsPerBatch, " events; split it"));
@@ -340,7 +449,9 @@ absl::Status AgentServiceImpl::DoReportTelemetry(grpc::CallbackServerContext& ct
   }
   const absl::Time now = clock_.Now();
   TelemetryRows rows;
-  for (const v1::TelemetryEvent& e : req.events()) {
+  for (int i = 0; i < req.events_size(); ++i) {
+    const v1::TelemetryEvent& e = req.events(i);
+    const std::string field = absl::StrCat("events[", i, "]");
     // Agents' clocks are not trusted beyond "not in the future".
     absl::Time at = absl::FromUnixMillis(e.observed_unix_ms());
     if (e.observed_unix_ms() <= 0 || at > now) {
@@ -349,8 +460,9 @@ absl::Status AgentServiceImpl::DoReportTelemetry(grpc::CallbackServerContext& ct
     switch (e.event_case()) {
       case v1::TelemetryEvent::kHeartbeat: {
         HeartbeatRow h{identity.agent_id, {}, SanitizeText(e.heartbeat().boot_id(), 64), at};
+        RETURN_IF_ERROR(
+            ValidateVersions(e.heartbeat().versions(), absl::StrCat(field, ".heartbeat.versions")));
         for (const v1::ChannelVersion& cv : e.heartbeat().versions()) {
-          RETURN_IF_ERROR(ValidateChannelVersion(cv));
           h.versions[cv.channel()] = cv.version();
         }
         rows.heartbeats.push_back(std::move(h));
@@ -360,10 +472,12 @@ absl::Status AgentServiceImpl::DoReportTelemetry(grpc::CallbackServerContext& ct
         const v1::ApplyReport& a = e.apply();
         absl::StatusOr<ApplyOutcome> outcome = ApplyOutcomeFromWire(a.outcome());
         if (!outcome.ok() || a.version() < 1) {
-          return absl::InvalidArgumentError(
-              "apply report needs a channel, a version >= 1 and a known outcome");
+          return absl::InvalidArgumentError(absl::StrCat(
+              field,
+              ".apply: an apply report needs a channel, a version >= 1 and a known outcome"));
         }
-        RETURN_IF_ERROR(ValidateChannelName(a.channel()));
+        RETURN_IF_ERROR(
+            InField(ValidateChannelName(a.channel()), absl::StrCat(field, ".apply.channel")));
         rows.applies.push_back(ApplyRow{identity.agent_id, a.channel(), a.version(), *outcome,
                                         SanitizeText(a.detail(), kMaxDetailBytes), at});
         break;
@@ -372,10 +486,11 @@ absl::Status AgentServiceImpl::DoReportTelemetry(grpc::CallbackServerContext& ct
         const v1::CrashReport& c = e.crash();
         absl::StatusOr<CrashKind> kind = CrashKindFromWire(c.kind());
         if (!kind.ok()) {
-          return absl::InvalidArgumentError("crash report needs a kind");
+          return absl::InvalidArgumentError(
+              absl::StrCat(field, ".crash.kind: a crash report needs a kind"));
         }
+        RETURN_IF_ERROR(ValidateVersions(c.versions(), absl::StrCat(field, ".crash.versions")));
         for (const v1::ChannelVersion& cv : c.versions()) {
-          RETURN_IF_ERROR(ValidateChannelVersion(cv));
           rows.crashes.push_back(CrashRow{identity.agent_id, *kind, cv.channel(), cv.version(),
                                           SanitizeText(c.detail(), kMaxDetailBytes), at});
         }
@@ -384,14 +499,16 @@ absl::Status AgentServiceImpl::DoReportTelemetry(grpc::CallbackServerContext& ct
       case v1::TelemetryEvent::kHealth:
         // Health events are accepted and discarded: nothing stores or counts
         // them yet, so they do not influence any decision.
+        RETURN_IF_ERROR(
+            ValidateVersions(e.health().versions(), absl::StrCat(field, ".health.versions")));
         break;
       default:
-        return absl::InvalidArgumentError("telemetry event has no payload");
+        return absl::InvalidArgumentError(absl::StrCat(field, ": telemetry event has no payload"));
     }
   }
   {
     absl::MutexLock lock(&mu_);
-    int64_t& last = last_batch_[identity.agent_id];
+    int64_t& last = last_batch_.GetOrInsert(identity.agent_id, 0);
     if (req.batch_seq() <= last) {
       resp.set_duplicate(true);
       resp.set_accepted(0);
@@ -403,9 +520,23 @@ absl::Status AgentServiceImpl::DoReportTelemetry(grpc::CallbackServerContext& ct
           absl::StrCat("batch_seq ", req.batch_seq(), " jumps more than ", kMaxBatchSeqJump,
                        " past the last accepted batch ", last, "; number batches consecutively"));
     }
-    if (!telemetry_.Add(std::move(rows))) {
-      return absl::ResourceExhaustedError(
-          "server is busy writing telemetry; resend the batch later");
+    const size_t n = rows.size();
+    switch (telemetry_.Admit(std::move(rows))) {
+      case TelemetryAdmission::kQueued:
+        break;
+      case TelemetryAdmission::kAgentShare:
+        metrics_.requests_refused(RefusalReason::kTelemetryShare).Increment();
+        SetRetryAfter(ctx, options_.telemetry_retry_after);
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "ReportTelemetry: agent ", identity.agent_id,
+            " holds its share of the telemetry queue; resend the batch (", n, " rows) after ",
+            absl::ToInt64Milliseconds(options_.telemetry_retry_after), " ms"));
+      case TelemetryAdmission::kQueueFull:
+        metrics_.requests_refused(RefusalReason::kTelemetryQueue).Increment();
+        SetRetryAfter(ctx, options_.telemetry_retry_after);
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "ReportTelemetry: server is busy writing telemetry; resend the batch after ",
+            absl::ToInt64Milliseconds(options_.telemetry_retry_after), " ms"));
     }
     last = req.batch_seq();
   }

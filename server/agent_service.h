@@ -7,9 +7,14 @@
 // Every poll answer carries a statement signed with --server-key
 // (assignment_statement.h), the stored roots newer than the agent's and the
 // floors of the channels it names.
+// Every call is checked against its method's size limit (request_limits.h) and,
+// once the agent is known, its token bucket (rate_limit.h): an agent over its
+// rate is answered RESOURCE_EXHAUSTED with a "retry-after-ms" hint
+// (common/retry_hint.h), and so is a batch beyond the agent's share of the
+// telemetry queue. Per-agent state is bounded (LruMap).
 // Thread-safety: handlers run on gRPC threads concurrently; shared state is
-// the immutable snapshot, the atomic assignment sequence and a mutex-guarded
-// batch-sequence table.
+// the immutable snapshot, the atomic assignment sequence, the rate limiters
+// and a mutex-guarded batch-sequence table.
 #pragma once
 
 #include <string>
@@ -27,6 +32,8 @@
 #include "server/core/snapshot.h"
 #include "server/core/telemetry_writer.h"
 #include "server/core/work_queue.h"
+#include "server/domain/lru_map.h"
+#include "server/domain/rate_limit.h"
 #include "server/metrics.h"
 #include "server/trust_keeper.h"
 
@@ -43,8 +50,21 @@ struct AgentServiceOptions {
   absl::Duration poll_interval = absl::Seconds(30);
   double poll_jitter = 0.2;
   size_t chunk_bytes = 64 * 1024;
+  // A download still streaming after this long is ended (DEADLINE_EXCEEDED).
+  absl::Duration max_fetch_duration = absl::Minutes(10);
   absl::Duration assignment_ttl = kDefaultAssignmentTtl;
+  // Per-agent token bucket on every call (Enroll has one of its own, by the
+  // agent id it names).
+  RateLimitOptions rate_limit;
+  // Agents whose last telemetry batch number is remembered; the least recently
+  // seen is forgotten first, and its next batch sets a new base.
+  size_t max_tracked_agents = 200'000;
+  // What a batch refused for a full telemetry queue or share is told to wait.
+  absl::Duration telemetry_retry_after = absl::Seconds(1);
 };
+
+// kMaxVersionsPerEvent bounds the channel versions one telemetry event names.
+inline constexpr int kMaxVersionsPerEvent = 64;
 
 class AgentServiceImpl final : public v1::AgentService::CallbackService {
  public:
@@ -82,6 +102,10 @@ class AgentServiceImpl final : public v1::AgentService::CallbackService {
                                  v1::ReportTelemetryResponse& resp);
   grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* ctx, absl::string_view method,
                                    absl::Time start, const absl::Status& status);
+  // Throttle takes a token from `key`'s bucket in `limiter`; when empty it
+  // answers RESOURCE_EXHAUSTED and sets the retry hint on `ctx`.
+  absl::Status Throttle(grpc::CallbackServerContext& ctx, AgentRateLimiter& limiter,
+                        absl::string_view key, absl::string_view method);
 
   const AgentServiceOptions options_;
   SnapshotHolder& snapshots_;
@@ -94,9 +118,11 @@ class AgentServiceImpl final : public v1::AgentService::CallbackService {
   const AgentCredentials& credentials_;
   WorkQueue& enroll_queue_;
   AssignmentSequence sequence_;
+  AgentRateLimiter limiter_;
+  AgentRateLimiter enroll_limiter_;
   absl::Mutex mu_;
   // Last accepted batch per agent, so a resent batch is not counted twice.
-  absl::flat_hash_map<std::string, int64_t> last_batch_ ABSL_GUARDED_BY(mu_);
+  LruMap<int64_t> last_batch_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ringwarden

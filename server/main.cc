@@ -93,6 +93,53 @@ int main(int argc, char** argv) {
     add_seconds(cmd, "--controller-interval", config.controller_interval,
                 "seconds between evaluations of active rollouts; default 5")
         ->check(CLI::Range(0.05, 3600.0));
+    // Overload protection: docs/operations.md, "Overload and hostile agents".
+    cmd->add_option("--agent-rate", config.agent_rate,
+                    "calls per second each agent may make (token bucket); default: 10 per poll "
+                    "interval, at least 1; 0 turns the limit off")
+        ->check(CLI::Range(0.0, 1e6));
+    cmd->add_option("--agent-burst", config.agent_burst, "calls an idle agent may make at once")
+        ->capture_default_str()
+        ->check(CLI::Range(1.0, 1e6));
+    cmd->add_option("--max-tracked-agents", config.max_tracked_agents,
+                    "agents whose rate bucket and telemetry batch number are remembered")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100'000'000));
+    add_seconds(cmd, "--telemetry-flush-interval", config.telemetry_flush_interval,
+                "seconds between telemetry writes; default 0.5")
+        ->check(CLI::Range(0.01, 3600.0));
+    cmd->add_option("--telemetry-max-rows", config.telemetry_max_rows,
+                    "telemetry rows queued at most, all agents together")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100'000'000));
+    cmd->add_option("--telemetry-agent-rows", config.telemetry_agent_rows,
+                    "telemetry rows one agent may have queued (its share)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100'000'000));
+    cmd->add_option("--max-concurrent-streams", config.max_concurrent_streams,
+                    "HTTP/2 streams per client connection")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100'000));
+    cmd->add_option("--grpc-memory-bytes", config.grpc_memory_bytes,
+                    "memory gRPC may use for all connections and calls (resource quota)")
+        ->capture_default_str()
+        ->check(CLI::Range(int64_t{16} << 20, int64_t{1} << 40));
+    add_seconds(cmd, "--min-client-ping-interval", config.min_client_ping_interval,
+                "seconds a client must leave between pings without data; default 10")
+        ->check(CLI::Range(1.0, 3600.0));
+    add_seconds(cmd, "--max-connection-idle", config.max_connection_idle,
+                "seconds after which an idle connection is closed; default 600")
+        ->check(CLI::Range(1.0, 86400.0));
+    add_seconds(cmd, "--max-connection-age", config.max_connection_age,
+                "seconds after which any connection is closed (clients reconnect); default 1800")
+        ->check(CLI::Range(1.0, 86400.0));
+    add_seconds(cmd, "--max-connection-age-grace", config.max_connection_age_grace,
+                "seconds calls may still finish on a connection past its age; default 300")
+        ->check(CLI::Range(1.0, 86400.0));
+    add_seconds(cmd, "--queue-max-wait", config.queue_max_wait,
+                "seconds queued database work may wait before it is answered UNAVAILABLE; "
+                "default 10")
+        ->check(CLI::Range(0.01, 3600.0));
   }
   CLI11_PARSE(app, argc, argv);
 

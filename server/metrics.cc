@@ -106,9 +106,29 @@ Metrics::Metrics(prometheus::Registry& registry)
            "Failed rebuilds of the assignment snapshot (database unreachable).")
            .Add({});
   telemetry_dropped_ =
-      &Build<prometheus::Counter>(registry, "ringwarden_telemetry_dropped_rows_total",
-                                  "Telemetry rows refused because the write buffer was full.")
+      &Build<prometheus::Counter>(
+           registry, "ringwarden_telemetry_dropped_rows_total",
+           "Telemetry rows lost: refused by the database for good, or dropped from a full buffer.")
            .Add({});
+  telemetry_poison_rows_ =
+      &Build<prometheus::Counter>(
+           registry, "ringwarden_telemetry_poison_rows_total",
+           "Telemetry rows the database refused for good, dropped one by one (also counted in "
+           "ringwarden_telemetry_dropped_rows_total).")
+           .Add({});
+  auto& refused = Build<prometheus::Counter>(
+      registry, "ringwarden_requests_refused_total",
+      "Calls refused before any work, by reason (rate_limit, telemetry_share, telemetry_queue, "
+      "oversized, queue_wait).");
+  const std::pair<RefusalReason, const char*> reasons[] = {
+      {RefusalReason::kRateLimit, "rate_limit"},
+      {RefusalReason::kTelemetryShare, "telemetry_share"},
+      {RefusalReason::kTelemetryQueue, "telemetry_queue"},
+      {RefusalReason::kOversized, "oversized"},
+      {RefusalReason::kQueueWait, "queue_wait"}};
+  for (const auto& [reason, name] : reasons) {
+    requests_refused_[static_cast<int>(reason)] = &refused.Add({{"reason", name}});
+  }
   leader_ = &Build<prometheus::Gauge>(registry, "ringwarden_controller_leader",
                                       "1 while this replica holds the controller leadership.")
                  .Add({});

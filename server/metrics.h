@@ -28,6 +28,17 @@
 
 namespace ringwarden {
 
+// RefusalReason is why a call was refused before any work: the label of
+// ringwarden_requests_refused_total.
+enum class RefusalReason {
+  kRateLimit,       // the agent's token bucket was empty
+  kTelemetryShare,  // the agent held its share of the telemetry queue
+  kTelemetryQueue,  // the telemetry queue was full
+  kOversized,       // the request exceeded its method's size limit
+  kQueueWait,       // the call waited too long for a database worker
+};
+inline constexpr int kRefusalReasons = 5;
+
 class Metrics final : public StoreObserver, public ControllerObserver {
  public:
   explicit Metrics(prometheus::Registry& registry);
@@ -64,6 +75,11 @@ class Metrics final : public StoreObserver, public ControllerObserver {
   prometheus::Counter& snapshot_refresh_errors() { return *snapshot_refresh_errors_; }
   prometheus::Gauge& snapshot_age_seconds() { return *snapshot_age_seconds_; }
   prometheus::Counter& telemetry_dropped() { return *telemetry_dropped_; }
+  prometheus::Counter& telemetry_poison_rows() { return *telemetry_poison_rows_; }
+  // requests_refused counts calls refused for `reason`.
+  prometheus::Counter& requests_refused(RefusalReason reason) {
+    return *requests_refused_[static_cast<int>(reason)];
+  }
   prometheus::Gauge& leader() { return *leader_; }
   prometheus::Gauge& server_key_trusted() { return *server_key_trusted_; }
   // decisions counts controller decisions by kind.
@@ -119,6 +135,8 @@ class Metrics final : public StoreObserver, public ControllerObserver {
   prometheus::Gauge* emergency_stop_active_;
   prometheus::Counter* snapshot_refresh_errors_;
   prometheus::Counter* telemetry_dropped_;
+  prometheus::Counter* telemetry_poison_rows_;
+  prometheus::Counter* requests_refused_[kRefusalReasons];
   prometheus::Gauge* leader_;
   prometheus::Counter* decisions_[4];
   prometheus::Counter* auto_halts_;

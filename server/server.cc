@@ -2,6 +2,7 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 #include <grpcpp/server_builder.h>
 #include <prometheus/exposer.h>
 #include <prometheus/registry.h>
@@ -30,6 +31,7 @@
 #include "server/postgres/migrations.h"
 #include "server/postgres/pg_leader_lock.h"
 #include "server/postgres/pg_store.h"
+#include "server/request_limits.h"
 #include "server/tls.h"
 #include "server/trust_keeper.h"
 
@@ -53,7 +55,19 @@ absl::StatusOr<std::string> ReadConfigFile(const std::string& path, absl::string
   return data;
 }
 
+int Millis(absl::Duration d) {
+  return static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(d), INT32_MAX));
+}
+
 }  // namespace
+
+double EffectiveAgentRate(const ServerConfig& config) {
+  if (config.agent_rate >= 0) {
+    return config.agent_rate;
+  }
+  const double poll_s = std::max(0.001, absl::ToDoubleSeconds(config.poll_interval));
+  return std::max(1.0, 10.0 / poll_s);
+}
 
 // Parts holds the components in construction order; members are destroyed in
 // reverse, so the gRPC server stops before what its handlers use.
@@ -131,6 +145,14 @@ absl::Status Server::Start() {
     }
     agent_ca = *std::move(ca);
   }
+  RateLimitOptions rate_limit{EffectiveAgentRate(config_), config_.agent_burst,
+                              config_.max_tracked_agents};
+  RETURN_IF_ERROR(ValidateRateLimitOptions(rate_limit));
+  if (config_.telemetry_agent_rows < 1 ||
+      config_.telemetry_agent_rows > config_.telemetry_max_rows) {
+    return absl::InvalidArgumentError(
+        "--telemetry-agent-rows must be between 1 and --telemetry-max-rows");
+  }
   auto parts = std::make_unique<Parts>();
   ASSIGN_OR_RETURN(const std::string pinned_root, ReadConfigFile(config_.root_file, "--root"));
   ASSIGN_OR_RETURN(const std::string server_key_pem,
@@ -162,9 +184,13 @@ absl::Status Server::Start() {
   RETURN_IF_ERROR(parts->snapshots->Refresh());
   parts->metrics->emergency_stop_active().Set(parts->snapshots->Current()->emergency_stop() ? 1
                                                                                             : 0);
+  TelemetryLimits telemetry_limits;
+  telemetry_limits.max_rows = config_.telemetry_max_rows;
+  telemetry_limits.max_rows_per_agent = config_.telemetry_agent_rows;
   parts->telemetry = std::make_unique<TelemetryWriter>(
-      *parts->store, config_.telemetry_flush_interval, /*max_rows=*/500'000);
-  parts->admin_queue = std::make_unique<WorkQueue>(config_.db_workers, /*capacity=*/256);
+      *parts->store, config_.telemetry_flush_interval, telemetry_limits);
+  parts->admin_queue = std::make_unique<WorkQueue>(config_.db_workers, /*capacity=*/256,
+                                                   config_.queue_max_wait, clock);
   parts->policies = std::make_unique<PolicyCache>(*parts->store);
   TrustKeeper* trust = parts->trust.get();
   parts->manager = std::make_unique<RolloutManager>(
@@ -176,11 +202,16 @@ absl::Status Server::Start() {
       agent_ca.has_value()
           ? AgentCredentials::Tls(*std::move(agent_ca), config_.agent_credential_ttl, clock)
           : AgentCredentials::Insecure(config_.agent_credential_ttl, clock));
-  parts->enroll_queue = std::make_unique<WorkQueue>(config_.db_workers, /*capacity=*/1024);
+  parts->enroll_queue = std::make_unique<WorkQueue>(config_.db_workers, /*capacity=*/1024,
+                                                    config_.queue_max_wait, clock);
   AgentServiceOptions agent_options;
   agent_options.poll_interval = config_.poll_interval;
   agent_options.poll_jitter = config_.poll_jitter;
   agent_options.assignment_ttl = config_.assignment_ttl;
+  agent_options.rate_limit = rate_limit;
+  agent_options.max_tracked_agents = config_.max_tracked_agents;
+  agent_options.telemetry_retry_after =
+      std::max(absl::Seconds(1), 2 * config_.telemetry_flush_interval);
   parts->agent_service = std::make_unique<AgentServiceImpl>(
       agent_options, *parts->snapshots, *parts->telemetry, *parts->metrics, *parts->trust,
       *parts->server_key, clock, *parts->agent_registry, *parts->agent_credentials,
@@ -193,8 +224,25 @@ absl::Status Server::Start() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.listen, listen_credentials, &bound_port_);
-  builder.SetMaxReceiveMessageSize(
-      static_cast<int>(kMaxPayloadBytes + kMaxEnvelopeJsonBytes + 64 * 1024));
+  // The largest method limit; each handler checks its own (request_limits.h).
+  builder.SetMaxReceiveMessageSize(static_cast<int>(MaxServerReceiveBytes()));
+  grpc::ResourceQuota quota("ringwarden-server");
+  quota.Resize(static_cast<size_t>(config_.grpc_memory_bytes));
+  builder.SetResourceQuota(quota);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config_.max_concurrent_streams);
+  // Keepalive enforcement: a client pinging more often than this without
+  // data is told GOAWAY after two strikes. Agents ping every 30 s, and only
+  // while a call is in flight.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             Millis(config_.min_client_ping_interval));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+  // The server's own pings find dead peers that hold streams open.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, Millis(absl::Minutes(2)));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, Millis(absl::Seconds(20)));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, Millis(config_.max_connection_idle));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, Millis(config_.max_connection_age));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                             Millis(config_.max_connection_age_grace));
   builder.RegisterService(parts->agent_service.get());
   builder.RegisterService(parts->admin_service.get());
   parts->grpc_server = builder.BuildAndStart();
@@ -231,6 +279,7 @@ absl::Status Server::Start() {
 void Server::RefreshLoop() {
   absl::Time last_ok = absl::Now();
   int64_t dropped_reported = 0;
+  int64_t poison_reported = 0;
   bool logged = false;
   bool trust_sync_logged = false;
   while (!stop_.WaitForNotificationWithTimeout(config_.refresh_interval)) {
@@ -259,6 +308,12 @@ void Server::RefreshLoop() {
     parts_->metrics->snapshot_age_seconds().Set(absl::ToDoubleSeconds(absl::Now() - last_ok));
     parts_->metrics->telemetry_queue_rows().Set(static_cast<double>(parts_->telemetry->Pending()));
     parts_->metrics->SetTelemetryRowsWritten(parts_->telemetry->RowsWritten());
+    const int64_t poison = parts_->telemetry->PoisonRows();
+    if (poison > poison_reported) {
+      parts_->metrics->telemetry_poison_rows().Increment(
+          static_cast<double>(poison - poison_reported));
+      poison_reported = poison;
+    }
     const int64_t dropped = parts_->telemetry->DroppedRows();
     if (dropped > dropped_reported) {
       parts_->metrics->telemetry_dropped().Increment(

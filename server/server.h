@@ -52,7 +52,34 @@ struct ServerConfig {
   bool controller = true;
   absl::Duration controller_interval = absl::Seconds(5);
   std::string port_file;  // written with the bound gRPC port once serving
+
+  // Overload protection (docs/operations.md, "Overload and hostile agents").
+  // Calls per second per agent; negative: derived from the poll interval
+  // (10 calls per interval, at least 1/s); 0: no limit.
+  double agent_rate = -1;
+  double agent_burst = 40;
+  // Agents whose rate buckets and telemetry batch numbers are remembered.
+  size_t max_tracked_agents = 200'000;
+  size_t telemetry_max_rows = 500'000;
+  size_t telemetry_agent_rows = 20'000;
+  // HTTP/2 streams per connection, and the memory gRPC may use for all calls.
+  int max_concurrent_streams = 64;
+  int64_t grpc_memory_bytes = int64_t{1} << 30;
+  // Clients may ping at most this often without data (faster: GOAWAY).
+  absl::Duration min_client_ping_interval = absl::Seconds(10);
+  // Idle connections are closed; every connection is closed after its age
+  // (plus a grace for calls in flight), which also bounds any one stream.
+  absl::Duration max_connection_idle = absl::Minutes(10);
+  absl::Duration max_connection_age = absl::Minutes(30);
+  absl::Duration max_connection_age_grace = absl::Minutes(5);
+  // Queued database work (admin calls, enrollment) that waited longer is
+  // answered UNAVAILABLE instead of being run late.
+  absl::Duration queue_max_wait = absl::Seconds(10);
 };
+
+// EffectiveAgentRate resolves ServerConfig::agent_rate (negative: derived
+// from the poll interval).
+double EffectiveAgentRate(const ServerConfig& config);
 
 class Server {
  public:

@@ -218,6 +218,7 @@ std::string FleetSummary::ToJson() const {
                      {"reverted", reverted},
                      {"apply_failed", apply_failed},
                      {"rejected", rejected},
+                     {"polls", polls},
                      {"rpc_errors", rpc_errors},
                      {"telemetry_errors", telemetry_errors},
                      {"dropped_events", dropped_events},
@@ -700,6 +701,7 @@ absl::Time Fleet::Step(Host& host) {
       stats_.enrolled++;
       Changed();
     }
+    stats_.polls++;
     if (!error.ok()) {
       stats_.rpc_errors++;
       stats_.last_error = error.ToString();

@@ -128,6 +128,7 @@ struct FleetSummary {
   int64_t reverted = 0;
   int64_t apply_failed = 0;      // APPLY_FAILED and LOAD_CHECK_FAILED
   int64_t rejected = 0;          // SIGNATURE_REJECTED and DIGEST_MISMATCH
+  int64_t polls = 0;             // RunOnce polls made, failed ones included
   int64_t rpc_errors = 0;        // RunOnce polls that failed
   int64_t telemetry_errors = 0;  // ReportTelemetry calls that failed (batch kept or dropped)
   int64_t dropped_events = 0;    // telemetry events given up (queue full, batch refused)

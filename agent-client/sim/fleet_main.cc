@@ -39,7 +39,7 @@ Fault injection (--fault, repeatable), per content version:
 --summary-json PATH writes on exit:
   {"agents": N, "enrolled": N, "running": N, "down": N, "silent": N,
    "crashed_agents": N, "crashes": N, "restarts": N, "applied": N, "reverted": N,
-   "apply_failed": N, "rejected": N, "rpc_errors": N, "telemetry_errors": N,
+   "apply_failed": N, "rejected": N, "polls": N, "rpc_errors": N, "telemetry_errors": N,
    "dropped_events": N, "last_error": "...",
    "rings": {"<ring>": {"agents": N, "channels": {"<channel>": {"<version>":
        {"ever_applied": N, "in_effect": N}}}}}}

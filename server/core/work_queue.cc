@@ -2,7 +2,8 @@
 
 namespace ringwarden {
 
-WorkQueue::WorkQueue(int threads, size_t capacity) : capacity_(capacity) {
+WorkQueue::WorkQueue(int threads, size_t capacity, absl::Duration max_wait, const Clock& clock)
+    : capacity_(capacity), max_wait_(max_wait), clock_(clock) {
   threads_.reserve(threads);
   for (int i = 0; i < threads; ++i) {
     threads_.emplace_back([this] { Loop(); });
@@ -21,13 +22,19 @@ void WorkQueue::StopAccepting() {
   stopping_ = true;
 }
 
-bool WorkQueue::Submit(std::function<void()> work) {
+bool WorkQueue::Submit(std::function<void()> work, std::function<void()> expired) {
+  const absl::Time now = clock_.Now();
   absl::MutexLock lock(&mu_);
   if (stopping_ || queue_.size() >= capacity_) {
     return false;
   }
-  queue_.push_back(std::move(work));
+  queue_.push_back(Item{std::move(work), std::move(expired), now});
   return true;
+}
+
+int64_t WorkQueue::Expired() const {
+  absl::MutexLock lock(&mu_);
+  return expired_;
 }
 
 size_t WorkQueue::Depth() const {
@@ -37,7 +44,7 @@ size_t WorkQueue::Depth() const {
 
 void WorkQueue::Loop() {
   while (true) {
-    std::function<void()> work;
+    Item item;
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
@@ -47,10 +54,18 @@ void WorkQueue::Loop() {
       if (queue_.empty()) {
         return;  // stopping and drained
       }
-      work = std::move(queue_.front());
+      item = std::move(queue_.front());
       queue_.pop_front();
     }
-    work();
+    if (item.expired && clock_.Now() - item.queued_at > max_wait_) {
+      {
+        absl::MutexLock lock(&mu_);
+        ++expired_;
+      }
+      item.expired();
+      continue;
+    }
+    item.work();
   }
 }
 

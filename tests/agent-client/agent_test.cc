@@ -568,6 +568,43 @@ TEST_F(AgentTest, UnavailableServerBacksOffAndUnknownTokenReEnrolls) {
   EXPECT_EQ(fake().calls("Enroll"), 2);
 }
 
+// A server that refuses with a retry hint (its rate limit) is not called again
+// before the hint has passed, however short the agent's own backoff.
+TEST_F(AgentTest, AThrottledAgentWaitsAtLeastTheServersRetryHint) {
+  auto agent = NewAgent(store_);
+  Serve(1, "one");
+  Run(*agent);
+  ASSERT_EQ(store_.state().CurrentVersion(kChannel), 1);
+  fake().SetRetryAfterMs(45'000);
+
+  fake().FailNext("GetAssignment", 1, grpc::StatusCode::RESOURCE_EXHAUSTED);
+  clock_.Advance(absl::Seconds(30));
+  EXPECT_EQ(Run(*agent), absl::Seconds(45));
+  EXPECT_EQ(agent->last_error().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(RetryAfter(agent->last_error()), absl::Seconds(45));
+  EXPECT_GE(agent->ErrorDelay(), absl::Seconds(45));
+
+  // Telemetry refused with the hint is held back until it has passed.
+  fake().FailNext("ReportTelemetry", 1, grpc::StatusCode::RESOURCE_EXHAUSTED);
+  clock_.Advance(absl::Seconds(45));
+  Run(*agent);
+  const size_t sent = fake().telemetry().size();
+  ASSERT_TRUE(fake().telemetry().back().failed);
+  clock_.Advance(absl::Seconds(30));
+  Run(*agent);
+  EXPECT_EQ(fake().telemetry().size(), sent) << "resent before the hint passed";
+  clock_.Advance(absl::Seconds(16));
+  Run(*agent);
+  EXPECT_GT(fake().telemetry().size(), sent);
+  EXPECT_FALSE(fake().telemetry().back().failed);
+
+  // A hint beyond 15 minutes is not believed.
+  fake().SetRetryAfterMs(int64_t{24} * 3600 * 1000);
+  fake().FailNext("GetAssignment", 1, grpc::StatusCode::RESOURCE_EXHAUSTED);
+  clock_.Advance(absl::Minutes(1));
+  EXPECT_EQ(Run(*agent), absl::Minutes(15));
+}
+
 TEST_F(AgentTest, WrongEnrollmentSecretIsAnError) {
   client_.SetIdentity("", "");
   AgentConfig config = Config();

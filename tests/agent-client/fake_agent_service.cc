@@ -380,7 +380,13 @@ std::vector<v1::HealthEvent> FakeAgentService::HealthEvents(const std::string& a
   return out;
 }
 
-bool FakeAgentService::Injected(const std::string& method, grpc::Status* status) {
+void FakeAgentService::SetRetryAfterMs(int64_t ms) {
+  absl::MutexLock lock(&mu_);
+  retry_after_ms_ = ms;
+}
+
+bool FakeAgentService::Injected(const std::string& method, grpc::CallbackServerContext* ctx,
+                                grpc::Status* status) {
   ++calls_[method];
   auto it = failures_.find(method);
   if (it == failures_.end() || it->second.first <= 0) {
@@ -388,6 +394,9 @@ bool FakeAgentService::Injected(const std::string& method, grpc::Status* status)
   }
   --it->second.first;
   *status = grpc::Status(it->second.second, absl::StrCat("injected ", method, " failure"));
+  if (retry_after_ms_ > 0) {
+    ctx->AddTrailingMetadata("retry-after-ms", std::to_string(retry_after_ms_));
+  }
   return true;
 }
 
@@ -407,7 +416,7 @@ grpc::ServerUnaryReactor* FakeAgentService::Enroll(grpc::CallbackServerContext* 
                                                    v1::EnrollResponse* resp) {
   absl::MutexLock lock(&mu_);
   grpc::Status injected;
-  if (Injected("Enroll", &injected)) {
+  if (Injected("Enroll", ctx, &injected)) {
     return Reply(ctx, injected);
   }
   if (req->enrollment_token() != kSecret) {
@@ -433,7 +442,7 @@ grpc::ServerUnaryReactor* FakeAgentService::GetAssignment(grpc::CallbackServerCo
                                                           v1::GetAssignmentResponse* resp) {
   absl::MutexLock lock(&mu_);
   grpc::Status status;
-  if (Injected("GetAssignment", &status)) {
+  if (Injected("GetAssignment", ctx, &status)) {
     return Reply(ctx, status);
   }
   status = Authenticate(*ctx, req->agent_id());
@@ -470,7 +479,7 @@ grpc::ServerWriteReactor<v1::ContentChunk>* FakeAgentService::FetchContent(
     grpc::CallbackServerContext* ctx, const v1::FetchContentRequest* req) {
   absl::MutexLock lock(&mu_);
   grpc::Status status;
-  if (Injected("FetchContent", &status)) {
+  if (Injected("FetchContent", ctx, &status)) {
     return new ChunkWriter({}, status);
   }
   status = Authenticate(*ctx, req->agent_id());
@@ -514,7 +523,7 @@ grpc::ServerUnaryReactor* FakeAgentService::ReportTelemetry(grpc::CallbackServer
   grpc::Status status;
   TelemetryCall call;
   call.request = *req;
-  if (Injected("ReportTelemetry", &status)) {
+  if (Injected("ReportTelemetry", ctx, &status)) {
     call.failed = true;
     telemetry_.push_back(std::move(call));
     return Reply(ctx, status);

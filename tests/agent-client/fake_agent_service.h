@@ -137,6 +137,9 @@ class FakeAgentService final : public v1::AgentService::CallbackService {
   // FailNext makes the next `n` calls of `method` ("GetAssignment", "ReportTelemetry",
   // "FetchContent", "Enroll") fail with `code`.
   void FailNext(const std::string& method, int n, grpc::StatusCode code);
+  // SetRetryAfterMs makes injected failures carry the server's retry hint
+  // (trailing "retry-after-ms"); 0: none.
+  void SetRetryAfterMs(int64_t ms);
   // ForgetTokens makes every issued token unknown (as after a server restart).
   void ForgetTokens();
 
@@ -169,7 +172,8 @@ class FakeAgentService final : public v1::AgentService::CallbackService {
   grpc::Status Authenticate(grpc::CallbackServerContext& ctx, const std::string& agent_id) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Injected returns the injected failure for `method`, if one is due.
-  bool Injected(const std::string& method, grpc::Status* status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool Injected(const std::string& method, grpc::CallbackServerContext* ctx, grpc::Status* status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<v1::TelemetryEvent> AcceptedEvents(const std::string& agent_id) const;
   // Sign builds and signs the statement for `agent_id` in `ring` as `m` says.
   std::string Sign(const std::string& agent_id, const std::string& ring,
@@ -187,6 +191,7 @@ class FakeAgentService final : public v1::AgentService::CallbackService {
   std::map<std::string, int64_t> last_seq_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::pair<int, grpc::StatusCode>> failures_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int> calls_ ABSL_GUARDED_BY(mu_);
+  int64_t retry_after_ms_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<TelemetryCall> telemetry_ ABSL_GUARDED_BY(mu_);
   bool emergency_stop_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<Ed25519PrivateKey> server_key_ ABSL_GUARDED_BY(mu_);

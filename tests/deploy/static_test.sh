@@ -220,7 +220,7 @@ grep -q 'kind: PodDisruptionBudget' "${k8s}"/*.yaml || fail "no PodDisruptionBud
 [[ $(grep -c '^\s*grpc:\s*$' "${k8s}/deployment.yaml") -ge 2 ]] ||
   fail "deployment.yaml should probe readiness and liveness through the gRPC health service"
 replicas=$(sed -nE 's/^\s*replicas:\s*([0-9]+)\s*$/\1/p' "${k8s}/deployment.yaml")
-[[ "${replicas:-0}" -ge 2 ]] || fail "deployment.yaml should run at least 2 replicas"
+[[ "${replicas:-0}" -ge 3 ]] || fail "deployment.yaml should run at least 3 replicas"
 if command -v python3 >/dev/null 2>&1 && python3 -c 'import yaml' 2>/dev/null; then
   if python3 - "${k8s}"/*.yaml <<'EOF'; then
 import sys, yaml

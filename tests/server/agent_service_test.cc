@@ -40,6 +40,14 @@ class AgentServiceTest : public TrustFixture {
 
     AgentServiceOptions options;
     options.assignment_ttl = absl::Hours(6);
+    StartService(options);
+  }
+
+  // StartService (re)starts the service in process with `options`.
+  void StartService(const AgentServiceOptions& options) {
+    if (server_ != nullptr) {
+      server_->Shutdown();
+    }
     service_ = std::make_unique<AgentServiceImpl>(options, snapshots_, telemetry_, metrics_, trust_,
                                                   server_key, clock_, agents_, credentials_,
                                                   enroll_queue_);
@@ -109,6 +117,24 @@ class AgentServiceTest : public TrustFixture {
                           status.error_message());
     }
     return resp;
+  }
+
+  // Report sends one heartbeat batch as `agent_id`; `ctx` receives the trailers.
+  grpc::Status Report(const std::string& agent_id, int64_t seq, bool* duplicate = nullptr,
+                      grpc::ClientContext* ctx = nullptr) {
+    grpc::ClientContext own;
+    grpc::ClientContext& c = ctx != nullptr ? *ctx : own;
+    c.AddMetadata("authorization", "Bearer " + TokenFor(agent_id));
+    v1::ReportTelemetryRequest req;
+    req.set_agent_id(agent_id);
+    req.set_batch_seq(seq);
+    req.add_events()->mutable_heartbeat()->set_boot_id("b");
+    v1::ReportTelemetryResponse resp;
+    grpc::Status status = stub_->ReportTelemetry(&c, req, &resp);
+    if (duplicate != nullptr) {
+      *duplicate = resp.duplicate();
+    }
+    return status;
   }
 
   // Verified checks the signed statement the way an agent trusting root v2 does.
@@ -504,6 +530,84 @@ TEST(AssignmentSequenceTest, ConcurrentCallersNeverShareANumber) {
     all.insert(mine.begin(), mine.end());
   }
   EXPECT_EQ(all.size(), 8000u);
+}
+
+// The per-agent token bucket on the service's injected clock: a burst, then
+// RESOURCE_EXHAUSTED with the time until the next token as "retry-after-ms".
+TEST_F(AgentServiceTest, AnAgentOverItsRateIsRefusedWithARetryHintUntilItsBucketRefills) {
+  AgentServiceOptions options;
+  options.rate_limit = {/*rate_per_second=*/2, /*burst=*/3, /*max_agents=*/100};
+  StartService(options);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(Poll(1).ok()) << i;
+  }
+  grpc::ClientContext ctx;
+  grpc::Status refused = Report(kAgent, 1, nullptr, &ctx);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(refused.error_message(),
+            "ReportTelemetry: agent host-1 is over its rate of 2 calls/s (burst 3); retry after "
+            "500 ms");
+  auto hint = ctx.GetServerTrailingMetadata().find("retry-after-ms");
+  ASSERT_NE(hint, ctx.GetServerTrailingMetadata().end());
+  EXPECT_EQ(std::string(hint->second.data(), hint->second.size()), "500");
+  // Another agent has a bucket of its own.
+  EXPECT_TRUE(Report("host-2", 1).ok());
+  clock_.Advance(absl::Milliseconds(500));
+  EXPECT_TRUE(Poll(1).ok());
+  EXPECT_EQ(Poll(1).status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+// The batch-number table holds max_tracked_agents agents: the least recently
+// seen is forgotten, and its next batch sets a new base.
+TEST_F(AgentServiceTest, BatchNumbersAreRememberedForABoundedNumberOfAgents) {
+  AgentServiceOptions options;
+  options.max_tracked_agents = 2;
+  StartService(options);
+  bool duplicate = false;
+  ASSERT_TRUE(Report("host-1", 5).ok());
+  ASSERT_TRUE(Report("host-2", 5).ok());
+  ASSERT_TRUE(Report("host-2", 5, &duplicate).ok());
+  EXPECT_TRUE(duplicate);
+  ASSERT_TRUE(Report("host-3", 5).ok());  // forgets host-1
+  ASSERT_TRUE(Report("host-3", 5, &duplicate).ok());
+  EXPECT_TRUE(duplicate);
+  ASSERT_TRUE(Report("host-1", 5, &duplicate).ok());
+  EXPECT_FALSE(duplicate) << "host-1 was forgotten: its batch sets a new base";
+  ASSERT_TRUE(Report("host-1", 5, &duplicate).ok());
+  EXPECT_TRUE(duplicate);
+}
+
+// A download is bounded by the server too: past max_fetch_duration the stream
+// ends with DEADLINE_EXCEEDED naming the offset to resume from.
+TEST_F(AgentServiceTest, ADownloadPastTheServersLimitEndsWithDeadlineExceeded) {
+  auto fetch = [&] {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + TokenFor(kAgent));
+    v1::FetchContentRequest req;
+    req.set_agent_id(kAgent);
+    req.set_channel(kChannel);
+    req.set_version(1);
+    auto reader = stub_->FetchContent(&ctx, req);
+    v1::ContentChunk chunk;
+    std::string payload;
+    while (reader->Read(&chunk)) {
+      payload += chunk.data();
+    }
+    return std::make_pair(reader->Finish(), payload);
+  };
+  auto [ok, payload] = fetch();
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(payload, "payload v1");
+
+  AgentServiceOptions options;
+  options.max_fetch_duration = -absl::Seconds(1);  // already over at the first chunk
+  StartService(options);
+  auto [late, nothing] = fetch();
+  EXPECT_EQ(late.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(late.error_message(),
+            "FetchContent: the download ran past the server's limit at offset 0; resume from "
+            "there");
+  EXPECT_EQ(nothing, "");
 }
 
 }  // namespace

@@ -17,6 +17,8 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -291,6 +293,39 @@ std::string ServerProcess::Log() const {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+CliResult RunShell(const std::string& command) {
+  CliResult r;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) {
+    r.code = -1;
+    return r;
+  }
+  char buf[4096];
+  size_t n = 0;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) {
+    r.out.append(buf, n);
+  }
+  const int status = pclose(pipe);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::optional<double> ScrapeMetric(int port, const std::string& name) {
+  CliResult page =
+      RunShell(absl::StrCat("curl -sf http://127.0.0.1:", port, "/metrics 2>/dev/null"));
+  if (page.code != 0) {
+    return std::nullopt;
+  }
+  for (absl::string_view line : absl::StrSplit(page.out, '\n')) {
+    double value = 0;
+    if (absl::StartsWith(line, name + " ") &&
+        absl::SimpleAtod(line.substr(name.size() + 1), &value)) {
+      return value;
+    }
+  }
+  return std::nullopt;
 }
 
 CliResult Ringctl(const std::string& server, const std::string& token,

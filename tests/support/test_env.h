@@ -13,6 +13,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -153,6 +154,15 @@ CliResult Ringctl(const std::string& server, const std::string& token,
 // the first failing ringctl run, or the upload's.
 CliResult PublishContent(const std::string& server, const TestKeys& keys,
                          const std::string& channel, int64_t version, const std::string& content);
+
+// RunShell runs `command` with /bin/sh; `out` holds its stdout, `code` its
+// exit status (-1 when it did not exit normally).
+CliResult RunShell(const std::string& command);
+
+// ScrapeMetric reads the value of series `name` (with its labels, as printed)
+// from http://127.0.0.1:<port>/metrics; nullopt when the page or the series
+// is missing.
+std::optional<double> ScrapeMetric(int port, const std::string& name);
 
 // Spawn starts `args` (args[0] is the binary) with stderr written to
 // `stderr_path` and stdout discarded; the child is killed if the test dies.

@@ -161,21 +161,23 @@ TEST_F(TelemetryWriterTest, RequeueOverTheBoundDropsTheOldestHeartbeatsFirst) {
 class PoisonBatchTest : public TelemetryWriterTest,
                         public ::testing::WithParamInterface<absl::StatusCode> {};
 
+// A batch of one row that the database refuses is that row's loss alone.
 TEST_P(PoisonBatchTest, IsDroppedAndCountedWhileLaterBatchesFlow) {
   TelemetryWriter writer(store_, kNeverDuringTheTest, 100);
   store_.FailNext("write_telemetry", absl::Status(GetParam(), "refused"));
-  ASSERT_TRUE(writer.Add(HeartbeatRows("a-1", {1, 2})));
+  ASSERT_TRUE(writer.Add(HeartbeatRows("a-1", {1})));
 
   EXPECT_EQ(writer.Flush().code(), GetParam());
   EXPECT_EQ(writer.Pending(), 0u);
-  EXPECT_EQ(writer.DroppedRows(), 2);
+  EXPECT_EQ(writer.DroppedRows(), 1);
+  EXPECT_EQ(writer.PoisonRows(), 1);
   EXPECT_EQ(writer.WriteErrors(), 1);
 
   ASSERT_TRUE(writer.Add(HeartbeatRows("a-2", {3, 4})));
   ASSERT_TRUE(writer.Flush().ok());
   EXPECT_EQ(HeartbeatTimes(store_.Written()), Seconds({3, 4}));
   EXPECT_EQ(writer.RowsWritten(), 2);
-  EXPECT_EQ(writer.DroppedRows(), 2);
+  EXPECT_EQ(writer.DroppedRows(), 1);
 }
 
 // ABORTED is among them: from the store it means a stale rollout revision,
@@ -189,6 +191,150 @@ INSTANTIATE_TEST_SUITE_P(EveryCodeButUnavailable, PoisonBatchTest,
                          [](const ::testing::TestParamInfo<absl::StatusCode>& info) {
                            return absl::StatusCodeToString(info.param);
                          });
+
+// PoisonSink refuses, like a CHECK constraint would, every write holding a
+// crash row whose detail is "poison"; everything else goes to the fake store.
+class PoisonSink final : public TelemetrySink {
+ public:
+  explicit PoisonSink(TelemetrySink& sink) : sink_(sink) {}
+  absl::Status WriteTelemetry(const TelemetryRows& rows) override {
+    ++writes;
+    for (const CrashRow& c : rows.crashes) {
+      if (c.detail == "poison" || refuse_everything) {
+        return absl::InvalidArgumentError("new row violates check constraint \"no_poison\"");
+      }
+    }
+    if (refuse_everything) {
+      return absl::InvalidArgumentError("refused");
+    }
+    return sink_.WriteTelemetry(rows);
+  }
+  int writes = 0;
+  bool refuse_everything = false;
+
+ private:
+  TelemetrySink& sink_;
+};
+
+CrashRow Crash(const std::string& agent_id, const std::string& detail) {
+  return CrashRow{agent_id, CrashKind::kProcessCrash, "rules", 1, detail, kT0};
+}
+
+TEST_F(TelemetryWriterTest, APoisonRowIsDroppedAloneAndTheRestOfItsFlushIsWritten) {
+  PoisonSink sink(store_);
+  TelemetryWriter writer(sink, kNeverDuringTheTest, 10'000);
+  // 100 agents' heartbeats and crashes in one flush, one poison crash among them.
+  for (int i = 0; i < 100; ++i) {
+    TelemetryRows rows = HeartbeatRows("a-" + std::to_string(i), {i});
+    rows.crashes.push_back(Crash("a-" + std::to_string(i), i == 37 ? "poison" : "segv"));
+    ASSERT_TRUE(writer.Add(rows));
+  }
+
+  EXPECT_TRUE(absl::IsInvalidArgument(writer.Flush()));
+
+  const TelemetryRows written = store_.Written();
+  EXPECT_EQ(written.heartbeats.size(), 100u);
+  EXPECT_EQ(written.crashes.size(), 99u);
+  for (const CrashRow& c : written.crashes) {
+    EXPECT_NE(c.detail, "poison");
+  }
+  EXPECT_EQ(writer.RowsWritten(), 199);
+  EXPECT_EQ(writer.DroppedRows(), 1);
+  EXPECT_EQ(writer.PoisonRows(), 1);
+  EXPECT_EQ(writer.WriteErrors(), 1);
+  // Bisection: about two writes per halving, not one per row.
+  EXPECT_LE(sink.writes, 1 + 2 * 9);
+}
+
+TEST_F(TelemetryWriterTest, ARefusalThatDoesNotRecurLosesNothing) {
+  TelemetryWriter writer(store_, kNeverDuringTheTest, 100);
+  store_.FailNext("write_telemetry", absl::InternalError("one-off"));
+  ASSERT_TRUE(writer.Add(HeartbeatRows("a-1", {1, 2, 3})));
+  EXPECT_TRUE(writer.Flush().ok());
+  EXPECT_EQ(HeartbeatTimes(store_.Written()), Seconds({1, 2, 3}));
+  EXPECT_EQ(writer.DroppedRows(), 0);
+  EXPECT_EQ(writer.PoisonRows(), 0);
+}
+
+TEST_F(TelemetryWriterTest, ADatabaseRefusingEverythingCostsABoundedNumberOfWrites) {
+  PoisonSink sink(store_);
+  sink.refuse_everything = true;
+  TelemetryLimits limits;
+  limits.max_rows = 100'000;
+  limits.max_rows_per_agent = 100'000;
+  limits.max_isolation_writes = 32;
+  TelemetryWriter writer(sink, kNeverDuringTheTest, limits);
+  TelemetryRows rows;
+  for (int i = 0; i < 50'000; ++i) {
+    rows.crashes.push_back(Crash("a-1", "segv"));
+  }
+  ASSERT_TRUE(writer.Add(rows));
+  EXPECT_TRUE(absl::IsInvalidArgument(writer.Flush()));
+  EXPECT_LE(sink.writes, 1 + 32);
+  EXPECT_EQ(writer.DroppedRows(), 50'000);
+  EXPECT_EQ(writer.Pending(), 0u);
+}
+
+TEST_F(TelemetryWriterTest, OneAgentFillsOnlyItsOwnShareOfTheQueue) {
+  TelemetryLimits limits;
+  limits.max_rows = 100;
+  limits.max_rows_per_agent = 10;
+  TelemetryWriter writer(store_, kNeverDuringTheTest, limits);
+  ASSERT_TRUE(writer.Add(HeartbeatRows("flooder", {1, 2, 3, 4, 5, 6, 7, 8})));
+  EXPECT_EQ(writer.Admit(HeartbeatRows("flooder", {9, 10, 11})), TelemetryAdmission::kAgentShare);
+  EXPECT_EQ(writer.PendingFor("flooder"), 8u);
+  EXPECT_EQ(writer.ShareRefusals(), 1);
+  // A batch that would take the flooder over its share is refused whole, even
+  // with another agent's rows in it; other agents are still admitted.
+  TelemetryRows mixed = HeartbeatRows("quiet", {1});
+  mixed.crashes.push_back(Crash("flooder", "x"));
+  mixed.crashes.push_back(Crash("flooder", "x"));
+  mixed.crashes.push_back(Crash("flooder", "x"));
+  EXPECT_EQ(writer.Admit(mixed), TelemetryAdmission::kAgentShare);
+  for (int i = 0; i < 9; ++i) {
+    EXPECT_EQ(writer.Admit(HeartbeatRows("quiet-" + std::to_string(i), {1, 2, 3, 4, 5})),
+              TelemetryAdmission::kQueued)
+        << i;
+  }
+  EXPECT_EQ(writer.Pending(), 53u);
+  EXPECT_EQ(writer.TrackedAgents(), 10u);
+  // A flush frees every share, and forgets the agents.
+  ASSERT_TRUE(writer.Flush().ok());
+  EXPECT_EQ(writer.TrackedAgents(), 0u);
+  EXPECT_EQ(writer.Admit(HeartbeatRows("flooder", {9, 10, 11})), TelemetryAdmission::kQueued);
+}
+
+TEST_F(TelemetryWriterTest, ABatchLargerThanTheShareIsAdmittedWhenTheAgentHasNothingQueued) {
+  TelemetryLimits limits;
+  limits.max_rows = 100;
+  limits.max_rows_per_agent = 3;
+  TelemetryWriter writer(store_, kNeverDuringTheTest, limits);
+  EXPECT_EQ(writer.Admit(HeartbeatRows("a", {1, 2, 3, 4, 5})), TelemetryAdmission::kQueued);
+  EXPECT_EQ(writer.Admit(HeartbeatRows("a", {6})), TelemetryAdmission::kAgentShare);
+}
+
+TEST_F(TelemetryWriterTest, TheWholeQueueIsStillBounded) {
+  TelemetryLimits limits;
+  limits.max_rows = 10;
+  limits.max_rows_per_agent = 6;
+  TelemetryWriter writer(store_, kNeverDuringTheTest, limits);
+  ASSERT_TRUE(writer.Add(HeartbeatRows("a", {1, 2, 3, 4, 5, 6})));
+  EXPECT_EQ(writer.Admit(HeartbeatRows("b", {1, 2, 3, 4, 5})), TelemetryAdmission::kQueueFull);
+  EXPECT_EQ(writer.Admit(HeartbeatRows("b", {1, 2, 3, 4})), TelemetryAdmission::kQueued);
+}
+
+TEST_F(TelemetryWriterTest, SharesAreCountedAgainAfterAnOutageRequeues) {
+  TelemetryLimits limits;
+  limits.max_rows = 100;
+  limits.max_rows_per_agent = 4;
+  TelemetryWriter writer(store_, kNeverDuringTheTest, limits);
+  ASSERT_TRUE(writer.Add(HeartbeatRows("a", {1, 2, 3})));
+  store_.FailNext("write_telemetry", absl::UnavailableError("down"));
+  EXPECT_TRUE(absl::IsUnavailable(writer.Flush()));
+  EXPECT_EQ(writer.PendingFor("a"), 3u);
+  EXPECT_EQ(writer.Admit(HeartbeatRows("a", {4, 5})), TelemetryAdmission::kAgentShare);
+  EXPECT_EQ(writer.Admit(HeartbeatRows("a", {4})), TelemetryAdmission::kQueued);
+}
 
 TEST_F(TelemetryWriterTest, DestructorWritesWhatIsStillQueued) {
   {

@@ -7,6 +7,7 @@
 
 #include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/notification.h"
+#include "common/clock.h"
 
 namespace ringwarden {
 namespace {
@@ -118,6 +119,26 @@ TEST(WorkQueueTest, AfterStopAcceptingSubmitIsRefusedAndQueuedWorkStillRuns) {
   second.Release();
   queue.reset();
   EXPECT_EQ(ran.load(), 2);
+}
+
+TEST(WorkQueueTest, WorkThatWaitedTooLongRunsItsExpiredCallbackInstead) {
+  FakeClock clock;
+  std::atomic<int> ran{0};
+  std::atomic<int> expired{0};
+  auto queue = std::make_unique<WorkQueue>(1, 10, absl::Seconds(5), clock);
+  BlockedWorker blocker;
+  ASSERT_TRUE(blocker.Occupy(*queue));
+  ASSERT_TRUE(queue->Submit([&] { ++ran; }, [&] { ++expired; }));
+  clock.Advance(absl::Seconds(6));
+  // Submitted after the wait: fresh when the worker gets to it.
+  ASSERT_TRUE(queue->Submit([&] { ran += 10; }, [&] { expired += 10; }));
+  // Without an expired callback the work runs however long it waited.
+  ASSERT_TRUE(queue->Submit([&] { ran += 100; }));
+  clock.Advance(absl::Seconds(1));
+  blocker.Release();
+  queue.reset();
+  EXPECT_EQ(ran.load(), 110);
+  EXPECT_EQ(expired.load(), 1);
 }
 
 }  // namespace
