@@ -6,8 +6,6 @@
 #include "common/admin_token.h"
 #include "common/ed25519.h"
 #include "common/secret_token.h"
-#include "common/sha256.h"
-#include "ringwarden/v1/content.pb.h"
 #include "server/admin_service.h"
 #include "server/agent_credentials.h"
 #include "server/agent_service.h"
@@ -20,6 +18,7 @@
 #include "server/core/work_queue.h"
 #include "server/manifest_codec.h"
 #include "server/metrics.h"
+#include "server/request_limits.h"
 #include "server/trust_keeper.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "tests/server/trust_fixture.h"
@@ -28,10 +27,11 @@
 namespace ringwarden::fuzzing {
 namespace {
 
+using ::ringwarden::testing::FinishRollout;
 using ::ringwarden::testing::RootPlan;
-using ::ringwarden::testing::SignedJson;
 using ::ringwarden::testing::SignFloor;
 using ::ringwarden::testing::SignRoot;
+using ::ringwarden::testing::UploadSignedContent;
 
 constexpr int kRecycleAfterCalls = 2000;
 
@@ -68,9 +68,6 @@ std::string IssueToken(AdminTokens& tokens, const std::string& name, Role role) 
 struct World::Parts {
   Parts();
   ~Parts() { grpc_server->Shutdown(); }
-
-  void Upload(int64_t version, const std::string& payload);
-  void Finish(const std::string& id, int64_t version, bool revoke);
 
   Ed25519PrivateKey root_key = SeededKey('r');
   Ed25519PrivateKey release_key = SeededKey('l');
@@ -116,10 +113,10 @@ World::Parts::Parts() {
                 SignRoot(RootPlan{2, {&root_key}, &release_key, &server_key, expires}, {&root_key}),
                 "", admin)
             .status());
-  Upload(1, "payload v1");
-  Upload(2, "payload v2");
-  Finish("ro-1", 1, /*revoke=*/false);
-  Finish("ro-2", 2, /*revoke=*/true);
+  Check(UploadSignedContent(store, kFuzzChannel, 1, "payload v1", release_key));
+  Check(UploadSignedContent(store, kFuzzChannel, 2, "payload v2", release_key));
+  Check(FinishRollout(store, "ro-1", kFuzzChannel, 1, /*revoke=*/false));
+  Check(FinishRollout(store, "ro-2", kFuzzChannel, 2, /*revoke=*/true));
   Check(trust
             .UploadFloor(SignFloor(kFuzzChannel, 1, release_key), "",
                          Principal{"alice", Role::kReleaser})
@@ -142,6 +139,10 @@ World::Parts::Parts() {
 
   AgentServiceOptions options;
   options.assignment_ttl = absl::Hours(6);
+  // The fake clock never moves, so a server-sized bucket would be empty after
+  // its first 40 calls and every later input would only meet RESOURCE_EXHAUSTED.
+  // The limiter still runs on every call; its bucket outlasts a world.
+  options.rate_limit.burst = 2.0 * kRecycleAfterCalls;
   agent_service =
       std::make_unique<AgentServiceImpl>(options, snapshots, telemetry, metrics, trust, server_key,
                                          clock, agents, credentials, enroll_queue);
@@ -154,6 +155,7 @@ World::Parts::Parts() {
   admin_service = std::make_unique<AdminServiceImpl>(manager, trust, store, auth, admin_tokens,
                                                      admin_queue, metrics, clock, agents);
   grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(static_cast<int>(MaxServerReceiveBytes()));
   builder.RegisterService(agent_service.get());
   builder.RegisterService(admin_service.get());
   grpc_server = builder.BuildAndStart();
@@ -167,38 +169,6 @@ World::Parts::Parts() {
   absl::StatusOr<IssuedCredential> other = credentials.Issue("host-2", "", *snapshots.Current());
   Check(other.status());
   other_agent_token = other->token;
-}
-
-void World::Parts::Upload(int64_t version, const std::string& payload) {
-  v1::ContentManifest m;
-  m.set_channel(kFuzzChannel);
-  m.set_version(version);
-  m.set_sha256(Sha256Hex(payload));
-  m.set_size(static_cast<int64_t>(payload.size()));
-  ContentRecord c;
-  c.channel = kFuzzChannel;
-  c.version = version;
-  c.sha256 = Sha256Hex(payload);
-  c.size = static_cast<int64_t>(payload.size());
-  c.payload = payload;
-  c.envelope_json = SignedJson(kManifestPayloadType, m.SerializeAsString(), {&release_key});
-  Check(store.InsertContent(c, AuditRecord{}));
-}
-
-void World::Parts::Finish(const std::string& id, int64_t version, bool revoke) {
-  NewRollout create;
-  create.rollout.id = id;
-  create.rollout.channel = kFuzzChannel;
-  create.rollout.version = version;
-  create.rollout.position.state = RolloutState::kCanary;
-  Check(store.CreateRollout(create));
-  RolloutChange change;
-  change.rollout_id = id;
-  change.expected_revision = 1;
-  change.plan.to.state = revoke ? RolloutState::kRolledBack : RolloutState::kCompleted;
-  change.plan.mark_completed = !revoke;
-  change.plan.revoke_version = revoke;
-  Check(store.ApplyRolloutChange(change));
 }
 
 World::World() : parts_(std::make_unique<Parts>()) {}
