@@ -49,6 +49,7 @@ void AdminToken(absl::string_view text) {
     FUZZ_CHECK(why == "longer than 256 characters" || why == "it does not start with rwt_" ||
                why == "the id after rwt_ must be 12 lowercase hex characters" ||
                why == "the secret is not base64url" ||
+               why == "the secret is not canonical base64url" ||
                why == "the secret must be 43 base64url characters")
         << parsed.status();
     return;
