@@ -29,6 +29,15 @@ server="127.0.0.1:7600"
 timeout=3
 )";
 
+// ExpectRefused checks that ParseConfig refuses `text` (file "f") as INVALID_ARGUMENT
+// with `message` in its error.
+void ExpectRefused(const std::string& text, absl::string_view message) {
+  auto file = ParseConfig(text, "f");
+  ASSERT_FALSE(file.ok()) << text.substr(0, 80);
+  EXPECT_EQ(file.status().code(), absl::StatusCode::kInvalidArgument) << text.substr(0, 80);
+  EXPECT_THAT(file.status().message(), HasSubstr(std::string(message))) << text.substr(0, 80);
+}
+
 TEST(ParseConfigTest, ParsesTheSubset) {
   auto file = ParseConfig(kFull, "ringctl.toml");
   ASSERT_TRUE(file.ok()) << file.status();
@@ -58,10 +67,18 @@ TEST(ParseConfigTest, RejectsEverythingElseWithTheLine) {
   } cases[] = {
       {"server = \"a\"\nsrever = \"b\"\n", "f:2: unknown key \"srever\""},
       {"\n\nserver \"a\"\n", "f:3: Error while parsing key-value pair: expected '='"},
-      {"server = a.example.com\n", "f:1: Error while parsing value: could not determine"},
-      {"server = \"a\nb\"\n", "f:1: Error while parsing string"},
-      {"server = 'a\n", "f:1: Error while parsing literal string"},
-      {"server = \"a\" b\n", "f:1: Error while parsing key-value pair: expected a comment"},
+      {"server = a.example.com\n",
+       "f:1: Error while parsing value: could not determine value type"},
+      {"server = \"a\nb\"\n",
+       "f:1: Error while parsing string: unterminated string, the closing \" is missing on this "
+       "line (column 12)"},
+      {"server = \"a\r\nb\"\n", "f:1: Error while parsing string: unterminated string"},
+      {"server = 'a\n",
+       "f:1: Error while parsing literal string: unterminated string, the closing ' is missing "
+       "on this line (column 12)"},
+      {"server = \"a", "f:1: Error while parsing string: encountered end-of-file"},
+      {"server = \"a\" b\n",
+       "f:1: Error while parsing key-value pair: expected a comment or whitespace, saw 'b'"},
       {"server = \"a\"\nserver = \"b\"\n",
        "f:2: Error while parsing key-value pair: cannot redefine existing string 'server'"},
       {"server = 7600\n", "f:1: server must be a \"quoted string\""},
@@ -86,10 +103,7 @@ TEST(ParseConfigTest, RejectsEverythingElseWithTheLine) {
       {"a.b = \"c\"\n", "f:1: unknown table [a]"},
   };
   for (const Case& c : cases) {
-    auto file = ParseConfig(c.text, "f");
-    ASSERT_FALSE(file.ok()) << c.text;
-    EXPECT_EQ(file.status().code(), absl::StatusCode::kInvalidArgument) << c.text;
-    EXPECT_THAT(file.status().message(), HasSubstr(c.message)) << c.text;
+    ExpectRefused(c.text, c.message);
   }
 }
 
@@ -144,18 +158,16 @@ TEST(ParseConfigTest, RefusesWrongTypesAndUnknownKeysNamingKeyAndLine) {
       {"\nk\xed\xa0\x80 = 1\n", "f:2: Encountered invalid utf-8 sequence"},
       // toml++ places a bad sequence that opens a line at the end of the line before.
       {"\n\xed\xa0\x80 = 1\n", "f:1: Encountered invalid utf-8 sequence"},
-      {std::string("token = \"a\0b\"\n", 13), "f:1: Error while parsing string"},
-      {"token = \"a\x1b[31mb\"\n", "f:1: Error while parsing string"},
+      {std::string("token = \"a\0b\"\n", 13),
+       "f:1: Error while parsing string: unescaped control characters"},
+      {"token = \"a\x1b[31mb\"\n", "f:1: Error while parsing string: unescaped control characters"},
       // Deep nesting is bounded by the parser, not by the stack.
       {"x = " + std::string(100000, '[') + "\n",
        "f:1: Error while parsing value: exceeded maximum nested value depth"},
       {"x = " + std::string(100000, '{'), "f:1: Error while parsing"},
   };
   for (const Case& c : cases) {
-    auto file = ParseConfig(c.text, "f");
-    ASSERT_FALSE(file.ok()) << c.text;
-    EXPECT_EQ(file.status().code(), absl::StatusCode::kInvalidArgument) << c.text;
-    EXPECT_THAT(file.status().message(), HasSubstr(c.message)) << c.text.substr(0, 80);
+    ExpectRefused(c.text, c.message);
   }
 }
 
@@ -165,15 +177,34 @@ TEST(ParseConfigTest, RefusesWrongTypesAndUnknownKeysNamingKeyAndLine) {
 TEST(ParseConfigTest, NonAsciiOutsideStringsIsASyntaxErrorNotACrash) {
   for (const char* text : {"key\xC3\xA9 = 1\n", "server = 1\xD0\x96\n", "a\xE3\x80\x81 = 1\n",
                            "serv\xEF\xBB\x86rve[1, 2.x]]\n", "timeout = 3\xEF\xBA\xA6\n"}) {
-    auto file = ParseConfig(text, "f");
-    ASSERT_FALSE(file.ok()) << text;
-    EXPECT_EQ(file.status().code(), absl::StatusCode::kInvalidArgument) << text;
-    EXPECT_THAT(file.status().message(), HasSubstr("f:1: ")) << text;
+    ExpectRefused(text, "f:1: ");
   }
   auto file = ParseConfig(
       "# caf\xC3\xA9 \xD0\x96 \xEF\xBB\x86\nserver = \"h\xC3\xA9\xE3\x80\x81:1\"\n", "f");
   ASSERT_TRUE(file.ok()) << file.status();
   EXPECT_EQ(file->top.server, "h\xC3\xA9\xE3\x80\x81:1");
+}
+
+// Found by ringctl_config_fuzz: toml++ 3.3.0 starts a table header's key without checking
+// its first character, under an assertion (an abort, or undefined behaviour in a clang
+// build without assertions). Now it is the parser's own syntax error, with the line.
+TEST(ParseConfigTest, ATableHeaderThatOpensWithNoKeyIsASyntaxError) {
+  struct Case {
+    const char* text;
+    const char* message;
+  } cases[] = {
+      {"[&\n",
+       "f:1: Error while parsing key: expected bare key starting character or string "
+       "delimiter, saw '&'"},
+      {"server = \"a\"\n[[[1]]]\n",
+       "f:2: Error while parsing key: expected bare key starting "
+       "character or string delimiter, saw '['"},
+      {"[[=\n", "f:1: Error while parsing key: expected bare key starting character"},
+      {"a.b.c = 1\n[\x1c eout = 1\n", "f:2: Error while parsing key: expected bare key"},
+  };
+  for (const Case& c : cases) {
+    ExpectRefused(c.text, c.message);
+  }
 }
 
 TEST(ParseConfigTest, OversizedTextIsRefusedBeforeParsing) {
