@@ -13,7 +13,7 @@ export CCACHE_NOHASHDIR=1
 source tests/sanitizer_options.sh
 
 start=${SECONDS}
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Sanitize \
   -DCMAKE_CXX_COMPILER=clang++ -DRINGWARDEN_SANITIZE=ON -DRINGWARDEN_FUZZ=ON >/dev/null
 cmake --build build-asan -j "${jobs}"
 built=${SECONDS}
@@ -24,3 +24,4 @@ fuzzed=${SECONDS}
 echo "fuzz targets ran in $(( fuzzed - built )) s; the sanitized unit tests follow"
 
 ctest --test-dir build-asan --output-on-failure --timeout 900 -j "${jobs}" -L unit
+echo "sanitized unit tests ran in $(( SECONDS - fuzzed )) s; sanitizer phase took $(( SECONDS - start )) s"
