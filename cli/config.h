@@ -8,9 +8,10 @@
 //   server = "staging.example.com:7600"
 //
 // Precedence: flag > environment (RINGWARDEN_SERVER, RINGWARDEN_TOKEN) > config file
-// (the selected profile over the top-level keys) > default. The file format is a
-// strict subset of TOML: anything else is an error naming the line, because a typo
-// silently ignored would send a release command to the wrong server.
+// (the selected profile over the top-level keys) > default. The file is TOML (parsed by
+// toml++), but only these keys and [profiles.NAME] tables: anything else (an unknown
+// key or table, a wrong type, a TOML syntax error, invalid UTF-8) is an error naming the
+// line, because a typo silently ignored would send a release command to the wrong server.
 // Thread-safety: stateless functions.
 #pragma once
 
@@ -44,9 +45,10 @@ struct ConfigFile {
   bool readable_by_others = false;               // group or other may read the file
 };
 
-// ParseConfig parses the TOML subset: comments, `key = value` with the keys server,
-// token, token_file, ca_file (strings) and timeout (seconds, a number), and [profiles.NAME]
-// tables. Errors read "PATH:LINE: what is wrong". `path` is only used in messages.
+// ParseConfig parses TOML with the keys server, token, token_file, ca_file (non-empty
+// strings) and timeout (seconds, a number in [0.1, 3600]) at the top level and in
+// [profiles.NAME] tables (NAME of letters, digits, '-' and '_'). Errors read
+// "PATH:LINE: what is wrong"; `text` over 1 MiB is refused. `path` is only used in messages.
 absl::StatusOr<ConfigFile> ParseConfig(absl::string_view text, absl::string_view path);
 
 // SettingsInputs is everything the settings come from, so tests need neither real

@@ -86,6 +86,11 @@ absl::StatusOr<AdminTokenParts> ParseAdminToken(absl::string_view text) {
       parts.secret.size() != kAdminTokenSecretBytes) {
     return Malformed(absl::StrCat("the secret must be ", kSecretChars, " base64url characters"));
   }
+  // The last character carries 2 bits past the 32 bytes; only the form with those bits
+  // zero is the token, so one secret has one text.
+  if (absl::WebSafeBase64Escape(parts.secret) != encoded) {
+    return Malformed("the secret is not canonical base64url");
+  }
   parts.id = std::string(text.substr(0, sep));
   return parts;
 }

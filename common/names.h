@@ -11,9 +11,11 @@
 
 namespace ringwarden {
 
-// SanitizeText makes agent-supplied free text safe to store: invalid UTF-8
-// and NUL bytes become U+FFFD, and the result is cut to at most `max_bytes`
-// on a character boundary.
+// SanitizeText makes agent-supplied free text safe to store: every byte that
+// does not start well-formed UTF-8 (RFC 3629: no overlong forms, surrogates or
+// code points above U+10FFFF, which PostgreSQL and JSON refuse) and every NUL
+// becomes U+FFFD, and the result is cut to at most `max_bytes` on a character
+// boundary.
 std::string SanitizeText(absl::string_view text, size_t max_bytes);
 
 // ValidateChannelName accepts 1-64 characters of [a-z0-9._-], starting with a letter.

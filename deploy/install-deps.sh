@@ -8,7 +8,8 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libpqxx-dev prometheus-cpp-dev libssl-dev openssl
   googletest libgtest-dev libbenchmark-dev
-  nlohmann-json3-dev libcli11-dev
+  nlohmann-json3-dev libcli11-dev libtomlplusplus-dev
+  clang libclang-rt-14-dev lld
   postgresql postgresql-client
   curl procps perl prometheus tmux haproxy
 )

@@ -30,8 +30,10 @@ std::string HmacSha256(absl::string_view key, absl::string_view data) {
   return std::string(reinterpret_cast<char*>(out), len);
 }
 
-std::string IssueToken(absl::string_view agent_id, absl::Time issued, absl::Time expires,
-                       absl::string_view secret) {
+}  // namespace
+
+std::string IssueAgentToken(absl::string_view agent_id, absl::Time issued, absl::Time expires,
+                            absl::string_view secret) {
   const std::string body = absl::WebSafeBase64Escape(nlohmann::json{
       {"id", agent_id},
       {"iat", absl::ToUnixSeconds(issued)},
@@ -39,8 +41,8 @@ std::string IssueToken(absl::string_view agent_id, absl::Time issued, absl::Time
   return absl::StrCat(kTokenPrefix, body, ".", absl::WebSafeBase64Escape(HmacSha256(secret, body)));
 }
 
-absl::StatusOr<PresentedCredential> VerifyToken(absl::string_view token, absl::string_view secret,
-                                                absl::Time now) {
+absl::StatusOr<PresentedCredential> VerifyAgentToken(absl::string_view token,
+                                                     absl::string_view secret, absl::Time now) {
   const auto invalid = absl::UnauthenticatedError("agent credential is not valid; enroll again");
   if (token.size() > kMaxTokenBytes || !absl::ConsumePrefix(&token, kTokenPrefix)) {
     return invalid;
@@ -75,6 +77,8 @@ absl::StatusOr<PresentedCredential> VerifyToken(absl::string_view token, absl::s
   return PresentedCredential{doc["id"].get<std::string>(),
                              absl::FromUnixSeconds(doc["iat"].get<int64_t>())};
 }
+
+namespace {
 
 // PeerCertificate reads the identity of a TLS peer whose certificate the
 // handshake verified against --client-ca.
@@ -129,7 +133,7 @@ absl::StatusOr<std::optional<PresentedCredential>> AgentCredentials::Presented(
         "agent credential must be sent as \"authorization: Bearer <agent_token>\"");
   }
   ASSIGN_OR_RETURN(PresentedCredential presented,
-                   VerifyToken(header, snapshot.agent_token_secret(), clock_->Now()));
+                   VerifyAgentToken(header, snapshot.agent_token_secret(), clock_->Now()));
   return presented;
 }
 
@@ -162,7 +166,7 @@ absl::StatusOr<IssuedCredential> AgentCredentials::Issue(const std::string& agen
   IssuedCredential issued;
   issued.expires = now + ttl_;
   if (!tls()) {
-    issued.token = IssueToken(agent_id, now, issued.expires, snapshot.agent_token_secret());
+    issued.token = IssueAgentToken(agent_id, now, issued.expires, snapshot.agent_token_secret());
     return issued;
   }
   if (csr_pem.empty()) {

@@ -48,6 +48,16 @@ struct PresentedCredential {
   absl::Time issued_at;
 };
 
+// IssueAgentToken mints the --insecure bearer token
+// "rwa2.<base64url JSON {id, iat, exp}>.<base64url HMAC-SHA256 of the body>".
+std::string IssueAgentToken(absl::string_view agent_id, absl::Time issued, absl::Time expires,
+                            absl::string_view secret);
+
+// VerifyAgentToken checks a presented token (without "Bearer "): UNAUTHENTICATED
+// when it is over 1 KiB, malformed, MACed with another secret or expired at `now`.
+absl::StatusOr<PresentedCredential> VerifyAgentToken(absl::string_view token,
+                                                     absl::string_view secret, absl::Time now);
+
 class AgentCredentials {
  public:
   // Tls issues certificates from `ca`, valid for `ttl`.

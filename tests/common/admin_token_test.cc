@@ -24,6 +24,26 @@ TEST(AdminTokenTest, FormatAndParseRoundTrip) {
   EXPECT_NE(other.secret, parts.secret);
 }
 
+// Found by secret_token_fuzz: the 43rd character holds 2 bits past the 32 bytes, and a
+// token whose spare bits were set decoded to the same secret, so one credential had four
+// texts. Only the text FormatAdminToken prints is accepted.
+TEST(AdminTokenTest, OnlyTheCanonicalTextOfASecretIsAccepted) {
+  const std::string canonical = "rwt_0a1b2c3d4e5f_" + std::string(42, 'A') + "A";
+  ASSERT_TRUE(ParseAdminToken(canonical).ok());
+  for (const char last : {'B', 'C', 'D'}) {
+    const std::string text = "rwt_0a1b2c3d4e5f_" + std::string(42, 'A') + last;
+    const absl::Status s = ParseAdminToken(text).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnauthenticated) << text;
+    EXPECT_EQ(s.message(),
+              "malformed admin token: the secret is not canonical base64url; expected "
+              "rwt_<id>_<secret> as `ringctl token create` prints it")
+        << text;
+  }
+  // The fuzzer's input: a real-looking token with its last character changed.
+  const std::string found = "rwt_0a1b2c3d4e5f_a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra22";
+  EXPECT_EQ(ParseAdminToken(found).status().code(), absl::StatusCode::kUnauthenticated);
+}
+
 TEST(AdminTokenTest, LifetimesAreParsedWithinBounds) {
   EXPECT_EQ(*ParseAdminTokenTtl("90m"), absl::Minutes(90));
   EXPECT_EQ(*ParseAdminTokenTtl("24h"), absl::Hours(24));

@@ -30,11 +30,11 @@ class AgentServiceTest : public TrustFixture {
     pinned_root_ = SignRoot(Plan(1), {&root_key});
     ASSERT_TRUE(trust_.Open(pinned_root_).ok());
     ASSERT_TRUE(trust_.UploadRoot(SignRoot(Plan(2), {&root_key}), "", admin_).ok());
-    manifest_v1_ = Manifest(1, "payload v1");
-    Upload(1, manifest_v1_, "payload v1");
-    Upload(2, Manifest(2, "payload v2"), "payload v2");
-    Finish("ro-1", 1, /*revoke=*/false);
-    Finish("ro-2", 2, /*revoke=*/true);
+    manifest_v1_ = ManifestBytes(kChannel, 1, "payload v1");
+    ASSERT_TRUE(UploadSignedContent(store_, kChannel, 1, "payload v1", release_key).ok());
+    ASSERT_TRUE(UploadSignedContent(store_, kChannel, 2, "payload v2", release_key).ok());
+    ASSERT_TRUE(FinishRollout(store_, "ro-1", kChannel, 1, /*revoke=*/false).ok());
+    ASSERT_TRUE(FinishRollout(store_, "ro-2", kChannel, 2, /*revoke=*/true).ok());
     ASSERT_TRUE(trust_.UploadFloor(SignFloor(kChannel, 1, release_key), "", releaser_).ok());
     ASSERT_TRUE(snapshots_.Refresh().ok());
 
@@ -62,43 +62,6 @@ class AgentServiceTest : public TrustFixture {
     if (server_ != nullptr) {
       server_->Shutdown();
     }
-  }
-
-  static std::string Manifest(int64_t version, const std::string& payload) {
-    v1::ContentManifest m;
-    m.set_channel(kChannel);
-    m.set_version(version);
-    m.set_sha256(Sha256Hex(payload));
-    m.set_size(static_cast<int64_t>(payload.size()));
-    return m.SerializeAsString();
-  }
-
-  void Upload(int64_t version, const std::string& manifest, const std::string& payload) {
-    ContentRecord c;
-    c.channel = kChannel;
-    c.version = version;
-    c.sha256 = Sha256Hex(payload);
-    c.size = static_cast<int64_t>(payload.size());
-    c.payload = payload;
-    c.envelope_json = SignedJson(kManifestPayloadType, manifest, {&release_key});
-    ASSERT_TRUE(store_.InsertContent(c, AuditRecord{}).ok());
-  }
-
-  // Finish creates a rollout of `version` and completes it, or rolls it back.
-  void Finish(const std::string& id, int64_t version, bool revoke) {
-    NewRollout create;
-    create.rollout.id = id;
-    create.rollout.channel = kChannel;
-    create.rollout.version = version;
-    create.rollout.position.state = RolloutState::kCanary;
-    ASSERT_TRUE(store_.CreateRollout(create).ok());
-    RolloutChange change;
-    change.rollout_id = id;
-    change.expected_revision = 1;
-    change.plan.to.state = revoke ? RolloutState::kRolledBack : RolloutState::kCompleted;
-    change.plan.mark_completed = !revoke;
-    change.plan.revoke_version = revoke;
-    ASSERT_TRUE(store_.ApplyRolloutChange(change).ok());
   }
 
   absl::StatusOr<v1::GetAssignmentResponse> Poll(int64_t current, int64_t root_version = 0) {

@@ -15,7 +15,9 @@
 #include "common/clock.h"
 #include "common/dsse.h"
 #include "common/ed25519.h"
+#include "common/sha256.h"
 #include "common/trust/trust.h"
+#include "ringwarden/v1/content.pb.h"
 #include "server/core/snapshot.h"
 #include "tests/support/fake_store.h"
 
@@ -78,6 +80,55 @@ inline std::string SignFloor(const std::string& channel, int64_t min_version,
       EncodeFloor(channel, min_version, absl::FromUnixSeconds(1'700'000'000));
   EXPECT_TRUE(payload.ok()) << payload.status();
   return SignedJson(kFloorPayloadType, payload.ok() ? *payload : "", {&signer});
+}
+
+// ManifestBytes is the serialized content manifest of `payload` as version `version` of
+// `channel`.
+inline std::string ManifestBytes(const std::string& channel, int64_t version,
+                                 const std::string& payload) {
+  v1::ContentManifest m;
+  m.set_channel(channel);
+  m.set_version(version);
+  m.set_sha256(Sha256Hex(payload));
+  m.set_size(static_cast<int64_t>(payload.size()));
+  return m.SerializeAsString();
+}
+
+// UploadSignedContent stores `payload` as version `version` of `channel` with its
+// manifest signed by `release`, as an accepted upload leaves it.
+inline absl::Status UploadSignedContent(FakeStore& store, const std::string& channel,
+                                        int64_t version, const std::string& payload,
+                                        const Ed25519PrivateKey& release) {
+  ContentRecord c;
+  c.channel = channel;
+  c.version = version;
+  c.sha256 = Sha256Hex(payload);
+  c.size = static_cast<int64_t>(payload.size());
+  c.payload = payload;
+  c.envelope_json =
+      SignedJson(kManifestPayloadType, ManifestBytes(channel, version, payload), {&release});
+  return store.InsertContent(c, AuditRecord{});
+}
+
+// FinishRollout creates rollout `id` of `version` of `channel` and completes it, or
+// rolls it back and revokes the version.
+inline absl::Status FinishRollout(FakeStore& store, const std::string& id,
+                                  const std::string& channel, int64_t version, bool revoke) {
+  NewRollout create;
+  create.rollout.id = id;
+  create.rollout.channel = channel;
+  create.rollout.version = version;
+  create.rollout.position.state = RolloutState::kCanary;
+  if (absl::Status created = store.CreateRollout(create); !created.ok()) {
+    return created;
+  }
+  RolloutChange change;
+  change.rollout_id = id;
+  change.expected_revision = 1;
+  change.plan.to.state = revoke ? RolloutState::kRolledBack : RolloutState::kCompleted;
+  change.plan.mark_completed = !revoke;
+  change.plan.revoke_version = revoke;
+  return store.ApplyRolloutChange(change);
 }
 
 // TrustKeys are one key per role and the roots they make.
