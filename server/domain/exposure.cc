@@ -100,7 +100,9 @@ ExposurePlan PlanExposure(const SlowStartPolicy& policy, double baseline_failure
   }
   plan.admitted_fraction = fraction;
   plan.admitted = count_below(fraction);
-  plan.grew = plan.admitted > before;
+  // A ring smaller than the first step is admitted whole even while no host counts yet: the
+  // bound moves, so it is stored, and hosts that enroll during the stage are let in.
+  plan.grew = plan.admitted > before || fraction > admitted_fraction;
   plan.complete = fraction >= cap_fraction;
 
   if (policy.enabled && !plan.complete && !plan.frozen) {

@@ -64,7 +64,7 @@ struct ExposurePlan {
   int64_t failed = 0;            // admitted hosts that failed
   int64_t allowed_failures = 0;  // AllowedFailures(loaded, baseline)
   int64_t unproven = 0;          // admitted hosts in flight: loaded, neither proven nor failed
-  bool grew = false;             // admitted more than before this look
+  bool grew = false;             // the admission bound moved up in this look
   bool frozen = false;           // failures beyond the allowance stop growth
   bool complete = false;         // the whole share is admitted; promotion may follow
   // The admitted count once one more host proves survival, and the earliest time one can.

@@ -40,7 +40,7 @@ constexpr int kAgents = 300;
 constexpr int kReplicas = 3;
 
 // Gates that pass in seconds; the silence timeout leaves room for a replica's
-// death and a loaded CI machine.
+// death and a loaded CI machine. The exposure budget grows across the failover too.
 constexpr char kPolicy[] = R"({
   "canary": {"min_bake_seconds": 3, "min_healthy": 3, "silence_timeout_seconds": 10,
              "baseline_failure_rate": 0.1, "auto_action": "halt"},
@@ -48,7 +48,9 @@ constexpr char kPolicy[] = R"({
              "baseline_failure_rate": 0.1},
   "broad":  {"min_bake_seconds": 3, "min_healthy": 5, "silence_timeout_seconds": 10,
              "baseline_failure_rate": 0.1},
-  "broad_waves": [0.5, 1.0]
+  "broad_waves": [0.5, 1.0],
+  "slow_start": {"initial_exposure": 50, "growth_factor": 4, "probation_seconds": 10,
+                 "max_unproven": 1000}
 })";
 
 // PrivateCluster is a PostgreSQL cluster of its own that can be restarted.

@@ -215,6 +215,18 @@ TEST(PlanExposureTest, EmptyRing) {
   const ExposurePlan plan = PlanExposure(Policy(), 0.01, {}, 0, 1.0, kT0);
   EXPECT_EQ(plan.admitted, 0);
   EXPECT_TRUE(plan.complete);
+  // The bound moved, so the caller stores it: a host that enrolls next is admitted.
+  EXPECT_TRUE(plan.grew);
+  EXPECT_DOUBLE_EQ(plan.admitted_fraction, 1.0);
+  EXPECT_FALSE(PlanExposure(Policy(), 0.01, {}, 1.0, 1.0, kT0).grew);
+}
+
+TEST(PlanExposureTest, ARingSmallerThanTheFirstStepIsAdmittedWhole) {
+  const ExposurePlan plan = PlanExposure(Policy(), 0.01, Hosts(3), 0, 1.0, kT0);
+  EXPECT_EQ(plan.admitted, 3);
+  EXPECT_TRUE(plan.grew);
+  EXPECT_TRUE(plan.complete);
+  EXPECT_DOUBLE_EQ(plan.admitted_fraction, 1.0);
 }
 
 TEST(HoldForExposureTest, PromotionWaitsForTheWholeShare) {
