@@ -389,13 +389,19 @@ grpc::ServerWriteReactor<v1::ContentChunk>* AgentServiceImpl::FetchContent(
       return absl::FailedPreconditionError(absl::StrCat(
           req->channel(), " v", req->version(), " was revoked by a rollback; do not apply it"));
     }
-    const ContentBlob* blob = snapshot->Blob(req->channel(), req->version());
-    if (blob == nullptr) {
-      // Retryable: with several replicas, the assignment may come from one whose
-      // snapshot already has the rollout while this one has not refreshed yet.
-      return absl::UnavailableError(
-          absl::StrCat(req->channel(), " v", req->version(),
-                       " is not assigned in this replica's snapshot; retry after the next poll"));
+    // A version reaches a host for the first time only while the host's assignment names it
+    // now: after a halt or an emergency stop, or before the exposure budget admits the host, the
+    // download is refused, whatever signed assignment the host still holds. Retryable: with
+    // several replicas the assignment may come from one whose snapshot is newer than this one.
+    const std::vector<ChannelAnswer> now_assigned =
+        snapshot->Resolve(identity, /*current=*/{}, {req->channel()});
+    const ContentBlob* blob = now_assigned.empty() ? nullptr : now_assigned.front().blob;
+    if (blob == nullptr || now_assigned.front().assignment.version != req->version()) {
+      metrics_.requests_refused(RefusalReason::kNotAssigned).Increment();
+      return absl::UnavailableError(absl::StrCat(
+          req->channel(), " v", req->version(),
+          " is not assigned to this agent in this replica's snapshot (halted, stopped or not yet "
+          "admitted); poll again"));
     }
     if (req->offset() < 0 || req->offset() > blob->meta.size) {
       return absl::OutOfRangeError(

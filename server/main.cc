@@ -98,6 +98,10 @@ int main(int argc, char** argv) {
     add_seconds(cmd, "--controller-interval", config.controller_interval,
                 "seconds between evaluations of active rollouts; default 5")
         ->check(CLI::Range(0.05, 3600.0));
+    add_seconds(cmd, "--refresh-interval", config.refresh_interval,
+                "seconds between full snapshot refreshes, the safety net behind the database's "
+                "change notifications; default 2")
+        ->check(CLI::Range(0.1, 3600.0));
     // Overload protection: docs/operations.md, "Overload and hostile agents".
     cmd->add_option("--agent-rate", config.agent_rate,
                     "calls per second each agent may make (token bucket); default: 10 per poll "

@@ -123,13 +123,14 @@ Metrics::Metrics(prometheus::Registry& registry)
   auto& refused = Build<prometheus::Counter>(
       registry, "ringwarden_requests_refused_total",
       "Calls refused before any work, by reason (rate_limit, telemetry_share, telemetry_queue, "
-      "oversized, queue_wait).");
+      "oversized, queue_wait, not_assigned).");
   const std::pair<RefusalReason, const char*> reasons[] = {
       {RefusalReason::kRateLimit, "rate_limit"},
       {RefusalReason::kTelemetryShare, "telemetry_share"},
       {RefusalReason::kTelemetryQueue, "telemetry_queue"},
       {RefusalReason::kOversized, "oversized"},
-      {RefusalReason::kQueueWait, "queue_wait"}};
+      {RefusalReason::kQueueWait, "queue_wait"},
+      {RefusalReason::kNotAssigned, "not_assigned"}};
   for (const auto& [reason, name] : reasons) {
     requests_refused_[static_cast<int>(reason)] = &refused.Add({{"reason", name}});
   }

@@ -36,8 +36,9 @@ enum class RefusalReason {
   kTelemetryQueue,  // the telemetry queue was full
   kOversized,       // the request exceeded its method's size limit
   kQueueWait,       // the call waited too long for a database worker
+  kNotAssigned,     // a download of a version the agent's assignment does not name now
 };
-inline constexpr int kRefusalReasons = 5;
+inline constexpr int kRefusalReasons = 6;
 
 class Metrics final : public StoreObserver, public ControllerObserver {
  public:

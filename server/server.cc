@@ -31,6 +31,7 @@
 #include "server/manifest_codec.h"
 #include "server/metrics.h"
 #include "server/postgres/migrations.h"
+#include "server/postgres/pg_change_listener.h"
 #include "server/postgres/pg_leader_lock.h"
 #include "server/postgres/pg_store.h"
 #include "server/request_limits.h"
@@ -88,6 +89,7 @@ struct Server::Parts {
   std::unique_ptr<PolicyCache> policies;
   std::unique_ptr<RolloutManager> manager;
   std::unique_ptr<PgLeaderLock> leader_lock;
+  std::unique_ptr<PgChangeListener> change_listener;
   std::unique_ptr<Controller> controller;
   std::unique_ptr<AgentRegistry> agent_registry;
   std::unique_ptr<AgentCredentials> agent_credentials;
@@ -278,6 +280,11 @@ absl::Status Server::Start() {
   }
   parts_ = std::move(parts);
   refresher_ = std::thread([this] { RefreshLoop(); });
+  // A decision committed by the leader (a halt, a growth step) reaches this replica's snapshot
+  // at commit, not on the next timer.
+  parts_->change_listener =
+      std::make_unique<PgChangeListener>(config_.database, [this] { WakeRefresher(); });
+  parts_->change_listener->Start();
   if (!config_.port_file.empty()) {
     std::ofstream(config_.port_file) << bound_port_ << "\n";
   }
@@ -291,7 +298,16 @@ void Server::RefreshLoop() {
   int64_t poison_reported = 0;
   bool logged = false;
   bool trust_sync_logged = false;
-  while (!stop_.WaitForNotificationWithTimeout(config_.refresh_interval)) {
+  absl::Time last_metrics = absl::InfinitePast();
+  while (true) {
+    {
+      absl::MutexLock lock(&wake_mu_);
+      wake_mu_.AwaitWithTimeout(absl::Condition(&wake_), config_.refresh_interval);
+      wake_ = false;
+    }
+    if (stop_.HasBeenNotified()) {
+      return;
+    }
     absl::Status status = parts_->snapshots->Refresh();
     if (status.ok()) {
       last_ok = absl::Now();
@@ -315,6 +331,12 @@ void Server::RefreshLoop() {
       }
     }
     parts_->metrics->snapshot_age_seconds().Set(absl::ToDoubleSeconds(absl::Now() - last_ok));
+    // Refreshes woken by catalog changes come in bursts; the metrics below (a fleet scan among
+    // them) keep the timer's cadence.
+    if (absl::Now() - last_metrics < config_.refresh_interval) {
+      continue;
+    }
+    last_metrics = absl::Now();
     parts_->metrics->telemetry_queue_rows().Set(static_cast<double>(parts_->telemetry->Pending()));
     parts_->metrics->SetTelemetryRowsWritten(parts_->telemetry->RowsWritten());
     const int64_t poison = parts_->telemetry->PoisonRows();
@@ -338,13 +360,22 @@ void Server::RefreshLoop() {
   }
 }
 
+void Server::WakeRefresher() {
+  absl::MutexLock lock(&wake_mu_);
+  wake_ = true;
+}
+
 void Server::Shutdown() {
   if (parts_ == nullptr) {
     return;
   }
+  if (parts_->change_listener != nullptr) {
+    parts_->change_listener->Stop();
+  }
   if (!stop_.HasBeenNotified()) {
     stop_.Notify();
   }
+  WakeRefresher();
   if (refresher_.joinable()) {
     refresher_.join();
   }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "server/assignment_statement.h"
@@ -49,6 +50,8 @@ struct ServerConfig {
   // gap between reports (CheckPolicyTimings).
   absl::Duration heartbeat_interval = absl::Seconds(60);
   double poll_jitter = 0.2;
+  // The safety net behind LISTEN/NOTIFY: a full snapshot refresh at least this often, and the
+  // cadence of the queue and fleet metrics.
   absl::Duration refresh_interval = absl::Seconds(2);
   absl::Duration telemetry_flush_interval = absl::Milliseconds(500);
   int db_workers = 4;
@@ -97,11 +100,16 @@ class Server {
  private:
   struct Parts;
   void RefreshLoop();
+  // WakeRefresher asks the refresh loop for a snapshot refresh now (a catalog change was
+  // committed); wakes that arrive during a refresh are folded into one more.
+  void WakeRefresher();
 
   ServerConfig config_;
   std::unique_ptr<Parts> parts_;
   int bound_port_ = 0;
   absl::Notification stop_;
+  absl::Mutex wake_mu_;
+  bool wake_ ABSL_GUARDED_BY(wake_mu_) = false;
   std::thread refresher_;
 };
 

@@ -334,8 +334,9 @@ TEST_F(BadInputTest, AgentRefusals) {
   // Retryable, not NOT_FOUND: another replica may already assign it (FailoverTest).
   const grpc::Status fetched = reader->Finish();
   EXPECT_EQ(fetched.error_code(), grpc::StatusCode::UNAVAILABLE);
-  EXPECT_THAT(fetched.error_message(),
-              ::testing::HasSubstr("v99 is not assigned in this replica's snapshot"));
+  EXPECT_EQ(fetched.error_message(),
+            "rules.behavioral v99 is not assigned to this agent in this replica's snapshot "
+            "(halted, stopped or not yet admitted); poll again");
 }
 
 }  // namespace

@@ -573,5 +573,62 @@ TEST_F(AgentServiceTest, ADownloadPastTheServersLimitEndsWithDeadlineExceeded) {
   EXPECT_EQ(nothing, "");
 }
 
+// A halt stops first loads at the next snapshot: the agent may still hold a signed assignment
+// naming the version, but the download is refused until its next poll tells it otherwise.
+TEST_F(AgentServiceTest, AHaltedVersionIsNotServedToAHostThatDoesNotRunIt) {
+  ASSERT_TRUE(UploadSignedContent(store_, kChannel, 3, "payload v3", release_key).ok());
+  NewRollout create;
+  create.rollout.id = "ro-3";
+  create.rollout.channel = kChannel;
+  create.rollout.version = 3;
+  create.rollout.previous_version = 1;
+  create.rollout.position.state = RolloutState::kBroad;  // every ring, every host admitted
+  create.rollout.broad_fraction = 1.0;
+  create.rollout.admitted_fraction = 1.0;
+  ASSERT_TRUE(store_.CreateRollout(create).ok());
+  ASSERT_TRUE(snapshots_.Refresh().ok());
+  auto fetch = [&](int64_t version) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + TokenFor(kAgent));
+    v1::FetchContentRequest req;
+    req.set_agent_id(kAgent);
+    req.set_channel(kChannel);
+    req.set_version(version);
+    auto reader = stub_->FetchContent(&ctx, req);
+    v1::ContentChunk chunk;
+    std::string payload;
+    while (reader->Read(&chunk)) {
+      payload += chunk.data();
+    }
+    return std::make_pair(reader->Finish(), payload);
+  };
+  auto [admitted, v3] = fetch(3);
+  ASSERT_TRUE(admitted.ok()) << admitted.error_message();
+  EXPECT_EQ(v3, "payload v3");
+
+  RolloutChange halt;
+  halt.rollout_id = "ro-3";
+  halt.expected_revision = 1;
+  halt.plan.to.state = RolloutState::kHalted;
+  halt.plan.to.halted_from = RolloutState::kBroad;
+  ASSERT_TRUE(store_.ApplyRolloutChange(halt).ok());
+  ASSERT_TRUE(snapshots_.Refresh().ok());
+  auto [refused, nothing] = fetch(3);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(refused.error_message(),
+            "rules.behavioral v3 is not assigned to this agent in this replica's snapshot "
+            "(halted, stopped or not yet admitted); poll again");
+  EXPECT_EQ(nothing, "");
+  // The last good version stays available, and the poll says to keep what the host runs.
+  auto [previous, v1] = fetch(1);
+  EXPECT_TRUE(previous.ok()) << previous.error_message();
+  EXPECT_EQ(v1, "payload v1");
+  absl::StatusOr<v1::GetAssignmentResponse> poll = Poll(/*current=*/1);
+  ASSERT_TRUE(poll.ok()) << poll.status();
+  EXPECT_EQ(poll->assignments(0).version(), 1);
+  // A version nobody published is refused the same way.
+  EXPECT_EQ(fetch(99).first.error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
 }  // namespace
 }  // namespace ringwarden::testing

@@ -1,0 +1,50 @@
+// pg_change_listener.h: wakes a replica when another one changes what agents are told.
+//
+// Every table the assignment snapshot reads (content, rollouts, pins, ring policy, settings,
+// roots, floors, agent revocations) has a statement trigger that sends NOTIFY on
+// kCatalogChannel (migration 0010); PostgreSQL delivers it at commit to every listening
+// session. The listener holds one dedicated connection, LISTENs, and calls `on_change` for each
+// delivery and after every (re)connect, when changes may have been missed. The periodic refresh
+// stays as the safety net for a lost connection.
+//
+//   PgChangeListener listener(conninfo, [&] { refresher.Wake(); });
+//   listener.Start();
+//   ...
+//   listener.Stop();
+//
+// Thread-safety: Start and Stop from one thread; `on_change` runs on the listener's thread.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+
+namespace ringwarden {
+
+inline constexpr char kCatalogChannel[] = "ringwarden_catalog";
+
+class PgChangeListener {
+ public:
+  PgChangeListener(std::string conninfo, std::function<void()> on_change,
+                   absl::Duration reconnect_delay = absl::Seconds(1));
+  ~PgChangeListener();
+  PgChangeListener(const PgChangeListener&) = delete;
+  PgChangeListener& operator=(const PgChangeListener&) = delete;
+
+  void Start();
+  void Stop();
+
+ private:
+  void Run();
+
+  const std::string conninfo_;
+  const std::function<void()> on_change_;
+  const absl::Duration reconnect_delay_;
+  absl::Notification stop_;
+  std::thread thread_;
+};
+
+}  // namespace ringwarden
