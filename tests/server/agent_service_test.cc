@@ -100,6 +100,23 @@ class AgentServiceTest : public TrustFixture {
     return status;
   }
 
+  // Fetch downloads `version` as kAgent: the final status and the payload received.
+  std::pair<grpc::Status, std::string> Fetch(int64_t version) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + TokenFor(kAgent));
+    v1::FetchContentRequest req;
+    req.set_agent_id(kAgent);
+    req.set_channel(kChannel);
+    req.set_version(version);
+    auto reader = stub_->FetchContent(&ctx, req);
+    v1::ContentChunk chunk;
+    std::string payload;
+    while (reader->Read(&chunk)) {
+      payload += chunk.data();
+    }
+    return {reader->Finish(), payload};
+  }
+
   // Verified checks the signed statement the way an agent trusting root v2 does.
   absl::StatusOr<Assignment> Verified(const v1::GetAssignmentResponse& resp) {
     absl::StatusOr<Root> root = TrustInitialRoot(pinned_root_, clock_.Now());
@@ -543,21 +560,7 @@ TEST_F(AgentServiceTest, BatchNumbersAreRememberedForABoundedNumberOfAgents) {
 // A download is bounded by the server too: past max_fetch_duration the stream
 // ends with DEADLINE_EXCEEDED naming the offset to resume from.
 TEST_F(AgentServiceTest, ADownloadPastTheServersLimitEndsWithDeadlineExceeded) {
-  auto fetch = [&] {
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", "Bearer " + TokenFor(kAgent));
-    v1::FetchContentRequest req;
-    req.set_agent_id(kAgent);
-    req.set_channel(kChannel);
-    req.set_version(1);
-    auto reader = stub_->FetchContent(&ctx, req);
-    v1::ContentChunk chunk;
-    std::string payload;
-    while (reader->Read(&chunk)) {
-      payload += chunk.data();
-    }
-    return std::make_pair(reader->Finish(), payload);
-  };
+  auto fetch = [&] { return Fetch(1); };
   auto [ok, payload] = fetch();
   ASSERT_TRUE(ok.ok()) << ok.error_message();
   EXPECT_EQ(payload, "payload v1");
@@ -587,21 +590,7 @@ TEST_F(AgentServiceTest, AHaltedVersionIsNotServedToAHostThatDoesNotRunIt) {
   create.rollout.admitted_fraction = 1.0;
   ASSERT_TRUE(store_.CreateRollout(create).ok());
   ASSERT_TRUE(snapshots_.Refresh().ok());
-  auto fetch = [&](int64_t version) {
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", "Bearer " + TokenFor(kAgent));
-    v1::FetchContentRequest req;
-    req.set_agent_id(kAgent);
-    req.set_channel(kChannel);
-    req.set_version(version);
-    auto reader = stub_->FetchContent(&ctx, req);
-    v1::ContentChunk chunk;
-    std::string payload;
-    while (reader->Read(&chunk)) {
-      payload += chunk.data();
-    }
-    return std::make_pair(reader->Finish(), payload);
-  };
+  auto fetch = [&](int64_t version) { return Fetch(version); };
   auto [admitted, v3] = fetch(3);
   ASSERT_TRUE(admitted.ok()) << admitted.error_message();
   EXPECT_EQ(v3, "payload v3");
