@@ -8,6 +8,7 @@
 #include "common/status_macros.h"
 #include "server/core/health_feed.h"
 #include "server/core/policy_json.h"
+#include "server/domain/completion_watch.h"
 #include "server/domain/decision.h"
 #include "server/domain/exposure.h"
 #include "server/domain/transition.h"
@@ -30,6 +31,23 @@ std::optional<absl::Time> FirstApply(const RolloutHealthRows& rows, absl::Time w
     consider(a.at);
   }
   return first;
+}
+
+// LastApply returns the latest download or apply report of `version`: the last host to take it.
+std::optional<absl::Time> LastApply(const RolloutHealthRows& rows, int64_t version) {
+  std::optional<absl::Time> last;
+  auto consider = [&](int64_t v, absl::Time t) {
+    if (v == version && (!last.has_value() || t > *last)) {
+      last = t;
+    }
+  };
+  for (const FetchRow& f : rows.fetches) {
+    consider(f.version, f.at);
+  }
+  for (const ApplyRow& a : rows.applies) {
+    consider(a.version, a.at);
+  }
+  return last;
 }
 
 }  // namespace
@@ -193,6 +211,14 @@ absl::StatusOr<Controller::Outcome> Controller::Evaluate(const RolloutRecord& r,
   Judgement stage = Judge(r, policy, ledger, *ring, window_start, now);
   const ExposurePlan plan = ExposureFor(rows, ledger, r, policy, snapshot.ring_policy().seed, now);
   HoldForExposure(plan, stage.decision);
+  if (stage.decision.kind == Decision::Kind::kPromote) {
+    absl::StatusOr<TransitionPlan> next = PlanTransition(
+        r.position, r.broad_wave, RolloutAction::kPromote, policy, Initiator::kController);
+    if (next.ok() && next->to.state == RolloutState::kCompleted) {
+      HoldForCompletionWatch(policy.watch_after_completion, LastApply(rows, r.version), now,
+                             stage.decision);
+    }
+  }
   RETURN_IF_ERROR(Record(r, policy, stage, window_start, rows, now, &plan));
   observer_.OnExposure(r, *ring, plan);
   const bool stage_stops = stage.decision.kind == Decision::Kind::kHalt ||

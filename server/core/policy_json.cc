@@ -155,6 +155,7 @@ json PolicyToJson(const RolloutPolicy& policy) {
           {"broad", GateToJson(policy.broad)},
           {"broad_waves", policy.broad_waves},
           {"slow_start", SlowStartToJson(policy.slow_start)},
+          {"watch_after_completion_seconds", absl::ToDoubleSeconds(policy.watch_after_completion)},
           {"two_person_rule", policy.two_person.enabled},
           {"approval_ttl_seconds", absl::ToInt64Seconds(policy.two_person.approval_ttl)}};
 }
@@ -184,6 +185,8 @@ absl::StatusOr<RolloutPolicy> PolicyFromJson(const std::string& text) {
       }
     } else if (key == "slow_start") {
       RETURN_IF_ERROR(SlowStartFromJson(v, policy.slow_start));
+    } else if (key == "watch_after_completion_seconds") {
+      ASSIGN_OR_RETURN(policy.watch_after_completion, Seconds(v, key));
     } else if (key == "two_person_rule") {
       if (!v.is_boolean()) {
         return WrongType("two_person_rule", "true or false");

@@ -175,6 +175,11 @@ absl::Status RolloutPolicy::Validate() const {
   if (absl::Status s = ValidateSlowStart(*this); !s.ok()) {
     return s;
   }
+  if (watch_after_completion < absl::ZeroDuration() ||
+      watch_after_completion > kMaxCompletionWatch) {
+    return Invalid("", "watch_after_completion_seconds", "in [0, 7 days]",
+                   absl::FormatDuration(watch_after_completion));
+  }
   return two_person.Validate();
 }
 

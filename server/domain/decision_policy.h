@@ -76,6 +76,8 @@ struct SlowStartPolicy {
 };
 
 // RolloutPolicy is a named, versioned set of ring gates.
+inline constexpr absl::Duration kMaxCompletionWatch = absl::Hours(24 * 7);
+
 struct RolloutPolicy {
   std::string name = "default";
   int64_t version = 1;
@@ -88,6 +90,11 @@ struct RolloutPolicy {
   TwoPersonRule two_person;
   // The exposure budget inside every stage.
   SlowStartPolicy slow_start;
+  // How long every ring stays judged once the last stage's gate has passed, measured from the
+  // last host that took the version: a failure that shows late (a weekly scan, a patch
+  // Tuesday reboot) still halts or rolls back. The rollout completes after it. 0 completes at
+  // once.
+  absl::Duration watch_after_completion = absl::Hours(1);
 
   // ForRing returns the gate of `ring`.
   const RingGatePolicy& ForRing(Ring ring) const;

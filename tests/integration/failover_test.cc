@@ -50,7 +50,8 @@ constexpr char kPolicy[] = R"({
              "baseline_failure_rate": 0.1},
   "broad_waves": [0.5, 1.0],
   "slow_start": {"initial_exposure": 50, "growth_factor": 4, "probation_seconds": 10,
-                 "max_unproven": 1000}
+                 "max_unproven": 1000},
+  "watch_after_completion_seconds": 2
 })";
 
 // PrivateCluster is a PostgreSQL cluster of its own that can be restarted.

@@ -25,17 +25,19 @@ using testing::TestKeys;
 constexpr char kChannel[] = "rules.behavioral";
 constexpr int kAgents = 2000;
 
-// Fast gates so the scenario runs in seconds: a 2 s bake, 6 s silence timeout (slack for a loaded
-// CI machine), and a 5% background failure floor so a canary of ~60 agents can accept.
+// Fast gates so the scenario runs in seconds: a 2 s bake, 10 s silence timeout (slack for a loaded
+// CI machine running two fleets at once: every ring stays judged to the end), a 5% background
+// failure floor so a canary of ~60 agents can accept, and a 3 s watch after the last stage.
 constexpr char kFastPolicy[] = R"({
-  "canary": {"min_bake_seconds": 2, "min_healthy": 5, "silence_timeout_seconds": 6,
+  "canary": {"min_bake_seconds": 2, "min_healthy": 5, "silence_timeout_seconds": 10,
              "baseline_failure_rate": 0.05, "auto_action": "halt"},
-  "early":  {"min_bake_seconds": 2, "min_healthy": 5, "silence_timeout_seconds": 6,
+  "early":  {"min_bake_seconds": 2, "min_healthy": 5, "silence_timeout_seconds": 10,
              "baseline_failure_rate": 0.05},
-  "broad":  {"min_bake_seconds": 2, "min_healthy": 5, "silence_timeout_seconds": 6,
+  "broad":  {"min_bake_seconds": 2, "min_healthy": 5, "silence_timeout_seconds": 10,
              "baseline_failure_rate": 0.05},
   "broad_waves": [0.5, 1.0],
-  "slow_start": {"enabled": false}
+  "slow_start": {"enabled": false},
+  "watch_after_completion_seconds": 3
 })";
 
 class HealthGateTest : public ::testing::Test {

@@ -1,5 +1,6 @@
 #include "server/core/controller.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <optional>
@@ -68,6 +69,18 @@ class ControllerTest : public CoreFixture {
     absl::StatusOr<int> changed = controller_.RunOnce();
     EXPECT_TRUE(changed.ok()) << changed.status();
     return changed.ok() ? *changed : -1;
+  }
+
+  // BroadDecision is the evidence of the latest decision on the broad ring.
+  std::string BroadDecision(const std::string& rollout_id) {
+    absl::StatusOr<std::vector<DecisionRecord>> decisions = store_.ListDecisions(rollout_id);
+    EXPECT_TRUE(decisions.ok());
+    for (const DecisionRecord& d : *decisions) {
+      if (d.ring == Ring::kBroad) {
+        return d.evidence_json;
+      }
+    }
+    return "";
   }
 
   std::vector<AuditRecord> AutomaticAudit(const std::string& rollout_id) {
@@ -287,6 +300,20 @@ TEST_F(ControllerTest, WalksTheBroadWavesThenCompletes) {
   clock_.Advance(absl::Minutes(10));
   Heartbeat(second_wave, 2);
   Heartbeat(broad_, 2);
+  // The last gate passed; every ring stays judged for the watch (1 h after the last apply).
+  EXPECT_EQ(RunOnce(), 0);
+  EXPECT_EQ(Rollout("ro-1").position.state, RolloutState::kBroad);
+  EXPECT_THAT(BroadDecision("ro-1"),
+              ::testing::HasSubstr("the post-completion watch: every ring is judged until "));
+  for (int i = 0; i < 4; ++i) {  // until 50 min after the last apply
+    clock_.Advance(absl::Minutes(10));
+    Heartbeat(second_wave, 2);
+    Heartbeat(broad_, 2);
+    EXPECT_EQ(RunOnce(), 0);
+  }
+  clock_.Advance(absl::Minutes(10));  // 1 h after the second wave applied
+  Heartbeat(second_wave, 2);
+  Heartbeat(broad_, 2);
   EXPECT_EQ(RunOnce(), 1);
   EXPECT_EQ(Rollout("ro-1").position.state, RolloutState::kCompleted);
   absl::StatusOr<std::vector<ContentRecord>> content = store_.ListContent(kChannel);
@@ -294,6 +321,48 @@ TEST_F(ControllerTest, WalksTheBroadWavesThenCompletes) {
   EXPECT_TRUE(observer_.judged.count("ro-1"));
   EXPECT_EQ(RunOnce(), 0);
   EXPECT_TRUE(observer_.judged.empty());
+}
+
+TEST_F(ControllerTest, AFailureDuringThePostCompletionWatchHaltsInsteadOfCompleting) {
+  StartRollout("ro-1", 2);
+  ASSERT_TRUE(Step("ro-1", RolloutAction::kPromote).ok());  // EARLY
+  ASSERT_TRUE(Step("ro-1", RolloutAction::kPromote).ok());  // BROAD, wave 0 (50%)
+  ASSERT_TRUE(Step("ro-1", RolloutAction::kPromote).ok());  // BROAD, wave 1 (100%)
+  clock_.Advance(absl::Minutes(1));
+  Applied(broad_, 2);
+  Heartbeat(broad_, 2);
+  clock_.Advance(absl::Minutes(10));
+  Heartbeat(broad_, 2);
+  EXPECT_EQ(RunOnce(), 0);  // watching
+  for (int i = 0; i < 3; ++i) {
+    clock_.Advance(absl::Minutes(10));
+    Heartbeat(broad_, 2);
+    EXPECT_EQ(RunOnce(), 0);
+  }
+  Crashed(std::vector<std::string>(broad_.begin(), broad_.begin() + 8), 2);
+  EXPECT_EQ(RunOnce(), 1);
+  const RolloutRecord r = Rollout("ro-1");
+  EXPECT_EQ(r.position.state, RolloutState::kHalted);
+  EXPECT_EQ(r.position.halted_from, RolloutState::kBroad);
+  EXPECT_EQ(AutomaticAudit("ro-1").at(0).action, "rollout.auto_halt");
+}
+
+TEST_F(ControllerTest, AZeroWatchCompletesAsSoonAsTheLastGatePasses) {
+  RolloutPolicy policy = TestPolicy();
+  policy.watch_after_completion = absl::ZeroDuration();
+  PutPolicy(policy);  // version 2
+  policy_version_ = 2;
+  StartRollout("ro-1", 2, 0, true, policy);
+  ASSERT_TRUE(Step("ro-1", RolloutAction::kPromote).ok());
+  ASSERT_TRUE(Step("ro-1", RolloutAction::kPromote).ok());
+  ASSERT_TRUE(Step("ro-1", RolloutAction::kPromote).ok());
+  clock_.Advance(absl::Minutes(1));
+  Applied(broad_, 2);
+  Heartbeat(broad_, 2);
+  clock_.Advance(absl::Minutes(10));
+  Heartbeat(broad_, 2);
+  EXPECT_EQ(RunOnce(), 1);
+  EXPECT_EQ(Rollout("ro-1").position.state, RolloutState::kCompleted);
 }
 
 // ---- Exposure budget, late failures, prompt halts -------------------------

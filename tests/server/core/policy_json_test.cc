@@ -12,6 +12,7 @@ TEST(PolicyJsonTest, RoundTripsEveryField) {
   p.early.manual_promotion = true;
   p.broad.alpha = 0.01;
   p.broad_waves = {0.2, 1.0};
+  p.watch_after_completion = absl::Minutes(10);
   auto parsed = PolicyFromJson(PolicyToJson(p).dump());
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_EQ(parsed->canary.min_bake, absl::Seconds(90));
@@ -19,6 +20,7 @@ TEST(PolicyJsonTest, RoundTripsEveryField) {
   EXPECT_TRUE(parsed->early.manual_promotion);
   EXPECT_DOUBLE_EQ(parsed->broad.alpha, 0.01);
   EXPECT_EQ(parsed->broad_waves, (std::vector<double>{0.2, 1.0}));
+  EXPECT_EQ(parsed->watch_after_completion, absl::Minutes(10));
 }
 
 TEST(PolicyJsonTest, KeysLeftOutKeepDefaults) {
@@ -26,6 +28,7 @@ TEST(PolicyJsonTest, KeysLeftOutKeepDefaults) {
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_EQ(parsed->canary.min_healthy, 3);
   EXPECT_EQ(parsed->early.min_healthy, DefaultRolloutPolicy().early.min_healthy);
+  EXPECT_EQ(parsed->watch_after_completion, absl::Hours(1));
 }
 
 TEST(PolicyJsonTest, RefusesBadInputNamingTheField) {
@@ -47,6 +50,10 @@ TEST(PolicyJsonTest, RefusesBadInputNamingTheField) {
            {"{\"broad_waves\": [0.5, 0.2]}", "broad_waves"},
            {"{\"broad_waves\": []}", "broad_waves"},
            {"{\"broad_waves\": \"all\"}", "broad_waves"},
+           {"{\"watch_after_completion_seconds\": -1}", "watch_after_completion_seconds"},
+           {"{\"watch_after_completion_seconds\": \"1h\"}", "watch_after_completion_seconds"},
+           {"{\"watch_after_completion_seconds\": 691200}",
+            "watch_after_completion_seconds must be in [0, 7 days], got 192h"},
        }) {
     auto parsed = PolicyFromJson(c.json);
     ASSERT_FALSE(parsed.ok()) << c.json;
