@@ -436,6 +436,10 @@ absl::Status Agent::Shutdown() {
 
 std::vector<ChannelVersion> Agent::VersionsInEffect() const { return store_.state().Versions(); }
 
+void Agent::ReportHealth(std::string kind, std::string detail) {
+  Queue({clock_.Now(), HealthEvent{std::move(kind), std::move(detail), VersionsInEffect()}});
+}
+
 void Agent::ProcessChannel(const ChannelDecision& decision) {
   const AssignedChannel& c = decision.channel;
   auto staged = staged_.find(c.channel);

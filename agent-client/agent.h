@@ -161,6 +161,10 @@ class Agent {
   // unclean-shutdown flag and the boot marker are cleared.
   absl::Status Shutdown();
 
+  // ReportHealth queues a health event (`kind`: ValidateHealthEventKind, e.g. "cpu_high") with
+  // the versions in effect; the rollout policy weighs it as a soft failure of those versions.
+  void ReportHealth(std::string kind, std::string detail);
+
   // VersionsInEffect returns the current version of every channel held.
   std::vector<ChannelVersion> VersionsInEffect() const;
   // ring is the ring the server stated at the last enrollment or renewal.

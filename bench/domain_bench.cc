@@ -88,7 +88,7 @@ void BM_JudgeRing(benchmark::State& state) {
   }
   const RingGatePolicy gate;
   for (auto _ : state) {
-    HealthLedger ledger = BuildLedger(rows, rollout, t0);
+    HealthLedger ledger = BuildLedger(rows, rollout, t0, HealthEventPolicy{});
     RingHealth health = ledger.Summarize(Ring::kCanary, t0 + absl::Seconds(120), absl::Minutes(5),
                                          t0, {Ring::kCanary, Ring::kEarly, Ring::kBroad});
     benchmark::DoNotOptimize(Evaluate(gate, health, t0, t0 + absl::Seconds(120)));

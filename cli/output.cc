@@ -165,8 +165,12 @@ void PrintEvidence(const json& e, std::ostream& out) {
   if (treated.is_object() && control.is_object()) {
     out << "  treated: " << Count(treated, "attempted") << " tried, " << Count(treated, "healthy")
         << " healthy, " << Count(treated, "pending") << " pending, " << Count(treated, "crashed")
-        << " crashed, " << Count(treated, "silent") << " silent, " << Count(treated, "reverted")
-        << " reverted, " << Count(treated, "apply_failed") << " failed to apply\n";
+        << " crashed (" << Count(treated, "process_crashed") << " process crash, "
+        << Count(treated, "unclean_shutdowns") << " unclean shutdown), "
+        << Count(treated, "unhealthy") << " unhealthy (" << Count(treated, "health_events")
+        << " health events), " << Count(treated, "silent") << " silent, "
+        << Count(treated, "reverted") << " reverted, " << Count(treated, "apply_failed")
+        << " failed to apply\n";
     out << "  control: " << Count(control, "failed") << " of " << Count(control, "agents")
         << " failed\n";
   }

@@ -82,6 +82,19 @@ absl::Status ValidateChannelName(absl::string_view channel) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateHealthEventKind(absl::string_view kind) {
+  bool ok = !kind.empty() && kind.size() <= 64 && absl::ascii_islower(kind[0]);
+  for (char c : kind) {
+    ok = ok && (absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '_');
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("health event kind \"", absl::CHexEscape(kind.substr(0, 64)),
+                     "\" is not valid: use 1-64 characters of a-z 0-9 _ starting with a letter"));
+  }
+  return absl::OkStatus();
+}
+
 bool IsValidAgentId(absl::string_view agent_id) {
   if (agent_id.empty() || agent_id.size() > 128) {
     return false;

@@ -21,6 +21,10 @@ std::string SanitizeText(absl::string_view text, size_t max_bytes);
 // ValidateChannelName accepts 1-64 characters of [a-z0-9._-], starting with a letter.
 absl::Status ValidateChannelName(absl::string_view channel);
 
+// ValidateHealthEventKind accepts the kind of an agent health event ("cpu_high"): 1-64
+// characters of [a-z0-9_], starting with a letter. Policies weigh events by kind.
+absl::Status ValidateHealthEventKind(absl::string_view kind);
+
 // ValidateAgentId accepts 1-128 characters of [A-Za-z0-9._:-].
 absl::Status ValidateAgentId(absl::string_view agent_id);
 bool IsValidAgentId(absl::string_view agent_id);

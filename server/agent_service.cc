@@ -359,13 +359,15 @@ absl::Status AgentServiceImpl::DoGetAssignment(grpc::CallbackServerContext& ctx,
   resp.set_ring(std::string(RingName(ring)));
   resp.set_emergency_stop(snapshot->emergency_stop());
   thread_local absl::BitGen rng;
-  // An agent waiting for the exposure budget to admit it polls twice as often, so that growth
-  // reaches it within half a poll interval.
-  const bool awaiting = std::any_of(answers.begin(), answers.end(), [](const ChannelAnswer& a) {
-    return a.assignment.awaiting_admission;
-  });
-  resp.set_next_poll_ms(absl::ToInt64Milliseconds(NextPollDelay(
-      awaiting ? options_.poll_interval / 2 : options_.poll_interval, options_.poll_jitter, rng)));
+  // The most urgent channel sets the pace (PollPace): an agent waiting for the exposure budget
+  // or running a version on trial polls sooner, so growth, a halt or a rollback reaches it in a
+  // fraction of the poll interval.
+  double factor = 1.0;
+  for (const ChannelAnswer& a : answers) {
+    factor = std::min(factor, PollPaceFactor(a.assignment.pace));
+  }
+  resp.set_next_poll_ms(absl::ToInt64Milliseconds(
+      NextPollDelay(options_.poll_interval * factor, options_.poll_jitter, rng)));
   return absl::OkStatus();
 }
 
@@ -508,12 +510,19 @@ absl::Status AgentServiceImpl::DoReportTelemetry(grpc::CallbackServerContext& ct
         }
         break;
       }
-      case v1::TelemetryEvent::kHealth:
-        // Health events are accepted and discarded: nothing stores or counts
-        // them yet, so they do not influence any decision.
+      case v1::TelemetryEvent::kHealth: {
+        // Stored per version in effect; the rollout policy weighs them as soft failures.
+        const v1::HealthEvent& h = e.health();
         RETURN_IF_ERROR(
-            ValidateVersions(e.health().versions(), absl::StrCat(field, ".health.versions")));
+            InField(ValidateHealthEventKind(h.kind()), absl::StrCat(field, ".health.kind")));
+        RETURN_IF_ERROR(ValidateVersions(h.versions(), absl::StrCat(field, ".health.versions")));
+        for (const v1::ChannelVersion& cv : h.versions()) {
+          rows.health_events.push_back(
+              HealthEventRow{identity.agent_id, h.kind(), cv.channel(), cv.version(),
+                             SanitizeText(h.detail(), kMaxDetailBytes), at});
+        }
         break;
+      }
       default:
         return absl::InvalidArgumentError(absl::StrCat(field, ": telemetry event has no payload"));
     }

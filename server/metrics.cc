@@ -55,11 +55,11 @@ Metrics::Metrics(prometheus::Registry& registry)
       ring_agents_(Build<prometheus::Gauge>(
           registry, "ringwarden_rollout_ring_agents",
           "Agents of an active rollout's evaluated ring by status (targeted, applied, healthy, "
-          "crashed, silent, failed).")),
+          "crashed, process_crashed, unclean_shutdowns, unhealthy, silent, failed).")),
       ring_failure_rate_(Build<prometheus::Gauge>(
           registry, "ringwarden_rollout_ring_failure_rate",
-          "Share of the agents that tried the version and failed (crash, silence, revert, "
-          "apply failure).")),
+          "Share of the agents that tried the version and failed (crash, revert, health events "
+          "over the policy threshold, silence, apply failure).")),
       ring_control_failure_rate_(Build<prometheus::Gauge>(
           registry, "ringwarden_rollout_ring_control_failure_rate",
           "Failure share of the control group (agents on the previous version, same window).")),
@@ -287,9 +287,15 @@ void Metrics::UpdateRolloutRing(const RolloutRecord& rollout, Ring ring, int64_t
   Labels with_ring = base;
   with_ring["ring"] = std::string(RingName(ring));
   const RingHealth& h = decision.evidence.health;
-  const std::pair<const char*, int64_t> statuses[] = {
-      {"targeted", targeted}, {"applied", h.applied}, {"healthy", h.healthy},
-      {"crashed", h.crashed}, {"silent", h.silent},   {"failed", h.failed}};
+  const std::pair<const char*, int64_t> statuses[] = {{"targeted", targeted},
+                                                      {"applied", h.applied},
+                                                      {"healthy", h.healthy},
+                                                      {"crashed", h.crashed},
+                                                      {"process_crashed", h.process_crashed},
+                                                      {"unclean_shutdowns", h.unclean_shutdowns},
+                                                      {"unhealthy", h.unhealthy},
+                                                      {"silent", h.silent},
+                                                      {"failed", h.failed}};
   for (const auto& [status, n] : statuses) {
     Labels l = with_ring;
     l["status"] = status;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -10,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "agent-client/sim/memory_content_store.h"
+#include "common/names.h"
 #include "nlohmann/json.hpp"
 
 namespace ringwarden::agent {
@@ -40,7 +42,8 @@ uint64_t HostSeed(uint64_t seed, int index, uint64_t stream) {
 
 absl::StatusOr<FaultSpec> ParseFaultSpec(absl::string_view text) {
   const std::string usage =
-      "want VERSION:crash=P,silence=P,apply_fail=P,load_fail=P,latency_ms=N[,channel=C]";
+      "want VERSION:crash=P,silence=P,apply_fail=P,load_fail=P,health=P,health_kind=K,"
+      "latency_ms=N,onset_ms=N[,channel=C][,ring=R]";
   std::pair<absl::string_view, absl::string_view> parts =
       absl::StrSplit(text, absl::MaxSplits(':', 1));
   FaultSpec spec;
@@ -65,6 +68,24 @@ absl::StatusOr<FaultSpec> ParseFaultSpec(absl::string_view text) {
       status = ParseProbability(key, value, &spec.apply_fail);
     } else if (key == "load_fail") {
       status = ParseProbability(key, value, &spec.load_fail);
+    } else if (key == "ring") {
+      if (value != "canary" && value != "early" && value != "broad") {
+        status = absl::InvalidArgumentError(
+            absl::StrCat("ring=", value, ": want canary, early or broad"));
+      }
+      spec.ring = std::string(value);
+    } else if (key == "health") {
+      status = ParseProbability(key, value, &spec.health);
+    } else if (key == "health_kind") {
+      status = ValidateHealthEventKind(value);
+      spec.health_kind = std::string(value);
+    } else if (key == "onset_ms") {
+      int64_t ms = 0;
+      if (!absl::SimpleAtoi(value, &ms) || ms < 0) {
+        status = absl::InvalidArgumentError(
+            absl::StrCat("onset_ms=", value, ": want milliseconds >= 0"));
+      }
+      spec.onset = absl::Milliseconds(ms);
     } else if (key == "latency_ms") {
       int64_t ms = 0;
       if (!absl::SimpleAtoi(value, &ms) || ms < 0) {
@@ -157,22 +178,31 @@ std::string FleetSummary::ToLine() const {
   std::string line =
       absl::StrCat("enrolled ", enrolled, "/", agents, " running ", running, " down ", down,
                    " silent ", silent, " crashed ", crashed_agents, " (", crashes, " crashes)");
-  // Versions in effect over all rings, per channel.
+  // Versions in effect over all rings, per channel, then the hosts that ever loaded each.
   std::map<std::string, std::map<int64_t, int64_t>> histogram;
+  std::map<std::string, std::map<int64_t, int64_t>> ever;
   for (const auto& [ring, channels] : rings) {
     for (const auto& [channel, versions] : channels) {
       for (const auto& [version, counts] : versions) {
         if (counts.in_effect > 0) {
           histogram[channel][version] += counts.in_effect;
         }
+        if (counts.ever_applied > 0) {
+          ever[channel][version] += counts.ever_applied;
+        }
       }
     }
   }
-  for (const auto& [channel, versions] : histogram) {
+  for (const auto& [channel, versions] : ever) {
     absl::StrAppend(&line, " | ", channel, ":");
+    for (const auto& [version, n] : histogram[channel]) {
+      absl::StrAppend(&line, " v", version, "=", n);
+    }
+    absl::StrAppend(&line, " (ever loaded:");
     for (const auto& [version, n] : versions) {
       absl::StrAppend(&line, " v", version, "=", n);
     }
+    absl::StrAppend(&line, ")");
   }
   absl::StrAppend(&line, " | applied ", applied, " reverted ", reverted, " failed ", apply_failed,
                   " rejected ", rejected, " errors ", rpc_errors);
@@ -250,12 +280,12 @@ class Fleet::Host final : public AgentHooks, public LoadChecker {
   double Uniform() { return UniformFrom(rng); }
 
   absl::Duration ApplyDelay(const std::string& channel, int64_t version) override {
-    const FaultSpec* f = fleet_.FindFault(channel, version);
+    std::shared_ptr<const FaultSpec> f = fleet_.FindFault(*this, channel, version);
     return f != nullptr ? f->latency : absl::ZeroDuration();
   }
 
   absl::Status BeforeApply(const std::string& channel, int64_t version) override {
-    const FaultSpec* f = fleet_.FindFault(channel, version);
+    std::shared_ptr<const FaultSpec> f = fleet_.FindFault(*this, channel, version);
     if (f != nullptr && f->apply_fail > 0 && Uniform() < f->apply_fail) {
       return absl::InternalError("simulated apply failure (fault injection)");
     }
@@ -265,7 +295,7 @@ class Fleet::Host final : public AgentHooks, public LoadChecker {
   HostFate OnContentLoaded(const std::vector<ChannelVersion>& versions) override {
     fleet_.RecordLoaded(*this, versions);
     for (const ChannelVersion& cv : versions) {
-      const FaultSpec* f = fleet_.FindFault(cv.channel, cv.version);
+      std::shared_ptr<const FaultSpec> f = fleet_.FindFault(*this, cv.channel, cv.version);
       if (f == nullptr) {
         continue;
       }
@@ -282,7 +312,7 @@ class Fleet::Host final : public AgentHooks, public LoadChecker {
   void OnApplyReport(const ApplyReport& report) override { fleet_.CountReport(report); }
 
   absl::Status Check(const LoadCheckRequest& request) override {
-    const FaultSpec* f = fleet_.FindFault(request.channel, request.version);
+    std::shared_ptr<const FaultSpec> f = fleet_.FindFault(*this, request.channel, request.version);
     if (f != nullptr && f->load_fail > 0 && Uniform() < f->load_fail) {
       return absl::FailedPreconditionError("simulated load-check failure (fault injection)");
     }
@@ -315,6 +345,8 @@ class Fleet::Host final : public AgentHooks, public LoadChecker {
   std::string counted_ring;
   std::vector<ChannelVersion> counted;
   std::vector<ChannelVersion> ever;
+  // Versions whose late-onset crash this host has drawn for.
+  std::set<std::pair<std::string, int64_t>> late_checked;
 
  private:
   Fleet& fleet_;
@@ -419,6 +451,11 @@ absl::Status Fleet::Start() {
       heap_.push({now + options_.start_spread * host->Uniform(), host->index});
     }
     started_ = true;
+    started_at_ = now;
+    absl::MutexLock faults_lock(&faults_mu_);
+    for (const FaultSpec& spec : options_.faults) {
+      faults_.push_back(std::make_shared<const FaultSpec>(spec));
+    }
     stopping_ = false;
   }
   for (int t = 0; t < options_.threads; ++t) {
@@ -505,13 +542,56 @@ void Fleet::WorkerLoop() {
   }
 }
 
-const FaultSpec* Fleet::FindFault(absl::string_view channel, int64_t version) const {
-  for (const FaultSpec& spec : options_.faults) {
-    if (spec.Matches(channel, version)) {
-      return &spec;
+std::shared_ptr<const FaultSpec> Fleet::FindFault(const Host& host, absl::string_view channel,
+                                                  int64_t version, absl::Time now) const {
+  if (now == absl::InfiniteFuture()) {
+    now = clock_.Now();
+  }
+  absl::ReaderMutexLock lock(&faults_mu_);
+  for (const std::shared_ptr<const FaultSpec>& spec : faults_) {
+    if (spec->Matches(channel, version) && now >= started_at_ + spec->onset &&
+        (spec->ring.empty() || spec->ring == host.CurrentRing())) {
+      return spec;
     }
   }
   return nullptr;
+}
+
+void Fleet::AddFault(FaultSpec fault) {
+  // Active from now on, and late: hosts already running the version are struck too.
+  fault.onset = std::max(clock_.Now() - started_at_, absl::Nanoseconds(1));
+  absl::MutexLock lock(&faults_mu_);
+  faults_.insert(faults_.begin(), std::make_shared<const FaultSpec>(std::move(fault)));
+}
+
+bool Fleet::LateFault(Host& host, absl::Time now) {
+  for (const ChannelVersion& cv : host.agent->VersionsInEffect()) {
+    std::shared_ptr<const FaultSpec> f = FindFault(host, cv.channel, cv.version, now);
+    if (f == nullptr) {
+      continue;
+    }
+    if (f->health > 0 && host.Uniform() < f->health) {
+      host.agent->ReportHealth(f->health_kind, "simulated health event (fault injection)");
+    }
+    if (f->onset > absl::ZeroDuration() && f->crash > 0 &&
+        host.late_checked.insert({cv.channel, cv.version}).second && host.Uniform() < f->crash) {
+      // The machine goes down under the running version: no clean stop, so the next start
+      // reports an unclean shutdown and loads the version again.
+      host.agent.reset();
+      {
+        absl::MutexLock lock(&stats_mu_);
+        stats_.crashes++;
+        if (!host.crashed_once) {
+          host.crashed_once = true;
+          stats_.crashed_agents++;
+        }
+      }
+      UpdateCounts(host);
+      SetPhase(host, HostPhase::kDown);
+      return true;
+    }
+  }
+  return false;
 }
 
 void Fleet::SetPhase(Host& host, HostPhase next) {
@@ -685,6 +765,9 @@ absl::Time Fleet::Step(Host& host) {
                            : absl::InfiniteFuture();
   }
 
+  if (LateFault(host, now)) {
+    return now + options_.restart_delay;
+  }
   absl::StatusOr<absl::Duration> delay = host.agent->RunOnce();
   now = clock_.Now();
   if (host.agent->host_down()) {

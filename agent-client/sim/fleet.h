@@ -41,11 +41,18 @@ namespace ringwarden::agent {
 struct FaultSpec {
   int64_t version = 0;
   std::string channel;    // empty: any channel
+  std::string ring;       // empty: any ring; else only hosts of that ring ("canary")
   double crash = 0;       // P(the host crashes each time it loads the version)
   double silence = 0;     // P(the host goes silent for good after loading it)
   double apply_fail = 0;  // P(an apply attempt fails: APPLY_FAILED, previous version kept)
   double load_fail = 0;   // P(the load check fails: LOAD_CHECK_FAILED, version refused)
   absl::Duration latency = absl::ZeroDuration();  // extra delay before applying
+  // P(a host running the version reports a health event of `health_kind` at each poll).
+  double health = 0;
+  std::string health_kind = "cpu_high";
+  // The fault starts this long after the fleet started (a late failure): before it the version
+  // is healthy; from then on `crash` also applies once to every host already running it.
+  absl::Duration onset = absl::ZeroDuration();
 
   // Matches reports whether the spec applies to `channel` at `version`.
   bool Matches(absl::string_view channel, int64_t v) const {
@@ -54,7 +61,8 @@ struct FaultSpec {
 };
 
 // ParseFaultSpec parses "VERSION:key=value,..." with keys crash, silence,
-// apply_fail, load_fail (probabilities in [0,1]), latency_ms (>= 0) and channel.
+// apply_fail, load_fail, health (probabilities in [0,1]), health_kind, latency_ms
+// and onset_ms (>= 0) and channel.
 absl::StatusOr<FaultSpec> ParseFaultSpec(absl::string_view text);
 
 // LabelFraction gives a label to a fraction of the hosts ("group=dogfood:0.005").
@@ -166,6 +174,10 @@ class Fleet {
   // Stop stops and joins the workers; the hosts simply vanish. Idempotent.
   void Stop();
 
+  // AddFault starts a fault now, while the fleet runs: hosts that load the version from now on
+  // meet it, and a crash strikes once every host already running it (a late failure).
+  void AddFault(FaultSpec fault);
+
   FleetSummary Summary() const;
   // WaitFor waits until `done(Summary())` holds or `timeout` passes; returns whether it
   // held. `done` runs without locks held, on every change and at least every 50 ms.
@@ -186,7 +198,13 @@ class Fleet {
   // Step runs one host once and returns when it is due again (InfiniteFuture: never).
   absl::Time Step(Host& host);
   void Schedule(int index, absl::Time at);
-  const FaultSpec* FindFault(absl::string_view channel, int64_t version) const;
+  // FindFault returns the fault for `version` on `host` that is active at `now` (past its onset).
+  std::shared_ptr<const FaultSpec> FindFault(const Host& host, absl::string_view channel,
+                                             int64_t version,
+                                             absl::Time now = absl::InfiniteFuture()) const;
+  // LateFault runs the faults of versions `host` already runs: a late-onset crash when the
+  // onset has passed (returns true: the host went down), and health events.
+  bool LateFault(Host& host, absl::Time now);
   // UpdateCounts moves `host`'s in-effect counts to its current ring and versions.
   void UpdateCounts(Host& host);
   // RecordLoaded counts versions `host` loads for the first time as ever applied.
@@ -205,6 +223,9 @@ class Fleet {
   SeededRandom backoff_random_;
   ExponentialBackoff backoff_;
   std::vector<std::unique_ptr<Host>> hosts_;
+  absl::Time started_at_ = absl::InfinitePast();
+  mutable absl::Mutex faults_mu_;
+  std::vector<std::shared_ptr<const FaultSpec>> faults_ ABSL_GUARDED_BY(faults_mu_);
 
   absl::Mutex mu_;
   absl::CondVar work_cv_;

@@ -22,7 +22,8 @@ namespace {
 
 constexpr char kFooter[] = R"(
 Fault injection (--fault, repeatable), per content version:
-  --fault VERSION:crash=P,silence=P,apply_fail=P,load_fail=P,latency_ms=N[,channel=C]
+  --fault VERSION:crash=P,silence=P,apply_fail=P,load_fail=P,health=P,health_kind=K,
+                 latency_ms=N,onset_ms=N[,channel=C][,ring=R]
     crash=P       each time a host loads VERSION it crashes with probability P: it goes
                   silent for --restart-delay, restarts, reports an unclean shutdown with
                   VERSION in effect and loads it again (so it may crash again: a boot
@@ -32,8 +33,13 @@ Fault injection (--fault, repeatable), per content version:
     apply_fail=P  an apply attempt fails: APPLY_FAILED, previous version kept (retried
                   with backoff).
     load_fail=P   the load check fails: LOAD_CHECK_FAILED, version refused for good.
+    health=P      a host running VERSION reports a health event at each poll with
+                  probability P (kind health_kind=K, default cpu_high).
     latency_ms=N  extra delay between verifying and applying VERSION.
+    onset_ms=N    the fault starts N ms after the fleet started (a late failure);
+                  then crash=P also strikes once every host already running VERSION.
     channel=C     only for channel C (default: any channel).
+    ring=R        only for hosts of ring R: canary, early or broad (default: any ring).
   Example: --fault 7:crash=0.3,latency_ms=200 --fault 8:silence=0.05,channel=rules.behavioral
 
 --summary-json PATH writes on exit:

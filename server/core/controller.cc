@@ -183,13 +183,13 @@ absl::StatusOr<Controller::Outcome> Controller::Evaluate(const RolloutRecord& r,
   // Read from the rollout's creation: rings reached before this stage stay under watch.
   ASSIGN_OR_RETURN(RolloutHealthRows rows,
                    health_.LoadRolloutHealth(HealthQueryFor(r, r.created_at, snapshot.pins())));
-  const HealthLedger ledger = BuildLedger(rows, r, window_start);
+  const HealthLedger ledger = BuildLedger(rows, r, window_start, policy.health_events);
 
   // Every ring that had the version in an earlier stage is judged again on everything since the
   // rollout began: a failure that shows late in canary halts the rollout in early or broad.
   std::optional<Judgement> verdict;
   if (*ring != Ring::kCanary) {
-    const HealthLedger whole = BuildLedger(rows, r, r.created_at);
+    const HealthLedger whole = BuildLedger(rows, r, r.created_at, policy.health_events);
     for (Ring earlier : kAllRings) {
       if (static_cast<int>(earlier) >= static_cast<int>(*ring)) {
         break;

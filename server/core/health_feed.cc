@@ -8,8 +8,8 @@
 namespace ringwarden {
 
 HealthLedger BuildLedger(const RolloutHealthRows& rows, const RolloutRecord& rollout,
-                         absl::Time window_start) {
-  HealthLedger ledger;
+                         absl::Time window_start, const HealthEventPolicy& health_events) {
+  HealthLedger ledger(health_events.failure_threshold);
   absl::flat_hash_map<std::string, const AgentHealthRow*> agents;
   agents.reserve(rows.agents.size());
   for (const AgentHealthRow& a : rows.agents) {
@@ -75,7 +75,15 @@ HealthLedger BuildLedger(const RolloutHealthRows& rows, const RolloutRecord& rol
     if (!ring.has_value() || c.at < window_start) {
       continue;
     }
-    ledger.RecordCrash(c.agent_id, *ring, c.at, c.version == rollout.version);
+    ledger.RecordCrash(c.agent_id, *ring, c.at, c.version == rollout.version, c.kind);
+  }
+  for (const HealthEventRow& h : rows.health_events) {
+    auto ring = ring_of(h.agent_id);
+    if (!ring.has_value() || h.at < window_start) {
+      continue;
+    }
+    ledger.RecordHealthEvent(h.agent_id, *ring, health_events.WeightOf(h.kind), h.at,
+                             h.version == rollout.version);
   }
   return ledger;
 }
@@ -130,7 +138,7 @@ std::vector<RingProgressRecord> ProgressByRing(const RolloutHealthRows& rows,
                                                const RolloutRecord& rollout,
                                                const RolloutPolicy& policy, absl::Time now) {
   const absl::Time window_start = rollout.created_at;
-  const HealthLedger ledger = BuildLedger(rows, rollout, window_start);
+  const HealthLedger ledger = BuildLedger(rows, rollout, window_start, policy.health_events);
   std::vector<RingProgressRecord> out;
   for (Ring ring : kAllRings) {
     RingProgressRecord p;

@@ -23,8 +23,9 @@ namespace ringwarden {
 // BuildLedger feeds `rows` for `rollout` into a fresh ledger. Treated evidence
 // (fetches, apply results, crashes, heartbeats on the version) counts from
 // `window_start`; agents on any other version form the control group.
+// Health events weigh as `health_events` says.
 HealthLedger BuildLedger(const RolloutHealthRows& rows, const RolloutRecord& rollout,
-                         absl::Time window_start);
+                         absl::Time window_start, const HealthEventPolicy& health_events);
 
 // HealthQueryFor selects `rollout`'s telemetry since `since`, leaving out the
 // agents that `pins` hold back on its channel (the domain's pin rule).

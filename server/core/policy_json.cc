@@ -136,6 +136,38 @@ absl::Status SlowStartFromJson(const json& doc, SlowStartPolicy& s) {
   return absl::OkStatus();
 }
 
+json HealthEventsToJson(const HealthEventPolicy& h) {
+  return {{"weights", h.weights}, {"failure_threshold", h.failure_threshold}};
+}
+
+// A "weights" object replaces the default weights whole, so a policy says every kind it counts.
+absl::Status HealthEventsFromJson(const json& doc, HealthEventPolicy& h) {
+  if (!doc.is_object()) {
+    return WrongType("health_events", "an object");
+  }
+  for (const auto& [key, v] : doc.items()) {
+    const std::string field = absl::StrCat("health_events.", key);
+    if (key == "failure_threshold") {
+      ASSIGN_OR_RETURN(h.failure_threshold, Number(v, field));
+    } else if (key == "weights") {
+      if (!v.is_object()) {
+        return WrongType(field, "an object of kind: weight");
+      }
+      if (v.size() > kMaxHealthEventWeights) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(field, " names ", v.size(), " kinds; at most ", kMaxHealthEventWeights));
+      }
+      h.weights.clear();
+      for (const auto& [kind, weight] : v.items()) {
+        ASSIGN_OR_RETURN(h.weights[kind], Number(weight, absl::StrCat(field, ".", kind)));
+      }
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("unknown policy field ", field));
+    }
+  }
+  return absl::OkStatus();
+}
+
 json SequentialJson(const SequentialTestEvidence& s) {
   return {{"applies", s.applies},
           {"h0", s.h0},
@@ -155,6 +187,7 @@ json PolicyToJson(const RolloutPolicy& policy) {
           {"broad", GateToJson(policy.broad)},
           {"broad_waves", policy.broad_waves},
           {"slow_start", SlowStartToJson(policy.slow_start)},
+          {"health_events", HealthEventsToJson(policy.health_events)},
           {"watch_after_completion_seconds", absl::ToDoubleSeconds(policy.watch_after_completion)},
           {"two_person_rule", policy.two_person.enabled},
           {"approval_ttl_seconds", absl::ToInt64Seconds(policy.two_person.approval_ttl)}};
@@ -185,6 +218,8 @@ absl::StatusOr<RolloutPolicy> PolicyFromJson(const std::string& text) {
       }
     } else if (key == "slow_start") {
       RETURN_IF_ERROR(SlowStartFromJson(v, policy.slow_start));
+    } else if (key == "health_events") {
+      RETURN_IF_ERROR(HealthEventsFromJson(v, policy.health_events));
     } else if (key == "watch_after_completion_seconds") {
       ASSIGN_OR_RETURN(policy.watch_after_completion, Seconds(v, key));
     } else if (key == "two_person_rule") {
@@ -227,11 +262,15 @@ json DecisionToJson(const Decision& d) {
         {"pending", h.pending},
         {"failed", h.failed},
         {"crashed", h.crashed},
+        {"process_crashed", h.process_crashed},
+        {"unclean_shutdowns", h.unclean_shutdowns},
+        {"unhealthy", h.unhealthy},
         {"silent", h.silent},
         {"reverted", h.reverted},
         {"apply_failed", h.apply_failed},
         {"rejected", h.rejected},
         {"crash_reports", h.crash_reports},
+        {"health_events", h.health_events},
         {"exposure_hours", absl::ToDoubleHours(h.exposure)},
         {"failure_rate", e.treated_failure_rate}}},
       {"control",

@@ -380,7 +380,8 @@ absl::Status RolloutManager::Progress(RolloutView& view) {
   view.rings = ProgressByRing(rows, rollout, policy, now);
   if (IsStage(rollout.position.state)) {
     // What the controller would plan now, without storing it: the stored bound decides polls.
-    const HealthLedger ledger = BuildLedger(rows, rollout, rollout.stage_started_at);
+    const HealthLedger ledger =
+        BuildLedger(rows, rollout, rollout.stage_started_at, policy.health_events);
     view.exposure = ExposureFor(rows, ledger, rollout, policy, seed, now);
   }
   return absl::OkStatus();

@@ -19,6 +19,7 @@ void AppendRows(TelemetryRows& to, TelemetryRows& from) {
   Append(to.heartbeats, from.heartbeats);
   Append(to.applies, from.applies);
   Append(to.crashes, from.crashes);
+  Append(to.health_events, from.health_events);
 }
 
 // ForEachAgentId calls `f` with the agent id of every row.
@@ -29,6 +30,7 @@ void ForEachAgentId(const TelemetryRows& rows, F f) {
   for (const auto& r : rows.heartbeats) f(r.agent_id);
   for (const auto& r : rows.applies) f(r.agent_id);
   for (const auto& r : rows.crashes) f(r.agent_id);
+  for (const auto& r : rows.health_events) f(r.agent_id);
 }
 
 // CountByAgent counts rows per agent id.
@@ -50,7 +52,7 @@ void SliceRange(const std::vector<T>& from, size_t offset, size_t lo, size_t hi,
 }
 
 // Slice copies rows [lo, hi) in the order agents, fetches, heartbeats,
-// applies, crashes: agent rows come first, so writing the slices in order
+// applies, crashes, health events: agent rows come first, so writing the slices in order
 // never writes a row before its agent's upsert.
 TelemetryRows Slice(const TelemetryRows& rows, size_t lo, size_t hi) {
   TelemetryRows out;
@@ -64,6 +66,8 @@ TelemetryRows Slice(const TelemetryRows& rows, size_t lo, size_t hi) {
   SliceRange(rows.applies, offset, lo, hi, out.applies);
   offset += rows.applies.size();
   SliceRange(rows.crashes, offset, lo, hi, out.crashes);
+  offset += rows.crashes.size();
+  SliceRange(rows.health_events, offset, lo, hi, out.health_events);
   return out;
 }
 

@@ -86,7 +86,9 @@ ResolvedAssignment ResolveAssignment(const ChannelCatalog& catalog, const AgentC
     if (agent.pin.has_value() && agent.pin->kind != PinPolicy::Kind::kLatest) {
       target = std::min(target, PinnedVersion(catalog, *agent.pin));
     }
-    return ResolvedAssignment{target, true, ""};
+    ResolvedAssignment out{target, true, ""};
+    out.pace = PollPace::kUrgent;
+    return out;
   }
   if (emergency_stop) {
     return ResolvedAssignment{current, false, ""};
@@ -112,7 +114,17 @@ ResolvedAssignment ResolveAssignment(const ChannelCatalog& catalog, const AgentC
     const bool keeps =
         rollout.position.state == RolloutState::kHalted && current == rollout.version;
     if ((reaches || keeps) && rollout.version >= current) {
-      return ResolvedAssignment{rollout.version, false, rollout.id};
+      ResolvedAssignment out{rollout.version, false, rollout.id};
+      if (current == rollout.version) {
+        // Running the version on trial: a halt or rollback must find it quickly.
+        if (rollout.position.state == RolloutState::kHalted) {
+          out.pace = PollPace::kUrgent;
+        } else if (rollout.position.state == RolloutState::kCanary ||
+                   rollout.position.state == RolloutState::kEarly) {
+          out.pace = PollPace::kSoon;
+        }
+      }
+      return out;
     }
     awaiting = ring_reached && !in_wave && rollout.version > current;
   }
@@ -125,7 +137,22 @@ ResolvedAssignment ResolveAssignment(const ChannelCatalog& catalog, const AgentC
     out.version = current;
   }
   out.awaiting_admission = awaiting;
+  if (awaiting) {
+    out.pace = PollPace::kSoon;
+  }
   return out;
+}
+
+double PollPaceFactor(PollPace pace) {
+  switch (pace) {
+    case PollPace::kSoon:
+      return 0.5;
+    case PollPace::kUrgent:
+      return 0.25;
+    case PollPace::kNormal:
+      break;
+  }
+  return 1.0;
 }
 
 absl::Duration NextPollDelay(absl::Duration interval, double jitter, absl::BitGenRef rng) {

@@ -98,6 +98,20 @@ struct AgentChannelView {
   double wave_position = 0;  // WavePosition() of the agent
 };
 
+// PollPace is how soon an agent should poll again, as a share of the poll interval. Agents whose
+// version may be taken back poll sooner, so that a halt or a rollback reaches them in a fraction
+// of the interval instead of a whole one.
+enum class PollPace {
+  kNormal,  // the poll interval
+  kSoon,    // half of it: waiting for the exposure budget, or running the version of a rollout
+            // in CANARY or EARLY (BROAD hosts keep the normal pace: capacity is sized for it)
+  kUrgent,  // a quarter: running a halted rollout's version (a rollback may follow) or a revoked
+            // one (told to roll back until it has left it)
+};
+
+// PollPaceFactor returns the share of the poll interval for `pace`: 1, 0.5 or 0.25.
+double PollPaceFactor(PollPace pace);
+
 // ResolvedAssignment is the answer; version 0 means nothing to run yet.
 struct ResolvedAssignment {
   int64_t version = 0;
@@ -106,6 +120,7 @@ struct ResolvedAssignment {
   // The rollout's stage reaches the agent's ring but its budget has not admitted the agent yet:
   // it should poll again sooner.
   bool awaiting_admission = false;
+  PollPace pace = PollPace::kNormal;
 };
 
 // ResolveAssignment applies the rules in the header comment. A version pin

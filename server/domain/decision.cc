@@ -54,11 +54,25 @@ SequentialTestEvidence FromSprt(const SprtResult& r) {
   return t;
 }
 
-// FailureBreakdown lists the non-zero failure categories, e.g. "9 crashed, 3 silent".
+std::string Counted(int64_t n, absl::string_view one, absl::string_view many) {
+  return absl::StrCat(n, " ", n == 1 ? one : many);
+}
+
+// FailureBreakdown lists the non-zero failure categories, e.g. "6 process crashes, 3 unclean
+// shutdowns, 3 silent": the kinds of evidence stay apart.
 std::string FailureBreakdown(const RingHealth& h) {
   std::vector<std::string> parts;
-  if (h.crashed > 0) {
-    parts.push_back(absl::StrCat(h.crashed, " crashed"));
+  if (h.process_crashed > 0) {
+    parts.push_back(Counted(h.process_crashed, "process crash", "process crashes"));
+  }
+  if (h.unclean_shutdowns > 0) {
+    parts.push_back(Counted(h.unclean_shutdowns, "unclean shutdown", "unclean shutdowns"));
+  }
+  if (const int64_t other = h.crashed - h.process_crashed - h.unclean_shutdowns; other > 0) {
+    parts.push_back(absl::StrCat(other, " crashed"));
+  }
+  if (h.unhealthy > 0) {
+    parts.push_back(absl::StrCat(h.unhealthy, " unhealthy by health events"));
   }
   if (h.silent > 0) {
     parts.push_back(absl::StrCat(h.silent, " silent"));

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/names.h"
 
 namespace ringwarden {
 namespace {
@@ -65,6 +66,29 @@ absl::Status ValidateGate(const RingGatePolicy& p, absl::string_view prefix) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateHealthEvents(const HealthEventPolicy& h) {
+  if (!(h.failure_threshold > 0 && h.failure_threshold <= kMaxHealthEventWeight)) {
+    return Invalid("", "health_events.failure_threshold",
+                   absl::StrCat("in (0, ", Num(kMaxHealthEventWeight), "]"),
+                   Num(h.failure_threshold));
+  }
+  if (h.weights.size() > kMaxHealthEventWeights) {
+    return Invalid("", "health_events.weights",
+                   absl::StrCat("at most ", kMaxHealthEventWeights, " kinds"),
+                   absl::StrCat(h.weights.size()));
+  }
+  for (const auto& [kind, weight] : h.weights) {
+    if (absl::Status s = ValidateHealthEventKind(kind); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("health_events.weights: ", s.message()));
+    }
+    if (!(weight >= 0 && weight <= kMaxHealthEventWeight)) {
+      return Invalid("", absl::StrCat("health_events.weights.", kind),
+                     absl::StrCat("in [0, ", Num(kMaxHealthEventWeight), "]"), Num(weight));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateSlowStart(const RolloutPolicy& policy) {
   const SlowStartPolicy& s = policy.slow_start;
   if (!s.enabled) {
@@ -103,6 +127,11 @@ absl::Status ValidateSlowStart(const RolloutPolicy& policy) {
 }
 
 }  // namespace
+
+double HealthEventPolicy::WeightOf(absl::string_view kind) const {
+  auto it = weights.find(std::string(kind));
+  return it == weights.end() ? 0 : it->second;
+}
 
 absl::string_view AutoActionName(AutoAction action) {
   switch (action) {
@@ -173,6 +202,9 @@ absl::Status RolloutPolicy::Validate() const {
     return Invalid("", "broad_waves", "ending at 1.0 (the whole ring)", Num(broad_waves.back()));
   }
   if (absl::Status s = ValidateSlowStart(*this); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ValidateHealthEvents(health_events); !s.ok()) {
     return s;
   }
   if (watch_after_completion < absl::ZeroDuration() ||

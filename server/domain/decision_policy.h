@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,25 @@ struct SlowStartPolicy {
   int64_t max_unproven = 100'000;
 };
 
+// HealthEventPolicy turns the health events agents report ("cpu_high", "load_check_slow") into
+// soft failures: each event on a version adds its kind's weight to the reporting host's score
+// for that version, and a host whose score reaches `failure_threshold` counts as failed
+// ("unhealthy") exactly like a crash, in the treated and the control group alike. Kinds
+// without a weight are stored and shown but weigh nothing.
+struct HealthEventPolicy {
+  std::map<std::string, double> weights = {
+      {"cpu_high", 0.25},          {"memory_high", 0.25},  {"load_check_slow", 0.25},
+      {"state_write_failed", 0.5}, {"revert_failed", 1.0}, {"boot_loop", 1.0},
+  };
+  double failure_threshold = 1.0;
+
+  // WeightOf returns the weight of `kind`, 0 for a kind the policy does not name.
+  double WeightOf(absl::string_view kind) const;
+};
+
+inline constexpr size_t kMaxHealthEventWeights = 64;
+inline constexpr double kMaxHealthEventWeight = 1000;
+
 // RolloutPolicy is a named, versioned set of ring gates.
 inline constexpr absl::Duration kMaxCompletionWatch = absl::Hours(24 * 7);
 
@@ -90,6 +110,8 @@ struct RolloutPolicy {
   TwoPersonRule two_person;
   // The exposure budget inside every stage.
   SlowStartPolicy slow_start;
+  // How agents' health events weigh as soft failures.
+  HealthEventPolicy health_events;
   // How long every ring stays judged once the last stage's gate has passed, measured from the
   // last host that took the version: a failure that shows late (a weekly scan, a patch
   // Tuesday reboot) still halts or rolls back. The rollout completes after it. 0 completes at

@@ -86,11 +86,14 @@ void HealthLedger::RecordHeartbeat(absl::string_view agent_id, Ring ring, bool h
 }
 
 void HealthLedger::RecordCrash(absl::string_view agent_id, Ring ring, absl::Time at,
-                               bool on_new_version) {
+                               bool on_new_version, CrashKind kind) {
   AgentRecord& record = Touch(agent_id, ring);
   const int64_t t = ToMicros(at);
   if (on_new_version) {
     MarkAttempted(record, t);
+    if (record.crashed_at == kNever || t < record.crashed_at) {
+      record.crash_kind = kind;
+    }
     record.crashed_at = Earliest(record.crashed_at, t, kNever);
     ++record.crash_count;
     return;
@@ -100,6 +103,29 @@ void HealthLedger::RecordCrash(absl::string_view agent_id, Ring ring, absl::Time
   SeenOnPrevious(record, t);
 }
 
+void HealthLedger::RecordHealthEvent(absl::string_view agent_id, Ring ring, double weight,
+                                     absl::Time at, bool on_new_version) {
+  AgentRecord& record = Touch(agent_id, ring);
+  const int64_t t = ToMicros(at);
+  const float w = static_cast<float>(weight > 0 ? weight : 0);
+  if (on_new_version) {
+    // A health event proves the host ran the version, and that it was alive at `at`.
+    MarkAttempted(record, t);
+    ++record.health_event_count;
+    record.soft_score += w;
+    if (record.unhealthy_at == kNever && w > 0 && record.soft_score >= soft_failure_threshold_) {
+      record.unhealthy_at = t;
+    }
+    return;
+  }
+  SeenOnPrevious(record, t);
+  record.control_soft_score += w;
+  if (record.control_unhealthy_at == kNever && w > 0 &&
+      record.control_soft_score >= soft_failure_threshold_) {
+    record.control_unhealthy_at = t;
+  }
+}
+
 HealthLedger::AgentVerdict HealthLedger::Verdict(absl::string_view agent_id, absl::Time now,
                                                  absl::Duration silence_timeout) const {
   auto it = agents_.find(agent_id);
@@ -107,7 +133,8 @@ HealthLedger::AgentVerdict HealthLedger::Verdict(absl::string_view agent_id, abs
     return AgentVerdict::kUntried;
   }
   const AgentRecord& rec = it->second;
-  if (rec.apply_failed || rec.crashed_at != kNever || rec.reverted_at != kNever) {
+  if (rec.apply_failed || rec.crashed_at != kNever || rec.reverted_at != kNever ||
+      rec.unhealthy_at != kNever) {
     return AgentVerdict::kFailed;
   }
   const int64_t last_sign = std::max(rec.applied_at, rec.last_heartbeat_at);
@@ -139,6 +166,7 @@ RingHealth HealthLedger::Summarize(Ring ring, absl::Time now, absl::Duration sil
     if (rec.attempted && rec.ring == ring) {
       ++health.attempted;
       health.crash_reports += rec.crash_count;
+      health.health_events += rec.health_event_count;
       if (rec.apply_failed) {
         ++health.apply_failed;  // never ran, so no exposure
       } else {
@@ -146,10 +174,15 @@ RingHealth HealthLedger::Summarize(Ring ring, absl::Time now, absl::Duration sil
         int64_t end = now_us;
         if (rec.crashed_at != kNever) {
           ++health.crashed;
+          ++(rec.crash_kind == CrashKind::kUncleanShutdown ? health.unclean_shutdowns
+                                                           : health.process_crashed);
           end = rec.crashed_at;
         } else if (rec.reverted_at != kNever) {
           ++health.reverted;
           end = rec.reverted_at;
+        } else if (rec.unhealthy_at != kNever) {
+          ++health.unhealthy;
+          end = rec.unhealthy_at;
         } else {
           const int64_t last_sign = std::max(rec.applied_at, rec.last_heartbeat_at);
           if (now_us - last_sign > timeout_us) {
@@ -183,18 +216,25 @@ RingHealth HealthLedger::Summarize(Ring ring, absl::Time now, absl::Duration sil
     const bool crashed = rec.control_last_crash_at >= window_us &&
                          rec.control_last_crash_at != kNever &&
                          rec.control_last_crash_at <= control_end;
+    const bool unhealthy = rec.control_unhealthy_at >= window_us &&
+                           rec.control_unhealthy_at != kNever &&
+                           rec.control_unhealthy_at <= control_end;
     int64_t end = control_end;
     if (crashed) {
       ++health.control_failed;
       end = rec.control_first_crash_at >= window_us ? rec.control_first_crash_at
                                                     : rec.control_last_crash_at;
+    } else if (unhealthy) {
+      ++health.control_failed;
+      end = rec.control_unhealthy_at;
     } else if (!rec.attempted && now_us - rec.control_last_seen_at > timeout_us) {
       ++health.control_failed;  // silent on the previous version: the same yardstick as treated
       end = rec.control_last_seen_at;
     }
     health.control_exposure += Elapsed(start, end);
   }
-  health.failed = health.crashed + health.reverted + health.silent + health.apply_failed;
+  health.failed =
+      health.crashed + health.reverted + health.unhealthy + health.silent + health.apply_failed;
   return health;
 }
 

@@ -24,27 +24,31 @@
 namespace ringwarden {
 
 // RingHealth is one ring's health at one instant. Every agent is counted once: apply_failed,
-// crashed, reverted, silent, healthy and pending partition `attempted` (an agent lands in the first
-// of them that fits, in that order).
+// crashed, reverted, unhealthy, silent, healthy and pending partition `attempted` (an agent lands
+// in the first of them that fits, in that order).
 struct RingHealth {
   // Treated group: agents of the ring that tried the new version.
-  int64_t attempted = 0;      // distinct agents that tried to apply (succeeded or not)
-  int64_t applied = 0;        // of those, applied successfully
-  int64_t healthy = 0;        // applied, heartbeat on the new version within the silence timeout
-  int64_t pending = 0;        // applied, no heartbeat since, silence timeout not yet over
-  int64_t crashed = 0;        // crash reported on the new version
-  int64_t reverted = 0;       // applied, then found back on the previous version
-  int64_t silent = 0;         // applied, then nothing heard for longer than the silence timeout
-  int64_t apply_failed = 0;   // apply or load check failed
-  int64_t failed = 0;         // crashed + reverted + silent + apply_failed
-  int64_t rejected = 0;       // refused the signature; not part of `attempted`
+  int64_t attempted = 0;        // distinct agents that tried to apply (succeeded or not)
+  int64_t applied = 0;          // of those, applied successfully
+  int64_t healthy = 0;          // applied, heartbeat on the new version within the silence timeout
+  int64_t pending = 0;          // applied, no heartbeat since, silence timeout not yet over
+  int64_t crashed = 0;          // crash reported on the new version: the two kinds below
+  int64_t process_crashed = 0;  // of those, first report a process crash
+  int64_t unclean_shutdowns = 0;  // of those, first report an unclean shutdown found at boot
+  int64_t reverted = 0;           // applied, then found back on the previous version
+  int64_t unhealthy = 0;     // health events on the new version weigh at least the policy threshold
+  int64_t silent = 0;        // applied, then nothing heard for longer than the silence timeout
+  int64_t apply_failed = 0;  // apply or load check failed
+  int64_t failed = 0;        // crashed + reverted + unhealthy + silent + apply_failed
+  int64_t rejected = 0;      // refused the signature; not part of `attempted`
   int64_t crash_reports = 0;  // crash reports on the new version, repeats included
+  int64_t health_events = 0;  // health events on the new version, repeats and weight 0 included
   // Agent-time on the new version, from apply until failure (or now).
   absl::Duration exposure = absl::ZeroDuration();
 
   // Control group: agents of the control rings on the previous version during the window.
   int64_t control_agents = 0;
-  int64_t control_failed = 0;  // crashed on, or fell silent on, the previous version
+  int64_t control_failed = 0;  // crashed, unhealthy or silent on the previous version
   // Agent-time on the previous version inside the window, until failure (or apply, or now).
   absl::Duration control_exposure = absl::ZeroDuration();
 };
@@ -55,7 +59,10 @@ struct RingHealth {
 // may arrive out of order. Summarize() assumes `now` is not earlier than the recorded events.
 class HealthLedger {
  public:
-  HealthLedger() = default;
+  // A host whose health events on a version weigh `soft_failure_threshold` or more failed on it
+  // (HealthEventPolicy).
+  explicit HealthLedger(double soft_failure_threshold = 1.0)
+      : soft_failure_threshold_(soft_failure_threshold) {}
   HealthLedger(const HealthLedger&) = delete;
   HealthLedger& operator=(const HealthLedger&) = delete;
   HealthLedger(HealthLedger&&) = default;
@@ -74,7 +81,15 @@ class HealthLedger {
 
   // RecordCrash notes a crash (or an unclean shutdown found at next boot) at `at`. On the new
   // version it is a treated failure; on the previous version it counts for the control group.
-  void RecordCrash(absl::string_view agent_id, Ring ring, absl::Time at, bool on_new_version);
+  // `kind` keeps process crashes and unclean shutdowns apart in the evidence.
+  void RecordCrash(absl::string_view agent_id, Ring ring, absl::Time at, bool on_new_version,
+                   CrashKind kind = CrashKind::kProcessCrash);
+
+  // RecordHealthEvent notes a health event of `weight` (HealthEventPolicy::WeightOf) at `at`, on
+  // the new version or the previous one. Once a host's events on one version weigh the threshold,
+  // it is unhealthy there from the event that crossed it.
+  void RecordHealthEvent(absl::string_view agent_id, Ring ring, double weight, absl::Time at,
+                         bool on_new_version);
 
   // RecordControlHeartbeat and RecordControlCrash are RecordHeartbeat and RecordCrash for an agent
   // known to run the previous version.
@@ -116,8 +131,14 @@ class HealthLedger {
     int64_t control_last_seen_at = kNever;
     int64_t control_first_crash_at = kNever;
     int64_t control_last_crash_at = kNever;
+    int64_t unhealthy_at = kNever;  // health events on the new version crossed the threshold
+    int64_t control_unhealthy_at = kNever;
+    float soft_score = 0;  // weight of health events on the new version
+    float control_soft_score = 0;
     int32_t crash_count = 0;  // crashes on the new version, duplicates included
+    int32_t health_event_count = 0;
     Ring ring = Ring::kCanary;
+    CrashKind crash_kind = CrashKind::kUnspecified;  // of the first crash on the new version
     bool attempted = false;
     bool apply_failed = false;  // apply or load check failed
     bool rejected = false;
@@ -127,6 +148,7 @@ class HealthLedger {
   static void MarkAttempted(AgentRecord& record, int64_t at);
   static void SeenOnPrevious(AgentRecord& record, int64_t at);
 
+  double soft_failure_threshold_;
   absl::flat_hash_map<std::string, AgentRecord> agents_;
 };
 

@@ -68,6 +68,21 @@ absl::Status ReadHealthCrashes(PgTx& tx, const HealthQuery& query, std::vector<C
   return absl::OkStatus();
 }
 
+absl::Status ReadHealthEvents(PgTx& tx, const HealthQuery& query,
+                              std::vector<HealthEventRow>& out) {
+  for (const pqxx::row& row : tx.Exec(sql::kHealthEvents, query.channel, query.version,
+                                      query.previous_version, ToMicros(query.since))) {
+    HealthEventRow h;
+    h.agent_id = row[0].as<std::string>();
+    h.kind = row[1].as<std::string>();
+    h.channel = query.channel;
+    h.version = row[2].as<int64_t>();
+    h.at = TimeFromMicros(row[3]);
+    out.push_back(std::move(h));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<RolloutHealthRows> PgStore::LoadRolloutHealth(const HealthQuery& query) {
@@ -81,7 +96,8 @@ absl::StatusOr<RolloutHealthRows> PgStore::LoadRolloutHealth(const HealthQuery& 
           out.fetches.push_back(FetchRow{row[0].as<std::string>(), query.channel, query.version,
                                          TimeFromMicros(row[1])});
         }
-        return ReadHealthCrashes(tx, query, out.crashes);
+        RETURN_IF_ERROR(ReadHealthCrashes(tx, query, out.crashes));
+        return ReadHealthEvents(tx, query, out.health_events);
       }));
   return out;
 }

@@ -3,6 +3,7 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "common/names.h"
 #include "common/outcomes.h"
 #include "common/status_macros.h"
 #include "server/postgres/pg_pool_internal.h"
@@ -26,6 +27,12 @@ absl::Status CheckStorable(const TelemetryRows& rows) {
     if (c.kind == CrashKind::kUnspecified) {
       return absl::InvalidArgumentError(
           absl::StrCat("crash report of agent ", c.agent_id, " has no kind"));
+    }
+  }
+  for (const HealthEventRow& h : rows.health_events) {
+    if (absl::Status s = ValidateHealthEventKind(h.kind); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("health event of agent ", h.agent_id, ": ", s.message()));
     }
   }
   return absl::OkStatus();
@@ -71,6 +78,10 @@ absl::Status PgStore::WriteTelemetry(const TelemetryRows& rows) {
     for (const CrashRow& c : rows.crashes) {
       tx.Exec(sql::kInsertCrash, c.agent_id, std::string(CrashKindName(c.kind)), c.channel,
               c.version, c.detail, ToMicros(c.at));
+    }
+    for (const HealthEventRow& h : rows.health_events) {
+      tx.Exec(sql::kInsertHealthEvent, h.agent_id, h.kind, h.channel, h.version, h.detail,
+              ToMicros(h.at));
     }
     return absl::OkStatus();
   });

@@ -417,6 +417,12 @@ INSERT INTO crash_reports (agent_id, kind, channel, version, detail, at)
 SELECT $1, $2, $3, $4, $5, timestamptz 'epoch' + $6::bigint * interval '1 microsecond'
 WHERE EXISTS (SELECT 1 FROM agents WHERE agent_id = $1))sql"};
 
+// $2: the kind (ValidateHealthEventKind); $6: at, Unix microseconds.
+inline constexpr Statement kInsertHealthEvent = {"insert_health_event", R"sql(
+INSERT INTO health_events (agent_id, kind, channel, version, detail, at)
+SELECT $1, $2, $3, $4, $5, timestamptz 'epoch' + $6::bigint * interval '1 microsecond'
+WHERE EXISTS (SELECT 1 FROM agents WHERE agent_id = $1))sql"};
+
 // ---- Health and fleet views -------------------------------------------------
 
 // Every agent with its version in effect on channel $1 and its last heartbeat,
@@ -445,6 +451,13 @@ FROM content_fetches WHERE channel = $1 AND version = $2)sql"};
 inline constexpr Statement kHealthCrashes = {"health_crashes", R"sql(
 SELECT agent_id, kind, version, (extract(epoch from at) * 1000000)::bigint
 FROM crash_reports
+WHERE channel = $1 AND version IN ($2, $3)
+  AND at >= timestamptz 'epoch' + $4::bigint * interval '1 microsecond')sql"};
+
+// Health events on version $2 or $3 from $4 (Unix microseconds) on.
+inline constexpr Statement kHealthEvents = {"health_events", R"sql(
+SELECT agent_id, kind, version, (extract(epoch from at) * 1000000)::bigint
+FROM health_events
 WHERE channel = $1 AND version IN ($2, $3)
   AND at >= timestamptz 'epoch' + $4::bigint * interval '1 microsecond')sql"};
 

@@ -274,6 +274,16 @@ struct CrashRow {
   absl::Time at;
 };
 
+// HealthEventRow: an agent reported a health event ("cpu_high") with a version in effect.
+struct HealthEventRow {
+  std::string agent_id;
+  std::string kind;  // ValidateHealthEventKind
+  std::string channel;
+  int64_t version = 0;
+  std::string detail;
+  absl::Time at;
+};
+
 // FetchRow: an agent downloaded a version completely.
 struct FetchRow {
   std::string agent_id;
@@ -288,9 +298,11 @@ struct TelemetryRows {
   std::vector<HeartbeatRow> heartbeats;
   std::vector<ApplyRow> applies;
   std::vector<CrashRow> crashes;
+  std::vector<HealthEventRow> health_events;
 
   size_t size() const {
-    return fetches.size() + agents.size() + heartbeats.size() + applies.size() + crashes.size();
+    return fetches.size() + agents.size() + heartbeats.size() + applies.size() + crashes.size() +
+           health_events.size();
   }
   bool empty() const { return size() == 0; }
 };
@@ -311,6 +323,7 @@ struct RolloutHealthRows {
   std::vector<ApplyRow> applies;       // of the rollout's version
   std::vector<FetchRow> fetches;       // of the rollout's version
   std::vector<CrashRow> crashes;       // on the rollout's or the previous version, since the window
+  std::vector<HealthEventRow> health_events;  // the same versions and window; no detail
 };
 
 }  // namespace ringwarden

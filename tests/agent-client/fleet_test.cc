@@ -21,7 +21,7 @@ constexpr absl::Duration kPatience = absl::Seconds(60);
 TEST(ParseFaultSpecTest, ParsesEveryKey) {
   absl::StatusOr<FaultSpec> spec = ParseFaultSpec(
       "7:crash=0.25,silence=0.1,apply_fail=1,load_fail=0,latency_ms=200,"
-      "channel=rules.x");
+      "channel=rules.x,ring=canary,health=0.5,health_kind=load_check_slow,onset_ms=1500");
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->version, 7);
   EXPECT_DOUBLE_EQ(spec->crash, 0.25);
@@ -29,6 +29,10 @@ TEST(ParseFaultSpecTest, ParsesEveryKey) {
   EXPECT_DOUBLE_EQ(spec->apply_fail, 1.0);
   EXPECT_EQ(spec->latency, absl::Milliseconds(200));
   EXPECT_EQ(spec->channel, "rules.x");
+  EXPECT_EQ(spec->ring, "canary");
+  EXPECT_DOUBLE_EQ(spec->health, 0.5);
+  EXPECT_EQ(spec->health_kind, "load_check_slow");
+  EXPECT_EQ(spec->onset, absl::Milliseconds(1500));
   EXPECT_TRUE(spec->Matches("rules.x", 7));
   EXPECT_FALSE(spec->Matches("rules.y", 7));
   EXPECT_FALSE(spec->Matches("rules.x", 8));
@@ -36,8 +40,10 @@ TEST(ParseFaultSpecTest, ParsesEveryKey) {
 }
 
 TEST(ParseFaultSpecTest, RejectsBadInputWithUsage) {
-  for (const char* bad : {"", "x:crash=1", "0:crash=1", "3", "3:", "3:crash=1.5", "3:crash=-1",
-                          "3:boom=1", "3:latency_ms=-5", "3:channel=A/B", "3:crash"}) {
+  for (const char* bad :
+       {"", "x:crash=1", "0:crash=1", "3", "3:", "3:crash=1.5", "3:crash=-1", "3:boom=1",
+        "3:latency_ms=-5", "3:channel=A/B", "3:crash", "3:ring=edge", "3:health=2",
+        "3:health_kind=CPU High", "3:onset_ms=-1", "3:onset_ms=soon"}) {
     absl::StatusOr<FaultSpec> spec = ParseFaultSpec(bad);
     EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_NE(spec.status().message().find("want VERSION:"), std::string::npos) << bad;
@@ -131,6 +137,11 @@ TEST_F(FleetTest, ReachesAssignedVersionsAndBroadNeverAppliesCanaryVersion) {
   EXPECT_EQ(s.crashed_agents, 0);
   EXPECT_EQ(s.rpc_errors, 0) << s.last_error;
   EXPECT_NE(s.ToLine().find("enrolled 200/200"), std::string::npos) << s.ToLine();
+  // The quickstart reads the hosts that ever loaded a version from this line.
+  EXPECT_NE(s.ToLine().find(absl::StrCat("rules.test: v1=", 200 - canary, " v2=", canary,
+                                         " (ever loaded: v1=", 200 - canary, " v2=", canary, ")")),
+            std::string::npos)
+      << s.ToLine();
 
   nlohmann::json j = nlohmann::json::parse(s.ToJson());
   EXPECT_EQ(j["agents"], 200);
@@ -193,6 +204,67 @@ TEST_F(FleetTest, CrashFaultBootLoopsCanaryUntilItRevertsOnItsOwn) {
                    c.versions(0).version() == 2;
   }
   EXPECT_TRUE(crash_on_v2);
+}
+
+TEST_F(FleetTest, ALateFaultStrikesHostsAlreadyRunningTheVersionInItsRingOnly) {
+  FleetOptions options = Options(200);
+  // Health events from the start, for canary hosts running v2 only.
+  options.faults = {ParseFaultSpec("2:health=1,health_kind=load_check_slow,ring=canary").value()};
+  fake().Serve("*", v1_);
+  Fleet fleet(options, trust_.root, Connections());
+  ASSERT_TRUE(fleet.Start().ok());
+  ASSERT_TRUE(fleet.WaitFor(
+      [](const FleetSummary& s) { return s.InEffect("", kChannel, 1) == 200; }, kPatience))
+      << fleet.Summary().ToLine();
+  fake().SetAssignments("canary", {v2_.assignment});  // v1 stays last-known-good
+  ASSERT_TRUE(fleet.WaitFor(
+      [](const FleetSummary& s) {
+        return s.enrolled == 200 && s.InEffect("canary", kChannel, 2) == Ring(s, "canary") &&
+               Ring(s, "canary") > 0 && Ring(s, "canary") + Ring(s, "broad") == 200;
+      },
+      kPatience))
+      << fleet.Summary().ToLine();
+  const int64_t canary = Ring(fleet.Summary(), "canary");
+  EXPECT_EQ(fleet.Summary().crashes, 0);  // v2 is healthy until the fault starts
+  // Health events travel with the next telemetry batch: wait until every canary host sent one.
+  auto health_reports = [&] {
+    int64_t hosts = 0;
+    for (int i = 0; i < 200; ++i) {
+      const std::string id = absl::StrCat("sim-", i);
+      bool any = false;
+      for (const v1::HealthEvent& h : fake().HealthEvents(id)) {
+        EXPECT_EQ(fake().RingOf(id), "canary") << id;
+        EXPECT_EQ(h.kind(), "load_check_slow");
+        EXPECT_EQ(h.versions_size(), 1);
+        any = any || (h.versions_size() == 1 && h.versions(0).version() == 2);
+      }
+      hosts += any ? 1 : 0;
+    }
+    return hosts;
+  };
+  const absl::Time patience = absl::Now() + kPatience;
+  while (health_reports() < canary && absl::Now() < patience) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_EQ(health_reports(), canary);
+
+  FaultSpec late;
+  late.version = 2;
+  late.crash = 1.0;
+  late.ring = "canary";
+  fleet.AddFault(late);
+  const bool reverted = fleet.WaitFor(
+      [&](const FleetSummary& s) {
+        return s.crashed_agents == canary && s.InEffect("canary", kChannel, 1) == canary &&
+               s.running == 200;
+      },
+      kPatience);
+  fleet.Stop();
+  const FleetSummary s = fleet.Summary();
+  ASSERT_TRUE(reverted) << s.ToLine();
+  EXPECT_EQ(s.reverted, canary);  // every struck host left v2 through its own breaker
+  EXPECT_EQ(s.EverApplied("broad", kChannel, 2), 0);
+  EXPECT_EQ(s.InEffect("broad", kChannel, 1), 200 - canary);
 }
 
 TEST_F(FleetTest, SilenceAndApplyFailureFaults) {

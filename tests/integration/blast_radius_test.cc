@@ -1,11 +1,16 @@
 // Bounded blast radius, end to end: the real server and PostgreSQL, an in-process fleet. A
 // version that kills every host on load, before it can report anything, reaches the same
 // absolute number of hosts (the policy's initial_exposure) at 2,000 and at 20,000 agents; a
-// version whose crashes are reported halts before the budget grows once.
+// version whose crashes are reported halts before the budget grows once; health events alone
+// halt; a failure that shows in canary after promotion halts the rollout with canary's
+// evidence; and after a rollback every exposed host is back on last-known-good, through the
+// server or through its own boot-loop breaker.
 #include <gtest/gtest.h>
 
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -43,10 +48,10 @@ constexpr Timing kFast = {1, 2, 10};
 constexpr Timing kLarge = {5, 5, 15};
 
 // v1 ships without slow start (the fleet needs a baseline quickly); v2 runs under the budget.
-std::string PolicyJson(const Timing& t, bool slow_start) {
+std::string PolicyJson(const Timing& t, bool slow_start, const char* canary_action = "halt") {
   return absl::Substitute(R"({
   "canary": {"min_bake_seconds": 2, "min_healthy": 5, "silence_timeout_seconds": $0,
-             "baseline_failure_rate": 0.1, "auto_action": "halt"},
+             "baseline_failure_rate": 0.1, "auto_action": "$3"},
   "early":  {"min_bake_seconds": 2, "min_healthy": 5, "silence_timeout_seconds": $0,
              "baseline_failure_rate": 0.1},
   "broad":  {"min_bake_seconds": 2, "min_healthy": 5, "silence_timeout_seconds": $0,
@@ -56,7 +61,8 @@ std::string PolicyJson(const Timing& t, bool slow_start) {
                  "probation_seconds": $0, "max_unproven": 1000},
   "watch_after_completion_seconds": 2
 })",
-                          t.timeout_seconds, slow_start ? "true" : "false", kInitialExposure);
+                          t.timeout_seconds, slow_start ? "true" : "false", kInitialExposure,
+                          canary_action);
 }
 
 // The 20,000-agent fleet runs on plaintext loopback: over TLS every simulated host needs a
@@ -66,7 +72,7 @@ enum class Transport { kTls, kPlaintextLoopback };
 
 class BlastRadiusTest : public ::testing::Test {
  protected:
-  void Boot(Transport transport, const Timing& timing) {
+  void Boot(Transport transport, const Timing& timing, const char* canary_action = "halt") {
     plaintext_ = transport == Transport::kPlaintextLoopback;
     timing_ = timing;
     std::vector<std::string> args = {
@@ -79,7 +85,7 @@ class BlastRadiusTest : public ::testing::Test {
     testing::BootstrapTestTokens(db_.conninfo(), keys_);
     server_ = std::make_unique<ServerProcess>(db_.conninfo(), keys_, 0, args);
     const std::string policy = keys_.dir.File("slow.json");
-    testing::WriteFile(policy, PolicyJson(timing, /*slow_start=*/true));
+    testing::WriteFile(policy, PolicyJson(timing, /*slow_start=*/true, canary_action));
     CliResult set = Ctl({"policy", "set", "slow", "--file", policy, "--reason", "test"});
     ASSERT_EQ(set.code, 0) << set.err;
   }
@@ -134,6 +140,16 @@ class BlastRadiusTest : public ::testing::Test {
     return false;
   }
 
+  // FirstAction returns the rollout's first automatic action from `ringctl rollout explain`.
+  nlohmann::json FirstAction(const std::string& id) {
+    CliResult explain = Ctl({"rollout", "explain", id, "-o", "json"});
+    EXPECT_EQ(explain.code, 0) << explain.err;
+    const nlohmann::json doc = nlohmann::json::parse(explain.out);
+    EXPECT_FALSE(doc["automatic_actions"].empty()) << doc.dump();
+    return doc["automatic_actions"].empty() ? nlohmann::json::object()
+                                            : doc["automatic_actions"][0];
+  }
+
   agent::FleetOptions FleetOpts(int agents, agent::FaultSpec fault) {
     agent::FleetOptions o;
     o.agents = agents;
@@ -155,6 +171,17 @@ class BlastRadiusTest : public ::testing::Test {
     o.backoff.max = absl::Seconds(2);
     o.faults.push_back(fault);
     return o;
+  }
+
+  // EnrolledFleet starts `agents` hosts that meet `fault` and waits until every one enrolled.
+  std::unique_ptr<agent::Fleet> EnrolledFleet(int agents, agent::FaultSpec fault) {
+    root_ = *agent::TrustConfiguredRoot(testing::ReadFileOrDie(keys_.root_path));
+    auto fleet = std::make_unique<agent::Fleet>(FleetOpts(agents, std::move(fault)), *root_);
+    EXPECT_TRUE(fleet->Start().ok());
+    EXPECT_TRUE(
+        fleet->WaitFor([](const auto& s) { return s.enrolled == s.agents; }, absl::Seconds(180)))
+        << fleet->Summary().ToLine();
+    return fleet;
   }
 
   // Baseline: every host on a healthy v1 (slow start off for it), so v2 has a previous version.
@@ -183,14 +210,9 @@ class BlastRadiusTest : public ::testing::Test {
     agent::FaultSpec bad;
     bad.version = 2;
     bad.silence = 1.0;  // dies on load, never heard from again
-    const Root root = *agent::TrustConfiguredRoot(testing::ReadFileOrDie(keys_.root_path));
-    agent::Fleet fleet(FleetOpts(agents, bad), root);
-    EXPECT_TRUE(fleet.Start().ok());
-    EXPECT_TRUE(
-        fleet.WaitFor([](const auto& s) { return s.enrolled == s.agents; }, absl::Seconds(180)))
-        << fleet.Summary().ToLine();
+    std::unique_ptr<agent::Fleet> fleet = EnrolledFleet(agents, bad);
     if (ship_v1) {
-      ShipHealthyV1(fleet);
+      ShipHealthyV1(*fleet);
     }
 
     Publish(2);
@@ -200,7 +222,7 @@ class BlastRadiusTest : public ::testing::Test {
                                                              << Ctl({"rollout", "explain", id}).out;
     const absl::Duration to_halt = absl::Now() - started;
     absl::SleepFor(absl::Seconds(3 * timing_.poll_seconds));  // more polls: nobody new may take it
-    const agent::FleetSummary s = fleet.Summary();
+    const agent::FleetSummary s = fleet->Summary();
     const int64_t exposed = s.EverApplied("", kChannel, 2);
     CliResult explain = Ctl({"rollout", "explain", id, "-o", "json"});
     EXPECT_EQ(explain.code, 0) << explain.err;
@@ -215,13 +237,14 @@ class BlastRadiusTest : public ::testing::Test {
               << " in canary): " << exposed << " hosts ever loaded v2; start to halt "
               << absl::FormatDuration(to_halt) << "\nEXPLANATION: " << reason << std::endl;
     EXPECT_EQ(s.EverApplied("early", kChannel, 2) + s.EverApplied("broad", kChannel, 2), 0);
-    fleet.Stop();
+    fleet->Stop();
     return exposed;
   }
 
   TestDatabase db_;
   TestKeys keys_;
   std::unique_ptr<ServerProcess> server_;
+  std::optional<Root> root_;  // the hosts' pinned root; outlives the fleet
   bool plaintext_ = false;
   Timing timing_ = kFast;
 };
@@ -245,12 +268,8 @@ TEST_F(BlastRadiusTest, ReportedCrashesHaltBeforeAnyGrowthStep) {
   agent::FaultSpec bad;
   bad.version = 2;
   bad.crash = 1.0;  // crashes on every load and says so at the next boot
-  const Root root = *agent::TrustConfiguredRoot(testing::ReadFileOrDie(keys_.root_path));
-  agent::Fleet fleet(FleetOpts(2000, bad), root);
-  ASSERT_TRUE(fleet.Start().ok());
-  ASSERT_TRUE(
-      fleet.WaitFor([](const auto& s) { return s.enrolled == s.agents; }, absl::Seconds(120)));
-  ShipHealthyV1(fleet);
+  std::unique_ptr<agent::Fleet> fleet = EnrolledFleet(2000, bad);
+  ShipHealthyV1(*fleet);
   Publish(2);
   const absl::Time started = absl::Now();
   const std::string id = Start(2);
@@ -258,7 +277,7 @@ TEST_F(BlastRadiusTest, ReportedCrashesHaltBeforeAnyGrowthStep) {
                                                           << Ctl({"rollout", "explain", id}).out;
   const absl::Duration to_halt = absl::Now() - started;
   absl::SleepFor(absl::Seconds(3));
-  const agent::FleetSummary s = fleet.Summary();
+  const agent::FleetSummary s = fleet->Summary();
   const int64_t exposed = s.EverApplied("", kChannel, 2);
   CliResult explain = Ctl({"rollout", "explain", id, "-o", "json"});
   ASSERT_EQ(explain.code, 0) << explain.err;
@@ -273,7 +292,115 @@ TEST_F(BlastRadiusTest, ReportedCrashesHaltBeforeAnyGrowthStep) {
             << std::endl;
   EXPECT_EQ(evidence["exposure"]["admitted"], kInitialExposure);
   EXPECT_LE(exposed, kInitialExposure);
-  fleet.Stop();
+  fleet->Stop();
+}
+
+TEST_F(BlastRadiusTest, HealthEventsAloneHaltInsideCanary) {
+  // No crash and no silence: every host that loads v2 reports load_check_slow at each poll
+  // (weight 0.25 by default, threshold 1), so four reports make a host unhealthy.
+  Boot(Transport::kTls, kFast);
+  agent::FaultSpec slow;
+  slow.version = 2;
+  slow.health = 1.0;
+  slow.health_kind = "load_check_slow";
+  std::unique_ptr<agent::Fleet> fleet = EnrolledFleet(2000, slow);
+  Publish(2);
+  const absl::Time started = absl::Now();
+  const std::string id = Start(2);
+  ASSERT_TRUE(WaitState(id, "HALTED", absl::Seconds(90))) << Status(id).dump() << "\n"
+                                                          << Ctl({"rollout", "explain", id}).out;
+  const absl::Duration to_halt = absl::Now() - started;
+  const nlohmann::json action = FirstAction(id);
+  const nlohmann::json& treated = action["evidence"]["treated"];
+  const agent::FleetSummary s = fleet->Summary();
+  std::cout << "HEALTH EVENTS ONLY (2000 agents): " << s.EverApplied("", kChannel, 2)
+            << " hosts ever loaded v2, " << treated["unhealthy"] << " unhealthy, "
+            << treated["health_events"] << " health events; start to halt "
+            << absl::FormatDuration(to_halt) << "\nEXPLANATION: " << action["reason"] << std::endl;
+  EXPECT_EQ(action["from_state"], "CANARY");
+  EXPECT_GE(treated["unhealthy"].get<int64_t>(), 5);  // the catastrophic minimum
+  EXPECT_EQ(treated["crashed"], 0);
+  EXPECT_EQ(treated["silent"], 0);
+  EXPECT_EQ(s.crashes, 0);
+  EXPECT_NE(action["reason"].get<std::string>().find("unhealthy by health events"),
+            std::string::npos);
+  EXPECT_EQ(s.EverApplied("early", kChannel, 2) + s.EverApplied("broad", kChannel, 2), 0);
+  fleet->Stop();
+}
+
+TEST_F(BlastRadiusTest, ALateFailureInCanaryHaltsTheRolloutInEarlyWithCanarysEvidence) {
+  Boot(Transport::kTls, kFast);
+  agent::FaultSpec none;  // v2 is healthy until the test starts the fault
+  none.version = 99;
+  std::unique_ptr<agent::Fleet> fleet = EnrolledFleet(2000, none);
+  Publish(2);
+  const std::string id = Start(2);
+  ASSERT_TRUE(WaitState(id, "EARLY", absl::Seconds(120))) << Status(id).dump() << "\n"
+                                                          << Ctl({"rollout", "explain", id}).out;
+  // Promoted: now v2 starts killing canary hosts (a weekly scan, a patch-Tuesday reboot).
+  agent::FaultSpec late;
+  late.version = 2;
+  late.crash = 1.0;
+  late.ring = "canary";
+  fleet->AddFault(late);
+  const absl::Time struck = absl::Now();
+  ASSERT_TRUE(WaitState(id, "HALTED", absl::Seconds(90))) << Status(id).dump() << "\n"
+                                                          << Ctl({"rollout", "explain", id}).out;
+  const absl::Duration to_halt = absl::Now() - struck;
+  const nlohmann::json action = FirstAction(id);
+  const std::string reason = action["reason"].get<std::string>();
+  std::cout << "LATE FAILURE (2000 agents): canary crashes from promotion + 0 s; halted "
+            << absl::FormatDuration(to_halt) << " later\nEXPLANATION: " << reason << std::endl;
+  EXPECT_EQ(action["from_state"], "EARLY");
+  EXPECT_EQ(reason.rfind("canary: ", 0), 0u) << reason;  // the evidence names canary
+  // Boot-looping hosts die again before their crash report leaves: silence is the evidence.
+  EXPECT_GE(action["evidence"]["treated"]["failed"].get<int64_t>(), 5);
+  EXPECT_EQ(fleet->Summary().EverApplied("broad", kChannel, 2), 0);
+  fleet->Stop();
+}
+
+TEST_F(BlastRadiusTest, ARollbackBringsEveryExposedHostBackToLastKnownGood) {
+  // Canary rolls back on its own. Of the hosts that load v2, 60% boot-loop (they can only come
+  // back through their own breaker, after 3 boots) and the rest keep polling but report
+  // load_check_slow until the server tells them to go back.
+  Boot(Transport::kTls, kFast, "rollback");
+  agent::FaultSpec bad;
+  bad.version = 2;
+  bad.crash = 0.6;
+  bad.health = 1.0;
+  bad.health_kind = "load_check_slow";
+  std::unique_ptr<agent::Fleet> fleet = EnrolledFleet(2000, bad);
+  ShipHealthyV1(*fleet);
+  Publish(2);
+  const absl::Time started = absl::Now();
+  const std::string id = Start(2);
+  ASSERT_TRUE(WaitState(id, "ROLLED_BACK", absl::Seconds(90)))
+      << Status(id).dump() << "\n"
+      << Ctl({"rollout", "explain", id}).out;
+  const absl::Time rolled_back = absl::Now();
+  // 99% of the hosts that ever ran v2 back on v1 (with a few dozen hosts: all of them).
+  const bool recovered = fleet->WaitFor(
+      [](const auto& s) {
+        const int64_t exposed = s.EverApplied("", kChannel, 2);
+        return exposed > 0 && s.InEffect("", kChannel, 2) * 100 <= exposed &&
+               s.InEffect("", kChannel, 1) == s.agents;
+      },
+      absl::Seconds(60));
+  const absl::Duration to_recover = absl::Now() - rolled_back;
+  const agent::FleetSummary s = fleet->Summary();
+  std::cout << "RECOVERY (2000 agents): " << s.EverApplied("", kChannel, 2) << " hosts ran v2; "
+            << s.crashed_agents
+            << " of them boot-looped and left it through their own breaker, the rest through "
+               "the server; start to rollback "
+            << absl::FormatDuration(rolled_back - started) << ", rollback to every host back on v1 "
+            << absl::FormatDuration(to_recover) << " (poll interval " << timing_.poll_seconds
+            << " s)" << std::endl;
+  ASSERT_TRUE(recovered) << s.ToLine();
+  EXPECT_GT(s.crashed_agents, 0);
+  EXPECT_LT(s.crashed_agents, s.EverApplied("", kChannel, 2));  // both paths were exercised
+  EXPECT_EQ(s.InEffect("", kChannel, 2), 0);
+  EXPECT_EQ(s.silent, 0);
+  fleet->Stop();
 }
 
 }  // namespace

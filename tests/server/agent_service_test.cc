@@ -578,6 +578,47 @@ TEST_F(AgentServiceTest, ADownloadPastTheServersLimitEndsWithDeadlineExceeded) {
 
 // A halt stops first loads at the next snapshot: the agent may still hold a signed assignment
 // naming the version, but the download is refused until its next poll tells it otherwise.
+TEST_F(AgentServiceTest, HealthEventsAreStoredPerVersionAndABadKindIsRefusedNamingTheField) {
+  auto send = [&](const std::string& kind, const std::string& detail, int64_t seq) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + TokenFor(kAgent));
+    v1::ReportTelemetryRequest req;
+    req.set_agent_id(kAgent);
+    req.set_batch_seq(seq);
+    req.add_events()->mutable_heartbeat()->set_boot_id("b");
+    v1::HealthEvent* h = req.add_events()->mutable_health();
+    h->set_kind(kind);
+    h->set_detail(detail);
+    for (const char* channel : {kChannel, "rules.other"}) {
+      v1::ChannelVersion* cv = h->add_versions();
+      cv->set_channel(channel);
+      cv->set_version(2);
+    }
+    v1::ReportTelemetryResponse resp;
+    return stub_->ReportTelemetry(&ctx, req, &resp);
+  };
+  const grpc::Status ok = send("cpu_high", std::string(10'000, 'x'), 1);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  ASSERT_TRUE(telemetry_.Flush().ok());
+  const TelemetryRows written = store_.Written();
+  ASSERT_EQ(written.health_events.size(), 2u);  // one row per channel version in effect
+  EXPECT_EQ(written.health_events[0].agent_id, kAgent);
+  EXPECT_EQ(written.health_events[0].kind, "cpu_high");
+  EXPECT_EQ(written.health_events[0].channel, kChannel);
+  EXPECT_EQ(written.health_events[0].version, 2);
+  EXPECT_LE(written.health_events[0].detail.size(), 1024u);  // free text is cut, not refused
+
+  for (const std::string& bad : {std::string(), std::string("CPU High"), std::string(65, 'a'),
+                                 std::string("cpu\x00high", 8), std::string("1st")}) {
+    const grpc::Status refused = send(bad, "", 2);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(refused.error_message(), ::testing::HasSubstr("events[1].health.kind"));
+    EXPECT_THAT(refused.error_message(), ::testing::HasSubstr("health event kind"));
+  }
+  ASSERT_TRUE(telemetry_.Flush().ok());
+  EXPECT_EQ(store_.Written().health_events.size(), 2u);  // nothing of a refused batch is kept
+}
+
 TEST_F(AgentServiceTest, AHaltedVersionIsNotServedToAHostThatDoesNotRunIt) {
   ASSERT_TRUE(UploadSignedContent(store_, kChannel, 3, "payload v3", release_key).ok());
   NewRollout create;

@@ -752,7 +752,13 @@ absl::Status FakeStore::WriteTelemetry(const TelemetryRows& rows) {
   AppendCopies(written_.agents, rows.agents);
   AppendCopies(written_.heartbeats, rows.heartbeats);
   AppendCopies(written_.applies, rows.applies);
+  for (const HealthEventRow& event : rows.health_events) {
+    if (agents_.count(event.agent_id) != 0) {
+      health_events_.push_back(event);
+    }
+  }
   AppendCopies(written_.crashes, rows.crashes);
+  AppendCopies(written_.health_events, rows.health_events);
   return absl::OkStatus();
 }
 
@@ -798,6 +804,14 @@ absl::StatusOr<RolloutHealthRows> FakeStore::LoadRolloutHealth(const HealthQuery
         crash.at >= query.since) {
       out.crashes.push_back(crash);
       out.crashes.back().detail.clear();
+    }
+  }
+  for (const HealthEventRow& event : health_events_) {
+    if (event.channel == query.channel &&
+        (event.version == query.version || event.version == query.previous_version) &&
+        event.at >= query.since) {
+      out.health_events.push_back(event);
+      out.health_events.back().detail.clear();
     }
   }
   return out;

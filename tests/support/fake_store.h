@@ -210,6 +210,7 @@ class FakeStore final : public Store {
   std::map<ApplyKey, ApplyRow> applies_ ABSL_GUARDED_BY(mu_);  // first time, newest detail
   std::map<FetchKey, FetchRow> fetches_ ABSL_GUARDED_BY(mu_);  // first time
   std::vector<CrashRow> crashes_ ABSL_GUARDED_BY(mu_);
+  std::vector<HealthEventRow> health_events_ ABSL_GUARDED_BY(mu_);
   TelemetryRows written_ ABSL_GUARDED_BY(mu_);
 };
 

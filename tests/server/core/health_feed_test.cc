@@ -33,7 +33,7 @@ TEST(HealthFeedTest, DownloadThenSilenceIsASuspectedCrash) {
       {"a-2", "rules.behavioral", 2, ApplyOutcome::kApplied, "", kT0 + absl::Seconds(2)});
   // c-1 is control on v1.
   rows.agents.push_back(Agent("c-1", Ring::kBroad, 1, kT0, kT0 + absl::Seconds(60)));
-  HealthLedger ledger = BuildLedger(rows, Rollout(), kT0);
+  HealthLedger ledger = BuildLedger(rows, Rollout(), kT0, HealthEventPolicy{});
   RingHealth h = ledger.Summarize(Ring::kCanary, kT0 + absl::Seconds(61), absl::Seconds(30), kT0,
                                   {Ring::kCanary, Ring::kEarly, Ring::kBroad});
   EXPECT_EQ(h.attempted, 2);
@@ -44,13 +44,82 @@ TEST(HealthFeedTest, DownloadThenSilenceIsASuspectedCrash) {
   EXPECT_EQ(h.control_failed, 0);
 }
 
+TEST(HealthFeedTest, HealthEventsWeighByThePolicyAndCrashKindsStayApart) {
+  const std::string ch = "rules.behavioral";
+  RolloutHealthRows rows;
+  for (const char* id : {"hot", "cool", "proc", "boot", "ctl"}) {
+    const int64_t version = std::string(id) == "ctl" ? 1 : 2;
+    rows.agents.push_back(Agent(id, Ring::kCanary, version, kT0, kT0 + absl::Seconds(60)));
+    if (version == 2) {
+      rows.applies.push_back({id, ch, 2, ApplyOutcome::kApplied, "", kT0});
+    }
+  }
+  // Two load_check_slow (weight 0.5 each) fail "hot"; cpu_high is not weighed by this policy.
+  rows.health_events.push_back({"hot", "load_check_slow", ch, 2, "", kT0 + absl::Seconds(5)});
+  rows.health_events.push_back({"hot", "load_check_slow", ch, 2, "", kT0 + absl::Seconds(6)});
+  rows.health_events.push_back({"cool", "cpu_high", ch, 2, "", kT0 + absl::Seconds(5)});
+  rows.health_events.push_back({"cool", "load_check_slow", ch, 2, "", kT0 + absl::Seconds(5)});
+  // The same events on the previous version fail the control host alike.
+  rows.health_events.push_back({"ctl", "load_check_slow", ch, 1, "", kT0 + absl::Seconds(5)});
+  rows.health_events.push_back({"ctl", "load_check_slow", ch, 1, "", kT0 + absl::Seconds(7)});
+  // Events from before the window do not count.
+  rows.health_events.push_back({"cool", "load_check_slow", ch, 2, "", kT0 - absl::Seconds(1)});
+  rows.crashes.push_back({"proc", CrashKind::kProcessCrash, ch, 2, "", kT0 + absl::Seconds(9)});
+  rows.crashes.push_back({"boot", CrashKind::kUncleanShutdown, ch, 2, "", kT0 + absl::Seconds(9)});
+  HealthEventPolicy weights;
+  weights.weights = {{"load_check_slow", 0.5}};
+  weights.failure_threshold = 1.0;
+  HealthLedger ledger = BuildLedger(rows, Rollout(), kT0, weights);
+  RingHealth h = ledger.Summarize(Ring::kCanary, kT0 + absl::Seconds(61), absl::Minutes(5), kT0);
+  EXPECT_EQ(h.attempted, 4);
+  EXPECT_EQ(h.unhealthy, 1);
+  EXPECT_EQ(h.healthy, 1);
+  EXPECT_EQ(h.crashed, 2);
+  EXPECT_EQ(h.process_crashed, 1);
+  EXPECT_EQ(h.unclean_shutdowns, 1);
+  EXPECT_EQ(h.health_events, 4);
+  EXPECT_EQ(h.failed, 3);
+  EXPECT_EQ(h.control_agents, 1);
+  EXPECT_EQ(h.control_failed, 1);
+
+  // With no weights the same events are stored evidence and nothing more.
+  HealthEventPolicy none;
+  none.weights.clear();
+  RingHealth quiet = BuildLedger(rows, Rollout(), kT0, none)
+                         .Summarize(Ring::kCanary, kT0 + absl::Seconds(61), absl::Minutes(5), kT0);
+  EXPECT_EQ(quiet.unhealthy, 0);
+  EXPECT_EQ(quiet.failed, 2);
+  EXPECT_EQ(quiet.control_failed, 0);
+}
+
+TEST(HealthFeedTest, TheBootLoopBreakersRevertIsAFailureOfTheVersionItLeft) {
+  const std::string ch = "rules.behavioral";
+  RolloutHealthRows rows;
+  // Crashed on load three times, never heartbeated on v2, and the breaker put v1 back: only the
+  // download and the agent's REVERTED report name v2 (the crash reports were lost).
+  rows.agents.push_back(Agent("looper", Ring::kCanary, 1, kT0, kT0 + absl::Seconds(60)));
+  rows.fetches.push_back({"looper", ch, 2, kT0 + absl::Seconds(1)});
+  rows.applies.push_back({"looper", ch, 2, ApplyOutcome::kReverted,
+                          "boot-loop breaker: boot marker found 3 times", kT0 + absl::Seconds(40)});
+  rows.agents.push_back(Agent("fine", Ring::kCanary, 2, kT0, kT0 + absl::Seconds(60)));
+  rows.applies.push_back({"fine", ch, 2, ApplyOutcome::kApplied, "", kT0});
+  HealthLedger ledger = BuildLedger(rows, Rollout(), kT0, HealthEventPolicy{});
+  RingHealth h = ledger.Summarize(Ring::kCanary, kT0 + absl::Seconds(61), absl::Minutes(5), kT0);
+  EXPECT_EQ(h.attempted, 2);
+  EXPECT_EQ(h.reverted, 1);
+  EXPECT_EQ(h.failed, 1);
+  EXPECT_EQ(h.healthy, 1);
+  EXPECT_EQ(ledger.Verdict("looper", kT0 + absl::Seconds(61), absl::Minutes(5)),
+            HealthLedger::AgentVerdict::kFailed);
+}
+
 TEST(HealthFeedTest, ReportedOutcomesWinOverDownloads) {
   RolloutHealthRows rows;
   rows.agents.push_back(Agent("a-1", Ring::kCanary, 1, kT0, kT0 + absl::Seconds(60)));
   rows.fetches.push_back({"a-1", "rules.behavioral", 2, kT0 + absl::Seconds(1)});
   rows.applies.push_back(
       {"a-1", "rules.behavioral", 2, ApplyOutcome::kSignatureRejected, "", kT0 + absl::Seconds(1)});
-  HealthLedger ledger = BuildLedger(rows, Rollout(), kT0);
+  HealthLedger ledger = BuildLedger(rows, Rollout(), kT0, HealthEventPolicy{});
   RingHealth h = ledger.Summarize(Ring::kCanary, kT0 + absl::Seconds(61), absl::Seconds(30), kT0,
                                   {Ring::kCanary});
   EXPECT_EQ(h.attempted, 0);  // refused before running: not a trial
@@ -69,7 +138,7 @@ TEST(HealthFeedTest, CrashesCountOnTheVersionInEffect) {
   rows.agents.push_back(Agent("c-1", Ring::kEarly, 1, kT0, kT0 + absl::Seconds(50)));
   rows.crashes.push_back(
       {"c-1", CrashKind::kProcessCrash, "rules.behavioral", 1, "", kT0 + absl::Seconds(10)});
-  HealthLedger ledger = BuildLedger(rows, Rollout(), kT0);
+  HealthLedger ledger = BuildLedger(rows, Rollout(), kT0, HealthEventPolicy{});
   RingHealth h = ledger.Summarize(Ring::kCanary, kT0 + absl::Seconds(51), absl::Seconds(30), kT0,
                                   {Ring::kCanary, Ring::kEarly});
   EXPECT_EQ(h.crashed, 1);
@@ -82,7 +151,7 @@ TEST(HealthFeedTest, EvidenceBeforeTheWindowIsIgnored) {
   rows.agents.push_back(Agent("a-1", Ring::kCanary, 1, kT0, kT0 + absl::Seconds(1)));
   rows.fetches.push_back({"a-1", "rules.behavioral", 2, kT0 + absl::Seconds(2)});
   const absl::Time window = kT0 + absl::Minutes(10);
-  HealthLedger ledger = BuildLedger(rows, Rollout(), window);
+  HealthLedger ledger = BuildLedger(rows, Rollout(), window, HealthEventPolicy{});
   RingHealth h = ledger.Summarize(Ring::kCanary, window + absl::Minutes(5), absl::Seconds(30),
                                   window, {Ring::kCanary});
   EXPECT_EQ(h.attempted, 0);
@@ -94,7 +163,7 @@ TEST(HealthFeedTest, UnknownAgentsAreIgnored) {
   rows.fetches.push_back({"ghost", "rules.behavioral", 2, kT0});
   rows.applies.push_back({"ghost", "rules.behavioral", 2, ApplyOutcome::kApplyFailed, "", kT0});
   rows.crashes.push_back({"ghost", CrashKind::kProcessCrash, "rules.behavioral", 2, "", kT0});
-  HealthLedger ledger = BuildLedger(rows, Rollout(), kT0);
+  HealthLedger ledger = BuildLedger(rows, Rollout(), kT0, HealthEventPolicy{});
   EXPECT_EQ(ledger.agent_count(), 0u);
 }
 

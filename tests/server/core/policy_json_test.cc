@@ -13,6 +13,8 @@ TEST(PolicyJsonTest, RoundTripsEveryField) {
   p.broad.alpha = 0.01;
   p.broad_waves = {0.2, 1.0};
   p.watch_after_completion = absl::Minutes(10);
+  p.health_events.weights = {{"cpu_high", 0.5}, {"sensor_restart", 2}};
+  p.health_events.failure_threshold = 2.5;
   auto parsed = PolicyFromJson(PolicyToJson(p).dump());
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_EQ(parsed->canary.min_bake, absl::Seconds(90));
@@ -21,6 +23,18 @@ TEST(PolicyJsonTest, RoundTripsEveryField) {
   EXPECT_DOUBLE_EQ(parsed->broad.alpha, 0.01);
   EXPECT_EQ(parsed->broad_waves, (std::vector<double>{0.2, 1.0}));
   EXPECT_EQ(parsed->watch_after_completion, absl::Minutes(10));
+  EXPECT_EQ(parsed->health_events.weights, p.health_events.weights);
+  EXPECT_DOUBLE_EQ(parsed->health_events.failure_threshold, 2.5);
+}
+
+TEST(PolicyJsonTest, HealthEventWeightsReplaceTheDefaultsWhole) {
+  EXPECT_DOUBLE_EQ(DefaultRolloutPolicy().health_events.WeightOf("cpu_high"), 0.25);
+  EXPECT_DOUBLE_EQ(DefaultRolloutPolicy().health_events.WeightOf("never_heard_of"), 0);
+  auto parsed = PolicyFromJson(R"({"health_events": {"weights": {"load_check_slow": 1}}})");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_DOUBLE_EQ(parsed->health_events.WeightOf("load_check_slow"), 1);
+  EXPECT_DOUBLE_EQ(parsed->health_events.WeightOf("cpu_high"), 0);
+  EXPECT_DOUBLE_EQ(parsed->health_events.failure_threshold, 1);
 }
 
 TEST(PolicyJsonTest, KeysLeftOutKeepDefaults) {
@@ -54,6 +68,20 @@ TEST(PolicyJsonTest, RefusesBadInputNamingTheField) {
            {"{\"watch_after_completion_seconds\": \"1h\"}", "watch_after_completion_seconds"},
            {"{\"watch_after_completion_seconds\": 691200}",
             "watch_after_completion_seconds must be in [0, 7 days], got 192h"},
+           {"{\"health_events\": []}", "health_events"},
+           {"{\"health_events\": {\"weight\": {}}}", "unknown policy field health_events.weight"},
+           {"{\"health_events\": {\"weights\": [1]}}", "health_events.weights"},
+           {"{\"health_events\": {\"weights\": {\"cpu_high\": \"lots\"}}}",
+            "health_events.weights.cpu_high"},
+           {"{\"health_events\": {\"weights\": {\"cpu_high\": -1}}}",
+            "health_events.weights.cpu_high must be in [0, 1000], got -1"},
+           {"{\"health_events\": {\"weights\": {\"CPU High\": 1}}}",
+            "health_events.weights: health event kind \"CPU High\" is not valid"},
+           {"{\"health_events\": {\"weights\": {\"\": 1}}}", "health event kind"},
+           {"{\"health_events\": {\"failure_threshold\": 0}}",
+            "health_events.failure_threshold must be in (0, 1000], got 0"},
+           {"{\"health_events\": {\"failure_threshold\": 1e308}}",
+            "health_events.failure_threshold"},
        }) {
     auto parsed = PolicyFromJson(c.json);
     ASSERT_FALSE(parsed.ok()) << c.json;
@@ -62,6 +90,16 @@ TEST(PolicyJsonTest, RefusesBadInputNamingTheField) {
         << c.json << " -> " << parsed.status().message();
   }
   EXPECT_FALSE(PolicyFromJson(std::string(70 * 1024, ' ')).ok());
+  // 65 kinds: more than a policy may weigh.
+  std::string many = R"({"health_events": {"weights": {)";
+  for (int i = 0; i < 65; ++i) {
+    many += (i == 0 ? "" : ",") + std::string("\"k") + std::to_string(i) + "\": 1";
+  }
+  many += "}}}";
+  auto parsed = PolicyFromJson(many);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.status().message().find("at most 64"), absl::string_view::npos)
+      << parsed.status().message();
 }
 
 TEST(PolicyJsonTest, TheTwoPersonRuleIsOffByDefaultAndRoundTrips) {

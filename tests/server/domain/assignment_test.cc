@@ -57,6 +57,35 @@ TEST(AssignmentTest, HaltedFreezesButHoldersKeepIt) {
   EXPECT_FALSE(keeps.rollback);
 }
 
+TEST(AssignmentTest, HostsWhoseVersionMayBeTakenBackPollSooner) {
+  auto pace = [](const ChannelCatalog& c, Ring ring, int64_t current) {
+    return ResolveAssignment(c, Agent(ring, current), false).pace;
+  };
+  // On trial in the small rings: half the interval, so a halt reaches them quickly.
+  EXPECT_EQ(pace(Catalog({3}, {}, Rollout(4, S::kCanary)), Ring::kCanary, 4), PollPace::kSoon);
+  EXPECT_EQ(pace(Catalog({3}, {}, Rollout(4, S::kEarly)), Ring::kCanary, 4), PollPace::kSoon);
+  // In BROAD the whole fleet may run it: the normal pace, which capacity is sized for.
+  EXPECT_EQ(pace(Catalog({3}, {}, Rollout(4, S::kBroad)), Ring::kBroad, 4), PollPace::kNormal);
+  // Offered the version but not running it yet: it will fetch now, nothing to hurry.
+  EXPECT_EQ(pace(Catalog({3}, {}, Rollout(4, S::kCanary)), Ring::kCanary, 3), PollPace::kNormal);
+  // Halted: a rollback may follow; a quarter of the interval for those running it only.
+  const auto halted = Catalog({3}, {}, Rollout(4, S::kHalted, S::kCanary));
+  EXPECT_EQ(pace(halted, Ring::kCanary, 4), PollPace::kUrgent);
+  EXPECT_EQ(pace(halted, Ring::kCanary, 3), PollPace::kNormal);
+  // Rolled back: told to leave, and to come back soon until it has.
+  const auto revoked = Catalog({3}, {4});
+  const ResolvedAssignment back = ResolveAssignment(revoked, Agent(Ring::kCanary, 4), false);
+  EXPECT_TRUE(back.rollback);
+  EXPECT_EQ(back.version, 3);
+  EXPECT_EQ(back.pace, PollPace::kUrgent);
+  EXPECT_EQ(pace(revoked, Ring::kCanary, 3), PollPace::kNormal);
+  // Unrelated hosts keep the normal pace.
+  EXPECT_EQ(pace(Catalog({3}), Ring::kBroad, 3), PollPace::kNormal);
+  EXPECT_DOUBLE_EQ(PollPaceFactor(PollPace::kNormal), 1.0);
+  EXPECT_DOUBLE_EQ(PollPaceFactor(PollPace::kSoon), 0.5);
+  EXPECT_DOUBLE_EQ(PollPaceFactor(PollPace::kUrgent), 0.25);
+}
+
 TEST(AssignmentTest, RevokedVersionGoesBackAndIsNeverHandedOut) {
   const auto catalog = Catalog({3}, {4});
   auto a = ResolveAssignment(catalog, Agent(Ring::kCanary, 4), false);

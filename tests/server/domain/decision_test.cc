@@ -207,6 +207,8 @@ RingHealth RegressedCanary() {
   h.applied = 200;
   h.healthy = 185;
   h.crashed = 11;
+  h.process_crashed = 8;
+  h.unclean_shutdowns = 3;
   h.silent = 4;
   h.failed = 15;
   h.exposure = absl::Hours(190);
@@ -226,8 +228,9 @@ TEST(EvaluateTest, RegressionHaltsAndExplainsWithNumbers) {
   EXPECT_EQ(d.evidence.vs_baseline.outcome, SprtOutcome::kRejectH0);
   EXPECT_EQ(d.summary, "halt: sequential test crossed the halt bound");
   EXPECT_EQ(Explain(d, Ring::kCanary, kVersion),
-            "canary: 15 of 200 agents failed after applying v42 (11 crashed, 4 silent) vs 2.0% in "
-            "control (20 of 1000); failures per agent-hour 3.9x control's; sequential test crossed "
+            "canary: 15 of 200 agents failed after applying v42 (8 process crashes, 3 unclean "
+            "shutdowns, 4 silent) vs 2.0% in control (20 of 1000); failures per agent-hour 3.9x "
+            "control's; sequential test crossed "
             "the halt bound vs control (LLR 6.78 >= 2.89) and vs the 1.0% baseline (LLR 12.70 >= "
             "2.89); halt");
 }

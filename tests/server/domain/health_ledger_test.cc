@@ -274,8 +274,88 @@ TEST_F(HealthLedgerTest, CategoriesPartitionTheAttemptedAgents) {
   EXPECT_EQ(h.silent, 1);
   EXPECT_EQ(h.apply_failed, 1);
   EXPECT_EQ(h.failed, 3);
-  EXPECT_EQ(h.healthy + h.pending + h.crashed + h.reverted + h.silent + h.apply_failed,
-            h.attempted);
+  EXPECT_EQ(
+      h.healthy + h.pending + h.crashed + h.reverted + h.unhealthy + h.silent + h.apply_failed,
+      h.attempted);
+  EXPECT_EQ(h.process_crashed + h.unclean_shutdowns, h.crashed);
+}
+
+TEST_F(HealthLedgerTest, CrashKindsAreCountedApartByTheFirstReport) {
+  for (const char* id : {"p1", "p2", "u1", "mixed"}) {
+    ledger_.RecordApply(id, Ring::kCanary, ApplyOutcome::kApplied, clock_.Now());
+  }
+  clock_.Advance(absl::Minutes(1));
+  const absl::Time t = clock_.Now();
+  ledger_.RecordCrash("p1", Ring::kCanary, t, true, CrashKind::kProcessCrash);
+  ledger_.RecordCrash("p2", Ring::kCanary, t, true, CrashKind::kProcessCrash);
+  ledger_.RecordCrash("u1", Ring::kCanary, t, true, CrashKind::kUncleanShutdown);
+  // Reports arrive out of order: the earliest crash names the kind.
+  ledger_.RecordCrash("mixed", Ring::kCanary, t + absl::Seconds(5), true, CrashKind::kProcessCrash);
+  ledger_.RecordCrash("mixed", Ring::kCanary, t, true, CrashKind::kUncleanShutdown);
+  const RingHealth h = Canary();
+  EXPECT_EQ(h.crashed, 4);
+  EXPECT_EQ(h.process_crashed, 2);
+  EXPECT_EQ(h.unclean_shutdowns, 2);
+  EXPECT_EQ(h.crash_reports, 5);
+  EXPECT_EQ(h.failed, 4);
+}
+
+TEST_F(HealthLedgerTest, HealthEventsFailAHostOnceTheirWeightReachesTheThreshold) {
+  HealthLedger ledger(/*soft_failure_threshold=*/1.0);
+  ledger.RecordApply("hot", Ring::kCanary, ApplyOutcome::kApplied, clock_.Now());
+  ledger.RecordApply("warm", Ring::kCanary, ApplyOutcome::kApplied, clock_.Now());
+  ledger.RecordApply("noise", Ring::kCanary, ApplyOutcome::kApplied, clock_.Now());
+  clock_.Advance(absl::Minutes(1));
+  for (const char* id : {"hot", "warm", "noise"}) {
+    ledger.RecordHeartbeat(id, Ring::kCanary, true, clock_.Now());
+  }
+  // Four events of weight 0.25 reach 1.0; three stay below; weight-0 kinds never count.
+  for (int i = 0; i < 4; ++i) {
+    ledger.RecordHealthEvent("hot", Ring::kCanary, 0.25, clock_.Now() + absl::Seconds(i), true);
+  }
+  for (int i = 0; i < 3; ++i) {
+    ledger.RecordHealthEvent("warm", Ring::kCanary, 0.25, clock_.Now(), true);
+  }
+  for (int i = 0; i < 50; ++i) {
+    ledger.RecordHealthEvent("noise", Ring::kCanary, 0, clock_.Now(), true);
+  }
+  const RingHealth h =
+      ledger.Summarize(Ring::kCanary, clock_.Now() + absl::Seconds(10), kTimeout, stage_started_);
+  EXPECT_EQ(h.attempted, 3);
+  EXPECT_EQ(h.unhealthy, 1);
+  EXPECT_EQ(h.healthy, 2);
+  EXPECT_EQ(h.failed, 1);
+  EXPECT_EQ(h.health_events, 57);
+  // Exposure of the unhealthy host ends at the event that crossed the threshold.
+  EXPECT_EQ(h.exposure,
+            absl::Minutes(1) + absl::Seconds(3) + 2 * (absl::Minutes(1) + absl::Seconds(10)));
+  EXPECT_EQ(ledger.Verdict("hot", clock_.Now(), kTimeout), HealthLedger::AgentVerdict::kFailed);
+  EXPECT_EQ(ledger.Verdict("warm", clock_.Now(), kTimeout), HealthLedger::AgentVerdict::kHealthy);
+}
+
+TEST_F(HealthLedgerTest, HealthEventsOnThePreviousVersionFailTheControlAlike) {
+  HealthLedger ledger(/*soft_failure_threshold=*/0.5);
+  ledger.RecordControlHeartbeat("c1", Ring::kCanary, clock_.Now());
+  ledger.RecordControlHeartbeat("c2", Ring::kCanary, clock_.Now());
+  clock_.Advance(absl::Minutes(1));
+  ledger.RecordHealthEvent("c1", Ring::kCanary, 0.5, clock_.Now(), /*on_new_version=*/false);
+  ledger.RecordHealthEvent("c2", Ring::kCanary, 0.25, clock_.Now(), /*on_new_version=*/false);
+  const RingHealth h = ledger.Summarize(Ring::kCanary, clock_.Now(), kTimeout, stage_started_);
+  EXPECT_EQ(h.attempted, 0);
+  EXPECT_EQ(h.control_agents, 2);
+  EXPECT_EQ(h.control_failed, 1);
+}
+
+TEST_F(HealthLedgerTest, ACrashOutranksHealthEventsAndEachHostCountsOnce) {
+  HealthLedger ledger(/*soft_failure_threshold=*/1.0);
+  ledger.RecordApply("a", Ring::kCanary, ApplyOutcome::kApplied, clock_.Now());
+  ledger.RecordHealthEvent("a", Ring::kCanary, 5, clock_.Now(), true);
+  ledger.RecordCrash("a", Ring::kCanary, clock_.Now(), true, CrashKind::kUncleanShutdown);
+  const RingHealth h = ledger.Summarize(Ring::kCanary, clock_.Now(), kTimeout, stage_started_);
+  EXPECT_EQ(h.failed, 1);
+  EXPECT_EQ(h.crashed, 1);
+  EXPECT_EQ(h.unclean_shutdowns, 1);
+  EXPECT_EQ(h.unhealthy, 0);
 }
 
 TEST(HealthLedgerScaleTest, HundredThousandAgentsPerRollout) {

@@ -100,6 +100,13 @@ TEST_F(PgHealthTest, ReturnsExactlyTheRowsARolloutIsJudgedOn) {
       {"early-1", CrashKind::kUncleanShutdown, kChannel, 1, "", At(100)},     // previous version
       {"broad-2", CrashKind::kProcessCrash, kChannel, 3, "", At(103)},        // other version
       {"broad-3", CrashKind::kProcessCrash, kOtherChannel, 2, "", At(104)}};  // other channel
+  rows.health_events = {
+      {"canary-1", "cpu_high", kChannel, 2, "load 9.5", At(102)},
+      {"canary-1", "cpu_high", kChannel, 2, "", At(98)},         // before `since`
+      {"early-1", "load_check_slow", kChannel, 1, "", At(100)},  // previous version
+      {"broad-2", "cpu_high", kChannel, 3, "", At(103)},         // other version
+      {"broad-3", "cpu_high", kOtherChannel, 2, "", At(104)},    // other channel
+      {"nobody", "cpu_high", kChannel, 2, "", At(105)}};         // unknown agent: dropped
   ASSERT_TRUE(store_.WriteTelemetry(rows).ok());
   const std::vector<LabelPin> pins = {
       {"group", "frozen", kChannel, {PinPolicy::Kind::kPreviousCompleted, 0}},
@@ -146,6 +153,19 @@ TEST_F(PgHealthTest, ReturnsExactlyTheRowsARolloutIsJudgedOn) {
   EXPECT_THAT(crashes,
               ElementsAre(std::make_tuple("canary-1", CrashKind::kProcessCrash, 2, At(101)),
                           std::make_tuple("early-1", CrashKind::kUncleanShutdown, 1, At(100))));
+  std::vector<std::tuple<std::string, std::string, int64_t, absl::Time>> events;
+  for (const HealthEventRow& h : health->health_events) {
+    EXPECT_EQ(h.channel, kChannel);
+    EXPECT_EQ(h.detail, "");  // the judge needs no free text
+    events.emplace_back(h.agent_id, h.kind, h.version, h.at);
+  }
+  std::sort(events.begin(), events.end());
+  EXPECT_THAT(events, ElementsAre(std::make_tuple("canary-1", "cpu_high", 2, At(102)),
+                                  std::make_tuple("early-1", "load_check_slow", 1, At(100))));
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM health_events"), "5");
+  EXPECT_EQ(db_.Query("SELECT detail FROM health_events WHERE at = to_timestamp(" +
+                      std::to_string(absl::ToUnixSeconds(At(102))) + ")"),
+            "load 9.5");
 
   // Without the holding pin, the pinned agent is judged too.
   auto unpinned = store_.LoadRolloutHealth(Query({}));
@@ -184,6 +204,13 @@ TEST_F(PgHealthTest, UnspecifiedOutcomesAreRefusedAndWriteNothing) {
   rows.applies.clear();
   rows.crashes = {{"canary-1", CrashKind::kUnspecified, kChannel, 2, "", At(1)}};
   EXPECT_EQ(store_.WriteTelemetry(rows).code(), absl::StatusCode::kInvalidArgument);
+  rows.crashes.clear();
+  for (const char* kind : {"", "Bad Kind", "x'); DROP TABLE agents; --"}) {
+    rows.health_events = {{"canary-1", kind, kChannel, 2, "", At(1)}};
+    const absl::Status refused = store_.WriteTelemetry(rows);
+    EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << kind;
+    EXPECT_THAT(std::string(refused.message()), ::testing::HasSubstr("health event kind"));
+  }
   EXPECT_EQ(db_.Query("SELECT count(*) FROM agents"), "0");
 }
 
