@@ -48,10 +48,12 @@ constexpr Timing kFast = {1, 2, 10};
 constexpr Timing kLarge = {5, 5, 15};
 
 // v1 ships without slow start (the fleet needs a baseline quickly); v2 runs under the budget.
-std::string PolicyJson(const Timing& t, bool slow_start, const char* canary_action = "halt") {
+// `canary_baseline` is the failure rate canary's sequential test calls normal.
+std::string PolicyJson(const Timing& t, bool slow_start, const char* canary_action = "halt",
+                       double canary_baseline = 0.1) {
   return absl::Substitute(R"({
   "canary": {"min_bake_seconds": 2, "min_healthy": 5, "silence_timeout_seconds": $0,
-             "baseline_failure_rate": 0.1, "auto_action": "$3"},
+             "baseline_failure_rate": $4, "auto_action": "$3"},
   "early":  {"min_bake_seconds": 2, "min_healthy": 5, "silence_timeout_seconds": $0,
              "baseline_failure_rate": 0.1},
   "broad":  {"min_bake_seconds": 2, "min_healthy": 5, "silence_timeout_seconds": $0,
@@ -63,7 +65,7 @@ std::string PolicyJson(const Timing& t, bool slow_start, const char* canary_acti
   "health_events": {"weights": {"load_check_slow": 0.5}, "failure_threshold": 1}
 })",
                           t.timeout_seconds, slow_start ? "true" : "false", kInitialExposure,
-                          canary_action);
+                          canary_action, canary_baseline);
 }
 
 // The 20,000-agent fleet runs on plaintext loopback: over TLS every simulated host needs a
@@ -73,7 +75,8 @@ enum class Transport { kTls, kPlaintextLoopback };
 
 class BlastRadiusTest : public ::testing::Test {
  protected:
-  void Boot(Transport transport, const Timing& timing, const char* canary_action = "halt") {
+  void Boot(Transport transport, const Timing& timing, const char* canary_action = "halt",
+            double canary_baseline = 0.1) {
     plaintext_ = transport == Transport::kPlaintextLoopback;
     timing_ = timing;
     std::vector<std::string> args = {
@@ -86,7 +89,8 @@ class BlastRadiusTest : public ::testing::Test {
     testing::BootstrapTestTokens(db_.conninfo(), keys_);
     server_ = std::make_unique<ServerProcess>(db_.conninfo(), keys_, 0, args);
     const std::string policy = keys_.dir.File("slow.json");
-    testing::WriteFile(policy, PolicyJson(timing, /*slow_start=*/true, canary_action));
+    testing::WriteFile(policy,
+                       PolicyJson(timing, /*slow_start=*/true, canary_action, canary_baseline));
     CliResult set = Ctl({"policy", "set", "slow", "--file", policy, "--reason", "test"});
     ASSERT_EQ(set.code, 0) << set.err;
   }
@@ -406,6 +410,50 @@ TEST_F(BlastRadiusTest, ARollbackBringsEveryExposedHostBackToLastKnownGood) {
   EXPECT_EQ(s.InEffect("", kChannel, 2), 0);
   EXPECT_EQ(s.silent, 0);
   fleet->Stop();
+}
+
+TEST_F(BlastRadiusTest, AThreefoldRegressionHaltsInsideCanary) {
+  // Canary's test calls 1% normal; v2 crashes 3% of the hosts that load it. Telling 3% from 1%
+  // takes hundreds of hosts, so half the fleet enrolls with a token whose label puts it in
+  // canary: about 1,000 canary hosts. The crash draws come from each host's seeded generator,
+  // so the same hosts fail on every run.
+  Boot(Transport::kTls, kFast, "halt", /*canary_baseline=*/0.01);
+  agent::FaultSpec bad;
+  bad.version = 2;
+  bad.crash = 0.03;
+  CliResult dogfood = Ctl(
+      {"enroll-token", "create", "--ttl", "1h", "--max-uses", "2000", "--label", "group=dogfood"},
+      keys_.admin_token);
+  ASSERT_EQ(dogfood.code, 0) << dogfood.err;
+  agent::FleetOptions options = FleetOpts(2000, bad);
+  options.token_fractions.push_back({std::string(absl::StripAsciiWhitespace(dogfood.out)), 0.5});
+  root_ = *agent::TrustConfiguredRoot(testing::ReadFileOrDie(keys_.root_path));
+  agent::Fleet fleet(options, *root_);
+  ASSERT_TRUE(fleet.Start().ok());
+  ASSERT_TRUE(
+      fleet.WaitFor([](const auto& s) { return s.enrolled == s.agents; }, absl::Seconds(180)))
+      << fleet.Summary().ToLine();
+  Publish(2);
+  const absl::Time started = absl::Now();
+  const std::string id = Start(2);
+  ASSERT_TRUE(WaitState(id, "HALTED", absl::Seconds(240))) << Status(id).dump() << "\n"
+                                                           << Ctl({"rollout", "explain", id}).out;
+  const absl::Duration to_halt = absl::Now() - started;
+  absl::SleepFor(absl::Seconds(2));
+  const nlohmann::json action = FirstAction(id);
+  const nlohmann::json& evidence = action["evidence"];
+  const agent::FleetSummary s = fleet.Summary();
+  const int64_t canary = s.ring_agents.at("canary");
+  const int64_t exposed = s.EverApplied("", kChannel, 2);
+  std::cout << "3x REGRESSION (2000 agents, " << canary << " in canary): " << exposed
+            << " hosts ever loaded v2, " << s.crashed_agents << " crashed; start to halt "
+            << absl::FormatDuration(to_halt) << "\nEXPLANATION: " << action["reason"] << std::endl;
+  EXPECT_EQ(action["from_state"], "CANARY");
+  EXPECT_EQ(evidence["catastrophic"]["crossed"], false);  // the sequential test did it
+  EXPECT_EQ(evidence["test"]["vs_baseline"]["outcome"], "reject_h0") << evidence["test"].dump();
+  EXPECT_LT(exposed, canary);  // halted before the whole canary ring took it
+  EXPECT_EQ(s.EverApplied("early", kChannel, 2) + s.EverApplied("broad", kChannel, 2), 0);
+  fleet.Stop();
 }
 
 }  // namespace
