@@ -436,8 +436,10 @@ absl::Status Agent::Shutdown() {
 
 std::vector<ChannelVersion> Agent::VersionsInEffect() const { return store_.state().Versions(); }
 
-void Agent::ReportHealth(std::string kind, std::string detail) {
+absl::Status Agent::ReportHealth(std::string kind, std::string detail) {
+  RETURN_IF_ERROR(ValidateHealthEventKind(kind));
   Queue({clock_.Now(), HealthEvent{std::move(kind), std::move(detail), VersionsInEffect()}});
+  return absl::OkStatus();
 }
 
 void Agent::ProcessChannel(const ChannelDecision& decision) {

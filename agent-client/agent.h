@@ -163,7 +163,9 @@ class Agent {
 
   // ReportHealth queues a health event (`kind`: ValidateHealthEventKind, e.g. "cpu_high") with
   // the versions in effect; the rollout policy weighs it as a soft failure of those versions.
-  void ReportHealth(std::string kind, std::string detail);
+  // A kind the server would refuse is refused here (INVALID_ARGUMENT), so it never costs the
+  // batch it would travel in.
+  absl::Status ReportHealth(std::string kind, std::string detail);
 
   // VersionsInEffect returns the current version of every channel held.
   std::vector<ChannelVersion> VersionsInEffect() const;

@@ -299,6 +299,10 @@ class Fleet::Host final : public AgentHooks, public LoadChecker {
       if (f == nullptr) {
         continue;
       }
+      // A load after a late fault's onset draws here; the late strike must not draw again.
+      if (f->onset > absl::ZeroDuration()) {
+        late_checked.insert({cv.channel, cv.version});
+      }
       if (f->crash > 0 && Uniform() < f->crash) {
         return HostFate::kCrash;
       }
@@ -557,11 +561,19 @@ std::shared_ptr<const FaultSpec> Fleet::FindFault(const Host& host, absl::string
   return nullptr;
 }
 
-void Fleet::AddFault(FaultSpec fault) {
+absl::Status Fleet::AddFault(FaultSpec fault) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!started_) {
+      return absl::FailedPreconditionError(
+          "AddFault: start the fleet first (or use options.faults)");
+    }
+  }
   // Active from now on, and late: hosts already running the version are struck too.
   fault.onset = std::max(clock_.Now() - started_at_, absl::Nanoseconds(1));
   absl::MutexLock lock(&faults_mu_);
   faults_.insert(faults_.begin(), std::make_shared<const FaultSpec>(std::move(fault)));
+  return absl::OkStatus();
 }
 
 bool Fleet::LateFault(Host& host, absl::Time now) {
@@ -571,7 +583,8 @@ bool Fleet::LateFault(Host& host, absl::Time now) {
       continue;
     }
     if (f->health > 0 && host.Uniform() < f->health) {
-      host.agent->ReportHealth(f->health_kind, "simulated health event (fault injection)");
+      host.agent->ReportHealth(f->health_kind, "simulated health event (fault injection)")
+          .IgnoreError();  // ParseFaultSpec validated the kind
     }
     if (f->onset > absl::ZeroDuration() && f->crash > 0 &&
         host.late_checked.insert({cv.channel, cv.version}).second && host.Uniform() < f->crash) {

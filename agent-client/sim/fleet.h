@@ -176,7 +176,8 @@ class Fleet {
 
   // AddFault starts a fault now, while the fleet runs: hosts that load the version from now on
   // meet it, and a crash strikes once every host already running it (a late failure).
-  void AddFault(FaultSpec fault);
+  // FAILED_PRECONDITION before Start.
+  absl::Status AddFault(FaultSpec fault);
 
   FleetSummary Summary() const;
   // WaitFor waits until `done(Summary())` holds or `timeout` passes; returns whether it
@@ -223,7 +224,7 @@ class Fleet {
   SeededRandom backoff_random_;
   ExponentialBackoff backoff_;
   std::vector<std::unique_ptr<Host>> hosts_;
-  absl::Time started_at_ = absl::InfinitePast();
+  absl::Time started_at_ = absl::InfinitePast();  // written by Start before the workers run
   mutable absl::Mutex faults_mu_;
   std::vector<std::shared_ptr<const FaultSpec>> faults_ ABSL_GUARDED_BY(faults_mu_);
 

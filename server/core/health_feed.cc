@@ -1,5 +1,6 @@
 #include "server/core/health_feed.h"
 
+#include <algorithm>
 #include <optional>
 
 #include "absl/container/flat_hash_map.h"
@@ -77,13 +78,29 @@ HealthLedger BuildLedger(const RolloutHealthRows& rows, const RolloutRecord& rol
     }
     ledger.RecordCrash(c.agent_id, *ring, c.at, c.version == rollout.version, c.kind);
   }
+  // In time order, so the event that crosses a host's threshold is the one that happened last.
+  std::vector<const HealthEventRow*> events;
+  events.reserve(rows.health_events.size());
   for (const HealthEventRow& h : rows.health_events) {
-    auto ring = ring_of(h.agent_id);
-    if (!ring.has_value() || h.at < window_start) {
+    events.push_back(&h);
+  }
+  std::sort(events.begin(), events.end(),
+            [](const HealthEventRow* a, const HealthEventRow* b) { return a->at < b->at; });
+  for (const HealthEventRow* h : events) {
+    auto it = agents.find(h->agent_id);
+    if (it == agents.end() || h->at < window_start) {
       continue;
     }
-    ledger.RecordHealthEvent(h.agent_id, *ring, health_events.WeightOf(h.kind), h.at,
-                             h.version == rollout.version);
+    const AgentHealthRow& agent = *it->second;
+    const bool on_new = h->version == rollout.version;
+    // A host that took the version before this window (an earlier wave, or before a resume) is
+    // judged on this window's evidence only, as its heartbeats are.
+    if (on_new && agent.version == rollout.version && agent.since.has_value() &&
+        *agent.since < window_start) {
+      continue;
+    }
+    ledger.RecordHealthEvent(h->agent_id, agent.ring, health_events.WeightOf(h->kind), h->at,
+                             on_new);
   }
   return ledger;
 }

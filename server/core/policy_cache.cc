@@ -15,7 +15,7 @@ absl::StatusOr<RolloutPolicy> PolicyCache::Get(const std::string& name, int64_t 
     }
   }
   ASSIGN_OR_RETURN(PolicyRecord record, store_.GetPolicy(name, version));
-  auto policy = PolicyFromJson(record.body_json);
+  auto policy = StoredPolicyFromJson(record.body_json);
   if (!policy.ok()) {
     return absl::InternalError(absl::StrCat("stored policy ", name, " v", record.version,
                                             " does not parse: ", policy.status().message()));

@@ -193,6 +193,15 @@ json PolicyToJson(const RolloutPolicy& policy) {
           {"approval_ttl_seconds", absl::ToInt64Seconds(policy.two_person.approval_ttl)}};
 }
 
+absl::StatusOr<RolloutPolicy> StoredPolicyFromJson(const std::string& text) {
+  ASSIGN_OR_RETURN(RolloutPolicy policy, PolicyFromJson(text));
+  const json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!doc.contains("health_events")) {
+    policy.health_events.weights.clear();
+  }
+  return policy;
+}
+
 absl::StatusOr<RolloutPolicy> PolicyFromJson(const std::string& text) {
   if (text.size() > kMaxPolicyBytes) {
     return absl::InvalidArgumentError(

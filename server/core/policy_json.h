@@ -22,6 +22,11 @@ nlohmann::json PolicyToJson(const RolloutPolicy& policy);
 // PolicyFromJson parses `text` (at most 64 KiB) over DefaultRolloutPolicy().
 absl::StatusOr<RolloutPolicy> PolicyFromJson(const std::string& text);
 
+// StoredPolicyFromJson parses a stored policy body (always written by PolicyToJson). A body
+// stored before health events were weighed has no "health_events" key: it weighs none, so a
+// recorded policy version keeps meaning what it meant when the rollout started.
+absl::StatusOr<RolloutPolicy> StoredPolicyFromJson(const std::string& text);
+
 // DecisionToJson is the evidence of one decision: counts, rates, test, bounds.
 nlohmann::json DecisionToJson(const Decision& decision);
 

@@ -118,7 +118,9 @@ ResolvedAssignment ResolveAssignment(const ChannelCatalog& catalog, const AgentC
       if (current == rollout.version) {
         // Running the version on trial: a halt or rollback must find it quickly.
         if (rollout.position.state == RolloutState::kHalted) {
-          out.pace = PollPace::kUrgent;
+          // A halt in BROAD leaves most of the fleet on the version: the normal pace.
+          out.pace = rollout.position.halted_from == RolloutState::kBroad ? PollPace::kNormal
+                                                                          : PollPace::kUrgent;
         } else if (rollout.position.state == RolloutState::kCanary ||
                    rollout.position.state == RolloutState::kEarly) {
           out.pace = PollPace::kSoon;

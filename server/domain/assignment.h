@@ -105,8 +105,8 @@ enum class PollPace {
   kNormal,  // the poll interval
   kSoon,    // half of it: waiting for the exposure budget, or running the version of a rollout
             // in CANARY or EARLY (BROAD hosts keep the normal pace: capacity is sized for it)
-  kUrgent,  // a quarter: running a halted rollout's version (a rollback may follow) or a revoked
-            // one (told to roll back until it has left it)
+  kUrgent,  // a quarter: running the version of a rollout halted in CANARY or EARLY (a rollback
+            // may follow), or a revoked one (told to roll back: one quicker poll, then it left)
 };
 
 // PollPaceFactor returns the share of the poll interval for `pace`: 1, 0.5 or 0.25.

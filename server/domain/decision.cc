@@ -68,8 +68,9 @@ std::string FailureBreakdown(const RingHealth& h) {
   if (h.unclean_shutdowns > 0) {
     parts.push_back(Counted(h.unclean_shutdowns, "unclean shutdown", "unclean shutdowns"));
   }
-  if (const int64_t other = h.crashed - h.process_crashed - h.unclean_shutdowns; other > 0) {
-    parts.push_back(absl::StrCat(other, " crashed"));
+  // Health from before the kinds were kept apart (decision_test builds such) says "crashed".
+  if (h.process_crashed + h.unclean_shutdowns == 0 && h.crashed > 0) {
+    parts.push_back(absl::StrCat(h.crashed, " crashed"));
   }
   if (h.unhealthy > 0) {
     parts.push_back(absl::StrCat(h.unhealthy, " unhealthy by health events"));

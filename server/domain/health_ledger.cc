@@ -107,10 +107,11 @@ void HealthLedger::RecordHealthEvent(absl::string_view agent_id, Ring ring, doub
                                      absl::Time at, bool on_new_version) {
   AgentRecord& record = Touch(agent_id, ring);
   const int64_t t = ToMicros(at);
-  const float w = static_cast<float>(weight > 0 ? weight : 0);
+  const double w = weight > 0 ? weight : 0;
   if (on_new_version) {
     // A health event proves the host ran the version, and that it was alive at `at`.
     MarkAttempted(record, t);
+    record.last_heartbeat_at = Latest(record.last_heartbeat_at, t);
     ++record.health_event_count;
     record.soft_score += w;
     if (record.unhealthy_at == kNever && w > 0 && record.soft_score >= soft_failure_threshold_) {
@@ -172,17 +173,22 @@ RingHealth HealthLedger::Summarize(Ring ring, absl::Time now, absl::Duration sil
       } else {
         ++health.applied;
         int64_t end = now_us;
+        // Exposure ends at the first sign of failure, whichever category counts the host.
+        const int64_t failed_at =
+            std::min({rec.crashed_at == kNever ? INT64_MAX : rec.crashed_at,
+                      rec.reverted_at == kNever ? INT64_MAX : rec.reverted_at,
+                      rec.unhealthy_at == kNever ? INT64_MAX : rec.unhealthy_at});
         if (rec.crashed_at != kNever) {
           ++health.crashed;
           ++(rec.crash_kind == CrashKind::kUncleanShutdown ? health.unclean_shutdowns
                                                            : health.process_crashed);
-          end = rec.crashed_at;
+          end = failed_at;
         } else if (rec.reverted_at != kNever) {
           ++health.reverted;
-          end = rec.reverted_at;
+          end = failed_at;
         } else if (rec.unhealthy_at != kNever) {
           ++health.unhealthy;
-          end = rec.unhealthy_at;
+          end = failed_at;
         } else {
           const int64_t last_sign = std::max(rec.applied_at, rec.last_heartbeat_at);
           if (now_us - last_sign > timeout_us) {

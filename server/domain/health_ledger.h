@@ -86,8 +86,9 @@ class HealthLedger {
                    CrashKind kind = CrashKind::kProcessCrash);
 
   // RecordHealthEvent notes a health event of `weight` (HealthEventPolicy::WeightOf) at `at`, on
-  // the new version or the previous one. Once a host's events on one version weigh the threshold,
-  // it is unhealthy there from the event that crossed it.
+  // the new version or the previous one; on the new version it is also a sign of life. Once a
+  // host's events on one version weigh the threshold, it is unhealthy there from the event that
+  // crossed it: feed events in time order (BuildLedger does) for that instant to be exact.
   void RecordHealthEvent(absl::string_view agent_id, Ring ring, double weight, absl::Time at,
                          bool on_new_version);
 
@@ -133,8 +134,8 @@ class HealthLedger {
     int64_t control_last_crash_at = kNever;
     int64_t unhealthy_at = kNever;  // health events on the new version crossed the threshold
     int64_t control_unhealthy_at = kNever;
-    float soft_score = 0;  // weight of health events on the new version
-    float control_soft_score = 0;
+    double soft_score = 0;  // weight of health events on the new version
+    double control_soft_score = 0;
     int32_t crash_count = 0;  // crashes on the new version, duplicates included
     int32_t health_event_count = 0;
     Ring ring = Ring::kCanary;

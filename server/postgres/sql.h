@@ -417,11 +417,13 @@ INSERT INTO crash_reports (agent_id, kind, channel, version, detail, at)
 SELECT $1, $2, $3, $4, $5, timestamptz 'epoch' + $6::bigint * interval '1 microsecond'
 WHERE EXISTS (SELECT 1 FROM agents WHERE agent_id = $1))sql"};
 
-// $2: the kind (ValidateHealthEventKind); $6: at, Unix microseconds.
+// $2: the kind (ValidateHealthEventKind); $6: at, Unix microseconds. A replayed event is
+// stored once (migration 0012).
 inline constexpr Statement kInsertHealthEvent = {"insert_health_event", R"sql(
 INSERT INTO health_events (agent_id, kind, channel, version, detail, at)
 SELECT $1, $2, $3, $4, $5, timestamptz 'epoch' + $6::bigint * interval '1 microsecond'
-WHERE EXISTS (SELECT 1 FROM agents WHERE agent_id = $1))sql"};
+WHERE EXISTS (SELECT 1 FROM agents WHERE agent_id = $1)
+ON CONFLICT (agent_id, channel, version, kind, at) DO NOTHING)sql"};
 
 // ---- Health and fleet views -------------------------------------------------
 

@@ -212,6 +212,7 @@ TEST_F(FleetTest, ALateFaultStrikesHostsAlreadyRunningTheVersionInItsRingOnly) {
   options.faults = {ParseFaultSpec("2:health=1,health_kind=load_check_slow,ring=canary").value()};
   fake().Serve("*", v1_);
   Fleet fleet(options, trust_.root, Connections());
+  EXPECT_EQ(fleet.AddFault(FaultSpec{}).code(), absl::StatusCode::kFailedPrecondition);
   ASSERT_TRUE(fleet.Start().ok());
   ASSERT_TRUE(fleet.WaitFor(
       [](const FleetSummary& s) { return s.InEffect("", kChannel, 1) == 200; }, kPatience))
@@ -252,7 +253,7 @@ TEST_F(FleetTest, ALateFaultStrikesHostsAlreadyRunningTheVersionInItsRingOnly) {
   late.version = 2;
   late.crash = 1.0;
   late.ring = "canary";
-  fleet.AddFault(late);
+  ASSERT_TRUE(fleet.AddFault(late).ok());
   const bool reverted = fleet.WaitFor(
       [&](const FleetSummary& s) {
         return s.crashed_agents == canary && s.InEffect("canary", kChannel, 1) == canary &&

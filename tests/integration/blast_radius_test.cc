@@ -351,7 +351,7 @@ TEST_F(BlastRadiusTest, ALateFailureInCanaryHaltsTheRolloutInEarlyWithCanarysEvi
   late.version = 2;
   late.crash = 1.0;
   late.ring = "canary";
-  fleet->AddFault(late);
+  ASSERT_TRUE(fleet->AddFault(late).ok());
   const absl::Time struck = absl::Now();
   ASSERT_TRUE(WaitState(id, "HALTED", absl::Seconds(90))) << Status(id).dump() << "\n"
                                                           << Ctl({"rollout", "explain", id}).out;

@@ -576,8 +576,8 @@ TEST_F(AgentServiceTest, ADownloadPastTheServersLimitEndsWithDeadlineExceeded) {
   EXPECT_EQ(nothing, "");
 }
 
-// A halt stops first loads at the next snapshot: the agent may still hold a signed assignment
-// naming the version, but the download is refused until its next poll tells it otherwise.
+// Health events are kept once per channel version in effect; a kind outside the shared
+// validator refuses the batch with the field named.
 TEST_F(AgentServiceTest, HealthEventsAreStoredPerVersionAndABadKindIsRefusedNamingTheField) {
   auto send = [&](const std::string& kind, const std::string& detail, int64_t seq) {
     grpc::ClientContext ctx;
@@ -619,6 +619,8 @@ TEST_F(AgentServiceTest, HealthEventsAreStoredPerVersionAndABadKindIsRefusedNami
   EXPECT_EQ(store_.Written().health_events.size(), 2u);  // nothing of a refused batch is kept
 }
 
+// A halt stops first loads at the next snapshot: the agent may still hold a signed assignment
+// naming the version, but the download is refused until its next poll tells it otherwise.
 TEST_F(AgentServiceTest, AHaltedVersionIsNotServedToAHostThatDoesNotRunIt) {
   ASSERT_TRUE(UploadSignedContent(store_, kChannel, 3, "payload v3", release_key).ok());
   NewRollout create;

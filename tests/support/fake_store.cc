@@ -753,7 +753,13 @@ absl::Status FakeStore::WriteTelemetry(const TelemetryRows& rows) {
   AppendCopies(written_.heartbeats, rows.heartbeats);
   AppendCopies(written_.applies, rows.applies);
   for (const HealthEventRow& event : rows.health_events) {
-    if (agents_.count(event.agent_id) != 0) {
+    // Stored once, as PgStore's unique index does.
+    const bool seen =
+        std::any_of(health_events_.begin(), health_events_.end(), [&](const HealthEventRow& e) {
+          return e.agent_id == event.agent_id && e.channel == event.channel &&
+                 e.version == event.version && e.kind == event.kind && e.at == event.at;
+        });
+    if (agents_.count(event.agent_id) != 0 && !seen) {
       health_events_.push_back(event);
     }
   }

@@ -92,6 +92,37 @@ TEST(HealthFeedTest, HealthEventsWeighByThePolicyAndCrashKindsStayApart) {
   EXPECT_EQ(quiet.control_failed, 0);
 }
 
+TEST(HealthFeedTest, HealthEventsCountInTimeOrderOncePerWindowAndProveLife) {
+  const std::string ch = "rules.behavioral";
+  RolloutHealthRows rows;
+  // "late" applied at kT0 and then only reported events (no heartbeat); rows come newest first.
+  rows.agents.push_back(Agent("late", Ring::kCanary, 2, kT0, kT0 + absl::Seconds(1)));
+  rows.applies.push_back({"late", ch, 2, ApplyOutcome::kApplied, "", kT0});
+  for (int i = 3; i >= 0; --i) {
+    rows.health_events.push_back({"late", "cpu_high", ch, 2, "", kT0 + absl::Minutes(10 + i)});
+  }
+  // "old" took v2 before the window (an earlier wave): its events in the window do not count.
+  rows.agents.push_back(
+      Agent("old", Ring::kCanary, 2, kT0 - absl::Hours(1), kT0 + absl::Minutes(14)));
+  rows.health_events.push_back({"old", "boot_loop", ch, 2, "", kT0 + absl::Minutes(5)});
+  // A weight that is not exact in binary still reaches an equal threshold.
+  rows.agents.push_back(Agent("odd", Ring::kCanary, 2, kT0, kT0 + absl::Minutes(14)));
+  rows.applies.push_back({"odd", ch, 2, ApplyOutcome::kApplied, "", kT0});
+  rows.health_events.push_back({"odd", "memory_high", ch, 2, "", kT0 + absl::Minutes(1)});
+  HealthEventPolicy weights;
+  weights.weights = {{"cpu_high", 0.25}, {"boot_loop", 1}, {"memory_high", 0.7}};
+  weights.failure_threshold = 0.7;
+  HealthLedger ledger = BuildLedger(rows, Rollout(), kT0, weights);
+  const absl::Time now = kT0 + absl::Minutes(14);
+  RingHealth h = ledger.Summarize(Ring::kCanary, now, absl::Minutes(5), kT0);
+  // late: 0.75 >= 0.7 at its third event (t0+12m), not at the first row read (t0+13m).
+  EXPECT_EQ(h.attempted, 2);  // "old" is judged in its own window, not this one
+  EXPECT_EQ(h.unhealthy, 2);
+  EXPECT_EQ(h.silent, 0);  // events are signs of life
+  EXPECT_EQ(h.exposure, absl::Minutes(12) + absl::Minutes(1));
+  EXPECT_EQ(ledger.Verdict("old", now, absl::Minutes(5)), HealthLedger::AgentVerdict::kUntried);
+}
+
 TEST(HealthFeedTest, TheBootLoopBreakersRevertIsAFailureOfTheVersionItLeft) {
   const std::string ch = "rules.behavioral";
   RolloutHealthRows rows;

@@ -27,6 +27,17 @@ TEST(PolicyJsonTest, RoundTripsEveryField) {
   EXPECT_DOUBLE_EQ(parsed->health_events.failure_threshold, 2.5);
 }
 
+TEST(PolicyJsonTest, AStoredPolicyFromBeforeHealthEventsWeighsNone) {
+  auto old = StoredPolicyFromJson(R"({"canary": {"min_healthy": 3}})");
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_TRUE(old->health_events.weights.empty());
+  EXPECT_EQ(old->canary.min_healthy, 3);
+  // A body written now carries its weights and keeps them.
+  auto current = StoredPolicyFromJson(PolicyToJson(DefaultRolloutPolicy()).dump());
+  ASSERT_TRUE(current.ok()) << current.status();
+  EXPECT_EQ(current->health_events.weights, DefaultRolloutPolicy().health_events.weights);
+}
+
 TEST(PolicyJsonTest, HealthEventWeightsReplaceTheDefaultsWhole) {
   EXPECT_DOUBLE_EQ(DefaultRolloutPolicy().health_events.WeightOf("cpu_high"), 0.25);
   EXPECT_DOUBLE_EQ(DefaultRolloutPolicy().health_events.WeightOf("never_heard_of"), 0);

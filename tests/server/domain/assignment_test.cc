@@ -72,6 +72,9 @@ TEST(AssignmentTest, HostsWhoseVersionMayBeTakenBackPollSooner) {
   const auto halted = Catalog({3}, {}, Rollout(4, S::kHalted, S::kCanary));
   EXPECT_EQ(pace(halted, Ring::kCanary, 4), PollPace::kUrgent);
   EXPECT_EQ(pace(halted, Ring::kCanary, 3), PollPace::kNormal);
+  // Halted in BROAD: most of the fleet runs it, so the normal pace.
+  const auto halted_broad = Catalog({3}, {}, Rollout(4, S::kHalted, S::kBroad));
+  EXPECT_EQ(pace(halted_broad, Ring::kBroad, 4), PollPace::kNormal);
   // Rolled back: told to leave, and to come back soon until it has.
   const auto revoked = Catalog({3}, {4});
   const ResolvedAssignment back = ResolveAssignment(revoked, Agent(Ring::kCanary, 4), false);

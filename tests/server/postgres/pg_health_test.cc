@@ -163,6 +163,11 @@ TEST_F(PgHealthTest, ReturnsExactlyTheRowsARolloutIsJudgedOn) {
   EXPECT_THAT(events, ElementsAre(std::make_tuple("canary-1", "cpu_high", 2, At(102)),
                                   std::make_tuple("early-1", "load_check_slow", 1, At(100))));
   EXPECT_EQ(db_.Query("SELECT count(*) FROM health_events"), "5");
+  // A replayed batch (through another replica) stores nothing twice.
+  TelemetryRows replay;
+  replay.health_events = rows.health_events;
+  ASSERT_TRUE(store_.WriteTelemetry(replay).ok());
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM health_events"), "5");
   EXPECT_EQ(db_.Query("SELECT detail FROM health_events WHERE at = to_timestamp(" +
                       std::to_string(absl::ToUnixSeconds(At(102))) + ")"),
             "load 9.5");
