@@ -588,19 +588,6 @@ bool Fleet::LateFault(Host& host, absl::Time now) {
     }
     if (f->onset > absl::ZeroDuration() && f->crash > 0 &&
         host.late_checked.insert({cv.channel, cv.version}).second && host.Uniform() < f->crash) {
-      // The machine goes down under the running version: no clean stop, so the next start
-      // reports an unclean shutdown and loads the version again.
-      host.agent.reset();
-      {
-        absl::MutexLock lock(&stats_mu_);
-        stats_.crashes++;
-        if (!host.crashed_once) {
-          host.crashed_once = true;
-          stats_.crashed_agents++;
-        }
-      }
-      UpdateCounts(host);
-      SetPhase(host, HostPhase::kDown);
       return true;
     }
   }
@@ -699,8 +686,7 @@ void Fleet::UpdateCounts(Host& host) {
   Changed();
 }
 
-absl::Time Fleet::HostDown(Host& host, absl::Time now) {
-  const HostFate fate = host.agent->host_fate();
+absl::Time Fleet::HostDown(Host& host, HostFate fate, absl::Time now) {
   if (!host.agent->ring().empty()) {
     host.ring = host.agent->ring();
   }
@@ -769,7 +755,7 @@ absl::Time Fleet::Step(Host& host) {
       return now + options_.restart_delay;
     }
     if (host.agent->host_down()) {
-      return HostDown(host, now);
+      return HostDown(host, host.agent->host_fate(), now);
     }
     UpdateCounts(host);
     SetPhase(host, HostPhase::kRunning);
@@ -779,12 +765,14 @@ absl::Time Fleet::Step(Host& host) {
   }
 
   if (LateFault(host, now)) {
-    return now + options_.restart_delay;
+    // The machine goes down under the running version: no clean stop, so the next start
+    // reports an unclean shutdown and loads the version again.
+    return HostDown(host, HostFate::kCrash, now);
   }
   absl::StatusOr<absl::Duration> delay = host.agent->RunOnce();
   now = clock_.Now();
   if (host.agent->host_down()) {
-    return HostDown(host, now);
+    return HostDown(host, host.agent->host_fate(), now);
   }
   if (!host.agent->ring().empty()) {
     host.ring = host.agent->ring();

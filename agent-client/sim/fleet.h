@@ -203,8 +203,8 @@ class Fleet {
   std::shared_ptr<const FaultSpec> FindFault(const Host& host, absl::string_view channel,
                                              int64_t version,
                                              absl::Time now = absl::InfiniteFuture()) const;
-  // LateFault runs the faults of versions `host` already runs: a late-onset crash when the
-  // onset has passed (returns true: the host went down), and health events.
+  // LateFault runs the faults of versions `host` already runs: health events, and a late-onset
+  // crash once the onset has passed (returns true: the caller takes the host down).
   bool LateFault(Host& host, absl::Time now);
   // UpdateCounts moves `host`'s in-effect counts to its current ring and versions.
   void UpdateCounts(Host& host);
@@ -212,8 +212,9 @@ class Fleet {
   void RecordLoaded(Host& host, const std::vector<ChannelVersion>& versions);
   void CountReport(const ApplyReport& report);
   void SetPhase(Host& host, HostPhase phase);
-  // HostDown handles a host that a fault took down; returns when it is due again.
-  absl::Time HostDown(Host& host, absl::Time now);
+  // HostDown handles a host that a fault took down (`fate`: kCrash or kSilence); returns when it
+  // is due again.
+  absl::Time HostDown(Host& host, HostFate fate, absl::Time now);
   // Changed wakes WaitFor callers.
   void Changed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(stats_mu_);
 

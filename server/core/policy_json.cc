@@ -193,16 +193,27 @@ json PolicyToJson(const RolloutPolicy& policy) {
           {"approval_ttl_seconds", absl::ToInt64Seconds(policy.two_person.approval_ttl)}};
 }
 
-absl::StatusOr<RolloutPolicy> StoredPolicyFromJson(const std::string& text) {
-  ASSIGN_OR_RETURN(RolloutPolicy policy, PolicyFromJson(text));
-  const json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (!doc.contains("health_events")) {
-    policy.health_events.weights.clear();
-  }
-  return policy;
-}
+namespace {
+
+// ParsePolicyOver parses `text` over `policy`: keys left out keep its values.
+absl::StatusOr<RolloutPolicy> ParsePolicyOver(const std::string& text, RolloutPolicy policy);
+
+}  // namespace
 
 absl::StatusOr<RolloutPolicy> PolicyFromJson(const std::string& text) {
+  return ParsePolicyOver(text, DefaultRolloutPolicy());
+}
+
+absl::StatusOr<RolloutPolicy> StoredPolicyFromJson(const std::string& text) {
+  // Stored bodies name every field but health_events when written before it existed.
+  RolloutPolicy base = DefaultRolloutPolicy();
+  base.health_events.weights.clear();
+  return ParsePolicyOver(text, std::move(base));
+}
+
+namespace {
+
+absl::StatusOr<RolloutPolicy> ParsePolicyOver(const std::string& text, RolloutPolicy policy) {
   if (text.size() > kMaxPolicyBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("policy is larger than ", kMaxPolicyBytes, " bytes"));
@@ -211,7 +222,6 @@ absl::StatusOr<RolloutPolicy> PolicyFromJson(const std::string& text) {
   if (doc.is_discarded() || !doc.is_object()) {
     return absl::InvalidArgumentError("policy is not a JSON object");
   }
-  RolloutPolicy policy = DefaultRolloutPolicy();
   for (const auto& [key, v] : doc.items()) {
     if (key == "canary" || key == "early" || key == "broad") {
       ASSIGN_OR_RETURN(Ring ring, ParseRing(key));
@@ -255,6 +265,8 @@ absl::StatusOr<RolloutPolicy> PolicyFromJson(const std::string& text) {
   RETURN_IF_ERROR(policy.Validate());
   return policy;
 }
+
+}  // namespace
 
 json DecisionToJson(const Decision& d) {
   const Evidence& e = d.evidence;

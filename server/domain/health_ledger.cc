@@ -103,6 +103,14 @@ void HealthLedger::RecordCrash(absl::string_view agent_id, Ring ring, absl::Time
   SeenOnPrevious(record, t);
 }
 
+void HealthLedger::AddSoftWeight(double weight, int64_t at, double& score,
+                                 int64_t& crossed_at) const {
+  score += weight;
+  if (crossed_at == kNever && weight > 0 && score >= soft_failure_threshold_) {
+    crossed_at = at;
+  }
+}
+
 void HealthLedger::RecordHealthEvent(absl::string_view agent_id, Ring ring, double weight,
                                      absl::Time at, bool on_new_version) {
   AgentRecord& record = Touch(agent_id, ring);
@@ -113,18 +121,11 @@ void HealthLedger::RecordHealthEvent(absl::string_view agent_id, Ring ring, doub
     MarkAttempted(record, t);
     record.last_heartbeat_at = Latest(record.last_heartbeat_at, t);
     ++record.health_event_count;
-    record.soft_score += w;
-    if (record.unhealthy_at == kNever && w > 0 && record.soft_score >= soft_failure_threshold_) {
-      record.unhealthy_at = t;
-    }
+    AddSoftWeight(w, t, record.soft_score, record.unhealthy_at);
     return;
   }
   SeenOnPrevious(record, t);
-  record.control_soft_score += w;
-  if (record.control_unhealthy_at == kNever && w > 0 &&
-      record.control_soft_score >= soft_failure_threshold_) {
-    record.control_unhealthy_at = t;
-  }
+  AddSoftWeight(w, t, record.control_soft_score, record.control_unhealthy_at);
 }
 
 HealthLedger::AgentVerdict HealthLedger::Verdict(absl::string_view agent_id, absl::Time now,
@@ -172,23 +173,20 @@ RingHealth HealthLedger::Summarize(Ring ring, absl::Time now, absl::Duration sil
         ++health.apply_failed;  // never ran, so no exposure
       } else {
         ++health.applied;
-        int64_t end = now_us;
         // Exposure ends at the first sign of failure, whichever category counts the host.
         const int64_t failed_at =
             std::min({rec.crashed_at == kNever ? INT64_MAX : rec.crashed_at,
                       rec.reverted_at == kNever ? INT64_MAX : rec.reverted_at,
                       rec.unhealthy_at == kNever ? INT64_MAX : rec.unhealthy_at});
+        int64_t end = std::min(now_us, failed_at);
         if (rec.crashed_at != kNever) {
           ++health.crashed;
           ++(rec.crash_kind == CrashKind::kUncleanShutdown ? health.unclean_shutdowns
                                                            : health.process_crashed);
-          end = failed_at;
         } else if (rec.reverted_at != kNever) {
           ++health.reverted;
-          end = failed_at;
         } else if (rec.unhealthy_at != kNever) {
           ++health.unhealthy;
-          end = failed_at;
         } else {
           const int64_t last_sign = std::max(rec.applied_at, rec.last_heartbeat_at);
           if (now_us - last_sign > timeout_us) {

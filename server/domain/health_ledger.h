@@ -148,6 +148,9 @@ class HealthLedger {
   AgentRecord& Touch(absl::string_view agent_id, Ring ring);
   static void MarkAttempted(AgentRecord& record, int64_t at);
   static void SeenOnPrevious(AgentRecord& record, int64_t at);
+  // AddSoftWeight adds a health event's weight to `score`; `crossed_at` keeps when it first
+  // reached the threshold.
+  void AddSoftWeight(double weight, int64_t at, double& score, int64_t& crossed_at) const;
 
   double soft_failure_threshold_;
   absl::flat_hash_map<std::string, AgentRecord> agents_;

@@ -134,15 +134,21 @@ class BlastRadiusTest : public ::testing::Test {
     return nlohmann::json::parse(r.out);
   }
 
-  bool WaitState(const std::string& id, const std::string& state, absl::Duration timeout) {
+  // WaitState waits for rollout `id` to reach `state`; on timeout the failure carries the
+  // rollout's status and explanation.
+  ::testing::AssertionResult WaitState(const std::string& id, const std::string& state,
+                                       absl::Duration timeout) {
     const absl::Time deadline = absl::Now() + timeout;
     while (absl::Now() < deadline) {
       if (Status(id)["state"] == state) {
-        return true;
+        return ::testing::AssertionSuccess();
       }
       absl::SleepFor(absl::Milliseconds(300));
     }
-    return false;
+    return ::testing::AssertionFailure()
+           << id << " did not reach " << state << " in " << absl::FormatDuration(timeout) << "\n"
+           << Status(id).dump() << "\n"
+           << Ctl({"rollout", "explain", id}).out;
   }
 
   // FirstAction returns the rollout's first automatic action from `ringctl rollout explain`.
@@ -180,8 +186,11 @@ class BlastRadiusTest : public ::testing::Test {
 
   // EnrolledFleet starts `agents` hosts that meet `fault` and waits until every one enrolled.
   std::unique_ptr<agent::Fleet> EnrolledFleet(int agents, agent::FaultSpec fault) {
+    return EnrolledFleet(FleetOpts(agents, std::move(fault)));
+  }
+  std::unique_ptr<agent::Fleet> EnrolledFleet(agent::FleetOptions options) {
     root_ = *agent::TrustConfiguredRoot(testing::ReadFileOrDie(keys_.root_path));
-    auto fleet = std::make_unique<agent::Fleet>(FleetOpts(agents, std::move(fault)), *root_);
+    auto fleet = std::make_unique<agent::Fleet>(std::move(options), *root_);
     EXPECT_TRUE(fleet->Start().ok());
     EXPECT_TRUE(
         fleet->WaitFor([](const auto& s) { return s.enrolled == s.agents; }, absl::Seconds(180)))
@@ -199,9 +208,7 @@ class BlastRadiusTest : public ::testing::Test {
                        "plain", "-o", "json"});
     ASSERT_EQ(r.code, 0) << r.err;
     const std::string id = nlohmann::json::parse(r.out)["id"].get<std::string>();
-    ASSERT_TRUE(WaitState(id, "COMPLETED", absl::Seconds(240)))
-        << Status(id).dump() << "\n"
-        << Ctl({"rollout", "explain", id}).out;
+    ASSERT_TRUE(WaitState(id, "COMPLETED", absl::Seconds(240)));
     ASSERT_TRUE(fleet.WaitFor([](const auto& s) { return s.InEffect("", kChannel, 1) == s.agents; },
                               absl::Seconds(120)))
         << fleet.Summary().ToLine();
@@ -223,8 +230,7 @@ class BlastRadiusTest : public ::testing::Test {
     Publish(2);
     const absl::Time started = absl::Now();
     const std::string id = Start(2);
-    EXPECT_TRUE(WaitState(id, "HALTED", absl::Seconds(120))) << Status(id).dump() << "\n"
-                                                             << Ctl({"rollout", "explain", id}).out;
+    EXPECT_TRUE(WaitState(id, "HALTED", absl::Seconds(120)));
     const absl::Duration to_halt = absl::Now() - started;
     absl::SleepFor(absl::Seconds(3 * timing_.poll_seconds));  // more polls: nobody new may take it
     const agent::FleetSummary s = fleet->Summary();
@@ -278,8 +284,7 @@ TEST_F(BlastRadiusTest, ReportedCrashesHaltBeforeAnyGrowthStep) {
   Publish(2);
   const absl::Time started = absl::Now();
   const std::string id = Start(2);
-  ASSERT_TRUE(WaitState(id, "HALTED", absl::Seconds(90))) << Status(id).dump() << "\n"
-                                                          << Ctl({"rollout", "explain", id}).out;
+  ASSERT_TRUE(WaitState(id, "HALTED", absl::Seconds(90)));
   const absl::Duration to_halt = absl::Now() - started;
   absl::SleepFor(absl::Seconds(3));
   const agent::FleetSummary s = fleet->Summary();
@@ -314,8 +319,7 @@ TEST_F(BlastRadiusTest, HealthEventsAloneHaltBeforeBroadOnCanarysEvidence) {
   Publish(2);
   const absl::Time started = absl::Now();
   const std::string id = Start(2);
-  ASSERT_TRUE(WaitState(id, "HALTED", absl::Seconds(90))) << Status(id).dump() << "\n"
-                                                          << Ctl({"rollout", "explain", id}).out;
+  ASSERT_TRUE(WaitState(id, "HALTED", absl::Seconds(90)));
   const absl::Duration to_halt = absl::Now() - started;
   const nlohmann::json action = FirstAction(id);
   const nlohmann::json& treated = action["evidence"]["treated"];
@@ -344,8 +348,7 @@ TEST_F(BlastRadiusTest, ALateFailureInCanaryHaltsTheRolloutInEarlyWithCanarysEvi
   std::unique_ptr<agent::Fleet> fleet = EnrolledFleet(2000, none);
   Publish(2);
   const std::string id = Start(2);
-  ASSERT_TRUE(WaitState(id, "EARLY", absl::Seconds(120))) << Status(id).dump() << "\n"
-                                                          << Ctl({"rollout", "explain", id}).out;
+  ASSERT_TRUE(WaitState(id, "EARLY", absl::Seconds(120)));
   // Promoted: now v2 starts killing canary hosts (a weekly scan, a patch-Tuesday reboot).
   agent::FaultSpec late;
   late.version = 2;
@@ -353,8 +356,7 @@ TEST_F(BlastRadiusTest, ALateFailureInCanaryHaltsTheRolloutInEarlyWithCanarysEvi
   late.ring = "canary";
   ASSERT_TRUE(fleet->AddFault(late).ok());
   const absl::Time struck = absl::Now();
-  ASSERT_TRUE(WaitState(id, "HALTED", absl::Seconds(90))) << Status(id).dump() << "\n"
-                                                          << Ctl({"rollout", "explain", id}).out;
+  ASSERT_TRUE(WaitState(id, "HALTED", absl::Seconds(90)));
   const absl::Duration to_halt = absl::Now() - struck;
   const nlohmann::json action = FirstAction(id);
   const std::string reason = action["reason"].get<std::string>();
@@ -383,9 +385,7 @@ TEST_F(BlastRadiusTest, ARollbackBringsEveryExposedHostBackToLastKnownGood) {
   Publish(2);
   const absl::Time started = absl::Now();
   const std::string id = Start(2);
-  ASSERT_TRUE(WaitState(id, "ROLLED_BACK", absl::Seconds(90)))
-      << Status(id).dump() << "\n"
-      << Ctl({"rollout", "explain", id}).out;
+  ASSERT_TRUE(WaitState(id, "ROLLED_BACK", absl::Seconds(90)));
   const absl::Time rolled_back = absl::Now();
   // 99% of the hosts that ever ran v2 back on v1 (with a few dozen hosts: all of them).
   const bool recovered = fleet->WaitFor(
@@ -427,22 +427,16 @@ TEST_F(BlastRadiusTest, AThreefoldRegressionHaltsInsideCanary) {
   ASSERT_EQ(dogfood.code, 0) << dogfood.err;
   agent::FleetOptions options = FleetOpts(2000, bad);
   options.token_fractions.push_back({std::string(absl::StripAsciiWhitespace(dogfood.out)), 0.5});
-  root_ = *agent::TrustConfiguredRoot(testing::ReadFileOrDie(keys_.root_path));
-  agent::Fleet fleet(options, *root_);
-  ASSERT_TRUE(fleet.Start().ok());
-  ASSERT_TRUE(
-      fleet.WaitFor([](const auto& s) { return s.enrolled == s.agents; }, absl::Seconds(180)))
-      << fleet.Summary().ToLine();
+  std::unique_ptr<agent::Fleet> fleet = EnrolledFleet(std::move(options));
   Publish(2);
   const absl::Time started = absl::Now();
   const std::string id = Start(2);
-  ASSERT_TRUE(WaitState(id, "HALTED", absl::Seconds(240))) << Status(id).dump() << "\n"
-                                                           << Ctl({"rollout", "explain", id}).out;
+  ASSERT_TRUE(WaitState(id, "HALTED", absl::Seconds(240)));
   const absl::Duration to_halt = absl::Now() - started;
   absl::SleepFor(absl::Seconds(2));
   const nlohmann::json action = FirstAction(id);
   const nlohmann::json& evidence = action["evidence"];
-  const agent::FleetSummary s = fleet.Summary();
+  const agent::FleetSummary s = fleet->Summary();
   const int64_t canary = s.ring_agents.at("canary");
   const int64_t exposed = s.EverApplied("", kChannel, 2);
   std::cout << "3x REGRESSION (2000 agents, " << canary << " in canary): " << exposed
@@ -453,7 +447,7 @@ TEST_F(BlastRadiusTest, AThreefoldRegressionHaltsInsideCanary) {
   EXPECT_EQ(evidence["test"]["vs_baseline"]["outcome"], "reject_h0") << evidence["test"].dump();
   EXPECT_LT(exposed, canary);  // halted before the whole canary ring took it
   EXPECT_EQ(s.EverApplied("early", kChannel, 2) + s.EverApplied("broad", kChannel, 2), 0);
-  fleet.Stop();
+  fleet->Stop();
 }
 
 }  // namespace
