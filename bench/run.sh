@@ -3,8 +3,12 @@
 # in the same run, against the targets below. Machines here are shared and
 # noisy: ratios, not absolute times, are what we hold ourselves to.
 #
-#   ./bench/run.sh            build (if needed), run the micro-benchmarks, then the flood
-#                             benchmark (bench/flood.sh: a real server and PostgreSQL)
+#   ./bench/run.sh            build (if needed), run the micro-benchmarks, then the ones
+#                             that drive a real server on a throwaway PostgreSQL:
+#                             bench/flood.sh (overload), bench/ingest.sh (B3, telemetry
+#                             ingest against psql \copy and single-row INSERT) and
+#                             bench/footprint.sh (B5, server RSS and database bytes per
+#                             agent at 1M agents)
 #   ./bench/run.sh --no-flood the micro-benchmarks only
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,9 +52,11 @@ echo "${out}" | awk -F, -v targets="$(for k in "${!target[@]}"; do printf '%s=%s
     exit fail
   }' || micro=$?
 
-flood=0
+served=0
 if [[ "${1:-}" != "--no-flood" ]]; then
-  echo
-  ./bench/flood.sh || flood=$?
+  for b in flood ingest footprint; do
+    echo
+    ./bench/${b}.sh || served=1
+  done
 fi
-exit $(( micro != 0 || flood != 0 ))
+exit $(( micro != 0 || served != 0 ))

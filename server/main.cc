@@ -102,6 +102,15 @@ int main(int argc, char** argv) {
                 "seconds between full snapshot refreshes, the safety net behind the database's "
                 "change notifications; default 2")
         ->check(CLI::Range(0.1, 3600.0));
+    add_seconds(cmd, "--fleet-stats-interval", config.fleet_stats_interval,
+                "seconds between counts of agents by ring and version for the metrics (a scan "
+                "of the agents table); default 30")
+        ->check(CLI::Range(0.1, 86400.0));
+    cmd->add_option_function<int>(
+           "--telemetry-retention-days",
+           [&config](int days) { config.telemetry_retention = absl::Hours(24) * days; },
+           "days crash reports and health events are kept; default 90")
+        ->check(CLI::Range(1, 3650));
     // Overload protection: docs/operations.md, "Overload and hostile agents".
     cmd->add_option("--agent-rate", config.agent_rate,
                     "calls per second each agent may make (token bucket); default: 10 per poll "
@@ -117,6 +126,10 @@ int main(int argc, char** argv) {
     add_seconds(cmd, "--telemetry-flush-interval", config.telemetry_flush_interval,
                 "seconds between telemetry writes; default 0.5")
         ->check(CLI::Range(0.01, 3600.0));
+    cmd->add_option("--telemetry-writers", config.telemetry_writers,
+                    "telemetry queues written in parallel, each on its own database connection")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 16));
     cmd->add_option("--telemetry-max-rows", config.telemetry_max_rows,
                     "telemetry rows queued at most, all agents together")
         ->capture_default_str()

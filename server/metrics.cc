@@ -109,6 +109,11 @@ Metrics::Metrics(prometheus::Registry& registry)
            registry, "ringwarden_snapshot_refresh_errors_total",
            "Failed rebuilds of the assignment snapshot (database unreachable).")
            .Add({});
+  telemetry_upkeep_errors_ =
+      &Build<prometheus::Counter>(
+           registry, "ringwarden_telemetry_upkeep_errors_total",
+           "Failed passes of telemetry retention (day partitions not created or not dropped).")
+           .Add({});
   telemetry_dropped_ =
       &Build<prometheus::Counter>(
            registry, "ringwarden_telemetry_dropped_rows_total",

@@ -75,6 +75,7 @@ class Metrics final : public StoreObserver, public ControllerObserver {
   prometheus::Gauge& admin_queue_depth() { return *admin_queue_depth_; }
   prometheus::Gauge& emergency_stop_active() { return *emergency_stop_active_; }
   prometheus::Counter& snapshot_refresh_errors() { return *snapshot_refresh_errors_; }
+  prometheus::Counter& telemetry_upkeep_errors() { return *telemetry_upkeep_errors_; }
   prometheus::Gauge& snapshot_age_seconds() { return *snapshot_age_seconds_; }
   prometheus::Counter& telemetry_dropped() { return *telemetry_dropped_; }
   prometheus::Counter& telemetry_poison_rows() { return *telemetry_poison_rows_; }
@@ -137,6 +138,7 @@ class Metrics final : public StoreObserver, public ControllerObserver {
   prometheus::Gauge* admin_queue_depth_;
   prometheus::Gauge* emergency_stop_active_;
   prometheus::Counter* snapshot_refresh_errors_;
+  prometheus::Counter* telemetry_upkeep_errors_;
   prometheus::Counter* telemetry_dropped_;
   prometheus::Counter* telemetry_poison_rows_;
   prometheus::Counter* requests_refused_[kRefusalReasons];

@@ -157,6 +157,9 @@ absl::Status Server::Start() {
     return absl::InvalidArgumentError(
         "--telemetry-agent-rows must be between 1 and --telemetry-max-rows");
   }
+  if (config_.telemetry_writers < 1 || config_.telemetry_writers > 16) {
+    return absl::InvalidArgumentError("--telemetry-writers must be between 1 and 16");
+  }
   auto parts = std::make_unique<Parts>();
   ASSIGN_OR_RETURN(const std::string pinned_root, ReadConfigFile(config_.root_file, "--root"));
   ASSIGN_OR_RETURN(const std::string server_key_pem,
@@ -175,7 +178,9 @@ absl::Status Server::Start() {
               << report.applied.size() << " migrations applied)" << std::endl;
   }
   parts->metrics = std::make_unique<Metrics>(*parts->registry);
-  parts->store = std::make_unique<PgStore>(config_.database, config_.db_workers + 2);
+  // Admin workers, the telemetry writers, and one each for the controller and the refresher.
+  parts->store = std::make_unique<PgStore>(config_.database,
+                                           config_.db_workers + config_.telemetry_writers + 2);
   parts->store->SetObserver(parts->metrics.get());
   Clock& clock = RealClock::Instance();
   parts->admin_tokens = std::make_unique<AdminTokens>(*parts->store, clock, SecureRandomBytes);
@@ -191,6 +196,7 @@ absl::Status Server::Start() {
   TelemetryLimits telemetry_limits;
   telemetry_limits.max_rows = config_.telemetry_max_rows;
   telemetry_limits.max_rows_per_agent = config_.telemetry_agent_rows;
+  telemetry_limits.lanes = config_.telemetry_writers;
   parts->telemetry = std::make_unique<TelemetryWriter>(
       *parts->store, config_.telemetry_flush_interval, telemetry_limits);
   parts->admin_queue = std::make_unique<WorkQueue>(config_.db_workers, /*capacity=*/256,
@@ -299,6 +305,8 @@ void Server::RefreshLoop() {
   bool logged = false;
   bool trust_sync_logged = false;
   absl::Time last_metrics = absl::InfinitePast();
+  absl::Time last_fleet_stats = absl::InfinitePast();
+  absl::Time last_upkeep = absl::InfinitePast();
   while (true) {
     {
       absl::MutexLock lock(&wake_mu_);
@@ -351,12 +359,34 @@ void Server::RefreshLoop() {
           static_cast<double>(dropped - dropped_reported));
       dropped_reported = dropped;
     }
-    if (status.ok()) {
+    if (status.ok() && absl::Now() - last_fleet_stats >= config_.fleet_stats_interval) {
+      last_fleet_stats = absl::Now();
       absl::StatusOr<FleetStats> stats = parts_->store->LoadFleetStats();
       if (stats.ok()) {
         parts_->metrics->UpdateFleetStats(*stats);
       }
     }
+    if (status.ok() && absl::Now() - last_upkeep >= config_.telemetry_upkeep_interval) {
+      last_upkeep = absl::Now();
+      MaintainTelemetry();
+    }
+  }
+}
+
+void Server::MaintainTelemetry() {
+  absl::StatusOr<TelemetryUpkeep> upkeep =
+      parts_->store->MaintainTelemetry(config_.telemetry_retention, absl::Now());
+  if (!upkeep.ok()) {
+    parts_->metrics->telemetry_upkeep_errors().Increment();
+    std::cerr << "telemetry retention failed; retrying in "
+              << absl::FormatDuration(config_.telemetry_upkeep_interval) << ": " << upkeep.status()
+              << std::endl;
+    return;
+  }
+  if (upkeep->partitions_dropped > 0 || upkeep->rows_expired > 0) {
+    std::cerr << "telemetry retention: dropped " << upkeep->partitions_dropped
+              << " day partitions and " << upkeep->rows_expired << " rows older than "
+              << absl::FormatDuration(config_.telemetry_retention) << std::endl;
   }
 }
 

@@ -53,7 +53,14 @@ struct ServerConfig {
   // The safety net behind LISTEN/NOTIFY: a full snapshot refresh at least this often, and the
   // cadence of the queue and fleet metrics.
   absl::Duration refresh_interval = absl::Seconds(2);
+  // Fleet statistics (agents by ring and version) scan the agents table: not on every refresh.
+  absl::Duration fleet_stats_interval = absl::Seconds(30);
+  // Crash reports and health events are kept this long (whole UTC days), checked hourly.
+  absl::Duration telemetry_retention = absl::Hours(24 * 90);
+  absl::Duration telemetry_upkeep_interval = absl::Hours(1);
   absl::Duration telemetry_flush_interval = absl::Milliseconds(500);
+  // Telemetry queues written in parallel, each on its own database connection.
+  int telemetry_writers = 2;
   int db_workers = 4;
   bool controller = true;
   absl::Duration controller_interval = absl::Seconds(5);
@@ -100,6 +107,8 @@ class Server {
  private:
   struct Parts;
   void RefreshLoop();
+  // MaintainTelemetry runs one retention pass (day partitions) and logs what it dropped.
+  void MaintainTelemetry();
   // WakeRefresher asks the refresh loop for a snapshot refresh now (a catalog change was
   // committed); wakes that arrive during a refresh are folded into one more.
   void WakeRefresher();

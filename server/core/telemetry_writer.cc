@@ -4,6 +4,8 @@
 #include <iostream>
 #include <iterator>
 
+#include "absl/hash/hash.h"
+
 namespace ringwarden {
 namespace {
 
@@ -73,17 +75,17 @@ TelemetryRows Slice(const TelemetryRows& rows, size_t lo, size_t hi) {
 
 }  // namespace
 
-TelemetryWriter::TelemetryWriter(TelemetrySink& sink, absl::Duration flush_interval,
-                                 TelemetryLimits limits)
+TelemetryLane::TelemetryLane(TelemetrySink& sink, absl::Duration flush_interval,
+                             TelemetryLimits limits)
     : sink_(sink), flush_interval_(flush_interval), limits_(limits), thread_([this] { Loop(); }) {}
 
-TelemetryWriter::~TelemetryWriter() {
+TelemetryLane::~TelemetryLane() {
   stop_.Notify();
   thread_.join();
   Flush().IgnoreError();  // best effort; what fails here is lost with the process
 }
 
-TelemetryAdmission TelemetryWriter::Admit(TelemetryRows rows) {
+TelemetryAdmission TelemetryLane::Admit(TelemetryRows rows) {
   absl::flat_hash_map<std::string, size_t> counts = CountByAgent(rows);
   absl::MutexLock lock(&mu_);
   if (pending_.size() + rows.size() > limits_.max_rows) {
@@ -106,30 +108,30 @@ TelemetryAdmission TelemetryWriter::Admit(TelemetryRows rows) {
   return TelemetryAdmission::kQueued;
 }
 
-size_t TelemetryWriter::Pending() const {
+size_t TelemetryLane::Pending() const {
   absl::MutexLock lock(&mu_);
   return pending_.size();
 }
 
-size_t TelemetryWriter::PendingFor(const std::string& agent_id) const {
+size_t TelemetryLane::PendingFor(const std::string& agent_id) const {
   absl::MutexLock lock(&mu_);
   auto it = per_agent_.find(agent_id);
   return it == per_agent_.end() ? 0 : it->second;
 }
 
-size_t TelemetryWriter::TrackedAgents() const {
+size_t TelemetryLane::TrackedAgents() const {
   absl::MutexLock lock(&mu_);
   return per_agent_.size();
 }
 
-absl::Status TelemetryWriter::Isolate(const TelemetryRows& rows, int& budget) {
+absl::Status TelemetryLane::Isolate(const TelemetryRows& rows, int& budget) {
   const size_t n = rows.size();
   absl::Status first = WriteOrDrop(Slice(rows, 0, n / 2), budget);
   absl::Status second = WriteOrDrop(Slice(rows, n / 2, n), budget);
   return first.ok() ? second : first;
 }
 
-absl::Status TelemetryWriter::WriteOrDrop(const TelemetryRows& rows, int& budget) {
+absl::Status TelemetryLane::WriteOrDrop(const TelemetryRows& rows, int& budget) {
   if (rows.empty()) {
     return absl::OkStatus();
   }
@@ -152,7 +154,7 @@ absl::Status TelemetryWriter::WriteOrDrop(const TelemetryRows& rows, int& budget
   return Drop(n, status);
 }
 
-absl::Status TelemetryWriter::Drop(size_t rows, const absl::Status& status) {
+absl::Status TelemetryLane::Drop(size_t rows, const absl::Status& status) {
   // A single row refused for good, or no budget left: drop, count, and keep
   // the rest flowing.
   dropped_rows_ += static_cast<int64_t>(rows);
@@ -162,7 +164,7 @@ absl::Status TelemetryWriter::Drop(size_t rows, const absl::Status& status) {
   return status;
 }
 
-absl::Status TelemetryWriter::Flush() {
+absl::Status TelemetryLane::Flush() {
   absl::MutexLock flush_lock(&flush_mu_);
   TelemetryRows batch;
   {
@@ -195,7 +197,7 @@ absl::Status TelemetryWriter::Flush() {
   return Isolate(batch, budget);
 }
 
-void TelemetryWriter::Requeue(TelemetryRows batch) {
+void TelemetryLane::Requeue(TelemetryRows batch) {
   // Put the batch back in front of anything that arrived meanwhile.
   AppendRows(batch, pending_);
   pending_ = std::move(batch);
@@ -209,7 +211,7 @@ void TelemetryWriter::Requeue(TelemetryRows batch) {
   per_agent_ = CountByAgent(pending_);
 }
 
-void TelemetryWriter::Loop() {
+void TelemetryLane::Loop() {
   bool logged = false;
   while (!stop_.WaitForNotificationWithTimeout(flush_interval_)) {
     absl::Status status = Flush();
@@ -220,6 +222,68 @@ void TelemetryWriter::Loop() {
       logged = false;
     }
   }
+}
+
+TelemetryWriter::TelemetryWriter(TelemetrySink& sink, absl::Duration flush_interval,
+                                 TelemetryLimits limits) {
+  const int lanes = std::max(1, limits.lanes);
+  TelemetryLimits lane_limits = limits;
+  lane_limits.max_rows = (limits.max_rows + lanes - 1) / lanes;
+  for (int i = 0; i < lanes; ++i) {
+    lanes_.push_back(std::make_unique<TelemetryLane>(sink, flush_interval, lane_limits));
+  }
+}
+
+TelemetryLane& TelemetryWriter::LaneOf(const std::string& agent_id) const {
+  return *lanes_[absl::HashOf(agent_id) % lanes_.size()];
+}
+
+TelemetryAdmission TelemetryWriter::Admit(TelemetryRows rows) {
+  const std::string* first = nullptr;
+  ForEachAgentId(rows, [&](const std::string& id) {
+    if (first == nullptr) first = &id;
+  });
+  TelemetryLane& lane = first == nullptr ? *lanes_.front() : LaneOf(*first);
+  return lane.Admit(std::move(rows));
+}
+
+absl::Status TelemetryWriter::Flush() {
+  std::vector<absl::Status> results(lanes_.size());
+  std::vector<std::thread> others;
+  for (size_t i = 1; i < lanes_.size(); ++i) {
+    others.emplace_back([this, i, &results] { results[i] = lanes_[i]->Flush(); });
+  }
+  results[0] = lanes_[0]->Flush();
+  for (std::thread& t : others) t.join();
+  for (const absl::Status& status : results) {
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+size_t TelemetryWriter::Pending() const {
+  return Sum([](const TelemetryLane& l) { return l.Pending(); });
+}
+size_t TelemetryWriter::PendingFor(const std::string& agent_id) const {
+  return LaneOf(agent_id).PendingFor(agent_id);
+}
+size_t TelemetryWriter::TrackedAgents() const {
+  return Sum([](const TelemetryLane& l) { return l.TrackedAgents(); });
+}
+int64_t TelemetryWriter::RowsWritten() const {
+  return Sum([](const TelemetryLane& l) { return l.RowsWritten(); });
+}
+int64_t TelemetryWriter::WriteErrors() const {
+  return Sum([](const TelemetryLane& l) { return l.WriteErrors(); });
+}
+int64_t TelemetryWriter::DroppedRows() const {
+  return Sum([](const TelemetryLane& l) { return l.DroppedRows(); });
+}
+int64_t TelemetryWriter::PoisonRows() const {
+  return Sum([](const TelemetryLane& l) { return l.PoisonRows(); });
+}
+int64_t TelemetryWriter::ShareRefusals() const {
+  return Sum([](const TelemetryLane& l) { return l.ShareRefusals(); });
 }
 
 }  // namespace ringwarden

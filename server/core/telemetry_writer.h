@@ -1,24 +1,27 @@
 // telemetry_writer.h: aggregates agent telemetry in memory and writes it in batches.
 //
 // Handlers Add() rows and return at once; a flush thread writes everything
-// gathered in one transaction every flush interval. If the database is down
-// (UNAVAILABLE), rows wait (up to a bound, after which the oldest heartbeats are
-// dropped and counted) and are written when it returns. A batch refused with any
-// other code is split in halves and each half written on its own, down to single
-// rows: a row the database refuses for good (a "poison" row) is dropped alone and
-// counted, and every other row of the flush is written. A budget of writes per
-// flush keeps a database that refuses everything from costing a write per row.
+// gathered in one transaction every flush interval. With several lanes
+// (TelemetryLimits::lanes) each lane is such a queue and thread, and the lanes
+// write in parallel on their own connections; an agent's rows all go to one lane. If the database
+// is down (UNAVAILABLE), rows wait (up to a bound, after which the oldest heartbeats are dropped
+// and counted) and are written when it returns. A batch refused with any other code is split in
+// halves and each half written on its own, down to single rows: a row the database refuses for good
+// (a "poison" row) is dropped alone and counted, and every other row of the flush is written. A
+// budget of writes per flush keeps a database that refuses everything from costing a write per row.
 // Add refuses when the buffer is full, or when the rows' agent already holds its
 // share of it, so callers can answer RESOURCE_EXHAUSTED and the agent resends:
 // one agent's flood fills only its own share.
 // Thread-safety: all methods are safe from any thread; the destructor flushes
-// once more and joins the flush thread.
+// once more and joins the flush threads.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -38,6 +41,10 @@ struct TelemetryLimits {
   size_t max_rows_per_agent = 20'000;
   // Writes one flush may spend isolating refused rows before it drops what is left.
   int max_isolation_writes = 256;
+  // Queues flushed in parallel, each by its own thread (and database connection); an
+  // agent's rows always go to the same lane, so they stay in order. max_rows is split
+  // evenly among the lanes.
+  int lanes = 1;
 };
 
 // TelemetryAdmission is the answer of Add.
@@ -47,13 +54,12 @@ enum class TelemetryAdmission {
   kAgentShare,  // one of the rows' agents holds its max_rows_per_agent
 };
 
-class TelemetryWriter {
+// TelemetryLane is one queue and the thread that flushes it (see TelemetryWriter).
+class TelemetryLane {
  public:
-  // `sink` must outlive the writer.
-  TelemetryWriter(TelemetrySink& sink, absl::Duration flush_interval, TelemetryLimits limits);
-  TelemetryWriter(TelemetrySink& sink, absl::Duration flush_interval, size_t max_rows)
-      : TelemetryWriter(sink, flush_interval, TelemetryLimits{max_rows, max_rows}) {}
-  ~TelemetryWriter();
+  // `sink` must outlive the lane.
+  TelemetryLane(TelemetrySink& sink, absl::Duration flush_interval, TelemetryLimits limits);
+  ~TelemetryLane();
 
   // Add queues rows, all or nothing; true when queued.
   bool Add(TelemetryRows rows) { return Admit(std::move(rows)) == TelemetryAdmission::kQueued; }
@@ -103,6 +109,42 @@ class TelemetryWriter {
   std::atomic<int64_t> share_refusals_{0};
   absl::Notification stop_;
   std::thread thread_;
+};
+
+class TelemetryWriter {
+ public:
+  // `sink` must outlive the writer.
+  TelemetryWriter(TelemetrySink& sink, absl::Duration flush_interval, TelemetryLimits limits);
+  TelemetryWriter(TelemetrySink& sink, absl::Duration flush_interval, size_t max_rows)
+      : TelemetryWriter(sink, flush_interval, TelemetryLimits{max_rows, max_rows}) {}
+
+  // Add and Admit queue rows, all or nothing, in the lane of the rows' first agent: callers
+  // admit one agent's rows per call (the agent service does).
+  bool Add(TelemetryRows rows) { return Admit(std::move(rows)) == TelemetryAdmission::kQueued; }
+  TelemetryAdmission Admit(TelemetryRows rows);
+  // Flush writes what every lane holds now, the lanes in parallel; returns the first
+  // failing lane's status.
+  absl::Status Flush();
+
+  size_t Pending() const;
+  size_t PendingFor(const std::string& agent_id) const;
+  size_t TrackedAgents() const;
+  int64_t RowsWritten() const;
+  int64_t WriteErrors() const;
+  int64_t DroppedRows() const;
+  int64_t PoisonRows() const;
+  int64_t ShareRefusals() const;
+
+ private:
+  TelemetryLane& LaneOf(const std::string& agent_id) const;
+  template <typename F>
+  auto Sum(F f) const {
+    decltype(f(*lanes_.front())) total{};
+    for (const auto& lane : lanes_) total += f(*lane);
+    return total;
+  }
+
+  std::vector<std::unique_ptr<TelemetryLane>> lanes_;
 };
 
 }  // namespace ringwarden

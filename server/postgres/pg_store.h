@@ -75,6 +75,8 @@ class PgStore final : public Store {
 
   // TelemetrySink (pg_telemetry.cc)
   absl::Status WriteTelemetry(const TelemetryRows& rows) override;
+  absl::StatusOr<TelemetryUpkeep> MaintainTelemetry(absl::Duration retention,
+                                                    absl::Time now) override;
 
   // HealthSource (pg_health.cc)
   absl::StatusOr<RolloutHealthRows> LoadRolloutHealth(const HealthQuery& query) override;

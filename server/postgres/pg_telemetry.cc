@@ -14,6 +14,9 @@
 namespace ringwarden {
 namespace {
 
+// Day partitions are kept ready this many days ahead of today.
+constexpr int kTelemetryDaysAhead = 2;
+
 // CheckStorable refuses words that could not be read back (ParseApplyOutcome
 // and ParseCrashKind reject kUnspecified), so one bad row never poisons reads.
 absl::Status CheckStorable(const TelemetryRows& rows) {
@@ -54,6 +57,43 @@ void StageHeartbeats(PgTx& tx, const std::vector<HeartbeatRow>& heartbeats) {
   stream.complete();
 }
 
+// StageRows streams the applies, downloads, crash reports and health events
+// into their staging tables; what was staged is then moved by one statement each.
+void StageRows(PgTx& tx, const TelemetryRows& rows) {
+  tx.ExecUnprepared(sql::kCreateTelemetryStaging);
+  if (!rows.applies.empty()) {
+    pqxx::stream_to stream(tx.work(), sql::kApplyStagingTable);
+    int64_t n = 0;
+    for (const ApplyRow& a : rows.applies) {
+      stream << std::make_tuple(n++, a.agent_id, a.channel, a.version,
+                                std::string(ApplyOutcomeName(a.outcome)), a.detail, ToMicros(a.at));
+    }
+    stream.complete();
+  }
+  if (!rows.fetches.empty()) {
+    pqxx::stream_to stream(tx.work(), sql::kFetchStagingTable);
+    for (const FetchRow& f : rows.fetches) {
+      stream << std::make_tuple(f.agent_id, f.channel, f.version, ToMicros(f.at));
+    }
+    stream.complete();
+  }
+  if (!rows.crashes.empty()) {
+    pqxx::stream_to stream(tx.work(), sql::kCrashStagingTable);
+    for (const CrashRow& c : rows.crashes) {
+      stream << std::make_tuple(c.agent_id, std::string(CrashKindName(c.kind)), c.channel,
+                                c.version, c.detail, ToMicros(c.at));
+    }
+    stream.complete();
+  }
+  if (!rows.health_events.empty()) {
+    pqxx::stream_to stream(tx.work(), sql::kHealthEventStagingTable);
+    for (const HealthEventRow& h : rows.health_events) {
+      stream << std::make_tuple(h.agent_id, h.kind, h.channel, h.version, h.detail, ToMicros(h.at));
+    }
+    stream.complete();
+  }
+}
+
 }  // namespace
 
 absl::Status PgStore::WriteTelemetry(const TelemetryRows& rows) {
@@ -68,23 +108,35 @@ absl::Status PgStore::WriteTelemetry(const TelemetryRows& rows) {
       tx.Exec(sql::kMergeHeartbeatsIntoAgents);
       tx.Exec(sql::kMergeHeartbeatsIntoVersions);
     }
-    for (const ApplyRow& a : rows.applies) {
-      tx.Exec(sql::kUpsertApply, a.agent_id, a.channel, a.version,
-              std::string(ApplyOutcomeName(a.outcome)), a.detail, ToMicros(a.at));
+    if (rows.applies.empty() && rows.fetches.empty() && rows.crashes.empty() &&
+        rows.health_events.empty()) {
+      return absl::OkStatus();
     }
-    for (const FetchRow& f : rows.fetches) {
-      tx.Exec(sql::kUpsertFetch, f.agent_id, f.channel, f.version, ToMicros(f.at));
-    }
-    for (const CrashRow& c : rows.crashes) {
-      tx.Exec(sql::kInsertCrash, c.agent_id, std::string(CrashKindName(c.kind)), c.channel,
-              c.version, c.detail, ToMicros(c.at));
-    }
-    for (const HealthEventRow& h : rows.health_events) {
-      tx.Exec(sql::kInsertHealthEvent, h.agent_id, h.kind, h.channel, h.version, h.detail,
-              ToMicros(h.at));
-    }
+    StageRows(tx, rows);
+    if (!rows.applies.empty()) tx.Exec(sql::kMergeApplies);
+    if (!rows.fetches.empty()) tx.Exec(sql::kMergeFetches);
+    if (!rows.crashes.empty()) tx.Exec(sql::kMergeCrashes);
+    if (!rows.health_events.empty()) tx.Exec(sql::kMergeHealthEvents);
     return absl::OkStatus();
   });
+}
+
+absl::StatusOr<TelemetryUpkeep> PgStore::MaintainTelemetry(absl::Duration retention,
+                                                           absl::Time now) {
+  if (retention < absl::Hours(24)) {
+    return absl::InvalidArgumentError("telemetry retention must be at least one day");
+  }
+  TelemetryUpkeep out;
+  RETURN_IF_ERROR(pool_->Run(
+      "maintain_telemetry", "maintaining telemetry partitions", [&](PgTx& tx) -> absl::Status {
+        const pqxx::row row = tx.Exec1(sql::kMaintainTelemetry, absl::ToInt64Seconds(retention),
+                                       kTelemetryDaysAhead, ToMicros(now));
+        out.partitions_created = row[0].as<int>();
+        out.partitions_dropped = row[1].as<int>();
+        out.rows_expired = row[2].as<int64_t>();
+        return absl::OkStatus();
+      }));
+  return out;
 }
 
 }  // namespace ringwarden

@@ -387,43 +387,73 @@ ON CONFLICT (agent_id, channel) DO UPDATE SET
   reported_at = EXCLUDED.reported_at
 WHERE agent_versions.reported_at <= EXCLUDED.reported_at)sql"};
 
+// Applies, downloads, crash reports and health events are streamed (COPY) into
+// session-local staging tables too, then moved by one statement each. `n` is
+// the row's place in the batch, so the last detail of a repeated apply wins.
 // Rows of agents that never enrolled are ignored, not fatal to the batch.
-// $4: ApplyOutcomeName; $6: at, Unix microseconds.
-inline constexpr Statement kUpsertApply = {"upsert_apply", R"sql(
-INSERT INTO apply_results (agent_id, channel, version, outcome, detail, first_at, last_at)
-SELECT $1, $2, $3, $4, $5,
-       timestamptz 'epoch' + $6::bigint * interval '1 microsecond',
-       timestamptz 'epoch' + $6::bigint * interval '1 microsecond'
-WHERE EXISTS (SELECT 1 FROM agents WHERE agent_id = $1)
+inline constexpr char kApplyStagingTable[] = "apply_in";
+inline constexpr char kFetchStagingTable[] = "fetch_in";
+inline constexpr char kCrashStagingTable[] = "crash_in";
+inline constexpr char kHealthEventStagingTable[] = "health_event_in";
+inline constexpr Statement kCreateTelemetryStaging = {"create_telemetry_staging", R"sql(
+CREATE TEMP TABLE IF NOT EXISTS apply_in (
+  n bigint, agent_id text, channel text, version bigint, outcome text, detail text, at_us bigint
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS fetch_in (
+  agent_id text, channel text, version bigint, at_us bigint
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS crash_in (
+  agent_id text, kind text, channel text, version bigint, detail text, at_us bigint
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS health_event_in (
+  agent_id text, kind text, channel text, version bigint, detail text, at_us bigint
+) ON COMMIT DELETE ROWS)sql"};
+
+// One row per agent, version and outcome: repeats in the batch add to its count.
+inline constexpr Statement kMergeApplies = {"merge_applies", R"sql(
+INSERT INTO apply_results (agent_id, channel, version, outcome, detail, first_at, last_at, count)
+SELECT s.agent_id, s.channel, s.version, s.outcome, (array_agg(s.detail ORDER BY s.n DESC))[1],
+       timestamptz 'epoch' + min(s.at_us) * interval '1 microsecond',
+       timestamptz 'epoch' + max(s.at_us) * interval '1 microsecond', count(*)
+FROM apply_in s JOIN agents a USING (agent_id)
+GROUP BY s.agent_id, s.channel, s.version, s.outcome
 ON CONFLICT (agent_id, channel, version, outcome) DO UPDATE SET
   detail = EXCLUDED.detail,
   last_at = greatest(apply_results.last_at, EXCLUDED.last_at),
-  count = apply_results.count + 1)sql"};
+  count = apply_results.count + EXCLUDED.count)sql"};
 
-// $4: at, Unix microseconds.
-inline constexpr Statement kUpsertFetch = {"upsert_fetch", R"sql(
-INSERT INTO content_fetches (agent_id, channel, version, first_at, last_at)
-SELECT $1, $2, $3,
-       timestamptz 'epoch' + $4::bigint * interval '1 microsecond',
-       timestamptz 'epoch' + $4::bigint * interval '1 microsecond'
-WHERE EXISTS (SELECT 1 FROM agents WHERE agent_id = $1)
+inline constexpr Statement kMergeFetches = {"merge_fetches", R"sql(
+INSERT INTO content_fetches (agent_id, channel, version, first_at, last_at, count)
+SELECT s.agent_id, s.channel, s.version,
+       timestamptz 'epoch' + min(s.at_us) * interval '1 microsecond',
+       timestamptz 'epoch' + max(s.at_us) * interval '1 microsecond', count(*)
+FROM fetch_in s JOIN agents a USING (agent_id)
+GROUP BY s.agent_id, s.channel, s.version
 ON CONFLICT (agent_id, channel, version) DO UPDATE SET
   last_at = greatest(content_fetches.last_at, EXCLUDED.last_at),
-  count = content_fetches.count + 1)sql"};
+  count = content_fetches.count + EXCLUDED.count)sql"};
 
-// $2: CrashKindName; $6: at, Unix microseconds.
-inline constexpr Statement kInsertCrash = {"insert_crash", R"sql(
+// `kind` holds CrashKindName.
+inline constexpr Statement kMergeCrashes = {"merge_crashes", R"sql(
 INSERT INTO crash_reports (agent_id, kind, channel, version, detail, at)
-SELECT $1, $2, $3, $4, $5, timestamptz 'epoch' + $6::bigint * interval '1 microsecond'
-WHERE EXISTS (SELECT 1 FROM agents WHERE agent_id = $1))sql"};
+SELECT s.agent_id, s.kind, s.channel, s.version, s.detail,
+       timestamptz 'epoch' + s.at_us * interval '1 microsecond'
+FROM crash_in s JOIN agents a USING (agent_id))sql"};
 
-// $2: the kind (ValidateHealthEventKind); $6: at, Unix microseconds. A replayed event is
-// stored once (migration 0012).
-inline constexpr Statement kInsertHealthEvent = {"insert_health_event", R"sql(
+// `kind` passed ValidateHealthEventKind. A replayed event is stored once (migration 0012).
+inline constexpr Statement kMergeHealthEvents = {"merge_health_events", R"sql(
 INSERT INTO health_events (agent_id, kind, channel, version, detail, at)
-SELECT $1, $2, $3, $4, $5, timestamptz 'epoch' + $6::bigint * interval '1 microsecond'
-WHERE EXISTS (SELECT 1 FROM agents WHERE agent_id = $1)
+SELECT s.agent_id, s.kind, s.channel, s.version, s.detail,
+       timestamptz 'epoch' + s.at_us * interval '1 microsecond'
+FROM health_event_in s JOIN agents a USING (agent_id)
 ON CONFLICT (agent_id, channel, version, kind, at) DO NOTHING)sql"};
+
+// Partitions of crash_reports and health_events (migration 0013). $1: the
+// retention in seconds; $2: days ahead; $3: now, Unix microseconds.
+inline constexpr Statement kMaintainTelemetry = {"maintain_telemetry", R"sql(
+SELECT created, dropped, expired
+FROM ringwarden_maintain_telemetry($1::bigint * interval '1 second', $2::int,
+                                   timestamptz 'epoch' + $3::bigint * interval '1 microsecond'))sql"};
 
 // ---- Health and fleet views -------------------------------------------------
 

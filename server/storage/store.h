@@ -165,6 +165,25 @@ class TelemetrySink {
   virtual absl::Status WriteTelemetry(const TelemetryRows& rows) = 0;
 };
 
+// TelemetryUpkeep is what one retention pass did.
+struct TelemetryUpkeep {
+  int partitions_created = 0;
+  int partitions_dropped = 0;
+  int64_t rows_expired = 0;  // rows deleted one by one (outside every day partition)
+};
+
+// TelemetryRetention keeps the telemetry that grows with time (crash reports,
+// health events) within its retention.
+class TelemetryRetention {
+ public:
+  virtual ~TelemetryRetention() = default;
+  // MaintainTelemetry prepares storage for the coming days and forgets every
+  // UTC day that ended more than `retention` before `now`. INVALID_ARGUMENT
+  // for a retention under one day.
+  virtual absl::StatusOr<TelemetryUpkeep> MaintainTelemetry(absl::Duration retention,
+                                                            absl::Time now) = 0;
+};
+
 // HealthSource: the agents and their telemetry, as decisions and views read them.
 class HealthSource {
  public:
@@ -294,6 +313,7 @@ class Store : public CatalogStore,
               public PolicyStore,
               public RolloutStore,
               public TelemetrySink,
+              public TelemetryRetention,
               public HealthSource,
               public AuditLog,
               public AgentDirectory,

@@ -768,6 +768,30 @@ absl::Status FakeStore::WriteTelemetry(const TelemetryRows& rows) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<TelemetryUpkeep> FakeStore::MaintainTelemetry(absl::Duration retention,
+                                                             absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("maintain_telemetry"));
+  if (retention < absl::Hours(24)) {
+    return absl::InvalidArgumentError("telemetry retention must be at least one day");
+  }
+  const absl::Time cutoff = now - retention;
+  auto expired = [&](absl::Time at) {
+    const absl::Time day_end = absl::FromUnixSeconds((absl::ToUnixSeconds(at) / 86400 + 1) * 86400);
+    return day_end <= cutoff;
+  };
+  TelemetryUpkeep upkeep;
+  const size_t before = crashes_.size() + health_events_.size();
+  crashes_.erase(std::remove_if(crashes_.begin(), crashes_.end(),
+                                [&](const CrashRow& c) { return expired(c.at); }),
+                 crashes_.end());
+  health_events_.erase(std::remove_if(health_events_.begin(), health_events_.end(),
+                                      [&](const HealthEventRow& h) { return expired(h.at); }),
+                       health_events_.end());
+  upkeep.rows_expired = static_cast<int64_t>(before - crashes_.size() - health_events_.size());
+  return upkeep;
+}
+
 // ---- HealthSource ----
 
 absl::StatusOr<RolloutHealthRows> FakeStore::LoadRolloutHealth(const HealthQuery& query) {

@@ -79,6 +79,11 @@ class FakeStore final : public Store {
   // TelemetrySink
   absl::Status WriteTelemetry(const TelemetryRows& rows) override;
 
+  // TelemetryRetention: forgets the crash reports and health events of every
+  // UTC day that ended before the cutoff, as PgStore drops day partitions.
+  absl::StatusOr<TelemetryUpkeep> MaintainTelemetry(absl::Duration retention,
+                                                    absl::Time now) override;
+
   // HealthSource
   absl::StatusOr<RolloutHealthRows> LoadRolloutHealth(const HealthQuery& query) override;
   absl::StatusOr<std::pair<std::vector<AgentRecord>, int64_t>> ListAgents(std::optional<Ring> ring,

@@ -2,12 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "tests/support/fake_store.h"
@@ -342,6 +345,127 @@ TEST_F(TelemetryWriterTest, DestructorWritesWhatIsStillQueued) {
     ASSERT_TRUE(writer.Add(HeartbeatRows("a-1", {1})));
   }
   EXPECT_EQ(HeartbeatTimes(store_.Written()), Seconds({1}));
+}
+
+}  // namespace
+}  // namespace ringwarden
+
+namespace ringwarden {
+namespace {
+
+// RendezvousSink holds each write until `expected` writes are in flight at once (or a
+// deadline passes), and remembers the most it saw.
+class RendezvousSink final : public TelemetrySink {
+ public:
+  RendezvousSink(TelemetrySink& sink, int expected) : sink_(sink), expected_(expected) {}
+  absl::Status WriteTelemetry(const TelemetryRows& rows) override {
+    {
+      absl::MutexLock lock(&mu_);
+      ++in_flight_;
+      most_ = std::max(most_, in_flight_);
+      auto all_here = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return in_flight_ >= expected_ || released_;
+      };
+      if (!mu_.AwaitWithTimeout(absl::Condition(&all_here), absl::Seconds(5))) {
+        released_ = true;  // not parallel: let the writes go one by one
+      }
+      released_ = true;
+    }
+    absl::Status status;
+    {
+      absl::MutexLock lock(&write_mu_);
+      status = sink_.WriteTelemetry(rows);
+    }
+    absl::MutexLock lock(&mu_);
+    --in_flight_;
+    return status;
+  }
+  int most() {
+    absl::MutexLock lock(&mu_);
+    return most_;
+  }
+
+ private:
+  TelemetrySink& sink_;
+  const int expected_;
+  absl::Mutex mu_;
+  absl::Mutex write_mu_;  // the fake store's Written() keeps one order
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  int most_ ABSL_GUARDED_BY(mu_) = 0;
+  bool released_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+TelemetryLimits Lanes(int lanes, size_t max_rows) {
+  TelemetryLimits limits;
+  limits.max_rows = max_rows;
+  limits.max_rows_per_agent = max_rows;
+  limits.lanes = lanes;
+  return limits;
+}
+
+TEST_F(TelemetryWriterTest, LanesKeepEachAgentsRowsInOrderAndCountThemAll) {
+  TelemetryWriter writer(store_, kNeverDuringTheTest, Lanes(4, 10'000));
+  for (int round = 0; round < 5; ++round) {
+    for (int agent = 0; agent < 40; ++agent) {
+      ASSERT_TRUE(
+          writer.Add(HeartbeatRows("a-" + std::to_string(agent), {round * 10, round * 10 + 1})));
+    }
+    EXPECT_EQ(writer.PendingFor("a-7"), 2u);
+    EXPECT_EQ(writer.TrackedAgents(), 40u);
+    ASSERT_TRUE(writer.Flush().ok());
+  }
+  EXPECT_EQ(writer.Pending(), 0u);
+  EXPECT_EQ(writer.RowsWritten(), 5 * 40 * 2);
+  // Every lane wrote (40 agents spread over 4 lanes), in 5 rounds.
+  EXPECT_EQ(store_.Calls("write_telemetry"), 4 * 5);
+  std::map<std::string, std::vector<absl::Time>> per_agent;
+  for (const HeartbeatRow& h : store_.Written().heartbeats) {
+    per_agent[h.agent_id].push_back(h.at);
+  }
+  ASSERT_EQ(per_agent.size(), 40u);
+  for (const auto& [agent, times] : per_agent) {
+    EXPECT_EQ(times, Seconds({0, 1, 10, 11, 20, 21, 30, 31, 40, 41})) << agent;
+  }
+}
+
+TEST_F(TelemetryWriterTest, LanesWriteAtTheSameTime) {
+  RendezvousSink sink(store_, 2);
+  TelemetryWriter writer(sink, kNeverDuringTheTest, Lanes(2, 10'000));
+  // Enough agents that both lanes hold rows.
+  for (int agent = 0; agent < 20; ++agent) {
+    ASSERT_TRUE(writer.Add(HeartbeatRows("a-" + std::to_string(agent), {1})));
+  }
+  ASSERT_TRUE(writer.Flush().ok());
+  EXPECT_EQ(sink.most(), 2);
+  EXPECT_EQ(writer.RowsWritten(), 20);
+}
+
+TEST_F(TelemetryWriterTest, TheQueueBoundIsSplitAmongTheLanes) {
+  TelemetryWriter writer(store_, kNeverDuringTheTest, Lanes(2, 10));
+  EXPECT_EQ(writer.Admit(HeartbeatRows("a-1", {1, 2, 3, 4, 5, 6})), TelemetryAdmission::kQueueFull)
+      << "6 rows do not fit a lane of 5";
+  int queued = 0;
+  for (int agent = 0; agent < 40; ++agent) {
+    queued += writer.Add(HeartbeatRows("a-" + std::to_string(agent), {1})) ? 1 : 0;
+  }
+  EXPECT_EQ(queued, 10);
+  EXPECT_EQ(writer.Pending(), 10u);
+}
+
+TEST_F(TelemetryWriterTest, AnOutageInOneLaneKeepsItsRowsAndTheOtherLanesWrite) {
+  TelemetryWriter writer(store_, kNeverDuringTheTest, Lanes(2, 10'000));
+  for (int agent = 0; agent < 20; ++agent) {
+    ASSERT_TRUE(writer.Add(HeartbeatRows("a-" + std::to_string(agent), {1})));
+  }
+  store_.FailNext("write_telemetry", absl::UnavailableError("database restarting"));
+  EXPECT_TRUE(absl::IsUnavailable(writer.Flush()));
+  const int64_t written = writer.RowsWritten();
+  EXPECT_GT(written, 0);
+  EXPECT_LT(written, 20);
+  EXPECT_EQ(writer.Pending(), static_cast<size_t>(20 - written));
+  ASSERT_TRUE(writer.Flush().ok());
+  EXPECT_EQ(writer.RowsWritten(), 20);
+  EXPECT_EQ(writer.DroppedRows(), 0);
 }
 
 }  // namespace

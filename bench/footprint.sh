@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# B5, cost per known agent: a real ringwarden-server's resident memory with
+# --agents agents on record, against the same server with none (both measured
+# in this run), and the database's bytes per agent. The agents are written
+# straight into PostgreSQL, as enrollment leaves them: one in a hundred with a
+# label (group=dogfood, so the snapshot keeps it), each with a version in
+# effect on one channel and a recent heartbeat. Also reports how long a
+# snapshot refresh takes at that size (load_catalog), the work every replica
+# repeats on its refresh timer. Target: <= 128 bytes of server RSS per agent.
+#
+#   ./bench/footprint.sh [--agents 1000000]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+agents=1000000
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --agents) agents=$2; shift 2 ;;
+    *) echo "footprint: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+source bench/lib.sh
+metrics_port=$((57000 + RANDOM % 400))
+metrics_listen="127.0.0.1:${metrics_port}"
+flags=(--no-controller --refresh-interval 2)
+bench_start_server footprint-bench "${flags[@]}"
+
+# rss_kib waits for a few snapshot refreshes, then prints the server's VmRSS in KiB.
+rss_kib() {
+  sleep 8
+  awk '/^VmRSS:/ { print $2 }' "/proc/${server_pid}/status"
+}
+# refresh_ms prints the mean duration of the snapshot's catalog load so far.
+refresh_ms() {
+  curl -s "http://${metrics_listen}/metrics" | awk '
+    /^ringwarden_db_operation_duration_seconds_sum\{.*operation="load_catalog"/ { s = $2 }
+    /^ringwarden_db_operation_duration_seconds_count\{.*operation="load_catalog"/ { c = $2 }
+    END { printf "%.1f", c > 0 ? 1000 * s / c : 0 }'
+}
+
+echo "machine: $(nproc) cores, $(uname -sr); $(date -u '+%Y-%m-%d %H:%M UTC')"
+rss_empty=$(rss_kib)
+bench_stop_server
+
+t0=$(date +%s)
+psql "${db}" -q <<SQL
+INSERT INTO agents (agent_id, labels, ring, hostname, enrolled_at, last_seen_at, boot_id,
+                    boot_since, enrolled_with)
+SELECT format('agent-%s', md5(g::text)),
+       CASE WHEN g % 100 = 0 THEN '{"group": "dogfood"}'::jsonb ELSE '{}'::jsonb END,
+       CASE WHEN g % 100 = 0 THEN 'canary' WHEN g % 10 = 0 THEN 'early' ELSE 'broad' END,
+       format('host-%s.corp.example.com', g), now() - interval '30 days', now(),
+       md5((g * 7)::text), now() - interval '2 days', 'enroll-token-1'
+FROM generate_series(1, ${agents}) g;
+INSERT INTO agent_versions (agent_id, channel, version, since, reported_at)
+SELECT agent_id, 'rules.behavioral', 7, now() - interval '1 day', now() FROM agents;
+VACUUM ANALYZE agents;
+VACUUM ANALYZE agent_versions;
+SQL
+t1=$(date +%s)
+pg_bytes=$(psql "${db}" -qAt -c "SELECT pg_total_relation_size('agents') +
+  pg_total_relation_size('agent_versions')")
+
+bench_run_server "${flags[@]}"
+rss_full=$(rss_kib)
+refresh=$(refresh_ms)
+
+echo "loaded ${agents} agents in $((t1 - t0)) s"
+awk -v n="${agents}" -v e="${rss_empty}" -v f="${rss_full}" -v pg="${pg_bytes}" -v r="${refresh}" 'BEGIN {
+  per = (f - e) * 1024 / n
+  printf "%-44s %14s %8s  %s\n", "B5 cost per known agent", "value", "target", "verdict"
+  printf "%-44s %11.1f MB %8s  %s\n", "server RSS, no agents (anchor)", e / 1024, "-", "anchor"
+  printf "%-44s %11.1f MB %8s  %s\n", "server RSS, " n " agents", f / 1024, "-", ""
+  v = (per <= 128) ? "ok" : "OVER"
+  printf "%-44s %12.1f B %8s  %s\n", "server RSS per agent", per, "<=128", v
+  printf "%-44s %12.0f B %8s  %s\n", "PostgreSQL per agent (agents, agent_versions)", pg / n, "-", "measured"
+  printf "%-44s %11s ms %8s  %s\n", "snapshot catalog load, mean", r, "-", "measured"
+  exit (v != "ok")
+}'

@@ -1,0 +1,63 @@
+# bench/lib.sh: a throwaway PostgreSQL and a real ringwarden-server for the
+# benchmarks that drive one. Source it from the repository root, then call
+#   bench_start_server NAME [SERVER FLAGS...]
+# which sets the variables below; bench_stop_server and bench_run_server FLAGS...
+# restart it on the same database. It sets:
+#   work    a temporary directory, removed on exit with the cluster and the server
+#   db      the server's database (libpq conninfo)
+#   server  host:port of the server (plaintext, --insecure, on loopback)
+#   enroll  an enrollment token for 100,000 agents
+root=$(pwd)
+work=$(mktemp -d /tmp/ringwarden-bench.XXXXXX)
+server_pid=""
+bench_cleanup() {
+  [[ -n "${server_pid}" ]] && kill "${server_pid}" 2>/dev/null && wait "${server_pid}" 2>/dev/null
+  "${root}/deploy/pg.sh" stop "${work}/pg" >/dev/null 2>&1 || true
+  rm -rf "${work}"
+}
+trap bench_cleanup EXIT
+
+bench_start_server() {
+  local name=$1
+  shift
+  local port=$((56500 + RANDOM % 400))
+  local admin_db
+  admin_db=$("${root}/deploy/pg.sh" start "${work}/pg" "${port}")
+  psql "${admin_db}" -qc "CREATE DATABASE ringwarden"
+  db="host=127.0.0.1 port=${port} user=postgres dbname=ringwarden"
+  for k in root release server; do
+    openssl genpkey -algorithm ed25519 -out "${work}/${k}.pem" 2>/dev/null
+    openssl pkey -in "${work}/${k}.pem" -pubout -out "${work}/${k}.pub"
+  done
+  ./build/cli/ringctl keys root create --version 1 --expires 30d --root-key "${work}/root.pub" \
+    --release-key "${work}/release.pub" --server-key "${work}/server.pub" \
+    --sign-with "${work}/root.pem" -o "${work}/root.json" >/dev/null
+  local token
+  token=$(./build/server/ringwarden-server bootstrap-admin --database "${db}" --name bench \
+    --ttl 1h 2>/dev/null)
+  bench_run_server "$@"
+  enroll=$(RINGWARDEN_TOKEN="${token}" ./build/cli/ringctl --server "${server}" --insecure \
+    enroll-token create --max-uses 100000 --ttl 1h --description "${name}" -o json |
+    grep -o '"token": *"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/')
+  [[ -n "${enroll}" ]] || { echo "${name}: no enrollment token" >&2; return 1; }
+}
+
+# bench_run_server starts ringwarden-server on ${db} with FLAGS and waits for its port.
+bench_run_server() {
+  rm -f "${work}/port"
+  ./build/server/ringwarden-server --database "${db}" --listen 127.0.0.1:0 \
+    --port-file "${work}/port" --root "${work}/root.json" --server-key "${work}/server.pem" \
+    --insecure --metrics-listen "${metrics_listen:-}" "$@" 2>>"${work}/server.log" &
+  server_pid=$!
+  for _ in $(seq 1 600); do
+    [[ -s "${work}/port" ]] && break
+    sleep 0.1
+  done
+  [[ -s "${work}/port" ]] || { cat "${work}/server.log" >&2; return 1; }
+  server="127.0.0.1:$(cat "${work}/port")"
+}
+
+bench_stop_server() {
+  kill "${server_pid}" && wait "${server_pid}" 2>/dev/null || true
+  server_pid=""
+}
