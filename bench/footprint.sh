@@ -6,7 +6,10 @@
 # label (group=dogfood, so the snapshot keeps it), each with a version in
 # effect on one channel and a recent heartbeat. Also reports how long a
 # snapshot refresh takes at that size (load_catalog), the work every replica
-# repeats on its refresh timer. Target: <= 128 bytes of server RSS per agent.
+# repeats on its refresh timer, and (B4) how long the controller's read of a
+# rollout's agents takes at 100k and at --agents agents: today every leader reads
+# it for every active rollout every --controller-interval. Target: <= 128 bytes
+# of server RSS per agent.
 #
 #   ./bench/footprint.sh [--agents 1000000]
 set -euo pipefail
@@ -34,15 +37,16 @@ refresh_ms() {
   curl -s "http://${metrics_listen}/metrics" | awk '
     /^ringwarden_db_operation_duration_seconds_sum\{.*operation="load_catalog"/ { s = $2 }
     /^ringwarden_db_operation_duration_seconds_count\{.*operation="load_catalog"/ { c = $2 }
-    END { printf "%.1f", c > 0 ? 1000 * s / c : 0 }'
+    END { printf "%.1f", (c > 0) ? 1000 * s / c : 0 }'
 }
 
 echo "machine: $(nproc) cores, $(uname -sr); $(date -u '+%Y-%m-%d %H:%M UTC')"
 rss_empty=$(rss_kib)
 bench_stop_server
 
-t0=$(date +%s)
-psql "${db}" -q <<SQL
+# load_agents FROM TO writes agents FROM..TO (and their versions in effect).
+load_agents() {
+  psql "${db}" -q <<SQL
 INSERT INTO agents (agent_id, labels, ring, hostname, enrolled_at, last_seen_at, boot_id,
                     boot_since, enrolled_with)
 SELECT format('agent-%s', md5(g::text)),
@@ -50,12 +54,41 @@ SELECT format('agent-%s', md5(g::text)),
        CASE WHEN g % 100 = 0 THEN 'canary' WHEN g % 10 = 0 THEN 'early' ELSE 'broad' END,
        format('host-%s.corp.example.com', g), now() - interval '30 days', now(),
        md5((g * 7)::text), now() - interval '2 days', 'enroll-token-1'
-FROM generate_series(1, ${agents}) g;
+FROM generate_series($1, $2) g;
 INSERT INTO agent_versions (agent_id, channel, version, since, reported_at)
-SELECT agent_id, 'rules.behavioral', 7, now() - interval '1 day', now() FROM agents;
+SELECT format('agent-%s', md5(g::text)), 'rules.behavioral', 7, now() - interval '1 day', now()
+FROM generate_series($1, $2) g;
 VACUUM ANALYZE agents;
 VACUUM ANALYZE agent_versions;
 SQL
+}
+
+# health_read_ms prints the median of 3 runs of the controller's per-rollout read of every
+# agent's version and last heartbeat (sql::kHealthAgents with no holding pins), in ms.
+health_read_ms() {
+  for _ in 1 2 3; do
+    psql "${db}" -qAt <<'SQL' | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
+\timing on
+\o /dev/null
+SELECT a.agent_id, a.ring, coalesce(v.version, 0),
+       (extract(epoch from v.since) * 1000000)::bigint,
+       (extract(epoch from a.last_seen_at) * 1000000)::bigint,
+       (extract(epoch from a.boot_since) * 1000000)::bigint
+FROM agents a
+LEFT JOIN agent_versions v ON v.agent_id = a.agent_id AND v.channel = 'rules.behavioral'
+WHERE NOT EXISTS (
+  SELECT 1 FROM unnest('{}'::text[], '{}'::text[]) AS held (label_key, label_value)
+  WHERE a.labels ->> held.label_key = held.label_value);
+SQL
+  done | sort -n | sed -n 2p
+}
+
+t0=$(date +%s)
+small=$(( agents < 100000 ? agents : 100000 ))
+load_agents 1 "${small}"
+read_small=$(health_read_ms)
+[[ "${agents}" -gt "${small}" ]] && load_agents $((small + 1)) "${agents}"
+read_full=$(health_read_ms)
 t1=$(date +%s)
 pg_bytes=$(psql "${db}" -qAt -c "SELECT pg_total_relation_size('agents') +
   pg_total_relation_size('agent_versions')")
@@ -65,7 +98,8 @@ rss_full=$(rss_kib)
 refresh=$(refresh_ms)
 
 echo "loaded ${agents} agents in $((t1 - t0)) s"
-awk -v n="${agents}" -v e="${rss_empty}" -v f="${rss_full}" -v pg="${pg_bytes}" -v r="${refresh}" 'BEGIN {
+awk -v n="${agents}" -v e="${rss_empty}" -v f="${rss_full}" -v pg="${pg_bytes}" -v r="${refresh}" \
+  -v small="${small}" -v rs="${read_small}" -v rf="${read_full}" 'BEGIN {
   per = (f - e) * 1024 / n
   printf "%-44s %14s %8s  %s\n", "B5 cost per known agent", "value", "target", "verdict"
   printf "%-44s %11.1f MB %8s  %s\n", "server RSS, no agents (anchor)", e / 1024, "-", "anchor"
@@ -74,5 +108,8 @@ awk -v n="${agents}" -v e="${rss_empty}" -v f="${rss_full}" -v pg="${pg_bytes}" 
   printf "%-44s %12.1f B %8s  %s\n", "server RSS per agent", per, "<=128", v
   printf "%-44s %12.0f B %8s  %s\n", "PostgreSQL per agent (agents, agent_versions)", pg / n, "-", "measured"
   printf "%-44s %11s ms %8s  %s\n", "snapshot catalog load, mean", r, "-", "measured"
+  printf "\n%-44s %14s %8s  %s\n", "B4 controller read per rollout and period", "per agent", "target", "verdict"
+  printf "%-44s %9.0f ms %6.0f ns  %s\n", "health read at " small " agents", rs, rs * 1e6 / small, "measured"
+  printf "%-44s %9.0f ms %6.0f ns  %s\n", "health read at " n " agents", rf, rf * 1e6 / n, "measured"
   exit (v != "ok")
 }'
