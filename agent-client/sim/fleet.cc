@@ -205,7 +205,7 @@ std::string FleetSummary::ToLine() const {
     absl::StrAppend(&line, ")");
   }
   absl::StrAppend(&line, " | applied ", applied, " reverted ", reverted, " failed ", apply_failed,
-                  " rejected ", rejected, " errors ", rpc_errors);
+                  " rejected ", rejected, " errors ", rpc_errors, " late ", late_turns);
   if (telemetry_errors > 0 || dropped_events > 0) {
     absl::StrAppend(&line, " telemetry-errors ", telemetry_errors, " dropped ", dropped_events);
   }
@@ -252,6 +252,8 @@ std::string FleetSummary::ToJson() const {
                      {"rpc_errors", rpc_errors},
                      {"telemetry_errors", telemetry_errors},
                      {"dropped_events", dropped_events},
+                     {"late_turns", late_turns},
+                     {"max_lateness_seconds", absl::ToDoubleSeconds(max_lateness)},
                      {"last_error", last_error},
                      {"rings", rings_json}};
   return out.dump(2);
@@ -519,6 +521,7 @@ void Fleet::Schedule(int index, absl::Time at) {
 void Fleet::WorkerLoop() {
   while (true) {
     int index;
+    absl::Duration late;
     {
       absl::MutexLock lock(&mu_);
       while (true) {
@@ -536,8 +539,14 @@ void Fleet::WorkerLoop() {
         }
         index = heap_.top().index;
         heap_.pop();
+        late = clock_.Now() - due;
         break;
       }
+    }
+    if (late > options_.late_after) {
+      absl::MutexLock lock(&stats_mu_);
+      stats_.late_turns++;
+      stats_.max_lateness = std::max(stats_.max_lateness, late);
     }
     const absl::Time next = Step(*hosts_[static_cast<size_t>(index)]);
     if (next != absl::InfiniteFuture()) {

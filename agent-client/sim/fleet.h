@@ -107,6 +107,9 @@ struct FleetOptions {
   absl::Duration restart_delay = absl::Seconds(30);
   // First starts are spread uniformly over this window.
   absl::Duration start_spread = absl::Seconds(10);
+  // A host's turn (a poll, or a restart) that starts more than this after it was due counts
+  // as late: the fleet or the server fell behind the schedule.
+  absl::Duration late_after = absl::Seconds(1);
   uint64_t seed = 1;
   // Template for every host's Agent; agent_id, labels, hostname and boot_id are
   // filled per host. Set channels and enrollment_token here.
@@ -140,6 +143,8 @@ struct FleetSummary {
   int64_t rpc_errors = 0;        // RunOnce polls that failed
   int64_t telemetry_errors = 0;  // ReportTelemetry calls that failed (batch kept or dropped)
   int64_t dropped_events = 0;    // telemetry events given up (queue full, batch refused)
+  int64_t late_turns = 0;        // turns started more than late_after after they were due
+  absl::Duration max_lateness;   // the latest start of any turn
   std::string last_error;
   // hosts per ring (ring from Enroll; "" until known)
   std::map<std::string, int64_t> ring_agents;

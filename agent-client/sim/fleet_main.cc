@@ -66,6 +66,7 @@ int Run(int argc, char** argv) {
   double restart_delay_s = 30;
   double reboot_every_s = 0;
   double start_spread_s = 10;
+  double late_after_s = 1;
   double healthy_interval_s = 300;
   double heartbeat_interval_s = 60;
   double min_poll_s = 1;
@@ -120,6 +121,10 @@ int Run(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--start-spread", start_spread_s, "First starts spread over this many seconds")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--late-after", late_after_s,
+                 "Seconds after its due time that make a host's turn (poll, restart) late; the "
+                 "status line and summary count late turns")
+      ->check(CLI::PositiveNumber);
   app.add_option("--healthy-interval", healthy_interval_s,
                  "Seconds after loading content that clear the boot marker")
       ->check(CLI::PositiveNumber);
@@ -183,6 +188,7 @@ int Run(int argc, char** argv) {
   options.restart_delay = absl::Seconds(restart_delay_s);
   options.reboot_every = absl::Seconds(reboot_every_s);
   options.start_spread = absl::Seconds(start_spread_s);
+  options.late_after = absl::Milliseconds(static_cast<int64_t>(late_after_s * 1000));
   options.agent.healthy_interval = absl::Seconds(healthy_interval_s);
   options.agent.heartbeat_interval = absl::Seconds(heartbeat_interval_s);
   options.agent.min_poll_interval = absl::Seconds(min_poll_s);

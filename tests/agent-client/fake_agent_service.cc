@@ -283,6 +283,11 @@ void FakeAgentService::SetEmergencyStop(bool stop) {
   emergency_stop_ = stop;
 }
 
+void FakeAgentService::SetAnswerDelay(absl::Duration delay) {
+  absl::MutexLock lock(&mu_);
+  answer_delay_ = delay;
+}
+
 void FakeAgentService::SetNextPollMs(int64_t ms) {
   absl::MutexLock lock(&mu_);
   next_poll_ms_ = ms;
@@ -440,6 +445,12 @@ grpc::ServerUnaryReactor* FakeAgentService::Enroll(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* FakeAgentService::GetAssignment(grpc::CallbackServerContext* ctx,
                                                           const v1::GetAssignmentRequest* req,
                                                           v1::GetAssignmentResponse* resp) {
+  absl::Duration delay;
+  {
+    absl::MutexLock lock(&mu_);
+    delay = answer_delay_;
+  }
+  absl::SleepFor(delay);
   absl::MutexLock lock(&mu_);
   grpc::Status status;
   if (Injected("GetAssignment", ctx, &status)) {

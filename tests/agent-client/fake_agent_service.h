@@ -131,6 +131,8 @@ class FakeAgentService final : public v1::AgentService::CallbackService {
   void SetAssignments(const std::string& ring, std::vector<v1::ChannelAssignment> assignments);
   void SetEmergencyStop(bool stop);
   void SetNextPollMs(int64_t ms);
+  // SetAnswerDelay makes every GetAssignment take `delay` before it answers (a slow server).
+  void SetAnswerDelay(absl::Duration delay);
   void AddContent(const std::string& channel, int64_t version, ServedContent content);
   // Serve installs `content` and assigns it to `ring`.
   void Serve(const std::string& ring, const SignedContent& content);
@@ -205,6 +207,7 @@ class FakeAgentService final : public v1::AgentService::CallbackService {
   std::map<std::string, std::vector<std::string>> signed_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int64_t> root_versions_ ABSL_GUARDED_BY(mu_);
   int64_t next_poll_ms_ ABSL_GUARDED_BY(mu_) = 1000;
+  absl::Duration answer_delay_ ABSL_GUARDED_BY(mu_);
   int64_t token_epoch_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

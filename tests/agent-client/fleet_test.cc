@@ -322,6 +322,34 @@ TEST_F(FleetTest, BackgroundRebootsReportUncleanShutdownsWithVersions) {
   EXPECT_EQ(fleet.Summary().crashed_agents, 0);  // reboots are not content crashes
 }
 
+TEST_F(FleetTest, TurnsStartedLateAreCountedAndOnTimeOnesAreNot) {
+  fake().Serve("*", v1_);
+  fake().SetNextPollMs(50);
+  FleetOptions options = Options(20);
+  options.late_after = absl::Milliseconds(300);
+  {
+    Fleet on_time(options, trust_.root, Connections());
+    ASSERT_TRUE(on_time.Start().ok());
+    ASSERT_TRUE(on_time.WaitFor([](const FleetSummary& s) { return s.polls >= 200; }, kPatience));
+    on_time.Stop();
+    const FleetSummary s = on_time.Summary();
+    EXPECT_EQ(s.late_turns, 0) << s.ToLine();
+    EXPECT_LT(s.max_lateness, options.late_after);
+  }
+  // One worker for 20 hosts due every 50 ms, each poll taking 100 ms: the fleet falls behind.
+  fake().SetAnswerDelay(absl::Milliseconds(100));
+  options.threads = 1;
+  Fleet behind(options, trust_.root, Connections());
+  ASSERT_TRUE(behind.Start().ok());
+  ASSERT_TRUE(behind.WaitFor([](const FleetSummary& s) { return s.late_turns >= 5; }, kPatience))
+      << behind.Summary().ToLine();
+  behind.Stop();
+  const FleetSummary s = behind.Summary();
+  EXPECT_GE(s.max_lateness, options.late_after);
+  EXPECT_NE(s.ToLine().find(absl::StrCat(" late ", s.late_turns)), std::string::npos) << s.ToLine();
+  EXPECT_EQ(nlohmann::json::parse(s.ToJson())["late_turns"], s.late_turns);
+}
+
 TEST_F(FleetTest, StartValidatesOptions) {
   FleetOptions options = Options(0);
   Fleet fleet(options, trust_.root, Connections());

@@ -101,6 +101,33 @@ TEST_F(PgTelemetryTest, HealthEventsAreStoredOnceAcrossAndWithinBatches) {
   EXPECT_EQ(db_.Query("SELECT count(*) FROM health_events"), "1");
 }
 
+TEST_F(PgTelemetryTest, HeartbeatsUpdateTheirRowsInPlaceWithoutNewIndexEntries) {
+  // Migration 0014 leaves room in each page, so a heartbeat's update of agents and
+  // agent_versions is a HOT update: no index touched.
+  for (int i = 1; i <= 6; ++i) {
+    TelemetryRows rows;
+    rows.heartbeats = {{"a-1", {{kChannel, 2}}, "boot", kT0 + absl::Seconds(i)},
+                       {"a-2", {{kChannel, 2}}, "boot", kT0 + absl::Seconds(i)}};
+    ASSERT_TRUE(store_.WriteTelemetry(rows).ok());
+  }
+  auto hot_updates = [&](const std::string& table) {
+    return std::stoi(
+        db_.Query("SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = '" + table + "'"));
+  };
+  // The store's sessions report their statistics when idle, within about a second.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while ((hot_updates("agents") < 10 || hot_updates("agent_versions") < 10) &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_GE(hot_updates("agents"), 10);
+  EXPECT_GE(hot_updates("agent_versions"), 10);
+  EXPECT_EQ(db_.Query("SELECT string_agg(relname || ':' || array_to_string(reloptions, ','), ' ' "
+                      "ORDER BY relname) FROM pg_class WHERE relname IN ('agents', "
+                      "'agent_versions')"),
+            "agent_versions:fillfactor=70 agents:fillfactor=70");
+}
+
 TEST_F(PgTelemetryTest, TextWithCopyEscapesComesBackAsItWasSent) {
   const std::string detail = "tab\there\nnew line \\N back\\slash 'quote' \"dq\" \\. end";
   WriteCrashes({Crash("a-1", kT0, detail), Crash("never-enrolled", kT0)});
