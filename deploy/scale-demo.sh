@@ -19,8 +19,9 @@ state="${root}/.ringwarden-scale"
 AGENTS=${RINGWARDEN_SCALE_AGENTS:-100000}
 POLL=${RINGWARDEN_SCALE_POLL:-60}
 HEARTBEAT=${RINGWARDEN_SCALE_HEARTBEAT:-60}
-PG_PORT=${RINGWARDEN_SCALE_PG_PORT:-7642}
-LB=127.0.0.1:${RINGWARDEN_SCALE_LB_PORT:-7640}
+PG_PORT=${RINGWARDEN_SCALE_PG_PORT:-7659}
+# The balancer on 7660, the replicas on 7661-7663, their metrics on 7671-7673.
+LB=127.0.0.1:7660
 CHANNEL=rules.behavioral
 pids=()
 
@@ -60,14 +61,14 @@ say "Three replicas (poll every ${POLL} s, heartbeats every ${HEARTBEAT} s) behi
 backends=()
 replica_pids=()
 for i in 1 2 3; do
-  ./build/server/ringwarden-server --database "${DB}" --listen "127.0.0.1:$((7640 + i))" \
-    --metrics-listen "127.0.0.1:$((7650 + i))" --root "${state}/root.json" \
+  ./build/server/ringwarden-server --database "${DB}" --listen "127.0.0.1:$((7660 + i))" \
+    --metrics-listen "127.0.0.1:$((7670 + i))" --root "${state}/root.json" \
     --server-key "${state}/server.pem" --insecure --no-migrate --poll-interval "${POLL}" \
     --heartbeat-interval "${HEARTBEAT}" --max-tracked-agents "$((AGENTS + 1000))" \
     2>"${state}/replica-${i}.log" &
   pids+=($!)
   replica_pids+=($!)
-  backends+=("127.0.0.1:$((7640 + i))")
+  backends+=("127.0.0.1:$((7660 + i))")
 done
 ./deploy/haproxy/config.sh "${LB}" "${backends[@]}" >"${state}/haproxy.cfg"
 haproxy -db -f "${state}/haproxy.cfg" 2>"${state}/haproxy.log" &
@@ -79,17 +80,27 @@ for _ in $(seq 1 100); do
   sleep 0.3
 done
 ringctl rollout list >/dev/null
+for pid in "${replica_pids[@]}"; do
+  kill -0 "${pid}" 2>/dev/null || { tail -n 3 "${state}"/replica-*.log >&2; exit 1; }
+done
 
 # Silence and probation must exceed a normal gap between reports: poll x 1.2 + heartbeat.
 silence=$(( POLL * 12 / 10 + HEARTBEAT + 15 ))
+# Gates sized to the fleet: rings are 1% + the dogfood hosts (canary), 10% (early) and the rest.
+canary_healthy=$(( AGENTS / 400 > 5 ? AGENTS / 400 : 5 ))
+ring_healthy=$(( AGENTS / 40 > 10 ? AGENTS / 40 : 10 ))
+# The sequential test proves health against the baseline failure rate: a 1% baseline needs
+# more canary hosts than a small fleet has (about 100), so small runs judge against 10%.
+baseline=0.01
+[[ "${AGENTS}" -lt 20000 ]] && baseline=0.1
 cat >"${state}/policy.json" <<JSON
 {
-  "canary": {"min_bake_seconds": 30, "min_healthy": 50, "silence_timeout_seconds": ${silence},
-             "baseline_failure_rate": 0.01, "auto_action": "halt", "promotion": "auto"},
-  "early":  {"min_bake_seconds": 30, "min_healthy": 500, "silence_timeout_seconds": ${silence},
-             "baseline_failure_rate": 0.01, "auto_action": "halt", "promotion": "auto"},
-  "broad":  {"min_bake_seconds": 30, "min_healthy": 5000, "silence_timeout_seconds": ${silence},
-             "baseline_failure_rate": 0.01, "auto_action": "halt", "promotion": "auto"},
+  "canary": {"min_bake_seconds": 30, "min_healthy": ${canary_healthy}, "silence_timeout_seconds": ${silence},
+             "baseline_failure_rate": ${baseline}, "auto_action": "halt", "promotion": "auto"},
+  "early":  {"min_bake_seconds": 30, "min_healthy": ${ring_healthy}, "silence_timeout_seconds": ${silence},
+             "baseline_failure_rate": ${baseline}, "auto_action": "halt", "promotion": "auto"},
+  "broad":  {"min_bake_seconds": 30, "min_healthy": ${ring_healthy}, "silence_timeout_seconds": ${silence},
+             "baseline_failure_rate": ${baseline}, "auto_action": "halt", "promotion": "auto"},
   "broad_waves": [0.5, 1.0],
   "slow_start": {"enabled": false},
   "watch_after_completion_seconds": 30
@@ -105,7 +116,7 @@ spread=$(( AGENTS / 1000 > POLL ? AGENTS / 1000 : POLL ))
 ./build/agent-client/ringwarden-fleet --agents "${AGENTS}" --server "${LB}" --insecure \
   --root "${state}/root.json" --enrollment-token "${enroll}" --token-fraction "${dogfood}:0.005" \
   --id-prefix "scale-" --channel "${CHANNEL}" --start-spread "${spread}" \
-  --heartbeat-interval "${HEARTBEAT}" --threads 32 --connections 16 --status-every 15 \
+  --heartbeat-interval "${HEARTBEAT}" --threads 128 --connections 16 --status-every 15 \
   --summary-json "${state}/fleet-summary.json" >"${state}/fleet.log" 2>&1 &
 fleet_pid=$!
 pids+=("${fleet_pid}")
@@ -125,13 +136,16 @@ ringctl content sign --key "${state}/release.pem" --channel "${CHANNEL}" --versi
   --description "scale demo" "${state}/rules-v1.bin" >/dev/null
 ringctl content upload "${state}/rules-v1.bin" >/dev/null
 rollout_start=$(date +%s)
+# Turns the fleet started late before the rollout (enrollment) are left out of its figure.
+late_before=$(tail -n 1 "${state}/fleet.log" | sed -n 's/.* late \([0-9]*\).*/\1/p')
 # Baseline CPU of each replica, so the figures below cover the rollout only.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 declare -A cpu_before
 for pid in "${replica_pids[@]}"; do cpu_before[${pid}]=$(cpu_ticks "${pid}"); done
 id=$(ringctl rollout start --channel "${CHANNEL}" --version 1 --policy scale \
   --reason "scale demo" -o json | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
-ringctl rollout wait "${id}" --until COMPLETED --for $(( 40 * POLL + 600 ))
+ringctl rollout wait "${id}" --until COMPLETED --for $(( 40 * POLL + 600 )) ||
+  { ringctl rollout explain "${id}"; exit 1; }
 elapsed=$(( $(date +%s) - rollout_start ))
 ringctl rollout status "${id}"
 ringctl audit --rollout "${id}" | sed 's/^/  /'
@@ -142,9 +156,9 @@ i=1
 for pid in "${replica_pids[@]}"; do
   ticks=$(( $(cpu_ticks "${pid}") - cpu_before[${pid}] ))
   rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/${pid}/status")
-  calls=$(curl -s "http://127.0.0.1:$((7650 + i))/metrics" |
+  calls=$(curl -s "http://127.0.0.1:$((7670 + i))/metrics" |
     awk '/^ringwarden_rpc_duration_seconds_count/ { s += $2 } END { print s + 0 }')
-  leader=$(curl -s "http://127.0.0.1:$((7650 + i))/metrics" |
+  leader=$(curl -s "http://127.0.0.1:$((7670 + i))/metrics" |
     awk '/^ringwarden_controller_leader / { print ($2 == 1) ? " (leader)" : "" }')
   awk -v i="${i}" -v t="${ticks}" -v hz="${hz}" -v e="${elapsed}" -v rss="${rss}" -v c="${calls}" \
     -v l="${leader}" 'BEGIN { printf "replica %d%s: %.0f%% of a core over the rollout, %.0f MB resident, %d calls answered\n", i, l, 100 * t / hz / e, rss / 1024, c }'
@@ -156,6 +170,7 @@ summary_field() { sed -n "s/^ *\"$1\": *\([0-9.]*\).*/\1/p" "${state}/fleet-summ
 polls=$(summary_field polls)
 errors=$(summary_field rpc_errors)
 late=$(summary_field late_turns)
-echo "fleet: ${polls:-?} polls, ${errors:-?} failed, ${late:-?} turns started over 1 s late;" \
-  "rollout completed in ${elapsed} s"
+echo "fleet: ${polls:-?} polls, ${errors:-?} failed;" \
+  "$(( ${late:-0} - ${late_before:-0} )) turns started over 1 s late during the rollout" \
+  "(the fleet, not the servers, falling behind shows here first); rollout completed in ${elapsed} s"
 say "Done in $(( $(date +%s) - started )) s after the build; logs in ${state}/"
