@@ -1,6 +1,8 @@
 // PgStore's telemetry role: one batch of agent rows per transaction.
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <tuple>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/names.h"
@@ -41,56 +43,22 @@ absl::Status CheckStorable(const TelemetryRows& rows) {
   return absl::OkStatus();
 }
 
-// StageHeartbeats streams the heartbeats into the session's staging table with
-// COPY; a heartbeat naming no channel is staged once with version -1.
-void StageHeartbeats(PgTx& tx, const std::vector<HeartbeatRow>& heartbeats) {
-  tx.ExecUnprepared(sql::kCreateHeartbeatStaging);
-  pqxx::stream_to stream(tx.work(), sql::kHeartbeatStagingTable);
-  for (const HeartbeatRow& h : heartbeats) {
-    if (h.versions.empty()) {
-      stream << std::make_tuple(h.agent_id, std::string(), int64_t{-1}, h.boot_id, ToMicros(h.at));
-    }
-    for (const auto& [channel, version] : h.versions) {
-      stream << std::make_tuple(h.agent_id, channel, version, h.boot_id, ToMicros(h.at));
-    }
+// StageAndMerge streams `rows` with COPY into staging table `table` (`stage`
+// writes one row's tuples to the stream), then runs `merges`, which move the
+// staged rows into their tables. No rows, no work.
+template <typename Row, typename Stage>
+void StageAndMerge(PgTx& tx, const char* table, const std::vector<Row>& rows, Stage stage,
+                   std::initializer_list<const sql::Statement*> merges) {
+  if (rows.empty()) {
+    return;
+  }
+  pqxx::stream_to stream(tx.work(), table);
+  for (const Row& row : rows) {
+    stage(stream, row);
   }
   stream.complete();
-}
-
-// StageRows streams the applies, downloads, crash reports and health events
-// into their staging tables; what was staged is then moved by one statement each.
-void StageRows(PgTx& tx, const TelemetryRows& rows) {
-  tx.ExecUnprepared(sql::kCreateTelemetryStaging);
-  if (!rows.applies.empty()) {
-    pqxx::stream_to stream(tx.work(), sql::kApplyStagingTable);
-    int64_t n = 0;
-    for (const ApplyRow& a : rows.applies) {
-      stream << std::make_tuple(n++, a.agent_id, a.channel, a.version,
-                                std::string(ApplyOutcomeName(a.outcome)), a.detail, ToMicros(a.at));
-    }
-    stream.complete();
-  }
-  if (!rows.fetches.empty()) {
-    pqxx::stream_to stream(tx.work(), sql::kFetchStagingTable);
-    for (const FetchRow& f : rows.fetches) {
-      stream << std::make_tuple(f.agent_id, f.channel, f.version, ToMicros(f.at));
-    }
-    stream.complete();
-  }
-  if (!rows.crashes.empty()) {
-    pqxx::stream_to stream(tx.work(), sql::kCrashStagingTable);
-    for (const CrashRow& c : rows.crashes) {
-      stream << std::make_tuple(c.agent_id, std::string(CrashKindName(c.kind)), c.channel,
-                                c.version, c.detail, ToMicros(c.at));
-    }
-    stream.complete();
-  }
-  if (!rows.health_events.empty()) {
-    pqxx::stream_to stream(tx.work(), sql::kHealthEventStagingTable);
-    for (const HealthEventRow& h : rows.health_events) {
-      stream << std::make_tuple(h.agent_id, h.kind, h.channel, h.version, h.detail, ToMicros(h.at));
-    }
-    stream.complete();
+  for (const sql::Statement* merge : merges) {
+    tx.Exec(*merge);
   }
 }
 
@@ -103,20 +71,47 @@ absl::Status PgStore::WriteTelemetry(const TelemetryRows& rows) {
       tx.Exec(sql::kUpsertAgent, a.agent_id, nlohmann::json(a.labels).dump(),
               std::string(RingName(a.ring)), a.hostname, ToMicros(a.at));
     }
-    if (!rows.heartbeats.empty()) {
-      StageHeartbeats(tx, rows.heartbeats);
-      tx.Exec(sql::kMergeHeartbeatsIntoAgents);
-      tx.Exec(sql::kMergeHeartbeatsIntoVersions);
-    }
-    if (rows.applies.empty() && rows.fetches.empty() && rows.crashes.empty() &&
-        rows.health_events.empty()) {
+    if (rows.size() == rows.agents.size()) {
       return absl::OkStatus();
     }
-    StageRows(tx, rows);
-    if (!rows.applies.empty()) tx.Exec(sql::kMergeApplies);
-    if (!rows.fetches.empty()) tx.Exec(sql::kMergeFetches);
-    if (!rows.crashes.empty()) tx.Exec(sql::kMergeCrashes);
-    if (!rows.health_events.empty()) tx.Exec(sql::kMergeHealthEvents);
+    tx.ExecUnprepared(sql::kCreateTelemetryStaging);
+    // A heartbeat naming no channel is staged once with version -1.
+    StageAndMerge(tx, sql::kHeartbeatStagingTable, rows.heartbeats,
+                  [](pqxx::stream_to& stream, const HeartbeatRow& h) {
+                    if (h.versions.empty()) {
+                      stream << std::make_tuple(h.agent_id, std::string(), int64_t{-1}, h.boot_id,
+                                                ToMicros(h.at));
+                    }
+                    for (const auto& [channel, version] : h.versions) {
+                      stream << std::make_tuple(h.agent_id, channel, version, h.boot_id,
+                                                ToMicros(h.at));
+                    }
+                  },
+                  {&sql::kMergeHeartbeatsIntoAgents, &sql::kMergeHeartbeatsIntoVersions});
+    StageAndMerge(tx, sql::kApplyStagingTable, rows.applies,
+                  [n = int64_t{0}](pqxx::stream_to& stream, const ApplyRow& a) mutable {
+                    stream << std::make_tuple(n++, a.agent_id, a.channel, a.version,
+                                              std::string(ApplyOutcomeName(a.outcome)), a.detail,
+                                              ToMicros(a.at));
+                  },
+                  {&sql::kMergeApplies});
+    StageAndMerge(tx, sql::kFetchStagingTable, rows.fetches,
+                  [](pqxx::stream_to& stream, const FetchRow& f) {
+                    stream << std::make_tuple(f.agent_id, f.channel, f.version, ToMicros(f.at));
+                  },
+                  {&sql::kMergeFetches});
+    StageAndMerge(tx, sql::kCrashStagingTable, rows.crashes,
+                  [](pqxx::stream_to& stream, const CrashRow& c) {
+                    stream << std::make_tuple(c.agent_id, std::string(CrashKindName(c.kind)),
+                                              c.channel, c.version, c.detail, ToMicros(c.at));
+                  },
+                  {&sql::kMergeCrashes});
+    StageAndMerge(tx, sql::kHealthEventStagingTable, rows.health_events,
+                  [](pqxx::stream_to& stream, const HealthEventRow& h) {
+                    stream << std::make_tuple(h.agent_id, h.kind, h.channel, h.version, h.detail,
+                                              ToMicros(h.at));
+                  },
+                  {&sql::kMergeHealthEvents});
     return absl::OkStatus();
   });
 }

@@ -351,14 +351,11 @@ VALUES ($1, $2::jsonb, $3, $4, timestamptz 'epoch' + $5::bigint * interval '1 mi
 ON CONFLICT (agent_id) DO UPDATE
 SET labels = EXCLUDED.labels, ring = EXCLUDED.ring, hostname = EXCLUDED.hostname)sql"};
 
-// Heartbeats are the bulk of the traffic: they are streamed (COPY) into this
-// session-local staging table, then merged by the two statements below. DDL
-// cannot be prepared; it is executed as it is.
+// Every kind of telemetry row but agent upserts is streamed (COPY) into a
+// session-local staging table, then moved by set-based statements: heartbeats,
+// the bulk of the traffic, by the two below; the rest further down. DDL cannot be
+// prepared; it is executed as it is.
 inline constexpr char kHeartbeatStagingTable[] = "hb_in";
-inline constexpr Statement kCreateHeartbeatStaging = {"create_heartbeat_staging", R"sql(
-CREATE TEMP TABLE IF NOT EXISTS hb_in (
-  agent_id text, channel text, version bigint, boot_id text, at_us bigint
-) ON COMMIT DELETE ROWS)sql"};
 
 inline constexpr Statement kMergeHeartbeatsIntoAgents = {"merge_heartbeats_into_agents", R"sql(
 UPDATE agents a SET last_seen_at = h.at, boot_id = h.boot_id,
@@ -387,15 +384,19 @@ ON CONFLICT (agent_id, channel) DO UPDATE SET
   reported_at = EXCLUDED.reported_at
 WHERE agent_versions.reported_at <= EXCLUDED.reported_at)sql"};
 
-// Applies, downloads, crash reports and health events are streamed (COPY) into
-// session-local staging tables too, then moved by one statement each. `n` is
-// the row's place in the batch, so the last detail of a repeated apply wins.
-// Rows of agents that never enrolled are ignored, not fatal to the batch.
+// Applies, downloads, crash reports and health events are moved by one
+// statement each. `n` is the row's place in the batch, so the last detail of a
+// repeated apply wins. Rows of agents that never enrolled are ignored, not
+// fatal to the batch.
 inline constexpr char kApplyStagingTable[] = "apply_in";
 inline constexpr char kFetchStagingTable[] = "fetch_in";
 inline constexpr char kCrashStagingTable[] = "crash_in";
 inline constexpr char kHealthEventStagingTable[] = "health_event_in";
+// Every staging table; created once per session, emptied at each commit.
 inline constexpr Statement kCreateTelemetryStaging = {"create_telemetry_staging", R"sql(
+CREATE TEMP TABLE IF NOT EXISTS hb_in (
+  agent_id text, channel text, version bigint, boot_id text, at_us bigint
+) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS apply_in (
   n bigint, agent_id text, channel text, version bigint, outcome text, detail text, at_us bigint
 ) ON COMMIT DELETE ROWS;
