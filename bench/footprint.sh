@@ -6,10 +6,13 @@
 # label (group=dogfood, so the snapshot keeps it), each with a version in
 # effect on one channel and a recent heartbeat. Also reports how long a
 # snapshot refresh takes at that size (load_catalog), the work every replica
-# repeats on its refresh timer, and (B4) how long the controller's read of a
-# rollout's agents takes at 100k and at --agents agents: today every leader reads
-# it for every active rollout every --controller-interval. Target: <= 128 bytes
-# of server RSS per agent.
+# repeats on its refresh timer, and (B4) how long the full read of a rollout's
+# agents takes at 100k and at --agents agents (what a new leader pays once), then
+# bench/ledger_bench.cc: the leader's period with the health tracker, which
+# re-reads only the agents heard from since the last period, against that full
+# read in the same run. The heartbeat merge is timed with the change feed's
+# triggers (migration 0015) and without them. Target: <= 128 bytes of server RSS
+# per agent.
 #
 #   ./bench/footprint.sh [--agents 1000000]
 set -euo pipefail
@@ -83,12 +86,16 @@ SQL
   done | sort -n | sed -n 2p
 }
 
-# heartbeat_merge_ms prints the median of 3 merges of 33,000 heartbeats of distinct agents (one
-# second of a 10M fleet at a 5-minute heartbeat): the two statements every telemetry flush runs
-# (sql::kMergeHeartbeatsIntoAgents and kMergeHeartbeatsIntoVersions), from the staging table.
+# heartbeat_merge_ms [FIRST_RUN] [SESSION_SETTING] prints the median of 3 merges of 33,000
+# heartbeats of distinct agents (one second of a 10M fleet at a 5-minute heartbeat): the two
+# statements every telemetry flush runs (sql::kMergeHeartbeatsIntoAgents and
+# kMergeHeartbeatsIntoVersions), from the staging table. session_replication_role = replica
+# leaves the change feed's triggers out, for the anchor.
 heartbeat_merge_ms() {
-  for run in 1 2 3; do
+  local first=${1:-1} setting=${2:-"session_replication_role = origin"}
+  for run in $((first)) $((first + 1)) $((first + 2)); do
     psql "${db}" -qAt <<SQL | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | awk '{ s += $1 } END { print s }'
+SET ${setting};
 CREATE TEMP TABLE hb_in (agent_id text, channel text, version bigint, boot_id text, at_us bigint);
 INSERT INTO hb_in
 SELECT format('agent-%s', md5(g::text)), 'rules.behavioral', 7, md5((g * 7)::text),
@@ -129,7 +136,10 @@ read_small=$(health_read_ms)
 [[ "${agents}" -gt "${small}" ]] && load_agents $((small + 1)) "${agents}"
 read_full=$(health_read_ms)
 t1=$(date +%s)
-merge=$(heartbeat_merge_ms)
+merge_bare=$(heartbeat_merge_ms 1 "session_replication_role = replica")
+merge=$(heartbeat_merge_ms 4)
+ledger=$(./build/bench/ringwarden_ledger_bench --db "${db}" --agents "${agents}" \
+  --changed $(( agents / 60 )) --periods 5) || { echo "${ledger}"; exit 1; }
 pg_bytes=$(psql "${db}" -qAt -c "SELECT pg_total_relation_size('agents') +
   pg_total_relation_size('agent_versions')")
 
@@ -138,8 +148,10 @@ rss_full=$(rss_kib)
 refresh=$(refresh_ms)
 
 echo "loaded ${agents} agents in $((t1 - t0)) s"
+status=0
 awk -v n="${agents}" -v e="${rss_empty}" -v f="${rss_full}" -v pg="${pg_bytes}" -v r="${refresh}" \
-  -v small="${small}" -v rs="${read_small}" -v rf="${read_full}" -v m="${merge}" 'BEGIN {
+  -v small="${small}" -v rs="${read_small}" -v rf="${read_full}" -v m="${merge}" \
+  -v mb="${merge_bare}" 'BEGIN {
   per = (f - e) * 1024 / n
   printf "%-44s %14s %8s  %s\n", "B5 cost per known agent", "value", "target", "verdict"
   printf "%-44s %11.1f MB %8s  %s\n", "server RSS, no agents (anchor)", e / 1024, "-", "anchor"
@@ -148,9 +160,14 @@ awk -v n="${agents}" -v e="${rss_empty}" -v f="${rss_full}" -v pg="${pg_bytes}" 
   printf "%-44s %12.1f B %8s  %s\n", "server RSS per agent", per, "<=128", v
   printf "%-44s %12.0f B %8s  %s\n", "PostgreSQL per agent (agents, agent_versions)", pg / n, "-", "measured"
   printf "%-44s %11s ms %8s  %s\n", "snapshot catalog load, mean", r, "-", "measured"
+  printf "%-44s %11.0f ms %8s  %s\n", "merge of 33,000 heartbeats, no feed (anchor)", mb, "-", "anchor"
   printf "%-44s %11.0f ms %8s  %s\n", "merge of 33,000 heartbeats (1 s at 10M/5 min)", m, "<1000", (m < 1000) ? "ok" : "OVER"
+  printf "%-44s %13.2fx %8s  %s\n", "  with the change feed / without", m / mb, "-", "measured"
   printf "\n%-44s %14s %8s  %s\n", "B4 controller read per rollout and period", "per agent", "target", "verdict"
   printf "%-44s %9.0f ms %6.0f ns  %s\n", "health read at " small " agents", rs, rs * 1e6 / small, "measured"
   printf "%-44s %9.0f ms %6.0f ns  %s\n", "health read at " n " agents", rf, rf * 1e6 / n, "measured"
   exit (v != "ok" || m >= 1000)
-}'
+}' || status=$?
+echo
+echo "${ledger}"
+exit "${status}"

@@ -23,6 +23,7 @@
 #include "server/core/admin_tokens.h"
 #include "server/core/agent_registry.h"
 #include "server/core/controller.h"
+#include "server/core/health_tracker.h"
 #include "server/core/policy_cache.h"
 #include "server/core/rollout_manager.h"
 #include "server/core/snapshot.h"
@@ -374,6 +375,13 @@ void Server::RefreshLoop() {
 }
 
 void Server::MaintainTelemetry() {
+  // The leader trims the health change feed every minute; this keeps it bounded when no
+  // replica leads (every one started with --no-controller).
+  if (absl::Status trimmed = parts_->store->TrimHealthChanges(HealthTrackerOptions().keep_changes);
+      !trimmed.ok()) {
+    parts_->metrics->telemetry_upkeep_errors().Increment();
+    std::cerr << "trimming the health change feed failed: " << trimmed << std::endl;
+  }
   absl::StatusOr<TelemetryUpkeep> upkeep =
       parts_->store->MaintainTelemetry(config_.telemetry_retention, absl::Now());
   if (!upkeep.ok()) {

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "server/core/health_feed.h"
@@ -14,43 +15,6 @@
 #include "server/domain/transition.h"
 
 namespace ringwarden {
-namespace {
-
-// FirstApply returns the earliest download or apply report of the version.
-std::optional<absl::Time> FirstApply(const RolloutHealthRows& rows, absl::Time window_start) {
-  std::optional<absl::Time> first;
-  auto consider = [&](absl::Time t) {
-    if (t >= window_start && (!first.has_value() || t < *first)) {
-      first = t;
-    }
-  };
-  for (const FetchRow& f : rows.fetches) {
-    consider(f.at);
-  }
-  for (const ApplyRow& a : rows.applies) {
-    consider(a.at);
-  }
-  return first;
-}
-
-// LastApply returns the latest download or apply report of `version`: the last host to take it.
-std::optional<absl::Time> LastApply(const RolloutHealthRows& rows, int64_t version) {
-  std::optional<absl::Time> last;
-  auto consider = [&](int64_t v, absl::Time t) {
-    if (v == version && (!last.has_value() || t > *last)) {
-      last = t;
-    }
-  };
-  for (const FetchRow& f : rows.fetches) {
-    consider(f.version, f.at);
-  }
-  for (const ApplyRow& a : rows.applies) {
-    consider(a.version, a.at);
-  }
-  return last;
-}
-
-}  // namespace
 
 Controller::Controller(RolloutStore& rollouts, HealthSource& health, SnapshotHolder& snapshots,
                        PolicyCache& policies, ControllerObserver& observer, const Clock& clock,
@@ -64,7 +28,8 @@ Controller::Controller(RolloutStore& rollouts, HealthSource& health, SnapshotHol
       clock_(clock),
       is_leader_(std::move(is_leader)),
       options_(options),
-      approvals_(approvals) {}
+      approvals_(approvals),
+      tracker_(health, clock) {}
 
 Controller::~Controller() { Stop(); }
 
@@ -102,20 +67,26 @@ absl::StatusOr<int> Controller::RunOnce() {
   ASSIGN_OR_RETURN(bool leader, is_leader_());
   observer_.OnLeadership(leader);
   if (!leader) {
+    tracker_.Clear();                // another replica judges; a new term loads everything again
     observer_.OnJudgedRollouts({});  // the leader publishes per-rollout series
     return 0;
   }
+  // The feed is read even while nothing is judged, so it is trimmed and stays current.
+  RETURN_IF_ERROR(tracker_.Sync());
   std::shared_ptr<const AssignmentSnapshot> snapshot = snapshots_.Current();
   if (snapshot == nullptr || snapshot->emergency_stop()) {
     return 0;
   }
   ASSIGN_OR_RETURN(std::vector<RolloutRecord> active, rollouts_.ListRollouts("", true, 1000));
   std::set<std::string> evaluated;
+  absl::flat_hash_set<std::string> tracked;
   for (const RolloutRecord& r : active) {
     if (IsStage(r.position.state)) {
       evaluated.insert(r.id);
+      tracked.insert(r.id);
     }
   }
+  tracker_.Retain(tracked);
   observer_.OnJudgedRollouts(evaluated);
   int changed = 0;
   bool grew = false;
@@ -180,16 +151,17 @@ absl::StatusOr<Controller::Outcome> Controller::Evaluate(const RolloutRecord& r,
   }
   ASSIGN_OR_RETURN(RolloutPolicy policy, policies_.Get(r.policy_name, r.policy_version));
   const absl::Time window_start = r.stage_started_at;
-  // Read from the rollout's creation: rings reached before this stage stay under watch.
-  ASSIGN_OR_RETURN(RolloutHealthRows rows,
-                   health_.LoadRolloutHealth(HealthQueryFor(r, r.created_at, snapshot.pins())));
-  const HealthLedger ledger = BuildLedger(rows, r, window_start, policy.health_events);
+  // Evidence from the rollout's creation: rings reached before this stage stay under watch.
+  ASSIGN_OR_RETURN(TrackedHealth * tracked,
+                   tracker_.Track(r, snapshot.pins(), policy.health_events));
+  const EvidenceByAgent& evidence = tracked->evidence;
+  const HealthLedger& ledger = tracked->stage;
 
   // Every ring that had the version in an earlier stage is judged again on everything since the
   // rollout began: a failure that shows late in canary halts the rollout in early or broad.
   std::optional<Judgement> verdict;
   if (*ring != Ring::kCanary) {
-    const HealthLedger whole = BuildLedger(rows, r, r.created_at, policy.health_events);
+    const HealthLedger& whole = tracker_.Whole(*tracked, r, policy.health_events);
     for (Ring earlier : kAllRings) {
       if (static_cast<int>(earlier) >= static_cast<int>(*ring)) {
         break;
@@ -202,24 +174,25 @@ absl::StatusOr<Controller::Outcome> Controller::Evaluate(const RolloutRecord& r,
       }
       const bool stops =
           j.decision.kind == Decision::Kind::kHalt || j.decision.kind == Decision::Kind::kRollback;
-      RETURN_IF_ERROR(Record(r, policy, j, r.created_at, rows, now, nullptr));
+      RETURN_IF_ERROR(Record(r, policy, j, r.created_at, evidence, now, nullptr));
       if (stops && !verdict.has_value()) {
         verdict = std::move(j);
       }
     }
   }
   Judgement stage = Judge(r, policy, ledger, *ring, window_start, now);
-  const ExposurePlan plan = ExposureFor(rows, ledger, r, policy, snapshot.ring_policy().seed, now);
+  const ExposurePlan plan =
+      ExposureFor(evidence, ledger, r, policy, snapshot.ring_policy().seed, now);
   HoldForExposure(plan, stage.decision);
   if (stage.decision.kind == Decision::Kind::kPromote) {
     absl::StatusOr<TransitionPlan> next = PlanTransition(
         r.position, r.broad_wave, RolloutAction::kPromote, policy, Initiator::kController);
     if (next.ok() && next->to.state == RolloutState::kCompleted) {
-      HoldForCompletionWatch(policy.watch_after_completion, LastApply(rows, r.version), now,
+      HoldForCompletionWatch(policy.watch_after_completion, LastApply(evidence), now,
                              stage.decision);
     }
   }
-  RETURN_IF_ERROR(Record(r, policy, stage, window_start, rows, now, &plan));
+  RETURN_IF_ERROR(Record(r, policy, stage, window_start, evidence, now, &plan));
   observer_.OnExposure(r, *ring, plan);
   const bool stage_stops = stage.decision.kind == Decision::Kind::kHalt ||
                            stage.decision.kind == Decision::Kind::kRollback;
@@ -244,7 +217,7 @@ absl::StatusOr<Controller::Outcome> Controller::Evaluate(const RolloutRecord& r,
 }
 
 absl::Status Controller::Record(const RolloutRecord& r, const RolloutPolicy& policy, Judgement& j,
-                                absl::Time window_start, const RolloutHealthRows& rows,
+                                absl::Time window_start, const EvidenceByAgent& evidence,
                                 absl::Time now, const ExposurePlan* plan) {
   j.explanation = Explain(j.decision, j.ring, r.version);
   j.evidence = DecisionToJson(j.decision);
@@ -255,7 +228,7 @@ absl::Status Controller::Record(const RolloutRecord& r, const RolloutPolicy& pol
   if (plan != nullptr) {
     j.evidence["exposure"] = ExposureToJson(*plan);
   }
-  j.first_apply = FirstApply(rows, window_start);
+  j.first_apply = FirstApply(evidence, window_start);
   if (j.first_apply.has_value()) {
     j.evidence["first_apply_unix_ms"] = absl::ToUnixMillis(*j.first_apply);
     j.evidence["seconds_since_first_apply"] = absl::ToDoubleSeconds(now - *j.first_apply);
@@ -271,10 +244,7 @@ absl::Status Controller::Record(const RolloutRecord& r, const RolloutPolicy& pol
   record.evaluated_at = now;
   record.revision = r.revision;
   RETURN_IF_ERROR(rollouts_.UpsertDecision(record));
-  int64_t targeted = 0;
-  for (const AgentHealthRow& a : rows.agents) {
-    targeted += a.ring == j.ring ? 1 : 0;
-  }
+  const int64_t targeted = TargetedIn(evidence, j.ring);
   const RingGatePolicy& gate = policy.ForRing(j.ring);
   observer_.OnDecision(r, j.ring, targeted, j.decision, now - window_start, gate.min_bake);
   return absl::OkStatus();

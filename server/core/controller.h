@@ -1,13 +1,12 @@
 // controller.h: the loop that judges every active rollout and acts on it.
 //
-// On each period the leader (one replica, by PostgreSQL advisory lock) reads
-// each active rollout's telemetry, rebuilds the health ledger, asks the
-// decision engine, records the decision, and applies halt, rollback or
-// promotion in one transaction with the evidence in the audit log. The change
-// is conditional on the revision it judged, so the same evidence is never
-// acted on twice, and a restart or a new leader resumes from the database.
-// While an emergency stop is active no decision is taken.
-// Thread-safety: RunOnce must not run concurrently with itself; Start() runs it
+// On each period the leader (one replica, by PostgreSQL advisory lock) brings
+// each active rollout's evidence up to date (health_tracker.h: loaded once,
+// then only the agents whose rows changed), asks the decision engine, records the decision, and
+// applies halt, rollback or promotion in one transaction with the evidence in the audit log. The
+// change is conditional on the revision it judged, so the same evidence is never acted on twice,
+// and a restart or a new leader resumes from the database. While an emergency stop is active no
+// decision is taken. Thread-safety: RunOnce must not run concurrently with itself; Start() runs it
 // on an owned thread that Stop() (and the destructor) joins.
 #pragma once
 
@@ -23,6 +22,8 @@
 #include "common/clock.h"
 #include "server/core/approvals.h"
 #include "server/core/core_observer.h"
+#include "server/core/health_feed.h"
+#include "server/core/health_tracker.h"
 #include "server/core/policy_cache.h"
 #include "server/core/snapshot.h"
 #include "server/domain/exposure.h"
@@ -77,7 +78,7 @@ class Controller {
                   absl::Time now) const;
   // Record fills the judgement's explanation and evidence and stores it as the ring's decision.
   absl::Status Record(const RolloutRecord& rollout, const RolloutPolicy& policy, Judgement& j,
-                      absl::Time window_start, const RolloutHealthRows& rows, absl::Time now,
+                      absl::Time window_start, const EvidenceByAgent& evidence, absl::Time now,
                       const ExposurePlan* plan);
   // Act applies the action of a judgement (or opens its approval request).
   absl::StatusOr<Outcome> Act(const RolloutRecord& rollout, const RolloutPolicy& policy,
@@ -93,6 +94,7 @@ class Controller {
   std::function<absl::StatusOr<bool>()> is_leader_;
   const ControllerOptions options_;
   ApprovalDesk* const approvals_;
+  HealthTracker tracker_;  // touched only by RunOnce
   absl::Notification stop_;
   std::thread thread_;
 };

@@ -4,105 +4,178 @@
 #include <optional>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 
 namespace ringwarden {
 
-HealthLedger BuildLedger(const RolloutHealthRows& rows, const RolloutRecord& rollout,
-                         absl::Time window_start, const HealthEventPolicy& health_events) {
-  HealthLedger ledger(health_events.failure_threshold);
-  absl::flat_hash_map<std::string, const AgentHealthRow*> agents;
-  agents.reserve(rows.agents.size());
-  for (const AgentHealthRow& a : rows.agents) {
-    agents[a.agent_id] = &a;
-  }
-  auto ring_of = [&](const std::string& id) -> std::optional<Ring> {
-    auto it = agents.find(id);
-    return it == agents.end() ? std::nullopt : std::optional<Ring>(it->second->ring);
-  };
+namespace {
 
+// Forget releases a string's storage: the evidence rows do not repeat the key.
+void Forget(std::string& s) { std::string().swap(s); }
+
+}  // namespace
+
+EvidenceByAgent GroupByAgent(RolloutHealthRows rows) {
+  EvidenceByAgent out;
+  out.reserve(rows.agents.size());
+  for (AgentHealthRow& a : rows.agents) {
+    std::string id = std::move(a.agent_id);
+    Forget(a.agent_id);
+    out[std::move(id)].agent = std::move(a);
+  }
+  // Files each row under its agent, without the id and channel it repeats.
+  auto file = [&out](auto& from, auto member) {
+    for (auto& row : from) {
+      auto it = out.find(row.agent_id);
+      if (it == out.end()) {
+        continue;
+      }
+      auto& filed = ((it->second).*member).emplace_back(std::move(row));
+      Forget(filed.agent_id);
+      Forget(filed.channel);
+    }
+  };
+  file(rows.applies, &AgentEvidence::applies);
+  file(rows.fetches, &AgentEvidence::fetches);
+  file(rows.crashes, &AgentEvidence::crashes);
+  file(rows.health_events, &AgentEvidence::health_events);
+  return out;
+}
+
+void FeedAgent(HealthLedger& ledger, absl::string_view agent_id, const AgentEvidence& evidence,
+               const RolloutRecord& rollout, absl::Time window_start,
+               const HealthEventPolicy& health_events) {
+  const AgentHealthRow& a = evidence.agent;
   // Apply reports first; a download without any report is taken as an apply
   // (the host may have died before it could say so).
-  absl::flat_hash_set<std::string> reported;
-  for (const ApplyRow& a : rows.applies) {
-    auto ring = ring_of(a.agent_id);
-    if (!ring.has_value() || a.outcome == ApplyOutcome::kUnspecified || a.at < window_start) {
+  bool reported = false;
+  for (const ApplyRow& apply : evidence.applies) {
+    if (apply.outcome == ApplyOutcome::kUnspecified || apply.at < window_start) {
       continue;
     }
     // Reverted implies it was applied first.
-    if (a.outcome == ApplyOutcome::kReverted) {
-      ledger.RecordApply(a.agent_id, *ring, ApplyOutcome::kApplied, a.at);
+    if (apply.outcome == ApplyOutcome::kReverted) {
+      ledger.RecordApply(agent_id, a.ring, ApplyOutcome::kApplied, apply.at);
     }
-    ledger.RecordApply(a.agent_id, *ring, a.outcome, a.at);
-    reported.insert(a.agent_id);
+    ledger.RecordApply(agent_id, a.ring, apply.outcome, apply.at);
+    reported = true;
   }
-  for (const FetchRow& f : rows.fetches) {
-    auto ring = ring_of(f.agent_id);
-    if (!ring.has_value() || f.at < window_start || reported.contains(f.agent_id)) {
-      continue;
+  if (!reported) {
+    for (const FetchRow& f : evidence.fetches) {
+      if (f.at >= window_start) {
+        ledger.RecordApply(agent_id, a.ring, ApplyOutcome::kApplied, f.at);
+      }
     }
-    ledger.RecordApply(f.agent_id, *ring, ApplyOutcome::kApplied, f.at);
   }
 
-  for (const AgentHealthRow& a : rows.agents) {
-    if (!a.last_seen.has_value()) {
-      continue;
-    }
+  if (a.last_seen.has_value()) {
     if (a.version == rollout.version && a.version != 0) {
       if (a.since.has_value() && *a.since >= window_start) {
-        ledger.RecordHeartbeat(a.agent_id, a.ring, true, *a.since);
+        ledger.RecordHeartbeat(agent_id, a.ring, true, *a.since);
         if (*a.last_seen > *a.since) {
-          ledger.RecordHeartbeat(a.agent_id, a.ring, true, *a.last_seen);
+          ledger.RecordHeartbeat(agent_id, a.ring, true, *a.last_seen);
         }
       }
-      continue;
-    }
-    // On another version: control, seen from the later of the window start
-    // and when it took that version, until its last heartbeat.
-    absl::Time first = window_start;
-    if (a.since.has_value() && *a.since > first) {
-      first = *a.since;
-    }
-    if (*a.last_seen >= first) {
-      ledger.RecordControlHeartbeat(a.agent_id, a.ring, first);
-      ledger.RecordControlHeartbeat(a.agent_id, a.ring, *a.last_seen);
     } else {
-      ledger.RecordControlHeartbeat(a.agent_id, a.ring, *a.last_seen);
+      // On another version: control, seen from the later of the window start
+      // and when it took that version, until its last heartbeat.
+      absl::Time first = window_start;
+      if (a.since.has_value() && *a.since > first) {
+        first = *a.since;
+      }
+      if (*a.last_seen >= first) {
+        ledger.RecordControlHeartbeat(agent_id, a.ring, first);
+      }
+      ledger.RecordControlHeartbeat(agent_id, a.ring, *a.last_seen);
     }
   }
 
-  for (const CrashRow& c : rows.crashes) {
-    auto ring = ring_of(c.agent_id);
-    if (!ring.has_value() || c.at < window_start) {
-      continue;
+  for (const CrashRow& c : evidence.crashes) {
+    if (c.at >= window_start) {
+      ledger.RecordCrash(agent_id, a.ring, c.at, c.version == rollout.version, c.kind);
     }
-    ledger.RecordCrash(c.agent_id, *ring, c.at, c.version == rollout.version, c.kind);
+  }
+  if (evidence.health_events.empty()) {
+    return;
   }
   // In time order, so the event that crosses a host's threshold is the one that happened last.
   std::vector<const HealthEventRow*> events;
-  events.reserve(rows.health_events.size());
-  for (const HealthEventRow& h : rows.health_events) {
+  events.reserve(evidence.health_events.size());
+  for (const HealthEventRow& h : evidence.health_events) {
     events.push_back(&h);
   }
-  std::sort(events.begin(), events.end(),
-            [](const HealthEventRow* a, const HealthEventRow* b) { return a->at < b->at; });
+  std::stable_sort(events.begin(), events.end(),
+                   [](const HealthEventRow* x, const HealthEventRow* y) { return x->at < y->at; });
   for (const HealthEventRow* h : events) {
-    auto it = agents.find(h->agent_id);
-    if (it == agents.end() || h->at < window_start) {
+    if (h->at < window_start) {
       continue;
     }
-    const AgentHealthRow& agent = *it->second;
     const bool on_new = h->version == rollout.version;
     // A host that took the version before this window (an earlier wave, or before a resume) is
     // judged on this window's evidence only, as its heartbeats are.
-    if (on_new && agent.version == rollout.version && agent.since.has_value() &&
-        *agent.since < window_start) {
+    if (on_new && a.version == rollout.version && a.since.has_value() && *a.since < window_start) {
       continue;
     }
-    ledger.RecordHealthEvent(h->agent_id, agent.ring, health_events.WeightOf(h->kind), h->at,
-                             on_new);
+    ledger.RecordHealthEvent(agent_id, a.ring, health_events.WeightOf(h->kind), h->at, on_new);
+  }
+}
+
+HealthLedger BuildLedger(const EvidenceByAgent& evidence, const RolloutRecord& rollout,
+                         absl::Time window_start, const HealthEventPolicy& health_events) {
+  HealthLedger ledger(health_events.failure_threshold);
+  for (const auto& [agent_id, e] : evidence) {
+    FeedAgent(ledger, agent_id, e, rollout, window_start, health_events);
   }
   return ledger;
+}
+
+HealthLedger BuildLedger(const RolloutHealthRows& rows, const RolloutRecord& rollout,
+                         absl::Time window_start, const HealthEventPolicy& health_events) {
+  return BuildLedger(GroupByAgent(rows), rollout, window_start, health_events);
+}
+
+namespace {
+
+// ApplyTimes calls `consider` with the time of every download and apply report in `evidence`.
+template <typename Consider>
+void ApplyTimes(const EvidenceByAgent& evidence, Consider consider) {
+  for (const auto& [id, e] : evidence) {
+    for (const FetchRow& f : e.fetches) {
+      consider(f.at);
+    }
+    for (const ApplyRow& a : e.applies) {
+      consider(a.at);
+    }
+  }
+}
+
+}  // namespace
+
+std::optional<absl::Time> FirstApply(const EvidenceByAgent& evidence, absl::Time window_start) {
+  std::optional<absl::Time> first;
+  ApplyTimes(evidence, [&](absl::Time t) {
+    if (t >= window_start && (!first.has_value() || t < *first)) {
+      first = t;
+    }
+  });
+  return first;
+}
+
+std::optional<absl::Time> LastApply(const EvidenceByAgent& evidence) {
+  std::optional<absl::Time> last;
+  ApplyTimes(evidence, [&](absl::Time t) {
+    if (!last.has_value() || t > *last) {
+      last = t;
+    }
+  });
+  return last;
+}
+
+int64_t TargetedIn(const EvidenceByAgent& evidence, Ring ring) {
+  int64_t n = 0;
+  for (const auto& [id, e] : evidence) {
+    n += e.agent.ring == ring ? 1 : 0;
+  }
+  return n;
 }
 
 HealthQuery HealthQueryFor(const RolloutRecord& rollout, absl::Time since,
@@ -116,7 +189,7 @@ HealthQuery HealthQueryFor(const RolloutRecord& rollout, absl::Time since,
   return query;
 }
 
-ExposurePlan ExposureFor(const RolloutHealthRows& rows, const HealthLedger& ledger,
+ExposurePlan ExposureFor(const EvidenceByAgent& evidence, const HealthLedger& ledger,
                          const RolloutRecord& rollout, const RolloutPolicy& policy,
                          absl::string_view seed, absl::Time now) {
   const std::optional<Ring> ring = StageRing(rollout.position.state);
@@ -125,14 +198,14 @@ ExposurePlan ExposureFor(const RolloutHealthRows& rows, const HealthLedger& ledg
   }
   const RingGatePolicy& gate = policy.ForRing(*ring);
   std::vector<ExposureHost> hosts;
-  for (const AgentHealthRow& a : rows.agents) {
+  for (const auto& [agent_id, e] : evidence) {
+    const AgentHealthRow& a = e.agent;
     if (a.ring != *ring) {
       continue;
     }
     ExposureHost h;
-    h.position = WavePosition(seed, a.agent_id);
-    const HealthLedger::AgentVerdict verdict =
-        ledger.Verdict(a.agent_id, now, gate.silence_timeout);
+    h.position = WavePosition(seed, agent_id);
+    const HealthLedger::AgentVerdict verdict = ledger.Verdict(agent_id, now, gate.silence_timeout);
     // Hosts that took the version in an earlier wave (or before a resume) are outside the
     // judged window but still run it: they count as loaded and may be proven.
     h.loaded = verdict != HealthLedger::AgentVerdict::kUntried || a.version == rollout.version;
@@ -151,19 +224,19 @@ ExposurePlan ExposureFor(const RolloutHealthRows& rows, const HealthLedger& ledg
                       rollout.admitted_fraction, cap, now);
 }
 
-std::vector<RingProgressRecord> ProgressByRing(const RolloutHealthRows& rows,
+std::vector<RingProgressRecord> ProgressByRing(const EvidenceByAgent& evidence,
                                                const RolloutRecord& rollout,
                                                const RolloutPolicy& policy, absl::Time now) {
   const absl::Time window_start = rollout.created_at;
-  const HealthLedger ledger = BuildLedger(rows, rollout, window_start, policy.health_events);
+  const HealthLedger ledger = BuildLedger(evidence, rollout, window_start, policy.health_events);
   std::vector<RingProgressRecord> out;
   for (Ring ring : kAllRings) {
     RingProgressRecord p;
     p.ring = ring;
-    for (const AgentHealthRow& a : rows.agents) {
-      if (a.ring == ring) {
+    for (const auto& [id, e] : evidence) {
+      if (e.agent.ring == ring) {
         ++p.targeted;
-        p.applied += a.version == rollout.version ? 1 : 0;
+        p.applied += e.agent.version == rollout.version ? 1 : 0;
       }
     }
     const RingHealth health =

@@ -377,12 +377,13 @@ absl::Status RolloutManager::Progress(RolloutView& view) {
   ASSIGN_OR_RETURN(RolloutHealthRows rows,
                    store_.LoadRolloutHealth(HealthQueryFor(rollout, rollout.created_at, pins)));
   const absl::Time now = clock_.Now();
-  view.rings = ProgressByRing(rows, rollout, policy, now);
+  const EvidenceByAgent evidence = GroupByAgent(std::move(rows));
+  view.rings = ProgressByRing(evidence, rollout, policy, now);
   if (IsStage(rollout.position.state)) {
     // What the controller would plan now, without storing it: the stored bound decides polls.
     const HealthLedger ledger =
-        BuildLedger(rows, rollout, rollout.stage_started_at, policy.health_events);
-    view.exposure = ExposureFor(rows, ledger, rollout, policy, seed, now);
+        BuildLedger(evidence, rollout, rollout.stage_started_at, policy.health_events);
+    view.exposure = ExposureFor(evidence, ledger, rollout, policy, seed, now);
   }
   return absl::OkStatus();
 }

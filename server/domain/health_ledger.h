@@ -116,6 +116,10 @@ class HealthLedger {
   AgentVerdict Verdict(absl::string_view agent_id, absl::Time now,
                        absl::Duration silence_timeout) const;
 
+  // Forget drops the agent's record, so its evidence can be fed again from scratch (the leader
+  // recomputes an agent whose rows changed; health_tracker.h).
+  void Forget(absl::string_view agent_id) { agents_.erase(agent_id); }
+
   // agent_count returns how many agents have a record.
   size_t agent_count() const { return agents_.size(); }
 

@@ -1,8 +1,11 @@
 // PgStore's health role: the telemetry a rollout is judged on, the agent list
 // and the fleet counts the metrics report.
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "common/outcomes.h"
 #include "common/status_macros.h"
 #include "server/postgres/pg_pool_internal.h"
@@ -25,7 +28,10 @@ absl::Status ReadHealthAgents(PgTx& tx, const HealthQuery& query,
     values.push_back(pin.label_value);
   }
   const pqxx::result rows =
-      tx.Exec(sql::kHealthAgents, query.channel, TextArray(keys), TextArray(values));
+      query.only.has_value()
+          ? tx.Exec(sql::kHealthAgentsOf, query.channel, TextArray(keys), TextArray(values),
+                    TextArray(query.only->agents))
+          : tx.Exec(sql::kHealthAgents, query.channel, TextArray(keys), TextArray(values));
   out.reserve(rows.size());
   for (const pqxx::row& row : rows) {
     AgentHealthRow a;
@@ -40,8 +46,19 @@ absl::Status ReadHealthAgents(PgTx& tx, const HealthQuery& query,
   return absl::OkStatus();
 }
 
+// ReadOfVersion runs `all`, or `of` for the agents `of_agents` when the query names agents: a
+// read of the rows of the rollout's version.
+pqxx::result ReadOfVersion(PgTx& tx, const HealthQuery& query, const sql::Statement& all,
+                           const sql::Statement& of, const std::vector<std::string>* of_agents) {
+  if (query.only.has_value()) {
+    return tx.Exec(of, query.channel, query.version, TextArray(*of_agents));
+  }
+  return tx.Exec(all, query.channel, query.version);
+}
+
 absl::Status ReadHealthApplies(PgTx& tx, const HealthQuery& query, std::vector<ApplyRow>& out) {
-  for (const pqxx::row& row : tx.Exec(sql::kHealthApplies, query.channel, query.version)) {
+  for (const pqxx::row& row : ReadOfVersion(tx, query, sql::kHealthApplies, sql::kHealthAppliesOf,
+                                            query.only ? &query.only->applies : nullptr)) {
     ApplyRow a;
     a.agent_id = row[0].as<std::string>();
     a.channel = query.channel;
@@ -54,9 +71,29 @@ absl::Status ReadHealthApplies(PgTx& tx, const HealthQuery& query, std::vector<A
   return absl::OkStatus();
 }
 
+// ReadSince runs `all`, or `of` for the agents `of_agents` when the query names agents: a read of
+// the rows on the version or the previous one since `query.since`.
+pqxx::result ReadSince(PgTx& tx, const HealthQuery& query, const sql::Statement& all,
+                       const sql::Statement& of, const std::vector<std::string>* of_agents) {
+  if (query.only.has_value()) {
+    return tx.Exec(of, query.channel, query.version, query.previous_version, ToMicros(query.since),
+                   TextArray(*of_agents));
+  }
+  return tx.Exec(all, query.channel, query.version, query.previous_version, ToMicros(query.since));
+}
+
+absl::Status ReadHealthFetches(PgTx& tx, const HealthQuery& query, std::vector<FetchRow>& out) {
+  for (const pqxx::row& row : ReadOfVersion(tx, query, sql::kHealthFetches, sql::kHealthFetchesOf,
+                                            query.only ? &query.only->fetches : nullptr)) {
+    out.push_back(
+        FetchRow{row[0].as<std::string>(), query.channel, query.version, TimeFromMicros(row[1])});
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ReadHealthCrashes(PgTx& tx, const HealthQuery& query, std::vector<CrashRow>& out) {
-  for (const pqxx::row& row : tx.Exec(sql::kHealthCrashes, query.channel, query.version,
-                                      query.previous_version, ToMicros(query.since))) {
+  for (const pqxx::row& row : ReadSince(tx, query, sql::kHealthCrashes, sql::kHealthCrashesOf,
+                                        query.only ? &query.only->crashes : nullptr)) {
     CrashRow c;
     c.agent_id = row[0].as<std::string>();
     ASSIGN_OR_RETURN(c.kind, ParseStored(ParseCrashKind(row[1].as<std::string>()), "crash kind"));
@@ -70,8 +107,8 @@ absl::Status ReadHealthCrashes(PgTx& tx, const HealthQuery& query, std::vector<C
 
 absl::Status ReadHealthEvents(PgTx& tx, const HealthQuery& query,
                               std::vector<HealthEventRow>& out) {
-  for (const pqxx::row& row : tx.Exec(sql::kHealthEvents, query.channel, query.version,
-                                      query.previous_version, ToMicros(query.since))) {
+  for (const pqxx::row& row : ReadSince(tx, query, sql::kHealthEvents, sql::kHealthEventsOf,
+                                        query.only ? &query.only->health_events : nullptr)) {
     HealthEventRow h;
     h.agent_id = row[0].as<std::string>();
     h.kind = row[1].as<std::string>();
@@ -90,16 +127,72 @@ absl::StatusOr<RolloutHealthRows> PgStore::LoadRolloutHealth(const HealthQuery& 
   RETURN_IF_ERROR(
       pool_->Run("load_rollout_health", "reading rollout health", [&](PgTx& tx) -> absl::Status {
         out = RolloutHealthRows{};
-        RETURN_IF_ERROR(ReadHealthAgents(tx, query, out.agents));
-        RETURN_IF_ERROR(ReadHealthApplies(tx, query, out.applies));
-        for (const pqxx::row& row : tx.Exec(sql::kHealthFetches, query.channel, query.version)) {
-          out.fetches.push_back(FetchRow{row[0].as<std::string>(), query.channel, query.version,
-                                         TimeFromMicros(row[1])});
+        // A read of named agents skips the kinds that name none.
+        auto wanted = [&](const std::vector<std::string> HealthAgents::*kind) {
+          return !query.only.has_value() || !((*query.only).*kind).empty();
+        };
+        if (wanted(&HealthAgents::agents)) {
+          RETURN_IF_ERROR(ReadHealthAgents(tx, query, out.agents));
         }
-        RETURN_IF_ERROR(ReadHealthCrashes(tx, query, out.crashes));
-        return ReadHealthEvents(tx, query, out.health_events);
+        if (wanted(&HealthAgents::applies)) {
+          RETURN_IF_ERROR(ReadHealthApplies(tx, query, out.applies));
+        }
+        if (wanted(&HealthAgents::fetches)) {
+          RETURN_IF_ERROR(ReadHealthFetches(tx, query, out.fetches));
+        }
+        if (wanted(&HealthAgents::crashes)) {
+          RETURN_IF_ERROR(ReadHealthCrashes(tx, query, out.crashes));
+        }
+        if (wanted(&HealthAgents::health_events)) {
+          RETURN_IF_ERROR(ReadHealthEvents(tx, query, out.health_events));
+        }
+        return absl::OkStatus();
       }));
   return out;
+}
+
+absl::StatusOr<HealthChanges> PgStore::ReadHealthChanges(std::optional<uint64_t> after) {
+  HealthChanges changes;
+  RETURN_IF_ERROR(pool_->Run("read_health_changes", "reading health changes", [&](PgTx& tx) {
+    changes = HealthChanges{};
+    // First the horizon, then the rows: every transaction below it had ended
+    // before this statement, so the next one sees all of its rows.
+    const std::string horizon = tx.Exec1(sql::kHealthChangesHorizon)[0].as<std::string>();
+    if (!absl::SimpleAtoi(horizon, &changes.horizon)) {
+      return absl::InternalError(absl::StrCat("unreadable transaction horizon '", horizon, "'"));
+    }
+    if (!after.has_value()) {
+      return absl::OkStatus();
+    }
+    for (const pqxx::row& row : tx.Exec(sql::kHealthChanges, std::to_string(*after), horizon)) {
+      const std::string source = row[0].as<std::string>();
+      std::vector<std::string>* kind = source == "agents" || source == "agent_versions"
+                                           ? &changes.changed.agents
+                                       : source == "apply_results"   ? &changes.changed.applies
+                                       : source == "content_fetches" ? &changes.changed.fetches
+                                       : source == "crash_reports"   ? &changes.changed.crashes
+                                       : source == "health_events" ? &changes.changed.health_events
+                                                                   : nullptr;
+      if (kind == nullptr) {
+        return absl::InternalError(absl::StrCat("health change from unknown table '", source, "'"));
+      }
+      kind->push_back(row[1].as<std::string>());
+    }
+    // agents and agent_versions both name an agent row.
+    std::sort(changes.changed.agents.begin(), changes.changed.agents.end());
+    changes.changed.agents.erase(
+        std::unique(changes.changed.agents.begin(), changes.changed.agents.end()),
+        changes.changed.agents.end());
+    return absl::OkStatus();
+  }));
+  return changes;
+}
+
+absl::Status PgStore::TrimHealthChanges(absl::Duration keep) {
+  return pool_->Run("trim_health_changes", "trimming health changes", [&](PgTx& tx) {
+    tx.Exec(sql::kTrimHealthChanges, absl::ToDoubleSeconds(keep));
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<std::pair<std::vector<AgentRecord>, int64_t>> PgStore::ListAgents(

@@ -80,6 +80,8 @@ class PgStore final : public Store {
 
   // HealthSource (pg_health.cc)
   absl::StatusOr<RolloutHealthRows> LoadRolloutHealth(const HealthQuery& query) override;
+  absl::StatusOr<HealthChanges> ReadHealthChanges(std::optional<uint64_t> after) override;
+  absl::Status TrimHealthChanges(absl::Duration keep) override;
   absl::StatusOr<std::pair<std::vector<AgentRecord>, int64_t>> ListAgents(std::optional<Ring> ring,
                                                                           int limit) override;
   absl::StatusOr<FleetStats> LoadFleetStats() override;

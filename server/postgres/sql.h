@@ -461,38 +461,69 @@ FROM ringwarden_maintain_telemetry($1::bigint * interval '1 second', $2::int,
 // Every agent with its version in effect on channel $1 and its last heartbeat,
 // except the agents carrying the label of a holding pin: $2 and $3 are the
 // pins' label keys and values, parallel text[].
-inline constexpr Statement kHealthAgents = {"health_agents", R"sql(
-SELECT a.agent_id, a.ring, coalesce(v.version, 0),
-       (extract(epoch from v.since) * 1000000)::bigint,
-       (extract(epoch from a.last_seen_at) * 1000000)::bigint,
-       (extract(epoch from a.boot_since) * 1000000)::bigint
-FROM agents a
-LEFT JOIN agent_versions v ON v.agent_id = a.agent_id AND v.channel = $1
-WHERE NOT EXISTS (
-  SELECT 1 FROM unnest($2::text[], $3::text[]) AS held (label_key, label_value)
-  WHERE a.labels ->> held.label_key = held.label_value))sql"};
+#define RINGWARDEN_HEALTH_AGENTS                                                     \
+  "SELECT a.agent_id, a.ring, coalesce(v.version, 0),"                               \
+  " (extract(epoch from v.since) * 1000000)::bigint,"                                \
+  " (extract(epoch from a.last_seen_at) * 1000000)::bigint,"                         \
+  " (extract(epoch from a.boot_since) * 1000000)::bigint"                            \
+  " FROM agents a"                                                                   \
+  " LEFT JOIN agent_versions v ON v.agent_id = a.agent_id AND v.channel = $1"        \
+  " WHERE NOT EXISTS ("                                                              \
+  "   SELECT 1 FROM unnest($2::text[], $3::text[]) AS held (label_key, label_value)" \
+  "   WHERE a.labels ->> held.label_key = held.label_value)"
+#define RINGWARDEN_HEALTH_APPLIES                                              \
+  "SELECT agent_id, outcome, (extract(epoch from first_at) * 1000000)::bigint" \
+  " FROM apply_results WHERE channel = $1 AND version = $2"
+#define RINGWARDEN_HEALTH_FETCHES                                     \
+  "SELECT agent_id, (extract(epoch from first_at) * 1000000)::bigint" \
+  " FROM content_fetches WHERE channel = $1 AND version = $2"
+// Rows on version $2 or $3 from $4 (Unix microseconds) on.
+#define RINGWARDEN_HEALTH_SINCE(table)                                         \
+  "SELECT agent_id, kind, version, (extract(epoch from at) * 1000000)::bigint" \
+  " FROM " table                                                               \
+  " WHERE channel = $1 AND version IN ($2, $3)"                                \
+  "   AND at >= timestamptz 'epoch' + $4::bigint * interval '1 microsecond'"
 
-inline constexpr Statement kHealthApplies = {"health_applies", R"sql(
-SELECT agent_id, outcome, (extract(epoch from first_at) * 1000000)::bigint
-FROM apply_results WHERE channel = $1 AND version = $2)sql"};
+inline constexpr Statement kHealthAgents = {"health_agents", RINGWARDEN_HEALTH_AGENTS};
+inline constexpr Statement kHealthApplies = {"health_applies", RINGWARDEN_HEALTH_APPLIES};
+inline constexpr Statement kHealthFetches = {"health_fetches", RINGWARDEN_HEALTH_FETCHES};
+inline constexpr Statement kHealthCrashes = {"health_crashes",
+                                             RINGWARDEN_HEALTH_SINCE("crash_reports")};
+inline constexpr Statement kHealthEvents = {"health_events",
+                                            RINGWARDEN_HEALTH_SINCE("health_events")};
 
-inline constexpr Statement kHealthFetches = {"health_fetches", R"sql(
-SELECT agent_id, (extract(epoch from first_at) * 1000000)::bigint
-FROM content_fetches WHERE channel = $1 AND version = $2)sql"};
+// The same reads for only the agents of the last parameter (text[]): the agents a change
+// feed named. Each uses an index that leads with agent_id.
+inline constexpr Statement kHealthAgentsOf = {
+    "health_agents_of", RINGWARDEN_HEALTH_AGENTS " AND a.agent_id = ANY($4::text[])"};
+inline constexpr Statement kHealthAppliesOf = {
+    "health_applies_of", RINGWARDEN_HEALTH_APPLIES " AND agent_id = ANY($3::text[])"};
+inline constexpr Statement kHealthFetchesOf = {
+    "health_fetches_of", RINGWARDEN_HEALTH_FETCHES " AND agent_id = ANY($3::text[])"};
+inline constexpr Statement kHealthCrashesOf = {
+    "health_crashes_of",
+    RINGWARDEN_HEALTH_SINCE("crash_reports") " AND agent_id = ANY($5::text[])"};
+inline constexpr Statement kHealthEventsOf = {
+    "health_events_of", RINGWARDEN_HEALTH_SINCE("health_events") " AND agent_id = ANY($5::text[])"};
 
-// Crash reports on version $2 or $3 from $4 (Unix microseconds) on.
-inline constexpr Statement kHealthCrashes = {"health_crashes", R"sql(
-SELECT agent_id, kind, version, (extract(epoch from at) * 1000000)::bigint
-FROM crash_reports
-WHERE channel = $1 AND version IN ($2, $3)
-  AND at >= timestamptz 'epoch' + $4::bigint * interval '1 microsecond')sql"};
+#undef RINGWARDEN_HEALTH_AGENTS
+#undef RINGWARDEN_HEALTH_APPLIES
+#undef RINGWARDEN_HEALTH_FETCHES
+#undef RINGWARDEN_HEALTH_SINCE
 
-// Health events on version $2 or $3 from $4 (Unix microseconds) on.
-inline constexpr Statement kHealthEvents = {"health_events", R"sql(
-SELECT agent_id, kind, version, (extract(epoch from at) * 1000000)::bigint
-FROM health_events
-WHERE channel = $1 AND version IN ($2, $3)
-  AND at >= timestamptz 'epoch' + $4::bigint * interval '1 microsecond')sql"};
+// The change feed of migration 0015. Every transaction with an id below the
+// horizon has ended.
+inline constexpr Statement kHealthChangesHorizon = {"health_changes_horizon", R"sql(
+SELECT pg_snapshot_xmin(pg_current_snapshot())::text)sql"};
+
+// The tables and agents named by transactions from horizon $1 up to horizon $2.
+inline constexpr Statement kHealthChanges = {"health_changes", R"sql(
+SELECT DISTINCT source, unnest(agent_ids) FROM health_changes
+WHERE xid >= $1::text::xid8 AND xid < $2::text::xid8)sql"};
+
+// $1: keep the changes of the last $1 seconds.
+inline constexpr Statement kTrimHealthChanges = {"trim_health_changes", R"sql(
+DELETE FROM health_changes WHERE written_at < now() - $1::double precision * interval '1 second')sql"};
 
 // $1: a ring, or '' for every ring.
 inline constexpr Statement kCountAgents = {"count_agents", R"sql(

@@ -45,6 +45,27 @@ struct NewRollout {
   std::optional<RolloutChange> supersede;  // cancels the previous unfinished rollout
 };
 
+// HealthAgents lists agents for each kind of row a rollout's evidence holds.
+struct HealthAgents {
+  std::vector<std::string> agents;         // the agent, its labels and ring, its versions in effect
+  std::vector<std::string> applies;        // apply results
+  std::vector<std::string> fetches;        // completed downloads
+  std::vector<std::string> crashes;        // crash reports
+  std::vector<std::string> health_events;  // health events
+
+  size_t size() const {
+    return agents.size() + applies.size() + fetches.size() + crashes.size() + health_events.size();
+  }
+  bool empty() const { return size() == 0; }
+};
+
+// HealthChanges names, for each kind of row, the agents whose rows of that kind
+// changed in the transactions that ended since the previous read.
+struct HealthChanges {
+  uint64_t horizon = 0;  // pass back to read the changes after these
+  HealthAgents changed;  // distinct per kind; may name agents deleted since
+};
+
 // HealthQuery selects the telemetry one rollout is judged on.
 struct HealthQuery {
   std::string channel;
@@ -53,6 +74,9 @@ struct HealthQuery {
   absl::Time since;  // crash reports from this time on
   // Agents carrying the label of any of these pins are left out (HoldingPins()).
   std::vector<LabelPin> holding_pins;
+  // When set, only these agents' rows are read, each kind for its own list: the
+  // agents a change feed named.
+  std::optional<HealthAgents> only;
 };
 
 // StoreObserver hears about every storage operation (for metrics).
@@ -194,6 +218,15 @@ class HealthSource {
   // downloads of the version; crash reports on the version or the previous one
   // since `query.since`.
   virtual absl::StatusOr<RolloutHealthRows> LoadRolloutHealth(const HealthQuery& query) = 0;
+  // ReadHealthChanges returns, per kind, every agent whose rows changed in a
+  // transaction that ended after `after` (a horizon an earlier read returned)
+  // and before the returned horizon. Without `after` it returns only the current
+  // horizon: rows read after that call include everything before it. Changes are
+  // kept for a while (TrimHealthChanges); a reader that fell further behind reads
+  // everything again.
+  virtual absl::StatusOr<HealthChanges> ReadHealthChanges(std::optional<uint64_t> after) = 0;
+  // TrimHealthChanges forgets the changes recorded more than `keep` ago.
+  virtual absl::Status TrimHealthChanges(absl::Duration keep) = 0;
   // ListAgents returns up to `limit` agents (ring filter optional) and the total.
   virtual absl::StatusOr<std::pair<std::vector<AgentRecord>, int64_t>> ListAgents(
       std::optional<Ring> ring, int limit) = 0;

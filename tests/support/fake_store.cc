@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/audit_chain.h"
@@ -41,6 +42,8 @@ constexpr absl::string_view kOperations[] = {
     "list_decisions",
     "write_telemetry",
     "load_rollout_health",
+    "read_health_changes",
+    "trim_health_changes",
     "list_agents",
     "load_fleet_stats",
     "list_audit",
@@ -765,6 +768,17 @@ absl::Status FakeStore::WriteTelemetry(const TelemetryRows& rows) {
   }
   AppendCopies(written_.crashes, rows.crashes);
   AppendCopies(written_.health_events, rows.health_events);
+  auto note = [this](const auto& of_kind, HealthKind kind) {
+    for (const auto& row : of_kind) {
+      health_changes_.emplace_back(kind, row.agent_id);
+    }
+  };
+  note(rows.fetches, &HealthAgents::fetches);
+  note(rows.agents, &HealthAgents::agents);
+  note(rows.heartbeats, &HealthAgents::agents);
+  note(rows.applies, &HealthAgents::applies);
+  note(rows.crashes, &HealthAgents::crashes);
+  note(rows.health_events, &HealthAgents::health_events);
   return absl::OkStatus();
 }
 
@@ -782,11 +796,19 @@ absl::StatusOr<TelemetryUpkeep> FakeStore::MaintainTelemetry(absl::Duration rete
   };
   TelemetryUpkeep upkeep;
   const size_t before = crashes_.size() + health_events_.size();
-  crashes_.erase(std::remove_if(crashes_.begin(), crashes_.end(),
-                                [&](const CrashRow& c) { return expired(c.at); }),
+  auto expire = [&](HealthKind kind) {
+    return [&, kind](const auto& row) {
+      if (!expired(row.at)) {
+        return false;
+      }
+      health_changes_.emplace_back(kind, row.agent_id);
+      return true;
+    };
+  };
+  crashes_.erase(std::remove_if(crashes_.begin(), crashes_.end(), expire(&HealthAgents::crashes)),
                  crashes_.end());
   health_events_.erase(std::remove_if(health_events_.begin(), health_events_.end(),
-                                      [&](const HealthEventRow& h) { return expired(h.at); }),
+                                      expire(&HealthAgents::health_events)),
                        health_events_.end());
   upkeep.rows_expired = static_cast<int64_t>(before - crashes_.size() - health_events_.size());
   return upkeep;
@@ -797,9 +819,20 @@ absl::StatusOr<TelemetryUpkeep> FakeStore::MaintainTelemetry(absl::Duration rete
 absl::StatusOr<RolloutHealthRows> FakeStore::LoadRolloutHealth(const HealthQuery& query) {
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(BeginCall("load_rollout_health"));
+  // A read of named agents reads each kind for its own list, as PgStore does.
+  auto wanted = [&query](HealthKind kind) {
+    return [&query, kind](const std::string& agent_id) {
+      if (!query.only.has_value()) {
+        return true;
+      }
+      const std::vector<std::string>& ids = (*query.only).*kind;
+      return std::find(ids.begin(), ids.end(), agent_id) != ids.end();
+    };
+  };
   RolloutHealthRows out;
   for (const auto& [agent_id, agent] : agents_) {
-    if (CarriesLabelOf(agent.labels, query.holding_pins)) {
+    if (!wanted(&HealthAgents::agents)(agent_id) ||
+        CarriesLabelOf(agent.labels, query.holding_pins)) {
       continue;
     }
     AgentHealthRow row;
@@ -818,18 +851,20 @@ absl::StatusOr<RolloutHealthRows> FakeStore::LoadRolloutHealth(const HealthQuery
   }
   // PgStore selects neither apply nor crash details.
   for (const auto& [key, apply] : applies_) {
-    if (apply.channel == query.channel && apply.version == query.version) {
+    if (wanted(&HealthAgents::applies)(apply.agent_id) && apply.channel == query.channel &&
+        apply.version == query.version) {
       out.applies.push_back(apply);
       out.applies.back().detail.clear();
     }
   }
   for (const auto& [key, fetch] : fetches_) {
-    if (fetch.channel == query.channel && fetch.version == query.version) {
+    if (wanted(&HealthAgents::fetches)(fetch.agent_id) && fetch.channel == query.channel &&
+        fetch.version == query.version) {
       out.fetches.push_back(fetch);
     }
   }
   for (const CrashRow& crash : crashes_) {
-    if (crash.channel == query.channel &&
+    if (wanted(&HealthAgents::crashes)(crash.agent_id) && crash.channel == query.channel &&
         (crash.version == query.version || crash.version == query.previous_version) &&
         crash.at >= query.since) {
       out.crashes.push_back(crash);
@@ -837,7 +872,7 @@ absl::StatusOr<RolloutHealthRows> FakeStore::LoadRolloutHealth(const HealthQuery
     }
   }
   for (const HealthEventRow& event : health_events_) {
-    if (event.channel == query.channel &&
+    if (wanted(&HealthAgents::health_events)(event.agent_id) && event.channel == query.channel &&
         (event.version == query.version || event.version == query.previous_version) &&
         event.at >= query.since) {
       out.health_events.push_back(event);
@@ -845,6 +880,34 @@ absl::StatusOr<RolloutHealthRows> FakeStore::LoadRolloutHealth(const HealthQuery
     }
   }
   return out;
+}
+
+absl::StatusOr<HealthChanges> FakeStore::ReadHealthChanges(std::optional<uint64_t> after) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall("read_health_changes"));
+  HealthChanges changes;
+  changes.horizon = health_changes_.size();
+  if (after.has_value()) {
+    if (*after > changes.horizon) {
+      return absl::InvalidArgumentError("horizon from the future");
+    }
+    for (HealthKind kind : {&HealthAgents::agents, &HealthAgents::applies, &HealthAgents::fetches,
+                            &HealthAgents::crashes, &HealthAgents::health_events}) {
+      std::set<std::string> ids;
+      for (size_t i = *after; i < health_changes_.size(); ++i) {
+        if (health_changes_[i].first == kind) {
+          ids.insert(health_changes_[i].second);
+        }
+      }
+      (changes.changed.*kind).assign(ids.begin(), ids.end());
+    }
+  }
+  return changes;
+}
+
+absl::Status FakeStore::TrimHealthChanges(absl::Duration) {
+  absl::MutexLock lock(&mu_);
+  return BeginCall("trim_health_changes");
 }
 
 absl::StatusOr<std::pair<std::vector<AgentRecord>, int64_t>> FakeStore::ListAgents(
@@ -983,6 +1046,7 @@ absl::StatusOr<EnrolledAgent> FakeStore::EnrollAgent(const EnrollmentRequest& re
   agent.enrolled_with = t.id;
   agent.enrolled_at = clock_.Now();
   credentials_[request.agent_id].reenroll_allowed = false;
+  health_changes_.emplace_back(&HealthAgents::agents, request.agent_id);
   token->second.uses++;
   return out;
 }
@@ -997,6 +1061,7 @@ absl::StatusOr<AgentRecord> FakeStore::LabelAgent(const std::string& agent_id,
     return absl::NotFoundError(absl::StrCat("no agent ", agent_id, " is enrolled"));
   }
   agent->second.labels = labels;
+  health_changes_.emplace_back(&HealthAgents::agents, agent_id);
   agent->second.ring = ring;
   AppendAudit(audit);
   return agent->second;
@@ -1012,6 +1077,7 @@ absl::StatusOr<AgentRecord> FakeStore::RevokeAgent(const std::string& agent_id,
   }
   if (!agent->second.revoked_at.has_value()) {
     agent->second.revoked_at = clock_.Now();
+    health_changes_.emplace_back(&HealthAgents::agents, agent_id);
   }
   AppendAudit(audit);
   return agent->second;
@@ -1026,6 +1092,7 @@ absl::StatusOr<AgentRecord> FakeStore::ResetAgent(const std::string& agent_id,
     return absl::NotFoundError(absl::StrCat("no agent ", agent_id, " is enrolled"));
   }
   agent->second.revoked_at.reset();
+  health_changes_.emplace_back(&HealthAgents::agents, agent_id);
   AgentCredentials& credentials = credentials_[agent_id];
   credentials.reenroll_allowed = true;
   credentials.valid_after = absl::FromUnixSeconds(absl::ToUnixSeconds(clock_.Now()));

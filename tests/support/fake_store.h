@@ -86,6 +86,10 @@ class FakeStore final : public Store {
 
   // HealthSource
   absl::StatusOr<RolloutHealthRows> LoadRolloutHealth(const HealthQuery& query) override;
+  // The change feed is the list of agents (and kinds of row) every write named,
+  // in order; a horizon is a position in it. Never trimmed.
+  absl::StatusOr<HealthChanges> ReadHealthChanges(std::optional<uint64_t> after) override;
+  absl::Status TrimHealthChanges(absl::Duration keep) override;
   absl::StatusOr<std::pair<std::vector<AgentRecord>, int64_t>> ListAgents(std::optional<Ring> ring,
                                                                           int limit) override;
   absl::StatusOr<FleetStats> LoadFleetStats() override;
@@ -212,6 +216,10 @@ class FakeStore final : public Store {
   std::map<std::pair<std::string, std::string>, VersionInEffect> versions_ ABSL_GUARDED_BY(mu_);
   // agent id -> (current boot id, its first heartbeat): the agents table's boot_since.
   std::map<std::string, std::pair<std::string, absl::Time>> boots_ ABSL_GUARDED_BY(mu_);
+  // Every agent a write of its health rows named, with the kind of row, in write order
+  // (ReadHealthChanges).
+  using HealthKind = std::vector<std::string> HealthAgents::*;
+  std::vector<std::pair<HealthKind, std::string>> health_changes_ ABSL_GUARDED_BY(mu_);
   std::map<ApplyKey, ApplyRow> applies_ ABSL_GUARDED_BY(mu_);  // first time, newest detail
   std::map<FetchKey, FetchRow> fetches_ ABSL_GUARDED_BY(mu_);  // first time
   std::vector<CrashRow> crashes_ ABSL_GUARDED_BY(mu_);

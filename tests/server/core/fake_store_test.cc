@@ -183,7 +183,7 @@ TEST_F(FakeStoreTest, HoldingPinsLeaveAgentsOutOfRolloutHealth) {
   ASSERT_TRUE(store_.WriteTelemetry(rows).ok());
   LabelPin frozen{"group", "frozen", kChannel, PinPolicy{PinPolicy::Kind::kVersion, 1}};
 
-  HealthQuery query{kChannel, 2, 1, kT0, {frozen}};
+  HealthQuery query{kChannel, 2, 1, kT0, {frozen}, std::nullopt};
   absl::StatusOr<RolloutHealthRows> health = store_.LoadRolloutHealth(query);
   ASSERT_TRUE(health.ok());
   ASSERT_EQ(health->agents.size(), 1u);
@@ -206,7 +206,7 @@ TEST_F(FakeStoreTest, VersionInEffectKeepsItsSinceUntilItChanges) {
   ASSERT_TRUE(store_.WriteTelemetry(enrol).ok());
   ASSERT_TRUE(heartbeat(1, absl::Seconds(0)).ok());
   ASSERT_TRUE(heartbeat(1, absl::Seconds(10)).ok());
-  HealthQuery query{kChannel, 2, 1, kT0, {}};
+  HealthQuery query{kChannel, 2, 1, kT0, {}, std::nullopt};
   absl::StatusOr<RolloutHealthRows> health = store_.LoadRolloutHealth(query);
   ASSERT_TRUE(health.ok());
   ASSERT_EQ(health->agents.size(), 1u);
@@ -241,7 +241,7 @@ TEST_F(FakeStoreTest, TelemetryKeepsFirstTimesAndSelectsTheWindow) {
   ASSERT_TRUE(store_.WriteTelemetry(rows).ok());
 
   absl::StatusOr<RolloutHealthRows> health =
-      store_.LoadRolloutHealth(HealthQuery{kChannel, 2, 1, kT0, {}});
+      store_.LoadRolloutHealth(HealthQuery{kChannel, 2, 1, kT0, {}, std::nullopt});
   ASSERT_TRUE(health.ok());
   ASSERT_EQ(health->applies.size(), 1u);
   EXPECT_EQ(health->applies[0].at, kT0);

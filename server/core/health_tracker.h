@@ -1,0 +1,115 @@
+// health_tracker.h: the leader's in-memory evidence of every active rollout.
+//
+// Reading every agent of a channel each period costs seconds at a million
+// agents. The tracker instead loads a rollout's evidence from the store once,
+// then follows the store's change feed (HealthSource::ReadHealthChanges): each
+// period it re-reads only the rows the feed named since the last period (a
+// heartbeat re-reads the agent row, not its crash reports) and recomputes those
+// agents' ledger records from their complete rows, the rest coming from memory
+// (FeedAgent), so the ledgers equal what a full read would build. The other replicas' writes reach
+// it the same way as its own. A change of pins reloads the rollout; a new stage
+// window rebuilds its stage ledger from memory; a feed not read for longer than
+// `stale_after` (it may have been trimmed) reloads everything.
+//
+// Memory: the rows of every agent of a tracked channel and one or two ledger
+// records per agent, a few hundred bytes per agent.
+// Not thread-safe: the controller's loop owns it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "server/core/health_feed.h"
+#include "server/domain/decision_policy.h"
+#include "server/domain/health_ledger.h"
+#include "server/storage/records.h"
+#include "server/storage/store.h"
+
+namespace ringwarden {
+
+struct HealthTrackerOptions {
+  // A feed not read for this long is not trusted: everything is loaded again.
+  absl::Duration stale_after = absl::Minutes(2);
+  // Changes older than this are trimmed from the store, once per `trim_every`.
+  absl::Duration keep_changes = absl::Minutes(10);
+  absl::Duration trim_every = absl::Minutes(1);
+  // Agents re-read per query, so one period's statement stays bounded.
+  size_t max_agents_per_read = 20000;
+};
+
+// TrackedHealth is one rollout's evidence and the ledgers judged on it.
+struct TrackedHealth {
+  EvidenceByAgent evidence;
+  absl::Time window_start;            // of `stage`: the stage's start
+  HealthLedger stage;                 // from window_start
+  std::optional<HealthLedger> whole;  // from the rollout's creation, built when first asked
+};
+
+// HealthTrackerStats says what the tracker did, for tests and benchmarks.
+struct HealthTrackerStats {
+  int64_t full_loads = 0;      // rollouts read whole from the store
+  int64_t stage_rebuilds = 0;  // stage ledgers rebuilt from memory
+  int64_t agents_reread = 0;   // rows of agents re-read because the feed named them, per kind
+  int64_t syncs = 0;           // feed reads
+};
+
+class HealthTracker {
+ public:
+  HealthTracker(HealthSource& source, const Clock& clock, HealthTrackerOptions options = {});
+  HealthTracker(const HealthTracker&) = delete;
+  HealthTracker& operator=(const HealthTracker&) = delete;
+
+  // Sync reads the feed and brings every tracked rollout up to date. Call it
+  // once per period before Track. On error nothing is lost: the same changes
+  // are read again next time.
+  absl::Status Sync();
+
+  // Track returns `rollout`'s evidence and stage ledger as of the last Sync,
+  // loading it from the store the first time or when `pins` changed.
+  // `health_events` is the rollout's policy's (fixed per rollout).
+  absl::StatusOr<TrackedHealth*> Track(const RolloutRecord& rollout,
+                                       const std::vector<LabelPin>& pins,
+                                       const HealthEventPolicy& health_events);
+
+  // Whole returns `tracked`'s ledger over the whole rollout, building it once.
+  const HealthLedger& Whole(TrackedHealth& tracked, const RolloutRecord& rollout,
+                            const HealthEventPolicy& health_events);
+
+  // Retain forgets every rollout not in `rollout_ids` (finished ones).
+  void Retain(const absl::flat_hash_set<std::string>& rollout_ids);
+
+  // Clear forgets everything; the next Sync starts over (leadership lost).
+  void Clear();
+
+  const HealthTrackerStats& stats() const { return stats_; }
+  size_t tracked_rollouts() const { return rollouts_.size(); }
+
+ private:
+  struct Tracked {
+    HealthQuery query;
+    RolloutRecord rollout;
+    HealthEventPolicy health_events;
+    TrackedHealth health;
+  };
+  // Refresh re-reads the rows `changed` names for `t` and recomputes those agents' records.
+  absl::Status Refresh(Tracked& t, const HealthAgents& changed);
+
+  HealthSource& source_;
+  const Clock& clock_;
+  const HealthTrackerOptions options_;
+  std::optional<uint64_t> horizon_;  // unset: the next Sync starts over
+  absl::Time last_sync_;
+  absl::Time last_trim_ = absl::InfinitePast();
+  absl::flat_hash_map<std::string, Tracked> rollouts_;
+  HealthTrackerStats stats_;
+};
+
+}  // namespace ringwarden

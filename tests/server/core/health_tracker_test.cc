@@ -1,0 +1,329 @@
+// The leader's in-memory evidence (HealthTracker) against the full read it
+// replaces: after every period of random telemetry, relabelling, new stages and
+// injected store failures, its ledgers judge every agent exactly as ledgers
+// built from a full read would, while it re-reads only the agents that changed.
+#include "server/core/health_tracker.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/clock.h"
+#include "tests/support/fake_store.h"
+
+namespace ringwarden {
+namespace {
+
+constexpr char kChannel[] = "rules.behavioral";
+const absl::Time kT0 = absl::FromUnixSeconds(1'800'000'000);
+constexpr absl::Duration kSilence = absl::Seconds(90);
+
+auto Fields(const RingHealth& h) {
+  return std::make_tuple(h.attempted, h.applied, h.healthy, h.pending, h.crashed, h.process_crashed,
+                         h.unclean_shutdowns, h.reverted, h.unhealthy, h.silent, h.apply_failed,
+                         h.failed, h.rejected, h.crash_reports, h.health_events, h.exposure,
+                         h.control_agents, h.control_failed, h.control_exposure);
+}
+
+class HealthTrackerTest : public ::testing::Test {
+ protected:
+  HealthTrackerTest() {
+    rollout_.id = "ro-1";
+    rollout_.channel = kChannel;
+    rollout_.version = 2;
+    rollout_.previous_version = 1;
+    rollout_.created_at = kT0;
+    rollout_.stage_started_at = kT0;
+    pins_ = {{"group", "frozen", kChannel, {PinPolicy::Kind::kPreviousCompleted, 0}}};
+  }
+
+  void Enroll(int agents) {
+    TelemetryRows rows;
+    for (int i = 0; i < agents; ++i) {
+      std::map<std::string, std::string> labels;
+      if (i % 7 == 3) {
+        labels["group"] = "frozen";
+      }
+      rows.agents.push_back(AgentUpsert{Id(i), kAllRings[i % 3], labels, "host", kT0});
+    }
+    ASSERT_TRUE(store_.WriteTelemetry(rows).ok());
+  }
+
+  static std::string Id(int i) { return absl::StrCat("agent-", i); }
+
+  // ExpectSameAsFullRead compares the tracked evidence and ledgers with those
+  // built from a full read now.
+  void ExpectSameAsFullRead(TrackedHealth& tracked) {
+    absl::StatusOr<RolloutHealthRows> rows =
+        store_.LoadRolloutHealth(HealthQueryFor(rollout_, rollout_.created_at, pins_));
+    ASSERT_TRUE(rows.ok()) << rows.status();
+    const EvidenceByAgent evidence = GroupByAgent(*rows);
+    const HealthLedger stage = BuildLedger(evidence, rollout_, rollout_.stage_started_at, policy_);
+    const HealthLedger whole = BuildLedger(evidence, rollout_, rollout_.created_at, policy_);
+    const HealthLedger& tracked_whole = tracker_.Whole(tracked, rollout_, policy_);
+    const absl::Time now = clock_.Now();
+
+    std::set<std::string> want_ids, got_ids;
+    for (const auto& [id, e] : evidence) want_ids.insert(id);
+    for (const auto& [id, e] : tracked.evidence) got_ids.insert(id);
+    EXPECT_EQ(got_ids, want_ids);
+    EXPECT_EQ(FirstApply(tracked.evidence, rollout_.stage_started_at),
+              FirstApply(evidence, rollout_.stage_started_at));
+    EXPECT_EQ(LastApply(tracked.evidence), LastApply(evidence));
+    EXPECT_EQ(tracked.stage.agent_count(), stage.agent_count());
+    EXPECT_EQ(tracked_whole.agent_count(), whole.agent_count());
+    for (Ring ring : kAllRings) {
+      EXPECT_EQ(TargetedIn(tracked.evidence, ring), TargetedIn(evidence, ring));
+      EXPECT_EQ(Fields(tracked.stage.Summarize(ring, now, kSilence, rollout_.stage_started_at,
+                                               kAllRings)),
+                Fields(stage.Summarize(ring, now, kSilence, rollout_.stage_started_at, kAllRings)))
+          << RingName(ring);
+      EXPECT_EQ(Fields(tracked_whole.Summarize(ring, now, kSilence, rollout_.created_at)),
+                Fields(whole.Summarize(ring, now, kSilence, rollout_.created_at)))
+          << RingName(ring);
+    }
+    for (int i = 0; i < kAgents + 2; ++i) {
+      EXPECT_EQ(tracked.stage.Verdict(Id(i), now, kSilence), stage.Verdict(Id(i), now, kSilence))
+          << Id(i);
+      EXPECT_EQ(tracked_whole.Verdict(Id(i), now, kSilence), whole.Verdict(Id(i), now, kSilence))
+          << Id(i);
+    }
+  }
+
+  static constexpr int kAgents = 60;
+  FakeClock clock_{kT0};
+  testing::FakeStore store_{clock_};
+  HealthTracker tracker_{store_, clock_};
+  RolloutRecord rollout_;
+  std::vector<LabelPin> pins_;
+  HealthEventPolicy policy_;
+};
+
+TEST_F(HealthTrackerTest, JudgesExactlyAsAFullReadThroughRandomPeriods) {
+  Enroll(kAgents);
+  std::mt19937 rng(20261204);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  const char* kinds[] = {"cpu_high", "boot_loop", "revert_failed", "unknown_kind"};
+  const ApplyOutcome outcomes[] = {ApplyOutcome::kApplied, ApplyOutcome::kLoadCheckFailed,
+                                   ApplyOutcome::kReverted, ApplyOutcome::kSignatureRejected};
+  int compared = 0;
+  for (int period = 0; period < 120; ++period) {
+    clock_.Advance(absl::Seconds(1 + pick(20)));
+    const absl::Time now = clock_.Now();
+    // Reports may be late, or stamped before the stage began.
+    auto when = [&] { return now - absl::Seconds(pick(40)); };
+    TelemetryRows rows;
+    for (int n = pick(12); n > 0; --n) {
+      // Now and then an agent that never enrolled: its rows are dropped.
+      const std::string id = Id(pick(kAgents + 2));
+      const int64_t version = 1 + pick(3);
+      switch (pick(5)) {
+        case 0:
+          rows.heartbeats.push_back(
+              {id, {{kChannel, version}}, absl::StrCat("b", pick(2)), when()});
+          break;
+        case 1:
+          rows.applies.push_back({id, kChannel, 2, outcomes[pick(4)], "", when()});
+          break;
+        case 2:
+          rows.fetches.push_back({id, kChannel, 2, when()});
+          break;
+        case 3:
+          rows.crashes.push_back({id, CrashKind::kProcessCrash, kChannel, version, "", when()});
+          break;
+        default:
+          rows.health_events.push_back({id, kinds[pick(4)], kChannel, version, "", when()});
+      }
+    }
+    ASSERT_TRUE(store_.WriteTelemetry(rows).ok());
+    if (pick(10) == 0) {  // an operator relabels a host: a pin may now hold it back, or free it
+      const int i = pick(kAgents);
+      std::map<std::string, std::string> labels;
+      if (pick(2) == 0) {
+        labels["group"] = "frozen";
+      }
+      ASSERT_TRUE(store_.LabelAgent(Id(i), labels, kAllRings[pick(3)], AuditRecord{}).ok());
+    }
+    if (pick(25) == 0) {  // the rollout moved to a new stage
+      rollout_.stage_started_at = now;
+    }
+    if (pick(12) == 0) {  // the database fails the period's read
+      store_.FailNext(pick(2) == 0 ? "read_health_changes" : "load_rollout_health",
+                      absl::UnavailableError("connection lost"));
+    }
+    absl::Status synced = tracker_.Sync();
+    if (!synced.ok()) {
+      EXPECT_TRUE(absl::IsUnavailable(synced)) << synced;
+      continue;  // the controller judges nothing this period
+    }
+    absl::StatusOr<TrackedHealth*> tracked = tracker_.Track(rollout_, pins_, policy_);
+    if (!tracked.ok()) {
+      EXPECT_TRUE(absl::IsUnavailable(tracked.status())) << tracked.status();
+      continue;
+    }
+    // An injected failure no call met this period must not fail the comparison's own read.
+    store_.FailNext("load_rollout_health", absl::UnavailableError("unused"), 0);
+    ExpectSameAsFullRead(**tracked);
+    ++compared;
+  }
+  EXPECT_GT(compared, 80);
+  // Loaded whole once (and again only after an injected failure of that first load).
+  EXPECT_LE(tracker_.stats().full_loads, 2);
+  EXPECT_GT(tracker_.stats().stage_rebuilds, 0);
+}
+
+TEST_F(HealthTrackerTest, RereadsOnlyTheAgentsThatChanged) {
+  Enroll(1000);
+  ASSERT_TRUE(tracker_.Sync().ok());
+  ASSERT_TRUE(tracker_.Track(rollout_, pins_, policy_).ok());
+  const int loads = store_.Calls("load_rollout_health");
+
+  TelemetryRows rows;
+  rows.heartbeats = {{Id(1), {{kChannel, 2}}, "b", kT0 + absl::Seconds(5)},
+                     {Id(2), {{kChannel, 1}}, "b", kT0 + absl::Seconds(5)}};
+  ASSERT_TRUE(store_.WriteTelemetry(rows).ok());
+  clock_.Advance(absl::Seconds(5));
+  ASSERT_TRUE(tracker_.Sync().ok());
+  absl::StatusOr<TrackedHealth*> tracked = tracker_.Track(rollout_, pins_, policy_);
+  ASSERT_TRUE(tracked.ok());
+
+  EXPECT_EQ(tracker_.stats().agents_reread, 2);
+  EXPECT_EQ(tracker_.stats().full_loads, 1);
+  EXPECT_EQ(store_.Calls("load_rollout_health"), loads + 1);
+  EXPECT_EQ((*tracked)->evidence.at(Id(1)).agent.version, 2);
+
+  // A period with no change reads nothing but the feed.
+  clock_.Advance(absl::Seconds(5));
+  ASSERT_TRUE(tracker_.Sync().ok());
+  EXPECT_EQ(store_.Calls("load_rollout_health"), loads + 1);
+  ExpectSameAsFullRead(**tracked);
+}
+
+TEST_F(HealthTrackerTest, ANewStageIsRebuiltFromMemory) {
+  Enroll(30);
+  TelemetryRows rows;
+  rows.applies = {{Id(0), kChannel, 2, ApplyOutcome::kApplied, "", kT0 + absl::Seconds(1)}};
+  ASSERT_TRUE(store_.WriteTelemetry(rows).ok());
+  ASSERT_TRUE(tracker_.Sync().ok());
+  ASSERT_TRUE(tracker_.Track(rollout_, pins_, policy_).ok());
+  const int loads = store_.Calls("load_rollout_health");
+
+  clock_.Advance(absl::Seconds(10));
+  rollout_.stage_started_at = clock_.Now();
+  ASSERT_TRUE(tracker_.Sync().ok());
+  absl::StatusOr<TrackedHealth*> tracked = tracker_.Track(rollout_, pins_, policy_);
+  ASSERT_TRUE(tracked.ok());
+
+  EXPECT_EQ(store_.Calls("load_rollout_health"), loads);
+  EXPECT_EQ(tracker_.stats().stage_rebuilds, 1);
+  EXPECT_EQ((*tracked)->window_start, rollout_.stage_started_at);
+  // The apply came before the new stage: not treated evidence of it.
+  EXPECT_EQ((*tracked)->stage.Verdict(Id(0), clock_.Now(), kSilence),
+            HealthLedger::AgentVerdict::kUntried);
+  ExpectSameAsFullRead(**tracked);
+}
+
+TEST_F(HealthTrackerTest, ChangedPinsReloadTheRollout) {
+  Enroll(30);
+  ASSERT_TRUE(tracker_.Sync().ok());
+  ASSERT_TRUE(tracker_.Track(rollout_, pins_, policy_).ok());
+  ASSERT_TRUE(tracker_.Track(rollout_, pins_, policy_).ok());
+  EXPECT_EQ(tracker_.stats().full_loads, 1);
+
+  pins_.clear();  // the frozen group is released
+  absl::StatusOr<TrackedHealth*> tracked = tracker_.Track(rollout_, pins_, policy_);
+  ASSERT_TRUE(tracked.ok());
+  EXPECT_EQ(tracker_.stats().full_loads, 2);
+  EXPECT_EQ((*tracked)->evidence.size(), 30u);
+  ExpectSameAsFullRead(**tracked);
+
+  // A pin of another channel, or one that does not hold back, changes nothing.
+  pins_ = {{"group", "frozen", "rules.network", {PinPolicy::Kind::kPreviousCompleted, 0}},
+           {"group", "fast", kChannel, {PinPolicy::Kind::kLatest, 0}}};
+  ASSERT_TRUE(tracker_.Track(rollout_, pins_, policy_).ok());
+  EXPECT_EQ(tracker_.stats().full_loads, 2);
+}
+
+TEST_F(HealthTrackerTest, AFeedNotReadForTooLongIsNotTrusted) {
+  Enroll(10);
+  ASSERT_TRUE(tracker_.Sync().ok());
+  ASSERT_TRUE(tracker_.Track(rollout_, pins_, policy_).ok());
+  clock_.Advance(absl::Minutes(3));  // the leader stalled; the feed may be trimmed since
+  ASSERT_TRUE(tracker_.Sync().ok());
+  EXPECT_EQ(tracker_.tracked_rollouts(), 0u);
+  absl::StatusOr<TrackedHealth*> tracked = tracker_.Track(rollout_, pins_, policy_);
+  ASSERT_TRUE(tracked.ok());
+  EXPECT_EQ(tracker_.stats().full_loads, 2);
+  ExpectSameAsFullRead(**tracked);
+}
+
+TEST_F(HealthTrackerTest, AFailedReadLosesNoChange) {
+  Enroll(10);
+  ASSERT_TRUE(tracker_.Sync().ok());
+  absl::StatusOr<TrackedHealth*> tracked = tracker_.Track(rollout_, pins_, policy_);
+  ASSERT_TRUE(tracked.ok());
+  TelemetryRows rows;
+  rows.applies = {{Id(4), kChannel, 2, ApplyOutcome::kLoadCheckFailed, "", kT0}};
+  ASSERT_TRUE(store_.WriteTelemetry(rows).ok());
+
+  store_.FailNext("load_rollout_health", absl::UnavailableError("down"));
+  EXPECT_TRUE(absl::IsUnavailable(tracker_.Sync()));
+  store_.FailNext("read_health_changes", absl::UnavailableError("down"));
+  EXPECT_TRUE(absl::IsUnavailable(tracker_.Sync()));
+  ASSERT_TRUE(tracker_.Sync().ok());
+
+  EXPECT_EQ((*tracked)->stage.Verdict(Id(4), clock_.Now(), kSilence),
+            HealthLedger::AgentVerdict::kFailed);
+  ExpectSameAsFullRead(**tracked);
+}
+
+TEST_F(HealthTrackerTest, RefusesToTrackBeforeReadingTheFeedAndForgetsOnClear) {
+  Enroll(5);
+  absl::StatusOr<TrackedHealth*> early = tracker_.Track(rollout_, pins_, policy_);
+  EXPECT_TRUE(absl::IsFailedPrecondition(early.status())) << early.status();
+
+  ASSERT_TRUE(tracker_.Sync().ok());
+  ASSERT_TRUE(tracker_.Track(rollout_, pins_, policy_).ok());
+  tracker_.Retain({"ro-1"});
+  EXPECT_EQ(tracker_.tracked_rollouts(), 1u);
+  tracker_.Retain({"ro-2"});
+  EXPECT_EQ(tracker_.tracked_rollouts(), 0u);
+
+  ASSERT_TRUE(tracker_.Track(rollout_, pins_, policy_).ok());
+  tracker_.Clear();  // leadership lost
+  EXPECT_EQ(tracker_.tracked_rollouts(), 0u);
+  EXPECT_TRUE(absl::IsFailedPrecondition(tracker_.Track(rollout_, pins_, policy_).status()));
+}
+
+TEST_F(HealthTrackerTest, ManyChangedAgentsAreReadInBoundedChunks) {
+  HealthTrackerOptions options;
+  options.max_agents_per_read = 7;
+  HealthTracker small(store_, clock_, options);
+  Enroll(50);
+  ASSERT_TRUE(small.Sync().ok());
+  ASSERT_TRUE(small.Track(rollout_, pins_, policy_).ok());
+  const int loads = store_.Calls("load_rollout_health");
+  TelemetryRows rows;
+  for (int i = 0; i < 50; ++i) {
+    rows.heartbeats.push_back({Id(i), {{kChannel, 2}}, "b", kT0 + absl::Seconds(i)});
+  }
+  ASSERT_TRUE(store_.WriteTelemetry(rows).ok());
+  ASSERT_TRUE(small.Sync().ok());
+  EXPECT_EQ(store_.Calls("load_rollout_health") - loads, 8);  // ceil(50 / 7)
+  EXPECT_EQ(small.stats().agents_reread, 50);
+  absl::StatusOr<TrackedHealth*> tracked = small.Track(rollout_, pins_, policy_);
+  ASSERT_TRUE(tracked.ok());
+  int on_new = 0;
+  for (const auto& [id, e] : (*tracked)->evidence) {
+    on_new += e.agent.version == 2 ? 1 : 0;
+  }
+  EXPECT_EQ(on_new, 50 - 7);  // all but the held-back group
+}
+
+}  // namespace
+}  // namespace ringwarden
