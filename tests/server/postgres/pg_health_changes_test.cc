@@ -134,6 +134,25 @@ TEST_F(PgHealthChangesTest, EveryKindOfWriteNamesItsAgentsAndNoOthers) {
   EXPECT_THAT(Changed(), IsEmpty());
 }
 
+TEST_F(PgHealthChangesTest, AVersionRowNamesItsAgentOnlyWhenTheVersionInEffectMoves) {
+  TelemetryRows heartbeat;
+  heartbeat.heartbeats = {{"a-1", {{kChannel, 1}}, "boot", At(1)}};
+  ASSERT_TRUE(store_.WriteTelemetry(heartbeat).ok());
+  Changed();
+  pqxx::connection c(db_.conninfo());
+  // Every heartbeat rewrites reported_at; that alone changes nothing the leader judges.
+  pqxx::nontransaction(c).exec(
+      "UPDATE agent_versions SET reported_at = reported_at + "
+      "interval '1 second' WHERE agent_id = 'a-1'");
+  EXPECT_THAT(Changed(), IsEmpty());
+  pqxx::nontransaction(c).exec(
+      "UPDATE agent_versions SET version = 2, since = now() "
+      "WHERE agent_id = 'a-1'");
+  EXPECT_THAT(Changed(), ElementsAre("agents:a-1"));
+  pqxx::nontransaction(c).exec("DELETE FROM agent_versions WHERE agent_id = 'a-1'");
+  EXPECT_THAT(Changed(), ElementsAre("agents:a-1"));
+}
+
 TEST_F(PgHealthChangesTest, AnOpenTransactionIsReadOnlyOnceItHasEnded) {
   pqxx::connection other(db_.conninfo());
   pqxx::work open(other);
