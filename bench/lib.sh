@@ -42,10 +42,11 @@ bench_start_server() {
   [[ -n "${enroll}" ]] || { echo "${name}: no enrollment token" >&2; return 1; }
 }
 
-# bench_run_server starts ringwarden-server on ${db} with FLAGS and waits for its port.
+# bench_run_server starts ringwarden-server on ${db} with FLAGS and waits for its port; with
+# server_cpu set, pinned to that CPU.
 bench_run_server() {
   rm -f "${work}/port"
-  ./build/server/ringwarden-server --database "${db}" --listen 127.0.0.1:0 \
+  ${server_cpu:+taskset -c "${server_cpu}"} ./build/server/ringwarden-server --database "${db}" --listen 127.0.0.1:0 \
     --port-file "${work}/port" --root "${work}/root.json" --server-key "${work}/server.pem" \
     --insecure --metrics-listen "${metrics_listen:-}" "$@" 2>>"${work}/server.log" &
   server_pid=$!

@@ -1,0 +1,111 @@
+#include "agent-client/sim/echo_service.h"
+
+#include <string>
+
+namespace ringwarden::agent {
+
+namespace v1 = ::ringwarden::v1;
+
+EchoAgentService::EchoAgentService(EchoOptions options) : options_(options) {
+  reply_.set_ring("broad");
+  reply_.set_next_poll_ms(300000);
+  reply_.set_signed_assignment(std::string(static_cast<size_t>(options_.reply_bytes), 'x'));
+  if (options_.delay > absl::ZeroDuration()) {
+    delayer_ = std::thread([this] { DelayLoop(); });
+  }
+}
+
+EchoAgentService::~EchoAgentService() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (delayer_.joinable()) {
+    delayer_.join();
+  }
+}
+
+grpc::ServerUnaryReactor* EchoAgentService::Answer(grpc::CallbackServerContext* ctx) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (options_.delay > absl::ZeroDuration()) {
+    absl::MutexLock lock(&mu_);
+    delayed_.emplace_back(absl::Now() + options_.delay, reactor);
+    return reactor;
+  }
+  reactor->Finish(options_.refuse == grpc::StatusCode::OK
+                      ? grpc::Status::OK
+                      : grpc::Status(options_.refuse, "refused by the echo server"));
+  return reactor;
+}
+
+void EchoAgentService::DelayLoop() {
+  for (;;) {
+    std::pair<absl::Time, grpc::ServerUnaryReactor*> next{absl::InfiniteFuture(), nullptr};
+    {
+      absl::MutexLock lock(&mu_);
+      if (delayed_.empty()) {
+        if (stopping_) {
+          return;
+        }
+      } else {
+        next = delayed_.front();
+        if (next.first <= absl::Now()) {
+          delayed_.pop_front();
+        } else {
+          next.second = nullptr;
+        }
+      }
+    }
+    if (next.second == nullptr) {
+      absl::SleepFor(absl::Milliseconds(1));
+      continue;
+    }
+    next.second->Finish(options_.refuse == grpc::StatusCode::OK
+                            ? grpc::Status::OK
+                            : grpc::Status(options_.refuse, "refused by the echo server"));
+  }
+}
+
+grpc::ServerUnaryReactor* EchoAgentService::Enroll(grpc::CallbackServerContext* ctx,
+                                                   const v1::EnrollRequest* request,
+                                                   v1::EnrollResponse* response) {
+  response->set_agent_token("echo-" + request->agent_id());
+  response->set_ring("broad");
+  return Answer(ctx);
+}
+
+grpc::ServerUnaryReactor* EchoAgentService::GetAssignment(grpc::CallbackServerContext* ctx,
+                                                          const v1::GetAssignmentRequest* request,
+                                                          v1::GetAssignmentResponse* response) {
+  if (options_.record) {
+    absl::MutexLock lock(&record_mu_);
+    pollers_.insert(request->agent_id());
+    const auto& metadata = ctx->client_metadata();
+    auto auth = metadata.find("authorization");
+    if (auth != metadata.end() && std::string(auth->second.data(), auth->second.size()) ==
+                                      "Bearer echo-" + request->agent_id()) {
+      ++polls_with_credential_;
+    }
+  }
+  *response = reply_;
+  return Answer(ctx);
+}
+
+size_t EchoAgentService::distinct_pollers() const {
+  absl::MutexLock lock(&record_mu_);
+  return pollers_.size();
+}
+
+int64_t EchoAgentService::polls_with_credential() const {
+  absl::MutexLock lock(&record_mu_);
+  return polls_with_credential_;
+}
+
+grpc::ServerUnaryReactor* EchoAgentService::ReportTelemetry(
+    grpc::CallbackServerContext* ctx, const v1::ReportTelemetryRequest* request,
+    v1::ReportTelemetryResponse* response) {
+  response->set_accepted(request->events_size());
+  return Answer(ctx);
+}
+
+}  // namespace ringwarden::agent

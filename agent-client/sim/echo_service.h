@@ -1,0 +1,63 @@
+// echo_service.h: an AgentService that answers every poll at once with the same
+// reply of a chosen size and checks nothing: the anchor the server's poll path
+// is measured against (bench/poll.sh, B1), built from the same gRPC library.
+// Tests also use it as a server that is slow or refuses.
+// Thread-safety: gRPC calls it from its own threads; the options are fixed.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <deque>
+#include <string>
+#include <thread>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "ringwarden/v1/agent.grpc.pb.h"
+
+namespace ringwarden::agent {
+
+struct EchoOptions {
+  int reply_bytes = 0;                             // size of the poll reply's signed_assignment
+  absl::Duration delay = absl::ZeroDuration();     // before each answer
+  grpc::StatusCode refuse = grpc::StatusCode::OK;  // else every call fails with it
+  bool record = false;  // keep the agent ids and credentials of polls (tests)
+};
+
+class EchoAgentService final : public ::ringwarden::v1::AgentService::CallbackService {
+ public:
+  explicit EchoAgentService(EchoOptions options);
+  ~EchoAgentService() override;
+
+  grpc::ServerUnaryReactor* Enroll(grpc::CallbackServerContext* ctx,
+                                   const ::ringwarden::v1::EnrollRequest* request,
+                                   ::ringwarden::v1::EnrollResponse* response) override;
+  grpc::ServerUnaryReactor* GetAssignment(
+      grpc::CallbackServerContext* ctx, const ::ringwarden::v1::GetAssignmentRequest* request,
+      ::ringwarden::v1::GetAssignmentResponse* response) override;
+  grpc::ServerUnaryReactor* ReportTelemetry(
+      grpc::CallbackServerContext* ctx, const ::ringwarden::v1::ReportTelemetryRequest* request,
+      ::ringwarden::v1::ReportTelemetryResponse* response) override;
+
+  // With `record`: the distinct agents that polled, and the polls that carried a credential.
+  size_t distinct_pollers() const;
+  int64_t polls_with_credential() const;
+
+ private:
+  // Answer finishes `reactor` now, or after the delay on the delayed thread.
+  grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* ctx);
+  void DelayLoop();
+
+  const EchoOptions options_;
+  ::ringwarden::v1::GetAssignmentResponse reply_;
+  absl::Mutex mu_;
+  std::deque<std::pair<absl::Time, grpc::ServerUnaryReactor*>> delayed_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  mutable absl::Mutex record_mu_;
+  absl::flat_hash_set<std::string> pollers_ ABSL_GUARDED_BY(record_mu_);
+  int64_t polls_with_credential_ ABSL_GUARDED_BY(record_mu_) = 0;
+  std::thread delayer_;
+};
+
+}  // namespace ringwarden::agent

@@ -1,0 +1,456 @@
+#include "agent-client/sim/loadgen.h"
+
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
+#include "ringwarden/v1/agent.grpc.pb.h"
+
+namespace ringwarden::agent {
+
+namespace v1 = ::ringwarden::v1;
+
+absl::Status ValidateLoadOptions(const LoadOptions& o) {
+  auto refuse = [](absl::string_view what) {
+    return absl::InvalidArgumentError(absl::StrCat("load generator: ", what));
+  };
+  if (o.agents < 1 || o.agents > 10'000'000) return refuse("--agents must be 1..10000000");
+  if (o.connections < 1 || o.connections > 256) return refuse("--connections must be 1..256");
+  if (o.enroll_concurrency < 1 || o.enroll_concurrency > 10000) {
+    return refuse("--enroll-concurrency must be 1..10000");
+  }
+  if (o.max_in_flight < 1 || o.max_in_flight > 1'000'000) {
+    return refuse("--max-in-flight must be 1..1000000");
+  }
+  if (o.call_timeout <= absl::ZeroDuration()) return refuse("the call timeout must be positive");
+  if (o.late_after <= absl::ZeroDuration()) return refuse("--late-after must be positive");
+  if (o.id_prefix.empty()) return refuse("the agent id prefix must not be empty");
+  return absl::OkStatus();
+}
+
+struct LoadGenerator::Impl {
+  // One run's counters; callbacks update them from gRPC's threads.
+  struct Run {
+    bool open_loop = false;
+    absl::Time ends;  // closed loop: no new call after this
+    std::atomic<int64_t> next_item{0};
+    std::atomic<int64_t> calls{0}, ok{0}, failed{0}, missed{0}, not_sent{0}, polls{0};
+    std::atomic<int64_t> answered_polls{0};
+    std::atomic<int64_t> in_flight{0};
+    absl::Mutex mu;
+    absl::CondVar drained;
+    std::vector<uint32_t> latencies_us ABSL_GUARDED_BY(mu);
+    std::map<std::string, int64_t> errors ABSL_GUARDED_BY(mu);
+    int64_t reply_bytes ABSL_GUARDED_BY(mu) = 0;
+    absl::Time last_answer ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+  };
+
+  // One call in flight: a poll or a heartbeat of one agent.
+  struct Call {
+    grpc::ClientContext ctx;
+    v1::GetAssignmentRequest poll;
+    v1::GetAssignmentResponse poll_answer;
+    v1::ReportTelemetryRequest beat;
+    v1::ReportTelemetryResponse beat_answer;
+    absl::Time due;
+    bool is_poll = true;
+  };
+
+  LoadOptions options;
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  std::vector<std::unique_ptr<v1::AgentService::Stub>> stubs;
+  std::vector<std::string> ids;
+  std::vector<std::string> credentials;  // "Bearer <token>", or empty
+  std::unique_ptr<std::atomic<int64_t>[]> batch_seq;
+  bool ready = false;
+
+  explicit Impl(LoadOptions o, std::vector<std::shared_ptr<grpc::Channel>> given)
+      : options(std::move(o)), channels(std::move(given)) {
+    if (channels.empty()) {
+      for (int i = 0; i < options.connections; ++i) {
+        grpc::ChannelArguments args;
+        args.SetInt("grpc.channel_id", i);  // a TCP connection per channel
+        channels.push_back(
+            grpc::CreateCustomChannel(options.server, grpc::InsecureChannelCredentials(), args));
+      }
+    }
+    for (const auto& c : channels) {
+      stubs.push_back(v1::AgentService::NewStub(c));
+    }
+    ids.reserve(options.agents);
+    for (int i = 0; i < options.agents; ++i) {
+      ids.push_back(absl::StrCat(options.id_prefix, i));
+    }
+    credentials.assign(ids.size(), "");
+    // Batch numbers only grow, across runs too: start from the clock.
+    batch_seq.reset(new std::atomic<int64_t>[ids.size()]);
+    const int64_t start = absl::ToUnixMillis(absl::Now()) * 1000;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      batch_seq[i].store(start);
+    }
+  }
+
+  v1::AgentService::Stub& StubFor(size_t agent) { return *stubs[agent % stubs.size()]; }
+
+  // Start begins item `item` of the sequence (agent item/2, poll then heartbeat; or agent
+  // `item` polling only), due at `due`.
+  void Start(Run& run, int64_t item, absl::Time due) {
+    const bool beats = options.heartbeats;
+    const size_t agent = static_cast<size_t>((beats ? item / 2 : item) % options.agents);
+    auto* call = new Call;
+    call->due = due;
+    call->is_poll = !beats || item % 2 == 0;
+    call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + options.call_timeout));
+    if (!credentials[agent].empty()) {
+      call->ctx.AddMetadata("authorization", credentials[agent]);
+    }
+    run.calls.fetch_add(1, std::memory_order_relaxed);
+    run.in_flight.fetch_add(1, std::memory_order_relaxed);
+    auto done = [this, &run, call](grpc::Status status) { Finish(run, call, status); };
+    if (call->is_poll) {
+      run.polls.fetch_add(1, std::memory_order_relaxed);
+      call->poll.set_agent_id(ids[agent]);
+      for (const std::string& channel : options.channels) {
+        v1::ChannelVersion* current = call->poll.add_current();
+        current->set_channel(channel);
+        current->set_version(0);
+        call->poll.add_channels(channel);
+      }
+      call->poll.set_root_version(1);
+      StubFor(agent).async()->GetAssignment(&call->ctx, &call->poll, &call->poll_answer,
+                                            std::move(done));
+    } else {
+      call->beat.set_agent_id(ids[agent]);
+      call->beat.set_batch_seq(batch_seq[agent].fetch_add(1) + 1);
+      v1::TelemetryEvent* event = call->beat.add_events();
+      event->set_observed_unix_ms(absl::ToUnixMillis(absl::Now()));
+      v1::Heartbeat* beat = event->mutable_heartbeat();
+      beat->set_boot_id("load");
+      for (const std::string& channel : options.channels) {
+        v1::ChannelVersion* version = beat->add_versions();
+        version->set_channel(channel);
+        version->set_version(0);
+      }
+      StubFor(agent).async()->ReportTelemetry(&call->ctx, &call->beat, &call->beat_answer,
+                                              std::move(done));
+    }
+  }
+
+  void Finish(Run& run, Call* call, const grpc::Status& status) {
+    const absl::Time now = absl::Now();
+    const absl::Duration latency = now - call->due;
+    const bool late = run.open_loop && latency > options.late_after;
+    if (status.ok()) {
+      run.ok.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      run.failed.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (run.open_loop && (!status.ok() || late)) {
+      run.missed.fetch_add(1, std::memory_order_relaxed);
+    }
+    {
+      absl::MutexLock lock(&run.mu);
+      if (status.ok()) {
+        run.latencies_us.push_back(static_cast<uint32_t>(
+            std::min<int64_t>(absl::ToInt64Microseconds(latency), UINT32_MAX)));
+        if (call->is_poll) {
+          run.answered_polls.fetch_add(1, std::memory_order_relaxed);
+          run.reply_bytes += static_cast<int64_t>(call->poll_answer.ByteSizeLong());
+        }
+      } else {
+        // gRPC and Abseil number their codes alike.
+        ++run.errors[absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()))];
+      }
+      run.last_answer = std::max(run.last_answer, now);
+    }
+    delete call;
+    if (!run.open_loop && now < run.ends) {
+      Start(run, run.next_item.fetch_add(1), absl::Now());
+    }
+    if (run.in_flight.fetch_sub(1) == 1) {
+      absl::MutexLock lock(&run.mu);
+      run.drained.SignalAll();
+    }
+  }
+
+  // Drain waits for every call of `run` to answer (each has a deadline).
+  void Drain(Run& run) {
+    absl::MutexLock lock(&run.mu);
+    const absl::Time give_up = absl::Now() + options.call_timeout + absl::Seconds(5);
+    while (run.in_flight.load() > 0 && absl::Now() < give_up) {
+      run.drained.WaitWithDeadline(&run.mu,
+                                   std::min(give_up, absl::Now() + absl::Milliseconds(50)));
+    }
+  }
+
+  LoadResult Summarize(Run& run, absl::Time started) {
+    LoadResult r;
+    r.calls = run.calls.load();
+    r.ok = run.ok.load();
+    r.failed = run.failed.load();
+    r.missed = run.missed.load();
+    r.not_sent = run.not_sent.load();
+    r.polls = run.polls.load();
+    absl::MutexLock lock(&run.mu);
+    r.errors = run.errors;
+    r.seconds = absl::ToDoubleSeconds(std::max(run.last_answer, started) - started);
+    r.calls_per_second = r.seconds > 0 ? static_cast<double>(r.ok) / r.seconds : 0;
+    std::vector<uint32_t>& l = run.latencies_us;
+    std::sort(l.begin(), l.end());
+    auto at = [&l](double q) {
+      return l.empty() ? 0.0
+                       : static_cast<double>(
+                             l[std::min(l.size() - 1, static_cast<size_t>(q * l.size()))]);
+    };
+    r.p50_us = at(0.5);
+    r.p90_us = at(0.9);
+    r.p99_us = at(0.99);
+    r.p999_us = at(0.999);
+    r.max_us = l.empty() ? 0 : l.back();
+    const int64_t answered_polls = run.answered_polls.load();
+    r.mean_poll_reply_bytes =
+        answered_polls > 0 ? static_cast<double>(run.reply_bytes) / answered_polls : 0;
+    return r;
+  }
+};
+
+LoadGenerator::LoadGenerator(LoadOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options),
+                                   std::vector<std::shared_ptr<grpc::Channel>>{})) {}
+
+LoadGenerator::LoadGenerator(LoadOptions options,
+                             std::vector<std::shared_ptr<grpc::Channel>> channels)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(channels))) {}
+
+LoadGenerator::~LoadGenerator() = default;
+
+void LoadGenerator::UseUnenrolledIds() { impl_->ready = true; }
+
+absl::Status LoadGenerator::Enroll() {
+  if (absl::Status valid = ValidateLoadOptions(impl_->options); !valid.ok()) {
+    return valid;
+  }
+  Impl& impl = *impl_;
+  std::vector<size_t> pending(impl.ids.size());
+  for (size_t i = 0; i < pending.size(); ++i) {
+    pending[i] = i;
+  }
+  std::string last_error;
+  for (int attempt = 0; attempt < 2 && !pending.empty(); ++attempt) {
+    struct Enrolling {
+      grpc::ClientContext ctx;
+      v1::EnrollRequest req;
+      v1::EnrollResponse resp;
+      size_t agent = 0;
+    };
+    absl::Mutex mu;
+    absl::CondVar cv;
+    size_t next = 0, done = 0;
+    std::vector<size_t> failed;
+    std::function<void()> launch;
+    launch = [&] {
+      size_t index;
+      {
+        absl::MutexLock lock(&mu);
+        if (next >= pending.size()) {
+          return;
+        }
+        index = next++;
+      }
+      auto* e = new Enrolling;
+      e->agent = pending[index];
+      e->ctx.set_deadline(absl::ToChronoTime(absl::Now() + impl.options.call_timeout));
+      e->req.set_agent_id(impl.ids[e->agent]);
+      e->req.set_enrollment_token(impl.options.enrollment_token);
+      e->req.set_hostname(impl.ids[e->agent]);
+      impl.StubFor(e->agent).async()->Enroll(&e->ctx, &e->req, &e->resp, [&, e](grpc::Status s) {
+        {
+          absl::MutexLock lock(&mu);
+          if (s.ok() && !e->resp.agent_token().empty()) {
+            impl.credentials[e->agent] = absl::StrCat("Bearer ", e->resp.agent_token());
+          } else {
+            failed.push_back(e->agent);
+            last_error = s.ok() ? "the server sent no bearer credential (is it --insecure?)"
+                                : s.error_message();
+          }
+          ++done;
+          cv.SignalAll();
+        }
+        delete e;
+        launch();
+      });
+    };
+    const size_t initial = std::min<size_t>(impl.options.enroll_concurrency, pending.size());
+    for (size_t i = 0; i < initial; ++i) {
+      launch();
+    }
+    absl::MutexLock lock(&mu);
+    while (done < pending.size()) {
+      cv.Wait(&mu);
+    }
+    pending = failed;
+  }
+  if (!pending.empty()) {
+    return absl::UnavailableError(absl::StrCat(pending.size(), " agents could not enroll (",
+                                               impl.ids[pending.front()], "): ", last_error));
+  }
+  impl.ready = true;
+  return absl::OkStatus();
+}
+
+absl::Status LoadGenerator::SaveCredentials(const std::string& path) const {
+  if (!impl_->ready) {
+    return absl::FailedPreconditionError("enroll the agents first");
+  }
+  std::string text;
+  for (size_t i = 0; i < impl_->ids.size(); ++i) {
+    const std::string& credential = impl_->credentials[i];
+    absl::StrAppend(&text, impl_->ids[i], " ", absl::StripPrefix(credential, "Bearer "), "\n");
+  }
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::UnavailableError(absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
+  }
+  const ssize_t written = ::write(fd, text.data(), text.size());
+  ::close(fd);
+  if (written != static_cast<ssize_t>(text.size())) {
+    return absl::UnavailableError(absl::StrCat("short write to ", path));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LoadGenerator::LoadCredentials(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  }
+  std::vector<std::string> credentials;
+  std::string line;
+  while (std::getline(in, line)) {
+    const size_t n = credentials.size();
+    std::vector<std::string> fields = absl::StrSplit(line, ' ');
+    if (n >= impl_->ids.size() || fields.size() != 2 || fields[0] != impl_->ids[n] ||
+        fields[1].empty() || fields[1].size() > 4096) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ":", n + 1, ": expected \"", n < impl_->ids.size() ? impl_->ids[n] : "",
+          " <token>\" (the agents of this --agents and --id-prefix, in order)"));
+    }
+    credentials.push_back(absl::StrCat("Bearer ", fields[1]));
+  }
+  if (credentials.size() != impl_->ids.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " holds ", credentials.size(), " credentials, not ", impl_->ids.size()));
+  }
+  impl_->credentials = std::move(credentials);
+  impl_->ready = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<LoadResult> LoadGenerator::ClosedLoop(int concurrency, absl::Duration duration) {
+  if (absl::Status valid = ValidateLoadOptions(impl_->options); !valid.ok()) {
+    return valid;
+  }
+  if (!impl_->ready) {
+    return absl::FailedPreconditionError("enroll the agents first (or use unenrolled ids)");
+  }
+  if (concurrency < 1 || concurrency > impl_->options.max_in_flight) {
+    return absl::InvalidArgumentError("concurrency must be 1..max_in_flight");
+  }
+  if (duration <= absl::ZeroDuration() || duration > absl::Hours(24)) {
+    return absl::InvalidArgumentError("the duration must be positive and at most a day");
+  }
+  Impl::Run run;
+  const absl::Time started = absl::Now();
+  run.ends = started + duration;
+  for (int i = 0; i < concurrency; ++i) {
+    impl_->Start(run, run.next_item.fetch_add(1), absl::Now());
+  }
+  absl::SleepFor(duration);
+  impl_->Drain(run);
+  return impl_->Summarize(run, started);
+}
+
+absl::StatusOr<LoadResult> LoadGenerator::OpenLoop(double calls_per_second,
+                                                   absl::Duration duration) {
+  if (absl::Status valid = ValidateLoadOptions(impl_->options); !valid.ok()) {
+    return valid;
+  }
+  if (!impl_->ready) {
+    return absl::FailedPreconditionError("enroll the agents first (or use unenrolled ids)");
+  }
+  if (!(calls_per_second > 0) || calls_per_second > 1e7) {
+    return absl::InvalidArgumentError("the rate must be in (0, 10000000] calls per second");
+  }
+  if (duration <= absl::ZeroDuration() || duration > absl::Hours(24)) {
+    return absl::InvalidArgumentError("the duration must be positive and at most a day");
+  }
+  Impl::Run run;
+  run.open_loop = true;
+  const absl::Time started = absl::Now();
+  const absl::Time ends = started + duration;
+  const absl::Duration interval = absl::Seconds(1) / calls_per_second;
+  for (int64_t item = 0;; ++item) {
+    const absl::Time due = started + item * interval;
+    if (due >= ends) {
+      break;
+    }
+    // Wait for the call's time; a generator that fell behind starts it at once, and its
+    // latency counts from `due`.
+    for (absl::Time now = absl::Now(); now < due; now = absl::Now()) {
+      if (due - now > absl::Milliseconds(2)) {
+        absl::SleepFor(due - now - absl::Milliseconds(1));
+      } else {
+        std::this_thread::yield();
+      }
+    }
+    if (run.in_flight.load(std::memory_order_relaxed) >= impl_->options.max_in_flight) {
+      run.calls.fetch_add(1);
+      run.not_sent.fetch_add(1);
+      run.missed.fetch_add(1);
+      continue;
+    }
+    impl_->Start(run, item, due);
+  }
+  impl_->Drain(run);
+  return impl_->Summarize(run, started);
+}
+
+std::string LoadResult::ToLine() const {
+  std::string line = absl::StrFormat(
+      "%d calls (%d polls): %d ok, %d failed, %d missed (%d not sent) in %.1f s = %.0f/s; "
+      "latency p50 %.0f us, p90 %.0f, p99 %.0f, p99.9 %.0f, max %.0f; poll reply %.0f B",
+      calls, polls, ok, failed, missed, not_sent, seconds, calls_per_second, p50_us, p90_us, p99_us,
+      p999_us, max_us, mean_poll_reply_bytes);
+  for (const auto& [code, n] : errors) {
+    absl::StrAppend(&line, "; ", code, " x", n);
+  }
+  return line;
+}
+
+std::string LoadResult::ToJson() const {
+  nlohmann::json j = {{"calls", calls},     {"polls", polls},
+                      {"ok", ok},           {"failed", failed},
+                      {"missed", missed},   {"not_sent", not_sent},
+                      {"seconds", seconds}, {"calls_per_second", calls_per_second},
+                      {"p50_us", p50_us},   {"p90_us", p90_us},
+                      {"p99_us", p99_us},   {"p999_us", p999_us},
+                      {"max_us", max_us},   {"mean_poll_reply_bytes", mean_poll_reply_bytes},
+                      {"errors", errors}};
+  return j.dump();
+}
+
+}  // namespace ringwarden::agent

@@ -1,0 +1,103 @@
+// loadgen.h: drives a server's agent path (polls and heartbeats) from many
+// distinct agents with gRPC's callback API: one process, no thread per agent.
+//
+//   LoadGenerator gen(options);
+//   RETURN_IF_ERROR(gen.Enroll());                       // or UseUnenrolledIds() for an echo
+//   server ASSIGN_OR_RETURN(LoadResult peak, gen.ClosedLoop(256, absl::Seconds(20)));
+//   ASSIGN_OR_RETURN(LoadResult fleet, gen.OpenLoop(3333.0, absl::Seconds(60)));
+//
+// Closed loop keeps `concurrency` calls in flight, each completion starting the
+// next: the peak the server sustains. Open loop starts calls on a fixed
+// schedule whatever the answers do, and measures each call's latency from when
+// it was due, not from when it was sent, so a stalled server shows as latency
+// (no coordinated omission). A call answered more than `late_after` after it was
+// due, refused, or never sent because `max_in_flight` calls were outstanding
+// counts as missed. Agents take turns in order, so N agents are all distinct
+// before any repeats. Not thread-safe: one run at a time from one thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace grpc {
+class Channel;
+}
+
+namespace ringwarden::agent {
+
+struct LoadOptions {
+  std::string server;   // host:port, plaintext (a server started with --insecure)
+  int connections = 4;  // gRPC connections the calls are spread over
+  int agents = 1000;
+  std::string id_prefix = "load-";  // agent i is <id_prefix><i>
+  std::string enrollment_token;     // for Enroll
+  std::vector<std::string> channels = {"rules.behavioral"};
+  // Each agent's turn is a poll, then (with heartbeats) a heartbeat batch: a fleet
+  // polling and heartbeating at the same interval.
+  bool heartbeats = true;
+  int enroll_concurrency = 64;
+  absl::Duration call_timeout = absl::Seconds(10);
+  absl::Duration late_after = absl::Seconds(1);
+  int max_in_flight = 20000;
+};
+
+// ValidateLoadOptions: INVALID_ARGUMENT naming the first option out of range.
+absl::Status ValidateLoadOptions(const LoadOptions& options);
+
+// LoadResult is one run's outcome.
+struct LoadResult {
+  int64_t calls = 0;   // calls started (polls and heartbeats)
+  int64_t ok = 0;      // answered OK
+  int64_t failed = 0;  // answered with an error
+  int64_t missed = 0;  // open loop: failed, late, or not sent (too many in flight)
+  int64_t not_sent = 0;
+  int64_t polls = 0;
+  double seconds = 0;  // from the first start to the last answer
+  double calls_per_second = 0;
+  // Latency of answered calls, microseconds (open loop: from when the call was due).
+  double p50_us = 0, p90_us = 0, p99_us = 0, p999_us = 0, max_us = 0;
+  double mean_poll_reply_bytes = 0;
+  std::map<std::string, int64_t> errors;  // by gRPC status code name
+  std::string ToLine() const;
+  std::string ToJson() const;
+};
+
+class LoadGenerator {
+ public:
+  // Connects lazily to options.server. A closed or open run before Enroll or UseUnenrolledIds is
+  // FAILED_PRECONDITION.
+  explicit LoadGenerator(LoadOptions options);
+  // For tests: the calls go over `channels` instead.
+  LoadGenerator(LoadOptions options, std::vector<std::shared_ptr<grpc::Channel>> channels);
+  ~LoadGenerator();
+  LoadGenerator(const LoadGenerator&) = delete;
+  LoadGenerator& operator=(const LoadGenerator&) = delete;
+
+  // Enroll enrolls every agent (enroll_concurrency at a time) and keeps its bearer credential.
+  // An agent that fails is retried once; any agent still not enrolled fails the call, naming it.
+  absl::Status Enroll();
+  // UseUnenrolledIds skips enrollment: calls carry no credential (an echo server's anchor).
+  void UseUnenrolledIds();
+  // SaveCredentials writes every agent's credential to `path` (mode 0600, one "id token" line
+  // each), so later runs of other processes reuse the enrollment; LoadCredentials reads them
+  // back. INVALID_ARGUMENT for a file that does not hold exactly these agents' credentials.
+  absl::Status SaveCredentials(const std::string& path) const;
+  absl::Status LoadCredentials(const std::string& path);
+
+  absl::StatusOr<LoadResult> ClosedLoop(int concurrency, absl::Duration duration);
+  absl::StatusOr<LoadResult> OpenLoop(double calls_per_second, absl::Duration duration);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ringwarden::agent

@@ -1,0 +1,130 @@
+// ringwarden-loadgen: polls and heartbeats from many distinct agents against a
+// server (loadgen.h), or --echo: the echo AgentService the server is measured
+// against (echo_service.h).
+//
+//   ringwarden-loadgen --server 127.0.0.1:7443 --agents 100000 --token rwe_...
+//       --mode closed --concurrency 256 --duration 20
+//   ringwarden-loadgen --server 127.0.0.1:7443 --agents 100000 --token rwe_...
+//       --mode open --rate 3333 --duration 60
+//   ringwarden-loadgen --echo 127.0.0.1:0 --port-file /tmp/port --reply-bytes 900
+#include <grpcpp/grpcpp.h>
+
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "agent-client/sim/echo_service.h"
+#include "agent-client/sim/loadgen.h"
+
+namespace {
+
+int ServeEcho(const std::string& listen, const std::string& port_file,
+              ringwarden::agent::EchoOptions options) {
+  ringwarden::agent::EchoAgentService service(options);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    std::cerr << "loadgen: cannot listen on " << listen << std::endl;
+    return 1;
+  }
+  if (!port_file.empty()) {
+    std::ofstream(port_file) << port << "\n";
+  }
+  std::cerr << "echo AgentService on port " << port << std::endl;
+  server->Wait();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Drive a ringwarden server's agent path from many distinct agents"};
+  ringwarden::agent::LoadOptions options;
+  std::string mode = "closed", echo, port_file, save_credentials, credentials;
+  int concurrency = 256, reply_bytes = 0;
+  double rate = 1000, duration_s = 10, late_after_ms = 1000;
+  bool no_enroll = false, no_heartbeats = false, json = false;
+  app.add_option("--server", options.server, "host:port of a server started with --insecure");
+  app.add_option("--agents", options.agents, "distinct agents")->check(CLI::Range(1, 10000000));
+  app.add_option("--token", options.enrollment_token, "enrollment token (rwe_...)");
+  app.add_option("--id-prefix", options.id_prefix, "agent i is <prefix><i>");
+  app.add_option("--connections", options.connections, "gRPC connections")
+      ->check(CLI::Range(1, 256));
+  app.add_option("--enroll-concurrency", options.enroll_concurrency, "enrollments in flight")
+      ->check(CLI::Range(1, 10000));
+  app.add_flag("--no-enroll", no_enroll, "send no credential (an echo server)");
+  app.add_option("--save-credentials", save_credentials,
+                 "after enrolling, write the credentials here (mode 0600) and exit");
+  app.add_option("--credentials", credentials,
+                 "use the credentials --save-credentials wrote instead of enrolling");
+  app.add_flag("--no-heartbeats", no_heartbeats, "polls only");
+  app.add_option("--mode", mode, "closed (peak) or open (fixed rate)")
+      ->check(CLI::IsMember({"closed", "open"}));
+  app.add_option("--concurrency", concurrency, "closed loop: calls in flight")
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--rate", rate, "open loop: calls per second")->check(CLI::Range(0.001, 1e7));
+  app.add_option("--duration", duration_s, "seconds")->check(CLI::Range(0.1, 86400.0));
+  app.add_option("--late-after-ms", late_after_ms, "open loop: later than this is missed")
+      ->check(CLI::Range(1.0, 600000.0));
+  app.add_option("--max-in-flight", options.max_in_flight, "open loop: calls outstanding at most")
+      ->check(CLI::Range(1, 1000000));
+  app.add_flag("--json", json, "print the result as JSON");
+  app.add_option("--echo", echo, "serve the echo AgentService on host:port instead");
+  app.add_option("--port-file", port_file, "with --echo: write the port here");
+  app.add_option("--reply-bytes", reply_bytes, "with --echo: poll reply payload bytes")
+      ->check(CLI::Range(0, 4 << 20));
+  CLI11_PARSE(app, argc, argv);
+
+  if (!echo.empty()) {
+    ringwarden::agent::EchoOptions echo_options;
+    echo_options.reply_bytes = reply_bytes;
+    return ServeEcho(echo, port_file, echo_options);
+  }
+  if (options.server.empty()) {
+    std::cerr << "loadgen: --server is required (or --echo)" << std::endl;
+    return 2;
+  }
+  options.heartbeats = !no_heartbeats;
+  options.late_after = absl::Milliseconds(late_after_ms);
+  ringwarden::agent::LoadGenerator generator(options);
+  if (no_enroll) {
+    generator.UseUnenrolledIds();
+  } else if (!credentials.empty()) {
+    if (absl::Status loaded = generator.LoadCredentials(credentials); !loaded.ok()) {
+      std::cerr << "loadgen: " << loaded << std::endl;
+      return 1;
+    }
+  } else {
+    const absl::Time start = absl::Now();
+    if (absl::Status enrolled = generator.Enroll(); !enrolled.ok()) {
+      std::cerr << "loadgen: " << enrolled << std::endl;
+      return 1;
+    }
+    std::cerr << "enrolled " << options.agents << " agents in "
+              << absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(1)))
+              << std::endl;
+    if (!save_credentials.empty()) {
+      absl::Status saved = generator.SaveCredentials(save_credentials);
+      if (!saved.ok()) {
+        std::cerr << "loadgen: " << saved << std::endl;
+        return 1;
+      }
+      return 0;
+    }
+  }
+  const absl::Duration duration = absl::Seconds(duration_s);
+  absl::StatusOr<ringwarden::agent::LoadResult> result =
+      mode == "closed" ? generator.ClosedLoop(concurrency, duration)
+                       : generator.OpenLoop(rate, duration);
+  if (!result.ok()) {
+    std::cerr << "loadgen: " << result.status() << std::endl;
+    return 1;
+  }
+  std::cout << (json ? result->ToJson() : result->ToLine()) << std::endl;
+  return 0;
+}

@@ -1,0 +1,198 @@
+// The load generator against an in-process echo AgentService: closed loop keeps
+// its calls in flight over distinct agents, open loop keeps its schedule and
+// counts a slow or refusing server as latency and misses, and bad options are
+// refused.
+#include "agent-client/sim/loadgen.h"
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <memory>
+
+#include "agent-client/sim/echo_service.h"
+
+namespace ringwarden::agent {
+namespace {
+
+class LoadGenTest : public ::testing::Test {
+ protected:
+  void Serve(EchoOptions echo) {
+    echo.record = true;
+    service_ = std::make_unique<EchoAgentService>(echo);
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    ASSERT_NE(port_, 0);
+  }
+
+  void TearDown() override {
+    if (server_ != nullptr) {
+      server_->Shutdown();
+    }
+  }
+
+  LoadOptions Options(int agents) {
+    LoadOptions o;
+    o.server = "127.0.0.1:" + std::to_string(port_);
+    o.agents = agents;
+    o.connections = 2;
+    o.enrollment_token = "rwe_test_secret";
+    return o;
+  }
+
+  int port_ = 0;
+  std::unique_ptr<EchoAgentService> service_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+TEST_F(LoadGenTest, ClosedLoopPollsEveryDistinctAgentWithItsCredential) {
+  EchoOptions echo;
+  echo.reply_bytes = 900;
+  Serve(echo);
+  LoadGenerator gen(Options(50));
+  ASSERT_TRUE(gen.Enroll().ok());
+
+  absl::StatusOr<LoadResult> r = gen.ClosedLoop(8, absl::Milliseconds(400));
+
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_GT(r->calls, 100);
+  EXPECT_EQ(r->ok, r->calls);
+  EXPECT_EQ(r->failed, 0);
+  EXPECT_EQ(r->missed, 0);
+  // A poll, then a heartbeat, per agent turn.
+  EXPECT_NEAR(static_cast<double>(r->polls), r->calls / 2.0, 8);
+  EXPECT_GT(r->mean_poll_reply_bytes, 900);
+  EXPECT_GT(r->calls_per_second, 0);
+  EXPECT_LE(r->p50_us, r->p99_us);
+  EXPECT_EQ(service_->distinct_pollers(), 50u);
+  EXPECT_EQ(service_->polls_with_credential(), r->polls);
+}
+
+TEST_F(LoadGenTest, OpenLoopKeepsItsScheduleAgainstAFastServer) {
+  Serve(EchoOptions{});
+  LoadOptions o = Options(1000);
+  o.heartbeats = false;
+  LoadGenerator gen(o);
+  gen.UseUnenrolledIds();
+
+  absl::StatusOr<LoadResult> r = gen.OpenLoop(400, absl::Milliseconds(500));
+
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->calls, 200);  // exactly the schedule: 400/s for 0.5 s
+  EXPECT_EQ(r->polls, 200);
+  EXPECT_EQ(r->missed, 0);
+  EXPECT_EQ(service_->distinct_pollers(), 200u);
+  EXPECT_EQ(service_->polls_with_credential(), 0);
+}
+
+TEST_F(LoadGenTest, OpenLoopCountsASlowServerAsLatencyAndMisses) {
+  EchoOptions echo;
+  echo.delay = absl::Milliseconds(150);
+  Serve(echo);
+  LoadOptions o = Options(100);
+  o.max_in_flight = 5;
+  o.late_after = absl::Milliseconds(100);
+  LoadGenerator gen(o);
+  gen.UseUnenrolledIds();
+
+  absl::StatusOr<LoadResult> r = gen.OpenLoop(200, absl::Milliseconds(500));
+
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->calls, 100);
+  // Five in flight at a time, each 150 ms: most calls were never sent, and each sent one is
+  // later than late_after. Latency counts from when the call was due.
+  EXPECT_GT(r->not_sent, 50);
+  EXPECT_EQ(r->missed, r->calls);
+  EXPECT_GE(r->p50_us, 150000);
+}
+
+TEST_F(LoadGenTest, RefusalsAreCountedByCodeAndAsMisses) {
+  EchoOptions echo;
+  echo.refuse = grpc::StatusCode::UNAVAILABLE;
+  Serve(echo);
+  LoadGenerator gen(Options(10));
+  gen.UseUnenrolledIds();
+
+  absl::StatusOr<LoadResult> r = gen.OpenLoop(200, absl::Milliseconds(200));
+
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->calls, 40);
+  EXPECT_EQ(r->ok, 0);
+  EXPECT_EQ(r->failed, 40);
+  EXPECT_EQ(r->missed, 40);
+  ASSERT_EQ(r->errors.count("UNAVAILABLE"), 1u);
+  EXPECT_EQ(r->errors.at("UNAVAILABLE"), 40);
+  EXPECT_NE(r->ToLine().find("UNAVAILABLE x40"), std::string::npos) << r->ToLine();
+}
+
+TEST_F(LoadGenTest, AnEnrollmentTheServerRefusesFailsNamingAnAgent) {
+  EchoOptions echo;
+  echo.refuse = grpc::StatusCode::PERMISSION_DENIED;
+  Serve(echo);
+  LoadGenerator gen(Options(20));
+
+  absl::Status enrolled = gen.Enroll();
+
+  EXPECT_TRUE(absl::IsUnavailable(enrolled)) << enrolled;
+  EXPECT_NE(enrolled.message().find("20 agents could not enroll (load-"), std::string::npos)
+      << enrolled;
+  EXPECT_TRUE(absl::IsFailedPrecondition(gen.ClosedLoop(1, absl::Milliseconds(10)).status()));
+}
+
+TEST_F(LoadGenTest, SavedCredentialsServeAnotherGenerator) {
+  Serve(EchoOptions{});
+  const std::string path = ::testing::TempDir() + "/loadgen-credentials";
+  LoadGenerator first(Options(30));
+  EXPECT_TRUE(absl::IsFailedPrecondition(first.SaveCredentials(path)));
+  ASSERT_TRUE(first.Enroll().ok());
+  ASSERT_TRUE(first.SaveCredentials(path).ok());
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  LoadGenerator second(Options(30));
+  ASSERT_TRUE(second.LoadCredentials(path).ok());
+  absl::StatusOr<LoadResult> r = second.ClosedLoop(4, absl::Milliseconds(200));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(service_->polls_with_credential(), r->polls);
+
+  // A file of other agents, of another count, or malformed is refused; a missing one too.
+  EXPECT_TRUE(absl::IsInvalidArgument(LoadGenerator(Options(31)).LoadCredentials(path)));
+  LoadOptions other = Options(30);
+  other.id_prefix = "other-";
+  EXPECT_TRUE(absl::IsInvalidArgument(LoadGenerator(other).LoadCredentials(path)));
+  for (const char* bad : {"load-0\n", "load-0 a b\n", "load-0 \n", "\n", "load-1 t\n"}) {
+    std::ofstream(path) << bad;
+    absl::Status loaded = LoadGenerator(Options(1)).LoadCredentials(path);
+    EXPECT_TRUE(absl::IsInvalidArgument(loaded)) << bad << ": " << loaded;
+  }
+  EXPECT_TRUE(absl::IsNotFound(LoadGenerator(Options(1)).LoadCredentials(path + ".absent")));
+}
+
+TEST_F(LoadGenTest, BadOptionsAndRunsAreRefused) {
+  Serve(EchoOptions{});
+  LoadOptions none = Options(0);
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateLoadOptions(none)));
+  LoadOptions no_prefix = Options(10);
+  no_prefix.id_prefix = "";
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateLoadOptions(no_prefix)));
+  LoadOptions no_timeout = Options(10);
+  no_timeout.call_timeout = absl::ZeroDuration();
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateLoadOptions(no_timeout)));
+
+  LoadGenerator gen(Options(10));
+  EXPECT_TRUE(absl::IsFailedPrecondition(gen.OpenLoop(10, absl::Seconds(1)).status()));
+  gen.UseUnenrolledIds();
+  EXPECT_TRUE(absl::IsInvalidArgument(gen.OpenLoop(0, absl::Seconds(1)).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(gen.OpenLoop(-5, absl::Seconds(1)).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(gen.OpenLoop(10, absl::ZeroDuration()).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(gen.ClosedLoop(0, absl::Seconds(1)).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(gen.ClosedLoop(1'000'000, absl::Seconds(1)).status()));
+}
+
+}  // namespace
+}  // namespace ringwarden::agent

@@ -1,0 +1,100 @@
+// The load generator (agent-client/sim/loadgen.h) against a real server and database: it
+// enrolls distinct agents, polls and heartbeats in closed and open loop with nothing refused,
+// every agent's heartbeat reaches PostgreSQL, and calls without a credential are refused.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "agent-client/sim/loadgen.h"
+#include "tests/support/admin_tokens_env.h"
+#include "tests/support/test_env.h"
+
+namespace ringwarden {
+namespace {
+
+using agent::LoadGenerator;
+using agent::LoadOptions;
+using agent::LoadResult;
+
+class LoadGeneratorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::BootstrapTestTokens(db_.conninfo(), keys_);
+    server_ = std::make_unique<testing::ServerProcess>(db_.conninfo(), keys_, 0,
+                                                       std::vector<std::string>{"--insecure"});
+    const testing::CliResult token =
+        testing::Ringctl(server_->address(), keys_.admin_token,
+                         {"--insecure", "enroll-token", "create", "--ttl", "1h", "--max-uses",
+                          std::to_string(kAgents)});
+    ASSERT_EQ(token.code, 0) << token.err;
+    token_ = std::string(absl::StripAsciiWhitespace(token.out));
+  }
+
+  LoadOptions Options() {
+    LoadOptions o;
+    o.server = server_->address();
+    o.agents = kAgents;
+    o.enrollment_token = token_;
+    return o;
+  }
+
+  static constexpr int kAgents = 120;
+  testing::TestDatabase db_;
+  testing::TestKeys keys_;
+  std::unique_ptr<testing::ServerProcess> server_;
+  std::string token_;
+};
+
+TEST_F(LoadGeneratorTest, DistinctAgentsPollAndHeartbeatARealServer) {
+  LoadGenerator gen(Options());
+  ASSERT_TRUE(gen.Enroll().ok());
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM agents WHERE agent_id LIKE 'load-%'"),
+            std::to_string(kAgents));
+
+  absl::StatusOr<LoadResult> closed = gen.ClosedLoop(8, absl::Seconds(1));
+  ASSERT_TRUE(closed.ok()) << closed.status();
+  EXPECT_GT(closed->calls, kAgents) << closed->ToLine();
+  EXPECT_EQ(closed->failed, 0) << closed->ToLine() << "\n" << server_->Log();
+  // Every poll is answered with a signed assignment.
+  EXPECT_GT(closed->mean_poll_reply_bytes, 200) << closed->ToLine();
+
+  absl::StatusOr<LoadResult> open = gen.OpenLoop(100, absl::Seconds(1));
+  ASSERT_TRUE(open.ok()) << open.status();
+  EXPECT_EQ(open->calls, 100);
+  EXPECT_EQ(open->missed, 0) << open->ToLine();
+
+  // Each agent's heartbeats are written (the telemetry writer flushes every 0.5 s).
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  const std::string query = "SELECT count(*) FROM agents WHERE last_seen_at IS NOT NULL";
+  while (absl::Now() < deadline && db_.Query(query) != std::to_string(kAgents)) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(db_.Query(query), std::to_string(kAgents));
+}
+
+TEST_F(LoadGeneratorTest, CallsWithoutACredentialAreRefused) {
+  LoadGenerator gen(Options());
+  gen.UseUnenrolledIds();
+  absl::StatusOr<LoadResult> r = gen.OpenLoop(50, absl::Milliseconds(400));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->calls, 20);
+  EXPECT_EQ(r->ok, 0) << r->ToLine();
+  EXPECT_EQ(r->missed, 20);
+  EXPECT_EQ(r->errors.count("UNAUTHENTICATED"), 1u) << r->ToLine();
+}
+
+TEST_F(LoadGeneratorTest, ATokenForTooFewAgentsFailsTheEnrollmentNamingTheRest) {
+  LoadOptions o = Options();
+  o.agents = kAgents + 5;
+  LoadGenerator gen(o);
+  absl::Status enrolled = gen.Enroll();
+  EXPECT_TRUE(absl::IsUnavailable(enrolled)) << enrolled;
+  EXPECT_NE(enrolled.message().find("5 agents could not enroll"), std::string::npos) << enrolled;
+}
+
+}  // namespace
+}  // namespace ringwarden
