@@ -6,9 +6,11 @@
 #   ./bench/run.sh            build (if needed), run the micro-benchmarks, then the ones
 #                             that drive a real server on a throwaway PostgreSQL:
 #                             bench/flood.sh (overload), bench/ingest.sh (B3, telemetry
-#                             ingest against psql \copy and single-row INSERT) and
+#                             ingest against psql \copy and single-row INSERT),
 #                             bench/footprint.sh (B5, server RSS and database bytes per
-#                             agent at 1M agents)
+#                             agent at 1M agents; B4, the leader's period) and
+#                             bench/poll.sh (B1, the poll path against an echo server;
+#                             B2, hosts per server vCPU)
 #   ./bench/run.sh --no-flood the micro-benchmarks only
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,7 +56,7 @@ echo "${out}" | awk -F, -v targets="$(for k in "${!target[@]}"; do printf '%s=%s
 
 served=0
 if [[ "${1:-}" != "--no-flood" ]]; then
-  for b in flood ingest footprint; do
+  for b in flood ingest footprint poll; do
     echo
     ./bench/${b}.sh || served=1
   done

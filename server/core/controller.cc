@@ -21,7 +21,6 @@ Controller::Controller(RolloutStore& rollouts, HealthSource& health, SnapshotHol
                        std::function<absl::StatusOr<bool>()> is_leader, ControllerOptions options,
                        ApprovalDesk* approvals)
     : rollouts_(rollouts),
-      health_(health),
       snapshots_(snapshots),
       policies_(policies),
       observer_(observer),

@@ -86,7 +86,6 @@ class Controller {
   void Loop();
 
   RolloutStore& rollouts_;
-  HealthSource& health_;
   SnapshotHolder& snapshots_;
   PolicyCache& policies_;
   ControllerObserver& observer_;

@@ -30,8 +30,9 @@ HealthTracker::HealthTracker(HealthSource& source, const Clock& clock, HealthTra
 
 absl::Status HealthTracker::Sync() {
   const absl::Time now = clock_.Now();
-  if (horizon_.has_value() && now - last_sync_ > options_.stale_after) {
-    Clear();  // the changes in between may be trimmed already
+  if (horizon_.has_value() &&
+      (now - last_sync_ > options_.stale_after || now - started_at_ >= options_.reload_every)) {
+    Clear();  // the changes in between may be trimmed already, or held back
   }
   if (!horizon_.has_value()) {
     // Starting over: everything loaded after this horizon is read whole.
@@ -39,6 +40,7 @@ absl::Status HealthTracker::Sync() {
     rollouts_.clear();
     horizon_ = start.horizon;
     last_sync_ = now;
+    started_at_ = now;
     return absl::OkStatus();
   }
   ASSIGN_OR_RETURN(HealthChanges changes, source_.ReadHealthChanges(*horizon_));

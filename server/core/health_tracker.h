@@ -9,7 +9,8 @@
 // (FeedAgent), so the ledgers equal what a full read would build. The other replicas' writes reach
 // it the same way as its own. A change of pins reloads the rollout; a new stage
 // window rebuilds its stage ledger from memory; a feed not read for longer than
-// `stale_after` (it may have been trimmed) reloads everything.
+// `stale_after` (it may have been trimmed) reloads everything, and so does every
+// `reload_every`, the safety net.
 //
 // Memory: the rows of every agent of a tracked channel and one or two ledger
 // records per agent, a few hundred bytes per agent.
@@ -38,6 +39,9 @@ namespace ringwarden {
 struct HealthTrackerOptions {
   // A feed not read for this long is not trusted: everything is loaded again.
   absl::Duration stale_after = absl::Minutes(2);
+  // Everything is loaded again this often anyway: the feed reads up to the oldest writing
+  // transaction still open, so one left open would hold it back; this bounds that.
+  absl::Duration reload_every = absl::Minutes(10);
   // Changes older than this are trimmed from the store, once per `trim_every`.
   absl::Duration keep_changes = absl::Minutes(10);
   absl::Duration trim_every = absl::Minutes(1);
@@ -107,6 +111,7 @@ class HealthTracker {
   const HealthTrackerOptions options_;
   std::optional<uint64_t> horizon_;  // unset: the next Sync starts over
   absl::Time last_sync_;
+  absl::Time started_at_;  // of the current horizon
   absl::Time last_trim_ = absl::InfinitePast();
   absl::flat_hash_map<std::string, Tracked> rollouts_;
   HealthTrackerStats stats_;

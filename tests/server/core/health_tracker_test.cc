@@ -172,8 +172,11 @@ TEST_F(HealthTrackerTest, JudgesExactlyAsAFullReadThroughRandomPeriods) {
     ++compared;
   }
   EXPECT_GT(compared, 80);
-  // Loaded whole once (and again only after an injected failure of that first load).
-  EXPECT_LE(tracker_.stats().full_loads, 2);
+  // Loaded whole once per reload period (and again after an injected failure of a load), not
+  // once per period.
+  const int64_t reloads = (clock_.Now() - kT0) / HealthTrackerOptions().reload_every;
+  EXPECT_GE(reloads, 1);
+  EXPECT_LE(tracker_.stats().full_loads, 2 + reloads);
   EXPECT_GT(tracker_.stats().stage_rebuilds, 0);
 }
 
@@ -256,6 +259,24 @@ TEST_F(HealthTrackerTest, AFeedNotReadForTooLongIsNotTrusted) {
   clock_.Advance(absl::Minutes(3));  // the leader stalled; the feed may be trimmed since
   ASSERT_TRUE(tracker_.Sync().ok());
   EXPECT_EQ(tracker_.tracked_rollouts(), 0u);
+  absl::StatusOr<TrackedHealth*> tracked = tracker_.Track(rollout_, pins_, policy_);
+  ASSERT_TRUE(tracked.ok());
+  EXPECT_EQ(tracker_.stats().full_loads, 2);
+  ExpectSameAsFullRead(**tracked);
+}
+
+TEST_F(HealthTrackerTest, EverythingIsLoadedAgainEveryReloadPeriod) {
+  Enroll(10);
+  ASSERT_TRUE(tracker_.Sync().ok());
+  ASSERT_TRUE(tracker_.Track(rollout_, pins_, policy_).ok());
+  for (int i = 0; i < 11; ++i) {  // 9 min 10 s of periods: no reload yet
+    clock_.Advance(absl::Seconds(50));
+    ASSERT_TRUE(tracker_.Sync().ok());
+    ASSERT_TRUE(tracker_.Track(rollout_, pins_, policy_).ok());
+  }
+  EXPECT_EQ(tracker_.stats().full_loads, 1);
+  clock_.Advance(absl::Seconds(50));  // 10 min since the load
+  ASSERT_TRUE(tracker_.Sync().ok());
   absl::StatusOr<TrackedHealth*> tracked = tracker_.Track(rollout_, pins_, policy_);
   ASSERT_TRUE(tracked.ok());
   EXPECT_EQ(tracker_.stats().full_loads, 2);
