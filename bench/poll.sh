@@ -9,8 +9,9 @@
 #     Then both in open loop at the same rate (70 % of the server's peak), for p99 at equal
 #     load. Targets: throughput >= 0.8x echo, p99 <= 1.25x echo.
 # B2: open loop, a poll and a heartbeat per host turn (a fleet polling and heartbeating every
-#     5 minutes: 2 calls per host per 300 s), rising rates of 20 s each; the largest with no
-#     missed call (refused, or answered more than 1 s after it was due) gives hosts per
+#     5 minutes: 2 calls per host per 300 s), rising rates of 20 s each (a quarter of the poll
+#     peak up to three times it: heartbeats cost less than polls); the largest with no missed
+#     call (refused, or answered more than 1 s after it was due) gives hosts per
 #     server vCPU, against FleetDM's published 7,500. Target: >= 250,000.
 #
 #   ./bench/poll.sh [--agents 100000] [--seconds 20]
@@ -79,12 +80,12 @@ server_open=$(run server --no-heartbeats --mode open --rate "${rate}")
 # B2: rising rates of polls and heartbeats until a run misses a call.
 b2_rate=0
 b2_line=""
-for share in 10 20 30 40 50 60 70 80 90 100; do
+for share in 25 50 75 100 125 150 175 200 250 300; do
   r=$(awk -v p="$(echo "${server_peak}" | field calls_per_second)" -v s="${share}" \
     'BEGIN { printf "%.0f", p * s / 100 }')
   out=$(run server --mode open --rate "${r}")
   missed=$(echo "${out}" | field missed)
-  echo "B2 step: ${r} calls/s (${share} % of the poll peak): missed ${missed}; ${out}" >&2
+  echo "B2 step: ${r} calls/s (${share} % of the poll peak): missed ${missed}; ${out}"
   [[ "${missed}" == 0 ]] || break
   b2_rate=${r}
   b2_line=${out}
@@ -111,6 +112,7 @@ awk -v sp="${server_peak}" -v ep="${echo_peak}" -v so="${server_open}" -v eo="${
     hosts = b2 * 150
     printf "\n%-46s %12s %12s %8s %8s  %s\n", "B2 hosts per server vCPU (5-minute poll + heartbeat)", "calls/s", "hosts", "vs 7.5k", "target", "verdict"
     printf "%-46s %12.0f %12.0f %8.1f %8s  %s\n", "largest rate with no missed call", b2, hosts, hosts / 7500, ">=250k", (hosts >= 250000) ? "ok" : "UNDER"
+    if (b2 >= f(sp, "calls_per_second") * 3) printf "(the sweep ended without a miss: the figure is a floor)\n"
     exit !(t >= 0.8 && q <= 1.25 && hosts >= 250000)
   }' || status=$?
 [[ -n "${b2_line}" ]] && echo "B2 at ${b2_rate} calls/s: ${b2_line}"

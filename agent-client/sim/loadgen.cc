@@ -108,7 +108,9 @@ struct LoadGenerator::Impl {
 
   // Start begins item `item` of the sequence (agent item/2, poll then heartbeat; or agent
   // `item` polling only), due at `due`.
-  void Start(Run& run, int64_t item, absl::Time due) {
+  // Each call's callback holds `shared`, so the run outlives its last answer.
+  void Start(const std::shared_ptr<Run>& shared, int64_t item, absl::Time due) {
+    Run& run = *shared;
     const bool beats = options.heartbeats;
     const size_t agent = static_cast<size_t>((beats ? item / 2 : item) % options.agents);
     auto* call = new Call;
@@ -120,7 +122,7 @@ struct LoadGenerator::Impl {
     }
     run.calls.fetch_add(1, std::memory_order_relaxed);
     run.in_flight.fetch_add(1, std::memory_order_relaxed);
-    auto done = [this, &run, call](grpc::Status status) { Finish(run, call, status); };
+    auto done = [this, shared, call](grpc::Status status) { Finish(shared, call, status); };
     if (call->is_poll) {
       run.polls.fetch_add(1, std::memory_order_relaxed);
       call->poll.set_agent_id(ids[agent]);
@@ -150,7 +152,8 @@ struct LoadGenerator::Impl {
     }
   }
 
-  void Finish(Run& run, Call* call, const grpc::Status& status) {
+  void Finish(const std::shared_ptr<Run>& shared, Call* call, const grpc::Status& status) {
+    Run& run = *shared;
     const absl::Time now = absl::Now();
     const absl::Duration latency = now - call->due;
     const bool late = run.open_loop && latency > options.late_after;
@@ -179,7 +182,7 @@ struct LoadGenerator::Impl {
     }
     delete call;
     if (!run.open_loop && now < run.ends) {
-      Start(run, run.next_item.fetch_add(1), absl::Now());
+      Start(shared, run.next_item.fetch_add(1), absl::Now());
     }
     if (run.in_flight.fetch_sub(1) == 1) {
       absl::MutexLock lock(&run.mu);
@@ -251,58 +254,77 @@ absl::Status LoadGenerator::Enroll() {
   }
   std::string last_error;
   for (int attempt = 0; attempt < 2 && !pending.empty(); ++attempt) {
+    // Shared with every callback, so it outlives the last of them.
+    struct Round {
+      absl::Mutex mu;
+      absl::CondVar cv;
+      std::vector<size_t> agents;
+      size_t next ABSL_GUARDED_BY(mu) = 0;
+      size_t done ABSL_GUARDED_BY(mu) = 0;
+      std::vector<size_t> failed ABSL_GUARDED_BY(mu);
+      std::string last_error ABSL_GUARDED_BY(mu);
+    };
     struct Enrolling {
       grpc::ClientContext ctx;
       v1::EnrollRequest req;
       v1::EnrollResponse resp;
       size_t agent = 0;
     };
-    absl::Mutex mu;
-    absl::CondVar cv;
-    size_t next = 0, done = 0;
-    std::vector<size_t> failed;
-    std::function<void()> launch;
-    launch = [&] {
+    auto round = std::make_shared<Round>();
+    round->agents = pending;
+    // Launch starts the round's next enrollment, if any; each answer launches the next.
+    std::shared_ptr<std::function<void()>> launch = std::make_shared<std::function<void()>>();
+    std::weak_ptr<std::function<void()>> weak_launch = launch;
+    *launch = [&impl, round, weak_launch] {
       size_t index;
       {
-        absl::MutexLock lock(&mu);
-        if (next >= pending.size()) {
+        absl::MutexLock lock(&round->mu);
+        if (round->next >= round->agents.size()) {
           return;
         }
-        index = next++;
+        index = round->next++;
       }
       auto* e = new Enrolling;
-      e->agent = pending[index];
+      e->agent = round->agents[index];
       e->ctx.set_deadline(absl::ToChronoTime(absl::Now() + impl.options.call_timeout));
       e->req.set_agent_id(impl.ids[e->agent]);
       e->req.set_enrollment_token(impl.options.enrollment_token);
       e->req.set_hostname(impl.ids[e->agent]);
-      impl.StubFor(e->agent).async()->Enroll(&e->ctx, &e->req, &e->resp, [&, e](grpc::Status s) {
-        {
-          absl::MutexLock lock(&mu);
-          if (s.ok() && !e->resp.agent_token().empty()) {
-            impl.credentials[e->agent] = absl::StrCat("Bearer ", e->resp.agent_token());
-          } else {
-            failed.push_back(e->agent);
-            last_error = s.ok() ? "the server sent no bearer credential (is it --insecure?)"
-                                : s.error_message();
-          }
-          ++done;
-          cv.SignalAll();
-        }
-        delete e;
-        launch();
-      });
+      std::shared_ptr<std::function<void()>> next = weak_launch.lock();
+      impl.StubFor(e->agent).async()->Enroll(
+          &e->ctx, &e->req, &e->resp, [&impl, round, e, next](grpc::Status s) {
+            const bool enrolled = s.ok() && !e->resp.agent_token().empty();
+            if (enrolled) {
+              // Each agent is written by its own callback only.
+              impl.credentials[e->agent] = absl::StrCat("Bearer ", e->resp.agent_token());
+            }
+            const size_t agent = e->agent;
+            const std::string error =
+                s.ok() ? "the server sent no bearer credential (is it --insecure?)"
+                       : s.error_message();
+            delete e;
+            if (next != nullptr) {
+              (*next)();
+            }
+            absl::MutexLock lock(&round->mu);
+            if (!enrolled) {
+              round->failed.push_back(agent);
+              round->last_error = error;
+            }
+            ++round->done;
+            round->cv.SignalAll();
+          });
     };
     const size_t initial = std::min<size_t>(impl.options.enroll_concurrency, pending.size());
     for (size_t i = 0; i < initial; ++i) {
-      launch();
+      (*launch)();
     }
-    absl::MutexLock lock(&mu);
-    while (done < pending.size()) {
-      cv.Wait(&mu);
+    absl::MutexLock lock(&round->mu);
+    while (round->done < round->agents.size()) {
+      round->cv.Wait(&round->mu);
     }
-    pending = failed;
+    pending = round->failed;
+    last_error = round->last_error;
   }
   if (!pending.empty()) {
     return absl::UnavailableError(absl::StrCat(pending.size(), " agents could not enroll (",
@@ -373,11 +395,12 @@ absl::StatusOr<LoadResult> LoadGenerator::ClosedLoop(int concurrency, absl::Dura
   if (duration <= absl::ZeroDuration() || duration > absl::Hours(24)) {
     return absl::InvalidArgumentError("the duration must be positive and at most a day");
   }
-  Impl::Run run;
+  auto shared = std::make_shared<Impl::Run>();
+  Impl::Run& run = *shared;
   const absl::Time started = absl::Now();
   run.ends = started + duration;
   for (int i = 0; i < concurrency; ++i) {
-    impl_->Start(run, run.next_item.fetch_add(1), absl::Now());
+    impl_->Start(shared, run.next_item.fetch_add(1), absl::Now());
   }
   absl::SleepFor(duration);
   impl_->Drain(run);
@@ -398,7 +421,8 @@ absl::StatusOr<LoadResult> LoadGenerator::OpenLoop(double calls_per_second,
   if (duration <= absl::ZeroDuration() || duration > absl::Hours(24)) {
     return absl::InvalidArgumentError("the duration must be positive and at most a day");
   }
-  Impl::Run run;
+  auto shared = std::make_shared<Impl::Run>();
+  Impl::Run& run = *shared;
   run.open_loop = true;
   const absl::Time started = absl::Now();
   const absl::Time ends = started + duration;
@@ -423,7 +447,7 @@ absl::StatusOr<LoadResult> LoadGenerator::OpenLoop(double calls_per_second,
       run.missed.fetch_add(1);
       continue;
     }
-    impl_->Start(run, item, due);
+    impl_->Start(shared, item, due);
   }
   impl_->Drain(run);
   return impl_->Summarize(run, started);
