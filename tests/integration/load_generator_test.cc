@@ -24,8 +24,14 @@ class LoadGeneratorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     testing::BootstrapTestTokens(db_.conninfo(), keys_);
-    server_ = std::make_unique<testing::ServerProcess>(db_.conninfo(), keys_, 0,
-                                                       std::vector<std::string>{"--insecure"});
+    Start({"--insecure", "--agent-rate", "0"});
+  }
+
+  // Start runs the server with `args`. The closed loop runs as fast as the server answers
+  // over few agents, beyond any per-agent rate a fleet needs, so the tests that want every
+  // call answered turn the per-agent limit off; the limit's refusals have their own test.
+  void Start(std::vector<std::string> args) {
+    server_ = std::make_unique<testing::ServerProcess>(db_.conninfo(), keys_, 0, std::move(args));
     const testing::CliResult token =
         testing::Ringctl(server_->address(), keys_.admin_token,
                          {"--insecure", "enroll-token", "create", "--ttl", "1h", "--max-uses",
@@ -85,6 +91,22 @@ TEST_F(LoadGeneratorTest, CallsWithoutACredentialAreRefused) {
   EXPECT_EQ(r->ok, 0) << r->ToLine();
   EXPECT_EQ(r->missed, 20);
   EXPECT_EQ(r->errors.count("UNAUTHENTICATED"), 1u) << r->ToLine();
+}
+
+TEST_F(LoadGeneratorTest, TheServersPerAgentLimitIsCountedAsRefusals) {
+  server_.reset();
+  Start({"--insecure", "--agent-rate", "1", "--agent-burst", "2"});
+  LoadOptions o = Options();
+  o.agents = 5;
+  LoadGenerator gen(o);
+  ASSERT_TRUE(gen.Enroll().ok());
+  absl::StatusOr<LoadResult> r = gen.ClosedLoop(4, absl::Seconds(1));
+  ASSERT_TRUE(r.ok()) << r.status();
+  // 5 agents may make about 2 + 1 calls each in a second; the rest is refused and counted.
+  EXPECT_LE(r->ok, 5 * 4) << r->ToLine();
+  EXPECT_GT(r->failed, 0) << r->ToLine();
+  ASSERT_EQ(r->errors.count("RESOURCE_EXHAUSTED"), 1u) << r->ToLine();
+  EXPECT_EQ(r->errors.at("RESOURCE_EXHAUSTED"), r->failed);
 }
 
 TEST_F(LoadGeneratorTest, ATokenForTooFewAgentsFailsTheEnrollmentNamingTheRest) {
