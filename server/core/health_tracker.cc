@@ -45,9 +45,9 @@ absl::Status HealthTracker::Sync() {
   }
   ASSIGN_OR_RETURN(HealthChanges changes, source_.ReadHealthChanges(*horizon_));
   ++stats_.syncs;
-  if (!changes.changed.empty()) {
+  if (!changes.changed.empty() || !changes.seen.empty()) {
     for (auto& [id, t] : rollouts_) {
-      RETURN_IF_ERROR(Refresh(t, changes.changed));
+      RETURN_IF_ERROR(Refresh(t, changes.changed, changes.seen));
     }
   }
   horizon_ = changes.horizon;
@@ -93,7 +93,8 @@ void Append(std::vector<Row>& to, std::vector<Row>& from) {
 
 }  // namespace
 
-absl::Status HealthTracker::Refresh(Tracked& t, const HealthAgents& changed) {
+absl::Status HealthTracker::Refresh(Tracked& t, const HealthAgents& changed,
+                                    const std::vector<SeenChange>& seen) {
   TrackedHealth& h = t.health;
   RolloutHealthRows fresh;
   // ReadKind reads the rows of `kind` of `ids` into `fresh`, in bounded chunks.
@@ -190,6 +191,27 @@ absl::Status HealthTracker::Refresh(Tracked& t, const HealthAgents& changed) {
       FeedAgent(*h.whole, id, e, t.rollout, t.rollout.created_at, t.health_events);
     }
     h.evidence.emplace(id, std::move(e));
+  }
+
+  // Heartbeats carry their values: applied in memory, no re-read. An agent re-read above has
+  // newer values already; one not in the evidence is held back or unknown.
+  for (const SeenChange& c : seen) {
+    if (agent_reread.contains(c.agent_id)) {
+      continue;
+    }
+    auto it = h.evidence.find(c.agent_id);
+    if (it == h.evidence.end()) {
+      continue;
+    }
+    it->second.agent.last_seen = c.last_seen;
+    it->second.agent.boot_since = c.boot_since;
+    h.stage.Forget(c.agent_id);
+    FeedAgent(h.stage, c.agent_id, it->second, t.rollout, h.window_start, t.health_events);
+    if (h.whole.has_value()) {
+      h.whole->Forget(c.agent_id);
+      FeedAgent(*h.whole, c.agent_id, it->second, t.rollout, t.rollout.created_at, t.health_events);
+    }
+    ++stats_.heartbeats_applied;
   }
   return absl::OkStatus();
 }

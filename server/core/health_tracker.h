@@ -4,7 +4,7 @@
 // agents. The tracker instead loads a rollout's evidence from the store once,
 // then follows the store's change feed (HealthSource::ReadHealthChanges): each
 // period it re-reads only the rows the feed named since the last period (a
-// heartbeat re-reads the agent row, not its crash reports) and recomputes those
+// heartbeat needs no re-read: the feed carries its values) and recomputes those
 // agents' ledger records from their complete rows, the rest coming from memory
 // (FeedAgent), so the ledgers equal what a full read would build. The other replicas' writes reach
 // it the same way as its own. A change of pins reloads the rollout; a new stage
@@ -59,10 +59,11 @@ struct TrackedHealth {
 
 // HealthTrackerStats says what the tracker did, for tests and benchmarks.
 struct HealthTrackerStats {
-  int64_t full_loads = 0;      // rollouts read whole from the store
-  int64_t stage_rebuilds = 0;  // stage ledgers rebuilt from memory
-  int64_t agents_reread = 0;   // rows of agents re-read because the feed named them, per kind
-  int64_t syncs = 0;           // feed reads
+  int64_t full_loads = 0;          // rollouts read whole from the store
+  int64_t stage_rebuilds = 0;      // stage ledgers rebuilt from memory
+  int64_t agents_reread = 0;       // rows of agents re-read because the feed named them, per kind
+  int64_t heartbeats_applied = 0;  // heartbeats applied from the feed's values, no re-read
+  int64_t syncs = 0;               // feed reads
 };
 
 class HealthTracker {
@@ -104,7 +105,9 @@ class HealthTracker {
     TrackedHealth health;
   };
   // Refresh re-reads the rows `changed` names for `t` and recomputes those agents' records.
-  absl::Status Refresh(Tracked& t, const HealthAgents& changed);
+  // Heartbeats in `seen` are applied from their values.
+  absl::Status Refresh(Tracked& t, const HealthAgents& changed,
+                       const std::vector<SeenChange>& seen);
 
   HealthSource& source_;
   const Clock& clock_;

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/outcomes.h"
@@ -177,6 +178,18 @@ absl::StatusOr<HealthChanges> PgStore::ReadHealthChanges(std::optional<uint64_t>
         return absl::InternalError(absl::StrCat("health change from unknown table '", source, "'"));
       }
       kind->push_back(row[1].as<std::string>());
+    }
+    // Heartbeats: the newest values per agent (last_seen only grows).
+    absl::flat_hash_map<std::string, size_t> seen_at;
+    for (const pqxx::row& row : tx.Exec(sql::kHealthSeen, std::to_string(*after), horizon)) {
+      SeenChange seen{row[0].as<std::string>(), TimeFromMicros(row[1]),
+                      OptionalTimeFromMicros(row[2])};
+      auto [it, fresh] = seen_at.try_emplace(seen.agent_id, changes.seen.size());
+      if (fresh) {
+        changes.seen.push_back(std::move(seen));
+      } else if (changes.seen[it->second].last_seen <= seen.last_seen) {
+        changes.seen[it->second] = std::move(seen);
+      }
     }
     // agents and agent_versions both name an agent row.
     std::sort(changes.changed.agents.begin(), changes.changed.agents.end());

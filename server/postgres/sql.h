@@ -521,6 +521,14 @@ inline constexpr Statement kHealthChanges = {"health_changes", R"sql(
 SELECT DISTINCT source, unnest(agent_ids) FROM health_changes
 WHERE xid >= $1::text::xid8 AND xid < $2::text::xid8)sql"};
 
+// The agent rows heartbeats alone moved (migration 0016), from horizon $1 up to horizon $2,
+// with their values, in transaction order.
+inline constexpr Statement kHealthSeen = {"health_seen", R"sql(
+SELECT s.id, s.at_us, s.boot_us
+FROM health_changes h, unnest(h.seen_ids, h.seen_at_us, h.boot_since_us) AS s (id, at_us, boot_us)
+WHERE h.xid >= $1::text::xid8 AND h.xid < $2::text::xid8 AND h.seen_ids IS NOT NULL
+ORDER BY h.xid)sql"};
+
 // $1: keep the changes of the last $1 seconds.
 inline constexpr Statement kTrimHealthChanges = {"trim_health_changes", R"sql(
 DELETE FROM health_changes WHERE written_at < now() - $1::double precision * interval '1 second')sql"};

@@ -59,11 +59,23 @@ struct HealthAgents {
   bool empty() const { return size() == 0; }
 };
 
+// SeenChange is a heartbeat's whole change to an agent row: when it was last
+// seen and since when its current boot runs.
+struct SeenChange {
+  std::string agent_id;
+  absl::Time last_seen;
+  std::optional<absl::Time> boot_since;
+};
+
 // HealthChanges names, for each kind of row, the agents whose rows of that kind
 // changed in the transactions that ended since the previous read.
 struct HealthChanges {
   uint64_t horizon = 0;  // pass back to read the changes after these
   HealthAgents changed;  // distinct per kind; may name agents deleted since
+  // Agent rows a heartbeat alone moved (not in changed.agents for that): the
+  // newest per agent, whose values are the row's now unless a later change
+  // named the agent.
+  std::vector<SeenChange> seen;
 };
 
 // HealthQuery selects the telemetry one rollout is judged on.

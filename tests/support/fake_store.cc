@@ -695,6 +695,9 @@ void FakeStore::MergeHeartbeats(const std::vector<HeartbeatRow>& heartbeats) {
       if (fresh || boot->second.first != newest.boot_id) {
         boot->second = {newest.boot_id, first_of_boot[{agent_id, newest.boot_id}]};
       }
+      // Like migration 0016: a heartbeat's change carries its values.
+      health_seen_[health_changes_.size()] = SeenChange{agent_id, at, boot->second.second};
+      health_changes_.emplace_back(nullptr, agent_id);
     }
   }
   for (const auto& [key, report] : newest_report) {
@@ -704,11 +707,16 @@ void FakeStore::MergeHeartbeats(const std::vector<HeartbeatRow>& heartbeats) {
     }
     auto [stored, inserted] = versions_.try_emplace(key, VersionInEffect{version, at, at});
     VersionInEffect& in_effect = stored->second;
-    if (inserted || in_effect.reported_at > at) {
-      continue;  // new, or an older report than the stored one
+    if (inserted) {
+      health_changes_.emplace_back(&HealthAgents::agents, key.first);
+      continue;
+    }
+    if (in_effect.reported_at > at) {
+      continue;  // an older report than the stored one
     }
     if (in_effect.version != version) {
       in_effect.since = at;
+      health_changes_.emplace_back(&HealthAgents::agents, key.first);
     }
     in_effect.version = version;
     in_effect.reported_at = at;
@@ -775,7 +783,6 @@ absl::Status FakeStore::WriteTelemetry(const TelemetryRows& rows) {
   };
   note(rows.fetches, &HealthAgents::fetches);
   note(rows.agents, &HealthAgents::agents);
-  note(rows.heartbeats, &HealthAgents::agents);
   note(rows.applies, &HealthAgents::applies);
   note(rows.crashes, &HealthAgents::crashes);
   note(rows.health_events, &HealthAgents::health_events);
@@ -890,6 +897,19 @@ absl::StatusOr<HealthChanges> FakeStore::ReadHealthChanges(std::optional<uint64_
   if (after.has_value()) {
     if (*after > changes.horizon) {
       return absl::InvalidArgumentError("horizon from the future");
+    }
+    std::map<std::string, SeenChange> seen;  // the newest per agent
+    for (size_t i = *after; i < health_changes_.size(); ++i) {
+      if (health_changes_[i].first == nullptr) {
+        const SeenChange& change = health_seen_.at(i);
+        auto [it, fresh] = seen.try_emplace(change.agent_id, change);
+        if (!fresh && it->second.last_seen <= change.last_seen) {
+          it->second = change;
+        }
+      }
+    }
+    for (auto& [id, change] : seen) {
+      changes.seen.push_back(std::move(change));
     }
     for (HealthKind kind : {&HealthAgents::agents, &HealthAgents::applies, &HealthAgents::fetches,
                             &HealthAgents::crashes, &HealthAgents::health_events}) {

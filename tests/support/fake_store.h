@@ -218,8 +218,10 @@ class FakeStore final : public Store {
   std::map<std::string, std::pair<std::string, absl::Time>> boots_ ABSL_GUARDED_BY(mu_);
   // Every agent a write of its health rows named, with the kind of row, in write order
   // (ReadHealthChanges).
+  // A null kind is a heartbeat's change, whose values are in health_seen_ under its index.
   using HealthKind = std::vector<std::string> HealthAgents::*;
   std::vector<std::pair<HealthKind, std::string>> health_changes_ ABSL_GUARDED_BY(mu_);
+  std::map<size_t, SeenChange> health_seen_ ABSL_GUARDED_BY(mu_);
   std::map<ApplyKey, ApplyRow> applies_ ABSL_GUARDED_BY(mu_);  // first time, newest detail
   std::map<FetchKey, FetchRow> fetches_ ABSL_GUARDED_BY(mu_);  // first time
   std::vector<CrashRow> crashes_ ABSL_GUARDED_BY(mu_);

@@ -205,6 +205,19 @@ TEST_F(HealthTrackerTest, RereadsOnlyTheAgentsThatChanged) {
   ASSERT_TRUE(tracker_.Sync().ok());
   EXPECT_EQ(store_.Calls("load_rollout_health"), loads + 1);
   ExpectSameAsFullRead(**tracked);
+
+  // Heartbeats that move nothing but last_seen are applied from the feed's values: no re-read.
+  const int before = store_.Calls("load_rollout_health");
+  rows.heartbeats = {{Id(1), {{kChannel, 2}}, "b", kT0 + absl::Seconds(9)},
+                     {Id(2), {{kChannel, 1}}, "b2", kT0 + absl::Seconds(9)}};
+  ASSERT_TRUE(store_.WriteTelemetry(rows).ok());
+  clock_.Advance(absl::Seconds(5));
+  ASSERT_TRUE(tracker_.Sync().ok());
+  EXPECT_EQ(store_.Calls("load_rollout_health"), before);
+  EXPECT_EQ(tracker_.stats().agents_reread, 2);
+  EXPECT_EQ(tracker_.stats().heartbeats_applied, 2);
+  EXPECT_EQ((*tracked)->evidence.at(Id(2)).agent.last_seen, kT0 + absl::Seconds(9));
+  ExpectSameAsFullRead(**tracked);
 }
 
 TEST_F(HealthTrackerTest, ANewStageIsRebuiltFromMemory) {

@@ -80,6 +80,9 @@ class PgHealthChangesTest : public StoreFixture {
         out.push_back(absl::StrCat(name, ":", id));
       }
     }
+    for (const SeenChange& seen : changes->seen) {
+      out.push_back(absl::StrCat("seen:", seen.agent_id, "@", absl::ToUnixSeconds(seen.last_seen)));
+    }
     std::sort(out.begin(), out.end());
     return out;
   }
@@ -102,7 +105,12 @@ TEST_F(PgHealthChangesTest, EveryKindOfWriteNamesItsAgentsAndNoOthers) {
   TelemetryRows heartbeat;
   heartbeat.heartbeats = {{"a-1", {{kChannel, 1}}, "boot", At(1)}};
   ASSERT_TRUE(store_.WriteTelemetry(heartbeat).ok());
-  EXPECT_THAT(Changed(), ElementsAre("agents:a-1"));  // agents and agent_versions: one agent row
+  // The first heartbeat adds a version row (named, re-read) and moves the agent row (its values
+  // carried); the next one only moves the agent row.
+  EXPECT_THAT(Changed(), ElementsAre("agents:a-1", "seen:a-1@1800000001"));
+  heartbeat.heartbeats = {{"a-1", {{kChannel, 1}}, "boot", At(2)}};
+  ASSERT_TRUE(store_.WriteTelemetry(heartbeat).ok());
+  EXPECT_THAT(Changed(), ElementsAre("seen:a-1@1800000002"));
 
   TelemetryRows apply;
   apply.applies = {{"a-2", kChannel, 2, ApplyOutcome::kApplied, "", At(2)}};
@@ -156,7 +164,9 @@ TEST_F(PgHealthChangesTest, AVersionRowNamesItsAgentOnlyWhenTheVersionInEffectMo
 TEST_F(PgHealthChangesTest, AnOpenTransactionIsReadOnlyOnceItHasEnded) {
   pqxx::connection other(db_.conninfo());
   pqxx::work open(other);
-  open.exec("UPDATE agents SET last_seen_at = now() WHERE agent_id = 'a-1'");
+  open.exec(
+      "UPDATE agents SET last_seen_at = timestamptz 'epoch' + 1800000099 * "
+      "interval '1 second' WHERE agent_id = 'a-1'");
 
   // Committed after the open one began: still not readable past the open one's horizon.
   TelemetryRows later;
@@ -166,7 +176,7 @@ TEST_F(PgHealthChangesTest, AnOpenTransactionIsReadOnlyOnceItHasEnded) {
   EXPECT_THAT(Changed(), IsEmpty());
 
   open.commit();
-  EXPECT_THAT(Changed(), ElementsAre("agents:a-1", "agents:a-2"));
+  EXPECT_THAT(Changed(), ElementsAre("agents:a-2", "seen:a-1@1800000099", "seen:a-2@1800000001"));
   EXPECT_THAT(Changed(), IsEmpty());
 }
 
@@ -185,7 +195,7 @@ TEST_F(PgHealthChangesTest, TrimmedChangesAreGoneAndLaterOnesStay) {
   heartbeat.heartbeats = {{"a-1", {{kChannel, 1}}, "boot", At(1)}};
   ASSERT_TRUE(store_.WriteTelemetry(heartbeat).ok());
   ASSERT_TRUE(store_.TrimHealthChanges(absl::Minutes(10)).ok());
-  EXPECT_THAT(Changed(), ElementsAre("agents:a-1"));  // recent: kept
+  EXPECT_THAT(Changed(), ElementsAre("agents:a-1", "seen:a-1@1800000001"));  // recent: kept
 
   heartbeat.heartbeats = {{"a-2", {{kChannel, 1}}, "boot", At(2)}};
   ASSERT_TRUE(store_.WriteTelemetry(heartbeat).ok());
@@ -272,27 +282,35 @@ TEST_F(PgHealthChangesTest, AnEmptyListOfAgentsReadsNothing) {
   EXPECT_THAT(part->agents, IsEmpty());
 }
 
-TEST_F(PgHealthChangesTest, AHeartbeatFlushOfManyAgentsAddsOneFeedRowPerStatement) {
+TEST_F(PgHealthChangesTest, AHeartbeatFlushOfManyAgentsAddsOneFeedRowCarryingItsValues) {
   TelemetryRows rows;
   for (int i = 0; i < 500; ++i) {
     rows.agents.push_back(AgentUpsert{"bulk-" + std::to_string(i), Ring::kBroad, {}, "h", kT0});
   }
   ASSERT_TRUE(store_.WriteTelemetry(rows).ok());
-  Changed();
+  auto beats = [](int at) {
+    TelemetryRows out;
+    for (int i = 0; i < 500; ++i) {
+      out.heartbeats.push_back({"bulk-" + std::to_string(i), {{kChannel, 1}}, "boot", At(at)});
+    }
+    return out;
+  };
+  ASSERT_TRUE(store_.WriteTelemetry(beats(1)).ok());
+  EXPECT_EQ(Changed().size(), 1000u);  // 500 new version rows, 500 agent rows moved
   pqxx::connection c(db_.conninfo());
-  const int64_t before =
-      pqxx::nontransaction(c).exec1("SELECT count(*) FROM health_changes")[0].as<int64_t>();
-  TelemetryRows beats;
-  for (int i = 0; i < 500; ++i) {
-    beats.heartbeats.push_back({"bulk-" + std::to_string(i), {{kChannel, 1}}, "boot", At(i)});
+  auto feed_rows = [&c] {
+    return pqxx::nontransaction(c).exec1("SELECT count(*) FROM health_changes")[0].as<int64_t>();
+  };
+  const int64_t before = feed_rows();
+  ASSERT_TRUE(store_.WriteTelemetry(beats(7)).ok());
+  // One row for the agents update; the versions did not move, so they name nobody.
+  EXPECT_EQ(feed_rows() - before, 1);
+  const std::vector<std::string> changed = Changed();
+  ASSERT_EQ(changed.size(), 500u);
+  for (const std::string& change : changed) {
+    EXPECT_EQ(change.substr(0, 10), "seen:bulk-") << change;
+    EXPECT_EQ(change.substr(change.size() - 11), "@1800000007") << change;
   }
-  ASSERT_TRUE(store_.WriteTelemetry(beats).ok());
-  const int64_t after =
-      pqxx::nontransaction(c).exec1("SELECT count(*) FROM health_changes")[0].as<int64_t>();
-  // agents updated, agent_versions inserted: a couple of rows, not 500.
-  EXPECT_GE(after - before, 1);
-  EXPECT_LE(after - before, 4);
-  EXPECT_EQ(Changed().size(), 500u);
 }
 
 }  // namespace
