@@ -77,5 +77,16 @@ TEST(TelemetryRetentionTest, ARetentionOutsideOneDayToTenYearsIsRefusedAtStart) 
   }
 }
 
+TEST(TelemetryRetentionTest, TelemetryWritersOutsideOneToSixteenAreRefusedAtStart) {
+  for (const char* writers : {"0", "-1", "17", "two"}) {
+    const testing::CliResult result = testing::RunShell(absl::StrCat(
+        testing::ServerBinary(),
+        " --database 'host=127.0.0.1 port=1 dbname=none' --telemetry-writers ", writers, " 2>&1"));
+    EXPECT_NE(result.code, 0) << writers;
+    EXPECT_NE(result.out.find("--telemetry-writers"), std::string::npos)
+        << writers << ": " << result.out;
+  }
+}
+
 }  // namespace
 }  // namespace ringwarden
