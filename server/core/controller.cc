@@ -4,7 +4,6 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "server/core/health_feed.h"
@@ -78,14 +77,12 @@ absl::StatusOr<int> Controller::RunOnce() {
   }
   ASSIGN_OR_RETURN(std::vector<RolloutRecord> active, rollouts_.ListRollouts("", true, 1000));
   std::set<std::string> evaluated;
-  absl::flat_hash_set<std::string> tracked;
   for (const RolloutRecord& r : active) {
     if (IsStage(r.position.state)) {
       evaluated.insert(r.id);
-      tracked.insert(r.id);
     }
   }
-  tracker_.Retain(tracked);
+  tracker_.Retain(evaluated);
   observer_.OnJudgedRollouts(evaluated);
   int changed = 0;
   bool grew = false;

@@ -37,7 +37,6 @@ absl::Status HealthTracker::Sync() {
   if (!horizon_.has_value()) {
     // Starting over: everything loaded after this horizon is read whole.
     ASSIGN_OR_RETURN(HealthChanges start, source_.ReadHealthChanges(std::nullopt));
-    rollouts_.clear();
     horizon_ = start.horizon;
     last_sync_ = now;
     started_at_ = now;
@@ -92,6 +91,17 @@ void Append(std::vector<Row>& to, std::vector<Row>& from) {
 }
 
 }  // namespace
+
+void HealthTracker::Recompute(Tracked& t, const std::string& agent_id,
+                              const AgentEvidence& evidence) {
+  TrackedHealth& h = t.health;
+  h.stage.Forget(agent_id);
+  FeedAgent(h.stage, agent_id, evidence, t.rollout, h.window_start, t.health_events);
+  if (h.whole.has_value()) {
+    h.whole->Forget(agent_id);
+    FeedAgent(*h.whole, agent_id, evidence, t.rollout, t.rollout.created_at, t.health_events);
+  }
+}
 
 absl::Status HealthTracker::Refresh(Tracked& t, const HealthAgents& changed,
                                     const std::vector<SeenChange>& seen) {
@@ -179,18 +189,14 @@ absl::Status HealthTracker::Refresh(Tracked& t, const HealthAgents& changed,
   // agent row any more and leaves the evidence.
   for (auto& [id, e] : next) {
     h.evidence.erase(id);
-    h.stage.Forget(id);
-    if (h.whole.has_value()) {
-      h.whole->Forget(id);
-    }
     if (!present.contains(id)) {
+      h.stage.Forget(id);
+      if (h.whole.has_value()) {
+        h.whole->Forget(id);
+      }
       continue;
     }
-    FeedAgent(h.stage, id, e, t.rollout, h.window_start, t.health_events);
-    if (h.whole.has_value()) {
-      FeedAgent(*h.whole, id, e, t.rollout, t.rollout.created_at, t.health_events);
-    }
-    h.evidence.emplace(id, std::move(e));
+    Recompute(t, id, h.evidence.emplace(id, std::move(e)).first->second);
   }
 
   // Heartbeats carry their values: applied in memory, no re-read. An agent re-read above has
@@ -205,12 +211,7 @@ absl::Status HealthTracker::Refresh(Tracked& t, const HealthAgents& changed,
     }
     it->second.agent.last_seen = c.last_seen;
     it->second.agent.boot_since = c.boot_since;
-    h.stage.Forget(c.agent_id);
-    FeedAgent(h.stage, c.agent_id, it->second, t.rollout, h.window_start, t.health_events);
-    if (h.whole.has_value()) {
-      h.whole->Forget(c.agent_id);
-      FeedAgent(*h.whole, c.agent_id, it->second, t.rollout, t.rollout.created_at, t.health_events);
-    }
+    Recompute(t, c.agent_id, it->second);
     ++stats_.heartbeats_applied;
   }
   return absl::OkStatus();
@@ -256,8 +257,8 @@ const HealthLedger& HealthTracker::Whole(TrackedHealth& tracked, const RolloutRe
   return *tracked.whole;
 }
 
-void HealthTracker::Retain(const absl::flat_hash_set<std::string>& rollout_ids) {
-  absl::erase_if(rollouts_, [&](const auto& entry) { return !rollout_ids.contains(entry.first); });
+void HealthTracker::Retain(const std::set<std::string>& rollout_ids) {
+  absl::erase_if(rollouts_, [&](const auto& entry) { return rollout_ids.count(entry.first) == 0; });
 }
 
 void HealthTracker::Clear() {

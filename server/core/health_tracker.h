@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -89,7 +90,7 @@ class HealthTracker {
                             const HealthEventPolicy& health_events);
 
   // Retain forgets every rollout not in `rollout_ids` (finished ones).
-  void Retain(const absl::flat_hash_set<std::string>& rollout_ids);
+  void Retain(const std::set<std::string>& rollout_ids);
 
   // Clear forgets everything; the next Sync starts over (leadership lost).
   void Clear();
@@ -105,6 +106,8 @@ class HealthTracker {
     TrackedHealth health;
   };
   // Refresh re-reads the rows `changed` names for `t` and recomputes those agents' records.
+  // Recompute feeds `evidence`, the agent's complete rows, into `t`'s ledgers afresh.
+  void Recompute(Tracked& t, const std::string& agent_id, const AgentEvidence& evidence);
   // Heartbeats in `seen` are applied from their values.
   absl::Status Refresh(Tracked& t, const HealthAgents& changed,
                        const std::vector<SeenChange>& seen);
