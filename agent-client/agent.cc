@@ -275,7 +275,8 @@ absl::StatusOr<absl::Duration> Agent::RunOnce() {
     }
   }
   absl::StatusOr<PollAnswer> answer =
-      client_.GetAssignment(VersionsInEffect(), config_.channels, root().version);
+      client_.GetAssignment(VersionsInEffect(), config_.channels, root().version,
+                            held_envelope_.empty() ? nullptr : &held_);
   if (!answer.ok()) {
     return HandleRpcFailure(answer.status());
   }
@@ -337,8 +338,14 @@ absl::StatusOr<std::vector<ChannelDecision>> Agent::Trust(const PollAnswer& answ
     return why;
   };
 
-  absl::StatusOr<Assignment> assignment =
-      VerifyAssignment(root(), answer.signed_assignment, config_.agent_id, now);
+  // An answer that the held statement is current is acted on like the same bytes sent again.
+  const bool held_current = answer.held_current && answer.signed_assignment.empty();
+  if (held_current && held_envelope_.empty()) {
+    return refuse(absl::FailedPreconditionError(
+        "the server answered that the held assignment is current, but this agent holds none"));
+  }
+  const std::string& envelope = held_current ? held_envelope_ : answer.signed_assignment;
+  absl::StatusOr<Assignment> assignment = VerifyAssignment(root(), envelope, config_.agent_id, now);
   if (!assignment.ok()) {
     return refuse(assignment.status());
   }
@@ -376,6 +383,11 @@ absl::StatusOr<std::vector<ChannelDecision>> Agent::Trust(const PollAnswer& answ
         absl::StrCat("cannot persist the trust state: ", saved.message()));
   }
   emergency_stop_ = assignment->emergency_stop;
+  if (!held_current) {
+    held_envelope_ = answer.signed_assignment;
+    held_ = HeldStatement{assignment->sequence, assignment->issued, assignment->expires,
+                          assignment->payload_sha256};
+  }
   return decisions;
 }
 

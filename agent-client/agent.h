@@ -277,6 +277,10 @@ class Agent {
   std::vector<ChannelVersion> last_heartbeat_versions_;
   std::string ring_;             // from the last enrollment
   bool emergency_stop_ = false;  // from the last accepted assignment
+  // The last accepted statement, named in each poll; an answer that it is current is acted on by
+  // verifying it again. Kept in memory only: after a restart the first answer is signed anew.
+  std::string held_envelope_;
+  HeldStatement held_;
   std::string refusal_;
   std::string refusal_key_;
   std::string floor_refusal_key_;

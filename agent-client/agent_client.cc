@@ -496,7 +496,8 @@ absl::StatusOr<EnrollResult> AgentClient::RenewCredential(const AgentKeyRequest*
 
 absl::StatusOr<PollAnswer> AgentClient::GetAssignment(const std::vector<ChannelVersion>& current,
                                                       const std::vector<std::string>& channels,
-                                                      int64_t root_version) {
+                                                      int64_t root_version,
+                                                      const HeldStatement* held) {
   absl::StatusOr<Identity> id = GetIdentity();
   if (!id.ok()) {
     return id.status();
@@ -508,6 +509,13 @@ absl::StatusOr<PollAnswer> AgentClient::GetAssignment(const std::vector<ChannelV
     req.add_channels(c);
   }
   req.set_root_version(root_version);
+  if (held != nullptr) {
+    v1::HeldAssignment* named = req.mutable_held();
+    named->set_sequence(held->sequence);
+    named->set_issued_unix_ms(absl::ToUnixMillis(held->issued));
+    named->set_expires_unix_ms(absl::ToUnixMillis(held->expires));
+    named->set_payload_sha256(held->payload_sha256);
+  }
   v1::GetAssignmentResponse resp;
   grpc::ClientContext ctx;
   SetDeadline(ctx, options_.call_timeout);
@@ -533,6 +541,7 @@ absl::StatusOr<PollAnswer> AgentClient::GetAssignment(const std::vector<ChannelV
     out.channels.push_back(std::move(c));
   }
   out.signed_assignment = resp.signed_assignment();
+  out.held_current = resp.held_assignment_current();
   out.root_updates.assign(resp.root_updates().begin(), resp.root_updates().end());
   out.floors.assign(resp.floors().begin(), resp.floors().end());
   return out;

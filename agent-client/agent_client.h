@@ -134,10 +134,23 @@ struct PollAnswer {
   std::vector<ChannelAssignment> channels;
   // DSSE envelope (JSON) over an AssignmentStatement; empty when the server sent none.
   std::string signed_assignment;
+  // The server says the statement the poll named as held states this answer and is
+  // not past half its lifetime; signed_assignment is then empty.
+  bool held_current = false;
   // Root envelopes (JSON) newer than the root version the poll sent, in version order.
   std::vector<std::string> root_updates;
   // Release-signed floor envelopes (JSON) of the assigned channels.
   std::vector<std::string> floors;
+};
+
+// HeldStatement names the signed assignment an agent holds, by its terms and the
+// SHA-256 of its payload, so that the server can answer that it is still current
+// instead of signing it again.
+struct HeldStatement {
+  int64_t sequence = 0;
+  absl::Time issued;
+  absl::Time expires;
+  std::string payload_sha256;
 };
 
 // EnvelopeCheck verifies a download's envelope (JSON, from the first message)
@@ -191,11 +204,13 @@ class AgentClient {
   absl::StatusOr<EnrollResult> RenewCredential(const AgentKeyRequest* key = nullptr);
 
   // GetAssignment polls with the versions in effect, the subscribed channels
-  // (empty: every channel) and the version of the root the agent trusts (the
-  // answer carries newer roots). FAILED_PRECONDITION before Enroll.
+  // (empty: every channel), the version of the root the agent trusts (the
+  // answer carries newer roots) and the statement it holds, if any.
+  // FAILED_PRECONDITION before Enroll.
   absl::StatusOr<PollAnswer> GetAssignment(const std::vector<ChannelVersion>& current,
                                            const std::vector<std::string>& channels,
-                                           int64_t root_version = 0);
+                                           int64_t root_version = 0,
+                                           const HeldStatement* held = nullptr);
 
   // FetchContent downloads one version. The first message's envelope goes to
   // `check` before any payload byte is kept; the download is then capped at

@@ -45,16 +45,19 @@ start=$(date +%s)
   --enroll-concurrency 64 --save-credentials "${credentials}"
 echo "enrolled ${agents} agents in $(( $(date +%s) - start )) s (one transaction each)"
 
-# run TARGET FLAGS... prints the generator's JSON result; TARGET is "server" or "echo".
+# run TARGET FLAGS... prints the generator's JSON result; TARGET is "server" or "echo". Every
+# run starts with each agent polling once (--warm-up, not measured), so that each holds a
+# signed statement and names it in its polls, as a fleet in its steady state does: the server
+# then signs only where an answer changed or a statement passed half its lifetime.
 run() {
   local target=$1
   shift
   if [[ "${target}" == server ]]; then
     "${loadgen[@]}" --server "${server}" --agents "${agents}" --credentials "${credentials}" \
-      --duration "${seconds}" --json "$@"
+      --warm-up --duration "${seconds}" --json "$@" 2>>"${work}/loadgen.log"
   else
     "${loadgen[@]}" --server "127.0.0.1:${echo_port}" --agents "${agents}" --no-enroll \
-      --duration "${seconds}" --json "$@"
+      --warm-up --duration "${seconds}" --json "$@" 2>>"${work}/loadgen.log"
   fi
 }
 field() { sed -n "s/.*\"$1\":\([0-9.e+-]*\).*/\1/p"; }
@@ -108,6 +111,7 @@ awk -v sp="${server_peak}" -v ep="${echo_peak}" -v so="${server_open}" -v eo="${
     printf "%-46s %9.0f us %9.0f us %8.2f %8s  %s\n", "open loop at " rate "/s: p50", f(so, "p50_us"), f(eo, "p50_us"), f(so, "p50_us") / f(eo, "p50_us"), "-", "measured"
     printf "%-46s %9.0f us %9.0f us %8.2f %8s  %s\n", "open loop at " rate "/s: p99", f(so, "p99_us"), f(eo, "p99_us"), q, "<=1.25", (q <= 1.25) ? "ok" : "OVER"
     printf "%-46s %10.0f B %10.0f B\n", "poll reply", f(sp, "mean_poll_reply_bytes"), f(ep, "mean_poll_reply_bytes")
+    printf "%-46s %9.1f %%\n", "polls answered: held statement current", 100 * f(sp, "held_current") / (f(sp, "polls") > 0 ? f(sp, "polls") : 1)
     printf "%-46s %8.0f missed, %.0f failed\n", "server errors (closed, open)", f(sp, "failed") + f(so, "missed"), f(sp, "failed")
     hosts = b2 * 150
     printf "\n%-46s %12s %12s %8s %8s  %s\n", "B2 hosts per server vCPU (5-minute poll + heartbeat)", "calls/s", "hosts", "vs 7.5k", "target", "verdict"

@@ -1,7 +1,6 @@
 #include "common/ed25519.h"
 
 #include <openssl/bio.h>
-#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -110,18 +109,6 @@ absl::StatusOr<Ed25519PublicKey> PublicOf(EVP_PKEY* pkey) {
   return Ed25519PublicKey::FromRaw(raw);
 }
 
-// RawSeed returns the 32-byte seed. Callers extract it last, straight into the
-// key object, so no error path leaves an unwiped copy behind.
-std::string RawSeed(EVP_PKEY* pkey) {
-  std::string seed(kRawKeyBytes, '\0');
-  size_t len = seed.size();
-  if (EVP_PKEY_get_raw_private_key(pkey, MutableBytes(seed), &len) != 1 || len != kRawKeyBytes) {
-    OPENSSL_cleanse(MutableBytes(seed), seed.size());
-    Fatal("EVP_PKEY_get_raw_private_key");
-  }
-  return seed;
-}
-
 PkeyPtr PublicPkey(absl::string_view raw) {
   PkeyPtr pkey(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, Bytes(raw), raw.size()));
   if (!pkey) {
@@ -193,8 +180,8 @@ bool Ed25519PublicKey::Verify(absl::string_view message, absl::string_view signa
 
 // --- Ed25519PrivateKey ---
 
-Ed25519PrivateKey::Ed25519PrivateKey(std::string seed, Ed25519PublicKey public_key)
-    : seed_(std::move(seed)), public_key_(std::move(public_key)) {}
+Ed25519PrivateKey::Ed25519PrivateKey(std::shared_ptr<evp_pkey_st> pkey, Ed25519PublicKey public_key)
+    : pkey_(std::move(pkey)), public_key_(std::move(public_key)) {}
 
 absl::StatusOr<Ed25519PrivateKey> Ed25519PrivateKey::Generate() {
   PkeyCtxPtr ctx(EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, nullptr));
@@ -205,7 +192,7 @@ absl::StatusOr<Ed25519PrivateKey> Ed25519PrivateKey::Generate() {
   }
   PkeyPtr pkey(generated);
   ASSIGN_OR_RETURN(Ed25519PublicKey public_key, PublicOf(pkey.get()));
-  return Ed25519PrivateKey(RawSeed(pkey.get()), std::move(public_key));
+  return Ed25519PrivateKey(std::shared_ptr<EVP_PKEY>(std::move(pkey)), std::move(public_key));
 }
 
 absl::StatusOr<Ed25519PrivateKey> Ed25519PrivateKey::FromPem(absl::string_view pem) {
@@ -219,7 +206,7 @@ absl::StatusOr<Ed25519PrivateKey> Ed25519PrivateKey::FromPem(absl::string_view p
   }
   RETURN_IF_ERROR(CheckEd25519(pkey.get(), "private key"));
   ASSIGN_OR_RETURN(Ed25519PublicKey public_key, PublicOf(pkey.get()));
-  return Ed25519PrivateKey(RawSeed(pkey.get()), std::move(public_key));
+  return Ed25519PrivateKey(std::shared_ptr<EVP_PKEY>(std::move(pkey)), std::move(public_key));
 }
 
 absl::StatusOr<Ed25519PrivateKey> Ed25519PrivateKey::FromSeed(absl::string_view seed) {
@@ -229,16 +216,15 @@ absl::StatusOr<Ed25519PrivateKey> Ed25519PrivateKey::FromSeed(absl::string_view 
   }
   PkeyPtr pkey = PrivatePkey(seed);
   ASSIGN_OR_RETURN(Ed25519PublicKey public_key, PublicOf(pkey.get()));
-  return Ed25519PrivateKey(std::string(seed), std::move(public_key));
+  return Ed25519PrivateKey(std::shared_ptr<EVP_PKEY>(std::move(pkey)), std::move(public_key));
 }
 
 absl::StatusOr<std::string> Ed25519PrivateKey::Sign(absl::string_view message) const {
-  PkeyPtr pkey = PrivatePkey(seed_);
   MdCtxPtr ctx(EVP_MD_CTX_new());
   std::string signature(kSignatureBytes, '\0');
   size_t len = signature.size();
   // Ed25519 hashes internally, so the digest argument is NULL (one-shot API only).
-  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, pkey.get()) != 1 ||
+  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, pkey_.get()) != 1 ||
       EVP_DigestSign(ctx.get(), MutableBytes(signature), &len, Bytes(message), message.size()) !=
           1 ||
       len != kSignatureBytes) {
@@ -248,11 +234,10 @@ absl::StatusOr<std::string> Ed25519PrivateKey::Sign(absl::string_view message) c
 }
 
 std::string Ed25519PrivateKey::ToPem() const {
-  PkeyPtr pkey = PrivatePkey(seed_);
   // Secure-heap BIO: its buffer is wiped when freed, the returned copy is the caller's.
   BioPtr bio(BIO_new(BIO_s_secmem()));
-  if (!bio ||
-      PEM_write_bio_PrivateKey(bio.get(), pkey.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+  if (!bio || PEM_write_bio_PrivateKey(bio.get(), pkey_.get(), nullptr, nullptr, 0, nullptr,
+                                       nullptr) != 1) {
     Fatal("PEM_write_bio_PrivateKey");
   }
   return BioContents(bio.get());

@@ -16,6 +16,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
+struct evp_pkey_st;  // OpenSSL's EVP_PKEY
+
 namespace ringwarden {
 
 // Ed25519PublicKey verifies signatures.
@@ -41,7 +43,9 @@ class Ed25519PublicKey {
   std::string key_id_;
 };
 
-// Ed25519PrivateKey signs messages.
+// Ed25519PrivateKey signs messages. It keeps OpenSSL's parsed key, so that a
+// signature costs one Ed25519 operation: deriving the key from the seed again
+// would cost a second one on every call (the server signs on its poll path).
 class Ed25519PrivateKey {
  public:
   // Generate makes a fresh key from the OpenSSL CSPRNG.
@@ -59,8 +63,8 @@ class Ed25519PrivateKey {
   std::string ToPem() const;
 
  private:
-  Ed25519PrivateKey(std::string seed, Ed25519PublicKey public_key);
-  std::string seed_;  // 32 bytes
+  Ed25519PrivateKey(std::shared_ptr<evp_pkey_st> pkey, Ed25519PublicKey public_key);
+  std::shared_ptr<evp_pkey_st> pkey_;  // never modified once made; shared by copies
   Ed25519PublicKey public_key_;
 };
 

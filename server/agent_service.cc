@@ -316,6 +316,9 @@ absl::Status AgentServiceImpl::DoGetAssignment(grpc::CallbackServerContext& ctx,
     return absl::InvalidArgumentError("root_version must be >= 0");
   }
   RETURN_IF_ERROR(ValidateVersions(req.current(), "current"));
+  if (req.has_held()) {
+    RETURN_IF_ERROR(ValidateHeld(req.held()));
+  }
   std::map<std::string, int64_t> current;
   for (const v1::ChannelVersion& cv : req.current()) {
     current[cv.channel()] = cv.version();
@@ -327,13 +330,22 @@ absl::Status AgentServiceImpl::DoGetAssignment(grpc::CallbackServerContext& ctx,
   std::vector<std::string> channels(req.channels().begin(), req.channels().end());
   const std::vector<ChannelAnswer> answers = snapshot->Resolve(identity, current, channels);
   const Ring ring = snapshot->RingOf(identity);
-  // The signed statement is what agents act on; the fields below it are for display.
+  // The signed statement is what agents act on; the fields below it are for display. A
+  // statement the agent holds that states the same answer, and is not past half its lifetime,
+  // is answered as current: nothing is signed, so most polls of a fleet at rest sign nothing.
   const absl::Time now = clock_.Now();
-  const Assignment statement = BuildAssignment(
-      identity.agent_id, ring, answers, snapshot->emergency_stop(),
-      AssignmentTerms{sequence_.Next(now), now, options_.assignment_ttl, trust_.RootVersion()});
-  ASSIGN_OR_RETURN(std::string signed_assignment, SignAssignment(statement, server_key_));
-  resp.set_signed_assignment(std::move(signed_assignment));
+  Assignment statement =
+      BuildAssignment(identity.agent_id, ring, answers, snapshot->emergency_stop(),
+                      AssignmentTerms{0, now, options_.assignment_ttl, trust_.RootVersion()});
+  if (req.has_held() && HeldIsCurrent(req.held(), statement, now, options_.assignment_ttl / 2)) {
+    resp.set_held_assignment_current(true);
+    metrics_.assignments(AssignmentAnswer::kHeldCurrent).Increment();
+  } else {
+    statement.sequence = sequence_.Next(now);
+    ASSIGN_OR_RETURN(std::string signed_assignment, SignAssignment(statement, server_key_));
+    resp.set_signed_assignment(std::move(signed_assignment));
+    metrics_.assignments(AssignmentAnswer::kSigned).Increment();
+  }
   for (const RootRecord* root : snapshot->RootsAfter(req.root_version(), kMaxRootChain)) {
     resp.add_root_updates(root->envelope_json);
   }

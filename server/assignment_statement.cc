@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/sha256.h"
+
 namespace ringwarden {
 
 Assignment BuildAssignment(const std::string& agent_id, Ring ring,
@@ -31,6 +33,35 @@ Assignment BuildAssignment(const std::string& agent_id, Ring ring,
     a.channels.push_back(std::move(c));
   }
   return a;
+}
+
+absl::Status ValidateHeld(const v1::HeldAssignment& held) {
+  if (held.sequence() < 1) {
+    return absl::InvalidArgumentError("held.sequence must be >= 1");
+  }
+  if (held.expires_unix_ms() <= held.issued_unix_ms()) {
+    return absl::InvalidArgumentError("held.expires_unix_ms must be after held.issued_unix_ms");
+  }
+  if (!IsSha256Hex(held.payload_sha256())) {
+    return absl::InvalidArgumentError(
+        "held.payload_sha256 must be 64 lowercase hex characters (the SHA-256 of the statement's "
+        "payload)");
+  }
+  return absl::OkStatus();
+}
+
+bool HeldIsCurrent(const v1::HeldAssignment& held, const Assignment& current, absl::Time now,
+                   absl::Duration min_remaining) {
+  const absl::Time issued = absl::FromUnixMillis(held.issued_unix_ms());
+  const absl::Time expires = absl::FromUnixMillis(held.expires_unix_ms());
+  if (issued > now + kMaxClockSkew || expires - now < min_remaining) {
+    return false;
+  }
+  Assignment named = current;
+  named.sequence = held.sequence();
+  named.issued = issued;
+  named.expires = expires;
+  return Sha256Hex(AssignmentPayload(named)) == held.payload_sha256();
 }
 
 int64_t AssignmentSequence::Next(absl::Time now) {

@@ -10,7 +10,12 @@
 //                                  {sequence.Next(now), now, ttl, trust.RootVersion()});
 //   ASSIGN_OR_RETURN(std::string envelope, SignAssignment(a, server_key));
 //
-// BuildAssignment is pure; AssignmentSequence is thread-safe (one atomic).
+// A poll may name the statement its agent holds (GetAssignmentRequest.held);
+// when HeldIsCurrent, the answer says so instead of signing the same statement
+// again, which keeps the Ed25519 signature off the steady-state poll path.
+//
+// BuildAssignment and HeldIsCurrent are pure; AssignmentSequence is
+// thread-safe (one atomic).
 #pragma once
 
 #include <atomic>
@@ -18,8 +23,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/trust/trust.h"
+#include "ringwarden/v1/agent.pb.h"
 #include "server/core/snapshot.h"
 #include "server/domain/ring.h"
 
@@ -46,6 +53,21 @@ struct AssignmentTerms {
 Assignment BuildAssignment(const std::string& agent_id, Ring ring,
                            const std::vector<ChannelAnswer>& answers, bool emergency_stop,
                            const AssignmentTerms& terms);
+
+// ValidateHeld checks the form of a poll's `held`: a sequence >= 1, an expiry
+// after the issue time, and a digest of 64 lowercase hex characters.
+// INVALID_ARGUMENT names the field.
+absl::Status ValidateHeld(const v1::HeldAssignment& held);
+
+// HeldIsCurrent reports whether the statement `held` names states exactly what
+// `current` states: `current` with held's sequence, issue and expiry times in
+// place of its own serializes (AssignmentPayload) to the bytes whose SHA-256 is
+// held.payload_sha256. The statement must also have been issued no later than
+// now + kMaxClockSkew and stay valid for at least `min_remaining` after `now`.
+// Naming a statement proves and grants nothing: an agent that names one it
+// does not hold is answered "current" and has nothing to act on.
+bool HeldIsCurrent(const v1::HeldAssignment& held, const Assignment& current, absl::Time now,
+                   absl::Duration min_remaining);
 
 // AssignmentSequence numbers statements so that, for every agent, each one
 // carries a larger sequence than the one before: the issue time in Unix

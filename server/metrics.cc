@@ -139,6 +139,14 @@ Metrics::Metrics(prometheus::Registry& registry)
   for (const auto& [reason, name] : reasons) {
     requests_refused_[static_cast<int>(reason)] = &refused.Add({{"reason", name}});
   }
+  auto& assignments = Build<prometheus::Counter>(
+      registry, "ringwarden_assignment_answers_total",
+      "Answered polls by how the assignment was answered: signed (a statement signed for the "
+      "poll) or held_current (the agent's statement is current; nothing signed).");
+  assignments_[static_cast<int>(AssignmentAnswer::kSigned)] =
+      &assignments.Add({{"answer", "signed"}});
+  assignments_[static_cast<int>(AssignmentAnswer::kHeldCurrent)] =
+      &assignments.Add({{"answer", "held_current"}});
   leader_ = &Build<prometheus::Gauge>(registry, "ringwarden_controller_leader",
                                       "1 while this replica holds the controller leadership.")
                  .Add({});

@@ -40,6 +40,14 @@ enum class RefusalReason {
 };
 inline constexpr int kRefusalReasons = 6;
 
+// AssignmentAnswer is how a poll's assignment was answered: the label of
+// ringwarden_assignment_answers_total.
+enum class AssignmentAnswer {
+  kSigned,       // a statement signed for this poll
+  kHeldCurrent,  // the statement the agent holds is current; nothing signed
+};
+inline constexpr int kAssignmentAnswers = 2;
+
 class Metrics final : public StoreObserver, public ControllerObserver {
  public:
   explicit Metrics(prometheus::Registry& registry);
@@ -82,6 +90,10 @@ class Metrics final : public StoreObserver, public ControllerObserver {
   // requests_refused counts calls refused for `reason`.
   prometheus::Counter& requests_refused(RefusalReason reason) {
     return *requests_refused_[static_cast<int>(reason)];
+  }
+  // assignments counts answered polls by how their assignment was answered.
+  prometheus::Counter& assignments(AssignmentAnswer answer) {
+    return *assignments_[static_cast<int>(answer)];
   }
   prometheus::Gauge& leader() { return *leader_; }
   prometheus::Gauge& server_key_trusted() { return *server_key_trusted_; }
@@ -142,6 +154,7 @@ class Metrics final : public StoreObserver, public ControllerObserver {
   prometheus::Counter* telemetry_dropped_;
   prometheus::Counter* telemetry_poison_rows_;
   prometheus::Counter* requests_refused_[kRefusalReasons];
+  prometheus::Counter* assignments_[kAssignmentAnswers];
   prometheus::Gauge* leader_;
   prometheus::Counter* decisions_[4];
   prometheus::Counter* auto_halts_;

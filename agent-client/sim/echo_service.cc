@@ -80,6 +80,7 @@ grpc::ServerUnaryReactor* EchoAgentService::GetAssignment(grpc::CallbackServerCo
   if (options_.record) {
     absl::MutexLock lock(&record_mu_);
     pollers_.insert(request->agent_id());
+    polls_naming_held_ += request->has_held() ? 1 : 0;
     const auto& metadata = ctx->client_metadata();
     auto auth = metadata.find("authorization");
     if (auth != metadata.end() && std::string(auth->second.data(), auth->second.size()) ==
@@ -94,6 +95,11 @@ grpc::ServerUnaryReactor* EchoAgentService::GetAssignment(grpc::CallbackServerCo
 size_t EchoAgentService::distinct_pollers() const {
   absl::MutexLock lock(&record_mu_);
   return pollers_.size();
+}
+
+int64_t EchoAgentService::polls_naming_held() const {
+  absl::MutexLock lock(&record_mu_);
+  return polls_naming_held_;
 }
 
 int64_t EchoAgentService::polls_with_credential() const {

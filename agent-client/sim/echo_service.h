@@ -40,9 +40,11 @@ class EchoAgentService final : public ::ringwarden::v1::AgentService::CallbackSe
       grpc::CallbackServerContext* ctx, const ::ringwarden::v1::ReportTelemetryRequest* request,
       ::ringwarden::v1::ReportTelemetryResponse* response) override;
 
-  // With `record`: the distinct agents that polled, and the polls that carried a credential.
+  // With `record`: the distinct agents that polled, the polls that carried a credential, and
+  // those that named a held statement.
   size_t distinct_pollers() const;
   int64_t polls_with_credential() const;
+  int64_t polls_naming_held() const;
 
  private:
   // Answer finishes `reactor` now, or after the delay on the delayed thread.
@@ -57,6 +59,7 @@ class EchoAgentService final : public ::ringwarden::v1::AgentService::CallbackSe
   mutable absl::Mutex record_mu_;
   absl::flat_hash_set<std::string> pollers_ ABSL_GUARDED_BY(record_mu_);
   int64_t polls_with_credential_ ABSL_GUARDED_BY(record_mu_) = 0;
+  int64_t polls_naming_held_ ABSL_GUARDED_BY(record_mu_) = 0;
   std::thread delayer_;
 };
 

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -18,7 +19,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "common/dsse.h"
+#include "common/sha256.h"
 #include "ringwarden/v1/agent.grpc.pb.h"
+#include "ringwarden/v1/trust.pb.h"
 
 namespace ringwarden::agent {
 
@@ -46,10 +50,11 @@ struct LoadGenerator::Impl {
   // One run's counters; callbacks update them from gRPC's threads.
   struct Run {
     bool open_loop = false;
-    absl::Time ends;  // closed loop: no new call after this
+    absl::Time ends;            // closed loop: no new call after this
+    int64_t items = INT64_MAX;  // closed loop: no item from this one on
     std::atomic<int64_t> next_item{0};
     std::atomic<int64_t> calls{0}, ok{0}, failed{0}, missed{0}, not_sent{0}, polls{0};
-    std::atomic<int64_t> answered_polls{0};
+    std::atomic<int64_t> answered_polls{0}, held_current{0};
     std::atomic<int64_t> in_flight{0};
     absl::Mutex mu;
     absl::CondVar drained;
@@ -68,7 +73,14 @@ struct LoadGenerator::Impl {
     v1::ReportTelemetryResponse beat_answer;
     absl::Time due;
     bool is_poll = true;
+    size_t agent = 0;
   };
+
+  // The statements agents hold, each slot guarded by one of kStripes mutexes (calls of one
+  // agent may overlap when there are fewer agents than calls in flight).
+  static constexpr size_t kStripes = 64;
+  absl::Mutex held_mu[kStripes];
+  std::vector<std::optional<v1::HeldAssignment>> held;
 
   LoadOptions options;
   std::vector<std::shared_ptr<grpc::Channel>> channels;
@@ -96,6 +108,7 @@ struct LoadGenerator::Impl {
       ids.push_back(absl::StrCat(options.id_prefix, i));
     }
     credentials.assign(ids.size(), "");
+    held.resize(ids.size());
     // Batch numbers only grow, across runs too: start from the clock.
     batch_seq.reset(new std::atomic<int64_t>[ids.size()]);
     const int64_t start = absl::ToUnixMillis(absl::Now()) * 1000;
@@ -114,6 +127,7 @@ struct LoadGenerator::Impl {
     const bool beats = options.heartbeats;
     const size_t agent = static_cast<size_t>((beats ? item / 2 : item) % options.agents);
     auto* call = new Call;
+    call->agent = agent;
     call->due = due;
     call->is_poll = !beats || item % 2 == 0;
     call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + options.call_timeout));
@@ -133,6 +147,12 @@ struct LoadGenerator::Impl {
         call->poll.add_channels(channel);
       }
       call->poll.set_root_version(1);
+      if (options.hold_statements) {
+        absl::MutexLock lock(&held_mu[agent % kStripes]);
+        if (held[agent].has_value()) {
+          *call->poll.mutable_held() = *held[agent];
+        }
+      }
       StubFor(agent).async()->GetAssignment(&call->ctx, &call->poll, &call->poll_answer,
                                             std::move(done));
     } else {
@@ -152,8 +172,32 @@ struct LoadGenerator::Impl {
     }
   }
 
+  // Hold keeps the statement a poll answer signed as the one its agent holds. The load
+  // generator does not verify it (a real agent does): it only names it in the next poll.
+  void Hold(const Call& call) {
+    const v1::GetAssignmentResponse& answer = call.poll_answer;
+    if (!options.hold_statements || answer.signed_assignment().empty()) {
+      return;
+    }
+    std::optional<v1::HeldAssignment> named;
+    absl::StatusOr<DsseEnvelope> envelope = ParseEnvelopeJson(answer.signed_assignment());
+    v1::AssignmentStatement statement;
+    if (envelope.ok() && statement.ParseFromString(envelope->payload)) {
+      named.emplace();
+      named->set_sequence(statement.sequence());
+      named->set_issued_unix_ms(statement.issued_unix_ms());
+      named->set_expires_unix_ms(statement.expires_unix_ms());
+      named->set_payload_sha256(Sha256Hex(envelope->payload));
+    }
+    absl::MutexLock lock(&held_mu[call.agent % kStripes]);
+    held[call.agent] = std::move(named);
+  }
+
   void Finish(const std::shared_ptr<Run>& shared, Call* call, const grpc::Status& status) {
     Run& run = *shared;
+    if (status.ok() && call->is_poll && call->poll_answer.held_assignment_current()) {
+      run.held_current.fetch_add(1, std::memory_order_relaxed);
+    }
     const absl::Time now = absl::Now();
     const absl::Duration latency = now - call->due;
     const bool late = run.open_loop && latency > options.late_after;
@@ -180,9 +224,14 @@ struct LoadGenerator::Impl {
       }
       run.last_answer = std::max(run.last_answer, now);
     }
+    if (status.ok() && call->is_poll) {
+      Hold(*call);
+    }
     delete call;
     if (!run.open_loop && now < run.ends) {
-      Start(shared, run.next_item.fetch_add(1), absl::Now());
+      if (const int64_t item = run.next_item.fetch_add(1); item < run.items) {
+        Start(shared, item, absl::Now());
+      }
     }
     if (run.in_flight.fetch_sub(1) == 1) {
       absl::MutexLock lock(&run.mu);
@@ -208,6 +257,7 @@ struct LoadGenerator::Impl {
     r.missed = run.missed.load();
     r.not_sent = run.not_sent.load();
     r.polls = run.polls.load();
+    r.held_current = run.held_current.load();
     absl::MutexLock lock(&run.mu);
     r.errors = run.errors;
     r.seconds = absl::ToDoubleSeconds(std::max(run.last_answer, started) - started);
@@ -382,15 +432,27 @@ absl::Status LoadGenerator::LoadCredentials(const std::string& path) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<LoadResult> LoadGenerator::ClosedLoop(int concurrency, absl::Duration duration) {
-  if (absl::Status valid = ValidateLoadOptions(impl_->options); !valid.ok()) {
+namespace {
+
+// CheckClosedRun refuses a closed-loop run (or warm-up) the generator cannot start.
+absl::Status CheckClosedRun(const LoadOptions& options, bool ready, int concurrency) {
+  if (absl::Status valid = ValidateLoadOptions(options); !valid.ok()) {
     return valid;
   }
-  if (!impl_->ready) {
+  if (!ready) {
     return absl::FailedPreconditionError("enroll the agents first (or use unenrolled ids)");
   }
-  if (concurrency < 1 || concurrency > impl_->options.max_in_flight) {
+  if (concurrency < 1 || concurrency > options.max_in_flight) {
     return absl::InvalidArgumentError("concurrency must be 1..max_in_flight");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<LoadResult> LoadGenerator::ClosedLoop(int concurrency, absl::Duration duration) {
+  if (absl::Status ok = CheckClosedRun(impl_->options, impl_->ready, concurrency); !ok.ok()) {
+    return ok;
   }
   if (duration <= absl::ZeroDuration() || duration > absl::Hours(24)) {
     return absl::InvalidArgumentError("the duration must be positive and at most a day");
@@ -404,6 +466,34 @@ absl::StatusOr<LoadResult> LoadGenerator::ClosedLoop(int concurrency, absl::Dura
   }
   absl::SleepFor(duration);
   impl_->Drain(run);
+  return impl_->Summarize(run, started);
+}
+
+absl::StatusOr<LoadResult> LoadGenerator::WarmUp(int concurrency) {
+  if (absl::Status ok = CheckClosedRun(impl_->options, impl_->ready, concurrency); !ok.ok()) {
+    return ok;
+  }
+  // Polls only, agent i as item i: heartbeats are restored for the runs after.
+  const bool heartbeats = impl_->options.heartbeats;
+  impl_->options.heartbeats = false;
+  auto shared = std::make_shared<Impl::Run>();
+  Impl::Run& run = *shared;
+  const absl::Time started = absl::Now();
+  run.ends = absl::InfiniteFuture();
+  run.items = impl_->options.agents;
+  // Answers start the next items as this loop runs, so each item number is checked here too.
+  for (int i = 0; i < concurrency; ++i) {
+    if (const int64_t item = run.next_item.fetch_add(1); item < run.items) {
+      impl_->Start(shared, item, absl::Now());
+    }
+  }
+  {
+    absl::MutexLock lock(&run.mu);
+    run.mu.Await(absl::Condition(
+        +[](Impl::Run* r) { return r->in_flight.load() == 0 && r->next_item.load() >= r->items; },
+        &run));
+  }
+  impl_->options.heartbeats = heartbeats;
   return impl_->Summarize(run, started);
 }
 
@@ -456,9 +546,10 @@ absl::StatusOr<LoadResult> LoadGenerator::OpenLoop(double calls_per_second,
 std::string LoadResult::ToLine() const {
   std::string line = absl::StrFormat(
       "%d calls (%d polls): %d ok, %d failed, %d missed (%d not sent) in %.1f s = %.0f/s; "
-      "latency p50 %.0f us, p90 %.0f, p99 %.0f, p99.9 %.0f, max %.0f; poll reply %.0f B",
+      "latency p50 %.0f us, p90 %.0f, p99 %.0f, p99.9 %.0f, max %.0f; poll reply %.0f B; %d "
+      "answered with the held statement current",
       calls, polls, ok, failed, missed, not_sent, seconds, calls_per_second, p50_us, p90_us, p99_us,
-      p999_us, max_us, mean_poll_reply_bytes);
+      p999_us, max_us, mean_poll_reply_bytes, held_current);
   for (const auto& [code, n] : errors) {
     absl::StrAppend(&line, "; ", code, " x", n);
   }
@@ -466,13 +557,21 @@ std::string LoadResult::ToLine() const {
 }
 
 std::string LoadResult::ToJson() const {
-  nlohmann::json j = {{"calls", calls},     {"polls", polls},
-                      {"ok", ok},           {"failed", failed},
-                      {"missed", missed},   {"not_sent", not_sent},
-                      {"seconds", seconds}, {"calls_per_second", calls_per_second},
-                      {"p50_us", p50_us},   {"p90_us", p90_us},
-                      {"p99_us", p99_us},   {"p999_us", p999_us},
-                      {"max_us", max_us},   {"mean_poll_reply_bytes", mean_poll_reply_bytes},
+  nlohmann::json j = {{"calls", calls},
+                      {"polls", polls},
+                      {"ok", ok},
+                      {"failed", failed},
+                      {"missed", missed},
+                      {"not_sent", not_sent},
+                      {"seconds", seconds},
+                      {"calls_per_second", calls_per_second},
+                      {"p50_us", p50_us},
+                      {"p90_us", p90_us},
+                      {"p99_us", p99_us},
+                      {"p999_us", p999_us},
+                      {"max_us", max_us},
+                      {"mean_poll_reply_bytes", mean_poll_reply_bytes},
+                      {"held_current", held_current},
                       {"errors", errors}};
   return j.dump();
 }

@@ -42,6 +42,10 @@ struct LoadOptions {
   // Each agent's turn is a poll, then (with heartbeats) a heartbeat batch: a fleet
   // polling and heartbeating at the same interval.
   bool heartbeats = true;
+  // Each agent names the statement it holds (its last signed answer) in its polls, as a real
+  // agent does, so the server signs only when an agent's answer changes. Off: every poll is
+  // signed, as for an agent that has just started.
+  bool hold_statements = true;
   int enroll_concurrency = 64;
   absl::Duration call_timeout = absl::Seconds(10);
   absl::Duration late_after = absl::Seconds(1);
@@ -59,7 +63,8 @@ struct LoadResult {
   int64_t missed = 0;  // open loop: failed, late, or not sent (too many in flight)
   int64_t not_sent = 0;
   int64_t polls = 0;
-  double seconds = 0;  // from the first start to the last answer
+  int64_t held_current = 0;  // polls answered that the held statement is current
+  double seconds = 0;        // from the first start to the last answer
   double calls_per_second = 0;
   // Latency of answered calls, microseconds (open loop: from when the call was due).
   double p50_us = 0, p90_us = 0, p99_us = 0, p999_us = 0, max_us = 0;
@@ -92,6 +97,9 @@ class LoadGenerator {
   absl::Status LoadCredentials(const std::string& path);
 
   absl::StatusOr<LoadResult> ClosedLoop(int concurrency, absl::Duration duration);
+  // WarmUp has every agent poll once, `concurrency` at a time, so that each holds a signed
+  // statement: a fleet in its steady state rather than one that has just started.
+  absl::StatusOr<LoadResult> WarmUp(int concurrency);
   absl::StatusOr<LoadResult> OpenLoop(double calls_per_second, absl::Duration duration);
 
   struct Impl;

@@ -63,6 +63,14 @@ int main(int argc, char** argv) {
   app.add_option("--credentials", credentials,
                  "use the credentials --save-credentials wrote instead of enrolling");
   app.add_flag("--no-heartbeats", no_heartbeats, "polls only");
+  bool no_hold = false;
+  bool warm_up = false;
+  app.add_flag("--no-hold", no_hold,
+               "name no held statement in polls: every answer is signed, as for agents that have "
+               "just started");
+  app.add_flag("--warm-up", warm_up,
+               "before the run, every agent polls once (closed loop, --concurrency at a time), so "
+               "that each holds a signed statement as a fleet in its steady state does");
   app.add_option("--mode", mode, "closed (peak) or open (fixed rate)")
       ->check(CLI::IsMember({"closed", "open"}));
   app.add_option("--concurrency", concurrency, "closed loop: calls in flight")
@@ -90,6 +98,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.heartbeats = !no_heartbeats;
+  options.hold_statements = !no_hold;
   options.late_after = absl::Milliseconds(late_after_ms);
   ringwarden::agent::LoadGenerator generator(options);
   if (no_enroll) {
@@ -116,6 +125,14 @@ int main(int argc, char** argv) {
       }
       return 0;
     }
+  }
+  if (warm_up) {
+    absl::StatusOr<ringwarden::agent::LoadResult> warmed = generator.WarmUp(concurrency);
+    if (!warmed.ok()) {
+      std::cerr << "loadgen: warm-up: " << warmed.status() << std::endl;
+      return 1;
+    }
+    std::cerr << "warm-up: " << warmed->ToLine() << std::endl;
   }
   const absl::Duration duration = absl::Seconds(duration_s);
   absl::StatusOr<ringwarden::agent::LoadResult> result =

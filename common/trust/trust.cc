@@ -288,7 +288,7 @@ absl::StatusOr<Floor> VerifyFloor(const Root& root, absl::string_view envelope_j
   return Floor{m.channel(), m.min_version(), std::string(envelope_json)};
 }
 
-absl::StatusOr<std::string> SignAssignment(const Assignment& a, const Ed25519PrivateKey& key) {
+std::string AssignmentPayload(const Assignment& a) {
   v1::AssignmentStatement m;
   m.set_agent_id(a.agent_id);
   m.set_ring(a.ring);
@@ -308,8 +308,12 @@ absl::StatusOr<std::string> SignAssignment(const Assignment& a, const Ed25519Pri
   }
   m.set_emergency_stop(a.emergency_stop);
   m.set_root_version(a.root_version);
+  return Serialize(m);
+}
+
+absl::StatusOr<std::string> SignAssignment(const Assignment& a, const Ed25519PrivateKey& key) {
   ASSIGN_OR_RETURN(DsseEnvelope envelope,
-                   SignEnvelope(kAssignmentPayloadType, Serialize(m), {&key}));
+                   SignEnvelope(kAssignmentPayloadType, AssignmentPayload(a), {&key}));
   return EncodeEnvelopeJson(envelope);
 }
 

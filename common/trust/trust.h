@@ -127,7 +127,11 @@ struct Assignment {
   std::string payload_sha256;  // identifies the exact statement
 };
 
-// SignAssignment serializes `a` and signs it with the server key.
+// AssignmentPayload is the AssignmentStatement that SignAssignment signs for
+// `a`, serialized: equal Assignments give equal bytes, so the SHA-256 of these
+// bytes names one statement (Assignment::payload_sha256 once verified).
+std::string AssignmentPayload(const Assignment& a);
+// SignAssignment signs AssignmentPayload(a) with the server key.
 absl::StatusOr<std::string> SignAssignment(const Assignment& a, const Ed25519PrivateKey& key);
 // VerifyAssignment checks signature (root's server role, threshold), payload
 // type, that it is for `agent_id`, and that it is issued no later than

@@ -201,6 +201,18 @@ void FakeAgentService::SetMisbehavior(Misbehavior misbehavior, const std::string
   misbehavior_[agent_id] = std::move(misbehavior);
 }
 
+void FakeAgentService::SetHonourHeld(bool honour) {
+  absl::MutexLock lock(&mu_);
+  honour_held_ = honour;
+}
+
+std::vector<std::optional<v1::HeldAssignment>> FakeAgentService::HeldNamed(
+    const std::string& agent_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = held_named_.find(agent_id);
+  return it == held_named_.end() ? std::vector<std::optional<v1::HeldAssignment>>{} : it->second;
+}
+
 void FakeAgentService::ClearMisbehavior() {
   absl::MutexLock lock(&mu_);
   misbehavior_.clear();
@@ -240,13 +252,12 @@ Misbehavior FakeAgentService::MisbehaviorOf(const std::string& agent_id) const {
   return it == misbehavior_.end() ? Misbehavior{} : it->second;
 }
 
-std::string FakeAgentService::Sign(const std::string& agent_id, const std::string& ring,
-                                   const std::vector<v1::ChannelAssignment>& assignments,
-                                   const Misbehavior& m) {
+Assignment FakeAgentService::Statement(const std::string& agent_id, const std::string& ring,
+                                       const std::vector<v1::ChannelAssignment>& assignments,
+                                       const Misbehavior& m) {
   Assignment a;
   a.agent_id = m.agent_id.empty() ? agent_id : m.agent_id;
   a.ring = m.ring.empty() ? ring : m.ring;
-  a.sequence = ++sequence_;
   a.issued = clock_->Now() + m.issued_offset;
   a.expires = a.issued + m.ttl.value_or(ttl_);
   for (const v1::ChannelAssignment& c : assignments) {
@@ -266,6 +277,14 @@ std::string FakeAgentService::Sign(const std::string& agent_id, const std::strin
   }
   a.emergency_stop = emergency_stop_;
   a.root_version = root_version_;
+  return a;
+}
+
+std::string FakeAgentService::Sign(const std::string& agent_id, const std::string& ring,
+                                   const std::vector<v1::ChannelAssignment>& assignments,
+                                   const Misbehavior& m) {
+  Assignment a = Statement(agent_id, ring, assignments, m);
+  a.sequence = ++sequence_;
   absl::StatusOr<std::string> json =
       SignAssignment(a, m.signing_key.has_value() ? *m.signing_key : *server_key_);
   EXPECT_TRUE(json.ok()) << json.status();
@@ -471,7 +490,20 @@ grpc::ServerUnaryReactor* FakeAgentService::GetAssignment(grpc::CallbackServerCo
   resp->set_ring(ring);
   resp->set_next_poll_ms(next_poll_ms_);
   resp->set_emergency_stop(emergency_stop_);
-  if (server_key_.has_value() && !m.unsigned_answer) {
+  held_named_[agent_id].push_back(req->has_held() ? std::optional(req->held()) : std::nullopt);
+  const bool honest = misbehavior_.count(agent_id) == 0 && misbehavior_.count("*") == 0;
+  bool held_current = m.claim_held_current;
+  if (honour_held_ && honest && req->has_held() && server_key_.has_value()) {
+    Assignment named = Statement(agent_id, ring, assignments, m);
+    named.sequence = req->held().sequence();
+    named.issued = absl::FromUnixMillis(req->held().issued_unix_ms());
+    named.expires = absl::FromUnixMillis(req->held().expires_unix_ms());
+    held_current = named.expires - clock_->Now() >= ttl_ / 2 &&
+                   Sha256Hex(AssignmentPayload(named)) == req->held().payload_sha256();
+  }
+  if (held_current) {
+    resp->set_held_assignment_current(true);
+  } else if (server_key_.has_value() && !m.unsigned_answer) {
     std::string signed_assignment =
         m.replay.empty() ? Sign(agent_id, ring, assignments, m) : m.replay;
     resp->set_signed_assignment(signed_assignment);

@@ -96,6 +96,8 @@ struct Misbehavior {
   std::optional<absl::Duration> ttl;                    // expires = issued + ttl
   std::optional<Ed25519PrivateKey> signing_key;         // instead of the server key
   std::string replay;  // answer with this signed_assignment verbatim
+  // Answer that the held statement is current (nothing signed), whatever the poll named.
+  bool claim_held_current = false;
   // What the unsigned display fields say, instead of what is signed.
   std::optional<std::vector<v1::ChannelAssignment>> unsigned_assignments;
 };
@@ -119,6 +121,13 @@ class FakeAgentService final : public v1::AgentService::CallbackService {
   // own) lie as `misbehavior` says; ClearMisbehavior makes them honest again.
   void SetMisbehavior(Misbehavior misbehavior, const std::string& agent_id = "*");
   void ClearMisbehavior();
+  // SetHonourHeld makes honest answers say that the statement a poll names as
+  // held is current, signing nothing, when it states what would be signed now
+  // and is not past half its lifetime (as the server does). Off by default.
+  void SetHonourHeld(bool honour);
+  // HeldNamed returns the `held` of each poll of `agent_id`, in order (empty
+  // entries: the poll named none).
+  std::vector<std::optional<v1::HeldAssignment>> HeldNamed(const std::string& agent_id) const;
   // SignNow returns the signed assignment `agent_id` would get now (an answer
   // recorded on its way, never delivered); it takes a sequence number.
   std::string SignNow(const std::string& agent_id);
@@ -177,7 +186,11 @@ class FakeAgentService final : public v1::AgentService::CallbackService {
   bool Injected(const std::string& method, grpc::CallbackServerContext* ctx, grpc::Status* status)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<v1::TelemetryEvent> AcceptedEvents(const std::string& agent_id) const;
-  // Sign builds and signs the statement for `agent_id` in `ring` as `m` says.
+  // Statement builds the statement for `agent_id` in `ring` as `m` says, with
+  // sequence 0 and issued now; Sign numbers and signs it.
+  Assignment Statement(const std::string& agent_id, const std::string& ring,
+                       const std::vector<v1::ChannelAssignment>& assignments, const Misbehavior& m)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string Sign(const std::string& agent_id, const std::string& ring,
                    const std::vector<v1::ChannelAssignment>& assignments, const Misbehavior& m)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -206,6 +219,9 @@ class FakeAgentService final : public v1::AgentService::CallbackService {
   std::map<std::string, Misbehavior> misbehavior_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<std::string>> signed_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int64_t> root_versions_ ABSL_GUARDED_BY(mu_);
+  bool honour_held_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<std::string, std::vector<std::optional<v1::HeldAssignment>>> held_named_
+      ABSL_GUARDED_BY(mu_);
   int64_t next_poll_ms_ ABSL_GUARDED_BY(mu_) = 1000;
   absl::Duration answer_delay_ ABSL_GUARDED_BY(mu_);
   int64_t token_epoch_ ABSL_GUARDED_BY(mu_) = 0;

@@ -72,6 +72,30 @@ TEST_F(LoadGenTest, ClosedLoopPollsEveryDistinctAgentWithItsCredential) {
   EXPECT_EQ(service_->polls_with_credential(), r->polls);
 }
 
+TEST_F(LoadGenTest, WarmUpPollsEachAgentOnceAndOnlyAStatementThatParsesIsHeld) {
+  EchoOptions echo;
+  echo.reply_bytes = 300;  // not a DSSE envelope: nothing to hold
+  Serve(echo);
+  LoadGenerator gen(Options(50));
+  ASSERT_TRUE(gen.Enroll().ok());
+
+  absl::StatusOr<LoadResult> warm = gen.WarmUp(8);
+  ASSERT_TRUE(warm.ok()) << warm.status();
+  EXPECT_EQ(warm->calls, 50);  // polls only, heartbeats or not
+  EXPECT_EQ(warm->polls, 50);
+  EXPECT_EQ(warm->ok, 50);
+  EXPECT_EQ(service_->distinct_pollers(), 50u);
+  EXPECT_EQ(gen.WarmUp(64)->polls, 50);  // more in flight than agents: still one poll each
+
+  // Heartbeats come back for the runs after; an answer that does not parse is never named.
+  absl::StatusOr<LoadResult> r = gen.ClosedLoop(8, absl::Milliseconds(200));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_GT(r->calls, r->polls);
+  EXPECT_EQ(service_->polls_naming_held(), 0);
+  EXPECT_EQ(r->held_current, 0);
+  EXPECT_EQ(gen.WarmUp(0).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(LoadGenTest, OpenLoopKeepsItsScheduleAgainstAFastServer) {
   Serve(EchoOptions{});
   LoadOptions o = Options(1000);

@@ -378,6 +378,78 @@ TEST_F(TrustChainAttackTest, OversizedTargetIsRefused) {
 
 // ---- Unsigned answers and key rotation --------------------------------------
 
+// ---- Held statements: an answer that the agent's statement is still current ----
+
+TEST_F(TrustChainAttackTest, TheHeldStatementIsNamedAndACurrentAnswerIsActedOnWithNothingSigned) {
+  fake().SetHonourHeld(true);
+  auto b = StartOnVersionOne();
+  ASSERT_EQ(fake().SignedAssignments(kId).size(), 1u);
+  absl::StatusOr<Assignment> first =
+      VerifyAssignment(trust_.root, fake().SignedAssignments(kId).back(), kId, clock_.Now());
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_FALSE(fake().HeldNamed(kId).back().has_value());  // the first poll holds nothing
+
+  clock_.Advance(absl::Minutes(1));
+  Run(*b);
+  const std::optional<v1::HeldAssignment> held = fake().HeldNamed(kId).back();
+  ASSERT_TRUE(held.has_value());
+  EXPECT_EQ(held->sequence(), first->sequence);
+  EXPECT_EQ(held->issued_unix_ms(), absl::ToUnixMillis(first->issued));
+  EXPECT_EQ(held->expires_unix_ms(), absl::ToUnixMillis(first->expires));
+  EXPECT_EQ(held->payload_sha256(), first->payload_sha256);
+  EXPECT_EQ(fake().SignedAssignments(kId).size(), 1u);  // answered current: nothing signed
+  EXPECT_EQ(b->agent->assignment_refusals(), 0);
+  ExpectKeepsRunning(*b, 1, "one");
+
+  // A new version is a new statement, signed, and applied.
+  RunOn(*b, 2, "two");
+  EXPECT_EQ(fake().SignedAssignments(kId).size(), 2u);
+  Run(*b);
+  EXPECT_EQ(fake().SignedAssignments(kId).size(), 2u);
+  // Past half its lifetime (1 h) the statement is signed anew.
+  clock_.Advance(absl::Minutes(31));
+  Run(*b);
+  EXPECT_EQ(fake().SignedAssignments(kId).size(), 3u);
+  EXPECT_EQ(b->agent->assignment_refusals(), 0);
+  ExpectKeepsRunning(*b, 2, "two");
+
+  // A restarted agent holds nothing until its first answer.
+  Restart(*b);
+  Run(*b);
+  EXPECT_FALSE(fake().HeldNamed(kId).back().has_value());
+  EXPECT_EQ(fake().SignedAssignments(kId).size(), 4u);
+}
+
+TEST_F(TrustChainAttackTest, ACurrentAnswerToAnAgentHoldingNothingIsRefused) {
+  Serve(1, "one");
+  Misbehavior claim;
+  claim.claim_held_current = true;
+  fake().SetMisbehavior(claim);
+  auto b = StartHost(kId);
+  Run(*b);
+  ExpectRefusal(*b,
+                "the server answered that the held assignment is current, but this agent "
+                "holds none");
+  EXPECT_EQ(b->store.state().CurrentVersion(kChannel), 0);
+  EXPECT_EQ(fake().calls("FetchContent"), 0);
+}
+
+TEST_F(TrustChainAttackTest, ACurrentAnswerCannotKeepAnExpiredStatementAlive) {
+  auto b = StartOnVersionOne();
+  // A server (or network) that answers "current" forever freezes nothing past the expiry of the
+  // statement the agent holds: it is verified again on every such answer.
+  Misbehavior claim;
+  claim.claim_held_current = true;
+  fake().SetMisbehavior(claim);
+  clock_.Advance(absl::Minutes(30));
+  Run(*b);
+  EXPECT_EQ(b->agent->assignment_refusals(), 0);
+  clock_.Advance(absl::Minutes(36));  // 1 h 6 min after issue: past the 5 min allowance
+  Run(*b);
+  ExpectRefusal(*b, "assignment expired at");
+  ExpectKeepsRunning(*b, 1, "one");
+}
+
 TEST_F(TrustChainAttackTest, UnsignedAnswerIsRefused) {
   auto b = StartOnVersionOne();
   Serve(2, "two");

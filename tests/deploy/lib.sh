@@ -29,6 +29,7 @@ CONTRACT_METRICS=(
   ringwarden_telemetry_dropped_rows_total
   ringwarden_telemetry_poison_rows_total
   ringwarden_requests_refused_total
+  ringwarden_assignment_answers_total
   ringwarden_db_operation_duration_seconds
   ringwarden_db_errors_total
   ringwarden_controller_leader

@@ -56,7 +56,9 @@ class LoadGeneratorTest : public ::testing::Test {
 };
 
 TEST_F(LoadGeneratorTest, DistinctAgentsPollAndHeartbeatARealServer) {
-  LoadGenerator gen(Options());
+  LoadOptions o = Options();
+  o.hold_statements = false;
+  LoadGenerator gen(o);
   ASSERT_TRUE(gen.Enroll().ok());
   EXPECT_EQ(db_.Query("SELECT count(*) FROM agents WHERE agent_id LIKE 'load-%'"),
             std::to_string(kAgents));
@@ -80,6 +82,55 @@ TEST_F(LoadGeneratorTest, DistinctAgentsPollAndHeartbeatARealServer) {
     absl::SleepFor(absl::Milliseconds(100));
   }
   EXPECT_EQ(db_.Query(query), std::to_string(kAgents));
+}
+
+TEST_F(LoadGeneratorTest, AgentsNamingTheirHeldStatementAreAnsweredWithNothingSigned) {
+  auto answers = [&](const std::string& answer) {
+    return testing::ScrapeMetric(
+               server_->metrics_port(),
+               absl::StrCat("ringwarden_assignment_answers_total{answer=\"", answer, "\"}"))
+        .value_or(-1);
+  };
+  LoadOptions o = Options();
+  o.heartbeats = false;
+  LoadGenerator gen(o);
+  ASSERT_TRUE(gen.Enroll().ok());
+  // The first poll of each agent is signed, and the agent keeps the statement.
+  absl::StatusOr<LoadResult> warm = gen.WarmUp(8);
+  ASSERT_TRUE(warm.ok()) << warm.status();
+  EXPECT_EQ(warm->polls, kAgents);
+  EXPECT_EQ(warm->failed, 0) << warm->ToLine();
+  EXPECT_EQ(warm->held_current, 0) << warm->ToLine();
+  EXPECT_GT(warm->mean_poll_reply_bytes, 200) << warm->ToLine();
+  EXPECT_EQ(answers("signed"), kAgents);
+  EXPECT_EQ(answers("held_current"), 0);
+
+  // Every later poll names it and is answered that it is current: nothing more is signed.
+  absl::StatusOr<LoadResult> steady = gen.ClosedLoop(8, absl::Seconds(1));
+  ASSERT_TRUE(steady.ok()) << steady.status();
+  EXPECT_GT(steady->polls, kAgents) << steady->ToLine();
+  EXPECT_EQ(steady->failed, 0) << steady->ToLine();
+  EXPECT_EQ(steady->held_current, steady->polls) << steady->ToLine();
+  EXPECT_LT(steady->mean_poll_reply_bytes, warm->mean_poll_reply_bytes - 200) << steady->ToLine();
+  EXPECT_EQ(answers("signed"), kAgents);
+  EXPECT_EQ(answers("held_current"), steady->polls);
+
+  // An emergency stop changes every agent's answer: each is signed exactly once more (at its
+  // first poll after this replica's snapshot takes the stop), then answered current again.
+  const testing::CliResult stop =
+      testing::Ringctl(server_->address(), keys_.admin_token,
+                       {"--insecure", "emergency-stop", "--reason", "load generator test"});
+  ASSERT_EQ(stop.code, 0) << stop.err;
+  for (int i = 0; i < 50 && answers("signed") < 2 * kAgents; ++i) {
+    absl::StatusOr<LoadResult> round = gen.WarmUp(8);
+    ASSERT_TRUE(round.ok()) << round.status();
+    ASSERT_EQ(round->failed, 0) << round->ToLine();
+  }
+  EXPECT_EQ(answers("signed"), 2 * kAgents);
+  absl::StatusOr<LoadResult> again = gen.WarmUp(8);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->held_current, kAgents) << again->ToLine();
+  EXPECT_EQ(answers("signed"), 2 * kAgents);
 }
 
 TEST_F(LoadGeneratorTest, CallsWithoutACredentialAreRefused) {

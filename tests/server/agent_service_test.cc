@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "common/sha256.h"
 #include "ringwarden/v1/content.pb.h"
 #include "server/assignment_statement.h"
@@ -64,12 +65,18 @@ class AgentServiceTest : public TrustFixture {
     }
   }
 
-  absl::StatusOr<v1::GetAssignmentResponse> Poll(int64_t current, int64_t root_version = 0) {
+  absl::StatusOr<v1::GetAssignmentResponse> Poll(
+      int64_t current, int64_t root_version = 0,
+      const std::optional<v1::HeldAssignment>& held = std::nullopt,
+      const std::string& agent_id = kAgent) {
     grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", "Bearer " + TokenFor(kAgent));
+    ctx.AddMetadata("authorization", "Bearer " + TokenFor(agent_id));
     v1::GetAssignmentRequest req;
-    req.set_agent_id(kAgent);
+    req.set_agent_id(agent_id);
     req.set_root_version(root_version);
+    if (held.has_value()) {
+      *req.mutable_held() = *held;
+    }
     v1::ChannelVersion* cv = req.add_current();
     cv->set_channel(kChannel);
     cv->set_version(current);
@@ -180,6 +187,123 @@ TEST_F(AgentServiceTest, TheSignedStatementBindsWhatTheAgentMustCheck) {
   ASSERT_EQ(resp->assignments_size(), 1);
   EXPECT_EQ(resp->assignments(0).version(), 1);
   EXPECT_TRUE(resp->assignments(0).rollback());
+}
+
+// HeldOf names a verified statement as an agent holding it does.
+v1::HeldAssignment HeldOf(const Assignment& a) {
+  v1::HeldAssignment held;
+  held.set_sequence(a.sequence);
+  held.set_issued_unix_ms(absl::ToUnixMillis(a.issued));
+  held.set_expires_unix_ms(absl::ToUnixMillis(a.expires));
+  held.set_payload_sha256(a.payload_sha256);
+  return held;
+}
+
+TEST_F(AgentServiceTest, AHeldStatementOfTheSameAnswerIsAnsweredCurrentAndNothingIsSigned) {
+  absl::StatusOr<v1::GetAssignmentResponse> first = Poll(1);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(first->held_assignment_current());
+  absl::StatusOr<Assignment> a = Verified(*first);
+  ASSERT_TRUE(a.ok()) << a.status();
+
+  clock_.Advance(absl::Minutes(5));
+  absl::StatusOr<v1::GetAssignmentResponse> again = Poll(1, 2, HeldOf(*a));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->held_assignment_current());
+  EXPECT_TRUE(again->signed_assignment().empty());
+  // The rest of the answer is as before.
+  EXPECT_EQ(again->ring(), first->ring());
+  ASSERT_EQ(again->assignments_size(), 1);
+  EXPECT_EQ(again->assignments(0).version(), 1);
+  EXPECT_EQ(again->floors_size(), 1);
+  EXPECT_GT(again->next_poll_ms(), 0);
+  EXPECT_EQ(metrics_.assignments(AssignmentAnswer::kHeldCurrent).Value(), 1);
+  EXPECT_EQ(metrics_.assignments(AssignmentAnswer::kSigned).Value(), 1);
+
+  // Until half of its lifetime (6 h) is left, and no longer.
+  clock_.Advance(absl::Hours(3) - absl::Minutes(5));
+  absl::StatusOr<v1::GetAssignmentResponse> half = Poll(1, 2, HeldOf(*a));
+  ASSERT_TRUE(half.ok()) << half.status();
+  EXPECT_TRUE(half->held_assignment_current());
+  clock_.Advance(absl::Milliseconds(1));
+  absl::StatusOr<v1::GetAssignmentResponse> renewed = Poll(1, 2, HeldOf(*a));
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  EXPECT_FALSE(renewed->held_assignment_current());
+  absl::StatusOr<Assignment> b = Verified(*renewed);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_GT(b->sequence, a->sequence);
+  EXPECT_EQ(b->expires, clock_.Now() + absl::Hours(6));
+}
+
+TEST_F(AgentServiceTest, AHeldStatementThatStatesAnythingElseIsSignedAnew) {
+  absl::StatusOr<v1::GetAssignmentResponse> first = Poll(1);
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<Assignment> a = Verified(*first);
+  ASSERT_TRUE(a.ok()) << a.status();
+  auto signed_anew = [&](const v1::HeldAssignment& held, const std::string& agent = kAgent) {
+    absl::StatusOr<v1::GetAssignmentResponse> resp = Poll(1, 2, held, agent);
+    EXPECT_TRUE(resp.ok()) << resp.status();
+    return resp.ok() && !resp->held_assignment_current() && !resp->signed_assignment().empty();
+  };
+  // Any term or digest that is not the statement's own.
+  v1::HeldAssignment held = HeldOf(*a);
+  held.set_sequence(a->sequence + 1);
+  EXPECT_TRUE(signed_anew(held));
+  held = HeldOf(*a);
+  held.set_issued_unix_ms(held.issued_unix_ms() - 1);
+  EXPECT_TRUE(signed_anew(held));
+  held = HeldOf(*a);
+  held.set_expires_unix_ms(held.expires_unix_ms() + 1);
+  EXPECT_TRUE(signed_anew(held));
+  held = HeldOf(*a);
+  held.set_payload_sha256(Sha256Hex("another statement"));
+  EXPECT_TRUE(signed_anew(held));
+  // Another agent's statement, named by that agent, states another agent id.
+  EXPECT_TRUE(signed_anew(HeldOf(*a), "host-2"));
+  // Issued in the future beyond the clock-skew allowance.
+  held = HeldOf(*a);
+  held.set_issued_unix_ms(absl::ToUnixMillis(clock_.Now() + absl::Minutes(6)));
+  held.set_expires_unix_ms(absl::ToUnixMillis(clock_.Now() + absl::Hours(7)));
+  EXPECT_TRUE(signed_anew(held));
+  // A change of the answer: the emergency stop, then a newer root.
+  ASSERT_TRUE(store_.SetEmergencyStop(true, AuditRecord{}).ok());
+  ASSERT_TRUE(snapshots_.Refresh().ok());
+  EXPECT_TRUE(signed_anew(HeldOf(*a)));
+  ASSERT_TRUE(store_.SetEmergencyStop(false, AuditRecord{}).ok());
+  ASSERT_TRUE(snapshots_.Refresh().ok());
+  ASSERT_FALSE(signed_anew(HeldOf(*a)));  // the same answer again: current
+  ASSERT_TRUE(trust_.UploadRoot(SignRoot(Plan(3), {&root_key}), "", admin_).ok());
+  ASSERT_TRUE(snapshots_.Refresh().ok());
+  EXPECT_TRUE(signed_anew(HeldOf(*a)));
+}
+
+TEST_F(AgentServiceTest, AMalformedHeldStatementIsRefusedNamingTheField) {
+  absl::StatusOr<v1::GetAssignmentResponse> first = Poll(1);
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<Assignment> a = Verified(*first);
+  ASSERT_TRUE(a.ok()) << a.status();
+  auto refusal = [&](const v1::HeldAssignment& held) {
+    absl::StatusOr<v1::GetAssignmentResponse> resp = Poll(1, 2, held);
+    EXPECT_EQ(resp.status().code(), absl::StatusCode::kInvalidArgument);
+    return std::string(resp.status().message());
+  };
+  v1::HeldAssignment held = HeldOf(*a);
+  held.set_sequence(0);
+  EXPECT_THAT(refusal(held), ::testing::HasSubstr("held.sequence must be >= 1"));
+  held = HeldOf(*a);
+  held.set_expires_unix_ms(held.issued_unix_ms());
+  EXPECT_THAT(refusal(held), ::testing::HasSubstr("held.expires_unix_ms must be after"));
+  for (const std::string& digest :
+       {std::string(), a->payload_sha256.substr(1), a->payload_sha256 + "0",
+        absl::AsciiStrToUpper(a->payload_sha256), std::string(64, 'g'), std::string(4096, 'a')}) {
+    held = HeldOf(*a);
+    held.set_payload_sha256(digest);
+    EXPECT_THAT(refusal(held), ::testing::HasSubstr("held.payload_sha256 must be 64 lowercase hex"))
+        << digest.size();
+  }
+  // An empty `held` (every field zero) is malformed too, not "nothing held".
+  EXPECT_THAT(refusal(v1::HeldAssignment()), ::testing::HasSubstr("held.sequence"));
+  EXPECT_EQ(metrics_.assignments(AssignmentAnswer::kHeldCurrent).Value(), 0);
 }
 
 TEST_F(AgentServiceTest, TheSequenceGrowsWithEveryAnswerEvenWhenTheClockStands) {
