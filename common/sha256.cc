@@ -9,12 +9,24 @@
 
 namespace ringwarden {
 
+const EVP_MD* Sha256Md() {
+  static const EVP_MD* const md = [] {
+    EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
+    if (fetched == nullptr) {
+      std::fprintf(stderr, "ringwarden: OpenSSL has no SHA-256\n");
+      std::abort();
+    }
+    return fetched;
+  }();
+  return md;
+}
+
 std::string Sha256(absl::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_len = 0;
   // EVP_Digest only fails on allocation failure or a broken OpenSSL install;
   // returning a wrong digest would be worse than stopping.
-  if (EVP_Digest(data.data(), data.size(), digest, &digest_len, EVP_sha256(), nullptr) != 1 ||
+  if (EVP_Digest(data.data(), data.size(), digest, &digest_len, Sha256Md(), nullptr) != 1 ||
       digest_len != 32) {
     std::fprintf(stderr, "ringwarden: OpenSSL SHA-256 failed\n");
     std::abort();

@@ -1,14 +1,22 @@
 // sha256.h: SHA-256 digests (OpenSSL 3 EVP) as raw bytes or lowercase hex.
 //
 //   std::string id = Sha256Hex(payload);  // "e3b0c442..."
-// Thread-safe: free functions without shared state.
+// Thread-safe: free functions; the one shared state is OpenSSL's SHA-256
+// implementation, fetched once.
 #pragma once
 
 #include <string>
 
 #include "absl/strings/string_view.h"
 
+struct evp_md_st;  // OpenSSL's EVP_MD
+
 namespace ringwarden {
+
+// Sha256Md is SHA-256 as OpenSSL implements it, fetched once for the process: with
+// EVP_sha256() OpenSSL looks the implementation up again for every digest, which costs
+// as much as hashing a short message.
+const evp_md_st* Sha256Md();
 
 // Sha256 returns the 32-byte raw digest of `data`.
 std::string Sha256(absl::string_view data);

@@ -259,8 +259,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Run(
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   const absl::Time start = clock_.Now();
   auto finish = [this, reactor, method, start](const absl::Status& status) {
-    metrics_.ObserveRpc(method, absl::StatusCodeToString(status.code()),
-                        absl::ToDoubleSeconds(clock_.Now() - start));
+    metrics_.ObserveRpc(method, status.code(), absl::ToDoubleSeconds(clock_.Now() - start));
     reactor->Finish(ToGrpcStatus(status));
   };
   if (absl::Status size = CheckRequestSize(method, req); !size.ok()) {

@@ -2,10 +2,12 @@
 
 #include <grpc/grpc_security_constants.h>
 #include <grpcpp/server_context.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/escaping.h"
@@ -22,13 +24,114 @@ constexpr absl::string_view kBearer = "Bearer ";
 constexpr absl::string_view kTokenPrefix = "rwa2.";
 constexpr size_t kMaxTokenBytes = 1024;
 
+// HmacSha256 is HMAC-SHA-256 of `data` under `key`, or "" when OpenSSL fails (which no
+// token matches). Every agent call verifies one: each thread keeps an HMAC context keyed
+// with the last key it saw and copies it, so a call neither keys HMAC again (two SHA-256
+// blocks) nor looks OpenSSL's implementations up.
 std::string HmacSha256(absl::string_view key, absl::string_view data) {
+  struct MacCtxFree {
+    void operator()(EVP_MAC_CTX* c) const { EVP_MAC_CTX_free(c); }
+  };
+  using MacCtx = std::unique_ptr<EVP_MAC_CTX, MacCtxFree>;
+  struct Keyed {
+    std::string key;
+    MacCtx ctx;
+  };
+  static EVP_MAC* const hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  thread_local Keyed keyed;
+  if (hmac == nullptr) {
+    return "";
+  }
+  if (keyed.ctx == nullptr || keyed.key != key) {
+    keyed.ctx.reset(EVP_MAC_CTX_new(hmac));
+    char digest[] = "SHA2-256";
+    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                                 OSSL_PARAM_construct_end()};
+    if (keyed.ctx == nullptr ||
+        EVP_MAC_init(keyed.ctx.get(), reinterpret_cast<const unsigned char*>(key.data()),
+                     key.size(), params) != 1) {
+      keyed.ctx.reset();
+      return "";
+    }
+    keyed.key = std::string(key);
+  }
+  MacCtx ctx(EVP_MAC_CTX_dup(keyed.ctx.get()));
   unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
+  size_t len = 0;
+  if (ctx == nullptr ||
+      EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(data.data()), data.size()) !=
+          1 ||
+      EVP_MAC_final(ctx.get(), out, &len, sizeof(out)) != 1) {
+    return "";
+  }
   return std::string(reinterpret_cast<char*>(out), len);
 }
+
+// TokenClaims reads a token body's claims as the JSON is parsed, building no document: an
+// object whose "id" is a string and whose "iat" and "exp" are integers. Anything nested is
+// refused; other keys with plain values are skipped.
+class TokenClaims final : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  bool complete() const { return has_id_ && has_iat_ && has_exp_; }
+
+  std::string id;
+  int64_t iat = 0;
+  int64_t exp = 0;
+
+  bool start_object(std::size_t) override { return depth_++ == 0; }
+  bool end_object() override { return --depth_ == 0; }
+  bool key(string_t& name) override {
+    key_ = name == "id"    ? Key::kId
+           : name == "iat" ? Key::kIat
+           : name == "exp" ? Key::kExp
+                           : Key::kOther;
+    return true;
+  }
+  bool string(string_t& value) override {
+    if (key_ == Key::kId) {
+      id = std::move(value);
+      has_id_ = true;
+      return true;
+    }
+    return key_ == Key::kOther;
+  }
+  bool number_integer(number_integer_t value) override { return Integer(value); }
+  bool number_unsigned(number_unsigned_t value) override {
+    return Integer(static_cast<int64_t>(value));
+  }
+  bool number_float(number_float_t, const string_t&) override { return key_ == Key::kOther; }
+  bool boolean(bool) override { return key_ == Key::kOther; }
+  bool null() override { return key_ == Key::kOther; }
+  bool binary(binary_t&) override { return false; }
+  bool start_array(std::size_t) override { return false; }
+  bool end_array() override { return false; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
+
+ private:
+  enum class Key { kNone, kId, kIat, kExp, kOther };
+  bool Integer(int64_t value) {
+    switch (key_) {
+      case Key::kIat:
+        iat = value;
+        has_iat_ = true;
+        return true;
+      case Key::kExp:
+        exp = value;
+        has_exp_ = true;
+        return true;
+      case Key::kOther:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  int depth_ = 0;
+  Key key_ = Key::kNone;
+  bool has_id_ = false, has_iat_ = false, has_exp_ = false;
+};
 
 }  // namespace
 
@@ -43,39 +146,38 @@ std::string IssueAgentToken(absl::string_view agent_id, absl::Time issued, absl:
 
 absl::StatusOr<PresentedCredential> VerifyAgentToken(absl::string_view token,
                                                      absl::string_view secret, absl::Time now) {
-  const auto invalid = absl::UnauthenticatedError("agent credential is not valid; enroll again");
+  const auto invalid = [] {
+    return absl::UnauthenticatedError("agent credential is not valid; enroll again");
+  };
   if (token.size() > kMaxTokenBytes || !absl::ConsumePrefix(&token, kTokenPrefix)) {
-    return invalid;
+    return invalid();
   }
   const size_t dot = token.find('.');
   if (dot == absl::string_view::npos) {
-    return invalid;
+    return invalid();
   }
   const absl::string_view body = token.substr(0, dot);
   std::string mac;
   const std::string want = HmacSha256(secret, body);
-  if (!absl::WebSafeBase64Unescape(token.substr(dot + 1), &mac) || mac.size() != want.size() ||
-      CRYPTO_memcmp(mac.data(), want.data(), want.size()) != 0) {
-    return invalid;
+  if (want.empty() || !absl::WebSafeBase64Unescape(token.substr(dot + 1), &mac) ||
+      mac.size() != want.size() || CRYPTO_memcmp(mac.data(), want.data(), want.size()) != 0) {
+    return invalid();
   }
   std::string json;
-  if (!absl::WebSafeBase64Unescape(body, &json)) {
-    return invalid;
+  TokenClaims claims;
+  if (!absl::WebSafeBase64Unescape(body, &json) ||
+      !nlohmann::json::sax_parse(json, &claims, nlohmann::json::input_format_t::json,
+                                 /*strict=*/true) ||
+      !claims.complete()) {
+    return invalid();
   }
-  const nlohmann::json doc = nlohmann::json::parse(json, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object() || !doc.contains("id") || !doc["id"].is_string() ||
-      !doc.contains("iat") || !doc["iat"].is_number_integer() || !doc.contains("exp") ||
-      !doc["exp"].is_number_integer()) {
-    return invalid;
-  }
-  const absl::Time expires = absl::FromUnixSeconds(doc["exp"].get<int64_t>());
+  const absl::Time expires = absl::FromUnixSeconds(claims.exp);
   if (now >= expires) {
     return absl::UnauthenticatedError(absl::StrCat("agent credential expired at ",
                                                    absl::FormatTime(expires, absl::UTCTimeZone()),
                                                    "; enroll again"));
   }
-  return PresentedCredential{doc["id"].get<std::string>(),
-                             absl::FromUnixSeconds(doc["iat"].get<int64_t>())};
+  return PresentedCredential{std::move(claims.id), absl::FromUnixSeconds(claims.iat)};
 }
 
 namespace {
@@ -152,9 +254,15 @@ absl::StatusOr<AgentIdentity> AgentCredentials::Authenticate(
                                                     presented->agent_id,
                                                     "; it cannot act as agent ", request_agent_id));
   }
-  RETURN_IF_ERROR(AdmitCredential(snapshot.Gate(presented->agent_id), presented->agent_id,
-                                  presented->issued_at));
-  return snapshot.Identity(presented->agent_id);
+  // What the server knows of the agent: its id, and the labels an admin or its enrollment
+  // token gave it.
+  const AgentGate* gate = snapshot.Gate(presented->agent_id);
+  RETURN_IF_ERROR(AdmitCredential(gate, presented->agent_id, presented->issued_at));
+  AgentIdentity identity{std::move(presented->agent_id), {}};
+  if (gate != nullptr) {
+    identity.labels = gate->labels;
+  }
+  return identity;
 }
 
 absl::StatusOr<IssuedCredential> AgentCredentials::Issue(const std::string& agent_id,

@@ -172,8 +172,7 @@ absl::Status AgentServiceImpl::Throttle(grpc::CallbackServerContext& ctx, AgentR
 grpc::ServerUnaryReactor* AgentServiceImpl::Finish(grpc::CallbackServerContext* ctx,
                                                    absl::string_view method, absl::Time start,
                                                    const absl::Status& status) {
-  metrics_.ObserveRpc(method, absl::StatusCodeToString(status.code()),
-                      absl::ToDoubleSeconds(clock_.Now() - start));
+  metrics_.ObserveRpc(method, status.code(), absl::ToDoubleSeconds(clock_.Now() - start));
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
@@ -185,8 +184,7 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Enroll(grpc::CallbackServerContext* 
   const absl::Time start = clock_.Now();
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   auto finish = [this, reactor, start](const absl::Status& status) {
-    metrics_.ObserveRpc("Enroll", absl::StatusCodeToString(status.code()),
-                        absl::ToDoubleSeconds(clock_.Now() - start));
+    metrics_.ObserveRpc("Enroll", status.code(), absl::ToDoubleSeconds(clock_.Now() - start));
     reactor->Finish(ToGrpcStatus(status));
   };
   if (absl::Status size = CheckRequestSize("Enroll", *req); !size.ok()) {
@@ -328,8 +326,8 @@ absl::Status AgentServiceImpl::DoGetAssignment(grpc::CallbackServerContext& ctx,
         InField(ValidateChannelName(req.channels(i)), absl::StrCat("channels[", i, "]")));
   }
   std::vector<std::string> channels(req.channels().begin(), req.channels().end());
-  const std::vector<ChannelAnswer> answers = snapshot->Resolve(identity, current, channels);
   const Ring ring = snapshot->RingOf(identity);
+  const std::vector<ChannelAnswer> answers = snapshot->Resolve(identity, ring, current, channels);
   // The signed statement is what agents act on; the fields below it are for display. A
   // statement the agent holds that states the same answer, and is not past half its lifetime,
   // is answered as current: nothing is signed, so most polls of a fleet at rest sign nothing.
@@ -408,7 +406,7 @@ grpc::ServerWriteReactor<v1::ContentChunk>* AgentServiceImpl::FetchContent(
     // download is refused, whatever signed assignment the host still holds. Retryable: with
     // several replicas the assignment may come from one whose snapshot is newer than this one.
     const std::vector<ChannelAnswer> now_assigned =
-        snapshot->Resolve(identity, /*current=*/{}, {req->channel()});
+        snapshot->Resolve(identity, snapshot->RingOf(identity), /*current=*/{}, {req->channel()});
     const ContentBlob* blob = now_assigned.empty() ? nullptr : now_assigned.front().blob;
     if (blob == nullptr || now_assigned.front().assignment.version != req->version()) {
       metrics_.requests_refused(RefusalReason::kNotAssigned).Increment();
@@ -436,7 +434,7 @@ grpc::ServerWriteReactor<v1::ContentChunk>* AgentServiceImpl::FetchContent(
                             options_.max_fetch_duration, std::move(on_complete));
   };
   auto reactor = respond();
-  metrics_.ObserveRpc("FetchContent", absl::StatusCodeToString(reactor.status().code()),
+  metrics_.ObserveRpc("FetchContent", reactor.status().code(),
                       absl::ToDoubleSeconds(clock_.Now() - start));
   if (!reactor.ok()) {
     return new FetchReactor(reactor.status());

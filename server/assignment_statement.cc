@@ -57,11 +57,8 @@ bool HeldIsCurrent(const v1::HeldAssignment& held, const Assignment& current, ab
   if (issued > now + kMaxClockSkew || expires - now < min_remaining) {
     return false;
   }
-  Assignment named = current;
-  named.sequence = held.sequence();
-  named.issued = issued;
-  named.expires = expires;
-  return Sha256Hex(AssignmentPayload(named)) == held.payload_sha256();
+  return Sha256Hex(AssignmentPayload(current, held.sequence(), issued, expires)) ==
+         held.payload_sha256();
 }
 
 int64_t AssignmentSequence::Next(absl::Time now) {

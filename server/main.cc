@@ -4,12 +4,18 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "absl/synchronization/mutex.h"
 #include "common/admin_token.h"
 #include "server/bootstrap_admin.h"
 #include "server/postgres/migrations.h"
 #include "server/server.h"
 
 int main(int argc, char** argv) {
+  // Debian's Abseil is built with lock-order (deadlock) detection on, which records every
+  // mutex acquisition in one process-wide graph under a global lock: a point every thread of
+  // the poll path contends on. The unit tests, which link the same code without this line,
+  // keep the detection.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   ringwarden::ServerConfig config;
   CLI::App app{"ringwarden-server: promotes signed content through canary, early and broad rings"};
   app.set_version_flag("--version", "ringwarden-server 0.1.0");

@@ -181,26 +181,32 @@ Metrics::Metrics(prometheus::Registry& registry)
            .Add({});
 }
 
-void Metrics::ObserveRpc(absl::string_view method, absl::string_view code, double seconds) {
-  prometheus::Counter* counter;
-  prometheus::Histogram* histogram;
+void Metrics::ObserveRpc(absl::string_view method, absl::StatusCode code, double seconds) {
+  const size_t c = static_cast<size_t>(code) < kStatusCodes
+                       ? static_cast<size_t>(code)
+                       : static_cast<size_t>(absl::StatusCode::kUnknown);
+  prometheus::Counter* counter = nullptr;
+  prometheus::Histogram* histogram = nullptr;
   {
-    absl::MutexLock lock(&mu_);
-    auto key = std::make_pair(std::string(method), std::string(code));
-    auto it = rpc_counters_.find(key);
-    if (it == rpc_counters_.end()) {
-      it = rpc_counters_
-               .emplace(key, &rpc_requests_.Add({{"method", key.first}, {"code", key.second}}))
-               .first;
+    absl::ReaderMutexLock lock(&rpc_mu_);
+    if (auto it = rpc_series_.find(method); it != rpc_series_.end()) {
+      counter = it->second.by_code[c];
+      histogram = it->second.duration;
     }
-    counter = it->second;
-    auto h = rpc_histograms_.find(key.first);
-    if (h == rpc_histograms_.end()) {
-      h = rpc_histograms_
-              .emplace(key.first, &rpc_duration_.Add({{"method", key.first}}, LatencyBuckets()))
-              .first;
+  }
+  if (counter == nullptr) {
+    absl::MutexLock lock(&rpc_mu_);
+    RpcSeries& series = rpc_series_[method];
+    const std::string name(method);
+    if (series.duration == nullptr) {
+      series.duration = &rpc_duration_.Add({{"method", name}}, LatencyBuckets());
     }
-    histogram = h->second;
+    if (series.by_code[c] == nullptr) {
+      series.by_code[c] = &rpc_requests_.Add(
+          {{"method", name}, {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(c))}});
+    }
+    counter = series.by_code[c];
+    histogram = series.duration;
   }
   counter->Increment();
   histogram->Observe(seconds);

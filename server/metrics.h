@@ -14,12 +14,15 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "server/core/core_observer.h"
@@ -48,12 +51,16 @@ enum class AssignmentAnswer {
 };
 inline constexpr int kAssignmentAnswers = 2;
 
+// kStatusCodes: the status codes 0 (OK) to 16 (UNAUTHENTICATED).
+inline constexpr size_t kStatusCodes = 17;
+
 class Metrics final : public StoreObserver, public ControllerObserver {
  public:
   explicit Metrics(prometheus::Registry& registry);
 
-  // ObserveRpc counts one finished call of `method` with its gRPC code name.
-  void ObserveRpc(absl::string_view method, absl::string_view code, double seconds);
+  // ObserveRpc counts one finished call of `method` with its status code. It is on every
+  // call's path: once a method's series exist it takes a shared lock and allocates nothing.
+  void ObserveRpc(absl::string_view method, absl::StatusCode code, double seconds);
   // OnOperation records database latency and errors (StoreObserver).
   void OnOperation(const char* operation, absl::Duration latency, absl::StatusCode code) override;
   // UpdateFleetStats sets the rollout and agent count gauges.
@@ -130,9 +137,13 @@ class Metrics final : public StoreObserver, public ControllerObserver {
   prometheus::Family<prometheus::Gauge>& exposure_hosts_;
 
   absl::Mutex mu_;
-  std::map<std::pair<std::string, std::string>, prometheus::Counter*> rpc_counters_
-      ABSL_GUARDED_BY(mu_);
-  std::map<std::string, prometheus::Histogram*> rpc_histograms_ ABSL_GUARDED_BY(mu_);
+  // Per method: its latency histogram and a counter per status code, each made on first use.
+  struct RpcSeries {
+    prometheus::Histogram* duration = nullptr;
+    std::array<prometheus::Counter*, kStatusCodes> by_code{};
+  };
+  absl::Mutex rpc_mu_;
+  absl::flat_hash_map<std::string, RpcSeries> rpc_series_ ABSL_GUARDED_BY(rpc_mu_);
   std::map<std::string, prometheus::Histogram*> db_histograms_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, prometheus::Counter*> db_error_counters_ ABSL_GUARDED_BY(mu_);
   // Series by owner ("fleet" for fleet stats, else a rollout id), so stale ones can be removed.

@@ -289,12 +289,17 @@ absl::StatusOr<Floor> VerifyFloor(const Root& root, absl::string_view envelope_j
 }
 
 std::string AssignmentPayload(const Assignment& a) {
+  return AssignmentPayload(a, a.sequence, a.issued, a.expires);
+}
+
+std::string AssignmentPayload(const Assignment& a, int64_t sequence, absl::Time issued,
+                              absl::Time expires) {
   v1::AssignmentStatement m;
   m.set_agent_id(a.agent_id);
   m.set_ring(a.ring);
-  m.set_sequence(a.sequence);
-  m.set_issued_unix_ms(absl::ToUnixMillis(a.issued));
-  m.set_expires_unix_ms(absl::ToUnixMillis(a.expires));
+  m.set_sequence(sequence);
+  m.set_issued_unix_ms(absl::ToUnixMillis(issued));
+  m.set_expires_unix_ms(absl::ToUnixMillis(expires));
   for (const AssignedChannel& c : a.channels) {
     v1::AssignedChannel* out = m.add_channels();
     out->set_channel(c.channel);

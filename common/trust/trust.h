@@ -131,6 +131,10 @@ struct Assignment {
 // `a`, serialized: equal Assignments give equal bytes, so the SHA-256 of these
 // bytes names one statement (Assignment::payload_sha256 once verified).
 std::string AssignmentPayload(const Assignment& a);
+// AssignmentPayload with the terms given instead of a's own: the payload of the statement
+// that states what `a` states under another sequence, issue and expiry time.
+std::string AssignmentPayload(const Assignment& a, int64_t sequence, absl::Time issued,
+                              absl::Time expires);
 // SignAssignment signs AssignmentPayload(a) with the server key.
 absl::StatusOr<std::string> SignAssignment(const Assignment& a, const Ed25519PrivateKey& key);
 // VerifyAssignment checks signature (root's server role, threshold), payload

@@ -10,6 +10,12 @@
 namespace ringwarden {
 namespace {
 
+// NextGeneration numbers snapshots across every SnapshotHolder of the process.
+uint64_t NextGeneration() {
+  static std::atomic<uint64_t> last{0};
+  return last.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
 // How many of a channel's newest completed versions stay ready in memory
 // (newest and n-1, plus one spare for pins that trail).
 constexpr size_t kCompletedVersionsHeld = 3;
@@ -118,14 +124,6 @@ absl::StatusOr<std::shared_ptr<const AssignmentSnapshot>> AssignmentSnapshot::Bu
   return std::shared_ptr<const AssignmentSnapshot>(std::move(snap));
 }
 
-AgentIdentity AssignmentSnapshot::Identity(const std::string& agent_id) const {
-  AgentIdentity identity{agent_id, {}};
-  if (const AgentGate* gate = Gate(agent_id); gate != nullptr) {
-    identity.labels = gate->labels;
-  }
-  return identity;
-}
-
 const AgentGate* AssignmentSnapshot::Gate(const std::string& agent_id) const {
   auto it = agent_gates_.find(agent_id);
   return it == agent_gates_.end() ? nullptr : &it->second;
@@ -136,17 +134,18 @@ Ring AssignmentSnapshot::RingOf(const AgentIdentity& agent) const {
 }
 
 std::vector<ChannelAnswer> AssignmentSnapshot::Resolve(
-    const AgentIdentity& agent, const std::map<std::string, int64_t>& current,
+    const AgentIdentity& agent, Ring ring, const std::map<std::string, int64_t>& current,
     const std::vector<std::string>& channels) const {
   std::vector<ChannelAnswer> answers;
-  const Ring ring = RingOf(agent);
+  answers.reserve(channels.empty() ? channels_.size() : channels.size());
+  const double wave_position = WavePosition(ring_policy_.seed, agent.agent_id);
   auto answer_one = [&](const std::string& name, const Channel& ch) {
     AgentChannelView view;
     view.ring = ring;
     auto cur = current.find(name);
     view.current_version = cur == current.end() ? 0 : cur->second;
     view.pin = EffectivePin(pins_, name, agent.labels);
-    view.wave_position = WavePosition(ring_policy_.seed, agent.agent_id);
+    view.wave_position = wave_position;
     ChannelAnswer a;
     a.channel = name;
     a.assignment = ResolveAssignment(ch.catalog, view, emergency_stop_);
@@ -231,11 +230,25 @@ absl::Status SnapshotHolder::Refresh() {
                    AssignmentSnapshot::Build(std::move(data), store_, previous.get()));
   absl::MutexLock lock(&mu_);
   current_ = std::move(next);
+  generation_.store(NextGeneration(), std::memory_order_release);
   return absl::OkStatus();
 }
 
 std::shared_ptr<const AssignmentSnapshot> SnapshotHolder::Current() const {
+  // The copy is replaced at this thread's first read after a refresh; a thread that stops
+  // reading keeps its last snapshot alive until it exits or reads again.
+  struct ThreadCopy {
+    const SnapshotHolder* holder = nullptr;
+    uint64_t generation = 0;
+    std::shared_ptr<const AssignmentSnapshot> snapshot;
+  };
+  thread_local ThreadCopy copy;
+  const uint64_t generation = generation_.load(std::memory_order_acquire);
+  if (copy.holder == this && copy.generation == generation && generation != 0) {
+    return copy.snapshot;
+  }
   absl::MutexLock lock(&mu_);
+  copy = ThreadCopy{this, generation_.load(std::memory_order_relaxed), current_};
   return current_;
 }
 

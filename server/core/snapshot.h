@@ -12,6 +12,7 @@
 // from any thread.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -61,17 +62,16 @@ class AssignmentSnapshot {
   static absl::StatusOr<std::shared_ptr<const AssignmentSnapshot>> Build(
       CatalogData data, CatalogStore& store, const AssignmentSnapshot* previous);
 
-  // Identity returns what the server knows of an authenticated agent: its id
-  // and the labels an admin or its enrollment token gave it.
-  AgentIdentity Identity(const std::string& agent_id) const;
   // Gate returns what is on record about one agent (labels, revocation,
   // reset), or null when nothing is.
   const AgentGate* Gate(const std::string& agent_id) const;
 
   // RingOf returns the ring of an agent under the current ring policy.
   Ring RingOf(const AgentIdentity& agent) const;
-  // Resolve answers one poll. `channels` empty means every known channel.
-  std::vector<ChannelAnswer> Resolve(const AgentIdentity& agent,
+  // Resolve answers one poll of `agent`, whose ring is `ring` (RingOf(agent): the caller
+  // computes it once per poll, as its answer names it too). `channels` empty means every
+  // known channel.
+  std::vector<ChannelAnswer> Resolve(const AgentIdentity& agent, Ring ring,
                                      const std::map<std::string, int64_t>& current,
                                      const std::vector<std::string>& channels) const;
   // Blob returns a version held in memory, or null.
@@ -119,7 +119,8 @@ class SnapshotHolder {
 
   // Refresh rebuilds from the database; on error the old snapshot stays.
   absl::Status Refresh();
-  // Current returns the latest snapshot (null before the first Refresh).
+  // Current returns the latest snapshot (null before the first Refresh). Every call of the
+  // agent path reads it: between refreshes a thread reads its own copy, taking no lock.
   std::shared_ptr<const AssignmentSnapshot> Current() const;
 
  private:
@@ -127,6 +128,9 @@ class SnapshotHolder {
   absl::Mutex refresh_mu_;  // one rebuild at a time
   mutable absl::Mutex mu_;
   std::shared_ptr<const AssignmentSnapshot> current_ ABSL_GUARDED_BY(mu_);
+  // Changes with current_, to a number no holder of this process used before, so that a
+  // thread's copy is never taken for another holder's (or a destroyed one's) snapshot.
+  std::atomic<uint64_t> generation_{0};
 };
 
 }  // namespace ringwarden

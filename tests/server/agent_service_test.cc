@@ -7,6 +7,8 @@
 #include <gmock/gmock.h>
 #include <grpcpp/server_builder.h>
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <prometheus/registry.h>
 
 #include <memory>
@@ -14,8 +16,11 @@
 #include <thread>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "common/sha256.h"
 #include "ringwarden/v1/content.pb.h"
+#include "server/agent_credentials.h"
 #include "server/assignment_statement.h"
 #include "tests/server/trust_fixture.h"
 
@@ -562,6 +567,81 @@ TEST_F(AgentIdentityTest, TokenTermsAreBounded) {
 }
 
 // ---- BuildAssignment and AssignmentSequence ----
+
+TEST(AgentTokenTest, ATokenVerifiesOnlyUnderItsSecretWhicheverSecretAThreadLastUsed) {
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  const std::string a = IssueAgentToken("host-a", now, now + absl::Hours(1), "secret-a");
+  const std::string b = IssueAgentToken("host-b", now, now + absl::Hours(1), "secret-b");
+  auto verify = [&](const std::string& token, const std::string& secret) {
+    absl::StatusOr<PresentedCredential> p = VerifyAgentToken(token, secret, now);
+    return p.ok() ? p->agent_id : std::string(absl::StatusCodeToString(p.status().code()));
+  };
+  // Alternating secrets on one thread, then on others: each token only under its own.
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_EQ(verify(a, "secret-a"), "host-a");
+    EXPECT_EQ(verify(a, "secret-b"), "UNAUTHENTICATED");
+    EXPECT_EQ(verify(b, "secret-b"), "host-b");
+    EXPECT_EQ(verify(b, "secret-a"), "UNAUTHENTICATED");
+    EXPECT_EQ(verify(a, "secret-a2"), "UNAUTHENTICATED");  // a secret that extends another
+    EXPECT_EQ(verify(a, ""), "UNAUTHENTICATED");
+  }
+  std::thread([&] {
+    EXPECT_EQ(verify(b, "secret-a"), "UNAUTHENTICATED");
+    EXPECT_EQ(verify(a, "secret-a"), "host-a");
+  }).join();
+  // The same token is issued whichever secret a thread used last.
+  EXPECT_EQ(IssueAgentToken("host-a", now, now + absl::Hours(1), "secret-a"), a);
+  // A MAC cut off, emptied or with one bit flipped is refused.
+  const size_t dot = a.rfind('.');
+  EXPECT_EQ(verify(a.substr(0, dot + 1), "secret-a"), "UNAUTHENTICATED");
+  EXPECT_EQ(verify(a.substr(0, a.size() - 4), "secret-a"), "UNAUTHENTICATED");
+  std::string flipped = a;
+  flipped[dot + 1] = flipped[dot + 1] == 'A' ? 'B' : 'A';
+  EXPECT_EQ(verify(flipped, "secret-a"), "UNAUTHENTICATED");
+}
+
+// MacedToken is a token over the JSON `claims`, MACed with `secret` as the server does.
+std::string MacedToken(const std::string& claims, const std::string& secret) {
+  const std::string body = absl::WebSafeBase64Escape(claims);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &len);
+  return absl::StrCat("rwa2.", body, ".",
+                      absl::WebSafeBase64Escape(std::string(reinterpret_cast<char*>(mac), len)));
+}
+
+TEST(AgentTokenTest, AMacedBodyIsReadOnlyAsAnObjectOfAStringIdAndIntegerTimes) {
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  const std::string secret = "secret";
+  absl::StatusOr<PresentedCredential> good = VerifyAgentToken(
+      MacedToken(R"({"exp":1800003600,"iat":1799999000,"id":"host-1","v":[1,2]})", secret), secret,
+      now);
+  EXPECT_FALSE(good.ok());  // an array anywhere is refused
+  good = VerifyAgentToken(
+      MacedToken(R"({"exp":1800003600,"note":"x","iat":1799999000,"id":"host-1","n":null})",
+                 secret),
+      secret, now);
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ(good->agent_id, "host-1");
+  EXPECT_EQ(good->issued_at, absl::FromUnixSeconds(1799999000));
+  for (const std::string& claims : {
+           std::string(R"({"exp":1800003600,"iat":1799999000})"),             // no id
+           std::string(R"({"exp":1800003600,"iat":1799999000,"id":7})"),      // id not a string
+           std::string(R"({"exp":"1800003600","iat":1799999000,"id":"h"})"),  // exp a string
+           std::string(R"({"exp":1800003600.5,"iat":1799999000,"id":"h"})"),  // exp a float
+           std::string(R"({"exp":1800003600,"iat":true,"id":"h"})"),          // iat a bool
+           std::string(R"({"exp":1800003600,"iat":1799999000,"id":{"a":"h"}})"),
+           std::string(R"(["h",1799999000,1800003600])"), std::string(R"("h")"), std::string("17"),
+           std::string(R"({"exp":1800003600,"iat":1799999000,"id":"h")"),
+           std::string(R"({"exp":1800003600,"iat":1799999000,"id":"h"} {})"), std::string(""),
+           std::string(R"({"exp":1700000000,"iat":1699999000,"id":"h"})"),  // expired
+       }) {
+    absl::StatusOr<PresentedCredential> p =
+        VerifyAgentToken(MacedToken(claims, secret), secret, now);
+    EXPECT_EQ(p.status().code(), absl::StatusCode::kUnauthenticated) << claims;
+  }
+}
 
 TEST(BuildAssignmentTest, AVersionWithoutADigestIsStatedAsNothing) {
   const ManifestDigest digest{std::string(64, 'a'), "sha", 42};

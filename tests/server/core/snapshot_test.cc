@@ -2,8 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <map>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/server/core/core_fixture.h"
@@ -35,8 +39,10 @@ class SnapshotTest : public CoreFixture {
   // Answer resolves one agent currently on `current` for the test channel.
   ChannelAnswer Answer(const std::string& agent_id, std::map<std::string, std::string> labels,
                        int64_t current) {
-    std::vector<ChannelAnswer> answers = snapshots_.Current()->Resolve(
-        AgentIdentity{agent_id, std::move(labels)}, {{kChannel, current}}, {kChannel});
+    std::shared_ptr<const AssignmentSnapshot> snapshot = snapshots_.Current();
+    const AgentIdentity agent{agent_id, std::move(labels)};
+    std::vector<ChannelAnswer> answers =
+        snapshot->Resolve(agent, snapshot->RingOf(agent), {{kChannel, current}}, {kChannel});
     EXPECT_EQ(answers.size(), 1u);
     return answers.empty() ? ChannelAnswer{} : answers[0];
   }
@@ -142,9 +148,78 @@ TEST_F(SnapshotTest, AFailedRefreshKeepsServingTheLastSnapshot) {
   EXPECT_EQ(Answer("canary-host", kDogfood, 3).assignment.version, 4);
 }
 
+TEST_F(SnapshotTest, EveryReadSeesTheLatestRefreshOfItsOwnHolderOnAnyThread) {
+  ASSERT_TRUE(snapshots_.Refresh().ok());
+  SnapshotHolder other(store_);
+  EXPECT_EQ(other.Current(), nullptr);
+  ASSERT_TRUE(other.Refresh().ok());
+  const std::shared_ptr<const AssignmentSnapshot> mine = snapshots_.Current();
+  const std::shared_ptr<const AssignmentSnapshot> theirs = other.Current();
+  ASSERT_NE(mine, nullptr);
+  ASSERT_NE(theirs, nullptr);
+  EXPECT_NE(mine, theirs);
+  // Between refreshes a thread reads the same snapshot, from each holder its own.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(snapshots_.Current(), mine);
+    EXPECT_EQ(other.Current(), theirs);
+  }
+  ASSERT_TRUE(snapshots_.Refresh().ok());
+  const std::shared_ptr<const AssignmentSnapshot> next = snapshots_.Current();
+  EXPECT_NE(next, mine);
+  EXPECT_EQ(other.Current(), theirs);
+  std::thread([&] {
+    EXPECT_EQ(snapshots_.Current(), next);
+    EXPECT_EQ(other.Current(), theirs);
+  }).join();
+  // A holder made after another was destroyed (perhaps at its address) never serves the
+  // destroyed one's snapshot: here the newer one holds the emergency stop, the older not.
+  for (int i = 0; i < 8; ++i) {
+    {
+      auto before = std::make_unique<SnapshotHolder>(store_);
+      ASSERT_TRUE(before->Refresh().ok());
+      ASSERT_EQ(before->Current()->emergency_stop(), i % 2 == 1);
+    }
+    ASSERT_TRUE(store_.SetEmergencyStop(i % 2 == 0, AuditRecord{}).ok());
+    auto after = std::make_unique<SnapshotHolder>(store_);
+    EXPECT_EQ(after->Current(), nullptr);
+    ASSERT_TRUE(after->Refresh().ok());
+    EXPECT_EQ(after->Current()->emergency_stop(), i % 2 == 0);
+  }
+}
+
+TEST_F(SnapshotTest, ReadersRacingRefreshesNeverSeeAnOlderSnapshotThanTheyHaveSeen) {
+  ASSERT_TRUE(snapshots_.Refresh().ok());
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> readers;
+  std::atomic<int> backwards{0};
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&] {
+      // Kept alive, so that no later snapshot can take the address of one seen before.
+      std::vector<std::shared_ptr<const AssignmentSnapshot>> seen;
+      while (!stop.load()) {
+        std::shared_ptr<const AssignmentSnapshot> now = snapshots_.Current();
+        if (seen.empty() || seen.back() != now) {
+          if (std::find(seen.begin(), seen.end(), now) != seen.end()) {
+            ++backwards;
+          }
+          seen.push_back(now);
+        }
+      }
+    });
+  }
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(snapshots_.Refresh().ok());
+  }
+  stop = true;
+  for (std::thread& t : readers) {
+    t.join();
+  }
+  EXPECT_EQ(backwards.load(), 0);
+}
+
 TEST_F(SnapshotTest, UnknownChannelsAreLeftOutOfTheAnswer) {
-  std::vector<ChannelAnswer> answers =
-      snapshots_.Current()->Resolve(AgentIdentity{"host-1", {}}, {}, {"rules.unknown", kChannel});
+  std::vector<ChannelAnswer> answers = snapshots_.Current()->Resolve(
+      AgentIdentity{"host-1", {}}, Ring::kBroad, {}, {"rules.unknown", kChannel});
   ASSERT_EQ(answers.size(), 1u);
   EXPECT_EQ(answers[0].channel, kChannel);
 }

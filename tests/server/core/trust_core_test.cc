@@ -76,8 +76,10 @@ class TrustCoreTest : public CoreFixture {
   }
 
   ChannelAnswer Answer(int64_t current) {
-    std::vector<ChannelAnswer> answers = snapshots_.Current()->Resolve(
-        AgentIdentity{"host-1", {}}, {{kChannel, current}}, {kChannel});
+    std::shared_ptr<const AssignmentSnapshot> snapshot = snapshots_.Current();
+    const AgentIdentity agent{"host-1", {}};
+    std::vector<ChannelAnswer> answers =
+        snapshot->Resolve(agent, snapshot->RingOf(agent), {{kChannel, current}}, {kChannel});
     EXPECT_EQ(answers.size(), 1u);
     return answers.empty() ? ChannelAnswer{} : answers[0];
   }
