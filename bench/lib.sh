@@ -11,7 +11,12 @@ root=$(pwd)
 work=$(mktemp -d /tmp/ringwarden-bench.XXXXXX)
 server_pid=""
 bench_cleanup() {
-  [[ -n "${server_pid}" ]] && kill "${server_pid}" 2>/dev/null && wait "${server_pid}" 2>/dev/null
+  # Each step may fail (the server already gone, its exit status a signal's) without ending
+  # the cleanup early under `set -e`.
+  if [[ -n "${server_pid}" ]]; then
+    kill "${server_pid}" 2>/dev/null || true
+    wait "${server_pid}" 2>/dev/null || true
+  fi
   "${root}/deploy/pg.sh" stop "${work}/pg" >/dev/null 2>&1 || true
   rm -rf "${work}"
 }
