@@ -13,6 +13,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/sha256.h"
 #include "common/status_macros.h"
 #include "server/domain/enrollment.h"
 #include "server/grpc_metadata.h"
@@ -180,23 +181,8 @@ absl::StatusOr<PresentedCredential> VerifyAgentToken(absl::string_view token,
   return PresentedCredential{std::move(claims.id), absl::FromUnixSeconds(claims.iat)};
 }
 
-namespace {
-
-// PeerCertificate reads the identity of a TLS peer whose certificate the
-// handshake verified against --client-ca.
-absl::StatusOr<std::optional<PresentedCredential>> PeerCertificate(
-    const grpc::ServerContextBase& ctx) {
-  std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
-  if (auth == nullptr || !auth->IsPeerAuthenticated()) {
-    return std::nullopt;
-  }
-  const std::vector<grpc::string_ref> pem =
-      auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
-  if (pem.size() != 1) {
-    return absl::UnauthenticatedError("the client certificate cannot be read");
-  }
-  absl::StatusOr<CertificateInfo> info =
-      InspectCertificate(absl::string_view(pem[0].data(), pem[0].size()));
+absl::StatusOr<PresentedCredential> ReadAgentCertificate(absl::string_view pem) {
+  absl::StatusOr<CertificateInfo> info = InspectCertificate(pem);
   if (!info.ok()) {
     return absl::UnauthenticatedError(
         absl::StrCat("the client certificate cannot be read: ", info.status().message()));
@@ -209,7 +195,56 @@ absl::StatusOr<std::optional<PresentedCredential>> PeerCertificate(
   return PresentedCredential{*std::move(agent_id), info->not_before};
 }
 
-}  // namespace
+CertificateIdentities::CertificateIdentities(size_t capacity, Reader read)
+    : read_(std::move(read)), known_(capacity) {}
+
+absl::StatusOr<PresentedCredential> CertificateIdentities::Identify(absl::string_view pem) {
+  // The whole certificate is the key (by a collision-resistant digest): one that differs
+  // in any byte, a renewal included, is read on its own.
+  const std::string digest = Sha256(pem);
+  {
+    absl::MutexLock lock(&mu_);
+    if (known_.Find(digest) != nullptr) {
+      return known_.GetOrInsert(digest, PresentedCredential{});  // present: marks it recent
+    }
+  }
+  absl::StatusOr<PresentedCredential> read = read_(pem);
+  if (read.ok()) {
+    absl::MutexLock lock(&mu_);
+    known_.GetOrInsert(digest, *read);
+  }
+  return read;
+}
+
+size_t CertificateIdentities::size() const {
+  absl::MutexLock lock(&mu_);
+  return known_.size();
+}
+
+AgentCredentials::AgentCredentials(std::optional<CertificateAuthority> ca, absl::Duration ttl,
+                                   const Clock& clock)
+    : ca_(std::move(ca)), ttl_(ttl), clock_(&clock) {
+  if (ca_.has_value()) {
+    certificates_ =
+        std::make_shared<CertificateIdentities>(kRememberedCertificates, ReadAgentCertificate);
+  }
+}
+
+// PeerCertificate reads the identity of a TLS peer whose certificate the handshake verified
+// against --client-ca.
+absl::StatusOr<std::optional<PresentedCredential>> AgentCredentials::PeerCertificate(
+    const grpc::ServerContextBase& ctx) const {
+  std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
+  if (auth == nullptr || !auth->IsPeerAuthenticated()) {
+    return std::nullopt;
+  }
+  const std::vector<grpc::string_ref> pem =
+      auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  if (pem.size() != 1) {
+    return absl::UnauthenticatedError("the client certificate cannot be read");
+  }
+  return certificates_->Identify(absl::string_view(pem[0].data(), pem[0].size()));
+}
 
 AgentCredentials AgentCredentials::Tls(CertificateAuthority ca, absl::Duration ttl,
                                        const Clock& clock) {

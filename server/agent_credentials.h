@@ -14,15 +14,19 @@
 // Thread-safety: immutable after construction; safe to share.
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/pki.h"
 #include "server/core/identity.h"
 #include "server/core/snapshot.h"
+#include "server/domain/lru_map.h"
 
 namespace grpc {
 class ServerContextBase;
@@ -58,6 +62,37 @@ std::string IssueAgentToken(absl::string_view agent_id, absl::Time issued, absl:
 absl::StatusOr<PresentedCredential> VerifyAgentToken(absl::string_view token,
                                                      absl::string_view secret, absl::Time now);
 
+// ReadAgentCertificate reads the agent identity of a client certificate (PEM)
+// the TLS handshake verified: the agent id of its SPIFFE URI SAN and its
+// notBefore. UNAUTHENTICATED when it cannot be read or is no agent credential.
+absl::StatusOr<PresentedCredential> ReadAgentCertificate(absl::string_view pem);
+
+// CertificateIdentities remembers the identity read from each client
+// certificate, by the SHA-256 of its PEM, for at most `capacity` certificates
+// (the least recently presented is forgotten first). Reading a certificate
+// costs OpenSSL's X.509 and public-key decoding, about 0.1 ms, and every call
+// of an agent presents the same one; a digest and a lookup cost under a
+// microsecond. A certificate that cannot be read is read again each time.
+// Thread-safe.
+class CertificateIdentities {
+ public:
+  using Reader = std::function<absl::StatusOr<PresentedCredential>(absl::string_view pem)>;
+  CertificateIdentities(size_t capacity, Reader read);
+
+  // Identify returns what `read` returned for this PEM, reading it only the first time.
+  absl::StatusOr<PresentedCredential> Identify(absl::string_view pem);
+  size_t size() const;
+
+ private:
+  const Reader read_;
+  mutable absl::Mutex mu_;
+  LruMap<PresentedCredential> known_ ABSL_GUARDED_BY(mu_);
+};
+
+// kRememberedCertificates: the client certificates a replica remembers (about
+// 150 B each), as many as the agents whose rate buckets it keeps by default.
+inline constexpr size_t kRememberedCertificates = 200'000;
+
 class AgentCredentials {
  public:
   // Tls issues certificates from `ca`, valid for `ttl`.
@@ -85,10 +120,13 @@ class AgentCredentials {
                                          const AssignmentSnapshot& snapshot) const;
 
  private:
-  AgentCredentials(std::optional<CertificateAuthority> ca, absl::Duration ttl, const Clock& clock)
-      : ca_(std::move(ca)), ttl_(ttl), clock_(&clock) {}
+  AgentCredentials(std::optional<CertificateAuthority> ca, absl::Duration ttl, const Clock& clock);
+  absl::StatusOr<std::optional<PresentedCredential>> PeerCertificate(
+      const grpc::ServerContextBase& ctx) const;
 
   std::optional<CertificateAuthority> ca_;
+  // Over TLS: the identities of the client certificates seen (shared by copies).
+  std::shared_ptr<CertificateIdentities> certificates_;
   absl::Duration ttl_;
   const Clock* clock_;
 };

@@ -1,6 +1,7 @@
 #include "server/core/snapshot.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "common/dsse.h"
@@ -138,14 +139,21 @@ std::vector<ChannelAnswer> AssignmentSnapshot::Resolve(
     const std::vector<std::string>& channels) const {
   std::vector<ChannelAnswer> answers;
   answers.reserve(channels.empty() ? channels_.size() : channels.size());
-  const double wave_position = WavePosition(ring_policy_.seed, agent.agent_id);
+  // The wave position (a hash of the agent id) matters only on a channel with an active
+  // rollout: computed at most once per poll, and not at all without one.
+  std::optional<double> wave_position;
   auto answer_one = [&](const std::string& name, const Channel& ch) {
     AgentChannelView view;
     view.ring = ring;
     auto cur = current.find(name);
     view.current_version = cur == current.end() ? 0 : cur->second;
     view.pin = EffectivePin(pins_, name, agent.labels);
-    view.wave_position = wave_position;
+    if (ch.catalog.rollout.has_value()) {
+      if (!wave_position.has_value()) {
+        wave_position = WavePosition(ring_policy_.seed, agent.agent_id);
+      }
+      view.wave_position = *wave_position;
+    }
     ChannelAnswer a;
     a.channel = name;
     a.assignment = ResolveAssignment(ch.catalog, view, emergency_stop_);

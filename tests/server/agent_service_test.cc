@@ -11,6 +11,7 @@
 #include <openssl/hmac.h>
 #include <prometheus/registry.h>
 
+#include <atomic>
 #include <memory>
 #include <set>
 #include <thread>
@@ -641,6 +642,65 @@ TEST(AgentTokenTest, AMacedBodyIsReadOnlyAsAnObjectOfAStringIdAndIntegerTimes) {
         VerifyAgentToken(MacedToken(claims, secret), secret, now);
     EXPECT_EQ(p.status().code(), absl::StatusCode::kUnauthenticated) << claims;
   }
+}
+
+TEST(CertificateIdentitiesTest, EachCertificateIsReadOnceWhileRememberedAndFailuresEveryTime) {
+  std::atomic<int> reads{0};
+  CertificateIdentities known(2, [&](absl::string_view pem) -> absl::StatusOr<PresentedCredential> {
+    ++reads;
+    if (pem == "bad") {
+      return absl::UnauthenticatedError("the client certificate cannot be read");
+    }
+    return PresentedCredential{absl::StrCat("agent-", pem), absl::FromUnixSeconds(pem.size())};
+  });
+  auto id = [&](const std::string& pem) {
+    absl::StatusOr<PresentedCredential> p = known.Identify(pem);
+    return p.ok() ? p->agent_id : std::string(p.status().message());
+  };
+  EXPECT_EQ(id("a"), "agent-a");
+  EXPECT_EQ(id("a"), "agent-a");
+  EXPECT_EQ(reads.load(), 1);
+  EXPECT_EQ(known.Identify("a")->issued_at, absl::FromUnixSeconds(1));
+  EXPECT_EQ(id("a\n"), "agent-a\n");  // any other byte is another certificate
+  EXPECT_EQ(reads.load(), 2);
+  // Failures are read again, and not remembered.
+  EXPECT_EQ(id("bad"), "the client certificate cannot be read");
+  EXPECT_EQ(id("bad"), "the client certificate cannot be read");
+  EXPECT_EQ(reads.load(), 4);
+  EXPECT_EQ(known.size(), 2u);
+  // At most 2: the least recently presented goes first ("a\n"; "a" was presented since).
+  EXPECT_EQ(id("a"), "agent-a");
+  EXPECT_EQ(id("b"), "agent-b");
+  EXPECT_EQ(reads.load(), 5);
+  EXPECT_EQ(id("a"), "agent-a");
+  EXPECT_EQ(reads.load(), 5);
+  EXPECT_EQ(id("a\n"), "agent-a\n");
+  EXPECT_EQ(reads.load(), 6);
+  EXPECT_EQ(known.size(), 2u);
+
+  // Many threads, many certificates: every answer is its own certificate's.
+  CertificateIdentities many(
+      1000, [&](absl::string_view pem) -> absl::StatusOr<PresentedCredential> {
+        return PresentedCredential{absl::StrCat("agent-", pem), absl::InfinitePast()};
+      });
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 2000; ++i) {
+        const std::string pem = absl::StrCat((i * 7 + t) % 300);
+        absl::StatusOr<PresentedCredential> p = many.Identify(pem);
+        if (!p.ok() || p->agent_id != "agent-" + pem) {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(many.size(), 300u);
 }
 
 TEST(BuildAssignmentTest, AVersionWithoutADigestIsStatedAsNothing) {
