@@ -139,6 +139,33 @@ Metrics::Metrics(prometheus::Registry& registry)
   for (const auto& [reason, name] : reasons) {
     requests_refused_[static_cast<int>(reason)] = &refused.Add({{"reason", name}});
   }
+  tracker_full_loads_ =
+      &Build<prometheus::Counter>(
+           registry, "ringwarden_health_tracker_full_loads_total",
+           "Rollouts whose evidence the leader read whole from the database: on taking the lead, "
+           "when pins change, after the change feed went unread, and every 10 minutes.")
+           .Add({});
+  tracker_agents_reread_ =
+      &Build<prometheus::Counter>(
+           registry, "ringwarden_health_tracker_agents_reread_total",
+           "Agent rows the leader re-read because the change feed named them (a new version, an "
+           "apply, a crash report, a relabelling), per kind of row.")
+           .Add({});
+  tracker_heartbeats_applied_ =
+      &Build<prometheus::Counter>(
+           registry, "ringwarden_health_tracker_heartbeats_applied_total",
+           "Heartbeats the leader applied from the values the change feed carries, with no "
+           "re-read.")
+           .Add({});
+  tracker_rollouts_ = &Build<prometheus::Gauge>(
+                           registry, "ringwarden_health_tracker_rollouts",
+                           "Rollouts whose evidence the leader holds in memory (0 on followers).")
+                           .Add({});
+  tracker_sync_seconds_ =
+      &Build<prometheus::Gauge>(registry, "ringwarden_health_tracker_sync_seconds",
+                                "Seconds the leader's last read of the change feed took, with "
+                                "the re-reads and updates it caused.")
+           .Add({});
   auto& assignments = Build<prometheus::Counter>(
       registry, "ringwarden_assignment_answers_total",
       "Answered polls by how the assignment was answered: signed (a statement signed for the "
@@ -377,6 +404,20 @@ void Metrics::OnExposure(const RolloutRecord& rollout, Ring ring, const Exposure
     l["status"] = status;
     SetGauge(exposure_hosts_, l, static_cast<double>(n), rollout.id);
   }
+}
+
+void Metrics::OnHealthTracker(const TrackerReport& report) {
+  absl::MutexLock lock(&mu_);
+  // The tracker's counts only grow; a smaller one means a new tracker, counted from zero.
+  auto advance = [](prometheus::Counter* counter, int64_t now, int64_t before) {
+    counter->Increment(static_cast<double>(now >= before ? now - before : now));
+  };
+  advance(tracker_full_loads_, report.full_loads, last_tracker_.full_loads);
+  advance(tracker_agents_reread_, report.agents_reread, last_tracker_.agents_reread);
+  advance(tracker_heartbeats_applied_, report.heartbeats_applied, last_tracker_.heartbeats_applied);
+  tracker_rollouts_->Set(static_cast<double>(report.tracked_rollouts));
+  tracker_sync_seconds_->Set(absl::ToDoubleSeconds(report.sync_time));
+  last_tracker_ = report;
 }
 
 void Metrics::OnAutoStop(Decision::Kind kind, std::optional<absl::Duration> since_first_apply) {

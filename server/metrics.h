@@ -74,7 +74,12 @@ class Metrics final : public StoreObserver, public ControllerObserver {
   void RetainRollouts(const std::set<std::string>& active);
 
   // ControllerObserver: leadership, decisions and automatic stops.
-  void OnLeadership(bool leader) override { leader_->Set(leader ? 1 : 0); }
+  void OnLeadership(bool leader) override {
+    leader_->Set(leader ? 1 : 0);
+    if (!leader) {
+      tracker_rollouts_->Set(0);  // a follower holds no evidence
+    }
+  }
   void OnJudgedRollouts(const std::set<std::string>& rollout_ids) override {
     RetainRollouts(rollout_ids);
   }
@@ -83,6 +88,7 @@ class Metrics final : public StoreObserver, public ControllerObserver {
                   absl::Duration min_bake) override;
   void OnAutoStop(Decision::Kind kind, std::optional<absl::Duration> since_first_apply) override;
   void OnExposure(const RolloutRecord& rollout, Ring ring, const ExposurePlan& plan) override;
+  void OnHealthTracker(const TrackerReport& report) override;
   // AddTelemetryRowsWritten advances the rows-written counter to `total`.
   void SetTelemetryRowsWritten(int64_t total);
 
@@ -167,6 +173,13 @@ class Metrics final : public StoreObserver, public ControllerObserver {
   prometheus::Counter* requests_refused_[kRefusalReasons];
   prometheus::Counter* assignments_[kAssignmentAnswers];
   prometheus::Gauge* leader_;
+  // The leader's health tracker: counters advanced by the growth of its cumulative counts.
+  prometheus::Counter* tracker_full_loads_;
+  prometheus::Counter* tracker_agents_reread_;
+  prometheus::Counter* tracker_heartbeats_applied_;
+  prometheus::Gauge* tracker_rollouts_;
+  prometheus::Gauge* tracker_sync_seconds_;
+  TrackerReport last_tracker_ ABSL_GUARDED_BY(mu_);
   prometheus::Counter* decisions_[4];
   prometheus::Counter* auto_halts_;
   prometheus::Counter* auto_rollbacks_;

@@ -70,7 +70,12 @@ absl::StatusOr<int> Controller::RunOnce() {
     return 0;
   }
   // The feed is read even while nothing is judged, so it is trimmed and stays current.
+  const absl::Time sync_start = clock_.Now();
   RETURN_IF_ERROR(tracker_.Sync());
+  const HealthTrackerStats& done = tracker_.stats();
+  observer_.OnHealthTracker(
+      TrackerReport{done.full_loads, done.agents_reread, done.heartbeats_applied,
+                    static_cast<int64_t>(tracker_.tracked_rollouts()), clock_.Now() - sync_start});
   std::shared_ptr<const AssignmentSnapshot> snapshot = snapshots_.Current();
   if (snapshot == nullptr || snapshot->emergency_stop()) {
     return 0;

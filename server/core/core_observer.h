@@ -20,6 +20,16 @@
 
 namespace ringwarden {
 
+// TrackerReport is what the leader's health tracker (health_tracker.h) has done so
+// far, reported after each period's read of the change feed.
+struct TrackerReport {
+  int64_t full_loads = 0;          // rollouts read whole from the store
+  int64_t agents_reread = 0;       // agent rows re-read because the feed named them
+  int64_t heartbeats_applied = 0;  // heartbeats applied from the feed's values
+  int64_t tracked_rollouts = 0;    // rollouts whose evidence is held in memory now
+  absl::Duration sync_time;        // this period's feed read and update
+};
+
 class ControllerObserver {
  public:
   virtual ~ControllerObserver() = default;
@@ -34,6 +44,8 @@ class ControllerObserver {
   // OnAutoStop reports an automatic halt or rollback that committed, with the
   // time since the version was first applied when known.
   virtual void OnAutoStop(Decision::Kind kind, std::optional<absl::Duration> since_first_apply) = 0;
+  // OnHealthTracker reports the tracker after each period's feed read (leader only).
+  virtual void OnHealthTracker(const TrackerReport& report) { (void)report; }
   // OnExposure reports the exposure budget of the rollout's stage ring after one evaluation.
   virtual void OnExposure(const RolloutRecord& rollout, Ring ring, const ExposurePlan& plan) {
     (void)rollout;

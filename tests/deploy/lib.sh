@@ -30,6 +30,11 @@ CONTRACT_METRICS=(
   ringwarden_telemetry_poison_rows_total
   ringwarden_requests_refused_total
   ringwarden_assignment_answers_total
+  ringwarden_health_tracker_full_loads_total
+  ringwarden_health_tracker_agents_reread_total
+  ringwarden_health_tracker_heartbeats_applied_total
+  ringwarden_health_tracker_rollouts
+  ringwarden_health_tracker_sync_seconds
   ringwarden_db_operation_duration_seconds
   ringwarden_db_errors_total
   ringwarden_controller_leader

@@ -703,6 +703,36 @@ TEST(CertificateIdentitiesTest, EachCertificateIsReadOnceWhileRememberedAndFailu
   EXPECT_EQ(many.size(), 300u);
 }
 
+TEST(MetricsTest, TheHealthTrackersCountsAdvanceTheCountersByTheirGrowth) {
+  prometheus::Registry registry;
+  Metrics metrics(registry);
+  auto value = [&](const std::string& name) {
+    for (const prometheus::MetricFamily& family : registry.Collect()) {
+      if (family.name == name && !family.metric.empty()) {
+        const prometheus::ClientMetric& m = family.metric.front();
+        return family.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
+      }
+    }
+    return -1.0;
+  };
+  metrics.OnLeadership(true);
+  metrics.OnHealthTracker(TrackerReport{1, 10, 100, 2, absl::Milliseconds(250)});
+  metrics.OnHealthTracker(TrackerReport{1, 15, 180, 2, absl::Milliseconds(40)});
+  EXPECT_EQ(value("ringwarden_health_tracker_full_loads_total"), 1);
+  EXPECT_EQ(value("ringwarden_health_tracker_agents_reread_total"), 15);
+  EXPECT_EQ(value("ringwarden_health_tracker_heartbeats_applied_total"), 180);
+  EXPECT_EQ(value("ringwarden_health_tracker_rollouts"), 2);
+  EXPECT_DOUBLE_EQ(value("ringwarden_health_tracker_sync_seconds"), 0.04);
+  // A new tracker (counts from zero) keeps the counters growing.
+  metrics.OnHealthTracker(TrackerReport{0, 3, 7, 1, absl::Milliseconds(5)});
+  EXPECT_EQ(value("ringwarden_health_tracker_full_loads_total"), 1);
+  EXPECT_EQ(value("ringwarden_health_tracker_agents_reread_total"), 18);
+  EXPECT_EQ(value("ringwarden_health_tracker_heartbeats_applied_total"), 187);
+  // A follower holds no evidence.
+  metrics.OnLeadership(false);
+  EXPECT_EQ(value("ringwarden_health_tracker_rollouts"), 0);
+}
+
 TEST(BuildAssignmentTest, AVersionWithoutADigestIsStatedAsNothing) {
   const ManifestDigest digest{std::string(64, 'a'), "sha", 42};
   ChannelAnswer named;

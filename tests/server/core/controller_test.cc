@@ -26,6 +26,7 @@ class RecordingObserver final : public ControllerObserver {
   void OnAutoStop(Decision::Kind kind, std::optional<absl::Duration> since) override {
     stops.push_back({kind, since});
   }
+  void OnHealthTracker(const TrackerReport& report) override { tracker.push_back(report); }
 
   struct Seen {
     std::string rollout_id;
@@ -37,6 +38,7 @@ class RecordingObserver final : public ControllerObserver {
   std::set<std::string> judged;
   std::vector<Seen> decisions;
   std::vector<std::pair<Decision::Kind, std::optional<absl::Duration>>> stops;
+  std::vector<TrackerReport> tracker;
 };
 
 class ControllerTest : public CoreFixture {
@@ -102,6 +104,31 @@ class ControllerTest : public CoreFixture {
   std::vector<std::string> canary_;
   std::vector<std::string> broad_;
 };
+
+TEST_F(ControllerTest, ReportsWhatTheHealthTrackerDidEachLeaderPeriod) {
+  RunOnce();
+  ASSERT_EQ(observer_.tracker.size(), 1u);  // read even with nothing to judge
+  EXPECT_EQ(observer_.tracker.back().full_loads, 0);
+  EXPECT_EQ(observer_.tracker.back().tracked_rollouts, 0);
+  StartRollout("ro-1", 2);
+  RunOnce();  // the first judgement loads the rollout whole
+  RunOnce();
+  ASSERT_EQ(observer_.tracker.size(), 3u);
+  EXPECT_EQ(observer_.tracker.back().full_loads, 1);
+  EXPECT_EQ(observer_.tracker.back().tracked_rollouts, 1);
+  // Canary agents heartbeat: applied from the feed at the next read, nothing loaded again.
+  const int64_t applied = observer_.tracker.back().heartbeats_applied;
+  clock_.Advance(absl::Seconds(30));
+  Heartbeat(canary_, 0);
+  RunOnce();
+  EXPECT_EQ(observer_.tracker.back().full_loads, 1);
+  EXPECT_GT(observer_.tracker.back().heartbeats_applied + observer_.tracker.back().agents_reread,
+            applied);
+  // A follower reads no feed and reports nothing.
+  leader_ = false;
+  RunOnce();
+  EXPECT_EQ(observer_.tracker.size(), 4u);
+}
 
 TEST_F(ControllerTest, WaitsDuringTheBakeAndRecordsWhy) {
   StartRollout("ro-1", 2);
