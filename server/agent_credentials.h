@@ -90,7 +90,7 @@ class CertificateIdentities {
 };
 
 // kRememberedCertificates: the client certificates a replica remembers (about
-// 150 B each), as many as the agents whose rate buckets it keeps by default.
+// 200 B each), as many as the agents whose rate buckets it keeps by default.
 inline constexpr size_t kRememberedCertificates = 200'000;
 
 class AgentCredentials {
