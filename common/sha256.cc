@@ -8,7 +8,9 @@
 #include "absl/strings/escaping.h"
 
 namespace ringwarden {
+namespace {
 
+// Sha256Md is SHA-256 as OpenSSL implements it, fetched once for the process.
 const EVP_MD* Sha256Md() {
   static const EVP_MD* const md = [] {
     EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
@@ -20,6 +22,8 @@ const EVP_MD* Sha256Md() {
   }();
   return md;
 }
+
+}  // namespace
 
 std::string Sha256(absl::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];

@@ -2,21 +2,15 @@
 //
 //   std::string id = Sha256Hex(payload);  // "e3b0c442..."
 // Thread-safe: free functions; the one shared state is OpenSSL's SHA-256
-// implementation, fetched once.
+// implementation, fetched once (EVP_sha256() would make OpenSSL look it up again
+// for every digest, which costs as much as hashing a short message).
 #pragma once
 
 #include <string>
 
 #include "absl/strings/string_view.h"
 
-struct evp_md_st;  // OpenSSL's EVP_MD
-
 namespace ringwarden {
-
-// Sha256Md is SHA-256 as OpenSSL implements it, fetched once for the process: with
-// EVP_sha256() OpenSSL looks the implementation up again for every digest, which costs
-// as much as hashing a short message.
-const evp_md_st* Sha256Md();
 
 // Sha256 returns the 32-byte raw digest of `data`.
 std::string Sha256(absl::string_view data);

@@ -204,8 +204,8 @@ absl::StatusOr<PresentedCredential> CertificateIdentities::Identify(absl::string
   const std::string digest = Sha256(pem);
   {
     absl::MutexLock lock(&mu_);
-    if (known_.Find(digest) != nullptr) {
-      return known_.GetOrInsert(digest, PresentedCredential{});  // present: marks it recent
+    if (const PresentedCredential* known = known_.Get(digest); known != nullptr) {
+      return *known;
     }
   }
   absl::StatusOr<PresentedCredential> read = read_(pem);

@@ -31,10 +31,8 @@ class LruMap {
   // least recently used entry when full), and marks the entry most recently used. The
   // reference stays valid until the next call that inserts.
   V& GetOrInsert(absl::string_view key, V initial) {
-    auto it = index_.find(key);
-    if (it != index_.end()) {
-      order_.splice(order_.begin(), order_, it->second);
-      return it->second->second;
+    if (V* present = Get(key); present != nullptr) {
+      return *present;
     }
     if (order_.size() >= capacity_) {
       index_.erase(order_.back().first);
@@ -44,6 +42,17 @@ class LruMap {
     order_.emplace_front(std::string(key), std::move(initial));
     index_.emplace(order_.front().first, order_.begin());
     return order_.front().second;
+  }
+
+  // Get returns the value of `key` and marks it most recently used, or nullptr when absent
+  // (nothing is inserted). The pointer stays valid until the next call that inserts.
+  V* Get(absl::string_view key) {
+    auto it = index_.find(key);
+    if (it == index_.end()) {
+      return nullptr;
+    }
+    order_.splice(order_.begin(), order_, it->second);
+    return &it->second->second;
   }
 
   // Find returns the value of `key` without changing its recency, or nullptr.

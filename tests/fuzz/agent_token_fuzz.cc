@@ -4,33 +4,17 @@
 // fuzzes the framing and the MAC check); odd, the rest is the body's JSON,
 // which the target MACs with the server's secret as an issuer would, so the
 // JSON and the claims behind the MAC are fuzzed too.
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <cstddef>
 #include <cstdint>
 
-#include "absl/strings/escaping.h"
-#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "server/agent_credentials.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/support/maced_token.h"
 
 namespace {
 
 constexpr absl::string_view kSecret = "fuzz-fleet-secret-0123456789abcdef";
-
-// MacedToken is the token an issuer holding kSecret would make of `json`.
-std::string MacedToken(absl::string_view json) {
-  const std::string body = absl::WebSafeBase64Escape(json);
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), kSecret.data(), static_cast<int>(kSecret.size()),
-       reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &len);
-  return absl::StrCat("rwa2.", body, ".",
-                      absl::WebSafeBase64Escape(absl::string_view(
-                          reinterpret_cast<const char*>(mac), static_cast<size_t>(len))));
-}
 
 }  // namespace
 
@@ -41,7 +25,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const absl::string_view rest = fuzzing::AsView(data + 1, size - 1);
   const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
-  const std::string token = data[0] % 2 == 0 ? std::string(rest) : MacedToken(rest);
+  const std::string token =
+      data[0] % 2 == 0 ? std::string(rest) : ringwarden::testing::MacedToken(rest, kSecret);
   absl::StatusOr<PresentedCredential> presented = VerifyAgentToken(token, kSecret, now);
   if (!presented.ok()) {
     FUZZ_CHECK(presented.status().code() == absl::StatusCode::kUnauthenticated)

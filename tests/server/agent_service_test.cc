@@ -7,8 +7,6 @@
 #include <gmock/gmock.h>
 #include <grpcpp/server_builder.h>
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <prometheus/registry.h>
 
 #include <atomic>
@@ -17,13 +15,13 @@
 #include <thread>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
 #include "ringwarden/v1/content.pb.h"
 #include "server/agent_credentials.h"
 #include "server/assignment_statement.h"
 #include "tests/server/trust_fixture.h"
+#include "tests/support/maced_token.h"
 
 namespace ringwarden::testing {
 namespace {
@@ -601,18 +599,8 @@ TEST(AgentTokenTest, ATokenVerifiesOnlyUnderItsSecretWhicheverSecretAThreadLastU
   EXPECT_EQ(verify(flipped, "secret-a"), "UNAUTHENTICATED");
 }
 
-// MacedToken is a token over the JSON `claims`, MACed with `secret` as the server does.
-std::string MacedToken(const std::string& claims, const std::string& secret) {
-  const std::string body = absl::WebSafeBase64Escape(claims);
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &len);
-  return absl::StrCat("rwa2.", body, ".",
-                      absl::WebSafeBase64Escape(std::string(reinterpret_cast<char*>(mac), len)));
-}
-
 TEST(AgentTokenTest, AMacedBodyIsReadOnlyAsAnObjectOfAStringIdAndIntegerTimes) {
+  using testing::MacedToken;
   const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
   const std::string secret = "secret";
   absl::StatusOr<PresentedCredential> good = VerifyAgentToken(

@@ -101,6 +101,20 @@ TEST(LruMapTest, EvictsTheLeastRecentlyUsed) {
   EXPECT_EQ(map.evictions(), 1);
 }
 
+TEST(LruMapTest, GetMarksAPresentKeyRecentAndInsertsNothing) {
+  LruMap<int> map(2);
+  map.GetOrInsert("a", 1);
+  map.GetOrInsert("b", 2);
+  EXPECT_EQ(map.Get("absent"), nullptr);
+  EXPECT_EQ(map.size(), 2u);
+  ASSERT_NE(map.Get("a"), nullptr);  // a is now the most recent: b goes first
+  *map.Get("a") = 11;
+  map.GetOrInsert("c", 3);
+  EXPECT_EQ(map.Find("b"), nullptr);
+  ASSERT_NE(map.Find("a"), nullptr);
+  EXPECT_EQ(*map.Find("a"), 11);
+}
+
 TEST(LruMapTest, StaysAtCapacityUnderManyKeys) {
   LruMap<std::string> map(1000);
   for (int i = 0; i < 100'000; ++i) {
