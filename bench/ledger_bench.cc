@@ -63,7 +63,7 @@ double Median(std::vector<double> v) {
 }
 
 // Judge summarizes every ring as the controller does each period.
-int64_t Judge(const HealthLedger& ledger, absl::Time now, absl::Time window) {
+int64_t Judge(HealthLedger& ledger, absl::Time now, absl::Time window) {
   int64_t seen = 0;
   for (Ring ring : kAllRings) {
     seen += ledger.Summarize(ring, now, absl::Minutes(15), window, kAllRings).attempted;
@@ -82,7 +82,9 @@ int Run(const std::string& db, int changed, int periods, int agents) {
   rollout.previous_version = 7;
   rollout.created_at = now - absl::Hours(1);
   rollout.stage_started_at = rollout.created_at;
+  rollout.position.state = RolloutState::kBroad;  // every ring judged, the broad one planned
   const HealthEventPolicy policy;
+  const RolloutPolicy rollout_policy;
 
   // The anchor: a full read and a ledger built from it, three times.
   std::vector<double> full;
@@ -96,7 +98,7 @@ int Run(const std::string& db, int changed, int periods, int agents) {
       return 1;
     }
     rows = read->agents.size();
-    const HealthLedger ledger = BuildLedger(*read, rollout, rollout.stage_started_at, policy);
+    HealthLedger ledger = BuildLedger(*read, rollout, rollout.stage_started_at, policy);
     Judge(ledger, clock.Now(), rollout.stage_started_at);
     full.push_back(MillisSince(start));
   }
@@ -112,7 +114,7 @@ int Run(const std::string& db, int changed, int periods, int agents) {
   }
   const long rss_tracked = RssKib();
 
-  std::vector<double> period_ms, judge_ms;
+  std::vector<double> period_ms, judge_ms, look_ms;
   for (int p = 0; p < periods; ++p) {
     // One period's heartbeats from distinct agents, half of them now on the new version.
     TelemetryRows beats;
@@ -136,9 +138,20 @@ int Run(const std::string& db, int changed, int periods, int agents) {
     const auto judged = std::chrono::steady_clock::now();
     Judge((*tracked)->stage, clock.Now(), rollout.stage_started_at);
     judge_ms.push_back(MillisSince(judged));
+    // The rest of the controller's look at the stage: the exposure plan and the evidence's
+    // first apply and ring size.
+    const auto looked = std::chrono::steady_clock::now();
+    const ExposurePlan plan = ExposureFor((*tracked)->evidence, (*tracked)->stage, rollout,
+                                          rollout_policy, "seed", clock.Now());
+    const auto first = FirstApply((*tracked)->evidence, rollout.stage_started_at);
+    const int64_t targeted = TargetedIn((*tracked)->evidence, Ring::kBroad);
+    look_ms.push_back(MillisSince(looked));
+    if (plan.ring_hosts < 0 || targeted < 0 || (first.has_value() && *first < absl::UnixEpoch())) {
+      return 1;  // keeps the work observable
+    }
     period_ms.push_back(MillisSince(start));
   }
-  const double f = Median(full), p = Median(period_ms), j = Median(judge_ms);
+  const double f = Median(full), p = Median(period_ms), j = Median(judge_ms), l = Median(look_ms);
   std::printf("%-48s %12s %10s  %s\n", "B4 leader work per rollout and period", "value",
               "per agent", "vs anchor");
   std::printf("%-48s %9.0f ms %7.2f us  %s\n",
@@ -147,8 +160,14 @@ int Run(const std::string& db, int changed, int periods, int agents) {
   std::printf("%-48s %9.0f ms %7.2f us  %.3fx\n",
               absl::StrCat("tracker period, ", changed, " agents changed").c_str(), p,
               1000 * p / static_cast<double>(rows), p / f);
-  std::printf("%-48s %9.1f ms %7.3f us  %.4fx\n", "  of which judging every ring (in memory)", j,
+  std::printf("%-48s %9.3f ms %7.4f us  %.6fx\n", "  of which judging every ring (in memory)", j,
               1000 * j / static_cast<double>(rows), j / f);
+  std::printf("%-48s %9.1f ms %7.3f us  %.4fx\n", "    first judging (walks every record once)",
+              judge_ms.front(), 1000 * judge_ms.front() / static_cast<double>(rows),
+              judge_ms.front() / f);
+  std::printf("%-48s %9.1f ms %7.3f us  %.4fx\n",
+              "  of which exposure plan, first apply, ring size", l,
+              1000 * l / static_cast<double>(rows), l / f);
   std::printf("%-48s %9.0f MB %7.0f B   %s\n", "tracker memory (evidence + stage ledger)",
               (rss_tracked - rss_before) / 1024.0,
               (rss_tracked - rss_before) * 1024.0 / static_cast<double>(rows), "measured");

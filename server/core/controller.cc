@@ -122,8 +122,8 @@ absl::StatusOr<int> Controller::RunOnce() {
 }
 
 Controller::Judgement Controller::Judge(const RolloutRecord& r, const RolloutPolicy& policy,
-                                        const HealthLedger& ledger, Ring ring,
-                                        absl::Time window_start, absl::Time now) const {
+                                        HealthLedger& ledger, Ring ring, absl::Time window_start,
+                                        absl::Time now) const {
   const RingGatePolicy& gate = policy.ForRing(ring);
   // Control: agents of the rings not reached yet, and of this ring while it is the stage ring,
   // still on the previous version over the same window.
@@ -156,13 +156,13 @@ absl::StatusOr<Controller::Outcome> Controller::Evaluate(const RolloutRecord& r,
   ASSIGN_OR_RETURN(TrackedHealth * tracked,
                    tracker_.Track(r, snapshot.pins(), policy.health_events));
   const EvidenceByAgent& evidence = tracked->evidence;
-  const HealthLedger& ledger = tracked->stage;
+  HealthLedger& ledger = tracked->stage;
 
   // Every ring that had the version in an earlier stage is judged again on everything since the
   // rollout began: a failure that shows late in canary halts the rollout in early or broad.
   std::optional<Judgement> verdict;
   if (*ring != Ring::kCanary) {
-    const HealthLedger& whole = tracker_.Whole(*tracked, r, policy.health_events);
+    HealthLedger& whole = tracker_.Whole(*tracked, r, policy.health_events);
     for (Ring earlier : kAllRings) {
       if (static_cast<int>(earlier) >= static_cast<int>(*ring)) {
         break;

@@ -73,9 +73,8 @@ class Controller {
   absl::StatusOr<Outcome> Evaluate(const RolloutRecord& rollout, const AssignmentSnapshot& snapshot,
                                    absl::Time now);
   // Judge decides for `ring` from `ledger` over the window from `window_start`.
-  Judgement Judge(const RolloutRecord& rollout, const RolloutPolicy& policy,
-                  const HealthLedger& ledger, Ring ring, absl::Time window_start,
-                  absl::Time now) const;
+  Judgement Judge(const RolloutRecord& rollout, const RolloutPolicy& policy, HealthLedger& ledger,
+                  Ring ring, absl::Time window_start, absl::Time now) const;
   // Record fills the judgement's explanation and evidence and stores it as the ring's decision.
   absl::Status Record(const RolloutRecord& rollout, const RolloutPolicy& policy, Judgement& j,
                       absl::Time window_start, const EvidenceByAgent& evidence, absl::Time now,

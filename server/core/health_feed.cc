@@ -228,7 +228,7 @@ std::vector<RingProgressRecord> ProgressByRing(const EvidenceByAgent& evidence,
                                                const RolloutRecord& rollout,
                                                const RolloutPolicy& policy, absl::Time now) {
   const absl::Time window_start = rollout.created_at;
-  const HealthLedger ledger = BuildLedger(evidence, rollout, window_start, policy.health_events);
+  HealthLedger ledger = BuildLedger(evidence, rollout, window_start, policy.health_events);
   std::vector<RingProgressRecord> out;
   for (Ring ring : kAllRings) {
     RingProgressRecord p;

@@ -249,8 +249,8 @@ absl::StatusOr<TrackedHealth*> HealthTracker::Track(const RolloutRecord& rollout
   return &t.health;
 }
 
-const HealthLedger& HealthTracker::Whole(TrackedHealth& tracked, const RolloutRecord& rollout,
-                                         const HealthEventPolicy& health_events) {
+HealthLedger& HealthTracker::Whole(TrackedHealth& tracked, const RolloutRecord& rollout,
+                                   const HealthEventPolicy& health_events) {
   if (!tracked.whole.has_value()) {
     tracked.whole = BuildLedger(tracked.evidence, rollout, rollout.created_at, health_events);
   }

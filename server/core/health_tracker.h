@@ -86,8 +86,8 @@ class HealthTracker {
                                        const HealthEventPolicy& health_events);
 
   // Whole returns `tracked`'s ledger over the whole rollout, building it once.
-  const HealthLedger& Whole(TrackedHealth& tracked, const RolloutRecord& rollout,
-                            const HealthEventPolicy& health_events);
+  HealthLedger& Whole(TrackedHealth& tracked, const RolloutRecord& rollout,
+                      const HealthEventPolicy& health_events);
 
   // Retain forgets every rollout not in `rollout_ids` (finished ones).
   void Retain(const std::set<std::string>& rollout_ids);

@@ -17,16 +17,313 @@ absl::Duration Elapsed(int64_t from, int64_t to) {
   return to > from ? absl::Microseconds(to - from) : absl::ZeroDuration();
 }
 
+__int128 ElapsedMicros(int64_t from, int64_t to) {
+  return to > from ? static_cast<__int128>(to) - from : 0;
+}
+
+// Threshold is the last sign of life below which an agent is silent at `now_us`: now - timeout,
+// kept in range.
+int64_t Threshold(int64_t now_us, int64_t timeout_us) {
+  const __int128 t = static_cast<__int128>(now_us) - timeout_us;
+  return t < INT64_MIN + 1 ? INT64_MIN + 1 : static_cast<int64_t>(t);
+}
+
+absl::Duration MicrosDuration(__int128 us) {
+  if (us > INT64_MAX) {
+    return absl::InfiniteDuration();
+  }
+  return absl::Microseconds(static_cast<int64_t>(us < INT64_MIN ? INT64_MIN : us));
+}
+
 }  // namespace
 
-HealthLedger::AgentRecord& HealthLedger::Touch(absl::string_view agent_id, Ring ring) {
-  auto it = agents_.find(agent_id);
-  if (it == agents_.end()) {
-    it = agents_.emplace(std::string(agent_id), AgentRecord{}).first;
+void HealthLedger::LiveSum::Add(int64_t start, int64_t key, bool is_healthy, int sign) {
+  count += sign;
+  healthy += is_healthy ? sign : 0;
+  start_sum += static_cast<__int128>(sign) * start;
+  key_sum += static_cast<__int128>(sign) * key;
+}
+
+HealthLedger::AgentRecord& HealthLedger::Touch(absl::string_view agent_id, Ring ring, int64_t at) {
+  latest_event_us_ = std::max(latest_event_us_, at);
+  auto it = slots_.find(agent_id);
+  uint32_t slot;
+  if (it != slots_.end()) {
+    slot = it->second;
+    Retire(records_[slot]);
+  } else {
+    if (free_slots_.empty()) {
+      slot = static_cast<uint32_t>(records_.size());
+      records_.emplace_back();
+    } else {
+      slot = free_slots_.back();
+      free_slots_.pop_back();
+    }
+    slots_.emplace(std::string(agent_id), slot);
+    records_[slot].in_use = true;
   }
+  AgentRecord& record = records_[slot];
   // The latest report wins: ring membership only moves when the ring policy changes.
-  it->second.ring = ring;
-  return it->second;
+  record.ring = ring;
+  return record;
+}
+
+void HealthLedger::Forget(absl::string_view agent_id) {
+  auto it = slots_.find(agent_id);
+  if (it == slots_.end()) {
+    return;
+  }
+  const uint32_t slot = it->second;
+  Retire(records_[slot]);
+  const uint32_t stamp = records_[slot].stamp;  // entries still in an index stay stale
+  records_[slot] = AgentRecord{};
+  records_[slot].stamp = stamp;
+  free_slots_.push_back(slot);
+  slots_.erase(it);
+}
+
+HealthLedger::LiveKind HealthLedger::Live(const AgentRecord& record, int64_t& start,
+                                          int64_t& key) const {
+  if (record.attempted) {
+    if (record.apply_failed || record.crashed_at != kNever || record.reverted_at != kNever ||
+        record.unhealthy_at != kNever) {
+      return LiveKind::kNone;
+    }
+    start = record.applied_at;
+    key = std::max(record.applied_at, record.last_heartbeat_at);
+    return LiveKind::kTreated;
+  }
+  const int64_t window = tally_window_us_;
+  const bool seen_in_window =
+      record.control_last_seen_at != kNever && record.control_last_seen_at >= window;
+  const bool crashed =
+      record.control_last_crash_at != kNever && record.control_last_crash_at >= window;
+  const bool unhealthy =
+      record.control_unhealthy_at != kNever && record.control_unhealthy_at >= window;
+  if (!seen_in_window || crashed || unhealthy) {
+    return LiveKind::kNone;
+  }
+  start = std::max(record.control_first_seen_at, window);
+  key = record.control_last_seen_at;
+  return LiveKind::kControl;
+}
+
+// AddFixed adds (sign +1) or removes (-1) what `record` contributes regardless of the clock, on
+// the premise Summarize checks: no recorded time is later than `now`, and `now` is after the
+// window's start.
+void HealthLedger::AddFixed(const AgentRecord& rec, int sign) {
+  Tally& t = tallies_[static_cast<int>(rec.ring)];
+  RingHealth& f = t.fixed;
+  if (rec.rejected && !rec.attempted) {
+    f.rejected += sign;
+  }
+  if (rec.attempted) {
+    f.attempted += sign;
+    f.crash_reports += sign * rec.crash_count;
+    f.health_events += sign * rec.health_event_count;
+    if (rec.apply_failed) {
+      f.apply_failed += sign;
+    } else {
+      f.applied += sign;
+      const int64_t failed_at =
+          std::min({rec.crashed_at == kNever ? INT64_MAX : rec.crashed_at,
+                    rec.reverted_at == kNever ? INT64_MAX : rec.reverted_at,
+                    rec.unhealthy_at == kNever ? INT64_MAX : rec.unhealthy_at});
+      if (rec.crashed_at != kNever) {
+        f.crashed += sign;
+        (rec.crash_kind == CrashKind::kUncleanShutdown ? f.unclean_shutdowns : f.process_crashed) +=
+            sign;
+      } else if (rec.reverted_at != kNever) {
+        f.reverted += sign;
+      } else if (rec.unhealthy_at != kNever) {
+        f.unhealthy += sign;
+      }
+      if (failed_at != INT64_MAX) {
+        t.fixed_exposure_us += sign * ElapsedMicros(rec.applied_at, failed_at);
+      }
+    }
+  }
+
+  // The control group: only agents settled regardless of the clock (live ones are in LiveSum).
+  const int64_t window = tally_window_us_;
+  if (rec.control_last_seen_at == kNever || rec.control_last_seen_at < window) {
+    return;
+  }
+  const int64_t control_end = rec.attempted ? rec.applied_at : INT64_MAX;
+  if (control_end <= window) {
+    return;
+  }
+  const int64_t start = std::max(rec.control_first_seen_at, window);
+  const bool crashed = rec.control_last_crash_at >= window && rec.control_last_crash_at != kNever &&
+                       rec.control_last_crash_at <= control_end;
+  const bool unhealthy = rec.control_unhealthy_at >= window && rec.control_unhealthy_at != kNever &&
+                         rec.control_unhealthy_at <= control_end;
+  int64_t end = control_end;
+  if (crashed) {
+    end = rec.control_first_crash_at >= window ? rec.control_first_crash_at
+                                               : rec.control_last_crash_at;
+  } else if (unhealthy) {
+    end = rec.control_unhealthy_at;
+  } else if (!rec.attempted) {
+    return;  // live: counted by LiveSum
+  }
+  t.control_agents += sign;
+  t.control_failed += (crashed || unhealthy) ? sign : 0;
+  t.fixed_control_exposure_us += sign * ElapsedMicros(start, end);
+}
+
+void HealthLedger::Retire(AgentRecord& record) {
+  ++record.stamp;
+  if (!tallied_) {
+    return;
+  }
+  AddFixed(record, -1);
+  int64_t start = 0, key = 0;
+  const LiveKind kind = Live(record, start, key);
+  const int ring = static_cast<int>(record.ring);
+  const bool healthy = record.last_heartbeat_at >= record.applied_at;
+  if (kind == LiveKind::kTreated) {
+    tallies_[ring].treated.Add(start, key, healthy, -1);
+  } else if (kind == LiveKind::kControl) {
+    tallies_[ring].control.Add(start, key, false, -1);
+  }
+  for (int r = 0; r < kRingCount; ++r) {
+    if ((record.silent_under >> r & 1) == 0) {
+      continue;
+    }
+    SilenceIndex& index = indexes_[r];
+    (kind == LiveKind::kTreated ? index.treated_silent : index.control_silent[ring])
+        .Add(start, key, healthy, -1);
+  }
+  record.silent_under = 0;
+}
+
+void HealthLedger::Admit(AgentRecord& record) {
+  if (!tallied_) {
+    return;
+  }
+  const auto slot = static_cast<uint32_t>(&record - records_.data());
+  AddFixed(record, +1);
+  int64_t start = 0, key = 0;
+  const LiveKind kind = Live(record, start, key);
+  if (kind == LiveKind::kNone) {
+    return;
+  }
+  const int ring = static_cast<int>(record.ring);
+  const bool healthy = record.last_heartbeat_at >= record.applied_at;
+  (kind == LiveKind::kTreated ? tallies_[ring].treated : tallies_[ring].control)
+      .Add(start, key, healthy, +1);
+  for (int r = 0; r < kRingCount; ++r) {
+    if (indexes_[r].valid) {
+      PlaceInIndex(record, slot, r);
+    }
+  }
+}
+
+// PlaceInIndex files a live agent in the silence index of ring `r`: counted silent at once when
+// its last sign of life is already past the threshold, queued by that time otherwise. A treated
+// agent matters only to its own ring's index.
+void HealthLedger::PlaceInIndex(const AgentRecord& record, uint32_t slot, int r) {
+  int64_t start = 0, key = 0;
+  const LiveKind kind = Live(record, start, key);
+  const int ring = static_cast<int>(record.ring);
+  if (kind == LiveKind::kNone || (kind == LiveKind::kTreated && ring != r)) {
+    return;
+  }
+  SilenceIndex& index = indexes_[r];
+  if (key < index.threshold_us) {
+    const bool healthy = record.last_heartbeat_at >= record.applied_at;
+    (kind == LiveKind::kTreated ? index.treated_silent : index.control_silent[ring])
+        .Add(start, key, healthy, +1);
+    records_[slot].silent_under |= static_cast<uint8_t>(1u << r);
+    return;
+  }
+  index.heap.push_back(IndexEntry{key, slot, record.stamp});
+  std::push_heap(index.heap.begin(), index.heap.end(), std::greater<IndexEntry>());
+}
+
+void HealthLedger::RebuildTallies(int64_t window_us) {
+  ++work_.tally_rebuilds;
+  tallied_ = true;
+  tally_window_us_ = window_us;
+  for (Tally& t : tallies_) {
+    t = Tally{};
+  }
+  for (SilenceIndex& index : indexes_) {
+    index = SilenceIndex{};
+  }
+  for (AgentRecord& record : records_) {
+    record.silent_under = 0;
+    if (!record.in_use) {
+      continue;
+    }
+    AddFixed(record, +1);
+    int64_t start = 0, key = 0;
+    const LiveKind kind = Live(record, start, key);
+    Tally& t = tallies_[static_cast<int>(record.ring)];
+    if (kind == LiveKind::kTreated) {
+      t.treated.Add(start, key, record.last_heartbeat_at >= record.applied_at, +1);
+    } else if (kind == LiveKind::kControl) {
+      t.control.Add(start, key, false, +1);
+    }
+  }
+}
+
+void HealthLedger::RebuildIndex(int r, int64_t now_us, int64_t timeout_us) {
+  ++work_.index_rebuilds;
+  SilenceIndex& index = indexes_[r];
+  index = SilenceIndex{};
+  index.valid = true;
+  index.timeout_us = timeout_us;
+  index.now_us = now_us;
+  index.threshold_us = Threshold(now_us, timeout_us);
+  const uint8_t bit = static_cast<uint8_t>(1u << r);
+  for (uint32_t slot = 0; slot < records_.size(); ++slot) {
+    AgentRecord& record = records_[slot];
+    record.silent_under &= static_cast<uint8_t>(~bit);
+    if (record.in_use) {
+      PlaceInIndex(record, slot, r);
+    }
+  }
+}
+
+HealthLedger::SilenceIndex& HealthLedger::Index(Ring ring, int64_t now_us, int64_t timeout_us) {
+  const int r = static_cast<int>(ring);
+  SilenceIndex& index = indexes_[r];
+  if (!index.valid || index.timeout_us != timeout_us || now_us < index.now_us) {
+    RebuildIndex(r, now_us, timeout_us);
+    return index;
+  }
+  const int64_t threshold = Threshold(now_us, timeout_us);
+  const uint8_t bit = static_cast<uint8_t>(1u << r);
+  while (!index.heap.empty() && index.heap.front().key < threshold) {
+    std::pop_heap(index.heap.begin(), index.heap.end(), std::greater<IndexEntry>());
+    const IndexEntry entry = index.heap.back();
+    index.heap.pop_back();
+    AgentRecord& record = records_[entry.slot];
+    if (!record.in_use || record.stamp != entry.stamp || (record.silent_under & bit) != 0) {
+      continue;  // changed since it was queued: its current entry is elsewhere in the heap
+    }
+    int64_t start = 0, key = 0;
+    const LiveKind kind = Live(record, start, key);
+    const bool healthy = record.last_heartbeat_at >= record.applied_at;
+    (kind == LiveKind::kTreated ? index.treated_silent
+                                : index.control_silent[static_cast<int>(record.ring)])
+        .Add(start, key, healthy, +1);
+    record.silent_under |= bit;
+  }
+  index.now_us = now_us;
+  index.threshold_us = threshold;
+  // Every change queues a new entry and leaves the old one stale: compact when stale ones
+  // outnumber the live agents.
+  int64_t live = tallies_[r].treated.count;
+  for (const Tally& t : tallies_) {
+    live += t.control.count;
+  }
+  if (static_cast<int64_t>(index.heap.size()) > 2 * live + 4096) {
+    RebuildIndex(r, now_us, timeout_us);
+  }
+  return index;
 }
 
 void HealthLedger::MarkAttempted(AgentRecord& record, int64_t at) {
@@ -41,8 +338,8 @@ void HealthLedger::SeenOnPrevious(AgentRecord& record, int64_t at) {
 
 void HealthLedger::RecordApply(absl::string_view agent_id, Ring ring, ApplyOutcome outcome,
                                absl::Time at) {
-  AgentRecord& record = Touch(agent_id, ring);
   const int64_t t = ToMicros(at);
+  AgentRecord& record = Touch(agent_id, ring, t);
   switch (outcome) {
     case ApplyOutcome::kApplied:
       MarkAttempted(record, t);
@@ -63,32 +360,32 @@ void HealthLedger::RecordApply(absl::string_view agent_id, Ring ring, ApplyOutco
       record.reverted_at = Earliest(record.reverted_at, t, kNever);
       break;
   }
+  Admit(record);
 }
 
 void HealthLedger::RecordHeartbeat(absl::string_view agent_id, Ring ring, bool has_new_version,
                                    absl::Time at) {
-  AgentRecord& record = Touch(agent_id, ring);
   const int64_t t = ToMicros(at);
+  AgentRecord& record = Touch(agent_id, ring, t);
   if (has_new_version) {
     MarkAttempted(record, t);
     record.last_heartbeat_at = Latest(record.last_heartbeat_at, t);
-    return;
-  }
-  if (!record.attempted || t < record.applied_at) {
+  } else if (!record.attempted || t < record.applied_at) {
     SeenOnPrevious(record, t);
-    return;
-  }
-  // Back on the previous version counts as a revert only after the agent was seen running the new
-  // one: a heartbeat composed just before the apply and delivered after it must not halt a rollout.
-  if (!record.apply_failed && record.last_heartbeat_at != kNever && t > record.last_heartbeat_at) {
+  } else if (!record.apply_failed && record.last_heartbeat_at != kNever &&
+             t > record.last_heartbeat_at) {
+    // Back on the previous version counts as a revert only after the agent was seen running the
+    // new one: a heartbeat composed just before the apply and delivered after it must not halt a
+    // rollout.
     record.reverted_at = Earliest(record.reverted_at, t, kNever);
   }
+  Admit(record);
 }
 
 void HealthLedger::RecordCrash(absl::string_view agent_id, Ring ring, absl::Time at,
                                bool on_new_version, CrashKind kind) {
-  AgentRecord& record = Touch(agent_id, ring);
   const int64_t t = ToMicros(at);
+  AgentRecord& record = Touch(agent_id, ring, t);
   if (on_new_version) {
     MarkAttempted(record, t);
     if (record.crashed_at == kNever || t < record.crashed_at) {
@@ -96,11 +393,12 @@ void HealthLedger::RecordCrash(absl::string_view agent_id, Ring ring, absl::Time
     }
     record.crashed_at = Earliest(record.crashed_at, t, kNever);
     ++record.crash_count;
-    return;
+  } else {
+    record.control_first_crash_at = Earliest(record.control_first_crash_at, t, kNever);
+    record.control_last_crash_at = Latest(record.control_last_crash_at, t);
+    SeenOnPrevious(record, t);
   }
-  record.control_first_crash_at = Earliest(record.control_first_crash_at, t, kNever);
-  record.control_last_crash_at = Latest(record.control_last_crash_at, t);
-  SeenOnPrevious(record, t);
+  Admit(record);
 }
 
 void HealthLedger::AddSoftWeight(double weight, int64_t at, double& score,
@@ -113,8 +411,8 @@ void HealthLedger::AddSoftWeight(double weight, int64_t at, double& score,
 
 void HealthLedger::RecordHealthEvent(absl::string_view agent_id, Ring ring, double weight,
                                      absl::Time at, bool on_new_version) {
-  AgentRecord& record = Touch(agent_id, ring);
   const int64_t t = ToMicros(at);
+  AgentRecord& record = Touch(agent_id, ring, t);
   const double w = weight > 0 ? weight : 0;
   if (on_new_version) {
     // A health event proves the host ran the version, and that it was alive at `at`.
@@ -122,19 +420,20 @@ void HealthLedger::RecordHealthEvent(absl::string_view agent_id, Ring ring, doub
     record.last_heartbeat_at = Latest(record.last_heartbeat_at, t);
     ++record.health_event_count;
     AddSoftWeight(w, t, record.soft_score, record.unhealthy_at);
-    return;
+  } else {
+    SeenOnPrevious(record, t);
+    AddSoftWeight(w, t, record.control_soft_score, record.control_unhealthy_at);
   }
-  SeenOnPrevious(record, t);
-  AddSoftWeight(w, t, record.control_soft_score, record.control_unhealthy_at);
+  Admit(record);
 }
 
 HealthLedger::AgentVerdict HealthLedger::Verdict(absl::string_view agent_id, absl::Time now,
                                                  absl::Duration silence_timeout) const {
-  auto it = agents_.find(agent_id);
-  if (it == agents_.end() || !it->second.attempted) {
+  auto it = slots_.find(agent_id);
+  if (it == slots_.end() || !records_[it->second].attempted) {
     return AgentVerdict::kUntried;
   }
-  const AgentRecord& rec = it->second;
+  const AgentRecord& rec = records_[it->second];
   if (rec.apply_failed || rec.crashed_at != kNever || rec.reverted_at != kNever ||
       rec.unhealthy_at != kNever) {
     return AgentVerdict::kFailed;
@@ -147,8 +446,62 @@ HealthLedger::AgentVerdict HealthLedger::Verdict(absl::string_view agent_id, abs
 }
 
 RingHealth HealthLedger::Summarize(Ring ring, absl::Time now, absl::Duration silence_timeout,
-                                   absl::Time window_start,
-                                   absl::Span<const Ring> control_rings) const {
+                                   absl::Time window_start, absl::Span<const Ring> control_rings) {
+  const int64_t now_us = ToMicros(now);
+  const int64_t window_us = ToMicros(window_start);
+  const int64_t timeout_us = absl::ToInt64Microseconds(silence_timeout);
+  // The tallies hold what does not move with the clock only while no event is later than `now`
+  // and the window has begun; otherwise walk everything.
+  if (timeout_us < 0 || now_us < latest_event_us_ || now_us <= window_us) {
+    ++work_.scans;
+    return SummarizeByScan(ring, now, silence_timeout, window_start, control_rings);
+  }
+  if (!tallied_ || tally_window_us_ != window_us) {
+    RebuildTallies(window_us);
+  }
+  bool is_control_ring[kRingCount] = {false, false, false};
+  if (control_rings.empty()) {
+    is_control_ring[static_cast<int>(ring)] = true;
+  }
+  for (Ring r : control_rings) {
+    is_control_ring[static_cast<int>(r)] = true;
+  }
+  const SilenceIndex& index = Index(ring, now_us, timeout_us);
+  const Tally& own = tallies_[static_cast<int>(ring)];
+  const LiveSum& silent = index.treated_silent;
+
+  RingHealth health = own.fixed;
+  const int64_t active = own.treated.count - silent.count;
+  health.silent = silent.count;
+  health.healthy = own.treated.healthy - silent.healthy;
+  health.pending = active - health.healthy;
+  // Exposure: the failed until they failed, the silent until their last sign, the rest until now.
+  health.exposure = MicrosDuration(own.fixed_exposure_us + static_cast<__int128>(active) * now_us -
+                                   (own.treated.start_sum - silent.start_sum) +
+                                   (silent.key_sum - silent.start_sum));
+  __int128 control_exposure_us = 0;
+  for (int x = 0; x < kRingCount; ++x) {
+    if (!is_control_ring[x]) {
+      continue;
+    }
+    const Tally& t = tallies_[x];
+    const LiveSum& quiet = index.control_silent[x];
+    health.control_agents += t.control_agents + t.control.count;
+    health.control_failed += t.control_failed + quiet.count;
+    control_exposure_us += t.fixed_control_exposure_us +
+                           static_cast<__int128>(t.control.count - quiet.count) * now_us -
+                           (t.control.start_sum - quiet.start_sum) +
+                           (quiet.key_sum - quiet.start_sum);
+  }
+  health.control_exposure = MicrosDuration(control_exposure_us);
+  health.failed =
+      health.crashed + health.reverted + health.unhealthy + health.silent + health.apply_failed;
+  return health;
+}
+
+RingHealth HealthLedger::SummarizeByScan(Ring ring, absl::Time now, absl::Duration silence_timeout,
+                                         absl::Time window_start,
+                                         absl::Span<const Ring> control_rings) const {
   bool is_control_ring[kRingCount] = {false, false, false};
   if (control_rings.empty()) {
     is_control_ring[static_cast<int>(ring)] = true;
@@ -161,7 +514,10 @@ RingHealth HealthLedger::Summarize(Ring ring, absl::Time now, absl::Duration sil
   const int64_t timeout_us = absl::ToInt64Microseconds(silence_timeout);
 
   RingHealth health;
-  for (const auto& [id, rec] : agents_) {
+  for (const AgentRecord& rec : records_) {
+    if (!rec.in_use) {
+      continue;
+    }
     if (rec.rejected && !rec.attempted && rec.ring == ring) {
       ++health.rejected;
     }

@@ -2,8 +2,14 @@
 // ring into the counts the decision engine (decision.h) judges.
 //
 // One HealthLedger per rollout, owned by the controller and fed from telemetry. Not thread-safe:
-// the caller serializes calls (const methods may run concurrently with each other only). Memory
-// is a ~100-byte record per agent plus its id: 10^5 agents with UUID ids take about 20 MB.
+// the caller serializes every call, Summarize included (it advances the silence index). Memory is
+// a ~120-byte record per agent plus its id, and once summarized about 16 bytes per agent and
+// ring summarized in its silence index: 10^5 agents with UUID ids take about 20 MB.
+//
+// Summarize costs what changed since the last call, not the ledger: each record mutation moves
+// its own contribution in per-ring tallies, and a time-ordered silence index per summarized ring
+// moves the agents whose silence timeout ran out since. The first call (or one with another
+// window or timeout) walks every record once.
 //
 //   HealthLedger ledger;
 //   ledger.RecordApply("host-1", Ring::kCanary, ApplyOutcome::kApplied, t0);
@@ -13,6 +19,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
@@ -105,9 +112,17 @@ class HealthLedger {
   // it on the new version for longer than `silence_timeout`. The control group is the agents of
   // `control_rings` (default: `ring` itself) seen on the previous version at or after
   // `window_start`; later rings, which have not been offered the version yet, make a larger and
-  // cleaner control for the canary. O(agents in the ledger).
+  // cleaner control for the canary. Costs the changes since the last call of the same window and
+  // timeout; falls back to SummarizeByScan when an event is later than `now` or `now` is not
+  // after `window_start`.
   RingHealth Summarize(Ring ring, absl::Time now, absl::Duration silence_timeout,
-                       absl::Time window_start, absl::Span<const Ring> control_rings = {}) const;
+                       absl::Time window_start, absl::Span<const Ring> control_rings = {});
+
+  // SummarizeByScan is Summarize by one walk over every record: the definition Summarize keeps
+  // incrementally, and the reference its tests compare against. O(agents in the ledger).
+  RingHealth SummarizeByScan(Ring ring, absl::Time now, absl::Duration silence_timeout,
+                             absl::Time window_start,
+                             absl::Span<const Ring> control_rings = {}) const;
 
   // AgentVerdict is one agent's standing by the rules of Summarize.
   enum class AgentVerdict { kUntried, kPending, kHealthy, kFailed };
@@ -118,10 +133,19 @@ class HealthLedger {
 
   // Forget drops the agent's record, so its evidence can be fed again from scratch (the leader
   // recomputes an agent whose rows changed; health_tracker.h).
-  void Forget(absl::string_view agent_id) { agents_.erase(agent_id); }
+  void Forget(absl::string_view agent_id);
+
+  // Work counts what Summarize did, for tests and benchmarks: walks of every record to rebuild
+  // the tallies or a silence index, and whole summaries by scan.
+  struct Work {
+    uint64_t tally_rebuilds = 0;
+    uint64_t index_rebuilds = 0;
+    uint64_t scans = 0;
+  };
+  const Work& work() const { return work_; }
 
   // agent_count returns how many agents have a record.
-  size_t agent_count() const { return agents_.size(); }
+  size_t agent_count() const { return slots_.size(); }
 
  private:
   // Times are microseconds since the Unix epoch so a record stays small; kNever marks "no event".
@@ -147,9 +171,67 @@ class HealthLedger {
     bool attempted = false;
     bool apply_failed = false;  // apply or load check failed
     bool rejected = false;
+    bool in_use = false;       // the slot holds an agent
+    uint8_t silent_under = 0;  // bit r: counted silent by the silence index of ring r
+    uint32_t stamp = 0;        // moves on every change, so stale index entries are skipped
   };
 
-  AgentRecord& Touch(absl::string_view agent_id, Ring ring);
+  // LiveSum adds up the agents whose standing moves with the clock alone: applied and not failed
+  // (treated), or seen on the previous version and not failed (control). `start` is where their
+  // exposure starts, `key` their last sign of life; both in microseconds.
+  struct LiveSum {
+    int64_t count = 0;
+    int64_t healthy = 0;  // treated only: a heartbeat on the new version since applying
+    __int128 start_sum = 0;
+    __int128 key_sum = 0;
+    void Add(int64_t start, int64_t key, bool is_healthy, int sign);
+  };
+
+  // Tally is one ring's contribution that does not depend on the clock, for one window.
+  struct Tally {
+    RingHealth fixed;                // the treated counts that do not move with the clock
+    __int128 fixed_exposure_us = 0;  // of the treated that failed
+    int64_t control_agents = 0;      // control agents settled: applied later, or failed
+    int64_t control_failed = 0;
+    __int128 fixed_control_exposure_us = 0;
+    LiveSum treated;
+    LiveSum control;
+  };
+
+  // SilenceIndex judges silence for Summarize(ring) at one timeout: a min-heap of the live agents
+  // by last sign of life, popped as the threshold (now - timeout) passes them.
+  struct IndexEntry {
+    int64_t key;
+    uint32_t slot;
+    uint32_t stamp;
+    bool operator>(const IndexEntry& o) const { return key > o.key; }
+  };
+  struct SilenceIndex {
+    bool valid = false;
+    int64_t timeout_us = 0;
+    int64_t now_us = 0;
+    int64_t threshold_us = 0;  // keys below it are silent
+    std::vector<IndexEntry> heap;
+    LiveSum treated_silent;              // agents of the index's ring
+    LiveSum control_silent[kRingCount];  // per ring of the agent
+  };
+
+  // Live says whether `record` moves with the clock, and how: its exposure start and its key.
+  enum class LiveKind { kNone, kTreated, kControl };
+  LiveKind Live(const AgentRecord& record, int64_t& start, int64_t& key) const;
+
+  // Touch finds or makes the agent's record and retires its contribution: the caller changes it,
+  // then calls Admit.
+  AgentRecord& Touch(absl::string_view agent_id, Ring ring, int64_t at);
+  // Retire takes `record`'s contribution out of the tallies and indexes; Admit puts it back.
+  void Retire(AgentRecord& record);
+  void Admit(AgentRecord& record);
+  void AddFixed(const AgentRecord& record, int sign);
+  void PlaceInIndex(const AgentRecord& record, uint32_t slot, int ring_index);
+  // Index returns the silence index of `ring` at `now_us`, advanced or rebuilt.
+  SilenceIndex& Index(Ring ring, int64_t now_us, int64_t timeout_us);
+  void RebuildTallies(int64_t window_us);
+  void RebuildIndex(int ring_index, int64_t now_us, int64_t timeout_us);
   static void MarkAttempted(AgentRecord& record, int64_t at);
   static void SeenOnPrevious(AgentRecord& record, int64_t at);
   // AddSoftWeight adds a health event's weight to `score`; `crossed_at` keeps when it first
@@ -157,7 +239,16 @@ class HealthLedger {
   void AddSoftWeight(double weight, int64_t at, double& score, int64_t& crossed_at) const;
 
   double soft_failure_threshold_;
-  absl::flat_hash_map<std::string, AgentRecord> agents_;
+  absl::flat_hash_map<std::string, uint32_t> slots_;
+  std::vector<AgentRecord> records_;
+  std::vector<uint32_t> free_slots_;
+  int64_t latest_event_us_ = kNever;  // no record holds a later time
+  // Kept from the first Summarize on, for the window it was called with.
+  bool tallied_ = false;
+  int64_t tally_window_us_ = 0;
+  Tally tallies_[kRingCount];
+  SilenceIndex indexes_[kRingCount];
+  Work work_;
 };
 
 }  // namespace ringwarden

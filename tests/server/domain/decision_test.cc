@@ -303,12 +303,12 @@ class ScenarioTest : public ::testing::Test {
  protected:
   static constexpr absl::Duration kHeartbeat = absl::Minutes(1);
 
-  RingHealth Summarize() const {
+  RingHealth Summarize() {
     const Ring control[] = {Ring::kEarly};
     return ledger_.Summarize(Ring::kCanary, clock_.Now(), policy_.silence_timeout, started_,
                              control);
   }
-  Decision Look() const { return Evaluate(policy_, Summarize(), started_, clock_.Now()); }
+  Decision Look() { return Evaluate(policy_, Summarize(), started_, clock_.Now()); }
 
   // Early-ring agents on the previous version heartbeat; every 50th one crashed once.
   void ControlHeartbeats() {

@@ -1,11 +1,14 @@
 #include "server/domain/health_ledger.h"
 
+#include <random>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "gtest/gtest.h"
+#include "tests/support/ring_health_fields.h"
 
 namespace ringwarden {
 namespace {
@@ -14,8 +17,13 @@ constexpr absl::Duration kTimeout = absl::Minutes(15);
 
 class HealthLedgerTest : public ::testing::Test {
  protected:
-  RingHealth Canary() const {
-    return ledger_.Summarize(Ring::kCanary, clock_.Now(), kTimeout, stage_started_);
+  // Canary summarizes the canary ring, and checks that the kept tallies say what a walk over
+  // every record says.
+  RingHealth Canary() {
+    const RingHealth h = ledger_.Summarize(Ring::kCanary, clock_.Now(), kTimeout, stage_started_);
+    EXPECT_EQ(Fields(h), Fields(ledger_.SummarizeByScan(Ring::kCanary, clock_.Now(), kTimeout,
+                                                        stage_started_)));
+    return h;
   }
 
   FakeClock clock_;
@@ -374,10 +382,144 @@ TEST(HealthLedgerScaleTest, HundredThousandAgentsPerRollout) {
   }
   clock.Advance(absl::Minutes(2));
   const RingHealth h = ledger.Summarize(Ring::kBroad, clock.Now(), kTimeout, start);
+  EXPECT_EQ(Fields(h), Fields(ledger.SummarizeByScan(Ring::kBroad, clock.Now(), kTimeout, start)));
   EXPECT_EQ(ledger.agent_count(), static_cast<size_t>(kAgents));
   EXPECT_EQ(h.healthy, kAgents / 2);
   EXPECT_EQ(h.control_agents, kAgents / 2);
   EXPECT_EQ(h.exposure, absl::Minutes(2) * (kAgents / 2));
+}
+
+// Random histories: every kind of report, out of order, on agents that change ring and are
+// forgotten and fed again, judged with every ring, control set, timeout and window the
+// controller uses, and a clock that sometimes steps back. Summarize must equal the scan each time.
+TEST(HealthLedgerIncrementalTest, EverySummaryEqualsAFullScanThroughRandomHistories) {
+  const absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);
+  const absl::Time windows[] = {t0, t0 + absl::Minutes(20)};
+  const absl::Duration timeouts[] = {absl::Minutes(5), absl::Minutes(15)};
+  const std::vector<std::vector<Ring>> control_sets = {{},
+                                                       {Ring::kCanary},
+                                                       {Ring::kEarly, Ring::kBroad},
+                                                       {Ring::kCanary, Ring::kEarly, Ring::kBroad}};
+  int64_t summaries = 0, incremental = 0;
+  for (uint32_t seed = 1; seed <= 40; ++seed) {
+    std::mt19937 rng(seed);
+    auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint32_t>(n)); };
+    HealthLedger ledger(1.0);
+    absl::Time now = t0;
+    for (int step = 0; step < 1500; ++step) {
+      now += absl::Seconds(pick(90));
+      const std::string id = absl::StrCat("host-", pick(60));
+      const Ring ring = pick(20) == 0 ? kAllRings[pick(3)] : kAllRings[pick(60) % 3];
+      // Mostly in the past, now and then a report stamped ahead of the clock.
+      const absl::Time at =
+          pick(50) == 0 ? now + absl::Seconds(pick(120)) : now - absl::Seconds(pick(1800));
+      switch (pick(9)) {
+        case 0:
+          ledger.RecordApply(id, ring, static_cast<ApplyOutcome>(pick(7)), at);
+          break;
+        case 1:
+        case 2:
+        case 3:
+          ledger.RecordHeartbeat(id, ring, pick(2) == 0, at);
+          break;
+        case 4:
+          ledger.RecordCrash(id, ring, at, pick(2) == 0,
+                             pick(2) == 0 ? CrashKind::kProcessCrash : CrashKind::kUncleanShutdown);
+          break;
+        case 5: {
+          const double weights[] = {0, 0.25, 0.5, 1.0};
+          ledger.RecordHealthEvent(id, ring, weights[pick(4)], at, pick(2) == 0);
+          break;
+        }
+        case 6:
+          if (pick(4) == 0) {
+            ledger.Forget(id);
+          }
+          break;
+        default: {
+          const Ring judged = kAllRings[pick(3)];
+          // The controller judges with one window and one timeout per ring; other calls
+          // (another window, a clock stepped back) rebuild.
+          const absl::Time window = pick(10) == 0 ? windows[pick(2)] : windows[0];
+          const absl::Duration timeout =
+              pick(10) == 0 ? timeouts[pick(2)] : timeouts[static_cast<int>(judged) % 2];
+          const absl::Time when = pick(30) == 0 ? now - absl::Minutes(pick(10)) : now;
+          const std::vector<Ring>& control = control_sets[pick(4)];
+          const uint64_t scans_before = ledger.work().scans;
+          const RingHealth got = ledger.Summarize(judged, when, timeout, window, control);
+          const RingHealth want = ledger.SummarizeByScan(judged, when, timeout, window, control);
+          ASSERT_EQ(Fields(got), Fields(want))
+              << "seed " << seed << " step " << step << " ring " << RingName(judged);
+          ++summaries;
+          incremental += ledger.work().scans == scans_before ? 1 : 0;
+        }
+      }
+    }
+  }
+  // Most calls must take the kept tallies, or this test compares the scan with itself.
+  EXPECT_GT(incremental, summaries * 3 / 4) << incremental << " of " << summaries;
+}
+
+// Once summarized, a ledger judges what changed: a heartbeat and a crash each move their agent,
+// and time passing moves the agents whose timeout ran out, with no walk over every record.
+TEST(HealthLedgerIncrementalTest, SummariesAfterTheFirstWalkNothing) {
+  const absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);
+  HealthLedger ledger;
+  constexpr int kAgents = 10'000;
+  for (int i = 0; i < kAgents; ++i) {
+    ledger.RecordApply(absl::StrCat("host-", i), Ring::kBroad, ApplyOutcome::kApplied,
+                       t0 + absl::Seconds(i % 60));
+  }
+  absl::Time now = t0 + absl::Minutes(1);
+  RingHealth h = ledger.Summarize(Ring::kBroad, now, kTimeout, t0);
+  EXPECT_EQ(h.pending, kAgents);
+  const HealthLedger::Work first = ledger.work();
+  EXPECT_EQ(first.tally_rebuilds, 1);
+  EXPECT_EQ(first.index_rebuilds, 1);
+
+  int64_t changes = 0;
+  for (int minute = 2; minute <= 30; ++minute) {
+    now = t0 + absl::Minutes(minute);
+    // Two thirds of the hosts keep sending heartbeats; one host crashes each minute.
+    for (int i = 0; i < kAgents; ++i) {
+      if (i % 3 != 0) {
+        ledger.RecordHeartbeat(absl::StrCat("host-", i), Ring::kBroad, true, now);
+        ++changes;
+      }
+    }
+    ledger.RecordCrash(absl::StrCat("host-", 3 * minute + 1), Ring::kBroad, now, true);
+    h = ledger.Summarize(Ring::kBroad, now, kTimeout, t0);
+    EXPECT_EQ(Fields(h), Fields(ledger.SummarizeByScan(Ring::kBroad, now, kTimeout, t0)));
+  }
+  EXPECT_EQ(h.silent, (kAgents + 2) / 3);  // every third host, silent since its apply
+  EXPECT_EQ(h.crashed, 29);
+  EXPECT_EQ(ledger.work().tally_rebuilds, 1);
+  EXPECT_EQ(ledger.work().scans, first.scans);
+  // Each change leaves a stale entry in the index, which compacts once they outnumber the
+  // agents: its walks add up to no more than one record per change, not one per period.
+  const uint64_t walks = ledger.work().index_rebuilds - first.index_rebuilds;
+  EXPECT_GE(walks, 1u);
+  EXPECT_LE(walks * kAgents, static_cast<uint64_t>(changes));
+}
+
+// Reports stamped after `now`, a window not begun and a negative timeout are judged by the scan:
+// the kept tallies assume every event is in the past.
+TEST(HealthLedgerIncrementalTest, AReportFromTheFutureIsJudgedByTheScan) {
+  const absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);
+  HealthLedger ledger;
+  ledger.RecordApply("a", Ring::kCanary, ApplyOutcome::kApplied, t0);
+  ledger.RecordHeartbeat("a", Ring::kCanary, true, t0 + absl::Minutes(10));  // clock ahead
+  const uint64_t scans = ledger.work().scans;
+  const RingHealth h = ledger.Summarize(Ring::kCanary, t0 + absl::Minutes(5), kTimeout, t0);
+  EXPECT_EQ(ledger.work().scans, scans + 1);
+  EXPECT_EQ(h.healthy, 1);
+  EXPECT_EQ(h.exposure, absl::Minutes(5));
+  ledger.Summarize(Ring::kCanary, t0, kTimeout, t0);  // the window has not begun
+  ledger.Summarize(Ring::kCanary, t0 + absl::Minutes(20), -absl::Minutes(1), t0);
+  EXPECT_EQ(ledger.work().scans, scans + 3);
+  // Once the clock passes the report, the tallies take over.
+  ledger.Summarize(Ring::kCanary, t0 + absl::Minutes(11), kTimeout, t0);
+  EXPECT_EQ(ledger.work().scans, scans + 3);
 }
 
 }  // namespace
