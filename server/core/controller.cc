@@ -155,7 +155,6 @@ absl::StatusOr<Controller::Outcome> Controller::Evaluate(const RolloutRecord& r,
   // Evidence from the rollout's creation: rings reached before this stage stay under watch.
   ASSIGN_OR_RETURN(TrackedHealth * tracked,
                    tracker_.Track(r, snapshot.pins(), policy.health_events));
-  const EvidenceByAgent& evidence = tracked->evidence;
   HealthLedger& ledger = tracked->stage;
 
   // Every ring that had the version in an earlier stage is judged again on everything since the
@@ -175,7 +174,7 @@ absl::StatusOr<Controller::Outcome> Controller::Evaluate(const RolloutRecord& r,
       }
       const bool stops =
           j.decision.kind == Decision::Kind::kHalt || j.decision.kind == Decision::Kind::kRollback;
-      RETURN_IF_ERROR(Record(r, policy, j, r.created_at, evidence, now, nullptr));
+      RETURN_IF_ERROR(Record(r, policy, j, r.created_at, *tracked, now, nullptr));
       if (stops && !verdict.has_value()) {
         verdict = std::move(j);
       }
@@ -183,17 +182,17 @@ absl::StatusOr<Controller::Outcome> Controller::Evaluate(const RolloutRecord& r,
   }
   Judgement stage = Judge(r, policy, ledger, *ring, window_start, now);
   const ExposurePlan plan =
-      ExposureFor(evidence, ledger, r, policy, snapshot.ring_policy().seed, now);
+      tracker_.Exposure(*tracked, r, policy, snapshot.ring_policy().seed, now);
   HoldForExposure(plan, stage.decision);
   if (stage.decision.kind == Decision::Kind::kPromote) {
     absl::StatusOr<TransitionPlan> next = PlanTransition(
         r.position, r.broad_wave, RolloutAction::kPromote, policy, Initiator::kController);
     if (next.ok() && next->to.state == RolloutState::kCompleted) {
-      HoldForCompletionWatch(policy.watch_after_completion, LastApply(evidence), now,
+      HoldForCompletionWatch(policy.watch_after_completion, tracker_.LastApply(*tracked), now,
                              stage.decision);
     }
   }
-  RETURN_IF_ERROR(Record(r, policy, stage, window_start, evidence, now, &plan));
+  RETURN_IF_ERROR(Record(r, policy, stage, window_start, *tracked, now, &plan));
   observer_.OnExposure(r, *ring, plan);
   const bool stage_stops = stage.decision.kind == Decision::Kind::kHalt ||
                            stage.decision.kind == Decision::Kind::kRollback;
@@ -218,8 +217,8 @@ absl::StatusOr<Controller::Outcome> Controller::Evaluate(const RolloutRecord& r,
 }
 
 absl::Status Controller::Record(const RolloutRecord& r, const RolloutPolicy& policy, Judgement& j,
-                                absl::Time window_start, const EvidenceByAgent& evidence,
-                                absl::Time now, const ExposurePlan* plan) {
+                                absl::Time window_start, TrackedHealth& tracked, absl::Time now,
+                                const ExposurePlan* plan) {
   j.explanation = Explain(j.decision, j.ring, r.version);
   j.evidence = DecisionToJson(j.decision);
   j.evidence["ring"] = std::string(RingName(j.ring));
@@ -229,7 +228,7 @@ absl::Status Controller::Record(const RolloutRecord& r, const RolloutPolicy& pol
   if (plan != nullptr) {
     j.evidence["exposure"] = ExposureToJson(*plan);
   }
-  j.first_apply = FirstApply(evidence, window_start);
+  j.first_apply = tracker_.FirstApply(tracked, window_start);
   if (j.first_apply.has_value()) {
     j.evidence["first_apply_unix_ms"] = absl::ToUnixMillis(*j.first_apply);
     j.evidence["seconds_since_first_apply"] = absl::ToDoubleSeconds(now - *j.first_apply);
@@ -245,7 +244,7 @@ absl::Status Controller::Record(const RolloutRecord& r, const RolloutPolicy& pol
   record.evaluated_at = now;
   record.revision = r.revision;
   RETURN_IF_ERROR(rollouts_.UpsertDecision(record));
-  const int64_t targeted = TargetedIn(evidence, j.ring);
+  const int64_t targeted = tracked.targeted[static_cast<int>(j.ring)];
   const RingGatePolicy& gate = policy.ForRing(j.ring);
   observer_.OnDecision(r, j.ring, targeted, j.decision, now - window_start, gate.min_bake);
   return absl::OkStatus();

@@ -77,7 +77,7 @@ class Controller {
                   Ring ring, absl::Time window_start, absl::Time now) const;
   // Record fills the judgement's explanation and evidence and stores it as the ring's decision.
   absl::Status Record(const RolloutRecord& rollout, const RolloutPolicy& policy, Judgement& j,
-                      absl::Time window_start, const EvidenceByAgent& evidence, absl::Time now,
+                      absl::Time window_start, TrackedHealth& tracked, absl::Time now,
                       const ExposurePlan* plan);
   // Act applies the action of a judgement (or opens its approval request).
   absl::StatusOr<Outcome> Act(const RolloutRecord& rollout, const RolloutPolicy& policy,

@@ -135,38 +135,60 @@ HealthLedger BuildLedger(const RolloutHealthRows& rows, const RolloutRecord& rol
 
 namespace {
 
-// ApplyTimes calls `consider` with the time of every download and apply report in `evidence`.
+// ApplyTimes calls `consider` with the time of every download and apply report of one agent.
 template <typename Consider>
-void ApplyTimes(const EvidenceByAgent& evidence, Consider consider) {
-  for (const auto& [id, e] : evidence) {
-    for (const FetchRow& f : e.fetches) {
-      consider(f.at);
-    }
-    for (const ApplyRow& a : e.applies) {
-      consider(a.at);
-    }
+void ApplyTimes(const AgentEvidence& e, Consider consider) {
+  for (const FetchRow& f : e.fetches) {
+    consider(f.at);
+  }
+  for (const ApplyRow& a : e.applies) {
+    consider(a.at);
+  }
+}
+
+void KeepEarlier(std::optional<absl::Time>& first, std::optional<absl::Time> t) {
+  if (t.has_value() && (!first.has_value() || *t < *first)) {
+    first = t;
+  }
+}
+
+void KeepLater(std::optional<absl::Time>& last, std::optional<absl::Time> t) {
+  if (t.has_value() && (!last.has_value() || *t > *last)) {
+    last = t;
   }
 }
 
 }  // namespace
 
-std::optional<absl::Time> FirstApply(const EvidenceByAgent& evidence, absl::Time window_start) {
+std::optional<absl::Time> FirstApplyOf(const AgentEvidence& evidence, absl::Time window_start) {
   std::optional<absl::Time> first;
   ApplyTimes(evidence, [&](absl::Time t) {
-    if (t >= window_start && (!first.has_value() || t < *first)) {
-      first = t;
+    if (t >= window_start) {
+      KeepEarlier(first, t);
     }
   });
   return first;
 }
 
+std::optional<absl::Time> LastApplyOf(const AgentEvidence& evidence) {
+  std::optional<absl::Time> last;
+  ApplyTimes(evidence, [&](absl::Time t) { KeepLater(last, t); });
+  return last;
+}
+
+std::optional<absl::Time> FirstApply(const EvidenceByAgent& evidence, absl::Time window_start) {
+  std::optional<absl::Time> first;
+  for (const auto& [id, e] : evidence) {
+    KeepEarlier(first, FirstApplyOf(e, window_start));
+  }
+  return first;
+}
+
 std::optional<absl::Time> LastApply(const EvidenceByAgent& evidence) {
   std::optional<absl::Time> last;
-  ApplyTimes(evidence, [&](absl::Time t) {
-    if (!last.has_value() || t > *last) {
-      last = t;
-    }
-  });
+  for (const auto& [id, e] : evidence) {
+    KeepLater(last, LastApplyOf(e));
+  }
   return last;
 }
 
@@ -189,6 +211,35 @@ HealthQuery HealthQueryFor(const RolloutRecord& rollout, absl::Time since,
   return query;
 }
 
+WaveFacts WaveFactsOf(absl::string_view agent_id, const AgentEvidence& evidence,
+                      const HealthLedger& ledger, const RolloutRecord& rollout, int bucket,
+                      absl::Duration silence_timeout) {
+  const AgentHealthRow& a = evidence.agent;
+  const HealthLedger::Standing standing = ledger.StandingOf(agent_id);
+  WaveFacts f;
+  f.bucket = bucket;
+  // Hosts that took the version in an earlier wave (or before a resume) are outside the
+  // judged window but still run it: they count as loaded and may be proven.
+  f.loaded = standing.attempted || a.version == rollout.version;
+  f.failed = standing.attempted && standing.failed;
+  if (standing.attempted && !standing.failed) {
+    // Saturated: an endless timeout never fails a host (HealthLedger::Verdict's rule).
+    const __int128 after =
+        static_cast<__int128>(standing.last_sign_us) + absl::ToInt64Microseconds(silence_timeout);
+    if (after < INT64_MAX) {
+      f.silent_after_us = after < INT64_MIN ? INT64_MIN : static_cast<int64_t>(after);
+    }
+  }
+  if (a.version == rollout.version && a.since.has_value()) {
+    f.alive_since = *a.since;
+    if (a.boot_since.has_value() && *a.boot_since > *f.alive_since) {
+      f.alive_since = *a.boot_since;
+    }
+  }
+  f.last_seen = a.last_seen;
+  return f;
+}
+
 ExposurePlan ExposureFor(const EvidenceByAgent& evidence, const HealthLedger& ledger,
                          const RolloutRecord& rollout, const RolloutPolicy& policy,
                          absl::string_view seed, absl::Time now) {
@@ -199,25 +250,12 @@ ExposurePlan ExposureFor(const EvidenceByAgent& evidence, const HealthLedger& le
   const RingGatePolicy& gate = policy.ForRing(*ring);
   std::vector<ExposureHost> hosts;
   for (const auto& [agent_id, e] : evidence) {
-    const AgentHealthRow& a = e.agent;
-    if (a.ring != *ring) {
+    if (e.agent.ring != *ring) {
       continue;
     }
-    ExposureHost h;
-    h.position = WavePosition(seed, agent_id);
-    const HealthLedger::AgentVerdict verdict = ledger.Verdict(agent_id, now, gate.silence_timeout);
-    // Hosts that took the version in an earlier wave (or before a resume) are outside the
-    // judged window but still run it: they count as loaded and may be proven.
-    h.loaded = verdict != HealthLedger::AgentVerdict::kUntried || a.version == rollout.version;
-    h.failed = verdict == HealthLedger::AgentVerdict::kFailed;
-    if (a.version == rollout.version && a.since.has_value()) {
-      h.alive_since = *a.since;
-      if (a.boot_since.has_value() && *a.boot_since > *h.alive_since) {
-        h.alive_since = *a.boot_since;
-      }
-    }
-    h.last_seen = a.last_seen;
-    hosts.push_back(h);
+    hosts.push_back(ExposureHostAt(
+        WaveFactsOf(agent_id, e, ledger, rollout, WaveBucket(seed, agent_id), gate.silence_timeout),
+        now));
   }
   const double cap = rollout.position.state == RolloutState::kBroad ? rollout.broad_fraction : 1.0;
   return PlanExposure(policy.slow_start, gate.baseline_failure_rate, std::move(hosts),

@@ -20,6 +20,7 @@
 #include "server/domain/decision_policy.h"
 #include "server/domain/exposure.h"
 #include "server/domain/health_ledger.h"
+#include "server/domain/wave_exposure.h"
 #include "server/storage/records.h"
 #include "server/storage/store.h"
 
@@ -65,6 +66,9 @@ HealthLedger BuildLedger(const RolloutHealthRows& rows, const RolloutRecord& rol
 std::optional<absl::Time> FirstApply(const EvidenceByAgent& evidence, absl::Time window_start);
 // LastApply returns the latest download or apply report of the version: the last host to take it.
 std::optional<absl::Time> LastApply(const EvidenceByAgent& evidence);
+// FirstApplyOf and LastApplyOf are FirstApply and LastApply over one agent's rows.
+std::optional<absl::Time> FirstApplyOf(const AgentEvidence& evidence, absl::Time window_start);
+std::optional<absl::Time> LastApplyOf(const AgentEvidence& evidence);
 // TargetedIn counts the agents of `ring` in `evidence`.
 int64_t TargetedIn(const EvidenceByAgent& evidence, Ring ring);
 
@@ -72,6 +76,12 @@ int64_t TargetedIn(const EvidenceByAgent& evidence, Ring ring);
 // agents that `pins` hold back on its channel (the domain's pin rule).
 HealthQuery HealthQueryFor(const RolloutRecord& rollout, absl::Time since,
                            const std::vector<LabelPin>& pins);
+
+// WaveFactsOf is what agent `agent_id` (with `evidence`) brings to the exposure budget of
+// `rollout`'s stage, apart from the clock: `ledger` is the stage's, `bucket` its WaveBucket.
+WaveFacts WaveFactsOf(absl::string_view agent_id, const AgentEvidence& evidence,
+                      const HealthLedger& ledger, const RolloutRecord& rollout, int bucket,
+                      absl::Duration silence_timeout);
 
 // ExposureFor computes the exposure budget of `rollout`'s stage ring after one look (exposure.h):
 // the ring's hosts in wave order under `seed` (RingPolicy::seed), which of them took the version

@@ -101,6 +101,48 @@ void HealthTracker::Recompute(Tracked& t, const std::string& agent_id,
     h.whole->Forget(agent_id);
     FeedAgent(*h.whole, agent_id, evidence, t.rollout, t.rollout.created_at, t.health_events);
   }
+  RefileWave(h, t.rollout, agent_id, evidence);
+}
+
+void HealthTracker::RefileWave(TrackedHealth& h, const RolloutRecord& rollout,
+                               const std::string& agent_id, const AgentEvidence& evidence) {
+  if (!h.wave.has_value()) {
+    return;
+  }
+  if (evidence.agent.ring != h.wave_key.ring) {
+    h.wave->Erase(agent_id);
+    return;
+  }
+  const std::optional<int> bucket = h.wave->Bucket(agent_id);
+  h.wave->Upsert(agent_id,
+                 WaveFactsOf(agent_id, evidence, h.stage, rollout,
+                             bucket.has_value() ? *bucket : WaveBucket(h.wave_key.seed, agent_id),
+                             h.wave_key.silence_timeout));
+}
+
+void HealthTracker::Leave(TrackedHealth& h, const AgentEvidence& before) {
+  --h.targeted[static_cast<int>(before.agent.ring)];
+  // A bound this agent held may leave with its rows: it is found again by reading every agent's
+  // rows when next asked.
+  h.apply_bounds.erase(
+      std::remove_if(h.apply_bounds.begin(), h.apply_bounds.end(),
+                     [&](const ApplyBound& b) {
+                       return b.value.has_value() &&
+                              (b.latest ? LastApplyOf(before) : FirstApplyOf(before, b.window)) ==
+                                  b.value;
+                     }),
+      h.apply_bounds.end());
+}
+
+void HealthTracker::Enter(TrackedHealth& h, const AgentEvidence& after) {
+  ++h.targeted[static_cast<int>(after.agent.ring)];
+  for (ApplyBound& b : h.apply_bounds) {
+    const std::optional<absl::Time> t =
+        b.latest ? LastApplyOf(after) : FirstApplyOf(after, b.window);
+    if (t.has_value() && (!b.value.has_value() || (b.latest ? *t > *b.value : *t < *b.value))) {
+      b.value = t;
+    }
+  }
 }
 
 absl::Status HealthTracker::Refresh(Tracked& t, const HealthAgents& changed,
@@ -168,6 +210,7 @@ absl::Status HealthTracker::Refresh(Tracked& t, const HealthAgents& changed,
         next[id];
         continue;
       }
+      Leave(h, it->second);
       next[id] = std::move(it->second);
       if (!agent_reread.contains(id)) {
         present.insert(id);
@@ -194,9 +237,14 @@ absl::Status HealthTracker::Refresh(Tracked& t, const HealthAgents& changed,
       if (h.whole.has_value()) {
         h.whole->Forget(id);
       }
+      if (h.wave.has_value()) {
+        h.wave->Erase(id);
+      }
       continue;
     }
-    Recompute(t, id, h.evidence.emplace(id, std::move(e)).first->second);
+    const AgentEvidence& stored = h.evidence.emplace(id, std::move(e)).first->second;
+    Enter(h, stored);
+    Recompute(t, id, stored);
   }
 
   // Heartbeats carry their values: applied in memory, no re-read. An agent re-read above has
@@ -234,6 +282,9 @@ absl::StatusOr<TrackedHealth*> HealthTracker::Track(const RolloutRecord& rollout
     t.rollout = rollout;
     t.health_events = health_events;
     t.health.evidence = GroupByAgent(std::move(rows));
+    for (const auto& [id, e] : t.health.evidence) {
+      ++t.health.targeted[static_cast<int>(e.agent.ring)];
+    }
     t.health.window_start = rollout.stage_started_at;
     t.health.stage = BuildLedger(t.health.evidence, rollout, t.health.window_start, health_events);
     ++stats_.full_loads;
@@ -244,6 +295,7 @@ absl::StatusOr<TrackedHealth*> HealthTracker::Track(const RolloutRecord& rollout
   if (t.health.window_start != rollout.stage_started_at) {
     t.health.window_start = rollout.stage_started_at;
     t.health.stage = BuildLedger(t.health.evidence, rollout, t.health.window_start, health_events);
+    t.health.wave.reset();  // filed from the old stage's ledger
     ++stats_.stage_rebuilds;
   }
   return &t.health;
@@ -255,6 +307,55 @@ HealthLedger& HealthTracker::Whole(TrackedHealth& tracked, const RolloutRecord& 
     tracked.whole = BuildLedger(tracked.evidence, rollout, rollout.created_at, health_events);
   }
   return *tracked.whole;
+}
+
+ExposurePlan HealthTracker::Exposure(TrackedHealth& tracked, const RolloutRecord& rollout,
+                                     const RolloutPolicy& policy, absl::string_view seed,
+                                     absl::Time now) {
+  const std::optional<Ring> ring = StageRing(rollout.position.state);
+  if (!ring.has_value()) {
+    return ExposurePlan{};
+  }
+  const RingGatePolicy& gate = policy.ForRing(*ring);
+  WaveKey key{*ring, std::string(seed), gate.silence_timeout, policy.slow_start.probation};
+  if (!tracked.wave.has_value() || !(tracked.wave_key == key)) {
+    tracked.wave.emplace(key.probation);
+    tracked.wave_key = std::move(key);
+    for (const auto& [id, e] : tracked.evidence) {
+      if (e.agent.ring == *ring) {
+        tracked.wave->Upsert(id, WaveFactsOf(id, e, tracked.stage, rollout, WaveBucket(seed, id),
+                                             gate.silence_timeout));
+      }
+    }
+    ++stats_.wave_builds;
+  }
+  const double cap = rollout.position.state == RolloutState::kBroad ? rollout.broad_fraction : 1.0;
+  return tracked.wave->Plan(policy.slow_start, gate.baseline_failure_rate,
+                            rollout.admitted_fraction, cap, now);
+}
+
+std::optional<absl::Time> HealthTracker::Bound(TrackedHealth& tracked, absl::Time window,
+                                               bool latest) {
+  for (const ApplyBound& b : tracked.apply_bounds) {
+    if (b.latest == latest && (latest || b.window == window)) {
+      return b.value;
+    }
+  }
+  ApplyBound b{window, latest,
+               latest ? ringwarden::LastApply(tracked.evidence)
+                      : ringwarden::FirstApply(tracked.evidence, window)};
+  ++stats_.apply_scans;
+  tracked.apply_bounds.push_back(b);
+  return b.value;
+}
+
+std::optional<absl::Time> HealthTracker::FirstApply(TrackedHealth& tracked,
+                                                    absl::Time window_start) {
+  return Bound(tracked, window_start, /*latest=*/false);
+}
+
+std::optional<absl::Time> HealthTracker::LastApply(TrackedHealth& tracked) {
+  return Bound(tracked, absl::InfinitePast(), /*latest=*/true);
 }
 
 void HealthTracker::Retain(const std::set<std::string>& rollout_ids) {

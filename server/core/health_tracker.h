@@ -32,6 +32,7 @@
 #include "server/core/health_feed.h"
 #include "server/domain/decision_policy.h"
 #include "server/domain/health_ledger.h"
+#include "server/domain/wave_exposure.h"
 #include "server/storage/records.h"
 #include "server/storage/store.h"
 
@@ -50,12 +51,37 @@ struct HealthTrackerOptions {
   size_t max_agents_per_read = 20000;
 };
 
-// TrackedHealth is one rollout's evidence and the ledgers judged on it.
+// WaveKey is what the stage ring's exposure view was filed under.
+struct WaveKey {
+  Ring ring = Ring::kCanary;
+  std::string seed;
+  absl::Duration silence_timeout;
+  absl::Duration probation;
+  friend bool operator==(const WaveKey& a, const WaveKey& b) {
+    return a.ring == b.ring && a.seed == b.seed && a.silence_timeout == b.silence_timeout &&
+           a.probation == b.probation;
+  }
+};
+
+// ApplyBound is the earliest download or apply report at or after `window` (FirstApply), or
+// with `latest` the latest of all (LastApply), kept as agents change.
+struct ApplyBound {
+  absl::Time window;
+  bool latest = false;
+  std::optional<absl::Time> value;
+};
+
+// TrackedHealth is one rollout's evidence and what the controller reads of it each period, kept
+// as agents change so that a period costs the agents that changed.
 struct TrackedHealth {
   EvidenceByAgent evidence;
   absl::Time window_start;            // of `stage`: the stage's start
   HealthLedger stage;                 // from window_start
   std::optional<HealthLedger> whole;  // from the rollout's creation, built when first asked
+  std::optional<WaveExposure> wave;   // the stage ring for the exposure budget, built when asked
+  WaveKey wave_key;
+  int64_t targeted[kRingCount] = {0, 0, 0};  // agents of each ring in `evidence`
+  std::vector<ApplyBound> apply_bounds;      // one per window asked
 };
 
 // HealthTrackerStats says what the tracker did, for tests and benchmarks.
@@ -65,6 +91,8 @@ struct HealthTrackerStats {
   int64_t agents_reread = 0;       // rows of agents re-read because the feed named them, per kind
   int64_t heartbeats_applied = 0;  // heartbeats applied from the feed's values, no re-read
   int64_t syncs = 0;               // feed reads
+  int64_t wave_builds = 0;         // exposure views built from every agent of the stage ring
+  int64_t apply_scans = 0;         // first or last apply found by reading every agent's rows
 };
 
 class HealthTracker {
@@ -89,6 +117,16 @@ class HealthTracker {
   HealthLedger& Whole(TrackedHealth& tracked, const RolloutRecord& rollout,
                       const HealthEventPolicy& health_events);
 
+  // Exposure is ExposureFor(tracked.evidence, tracked.stage, ...) from the stage ring's hosts
+  // kept by wave bucket: built on the first call, or when the stage, ring, seed, silence timeout
+  // or probation changed; then each changed agent is refiled.
+  ExposurePlan Exposure(TrackedHealth& tracked, const RolloutRecord& rollout,
+                        const RolloutPolicy& policy, absl::string_view seed, absl::Time now);
+
+  // FirstApply and LastApply are health_feed.h's, over `tracked.evidence`, kept as agents change.
+  std::optional<absl::Time> FirstApply(TrackedHealth& tracked, absl::Time window_start);
+  std::optional<absl::Time> LastApply(TrackedHealth& tracked);
+
   // Retain forgets every rollout not in `rollout_ids` (finished ones).
   void Retain(const std::set<std::string>& rollout_ids);
 
@@ -108,6 +146,14 @@ class HealthTracker {
   // Refresh re-reads the rows `changed` names for `t` and recomputes those agents' records.
   // Recompute feeds `evidence`, the agent's complete rows, into `t`'s ledgers afresh.
   void Recompute(Tracked& t, const std::string& agent_id, const AgentEvidence& evidence);
+  // Leave takes an agent's evidence out of the ring counts and the apply bounds before its rows
+  // change; Enter puts the new evidence in.
+  static void Leave(TrackedHealth& h, const AgentEvidence& before);
+  static void Enter(TrackedHealth& h, const AgentEvidence& after);
+  // RefileWave refiles one agent in the exposure view after its stage ledger record changed.
+  static void RefileWave(TrackedHealth& h, const RolloutRecord& rollout,
+                         const std::string& agent_id, const AgentEvidence& evidence);
+  std::optional<absl::Time> Bound(TrackedHealth& tracked, absl::Time window, bool latest);
   // Heartbeats in `seen` are applied from their values.
   absl::Status Refresh(Tracked& t, const HealthAgents& changed,
                        const std::vector<SeenChange>& seen);

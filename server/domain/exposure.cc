@@ -60,28 +60,61 @@ int64_t GrowthTarget(const SlowStartPolicy& policy, int64_t cap, int64_t admitte
   return std::max(target, admitted);
 }
 
-ExposurePlan PlanExposure(const SlowStartPolicy& policy, double baseline_failure_rate,
-                          std::vector<ExposureHost> hosts, double admitted_fraction,
-                          double cap_fraction, absl::Time now) {
-  std::sort(hosts.begin(), hosts.end(),
-            [](const ExposureHost& a, const ExposureHost& b) { return a.position < b.position; });
-  auto count_below = [&](double bound) {
+namespace {
+
+// SortedHosts is a list of hosts sorted by position.
+class SortedHosts : public WaveOrder {
+ public:
+  SortedHosts(std::vector<ExposureHost> hosts, absl::Duration probation)
+      : hosts_(std::move(hosts)), probation_(probation) {
+    std::sort(hosts_.begin(), hosts_.end(),
+              [](const ExposureHost& a, const ExposureHost& b) { return a.position < b.position; });
+  }
+  int64_t size() const override { return static_cast<int64_t>(hosts_.size()); }
+  int64_t CountBelow(double bound) const override {
     return static_cast<int64_t>(
-        std::lower_bound(hosts.begin(), hosts.end(), bound,
+        std::lower_bound(hosts_.begin(), hosts_.end(), bound,
                          [](const ExposureHost& h, double b) { return h.position < b; }) -
-        hosts.begin());
-  };
+        hosts_.begin());
+  }
+  double PositionAt(int64_t index) const override { return hosts_[index].position; }
+  Tally TallyBelow(double bound) const override {
+    Tally t;
+    for (int64_t i = 0, n = CountBelow(bound); i < n; ++i) {
+      const ExposureHost& h = hosts_[i];
+      const bool proven = Proven(h, probation_);
+      t.loaded += h.loaded ? 1 : 0;
+      t.failed += h.loaded && h.failed ? 1 : 0;
+      t.proven += proven ? 1 : 0;
+      if (h.loaded && !h.failed && h.alive_since.has_value() && !proven) {
+        const absl::Time at = *h.alive_since + probation_;
+        if (!t.next_proof.has_value() || at < *t.next_proof) {
+          t.next_proof = at;
+        }
+      }
+    }
+    return t;
+  }
+
+ private:
+  std::vector<ExposureHost> hosts_;
+  absl::Duration probation_;
+};
+
+}  // namespace
+
+ExposurePlan PlanInWaveOrder(const SlowStartPolicy& policy, double baseline_failure_rate,
+                             const WaveOrder& hosts, double admitted_fraction, double cap_fraction,
+                             absl::Time now) {
   ExposurePlan plan;
   plan.enabled = policy.enabled;
-  plan.ring_hosts = static_cast<int64_t>(hosts.size());
-  plan.cap = count_below(cap_fraction);
-  const int64_t before = count_below(admitted_fraction);
-  for (int64_t i = 0; i < before; ++i) {
-    const ExposureHost& h = hosts[i];
-    plan.loaded += h.loaded ? 1 : 0;
-    plan.failed += h.loaded && h.failed ? 1 : 0;
-    plan.proven += Proven(h, policy.probation) ? 1 : 0;
-  }
+  plan.ring_hosts = hosts.size();
+  plan.cap = hosts.CountBelow(cap_fraction);
+  const int64_t before = hosts.CountBelow(admitted_fraction);
+  const WaveOrder::Tally admitted = hosts.TallyBelow(admitted_fraction);
+  plan.loaded = admitted.loaded;
+  plan.failed = admitted.failed;
+  plan.proven = admitted.proven;
   plan.unproven = plan.loaded - plan.proven - plan.failed;
   plan.allowed_failures = AllowedFailures(plan.loaded, baseline_failure_rate);
   plan.frozen = policy.enabled && plan.failed > plan.allowed_failures;
@@ -96,10 +129,10 @@ ExposurePlan PlanExposure(const SlowStartPolicy& policy, double baseline_failure
   if (target >= plan.cap) {
     fraction = std::max(fraction, cap_fraction);
   } else if (target > 0) {
-    fraction = std::max(fraction, (hosts[target - 1].position + hosts[target].position) / 2);
+    fraction = std::max(fraction, (hosts.PositionAt(target - 1) + hosts.PositionAt(target)) / 2);
   }
   plan.admitted_fraction = fraction;
-  plan.admitted = count_below(fraction);
+  plan.admitted = hosts.CountBelow(fraction);
   // A ring smaller than the first step is admitted whole even while no host counts yet: the
   // bound moves, so it is stored, and hosts that enroll during the stage are let in.
   plan.grew = plan.admitted > before || fraction > admitted_fraction;
@@ -107,18 +140,19 @@ ExposurePlan PlanExposure(const SlowStartPolicy& policy, double baseline_failure
 
   if (policy.enabled && !plan.complete && !plan.frozen) {
     plan.next_step = GrowthTarget(policy, plan.cap, plan.admitted, plan.proven + 1);
-    for (int64_t i = 0; i < before; ++i) {
-      const ExposureHost& h = hosts[i];
-      if (!h.loaded || h.failed || !h.alive_since.has_value() || Proven(h, policy.probation)) {
-        continue;
-      }
-      const absl::Time at = std::max(now, *h.alive_since + policy.probation);
-      if (!plan.next_step_at.has_value() || at < *plan.next_step_at) {
-        plan.next_step_at = at;
-      }
+    if (admitted.next_proof.has_value()) {
+      plan.next_step_at = std::max(now, *admitted.next_proof);
     }
   }
   return plan;
+}
+
+ExposurePlan PlanExposure(const SlowStartPolicy& policy, double baseline_failure_rate,
+                          std::vector<ExposureHost> hosts, double admitted_fraction,
+                          double cap_fraction, absl::Time now) {
+  return PlanInWaveOrder(policy, baseline_failure_rate,
+                         SortedHosts(std::move(hosts), policy.probation), admitted_fraction,
+                         cap_fraction, now);
 }
 
 void HoldForExposure(const ExposurePlan& plan, Decision& decision) {

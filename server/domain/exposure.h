@@ -72,6 +72,33 @@ struct ExposurePlan {
   std::optional<absl::Time> next_step_at;
 };
 
+// WaveOrder is a stage ring's hosts in wave order as a plan reads them: PlanExposure sorts a list
+// of hosts, WaveExposure (wave_exposure.h) keeps them by wave bucket as they change.
+class WaveOrder {
+ public:
+  virtual ~WaveOrder() = default;
+  // What the hosts below a position bound add up to at one instant.
+  struct Tally {
+    int64_t loaded = 0;
+    int64_t failed = 0;  // loaded and failed
+    int64_t proven = 0;
+    // The earliest alive_since + probation of a loaded host neither failed nor proven.
+    std::optional<absl::Time> next_proof;
+  };
+  virtual int64_t size() const = 0;
+  // CountBelow returns how many hosts have a position below `bound`.
+  virtual int64_t CountBelow(double bound) const = 0;
+  // PositionAt returns the position of the host at `index` (0-based) in wave order.
+  virtual double PositionAt(int64_t index) const = 0;
+  virtual Tally TallyBelow(double bound) const = 0;
+};
+
+// PlanInWaveOrder is PlanExposure over hosts already in wave order, as of the instant `hosts`
+// describes (`now`).
+ExposurePlan PlanInWaveOrder(const SlowStartPolicy& policy, double baseline_failure_rate,
+                             const WaveOrder& hosts, double admitted_fraction, double cap_fraction,
+                             absl::Time now);
+
 // PlanExposure computes the budget of a stage after one look. `hosts` are the stage ring's hosts
 // (any order); `admitted_fraction` the stored position bound (0 at stage start); `cap_fraction`
 // the share of the ring the stage may reach (the broad wave; 1 otherwise). Admission never

@@ -427,22 +427,34 @@ void HealthLedger::RecordHealthEvent(absl::string_view agent_id, Ring ring, doub
   Admit(record);
 }
 
-HealthLedger::AgentVerdict HealthLedger::Verdict(absl::string_view agent_id, absl::Time now,
-                                                 absl::Duration silence_timeout) const {
+HealthLedger::Standing HealthLedger::StandingOf(absl::string_view agent_id) const {
+  Standing standing;
   auto it = slots_.find(agent_id);
   if (it == slots_.end() || !records_[it->second].attempted) {
-    return AgentVerdict::kUntried;
+    return standing;
   }
   const AgentRecord& rec = records_[it->second];
-  if (rec.apply_failed || rec.crashed_at != kNever || rec.reverted_at != kNever ||
-      rec.unhealthy_at != kNever) {
+  standing.attempted = true;
+  standing.failed = rec.apply_failed || rec.crashed_at != kNever || rec.reverted_at != kNever ||
+                    rec.unhealthy_at != kNever;
+  standing.last_sign_us = std::max(rec.applied_at, rec.last_heartbeat_at);
+  if (!standing.failed) {
+    standing.healthy = rec.last_heartbeat_at >= rec.applied_at;
+  }
+  return standing;
+}
+
+HealthLedger::AgentVerdict HealthLedger::Verdict(absl::string_view agent_id, absl::Time now,
+                                                 absl::Duration silence_timeout) const {
+  const Standing standing = StandingOf(agent_id);
+  if (!standing.attempted) {
+    return AgentVerdict::kUntried;
+  }
+  if (standing.failed ||
+      ToMicros(now) - standing.last_sign_us > absl::ToInt64Microseconds(silence_timeout)) {
     return AgentVerdict::kFailed;
   }
-  const int64_t last_sign = std::max(rec.applied_at, rec.last_heartbeat_at);
-  if (ToMicros(now) - last_sign > absl::ToInt64Microseconds(silence_timeout)) {
-    return AgentVerdict::kFailed;
-  }
-  return rec.last_heartbeat_at >= rec.applied_at ? AgentVerdict::kHealthy : AgentVerdict::kPending;
+  return standing.healthy ? AgentVerdict::kHealthy : AgentVerdict::kPending;
 }
 
 RingHealth HealthLedger::Summarize(Ring ring, absl::Time now, absl::Duration silence_timeout,

@@ -124,6 +124,17 @@ class HealthLedger {
                              absl::Time window_start,
                              absl::Span<const Ring> control_rings = {}) const;
 
+  // Standing is what one agent's record says apart from the clock: whether it tried the version,
+  // whether it failed on it whatever the clock says, and its last sign of life on it (in
+  // microseconds since the epoch). Verdict adds the clock.
+  struct Standing {
+    bool attempted = false;
+    bool failed = false;
+    int64_t last_sign_us = 0;
+    bool healthy = false;  // not failed, and a heartbeat on the version since it applied
+  };
+  Standing StandingOf(absl::string_view agent_id) const;
+
   // AgentVerdict is one agent's standing by the rules of Summarize.
   enum class AgentVerdict { kUntried, kPending, kHealthy, kFailed };
   // Verdict classifies one agent at `now` exactly as Summarize counts it (untried: no attempt on

@@ -55,8 +55,12 @@ int BucketOf(absl::string_view seed, absl::string_view agent_id) {
   return static_cast<int>(value % kBucketCount);
 }
 
+int WaveBucket(absl::string_view seed, absl::string_view agent_id) {
+  return BucketOf(absl::StrCat(seed, "/wave"), agent_id);
+}
+
 double WavePosition(absl::string_view seed, absl::string_view agent_id) {
-  return BucketOf(absl::StrCat(seed, "/wave"), agent_id) / static_cast<double>(kBucketCount);
+  return WaveBucket(seed, agent_id) / static_cast<double>(kBucketCount);
 }
 
 Ring AssignRing(const RingPolicy& policy, absl::string_view agent_id,

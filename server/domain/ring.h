@@ -62,6 +62,8 @@ int BucketOf(absl::string_view seed, absl::string_view agent_id);
 // WavePosition places an agent in [0, 1) for broad waves: a wave offering
 // share f of the broad ring reaches the agents with position < f. Independent
 // of the ring bucket, so waves spread evenly over the broad ring.
+// WaveBucket is the bucket behind WavePosition: the position is WaveBucket / kBucketCount.
+int WaveBucket(absl::string_view seed, absl::string_view agent_id);
 double WavePosition(absl::string_view seed, absl::string_view agent_id);
 
 // AssignRing returns the agent's ring under `policy`.

@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "tests/support/fake_store.h"
-#include "tests/support/ring_health_fields.h"
+#include "tests/support/summary_fields.h"
 
 namespace ringwarden {
 namespace {
@@ -33,7 +33,15 @@ class HealthTrackerTest : public ::testing::Test {
     rollout_.previous_version = 1;
     rollout_.created_at = kT0;
     rollout_.stage_started_at = kT0;
+    rollout_.position.state = RolloutState::kCanary;
+    rollout_.broad_fraction = 0.5;
     pins_ = {{"group", "frozen", kChannel, {PinPolicy::Kind::kPreviousCompleted, 0}}};
+    // Short enough for hosts to prove themselves, and fall silent, within the test's periods.
+    rollout_policy_.slow_start.initial_exposure = 3;
+    rollout_policy_.slow_start.probation = absl::Seconds(60);
+    for (Ring ring : kAllRings) {
+      rollout_policy_.ForRing(ring).silence_timeout = kSilence;
+    }
   }
 
   void Enroll(int agents) {
@@ -69,10 +77,18 @@ class HealthTrackerTest : public ::testing::Test {
     EXPECT_EQ(FirstApply(tracked.evidence, rollout_.stage_started_at),
               FirstApply(evidence, rollout_.stage_started_at));
     EXPECT_EQ(LastApply(tracked.evidence), LastApply(evidence));
+    EXPECT_EQ(tracker_.FirstApply(tracked, rollout_.stage_started_at),
+              FirstApply(evidence, rollout_.stage_started_at));
+    EXPECT_EQ(tracker_.FirstApply(tracked, rollout_.created_at),
+              FirstApply(evidence, rollout_.created_at));
+    EXPECT_EQ(tracker_.LastApply(tracked), LastApply(evidence));
+    EXPECT_EQ(Fields(tracker_.Exposure(tracked, rollout_, rollout_policy_, "seed", now)),
+              Fields(ExposureFor(evidence, stage, rollout_, rollout_policy_, "seed", now)));
     EXPECT_EQ(tracked.stage.agent_count(), stage.agent_count());
     EXPECT_EQ(tracked_whole.agent_count(), whole.agent_count());
     for (Ring ring : kAllRings) {
       EXPECT_EQ(TargetedIn(tracked.evidence, ring), TargetedIn(evidence, ring));
+      EXPECT_EQ(tracked.targeted[static_cast<int>(ring)], TargetedIn(evidence, ring));
       EXPECT_EQ(
           Fields(
               tracked.stage.Summarize(ring, now, kSilence, rollout_.stage_started_at, kAllRings)),
@@ -97,6 +113,7 @@ class HealthTrackerTest : public ::testing::Test {
   RolloutRecord rollout_;
   std::vector<LabelPin> pins_;
   HealthEventPolicy policy_;
+  RolloutPolicy rollout_policy_;
 };
 
 TEST_F(HealthTrackerTest, JudgesExactlyAsAFullReadThroughRandomPeriods) {
@@ -146,6 +163,13 @@ TEST_F(HealthTrackerTest, JudgesExactlyAsAFullReadThroughRandomPeriods) {
     }
     if (pick(25) == 0) {  // the rollout moved to a new stage
       rollout_.stage_started_at = now;
+      const RolloutState stages[] = {RolloutState::kCanary, RolloutState::kEarly,
+                                     RolloutState::kBroad};
+      rollout_.position.state = stages[pick(3)];
+      rollout_.admitted_fraction = 0;
+    }
+    if (pick(4) == 0) {  // the budget admitted more of the ring
+      rollout_.admitted_fraction = std::min(1.0, rollout_.admitted_fraction + pick(40) / 100.0);
     }
     if (pick(12) == 0) {  // the database fails the period's read
       store_.FailNext(pick(2) == 0 ? "read_health_changes" : "load_rollout_health",
@@ -173,6 +197,54 @@ TEST_F(HealthTrackerTest, JudgesExactlyAsAFullReadThroughRandomPeriods) {
   EXPECT_GE(reloads, 1);
   EXPECT_LE(tracker_.stats().full_loads, 2 + reloads);
   EXPECT_GT(tracker_.stats().stage_rebuilds, 0);
+  // The exposure view and the apply bounds are built once per stage or load, then kept.
+  EXPECT_LE(tracker_.stats().wave_builds,
+            tracker_.stats().full_loads + tracker_.stats().stage_rebuilds + 1);
+  EXPECT_LT(tracker_.stats().apply_scans, compared);
+}
+
+// The first and last apply are kept as agents change, and found again when the agent that held
+// one leaves the rollout's evidence (here held back by a pin), taking its rows with it.
+TEST_F(HealthTrackerTest, AnApplyBoundHeldByAnAgentThatLeavesIsFoundAgain) {
+  Enroll(10);
+  TelemetryRows rows;
+  rows.applies = {{Id(1), kChannel, 2, ApplyOutcome::kApplied, "", kT0 + absl::Seconds(1)},
+                  {Id(2), kChannel, 2, ApplyOutcome::kApplied, "", kT0 + absl::Seconds(2)},
+                  {Id(4), kChannel, 2, ApplyOutcome::kApplied, "", kT0 + absl::Seconds(9)}};
+  ASSERT_TRUE(store_.WriteTelemetry(rows).ok());
+  clock_.Advance(absl::Seconds(10));
+  ASSERT_TRUE(tracker_.Sync().ok());
+  absl::StatusOr<TrackedHealth*> tracked = tracker_.Track(rollout_, pins_, policy_);
+  ASSERT_TRUE(tracked.ok());
+  EXPECT_EQ(tracker_.FirstApply(**tracked, kT0), kT0 + absl::Seconds(1));
+  EXPECT_EQ(tracker_.LastApply(**tracked), kT0 + absl::Seconds(9));
+  const int64_t scans = tracker_.stats().apply_scans;
+
+  // A later apply moves the last one without a scan; an earlier one of a new agent the first.
+  rows = TelemetryRows{};
+  rows.applies = {{Id(5), kChannel, 2, ApplyOutcome::kApplied, "", kT0 + absl::Seconds(10)},
+                  {Id(6), kChannel, 2, ApplyOutcome::kApplied, "", kT0 + absl::Milliseconds(500)}};
+  ASSERT_TRUE(store_.WriteTelemetry(rows).ok());
+  clock_.Advance(absl::Seconds(5));
+  ASSERT_TRUE(tracker_.Sync().ok());
+  tracked = tracker_.Track(rollout_, pins_, policy_);
+  ASSERT_TRUE(tracked.ok());
+  EXPECT_EQ(tracker_.FirstApply(**tracked, kT0), kT0 + absl::Milliseconds(500));
+  EXPECT_EQ(tracker_.LastApply(**tracked), kT0 + absl::Seconds(10));
+  EXPECT_EQ(tracker_.stats().apply_scans, scans);
+
+  // The pin on group=frozen holds agents 6 and 5 back: their rows leave the evidence.
+  for (int i : {5, 6}) {
+    ASSERT_TRUE(
+        store_.LabelAgent(Id(i), {{"group", "frozen"}}, kAllRings[i % 3], AuditRecord{}).ok());
+  }
+  clock_.Advance(absl::Seconds(5));
+  ASSERT_TRUE(tracker_.Sync().ok());
+  tracked = tracker_.Track(rollout_, pins_, policy_);
+  ASSERT_TRUE(tracked.ok());
+  EXPECT_EQ(tracker_.FirstApply(**tracked, kT0), kT0 + absl::Seconds(1));
+  EXPECT_EQ(tracker_.LastApply(**tracked), kT0 + absl::Seconds(9));
+  EXPECT_EQ(tracker_.stats().apply_scans, scans + 2);
 }
 
 TEST_F(HealthTrackerTest, RereadsOnlyTheAgentsThatChanged) {

@@ -8,7 +8,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "gtest/gtest.h"
-#include "tests/support/ring_health_fields.h"
+#include "tests/support/summary_fields.h"
 
 namespace ringwarden {
 namespace {
