@@ -28,11 +28,19 @@ int64_t Threshold(int64_t now_us, int64_t timeout_us) {
   return t < INT64_MIN + 1 ? INT64_MIN + 1 : static_cast<int64_t>(t);
 }
 
+// MicrosDuration is `us` microseconds as a Duration. Summed agent-time can pass INT64_MAX
+// microseconds (a million agents over 107 days); a Duration holds 2^63 seconds, as the scan's
+// sum of Durations does.
 absl::Duration MicrosDuration(__int128 us) {
-  if (us > INT64_MAX) {
+  const __int128 seconds = us / 1'000'000;
+  if (seconds > INT64_MAX) {
     return absl::InfiniteDuration();
   }
-  return absl::Microseconds(static_cast<int64_t>(us < INT64_MIN ? INT64_MIN : us));
+  if (seconds < INT64_MIN) {
+    return -absl::InfiniteDuration();
+  }
+  return absl::Seconds(static_cast<int64_t>(seconds)) +
+         absl::Microseconds(static_cast<int64_t>(us % 1'000'000));
 }
 
 }  // namespace
@@ -210,9 +218,11 @@ void HealthLedger::Admit(AgentRecord& record) {
     return;
   }
   const int ring = static_cast<int>(record.ring);
-  const bool healthy = record.last_heartbeat_at >= record.applied_at;
-  (kind == LiveKind::kTreated ? tallies_[ring].treated : tallies_[ring].control)
-      .Add(start, key, healthy, +1);
+  if (kind == LiveKind::kTreated) {
+    tallies_[ring].treated.Add(start, key, record.last_heartbeat_at >= record.applied_at, +1);
+  } else {
+    tallies_[ring].control.Add(start, key, false, +1);
+  }
   for (int r = 0; r < kRingCount; ++r) {
     if (indexes_[r].valid) {
       PlaceInIndex(record, slot, r);

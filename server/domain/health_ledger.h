@@ -72,6 +72,7 @@ class HealthLedger {
       : soft_failure_threshold_(soft_failure_threshold) {}
   HealthLedger(const HealthLedger&) = delete;
   HealthLedger& operator=(const HealthLedger&) = delete;
+  // A moved-from ledger may only be assigned to or destroyed.
   HealthLedger(HealthLedger&&) = default;
   HealthLedger& operator=(HealthLedger&&) = default;
 

@@ -502,6 +502,25 @@ TEST(HealthLedgerIncrementalTest, SummariesAfterTheFirstWalkNothing) {
   EXPECT_LE(walks * kAgents, static_cast<uint64_t>(changes));
 }
 
+// Agent-time past INT64_MAX microseconds (a million agents over about 107 days) is summed as
+// the scan sums Durations, not cut short.
+TEST(HealthLedgerIncrementalTest, ExposurePastInt64MicrosecondsEqualsTheScan) {
+  const absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);
+  const absl::Time now = t0 + absl::Hours(24 * 365) * 100'000;
+  HealthLedger ledger;
+  for (int i = 0; i < 3; ++i) {
+    const std::string id = absl::StrCat("a", i);
+    ledger.RecordApply(id, Ring::kBroad, ApplyOutcome::kApplied, t0);
+    ledger.RecordHeartbeat(id, Ring::kBroad, true, now);
+    ledger.RecordControlHeartbeat(absl::StrCat("c", i), Ring::kBroad, t0 + absl::Seconds(1));
+    ledger.RecordControlHeartbeat(absl::StrCat("c", i), Ring::kBroad, now);
+  }
+  const RingHealth h = ledger.Summarize(Ring::kBroad, now, kTimeout, t0);
+  EXPECT_EQ(Fields(h), Fields(ledger.SummarizeByScan(Ring::kBroad, now, kTimeout, t0)));
+  EXPECT_EQ(h.exposure, (now - t0) * 3);
+  EXPECT_EQ(ledger.work().scans, 0u);
+}
+
 // Reports stamped after `now`, a window not begun and a negative timeout are judged by the scan:
 // the kept tallies assume every event is in the past.
 TEST(HealthLedgerIncrementalTest, AReportFromTheFutureIsJudgedByTheScan) {
