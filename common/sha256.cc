@@ -1,41 +1,84 @@
+// The direct SHA-256 interface is deprecated in OpenSSL 3.0 in favour of EVP, whose contexts
+// allocate on every use (sha256.h). It is the same implementation, and OpenSSL keeps it.
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include "common/sha256.h"
 
-#include <openssl/evp.h>
+#include <openssl/crypto.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "absl/strings/escaping.h"
 
 namespace ringwarden {
 namespace {
 
-// Sha256Md is SHA-256 as OpenSSL implements it, fetched once for the process.
-const EVP_MD* Sha256Md() {
-  static const EVP_MD* const md = [] {
-    EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
-    if (fetched == nullptr) {
-      std::fprintf(stderr, "ringwarden: OpenSSL has no SHA-256\n");
-      std::abort();
-    }
-    return fetched;
-  }();
-  return md;
+constexpr size_t kBlock = 64;
+
+// Check stops the process when OpenSSL fails to hash, which only a broken install does:
+// returning a wrong digest would be worse than stopping.
+void Check(int ok) {
+  if (ok != 1) {
+    std::fprintf(stderr, "ringwarden: OpenSSL SHA-256 failed\n");
+    std::abort();
+  }
+}
+
+void Digest(absl::string_view data, unsigned char out[32]) {
+  SHA256_CTX ctx;
+  Check(SHA256_Init(&ctx));
+  Check(SHA256_Update(&ctx, data.data(), data.size()));
+  Check(SHA256_Final(out, &ctx));
+  OPENSSL_cleanse(&ctx, sizeof(ctx));
 }
 
 }  // namespace
 
 std::string Sha256(absl::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int digest_len = 0;
-  // EVP_Digest only fails on allocation failure or a broken OpenSSL install;
-  // returning a wrong digest would be worse than stopping.
-  if (EVP_Digest(data.data(), data.size(), digest, &digest_len, Sha256Md(), nullptr) != 1 ||
-      digest_len != 32) {
-    std::fprintf(stderr, "ringwarden: OpenSSL SHA-256 failed\n");
-    std::abort();
+  unsigned char digest[32];
+  Digest(data, digest);
+  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
+}
+
+HmacSha256Key::HmacSha256Key(absl::string_view key) {
+  unsigned char block[kBlock] = {};
+  if (key.size() > kBlock) {
+    Digest(key, block);
+  } else {
+    std::memcpy(block, key.data(), key.size());
   }
-  return std::string(reinterpret_cast<const char*>(digest), digest_len);
+  unsigned char pad[kBlock];
+  for (size_t i = 0; i < kBlock; ++i) {
+    pad[i] = block[i] ^ 0x36;
+  }
+  Check(SHA256_Init(&inner_));
+  Check(SHA256_Update(&inner_, pad, kBlock));
+  for (size_t i = 0; i < kBlock; ++i) {
+    pad[i] = block[i] ^ 0x5c;
+  }
+  Check(SHA256_Init(&outer_));
+  Check(SHA256_Update(&outer_, pad, kBlock));
+  OPENSSL_cleanse(block, sizeof(block));
+  OPENSSL_cleanse(pad, sizeof(pad));
+}
+
+HmacSha256Key::~HmacSha256Key() {
+  OPENSSL_cleanse(&inner_, sizeof(inner_));
+  OPENSSL_cleanse(&outer_, sizeof(outer_));
+}
+
+void HmacSha256Key::Mac(absl::string_view data, unsigned char out[32]) const {
+  SHA256_CTX ctx = inner_;
+  unsigned char inner_digest[32];
+  Check(SHA256_Update(&ctx, data.data(), data.size()));
+  Check(SHA256_Final(inner_digest, &ctx));
+  ctx = outer_;
+  Check(SHA256_Update(&ctx, inner_digest, sizeof(inner_digest)));
+  Check(SHA256_Final(out, &ctx));
+  OPENSSL_cleanse(&ctx, sizeof(ctx));
+  OPENSSL_cleanse(inner_digest, sizeof(inner_digest));
 }
 
 std::string Sha256Hex(absl::string_view data) { return absl::BytesToHexString(Sha256(data)); }

@@ -1,10 +1,18 @@
-// sha256.h: SHA-256 digests (OpenSSL 3 EVP) as raw bytes or lowercase hex.
+// sha256.h: SHA-256 digests as raw bytes or lowercase hex, and HMAC-SHA-256 under a key
+// prepared once.
 //
 //   std::string id = Sha256Hex(payload);  // "e3b0c442..."
-// Thread-safe: free functions; the one shared state is OpenSSL's SHA-256
-// implementation, fetched once (EVP_sha256() would make OpenSSL look it up again
-// for every digest, which costs as much as hashing a short message).
+//   HmacSha256Key key(secret);
+//   unsigned char mac[32];
+//   key.Mac(body, mac);
+//
+// The digests are OpenSSL's SHA-256 through its direct interface (SHA256_Init/Update/Final):
+// OpenSSL 3.0's EVP interface allocates a context for every digest and for every copy of a
+// keyed HMAC context, which on the poll path cost more than the hashing. Thread-safe: free
+// functions, and const methods on an HmacSha256Key.
 #pragma once
+
+#include <openssl/sha.h>
 
 #include <string>
 
@@ -17,6 +25,24 @@ std::string Sha256(absl::string_view data);
 
 // Sha256Hex returns the 64-character lowercase hex digest of `data`.
 std::string Sha256Hex(absl::string_view data);
+
+// HmacSha256Key is a key made ready for HMAC-SHA-256 (RFC 2104): the hash states after the
+// inner and outer padded key, so that each MAC hashes the message and two blocks more, and
+// allocates nothing. A key longer than a block is hashed first, as the RFC says.
+class HmacSha256Key {
+ public:
+  explicit HmacSha256Key(absl::string_view key);
+  ~HmacSha256Key();  // wipes the key states
+  HmacSha256Key(const HmacSha256Key&) = delete;
+  HmacSha256Key& operator=(const HmacSha256Key&) = delete;
+
+  // Mac writes the 32-byte HMAC-SHA-256 of `data` to `out`.
+  void Mac(absl::string_view data, unsigned char out[32]) const;
+
+ private:
+  SHA256_CTX inner_;
+  SHA256_CTX outer_;
+};
 
 // IsSha256Hex reports whether `s` is exactly 64 lowercase hex characters.
 bool IsSha256Hex(absl::string_view s);

@@ -2,13 +2,12 @@
 
 #include <grpc/grpc_security_constants.h>
 #include <grpcpp/server_context.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
 
+#include <array>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -25,47 +24,23 @@ constexpr absl::string_view kBearer = "Bearer ";
 constexpr absl::string_view kTokenPrefix = "rwa2.";
 constexpr size_t kMaxTokenBytes = 1024;
 
-// HmacSha256 is HMAC-SHA-256 of `data` under `key`, or "" when OpenSSL fails (which no
-// token matches). Every agent call verifies one: each thread keeps an HMAC context keyed
-// with the last key it saw and copies it, so a call neither keys HMAC again (two SHA-256
-// blocks) nor looks OpenSSL's implementations up.
-std::string HmacSha256(absl::string_view key, absl::string_view data) {
-  struct MacCtxFree {
-    void operator()(EVP_MAC_CTX* c) const { EVP_MAC_CTX_free(c); }
-  };
-  using MacCtx = std::unique_ptr<EVP_MAC_CTX, MacCtxFree>;
-  struct Keyed {
+// HmacSha256 is HMAC-SHA-256 of `data` under `key`. Every agent call verifies one: each thread
+// keeps the last key it saw prepared (HmacSha256Key), so a call neither prepares the key again
+// nor allocates a hash context.
+std::array<unsigned char, 32> HmacSha256(absl::string_view key, absl::string_view data) {
+  struct Prepared {
     std::string key;
-    MacCtx ctx;
+    std::optional<HmacSha256Key> ready;
   };
-  static EVP_MAC* const hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  thread_local Keyed keyed;
-  if (hmac == nullptr) {
-    return "";
+  thread_local Prepared prepared;
+  if (!prepared.ready.has_value() || prepared.key != key) {
+    prepared.ready.reset();
+    prepared.ready.emplace(key);
+    prepared.key = std::string(key);
   }
-  if (keyed.ctx == nullptr || keyed.key != key) {
-    keyed.ctx.reset(EVP_MAC_CTX_new(hmac));
-    char digest[] = "SHA2-256";
-    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                                 OSSL_PARAM_construct_end()};
-    if (keyed.ctx == nullptr ||
-        EVP_MAC_init(keyed.ctx.get(), reinterpret_cast<const unsigned char*>(key.data()),
-                     key.size(), params) != 1) {
-      keyed.ctx.reset();
-      return "";
-    }
-    keyed.key = std::string(key);
-  }
-  MacCtx ctx(EVP_MAC_CTX_dup(keyed.ctx.get()));
-  unsigned char out[EVP_MAX_MD_SIZE];
-  size_t len = 0;
-  if (ctx == nullptr ||
-      EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(data.data()), data.size()) !=
-          1 ||
-      EVP_MAC_final(ctx.get(), out, &len, sizeof(out)) != 1) {
-    return "";
-  }
-  return std::string(reinterpret_cast<char*>(out), len);
+  std::array<unsigned char, 32> out;
+  prepared.ready->Mac(data, out.data());
+  return out;
 }
 
 // TokenClaims reads a token body's claims as the JSON is parsed, building no document: an
@@ -142,7 +117,10 @@ std::string IssueAgentToken(absl::string_view agent_id, absl::Time issued, absl:
       {"id", agent_id},
       {"iat", absl::ToUnixSeconds(issued)},
       {"exp", absl::ToUnixSeconds(expires)}}.dump());
-  return absl::StrCat(kTokenPrefix, body, ".", absl::WebSafeBase64Escape(HmacSha256(secret, body)));
+  const std::array<unsigned char, 32> mac = HmacSha256(secret, body);
+  return absl::StrCat(kTokenPrefix, body, ".",
+                      absl::WebSafeBase64Escape(absl::string_view(
+                          reinterpret_cast<const char*>(mac.data()), mac.size())));
 }
 
 absl::StatusOr<PresentedCredential> VerifyAgentToken(absl::string_view token,
@@ -158,10 +136,12 @@ absl::StatusOr<PresentedCredential> VerifyAgentToken(absl::string_view token,
     return invalid();
   }
   const absl::string_view body = token.substr(0, dot);
+  // HmacSha256 cannot come back empty (a failing OpenSSL stops the process), so an empty MAC
+  // never matches.
   std::string mac;
-  const std::string want = HmacSha256(secret, body);
-  if (want.empty() || !absl::WebSafeBase64Unescape(token.substr(dot + 1), &mac) ||
-      mac.size() != want.size() || CRYPTO_memcmp(mac.data(), want.data(), want.size()) != 0) {
+  const std::array<unsigned char, 32> want = HmacSha256(secret, body);
+  if (!absl::WebSafeBase64Unescape(token.substr(dot + 1), &mac) || mac.size() != want.size() ||
+      CRYPTO_memcmp(mac.data(), want.data(), want.size()) != 0) {
     return invalid();
   }
   std::string json;

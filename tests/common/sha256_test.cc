@@ -1,5 +1,9 @@
 #include "common/sha256.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <random>
 #include <string>
 
 #include "absl/strings/escaping.h"
@@ -47,6 +51,62 @@ TEST(Sha256Test, IsSha256HexRejectsMalformed) {
   std::string with_nul = good;
   with_nul[10] = '\0';
   EXPECT_FALSE(IsSha256Hex(with_nul));
+}
+
+std::string Mac(const HmacSha256Key& key, absl::string_view data) {
+  unsigned char out[32];
+  key.Mac(data, out);
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(out), 32));
+}
+
+// RFC 4231 test cases 1, 2, 4, 6 and 7 (6 and 7: a key longer than a block, hashed first).
+TEST(HmacSha256Test, Rfc4231KnownAnswers) {
+  EXPECT_EQ(Mac(HmacSha256Key(std::string(20, '\x0b')), "Hi There"),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  EXPECT_EQ(Mac(HmacSha256Key("Jefe"), "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  std::string key4;
+  for (int i = 1; i <= 25; ++i) {
+    key4.push_back(static_cast<char>(i));
+  }
+  EXPECT_EQ(Mac(HmacSha256Key(key4), std::string(50, '\xcd')),
+            "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b");
+  const std::string long_key(131, '\xaa');
+  EXPECT_EQ(Mac(HmacSha256Key(long_key), "Test Using Larger Than Block-Size Key - Hash Key First"),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  EXPECT_EQ(Mac(HmacSha256Key(long_key),
+                "This is a test using a larger than block-size key and a larger than block-size "
+                "data. The key needs to be hashed before being used by the HMAC algorithm."),
+            "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
+}
+
+// Against OpenSSL's own HMAC for keys and messages of every length around the block size, and
+// one prepared key used for many messages.
+TEST(HmacSha256Test, EqualsOpenSslHmacForEveryLengthAroundTheBlock) {
+  std::mt19937 rng(7);
+  auto bytes = [&](size_t n) {
+    std::string s(n, '\0');
+    for (char& c : s) {
+      c = static_cast<char>(rng());
+    }
+    return s;
+  };
+  for (size_t key_len : {0, 1, 31, 32, 63, 64, 65, 128, 200}) {
+    const std::string key = bytes(key_len);
+    const HmacSha256Key prepared(key);
+    for (size_t data_len = 0; data_len <= 200; data_len += 7) {
+      const std::string data = bytes(data_len);
+      unsigned char want[EVP_MAX_MD_SIZE];
+      unsigned int want_len = 0;
+      ASSERT_NE(
+          HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+               reinterpret_cast<const unsigned char*>(data.data()), data.size(), want, &want_len),
+          nullptr);
+      EXPECT_EQ(Mac(prepared, data),
+                absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(want), want_len)))
+          << "key " << key_len << " data " << data_len;
+    }
+  }
 }
 
 }  // namespace
