@@ -9,6 +9,10 @@
 namespace ringwarden {
 namespace {
 
+using Kind = std::vector<std::string> HealthAgents::*;
+constexpr Kind kKinds[] = {&HealthAgents::agents, &HealthAgents::applies, &HealthAgents::fetches,
+                           &HealthAgents::crashes, &HealthAgents::health_events};
+
 // SameSelectors reports whether two sets of holding pins leave out the same agents.
 bool SameSelectors(const std::vector<LabelPin>& a, const std::vector<LabelPin>& b) {
   auto selectors = [](const std::vector<LabelPin>& pins) {
@@ -42,8 +46,15 @@ absl::Status HealthTracker::Sync() {
     started_at_ = now;
     return absl::OkStatus();
   }
-  ASSIGN_OR_RETURN(HealthChanges changes, source_.ReadHealthChanges(*horizon_));
+  // With nothing tracked there is nothing to bring up to date: only the horizon moves, and a
+  // rollout tracked later is loaded whole. A fleet at rest costs the leader no feed rows.
+  ASSIGN_OR_RETURN(HealthChanges changes,
+                   source_.ReadHealthChanges(rollouts_.empty() ? std::nullopt : horizon_));
   ++stats_.syncs;
+  stats_.changes_read += static_cast<int64_t>(changes.seen.size());
+  for (Kind kind : kKinds) {
+    stats_.changes_read += static_cast<int64_t>((changes.changed.*kind).size());
+  }
   if (!changes.changed.empty() || !changes.seen.empty()) {
     for (auto& [id, t] : rollouts_) {
       RETURN_IF_ERROR(Refresh(t, changes.changed, changes.seen));
@@ -61,10 +72,6 @@ absl::Status HealthTracker::Sync() {
 }
 
 namespace {
-
-using Kind = std::vector<std::string> HealthAgents::*;
-constexpr Kind kKinds[] = {&HealthAgents::agents, &HealthAgents::applies, &HealthAgents::fetches,
-                           &HealthAgents::crashes, &HealthAgents::health_events};
 
 // Refile replaces, in `next`, the rows of `member` of every agent in `reread` with `fresh`.
 template <typename Row>

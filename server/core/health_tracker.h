@@ -91,6 +91,7 @@ struct HealthTrackerStats {
   int64_t agents_reread = 0;       // rows of agents re-read because the feed named them, per kind
   int64_t heartbeats_applied = 0;  // heartbeats applied from the feed's values, no re-read
   int64_t syncs = 0;               // feed reads
+  int64_t changes_read = 0;        // agents the feed named, per kind, over all reads
   int64_t wave_builds = 0;         // exposure views built from every agent of the stage ring
   int64_t apply_scans = 0;         // first or last apply found by reading every agent's rows
 };

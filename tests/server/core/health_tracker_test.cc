@@ -247,6 +247,32 @@ TEST_F(HealthTrackerTest, AnApplyBoundHeldByAnAgentThatLeavesIsFoundAgain) {
   EXPECT_EQ(tracker_.stats().apply_scans, scans + 2);
 }
 
+// A leader with no active rollout reads only the feed's horizon: a fleet at rest sends
+// heartbeats that nothing needs. The first rollout tracked afterwards is loaded whole.
+TEST_F(HealthTrackerTest, WithNothingTrackedThePeriodReadsNoChanges) {
+  Enroll(50);
+  ASSERT_TRUE(tracker_.Sync().ok());
+  TelemetryRows rows;
+  for (int i = 0; i < 50; ++i) {
+    rows.heartbeats.push_back({Id(i), {{kChannel, 1}}, "b", kT0 + absl::Seconds(1)});
+  }
+  ASSERT_TRUE(store_.WriteTelemetry(rows).ok());
+  clock_.Advance(absl::Seconds(5));
+  ASSERT_TRUE(tracker_.Sync().ok());
+  EXPECT_EQ(tracker_.stats().changes_read, 0);
+
+  absl::StatusOr<TrackedHealth*> tracked = tracker_.Track(rollout_, pins_, policy_);
+  ASSERT_TRUE(tracked.ok());
+  EXPECT_EQ(tracker_.stats().full_loads, 1);
+  ASSERT_TRUE(store_.WriteTelemetry(rows).ok());
+  clock_.Advance(absl::Seconds(5));
+  ASSERT_TRUE(tracker_.Sync().ok());
+  EXPECT_GT(tracker_.stats().changes_read, 0);
+  tracked = tracker_.Track(rollout_, pins_, policy_);
+  ASSERT_TRUE(tracked.ok());
+  ExpectSameAsFullRead(**tracked);
+}
+
 TEST_F(HealthTrackerTest, RereadsOnlyTheAgentsThatChanged) {
   Enroll(1000);
   ASSERT_TRUE(tracker_.Sync().ok());
