@@ -203,7 +203,9 @@ bool CanaryHalts(uint64_t seed, double treated_ratio) {
   constexpr int64_t kControl = 99'000;
   constexpr double kBackground = 0.01;
   const absl::Duration onset = absl::Minutes(2);
-  absl::BitGen rng(std::seed_seq{seed});
+  // A fixed engine: absl::BitGen salts its seed per process, which made the counts below differ
+  // from run to run.
+  std::mt19937_64 rng(seed);
   const absl::Time start = absl::FromUnixSeconds(1'800'000'000);
   const absl::Duration poll_window = kPoll / 2 * (1 + kJitter);
 
