@@ -45,11 +45,11 @@ absl::Duration MicrosDuration(__int128 us) {
 
 }  // namespace
 
-void HealthLedger::LiveSum::Add(int64_t start, int64_t key, bool is_healthy, int sign) {
+void HealthLedger::LiveSum::Add(const Live& live, int sign) {
   count += sign;
-  healthy += is_healthy ? sign : 0;
-  start_sum += static_cast<__int128>(sign) * start;
-  key_sum += static_cast<__int128>(sign) * key;
+  healthy += live.healthy ? sign : 0;
+  start_sum += static_cast<__int128>(sign) * live.start;
+  key_sum += static_cast<__int128>(sign) * live.key;
 }
 
 HealthLedger::AgentRecord& HealthLedger::Touch(absl::string_view agent_id, Ring ring, int64_t at) {
@@ -90,16 +90,22 @@ void HealthLedger::Forget(absl::string_view agent_id) {
   slots_.erase(it);
 }
 
-HealthLedger::LiveKind HealthLedger::Live(const AgentRecord& record, int64_t& start,
-                                          int64_t& key) const {
+bool HealthLedger::FailedOnNew(const AgentRecord& record) {
+  return record.apply_failed || record.crashed_at != kNever || record.reverted_at != kNever ||
+         record.unhealthy_at != kNever;
+}
+
+HealthLedger::Live HealthLedger::LiveOf(const AgentRecord& record) const {
+  Live live;
   if (record.attempted) {
-    if (record.apply_failed || record.crashed_at != kNever || record.reverted_at != kNever ||
-        record.unhealthy_at != kNever) {
-      return LiveKind::kNone;
+    if (FailedOnNew(record)) {
+      return live;
     }
-    start = record.applied_at;
-    key = std::max(record.applied_at, record.last_heartbeat_at);
-    return LiveKind::kTreated;
+    live.kind = LiveKind::kTreated;
+    live.start = record.applied_at;
+    live.key = std::max(record.applied_at, record.last_heartbeat_at);
+    live.healthy = record.last_heartbeat_at >= record.applied_at;
+    return live;
   }
   const int64_t window = tally_window_us_;
   const bool seen_in_window =
@@ -109,11 +115,12 @@ HealthLedger::LiveKind HealthLedger::Live(const AgentRecord& record, int64_t& st
   const bool unhealthy =
       record.control_unhealthy_at != kNever && record.control_unhealthy_at >= window;
   if (!seen_in_window || crashed || unhealthy) {
-    return LiveKind::kNone;
+    return live;
   }
-  start = std::max(record.control_first_seen_at, window);
-  key = record.control_last_seen_at;
-  return LiveKind::kControl;
+  live.kind = LiveKind::kControl;
+  live.start = std::max(record.control_first_seen_at, window);
+  live.key = record.control_last_seen_at;
+  return live;
 }
 
 // AddFixed adds (sign +1) or removes (-1) what `record` contributes regardless of the clock, on
@@ -186,22 +193,15 @@ void HealthLedger::Retire(AgentRecord& record) {
     return;
   }
   AddFixed(record, -1);
-  int64_t start = 0, key = 0;
-  const LiveKind kind = Live(record, start, key);
+  const Live live = LiveOf(record);
   const int ring = static_cast<int>(record.ring);
-  const bool healthy = record.last_heartbeat_at >= record.applied_at;
-  if (kind == LiveKind::kTreated) {
-    tallies_[ring].treated.Add(start, key, healthy, -1);
-  } else if (kind == LiveKind::kControl) {
-    tallies_[ring].control.Add(start, key, false, -1);
+  if (live.kind != LiveKind::kNone) {
+    TallyOf(live, ring).Add(live, -1);
   }
   for (int r = 0; r < kRingCount; ++r) {
-    if ((record.silent_under >> r & 1) == 0) {
-      continue;
+    if ((record.silent_under >> r & 1) != 0) {
+      SilentOf(indexes_[r], live, ring).Add(live, -1);
     }
-    SilenceIndex& index = indexes_[r];
-    (kind == LiveKind::kTreated ? index.treated_silent : index.control_silent[ring])
-        .Add(start, key, healthy, -1);
   }
   record.silent_under = 0;
 }
@@ -212,20 +212,14 @@ void HealthLedger::Admit(AgentRecord& record) {
   }
   const auto slot = static_cast<uint32_t>(&record - records_.data());
   AddFixed(record, +1);
-  int64_t start = 0, key = 0;
-  const LiveKind kind = Live(record, start, key);
-  if (kind == LiveKind::kNone) {
+  const Live live = LiveOf(record);
+  if (live.kind == LiveKind::kNone) {
     return;
   }
-  const int ring = static_cast<int>(record.ring);
-  if (kind == LiveKind::kTreated) {
-    tallies_[ring].treated.Add(start, key, record.last_heartbeat_at >= record.applied_at, +1);
-  } else {
-    tallies_[ring].control.Add(start, key, false, +1);
-  }
+  TallyOf(live, static_cast<int>(record.ring)).Add(live, +1);
   for (int r = 0; r < kRingCount; ++r) {
     if (indexes_[r].valid) {
-      PlaceInIndex(record, slot, r);
+      PlaceInIndex(live, slot, r);
     }
   }
 }
@@ -233,22 +227,19 @@ void HealthLedger::Admit(AgentRecord& record) {
 // PlaceInIndex files a live agent in the silence index of ring `r`: counted silent at once when
 // its last sign of life is already past the threshold, queued by that time otherwise. A treated
 // agent matters only to its own ring's index.
-void HealthLedger::PlaceInIndex(const AgentRecord& record, uint32_t slot, int r) {
-  int64_t start = 0, key = 0;
-  const LiveKind kind = Live(record, start, key);
+void HealthLedger::PlaceInIndex(const Live& live, uint32_t slot, int r) {
+  AgentRecord& record = records_[slot];
   const int ring = static_cast<int>(record.ring);
-  if (kind == LiveKind::kNone || (kind == LiveKind::kTreated && ring != r)) {
+  if (live.kind == LiveKind::kNone || (live.kind == LiveKind::kTreated && ring != r)) {
     return;
   }
   SilenceIndex& index = indexes_[r];
-  if (key < index.threshold_us) {
-    const bool healthy = record.last_heartbeat_at >= record.applied_at;
-    (kind == LiveKind::kTreated ? index.treated_silent : index.control_silent[ring])
-        .Add(start, key, healthy, +1);
-    records_[slot].silent_under |= static_cast<uint8_t>(1u << r);
+  if (live.key < index.threshold_us) {
+    SilentOf(index, live, ring).Add(live, +1);
+    record.silent_under |= static_cast<uint8_t>(1u << r);
     return;
   }
-  index.heap.push_back(IndexEntry{key, slot, record.stamp});
+  index.heap.push_back(IndexEntry{live.key, slot, record.stamp});
   std::push_heap(index.heap.begin(), index.heap.end(), std::greater<IndexEntry>());
 }
 
@@ -268,13 +259,9 @@ void HealthLedger::RebuildTallies(int64_t window_us) {
       continue;
     }
     AddFixed(record, +1);
-    int64_t start = 0, key = 0;
-    const LiveKind kind = Live(record, start, key);
-    Tally& t = tallies_[static_cast<int>(record.ring)];
-    if (kind == LiveKind::kTreated) {
-      t.treated.Add(start, key, record.last_heartbeat_at >= record.applied_at, +1);
-    } else if (kind == LiveKind::kControl) {
-      t.control.Add(start, key, false, +1);
+    const Live live = LiveOf(record);
+    if (live.kind != LiveKind::kNone) {
+      TallyOf(live, static_cast<int>(record.ring)).Add(live, +1);
     }
   }
 }
@@ -292,7 +279,7 @@ void HealthLedger::RebuildIndex(int r, int64_t now_us, int64_t timeout_us) {
     AgentRecord& record = records_[slot];
     record.silent_under &= static_cast<uint8_t>(~bit);
     if (record.in_use) {
-      PlaceInIndex(record, slot, r);
+      PlaceInIndex(LiveOf(record), slot, r);
     }
   }
 }
@@ -314,12 +301,8 @@ HealthLedger::SilenceIndex& HealthLedger::Index(Ring ring, int64_t now_us, int64
     if (!record.in_use || record.stamp != entry.stamp || (record.silent_under & bit) != 0) {
       continue;  // changed since it was queued: its current entry is elsewhere in the heap
     }
-    int64_t start = 0, key = 0;
-    const LiveKind kind = Live(record, start, key);
-    const bool healthy = record.last_heartbeat_at >= record.applied_at;
-    (kind == LiveKind::kTreated ? index.treated_silent
-                                : index.control_silent[static_cast<int>(record.ring)])
-        .Add(start, key, healthy, +1);
+    const Live live = LiveOf(record);
+    SilentOf(index, live, static_cast<int>(record.ring)).Add(live, +1);
     record.silent_under |= bit;
   }
   index.now_us = now_us;
@@ -445,8 +428,7 @@ HealthLedger::Standing HealthLedger::StandingOf(absl::string_view agent_id) cons
   }
   const AgentRecord& rec = records_[it->second];
   standing.attempted = true;
-  standing.failed = rec.apply_failed || rec.crashed_at != kNever || rec.reverted_at != kNever ||
-                    rec.unhealthy_at != kNever;
+  standing.failed = FailedOnNew(rec);
   standing.last_sign_us = std::max(rec.applied_at, rec.last_heartbeat_at);
   if (!standing.failed) {
     standing.healthy = rec.last_heartbeat_at >= rec.applied_at;

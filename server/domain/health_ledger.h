@@ -188,15 +188,25 @@ class HealthLedger {
     uint32_t stamp = 0;        // moves on every change, so stale index entries are skipped
   };
 
-  // LiveSum adds up the agents whose standing moves with the clock alone: applied and not failed
-  // (treated), or seen on the previous version and not failed (control). `start` is where their
-  // exposure starts, `key` their last sign of life; both in microseconds.
+  // Live is how a record moves with the clock alone: applied and not failed (treated), or seen
+  // on the previous version and not failed (control). `start` is where its exposure starts,
+  // `key` its last sign of life, both in microseconds; `healthy` (treated only) that it sent a
+  // heartbeat on the new version since applying.
+  enum class LiveKind { kNone, kTreated, kControl };
+  struct Live {
+    LiveKind kind = LiveKind::kNone;
+    int64_t start = 0;
+    int64_t key = 0;
+    bool healthy = false;
+  };
+
+  // LiveSum adds up live agents.
   struct LiveSum {
     int64_t count = 0;
-    int64_t healthy = 0;  // treated only: a heartbeat on the new version since applying
+    int64_t healthy = 0;
     __int128 start_sum = 0;
     __int128 key_sum = 0;
-    void Add(int64_t start, int64_t key, bool is_healthy, int sign);
+    void Add(const Live& live, int sign);
   };
 
   // Tally is one ring's contribution that does not depend on the clock, for one window.
@@ -228,9 +238,17 @@ class HealthLedger {
     LiveSum control_silent[kRingCount];  // per ring of the agent
   };
 
-  // Live says whether `record` moves with the clock, and how: its exposure start and its key.
-  enum class LiveKind { kNone, kTreated, kControl };
-  LiveKind Live(const AgentRecord& record, int64_t& start, int64_t& key) const;
+  Live LiveOf(const AgentRecord& record) const;
+  // FailedOnNew reports a failure on the new version that no clock undoes.
+  static bool FailedOnNew(const AgentRecord& record);
+  // Live sums that `live` (of an agent of ring `ring`) counts in: the ring's tally, or an
+  // index's silent ones.
+  LiveSum& TallyOf(const Live& live, int ring) {
+    return live.kind == LiveKind::kTreated ? tallies_[ring].treated : tallies_[ring].control;
+  }
+  static LiveSum& SilentOf(SilenceIndex& index, const Live& live, int ring) {
+    return live.kind == LiveKind::kTreated ? index.treated_silent : index.control_silent[ring];
+  }
 
   // Touch finds or makes the agent's record and retires its contribution: the caller changes it,
   // then calls Admit.
@@ -239,7 +257,7 @@ class HealthLedger {
   void Retire(AgentRecord& record);
   void Admit(AgentRecord& record);
   void AddFixed(const AgentRecord& record, int sign);
-  void PlaceInIndex(const AgentRecord& record, uint32_t slot, int ring_index);
+  void PlaceInIndex(const Live& live, uint32_t slot, int ring_index);
   // Index returns the silence index of `ring` at `now_us`, advanced or rebuilt.
   SilenceIndex& Index(Ring ring, int64_t now_us, int64_t timeout_us);
   void RebuildTallies(int64_t window_us);
