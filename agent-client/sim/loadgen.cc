@@ -42,6 +42,7 @@ absl::Status ValidateLoadOptions(const LoadOptions& o) {
   }
   if (o.call_timeout <= absl::ZeroDuration()) return refuse("the call timeout must be positive");
   if (o.late_after <= absl::ZeroDuration()) return refuse("--late-after must be positive");
+  if (o.timeline_slice < absl::ZeroDuration()) return refuse("--timeline-ms must not be negative");
   if (o.id_prefix.empty()) return refuse("the agent id prefix must not be empty");
   return absl::OkStatus();
 }
@@ -59,6 +60,8 @@ struct LoadGenerator::Impl {
     absl::Mutex mu;
     absl::CondVar drained;
     std::vector<uint32_t> latencies_us ABSL_GUARDED_BY(mu);
+    absl::Time started;
+    std::vector<std::vector<uint32_t>> slices ABSL_GUARDED_BY(mu);  // timeline_slice > 0
     std::map<std::string, int64_t> errors ABSL_GUARDED_BY(mu);
     int64_t reply_bytes ABSL_GUARDED_BY(mu) = 0;
     absl::Time last_answer ABSL_GUARDED_BY(mu) = absl::InfinitePast();
@@ -212,8 +215,17 @@ struct LoadGenerator::Impl {
     {
       absl::MutexLock lock(&run.mu);
       if (status.ok()) {
-        run.latencies_us.push_back(static_cast<uint32_t>(
-            std::min<int64_t>(absl::ToInt64Microseconds(latency), UINT32_MAX)));
+        const auto latency_us = static_cast<uint32_t>(
+            std::min<int64_t>(absl::ToInt64Microseconds(latency), UINT32_MAX));
+        run.latencies_us.push_back(latency_us);
+        if (options.timeline_slice > absl::ZeroDuration() && call->due >= run.started) {
+          const auto slice =
+              static_cast<size_t>((call->due - run.started) / options.timeline_slice);
+          if (slice < 1'000'000) {
+            if (run.slices.size() <= slice) run.slices.resize(slice + 1);
+            run.slices[slice].push_back(latency_us);
+          }
+        }
         if (call->is_poll) {
           run.answered_polls.fetch_add(1, std::memory_order_relaxed);
           run.reply_bytes += static_cast<int64_t>(call->poll_answer.ByteSizeLong());
@@ -274,6 +286,16 @@ struct LoadGenerator::Impl {
     r.p99_us = at(0.99);
     r.p999_us = at(0.999);
     r.max_us = l.empty() ? 0 : l.back();
+    for (std::vector<uint32_t>& slice : run.slices) {
+      std::sort(slice.begin(), slice.end());
+      LoadResult::Slice out;
+      out.calls = static_cast<int64_t>(slice.size());
+      if (!slice.empty()) {
+        out.p50_us = slice[slice.size() / 2];
+        out.max_us = slice.back();
+      }
+      r.timeline.push_back(out);
+    }
     const int64_t answered_polls = run.answered_polls.load();
     r.mean_poll_reply_bytes =
         answered_polls > 0 ? static_cast<double>(run.reply_bytes) / answered_polls : 0;
@@ -460,6 +482,7 @@ absl::StatusOr<LoadResult> LoadGenerator::ClosedLoop(int concurrency, absl::Dura
   auto shared = std::make_shared<Impl::Run>();
   Impl::Run& run = *shared;
   const absl::Time started = absl::Now();
+  run.started = started;
   run.ends = started + duration;
   for (int i = 0; i < concurrency; ++i) {
     impl_->Start(shared, run.next_item.fetch_add(1), absl::Now());
@@ -479,6 +502,7 @@ absl::StatusOr<LoadResult> LoadGenerator::WarmUp(int concurrency) {
   auto shared = std::make_shared<Impl::Run>();
   Impl::Run& run = *shared;
   const absl::Time started = absl::Now();
+  run.started = started;
   run.ends = absl::InfiniteFuture();
   run.items = impl_->options.agents;
   // Answers start the next items as this loop runs, so each item number is checked here too.
@@ -515,6 +539,7 @@ absl::StatusOr<LoadResult> LoadGenerator::OpenLoop(double calls_per_second,
   Impl::Run& run = *shared;
   run.open_loop = true;
   const absl::Time started = absl::Now();
+  run.started = started;
   const absl::Time ends = started + duration;
   const absl::Duration interval = absl::Seconds(1) / calls_per_second;
   for (int64_t item = 0;; ++item) {
@@ -573,6 +598,13 @@ std::string LoadResult::ToJson() const {
                       {"mean_poll_reply_bytes", mean_poll_reply_bytes},
                       {"held_current", held_current},
                       {"errors", errors}};
+  if (!timeline.empty()) {
+    nlohmann::json slices = nlohmann::json::array();
+    for (const Slice& slice : timeline) {
+      slices.push_back({slice.calls, slice.p50_us, slice.max_us});
+    }
+    j["timeline"] = std::move(slices);  // [calls, p50_us, max_us] per slice
+  }
   return j.dump();
 }
 

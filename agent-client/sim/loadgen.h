@@ -50,6 +50,9 @@ struct LoadOptions {
   absl::Duration call_timeout = absl::Seconds(10);
   absl::Duration late_after = absl::Seconds(1);
   int max_in_flight = 20000;
+  // Positive: the result also reports latency per slice of this length, by when calls were
+  // due (where a tail comes from: a stall, or a steady queue).
+  absl::Duration timeline_slice = absl::ZeroDuration();
 };
 
 // ValidateLoadOptions: INVALID_ARGUMENT naming the first option out of range.
@@ -70,6 +73,12 @@ struct LoadResult {
   double p50_us = 0, p90_us = 0, p99_us = 0, p999_us = 0, max_us = 0;
   double mean_poll_reply_bytes = 0;
   std::map<std::string, int64_t> errors;  // by gRPC status code name
+  // With LoadOptions::timeline_slice: the calls answered of each slice, in order of due time.
+  struct Slice {
+    int64_t calls = 0;
+    double p50_us = 0, max_us = 0;
+  };
+  std::vector<Slice> timeline;
   std::string ToLine() const;
   std::string ToJson() const;
 };

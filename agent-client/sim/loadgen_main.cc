@@ -81,6 +81,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1.0, 600000.0));
   app.add_option("--max-in-flight", options.max_in_flight, "open loop: calls outstanding at most")
       ->check(CLI::Range(1, 1000000));
+  double timeline_ms = 0;
+  app.add_option("--timeline-ms", timeline_ms,
+                 "with --json: latency per slice of this many ms, by due time")
+      ->check(CLI::Range(1.0, 60000.0));
   app.add_flag("--json", json, "print the result as JSON");
   app.add_option("--echo", echo, "serve the echo AgentService on host:port instead");
   app.add_option("--port-file", port_file, "with --echo: write the port here");
@@ -100,6 +104,7 @@ int main(int argc, char** argv) {
   options.heartbeats = !no_heartbeats;
   options.hold_statements = !no_hold;
   options.late_after = absl::Milliseconds(late_after_ms);
+  options.timeline_slice = absl::Milliseconds(timeline_ms);
   ringwarden::agent::LoadGenerator generator(options);
   if (no_enroll) {
     generator.UseUnenrolledIds();

@@ -134,6 +134,39 @@ TEST_F(LoadGenTest, OpenLoopCountsASlowServerAsLatencyAndMisses) {
   EXPECT_GE(r->p50_us, 150000);
 }
 
+TEST_F(LoadGenTest, TheTimelineCountsEachAnsweredCallInTheSliceItWasDueIn) {
+  EchoOptions echo;
+  echo.delay = absl::Milliseconds(120);
+  Serve(echo);
+  LoadOptions o = Options(100);
+  o.heartbeats = false;
+  o.timeline_slice = absl::Milliseconds(100);
+  LoadGenerator gen(o);
+  gen.UseUnenrolledIds();
+
+  absl::StatusOr<LoadResult> r = gen.OpenLoop(200, absl::Milliseconds(500));
+
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->ok, 100);
+  // 200/s for 0.5 s in slices of 0.1 s: 20 calls due in each, each answered after the delay.
+  ASSERT_EQ(r->timeline.size(), 5u);
+  for (const LoadResult::Slice& slice : r->timeline) {
+    EXPECT_EQ(slice.calls, 20);
+    EXPECT_GE(slice.p50_us, 120000);
+    EXPECT_GE(slice.max_us, slice.p50_us);
+  }
+  EXPECT_NE(r->ToJson().find("\"timeline\":[[20,"), std::string::npos) << r->ToJson();
+
+  LoadOptions without = Options(100);
+  without.heartbeats = false;
+  LoadGenerator plain(without);
+  plain.UseUnenrolledIds();
+  absl::StatusOr<LoadResult> untimed = plain.OpenLoop(200, absl::Milliseconds(100));
+  ASSERT_TRUE(untimed.ok()) << untimed.status();
+  EXPECT_TRUE(untimed->timeline.empty());
+  EXPECT_EQ(untimed->ToJson().find("timeline"), std::string::npos);
+}
+
 TEST_F(LoadGenTest, RefusalsAreCountedByCodeAndAsMisses) {
   EchoOptions echo;
   echo.refuse = grpc::StatusCode::UNAVAILABLE;
@@ -207,6 +240,9 @@ TEST_F(LoadGenTest, BadOptionsAndRunsAreRefused) {
   LoadOptions no_timeout = Options(10);
   no_timeout.call_timeout = absl::ZeroDuration();
   EXPECT_TRUE(absl::IsInvalidArgument(ValidateLoadOptions(no_timeout)));
+  LoadOptions backwards = Options(10);
+  backwards.timeline_slice = absl::Milliseconds(-1);
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateLoadOptions(backwards)));
 
   LoadGenerator gen(Options(10));
   EXPECT_TRUE(absl::IsFailedPrecondition(gen.OpenLoop(10, absl::Seconds(1)).status()));
