@@ -83,6 +83,33 @@ void HmacSha256Key::Mac(absl::string_view data, unsigned char out[32]) const {
 
 std::string Sha256Hex(absl::string_view data) { return absl::BytesToHexString(Sha256(data)); }
 
+void Sha256Of(std::initializer_list<absl::string_view> parts, unsigned char out[32]) {
+  SHA256_CTX ctx;
+  Check(SHA256_Init(&ctx));
+  for (absl::string_view part : parts) {
+    Check(SHA256_Update(&ctx, part.data(), part.size()));
+  }
+  Check(SHA256_Final(out, &ctx));
+  OPENSSL_cleanse(&ctx, sizeof(ctx));
+}
+
+bool Sha256HexEquals(absl::string_view data, absl::string_view hex) {
+  if (hex.size() != 64) {
+    return false;
+  }
+  unsigned char digest[32];
+  Digest(data, digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  char text[64];
+  for (size_t i = 0; i < sizeof(digest); ++i) {
+    text[2 * i] = kHex[digest[i] >> 4];
+    text[2 * i + 1] = kHex[digest[i] & 0xf];
+  }
+  // Both sides are public (a statement's digest the agent sent and one the server computes):
+  // a plain comparison leaks nothing.
+  return absl::string_view(text, sizeof(text)) == hex;
+}
+
 bool IsSha256Hex(absl::string_view s) {
   if (s.size() != 64) {
     return false;

@@ -14,6 +14,7 @@
 
 #include <openssl/sha.h>
 
+#include <initializer_list>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -25,6 +26,15 @@ std::string Sha256(absl::string_view data);
 
 // Sha256Hex returns the 64-character lowercase hex digest of `data`.
 std::string Sha256Hex(absl::string_view data);
+
+// Sha256Of writes the 32-byte digest of the concatenation of `parts` to `out`, allocating
+// nothing: Sha256Of({seed, ":", id}, out) digests what Sha256(absl::StrCat(seed, ":", id))
+// does.
+void Sha256Of(std::initializer_list<absl::string_view> parts, unsigned char out[32]);
+
+// Sha256HexEquals reports whether `hex` is the lowercase hex digest of `data` (what
+// Sha256Hex(data) == hex says), allocating nothing.
+bool Sha256HexEquals(absl::string_view data, absl::string_view hex);
 
 // HmacSha256Key is a key made ready for HMAC-SHA-256 (RFC 2104): the hash states after the
 // inner and outer padded key, so that each MAC hashes the message and two blocks more, and

@@ -138,13 +138,14 @@ absl::StatusOr<PresentedCredential> VerifyAgentToken(absl::string_view token,
   const absl::string_view body = token.substr(0, dot);
   // HmacSha256 cannot come back empty (a failing OpenSSL stops the process), so an empty MAC
   // never matches.
-  std::string mac;
+  // Decoded into buffers kept per thread: every call carries a token.
+  thread_local std::string mac;
+  thread_local std::string json;
   const std::array<unsigned char, 32> want = HmacSha256(secret, body);
   if (!absl::WebSafeBase64Unescape(token.substr(dot + 1), &mac) || mac.size() != want.size() ||
       CRYPTO_memcmp(mac.data(), want.data(), want.size()) != 0) {
     return invalid();
   }
-  std::string json;
   TokenClaims claims;
   if (!absl::WebSafeBase64Unescape(body, &json) ||
       !nlohmann::json::sax_parse(json, &claims, nlohmann::json::input_format_t::json,
@@ -240,8 +241,7 @@ absl::StatusOr<std::optional<PresentedCredential>> AgentCredentials::Presented(
   if (tls()) {
     return PeerCertificate(ctx);
   }
-  const std::string authorization = MetadataValue(ctx, "authorization");
-  absl::string_view header = authorization;
+  absl::string_view header = MetadataValue(ctx, "authorization");
   if (header.empty()) {
     return std::nullopt;
   }

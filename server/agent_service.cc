@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <functional>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
@@ -48,6 +49,10 @@ absl::Status ValidateVersions(
                                                    " entries; at most ", kMaxVersionsPerEvent));
   }
   for (int i = 0; i < versions.size(); ++i) {
+    // The field's name is spelled out only for an entry that is refused.
+    if (versions[i].version() >= 0 && ValidateChannelName(versions[i].channel()).ok()) {
+      continue;
+    }
     RETURN_IF_ERROR(ValidateChannelVersion(versions[i], absl::StrCat(field, "[", i, "]")));
   }
   return absl::OkStatus();
@@ -153,7 +158,9 @@ AgentServiceImpl::AgentServiceImpl(AgentServiceOptions options, SnapshotHolder& 
       enroll_queue_(enroll_queue),
       limiter_(options_.rate_limit, clock),
       enroll_limiter_(options_.rate_limit, clock),
-      last_batch_(options_.max_tracked_agents) {}
+      last_batch_(options_.max_tracked_agents) {
+  SetMessageAllocatorFor_GetAssignment(&poll_messages_);
+}
 
 absl::Status AgentServiceImpl::Throttle(grpc::CallbackServerContext& ctx, AgentRateLimiter& limiter,
                                         absl::string_view key, absl::string_view method) {
@@ -317,15 +324,18 @@ absl::Status AgentServiceImpl::DoGetAssignment(grpc::CallbackServerContext& ctx,
   if (req.has_held()) {
     RETURN_IF_ERROR(ValidateHeld(req.held()));
   }
-  std::map<std::string, int64_t> current;
+  // Views of the request, kept inline: a poll names a few channels (kMaxChannelsPerPoll).
+  absl::InlinedVector<AssignmentSnapshot::CurrentVersion, 4> current;
   for (const v1::ChannelVersion& cv : req.current()) {
-    current[cv.channel()] = cv.version();
+    current.push_back({cv.channel(), cv.version()});
   }
+  absl::InlinedVector<absl::string_view, 4> channels;
   for (int i = 0; i < req.channels_size(); ++i) {
-    RETURN_IF_ERROR(
-        InField(ValidateChannelName(req.channels(i)), absl::StrCat("channels[", i, "]")));
+    if (absl::Status name = ValidateChannelName(req.channels(i)); !name.ok()) {
+      return InField(name, absl::StrCat("channels[", i, "]"));
+    }
+    channels.push_back(req.channels(i));
   }
-  std::vector<std::string> channels(req.channels().begin(), req.channels().end());
   const Ring ring = snapshot->RingOf(identity);
   const std::vector<ChannelAnswer> answers = snapshot->Resolve(identity, ring, current, channels);
   // The signed statement is what agents act on; the fields below it are for display. A
@@ -405,8 +415,8 @@ grpc::ServerWriteReactor<v1::ContentChunk>* AgentServiceImpl::FetchContent(
     // now: after a halt or an emergency stop, or before the exposure budget admits the host, the
     // download is refused, whatever signed assignment the host still holds. Retryable: with
     // several replicas the assignment may come from one whose snapshot is newer than this one.
-    const std::vector<ChannelAnswer> now_assigned =
-        snapshot->Resolve(identity, snapshot->RingOf(identity), /*current=*/{}, {req->channel()});
+    const std::vector<ChannelAnswer> now_assigned = snapshot->Resolve(
+        identity, snapshot->RingOf(identity), /*current=*/{}, {absl::string_view(req->channel())});
     const ContentBlob* blob = now_assigned.empty() ? nullptr : now_assigned.front().blob;
     if (blob == nullptr || now_assigned.front().assignment.version != req->version()) {
       metrics_.requests_refused(RefusalReason::kNotAssigned).Increment();

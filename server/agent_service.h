@@ -27,6 +27,7 @@
 #include "common/ed25519.h"
 #include "ringwarden/v1/agent.grpc.pb.h"
 #include "server/agent_credentials.h"
+#include "server/arena_messages.h"
 #include "server/assignment_statement.h"
 #include "server/core/agent_registry.h"
 #include "server/core/snapshot.h"
@@ -118,6 +119,8 @@ class AgentServiceImpl final : public v1::AgentService::CallbackService {
   const AgentCredentials& credentials_;
   WorkQueue& enroll_queue_;
   AssignmentSequence sequence_;
+  // Each poll's request and answer live on one arena (arena_messages.h).
+  ArenaMessageAllocator<v1::GetAssignmentRequest, v1::GetAssignmentResponse> poll_messages_;
   AgentRateLimiter limiter_;
   AgentRateLimiter enroll_limiter_;
   absl::Mutex mu_;

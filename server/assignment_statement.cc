@@ -57,8 +57,9 @@ bool HeldIsCurrent(const v1::HeldAssignment& held, const Assignment& current, ab
   if (issued > now + kMaxClockSkew || expires - now < min_remaining) {
     return false;
   }
-  return Sha256Hex(AssignmentPayload(current, held.sequence(), issued, expires)) ==
-         held.payload_sha256();
+  thread_local std::string payload;
+  AssignmentPayloadInto(current, held.sequence(), issued, expires, payload);
+  return Sha256HexEquals(payload, held.payload_sha256());
 }
 
 int64_t AssignmentSequence::Next(absl::Time now) {

@@ -1,5 +1,7 @@
 #include "agent-client/sim/echo_service.h"
 
+#include <time.h>
+
 #include <string>
 
 namespace ringwarden::agent {
@@ -27,6 +29,16 @@ EchoAgentService::~EchoAgentService() {
 
 grpc::ServerUnaryReactor* EchoAgentService::Answer(grpc::CallbackServerContext* ctx) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (options_.busy > absl::ZeroDuration()) {
+    // Spins on the thread's CPU clock: time this thread spent preempted is not work.
+    timespec start{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start);
+    const int64_t until =
+        absl::ToInt64Nanoseconds(absl::DurationFromTimespec(start) + options_.busy);
+    for (timespec now = start; absl::ToInt64Nanoseconds(absl::DurationFromTimespec(now)) < until;) {
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    }
+  }
   if (options_.delay > absl::ZeroDuration()) {
     absl::MutexLock lock(&mu_);
     delayed_.emplace_back(absl::Now() + options_.delay, reactor);

@@ -19,8 +19,11 @@
 namespace ringwarden::agent {
 
 struct EchoOptions {
-  int reply_bytes = 0;                             // size of the poll reply's signed_assignment
-  absl::Duration delay = absl::ZeroDuration();     // before each answer
+  int reply_bytes = 0;                          // size of the poll reply's signed_assignment
+  absl::Duration delay = absl::ZeroDuration();  // before each answer
+  // CPU work per call, spent in the handler before it answers: what a server's own work
+  // per call adds to the same gRPC path.
+  absl::Duration busy = absl::ZeroDuration();
   grpc::StatusCode refuse = grpc::StatusCode::OK;  // else every call fails with it
   bool record = false;  // keep the agent ids and credentials of polls (tests)
 };

@@ -88,6 +88,9 @@ int main(int argc, char** argv) {
   app.add_flag("--json", json, "print the result as JSON");
   app.add_option("--echo", echo, "serve the echo AgentService on host:port instead");
   app.add_option("--port-file", port_file, "with --echo: write the port here");
+  double busy_us = 0;
+  app.add_option("--busy-us", busy_us, "with --echo: CPU work per call, microseconds")
+      ->check(CLI::Range(0.0, 1e6));
   app.add_option("--reply-bytes", reply_bytes, "with --echo: poll reply payload bytes")
       ->check(CLI::Range(0, 4 << 20));
   CLI11_PARSE(app, argc, argv);
@@ -95,6 +98,7 @@ int main(int argc, char** argv) {
   if (!echo.empty()) {
     ringwarden::agent::EchoOptions echo_options;
     echo_options.reply_bytes = reply_bytes;
+    echo_options.busy = absl::Microseconds(busy_us);
     return ServeEcho(echo, port_file, echo_options);
   }
   if (options.server.empty()) {

@@ -294,7 +294,16 @@ std::string AssignmentPayload(const Assignment& a) {
 
 std::string AssignmentPayload(const Assignment& a, int64_t sequence, absl::Time issued,
                               absl::Time expires) {
-  v1::AssignmentStatement m;
+  std::string out;
+  AssignmentPayloadInto(a, sequence, issued, expires, out);
+  return out;
+}
+
+void AssignmentPayloadInto(const Assignment& a, int64_t sequence, absl::Time issued,
+                           absl::Time expires, std::string& out) {
+  // Clear keeps the message's strings and channel entries for the next statement.
+  thread_local v1::AssignmentStatement m;
+  m.Clear();
   m.set_agent_id(a.agent_id);
   m.set_ring(a.ring);
   m.set_sequence(sequence);
@@ -313,7 +322,8 @@ std::string AssignmentPayload(const Assignment& a, int64_t sequence, absl::Time 
   }
   m.set_emergency_stop(a.emergency_stop);
   m.set_root_version(a.root_version);
-  return Serialize(m);
+  out.clear();
+  m.AppendToString(&out);
 }
 
 absl::StatusOr<std::string> SignAssignment(const Assignment& a, const Ed25519PrivateKey& key) {

@@ -133,6 +133,10 @@ struct Assignment {
 std::string AssignmentPayload(const Assignment& a);
 // AssignmentPayload with the terms given instead of a's own: the payload of the statement
 // that states what `a` states under another sequence, issue and expiry time.
+// AssignmentPayloadInto writes that payload to `out`, reusing `out`'s storage and a message
+// kept per thread: a poll that checks a held statement allocates nothing for it.
+void AssignmentPayloadInto(const Assignment& a, int64_t sequence, absl::Time issued,
+                           absl::Time expires, std::string& out);
 std::string AssignmentPayload(const Assignment& a, int64_t sequence, absl::Time issued,
                               absl::Time expires);
 // SignAssignment signs AssignmentPayload(a) with the server key.

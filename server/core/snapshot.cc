@@ -135,8 +135,8 @@ Ring AssignmentSnapshot::RingOf(const AgentIdentity& agent) const {
 }
 
 std::vector<ChannelAnswer> AssignmentSnapshot::Resolve(
-    const AgentIdentity& agent, Ring ring, const std::map<std::string, int64_t>& current,
-    const std::vector<std::string>& channels) const {
+    const AgentIdentity& agent, Ring ring, absl::Span<const CurrentVersion> current,
+    absl::Span<const absl::string_view> channels) const {
   std::vector<ChannelAnswer> answers;
   answers.reserve(channels.empty() ? channels_.size() : channels.size());
   // The wave position (a hash of the agent id) matters only on a channel with an active
@@ -145,8 +145,10 @@ std::vector<ChannelAnswer> AssignmentSnapshot::Resolve(
   auto answer_one = [&](const std::string& name, const Channel& ch) {
     AgentChannelView view;
     view.ring = ring;
-    auto cur = current.find(name);
-    view.current_version = cur == current.end() ? 0 : cur->second;
+    // The last entry naming the channel counts, as a map filled in order would keep it.
+    auto cur = std::find_if(current.rbegin(), current.rend(),
+                            [&name](const CurrentVersion& c) { return c.channel == name; });
+    view.current_version = cur == current.rend() ? 0 : cur->version;
     view.pin = EffectivePin(pins_, name, agent.labels);
     if (ch.catalog.rollout.has_value()) {
       if (!wave_position.has_value()) {
@@ -178,10 +180,10 @@ std::vector<ChannelAnswer> AssignmentSnapshot::Resolve(
       answer_one(name, ch);
     }
   } else {
-    for (const std::string& name : channels) {
+    for (absl::string_view name : channels) {
       auto it = channels_.find(name);
       if (it != channels_.end()) {
-        answer_one(name, it->second);
+        answer_one(it->first, it->second);
       }
     }
   }

@@ -21,7 +21,9 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "server/core/identity.h"
 #include "server/domain/assignment.h"
 #include "server/storage/store.h"
@@ -68,12 +70,18 @@ class AssignmentSnapshot {
 
   // RingOf returns the ring of an agent under the current ring policy.
   Ring RingOf(const AgentIdentity& agent) const;
+  // CurrentVersion is a version an agent says it runs, as its poll names it.
+  struct CurrentVersion {
+    absl::string_view channel;
+    int64_t version = 0;
+  };
   // Resolve answers one poll of `agent`, whose ring is `ring` (RingOf(agent): the caller
-  // computes it once per poll, as its answer names it too). `channels` empty means every
-  // known channel.
+  // computes it once per poll, as its answer names it too). A channel named twice in
+  // `current` runs the version named last. `channels` empty means every known channel. The
+  // arguments are views of the poll, so that a poll copies nothing to be answered.
   std::vector<ChannelAnswer> Resolve(const AgentIdentity& agent, Ring ring,
-                                     const std::map<std::string, int64_t>& current,
-                                     const std::vector<std::string>& channels) const;
+                                     absl::Span<const CurrentVersion> current,
+                                     absl::Span<const absl::string_view> channels) const;
   // Blob returns a version held in memory, or null.
   const ContentBlob* Blob(const std::string& channel, int64_t version) const;
   // Manifest returns the digest of any stored version, or null.
@@ -102,7 +110,7 @@ class AssignmentSnapshot {
     std::map<int64_t, ManifestDigest> manifests;  // every stored version
   };
 
-  std::map<std::string, Channel> channels_;
+  std::map<std::string, Channel, std::less<>> channels_;  // found by a poll's views
   std::vector<RootRecord> roots_;
   std::map<std::string, FloorRecord> floors_;
   std::vector<PinRecord> pins_;

@@ -1,6 +1,7 @@
 #include "server/domain/ring.h"
 
 #include <cstring>
+#include <initializer_list>
 
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
@@ -44,19 +45,31 @@ absl::Status ValidateRingPolicy(const RingPolicy& policy) {
   return absl::OkStatus();
 }
 
-int BucketOf(absl::string_view seed, absl::string_view agent_id) {
-  // A cryptographic hash keeps buckets stable across processes, builds and
-  // platforms (absl::Hash is salted per process) and uniform for any id scheme.
-  const std::string digest = Sha256(absl::StrCat(seed, ":", agent_id));
+namespace {
+
+// BucketOfDigest is the bucket of SHA-256(parts...): the first 8 bytes, big-endian, modulo
+// the bucket count. A cryptographic hash keeps buckets stable across processes, builds and
+// platforms (absl::Hash is salted per process) and uniform for any id scheme. Every poll
+// places its agent, so this allocates nothing.
+int BucketOfDigest(std::initializer_list<absl::string_view> parts) {
+  unsigned char digest[32];
+  Sha256Of(parts, digest);
   uint64_t value = 0;
   for (int i = 0; i < 8; ++i) {
-    value = (value << 8) | static_cast<unsigned char>(digest[i]);
+    value = (value << 8) | digest[i];
   }
   return static_cast<int>(value % kBucketCount);
 }
 
+}  // namespace
+
+int BucketOf(absl::string_view seed, absl::string_view agent_id) {
+  return BucketOfDigest({seed, ":", agent_id});
+}
+
 int WaveBucket(absl::string_view seed, absl::string_view agent_id) {
-  return BucketOf(absl::StrCat(seed, "/wave"), agent_id);
+  // The bucket of the seed "<seed>/wave".
+  return BucketOfDigest({seed, "/wave", ":", agent_id});
 }
 
 double WavePosition(absl::string_view seed, absl::string_view agent_id) {

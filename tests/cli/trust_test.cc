@@ -13,6 +13,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <tuple>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -21,6 +23,7 @@
 #include "cli/signing.h"
 #include "common/dsse.h"
 #include "common/ed25519.h"
+#include "ringwarden/v1/trust.pb.h"
 #include "tests/cli/fake_admin_service.h"
 #include "tests/cli/test_util.h"
 
@@ -568,6 +571,65 @@ void ExpectInspectGolden(const std::string& name, const InspectRequest& request)
   ExpectGolden(name + ".txt", table.str());
   ExpectGolden(name + ".json", json_out.str());
   EXPECT_EQ(json_out.str().find('\n'), json_out.str().size() - 1);
+}
+
+// A payload written into a reused buffer, through the message kept per thread, is the
+// statement of its own Assignment alone: nothing of a larger statement before it remains.
+TEST(AssignmentPayloadTest, ReusedBuffersCarryNothingOfTheStatementBefore) {
+  auto statement = [](int channels, bool revoked, bool stop) {
+    Assignment a;
+    a.agent_id = absl::StrCat("agent-with-a-longer-id-", channels);
+    a.ring = channels % 2 ? "canary" : "broad";
+    a.emergency_stop = stop;
+    a.root_version = channels + 1;
+    for (int i = 0; i < channels; ++i) {
+      AssignedChannel c;
+      c.channel = absl::StrCat("rules.channel-", i);
+      c.version = 10 + i;
+      c.manifest_sha256 = std::string(64, static_cast<char>('a' + i));
+      c.size = 1000 * (i + 1);
+      c.rollback = i == 1;
+      if (revoked) c.revoked_versions = {1, 2, 3 + i};
+      a.channels.push_back(c);
+    }
+    return a;
+  };
+  // The payload as a fresh message serializes it.
+  auto fresh = [](const Assignment& a, int64_t sequence, absl::Time issued, absl::Time expires) {
+    ::ringwarden::v1::AssignmentStatement m;
+    m.set_agent_id(a.agent_id);
+    m.set_ring(a.ring);
+    m.set_sequence(sequence);
+    m.set_issued_unix_ms(absl::ToUnixMillis(issued));
+    m.set_expires_unix_ms(absl::ToUnixMillis(expires));
+    for (const AssignedChannel& c : a.channels) {
+      ::ringwarden::v1::AssignedChannel* out = m.add_channels();
+      out->set_channel(c.channel);
+      out->set_version(c.version);
+      out->set_manifest_sha256(c.manifest_sha256);
+      out->set_size(c.size);
+      for (int64_t v : c.revoked_versions) out->add_revoked_versions(v);
+      out->set_rollback(c.rollback);
+    }
+    m.set_emergency_stop(a.emergency_stop);
+    m.set_root_version(a.root_version);
+    return m.SerializeAsString();
+  };
+  const absl::Time issued = absl::FromUnixSeconds(1'800'000'000);
+  std::string buffer = "left over from before";
+  int64_t sequence = 1;
+  for (const auto& [channels, revoked, stop] :
+       std::vector<std::tuple<int, bool, bool>>{{3, true, true},
+                                                {1, false, false},
+                                                {0, false, true},
+                                                {2, true, false},
+                                                {3, false, false}}) {
+    const Assignment a = statement(channels, revoked, stop);
+    AssignmentPayloadInto(a, sequence, issued, issued + absl::Hours(1), buffer);
+    EXPECT_EQ(buffer, fresh(a, sequence, issued, issued + absl::Hours(1))) << channels;
+    EXPECT_EQ(AssignmentPayload(a, sequence, issued, issued + absl::Hours(1)), buffer);
+    ++sequence;
+  }
 }
 
 TEST(InspectGoldenTest, RootRotation) {

@@ -6,6 +6,7 @@
 #include <random>
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "gtest/gtest.h"
 
@@ -13,6 +14,41 @@ namespace ringwarden {
 namespace {
 
 // Known answers from FIPS 180-2 appendix B and common reference values.
+TEST(Sha256Test, DigestOfPartsIsTheDigestOfTheirConcatenation) {
+  std::mt19937 gen(7);
+  for (int round = 0; round < 200; ++round) {
+    std::string whole(gen() % 300, '\0');
+    for (char& c : whole) c = static_cast<char>(gen());
+    // Three parts at random cuts, any of them possibly empty.
+    size_t a = whole.empty() ? 0 : gen() % (whole.size() + 1);
+    size_t b = whole.empty() ? 0 : gen() % (whole.size() + 1);
+    if (a > b) std::swap(a, b);
+    const absl::string_view v(whole);
+    unsigned char digest[32];
+    Sha256Of({v.substr(0, a), v.substr(a, b - a), v.substr(b)}, digest);
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(digest), 32), Sha256(whole));
+  }
+  unsigned char empty[32];
+  Sha256Of({}, empty);
+  EXPECT_EQ(absl::BytesToHexString(std::string(reinterpret_cast<const char*>(empty), 32)),
+            Sha256Hex(""));
+}
+
+TEST(Sha256Test, HexEqualsAcceptsOnlyTheExactLowercaseDigest) {
+  const std::string hex = Sha256Hex("abc");
+  EXPECT_TRUE(Sha256HexEquals("abc", hex));
+  EXPECT_FALSE(Sha256HexEquals("abd", hex));
+  EXPECT_FALSE(Sha256HexEquals("abc", absl::AsciiStrToUpper(hex)));
+  EXPECT_FALSE(Sha256HexEquals("abc", hex.substr(0, 63)));
+  EXPECT_FALSE(Sha256HexEquals("abc", hex + "0"));
+  EXPECT_FALSE(Sha256HexEquals("abc", ""));
+  for (size_t i = 0; i < hex.size(); ++i) {
+    std::string off = hex;
+    off[i] = off[i] == '0' ? '1' : '0';
+    EXPECT_FALSE(Sha256HexEquals("abc", off)) << i;
+  }
+}
+
 TEST(Sha256Test, EmptyInput) {
   EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }

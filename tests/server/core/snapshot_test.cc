@@ -217,6 +217,24 @@ TEST_F(SnapshotTest, ReadersRacingRefreshesNeverSeeAnOlderSnapshotThanTheyHaveSe
   EXPECT_EQ(backwards.load(), 0);
 }
 
+TEST_F(SnapshotTest, AChannelNamedTwiceInAPollRunsTheVersionNamedLast) {
+  Pin("group", "payments", "1");
+  std::shared_ptr<const AssignmentSnapshot> snapshot = snapshots_.Current();
+  const AgentIdentity agent{"host-1", {{"group", "payments"}}};
+  auto rollback = [&](std::initializer_list<AssignmentSnapshot::CurrentVersion> current) {
+    std::vector<ChannelAnswer> answers =
+        snapshot->Resolve(agent, snapshot->RingOf(agent), current, {kChannel});
+    EXPECT_EQ(answers.size(), 1u);
+    return !answers.empty() && answers[0].assignment.rollback;
+  };
+  // Pinned to 1: an agent on 3 rolls back, one on 1 does not.
+  EXPECT_TRUE(rollback({{kChannel, 3}}));
+  EXPECT_FALSE(rollback({{kChannel, 1}}));
+  EXPECT_TRUE(rollback({{kChannel, 1}, {kChannel, 3}}));
+  EXPECT_FALSE(rollback({{kChannel, 3}, {kChannel, 1}}));
+  EXPECT_FALSE(rollback({{"rules.other", 3}, {kChannel, 1}, {"rules.unknown", 3}}));
+}
+
 TEST_F(SnapshotTest, UnknownChannelsAreLeftOutOfTheAnswer) {
   std::vector<ChannelAnswer> answers = snapshots_.Current()->Resolve(
       AgentIdentity{"host-1", {}}, Ring::kBroad, {}, {"rules.unknown", kChannel});

@@ -36,6 +36,17 @@ TEST(RingTest, KnownBucketDoesNotDrift) {
   EXPECT_EQ(BucketOf("ringwarden", "host-1"), 3588);
 }
 
+TEST(RingTest, KnownWaveBucketDoesNotDrift) {
+  // The wave bucket is the bucket under the seed "<seed>/wave":
+  // printf 'ringwarden/wave:host-1' | sha256sum, the first 8 bytes big-endian mod 10000.
+  EXPECT_EQ(WaveBucket("ringwarden", "host-1"), 5419);
+  EXPECT_EQ(WaveBucket("fleet-7", "agent-42"), 3410);
+  for (int i = 0; i < 1000; ++i) {
+    const std::string id = absl::StrCat("agent-", i);
+    EXPECT_EQ(WaveBucket("ringwarden", id), BucketOf("ringwarden/wave", id)) << id;
+  }
+}
+
 TEST(RingTest, PercentagesHoldOver100kIds) {
   RingPolicy policy;  // canary 1%, early 10%, broad 89%
   std::array<int, kRingCount> counts{};
