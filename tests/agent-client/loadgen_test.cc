@@ -167,6 +167,24 @@ TEST_F(LoadGenTest, TheTimelineCountsEachAnsweredCallInTheSliceItWasDueIn) {
   EXPECT_EQ(untimed->ToJson().find("timeline"), std::string::npos);
 }
 
+TEST_F(LoadGenTest, AnEchoThatWorksPerCallAnswersNoSoonerThanItsWork) {
+  EchoOptions echo;
+  echo.busy = absl::Milliseconds(3);
+  Serve(echo);
+  LoadOptions o = Options(10);
+  o.heartbeats = false;
+  LoadGenerator gen(o);
+  gen.UseUnenrolledIds();
+
+  absl::StatusOr<LoadResult> r = gen.ClosedLoop(1, absl::Milliseconds(100));
+
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_GT(r->ok, 0);
+  // One call at a time, each spending 3 ms of its thread's CPU before answering.
+  EXPECT_GE(r->p50_us, 3000);
+  EXPECT_LE(r->ok, 34);
+}
+
 TEST_F(LoadGenTest, RefusalsAreCountedByCodeAndAsMisses) {
   EchoOptions echo;
   echo.refuse = grpc::StatusCode::UNAVAILABLE;
