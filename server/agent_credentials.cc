@@ -142,8 +142,12 @@ absl::StatusOr<PresentedCredential> VerifyAgentToken(absl::string_view token,
   thread_local std::string mac;
   thread_local std::string json;
   const std::array<unsigned char, 32> want = HmacSha256(secret, body);
-  if (!absl::WebSafeBase64Unescape(token.substr(dot + 1), &mac) || mac.size() != want.size() ||
-      CRYPTO_memcmp(mac.data(), want.data(), want.size()) != 0) {
+  const bool mac_holds = absl::WebSafeBase64Unescape(token.substr(dot + 1), &mac) &&
+                         mac.size() == want.size() &&
+                         CRYPTO_memcmp(mac.data(), want.data(), want.size()) == 0;
+  // The buffer outlives the call: the credential's MAC is not left in it.
+  OPENSSL_cleanse(mac.data(), mac.size());
+  if (!mac_holds) {
     return invalid();
   }
   TokenClaims claims;

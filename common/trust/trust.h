@@ -133,12 +133,14 @@ struct Assignment {
 std::string AssignmentPayload(const Assignment& a);
 // AssignmentPayload with the terms given instead of a's own: the payload of the statement
 // that states what `a` states under another sequence, issue and expiry time.
-// AssignmentPayloadInto writes that payload to `out`, reusing `out`'s storage and a message
-// kept per thread: a poll that checks a held statement allocates nothing for it.
-void AssignmentPayloadInto(const Assignment& a, int64_t sequence, absl::Time issued,
-                           absl::Time expires, std::string& out);
 std::string AssignmentPayload(const Assignment& a, int64_t sequence, absl::Time issued,
                               absl::Time expires);
+// AssignmentPayloadInto writes that payload to `out`, reusing `out`'s storage and a message
+// kept per thread: a poll that checks a held statement allocates nothing for it. The message
+// keeps the capacity of the largest statement its thread built (at most kMaxChannelsPerPoll
+// channels, with the catalog's revoked versions).
+void AssignmentPayloadInto(const Assignment& a, int64_t sequence, absl::Time issued,
+                           absl::Time expires, std::string& out);
 // SignAssignment signs AssignmentPayload(a) with the server key.
 absl::StatusOr<std::string> SignAssignment(const Assignment& a, const Ed25519PrivateKey& key);
 // VerifyAssignment checks signature (root's server role, threshold), payload

@@ -153,7 +153,8 @@ TEST_F(LoadGenTest, TheTimelineCountsEachAnsweredCallInTheSliceItWasDueIn) {
   for (const LoadResult::Slice& slice : r->timeline) {
     EXPECT_EQ(slice.calls, 20);
     EXPECT_GE(slice.p50_us, 120000);
-    EXPECT_GE(slice.max_us, slice.p50_us);
+    EXPECT_GE(slice.max_us, 120000);
+    EXPECT_LT(slice.max_us, 10'000'000);
   }
   EXPECT_NE(r->ToJson().find("\"timeline\":[[20,"), std::string::npos) << r->ToJson();
 

@@ -13,7 +13,6 @@
 namespace ringwarden {
 namespace {
 
-// Known answers from FIPS 180-2 appendix B and common reference values.
 TEST(Sha256Test, DigestOfPartsIsTheDigestOfTheirConcatenation) {
   std::mt19937 gen(7);
   for (int round = 0; round < 200; ++round) {
@@ -49,6 +48,7 @@ TEST(Sha256Test, HexEqualsAcceptsOnlyTheExactLowercaseDigest) {
   }
 }
 
+// Known answers from FIPS 180-2 appendix B and common reference values.
 TEST(Sha256Test, EmptyInput) {
   EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
