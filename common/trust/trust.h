@@ -137,8 +137,8 @@ std::string AssignmentPayload(const Assignment& a, int64_t sequence, absl::Time 
                               absl::Time expires);
 // AssignmentPayloadInto writes that payload to `out`, reusing `out`'s storage and a message
 // kept per thread: a poll that checks a held statement allocates nothing for it. The message
-// keeps the capacity of the largest statement its thread built (at most kMaxChannelsPerPoll
-// channels, with the catalog's revoked versions).
+// keeps the capacity of the largest statement its thread built (the channels a poll was
+// answered for, with their revoked versions).
 void AssignmentPayloadInto(const Assignment& a, int64_t sequence, absl::Time issued,
                            absl::Time expires, std::string& out);
 // SignAssignment signs AssignmentPayload(a) with the server key.
