@@ -26,13 +26,7 @@ void Check(int ok) {
   }
 }
 
-void Digest(absl::string_view data, unsigned char out[32]) {
-  SHA256_CTX ctx;
-  Check(SHA256_Init(&ctx));
-  Check(SHA256_Update(&ctx, data.data(), data.size()));
-  Check(SHA256_Final(out, &ctx));
-  OPENSSL_cleanse(&ctx, sizeof(ctx));
-}
+void Digest(absl::string_view data, unsigned char out[32]) { Sha256Of({data}, out); }
 
 }  // namespace
 

@@ -31,12 +31,18 @@ absl::Status InField(const absl::Status& status, absl::string_view field) {
   return absl::Status(status.code(), absl::StrCat(field, ": ", status.message()));
 }
 
-absl::Status ValidateChannelVersion(const v1::ChannelVersion& cv, absl::string_view field) {
+// ValidateChannelVersion checks entry `index` of the repeated field `field`. Every poll checks
+// its versions, so the entry's name is spelled out only when it is refused.
+absl::Status ValidateChannelVersion(const v1::ChannelVersion& cv, absl::string_view field,
+                                    int index) {
   if (cv.version() < 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat(field, ".version: channel versions must be >= 0"));
+        absl::StrCat(field, "[", index, "].version: channel versions must be >= 0"));
   }
-  return InField(ValidateChannelName(cv.channel()), absl::StrCat(field, ".channel"));
+  if (absl::Status name = ValidateChannelName(cv.channel()); !name.ok()) {
+    return InField(name, absl::StrCat(field, "[", index, "].channel"));
+  }
+  return absl::OkStatus();
 }
 
 // ValidateVersions checks a repeated ChannelVersion field: at most
@@ -49,11 +55,7 @@ absl::Status ValidateVersions(
                                                    " entries; at most ", kMaxVersionsPerEvent));
   }
   for (int i = 0; i < versions.size(); ++i) {
-    // The field's name is spelled out only for an entry that is refused.
-    if (versions[i].version() >= 0 && ValidateChannelName(versions[i].channel()).ok()) {
-      continue;
-    }
-    RETURN_IF_ERROR(ValidateChannelVersion(versions[i], absl::StrCat(field, "[", i, "]")));
+    RETURN_IF_ERROR(ValidateChannelVersion(versions[i], field, i));
   }
   return absl::OkStatus();
 }

@@ -261,7 +261,8 @@ struct LoadGenerator::Impl {
     }
   }
 
-  LoadResult Summarize(Run& run, absl::Time started) {
+  LoadResult Summarize(Run& run) {
+    const absl::Time started = run.started;
     LoadResult r;
     r.calls = run.calls.load();
     r.ok = run.ok.load();
@@ -489,7 +490,7 @@ absl::StatusOr<LoadResult> LoadGenerator::ClosedLoop(int concurrency, absl::Dura
   }
   absl::SleepFor(duration);
   impl_->Drain(run);
-  return impl_->Summarize(run, started);
+  return impl_->Summarize(run);
 }
 
 absl::StatusOr<LoadResult> LoadGenerator::WarmUp(int concurrency) {
@@ -518,7 +519,7 @@ absl::StatusOr<LoadResult> LoadGenerator::WarmUp(int concurrency) {
         &run));
   }
   impl_->options.heartbeats = heartbeats;
-  return impl_->Summarize(run, started);
+  return impl_->Summarize(run);
 }
 
 absl::StatusOr<LoadResult> LoadGenerator::OpenLoop(double calls_per_second,
@@ -565,7 +566,7 @@ absl::StatusOr<LoadResult> LoadGenerator::OpenLoop(double calls_per_second,
     impl_->Start(shared, item, due);
   }
   impl_->Drain(run);
-  return impl_->Summarize(run, started);
+  return impl_->Summarize(run);
 }
 
 std::string LoadResult::ToLine() const {
