@@ -281,6 +281,14 @@ TEST_F(AgentServiceTest, AHeldStatementThatStatesAnythingElseIsSignedAnew) {
   EXPECT_TRUE(signed_anew(HeldOf(*a)));
 }
 
+TEST_F(AgentServiceTest, ANegativeCurrentVersionIsRefusedNamingTheEntry) {
+  absl::StatusOr<v1::GetAssignmentResponse> resp = Poll(-1);
+  EXPECT_EQ(resp.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(resp.status().message()),
+              ::testing::HasSubstr("current[0].version: channel versions must be >= 0"));
+  EXPECT_TRUE(Poll(0).ok());
+}
+
 TEST_F(AgentServiceTest, AMalformedHeldStatementIsRefusedNamingTheField) {
   absl::StatusOr<v1::GetAssignmentResponse> first = Poll(1);
   ASSERT_TRUE(first.ok()) << first.status();
