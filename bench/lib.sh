@@ -5,7 +5,9 @@
 # restart it on the same database. It sets:
 #   work    a temporary directory, removed on exit with the cluster and the server
 #   db      the server's database (libpq conninfo)
-#   server  host:port of the server (plaintext, --insecure, on loopback)
+#   server  host:port of the server (plaintext, --insecure, on loopback; with bench_tls=1 set
+#           before bench_start_server: TLS with a throwaway PKI made by deploy/tls.sh in
+#           ${work}/tls, agents identified by the client certificates the server issues)
 #   enroll  an enrollment token for 100,000 agents
 root=$(pwd)
 work=$(mktemp -d /tmp/ringwarden-bench.XXXXXX)
@@ -40,8 +42,13 @@ bench_start_server() {
   local token
   token=$(./build/server/ringwarden-server bootstrap-admin --database "${db}" --name bench \
     --ttl 1h 2>/dev/null)
+  local ringctl_tls=(--insecure)
+  if [[ "${bench_tls:-0}" == 1 ]]; then
+    ./deploy/tls.sh "${work}/tls" >/dev/null
+    ringctl_tls=(--ca "${work}/tls/server-ca.crt")
+  fi
   bench_run_server "$@"
-  enroll=$(RINGWARDEN_TOKEN="${token}" ./build/cli/ringctl --server "${server}" --insecure \
+  enroll=$(RINGWARDEN_TOKEN="${token}" ./build/cli/ringctl --server "${server}" "${ringctl_tls[@]}" \
     enroll-token create --max-uses 100000 --ttl 1h --description "${name}" -o json |
     grep -o '"token": *"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/')
   [[ -n "${enroll}" ]] || { echo "${name}: no enrollment token" >&2; return 1; }
@@ -51,9 +58,14 @@ bench_start_server() {
 # server_cpu set, pinned to that CPU.
 bench_run_server() {
   rm -f "${work}/port"
+  local transport=(--insecure)
+  if [[ "${bench_tls:-0}" == 1 ]]; then
+    transport=(--tls-cert "${work}/tls/server.crt" --tls-key "${work}/tls/server.key"
+      --client-ca "${work}/tls/agent-ca.crt" --agent-ca-key "${work}/tls/agent-ca.key")
+  fi
   ${server_cpu:+taskset -c "${server_cpu}"} ./build/server/ringwarden-server --database "${db}" --listen 127.0.0.1:0 \
     --port-file "${work}/port" --root "${work}/root.json" --server-key "${work}/server.pem" \
-    --insecure --metrics-listen "${metrics_listen:-}" "$@" 2>>"${work}/server.log" &
+    "${transport[@]}" --metrics-listen "${metrics_listen:-}" "$@" 2>>"${work}/server.log" &
   server_pid=$!
   for _ in $(seq 1 600); do
     [[ -s "${work}/port" ]] && break

@@ -1,12 +1,32 @@
 #include "agent-client/sim/echo_service.h"
 
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <time.h>
 
 #include <string>
+#include <vector>
+
+#include "common/pki.h"
 
 namespace ringwarden::agent {
 
 namespace v1 = ::ringwarden::v1;
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> EchoServerCredentials(const EchoTls& tls) {
+  if (tls.cert_pem.empty() || tls.key_pem.empty() || tls.client_ca_pem.empty()) {
+    return absl::InvalidArgumentError(
+        "echo TLS needs a certificate, its key and the CA of client certificates");
+  }
+  auto provider = std::make_shared<grpc::experimental::StaticDataCertificateProvider>(
+      tls.client_ca_pem,
+      std::vector<grpc::experimental::IdentityKeyCertPair>{{tls.key_pem, tls.cert_pem}});
+  grpc::experimental::TlsServerCredentialsOptions options(provider);
+  options.watch_root_certs();
+  options.watch_identity_key_cert_pairs();
+  options.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  return grpc::experimental::TlsServerCredentials(options);
+}
 
 EchoAgentService::EchoAgentService(EchoOptions options) : options_(options) {
   reply_.set_ring("broad");
@@ -99,6 +119,14 @@ grpc::ServerUnaryReactor* EchoAgentService::GetAssignment(grpc::CallbackServerCo
                                       "Bearer echo-" + request->agent_id()) {
       ++polls_with_credential_;
     }
+    // gRPC names a peer by its verified certificate's subject alternative names.
+    const std::string spiffe_id = AgentSpiffeId(request->agent_id());
+    for (const grpc::string_ref& name : ctx->auth_context()->GetPeerIdentity()) {
+      if (std::string(name.data(), name.size()) == spiffe_id) {
+        ++polls_with_own_certificate_;
+        break;
+      }
+    }
   }
   *response = reply_;
   return Answer(ctx);
@@ -112,6 +140,11 @@ size_t EchoAgentService::distinct_pollers() const {
 int64_t EchoAgentService::polls_naming_held() const {
   absl::MutexLock lock(&record_mu_);
   return polls_naming_held_;
+}
+
+int64_t EchoAgentService::polls_with_own_certificate() const {
+  absl::MutexLock lock(&record_mu_);
+  return polls_with_own_certificate_;
 }
 
 int64_t EchoAgentService::polls_with_credential() const {

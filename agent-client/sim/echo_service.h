@@ -8,10 +8,12 @@
 #include <grpcpp/grpcpp.h>
 
 #include <deque>
+#include <memory>
 #include <string>
 #include <thread>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "ringwarden/v1/agent.grpc.pb.h"
@@ -28,6 +30,16 @@ struct EchoOptions {
   bool record = false;  // keep the agent ids and credentials of polls (tests)
 };
 
+// EchoTls is the echo's TLS, PEM texts: it serves TLS the way ringwarden-server does (gRPC's
+// TLS credentials), asking for a client certificate and verifying it against `client_ca` when
+// one is given, so that agents calling with their certificates cost it what they cost the
+// server's TLS.
+struct EchoTls {
+  std::string cert_pem, key_pem, client_ca_pem;
+};
+// EchoServerCredentials: INVALID_ARGUMENT when a PEM is missing.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> EchoServerCredentials(const EchoTls& tls);
+
 class EchoAgentService final : public ::ringwarden::v1::AgentService::CallbackService {
  public:
   explicit EchoAgentService(EchoOptions options);
@@ -43,10 +55,12 @@ class EchoAgentService final : public ::ringwarden::v1::AgentService::CallbackSe
       grpc::CallbackServerContext* ctx, const ::ringwarden::v1::ReportTelemetryRequest* request,
       ::ringwarden::v1::ReportTelemetryResponse* response) override;
 
-  // With `record`: the distinct agents that polled, the polls that carried a credential, and
-  // those that named a held statement.
+  // With `record`: the distinct agents that polled, the polls that carried a credential, those
+  // that came over a connection whose verified client certificate names the polling agent,
+  // and those that named a held statement.
   size_t distinct_pollers() const;
   int64_t polls_with_credential() const;
+  int64_t polls_with_own_certificate() const;
   int64_t polls_naming_held() const;
 
  private:
@@ -62,6 +76,7 @@ class EchoAgentService final : public ::ringwarden::v1::AgentService::CallbackSe
   mutable absl::Mutex record_mu_;
   absl::flat_hash_set<std::string> pollers_ ABSL_GUARDED_BY(record_mu_);
   int64_t polls_with_credential_ ABSL_GUARDED_BY(record_mu_) = 0;
+  int64_t polls_with_own_certificate_ ABSL_GUARDED_BY(record_mu_) = 0;
   int64_t polls_naming_held_ ABSL_GUARDED_BY(record_mu_) = 0;
   std::thread delayer_;
 };

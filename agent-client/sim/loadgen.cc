@@ -14,12 +14,14 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "common/dsse.h"
+#include "common/pki.h"
 #include "common/sha256.h"
 #include "ringwarden/v1/agent.grpc.pb.h"
 #include "ringwarden/v1/trust.pb.h"
@@ -44,6 +46,13 @@ absl::Status ValidateLoadOptions(const LoadOptions& o) {
   if (o.late_after <= absl::ZeroDuration()) return refuse("--late-after must be positive");
   if (o.timeline_slice < absl::ZeroDuration()) return refuse("--timeline-ms must not be negative");
   if (o.id_prefix.empty()) return refuse("the agent id prefix must not be empty");
+  if (!o.tls_ca_pem.empty() && o.agents > kMaxTlsAgents) {
+    return refuse(absl::StrCat("over TLS each agent holds its own connection: --agents must be 1..",
+                               kMaxTlsAgents));
+  }
+  if (o.tls_ca_pem.empty() && !o.tls_server_name.empty()) {
+    return refuse("--server-name needs --ca (TLS)");
+  }
   return absl::OkStatus();
 }
 
@@ -90,6 +99,9 @@ struct LoadGenerator::Impl {
   std::vector<std::unique_ptr<v1::AgentService::Stub>> stubs;
   std::vector<std::string> ids;
   std::vector<std::string> credentials;  // "Bearer <token>", or empty
+  // Over TLS: each agent's key and certificate chain, and its own connection.
+  std::vector<std::string> keys, certificates;
+  std::vector<std::unique_ptr<v1::AgentService::Stub>> agent_stubs;
   std::unique_ptr<std::atomic<int64_t>[]> batch_seq;
   bool ready = false;
 
@@ -99,8 +111,7 @@ struct LoadGenerator::Impl {
       for (int i = 0; i < options.connections; ++i) {
         grpc::ChannelArguments args;
         args.SetInt("grpc.channel_id", i);  // a TCP connection per channel
-        channels.push_back(
-            grpc::CreateCustomChannel(options.server, grpc::InsecureChannelCredentials(), args));
+        channels.push_back(Connect(args, "", ""));
       }
     }
     for (const auto& c : channels) {
@@ -111,6 +122,10 @@ struct LoadGenerator::Impl {
       ids.push_back(absl::StrCat(options.id_prefix, i));
     }
     credentials.assign(ids.size(), "");
+    if (tls()) {
+      keys.assign(ids.size(), "");
+      certificates.assign(ids.size(), "");
+    }
     held.resize(ids.size());
     // Batch numbers only grow, across runs too: start from the clock.
     batch_seq.reset(new std::atomic<int64_t>[ids.size()]);
@@ -120,7 +135,47 @@ struct LoadGenerator::Impl {
     }
   }
 
-  v1::AgentService::Stub& StubFor(size_t agent) { return *stubs[agent % stubs.size()]; }
+  bool tls() const { return !options.tls_ca_pem.empty(); }
+
+  // EnrollStub: enrollment goes over the shared connections (over TLS without a client
+  // certificate: the agent has none yet).
+  v1::AgentService::Stub& EnrollStub(size_t agent) { return *stubs[agent % stubs.size()]; }
+
+  // Connect opens a channel to the server: plaintext, or over TLS presenting `cert_chain`
+  // (none when empty).
+  std::shared_ptr<grpc::Channel> Connect(grpc::ChannelArguments& args, const std::string& key,
+                                         const std::string& cert_chain) const {
+    if (!tls()) {
+      return grpc::CreateCustomChannel(options.server, grpc::InsecureChannelCredentials(), args);
+    }
+    if (!options.tls_server_name.empty()) {
+      args.SetSslTargetNameOverride(options.tls_server_name);
+    }
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = options.tls_ca_pem;
+    ssl.pem_private_key = key;
+    ssl.pem_cert_chain = cert_chain;
+    return grpc::CreateCustomChannel(options.server, grpc::SslCredentials(ssl), args);
+  }
+
+  // ConnectAgents gives each agent its own connection presenting its certificate (over TLS).
+  void ConnectAgents() {
+    agent_stubs.clear();
+    if (!tls()) {
+      return;
+    }
+    agent_stubs.reserve(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      grpc::ChannelArguments args;
+      args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // not shared with another agent's
+      agent_stubs.push_back(v1::AgentService::NewStub(Connect(args, keys[i], certificates[i])));
+    }
+  }
+
+  // StubFor: the agent's own connection over TLS, else one of the shared ones.
+  v1::AgentService::Stub& StubFor(size_t agent) {
+    return agent_stubs.empty() ? *stubs[agent % stubs.size()] : *agent_stubs[agent];
+  }
 
   // Start begins item `item` of the sequence (agent item/2, poll then heartbeat; or agent
   // `item` polling only), due at `due`.
@@ -321,6 +376,17 @@ absl::Status LoadGenerator::Enroll() {
     return valid;
   }
   Impl& impl = *impl_;
+  // Over TLS each agent makes its own key first; the CSR over it is what it enrolls with.
+  std::vector<std::string> csrs(impl.tls() ? impl.ids.size() : 0);
+  for (size_t i = 0; i < csrs.size(); ++i) {
+    absl::StatusOr<AgentKeyRequest> key = MakeAgentKeyRequest(impl.ids[i]);
+    if (!key.ok()) {
+      return absl::InternalError(
+          absl::StrCat("cannot make a key for ", impl.ids[i], ": ", key.status().message()));
+    }
+    impl.keys[i] = std::move(key->private_key_pem);
+    csrs[i] = std::move(key->csr_pem);
+  }
   std::vector<size_t> pending(impl.ids.size());
   for (size_t i = 0; i < pending.size(); ++i) {
     pending[i] = i;
@@ -348,7 +414,7 @@ absl::Status LoadGenerator::Enroll() {
     // Launch starts the round's next enrollment, if any; each answer launches the next.
     std::shared_ptr<std::function<void()>> launch = std::make_shared<std::function<void()>>();
     std::weak_ptr<std::function<void()>> weak_launch = launch;
-    *launch = [&impl, round, weak_launch] {
+    *launch = [&impl, &csrs, round, weak_launch] {
       size_t index;
       {
         absl::MutexLock lock(&round->mu);
@@ -364,29 +430,37 @@ absl::Status LoadGenerator::Enroll() {
       e->req.set_enrollment_token(impl.options.enrollment_token);
       e->req.set_hostname(impl.ids[e->agent]);
       std::shared_ptr<std::function<void()>> next = weak_launch.lock();
-      impl.StubFor(e->agent).async()->Enroll(
-          &e->ctx, &e->req, &e->resp, [&impl, round, e, next](grpc::Status s) {
-            const bool enrolled = s.ok() && !e->resp.agent_token().empty();
-            if (enrolled) {
-              // Each agent is written by its own callback only.
-              impl.credentials[e->agent] = absl::StrCat("Bearer ", e->resp.agent_token());
-            }
-            const size_t agent = e->agent;
-            const std::string error =
-                s.ok() ? "the server sent no bearer credential (is it --insecure?)"
-                       : s.error_message();
-            delete e;
-            if (next != nullptr) {
-              (*next)();
-            }
-            absl::MutexLock lock(&round->mu);
-            if (!enrolled) {
-              round->failed.push_back(agent);
-              round->last_error = error;
-            }
-            ++round->done;
-            round->cv.SignalAll();
-          });
+      if (impl.tls()) {
+        e->req.set_csr_pem(csrs[e->agent]);
+      }
+      auto done = [&impl, round, e, next](grpc::Status s) {
+        const bool tls = impl.tls();
+        const bool enrolled =
+            s.ok() && !(tls ? e->resp.certificate_pem() : e->resp.agent_token()).empty();
+        // Each agent is written by its own callback only.
+        if (enrolled && tls) {
+          impl.certificates[e->agent] = e->resp.certificate_pem();
+        } else if (enrolled) {
+          impl.credentials[e->agent] = absl::StrCat("Bearer ", e->resp.agent_token());
+        }
+        const size_t agent = e->agent;
+        const std::string error =
+            !s.ok() ? s.error_message()
+            : tls   ? "the server sent no certificate (is it serving TLS with an agent CA?)"
+                    : "the server sent no bearer credential (is it --insecure?)";
+        delete e;
+        if (next != nullptr) {
+          (*next)();
+        }
+        absl::MutexLock lock(&round->mu);
+        if (!enrolled) {
+          round->failed.push_back(agent);
+          round->last_error = error;
+        }
+        ++round->done;
+        round->cv.SignalAll();
+      };
+      impl.EnrollStub(e->agent).async()->Enroll(&e->ctx, &e->req, &e->resp, std::move(done));
     };
     const size_t initial = std::min<size_t>(impl.options.enroll_concurrency, pending.size());
     for (size_t i = 0; i < initial; ++i) {
@@ -403,6 +477,7 @@ absl::Status LoadGenerator::Enroll() {
     return absl::UnavailableError(absl::StrCat(pending.size(), " agents could not enroll (",
                                                impl.ids[pending.front()], "): ", last_error));
   }
+  impl.ConnectAgents();
   impl.ready = true;
   return absl::OkStatus();
 }
@@ -413,6 +488,11 @@ absl::Status LoadGenerator::SaveCredentials(const std::string& path) const {
   }
   std::string text;
   for (size_t i = 0; i < impl_->ids.size(); ++i) {
+    if (impl_->tls()) {
+      absl::StrAppend(&text, impl_->ids[i], " ", absl::Base64Escape(impl_->keys[i]), " ",
+                      absl::Base64Escape(impl_->certificates[i]), "\n");
+      continue;
+    }
     const std::string& credential = impl_->credentials[i];
     absl::StrAppend(&text, impl_->ids[i], " ", absl::StripPrefix(credential, "Bearer "), "\n");
   }
@@ -429,28 +509,46 @@ absl::Status LoadGenerator::SaveCredentials(const std::string& path) const {
 }
 
 absl::Status LoadGenerator::LoadCredentials(const std::string& path) {
+  if (absl::Status valid = ValidateLoadOptions(impl_->options); !valid.ok()) {
+    return valid;
+  }
   std::ifstream in(path);
   if (!in) {
     return absl::NotFoundError(absl::StrCat("cannot read ", path));
   }
-  std::vector<std::string> credentials;
+  const bool tls = impl_->tls();
+  std::vector<std::string> credentials, keys, certificates;
   std::string line;
   while (std::getline(in, line)) {
     const size_t n = credentials.size();
     std::vector<std::string> fields = absl::StrSplit(line, ' ');
-    if (n >= impl_->ids.size() || fields.size() != 2 || fields[0] != impl_->ids[n] ||
-        fields[1].empty() || fields[1].size() > 4096) {
+    // Over TLS: the key and certificate chain, each a few kilobytes of PEM in base64.
+    std::string key, chain;
+    const bool holds =
+        n < impl_->ids.size() && fields.size() == (tls ? 3u : 2u) && fields[0] == impl_->ids[n] &&
+        !fields[1].empty() && fields[1].size() <= (tls ? 16384u : 4096u) &&
+        (!tls || (fields[2].size() <= 16384 && absl::Base64Unescape(fields[1], &key) &&
+                  absl::Base64Unescape(fields[2], &chain) && !key.empty() && !chain.empty()));
+    if (!holds) {
       return absl::InvalidArgumentError(absl::StrCat(
           path, ":", n + 1, ": expected \"", n < impl_->ids.size() ? impl_->ids[n] : "",
-          " <token>\" (the agents of this --agents and --id-prefix, in order)"));
+          tls ? " <key> <certificate>\" (base64 PEM; " : " <token>\" (",
+          "the agents of this --agents and --id-prefix, in order)"));
     }
-    credentials.push_back(absl::StrCat("Bearer ", fields[1]));
+    credentials.push_back(tls ? "" : absl::StrCat("Bearer ", fields[1]));
+    keys.push_back(std::move(key));
+    certificates.push_back(std::move(chain));
   }
   if (credentials.size() != impl_->ids.size()) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, " holds ", credentials.size(), " credentials, not ", impl_->ids.size()));
   }
   impl_->credentials = std::move(credentials);
+  if (tls) {
+    impl_->keys = std::move(keys);
+    impl_->certificates = std::move(certificates);
+  }
+  impl_->ConnectAgents();
   impl_->ready = true;
   return absl::OkStatus();
 }

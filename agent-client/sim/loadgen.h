@@ -32,9 +32,19 @@ class Channel;
 
 namespace ringwarden::agent {
 
+// kMaxTlsAgents: over TLS each agent holds its own connection (its certificate names it), and
+// a gRPC connection costs the generator tens of kilobytes.
+inline constexpr int kMaxTlsAgents = 20'000;
+
 struct LoadOptions {
-  std::string server;   // host:port, plaintext (a server started with --insecure)
-  int connections = 4;  // gRPC connections the calls are spread over
+  std::string server;   // host:port
+  int connections = 4;  // gRPC connections the calls are spread over (over TLS: enrollment's)
+  // Over TLS (a server started with --tls-cert): the PEM of the CA that signed the server's
+  // certificate. Each agent then enrolls with its own P-256 key and CSR and calls over its
+  // own connection, presenting the certificate it was issued, as a real agent does: the
+  // server names the caller by it. Empty: plaintext, with bearer tokens.
+  std::string tls_ca_pem;
+  std::string tls_server_name;  // the name checked in the server's certificate; empty: the host
   int agents = 1000;
   std::string id_prefix = "load-";  // agent i is <id_prefix><i>
   std::string enrollment_token;     // for Enroll
@@ -94,14 +104,16 @@ class LoadGenerator {
   LoadGenerator(const LoadGenerator&) = delete;
   LoadGenerator& operator=(const LoadGenerator&) = delete;
 
-  // Enroll enrolls every agent (enroll_concurrency at a time) and keeps its bearer credential.
-  // An agent that fails is retried once; any agent still not enrolled fails the call, naming it.
+  // Enroll enrolls every agent (enroll_concurrency at a time) and keeps its credential: a
+  // bearer token, or over TLS its key and certificate. An agent that fails is retried once;
+  // any agent still not enrolled fails the call, naming it.
   absl::Status Enroll();
   // UseUnenrolledIds skips enrollment: calls carry no credential (an echo server's anchor).
   void UseUnenrolledIds();
   // SaveCredentials writes every agent's credential to `path` (mode 0600, one "id token" line
-  // each), so later runs of other processes reuse the enrollment; LoadCredentials reads them
-  // back. INVALID_ARGUMENT for a file that does not hold exactly these agents' credentials.
+  // each; over TLS "id key cert", both PEMs in base64), so later runs of other processes reuse
+  // the enrollment; LoadCredentials reads them back. INVALID_ARGUMENT for a file that does not
+  // hold exactly these agents' credentials, of the kind the options ask for.
   absl::Status SaveCredentials(const std::string& path) const;
   absl::Status LoadCredentials(const std::string& path);
 

@@ -7,11 +7,19 @@
 //   ringwarden-loadgen --server 127.0.0.1:7443 --agents 100000 --token rwe_...
 //       --mode open --rate 3333 --duration 60
 //   ringwarden-loadgen --echo 127.0.0.1:0 --port-file /tmp/port --reply-bytes 900
+// Over TLS (a server with --tls-cert): --ca names the server's CA, and each agent enrolls with
+// its own key and calls over its own connection with its certificate; the echo then serves
+// TLS the way the server does (--echo-cert, --echo-key, and --echo-client-ca to verify the
+// client certificates it asks for).
 #include <grpcpp/grpcpp.h>
 
 #include <fstream>
 #include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
@@ -20,12 +28,55 @@
 
 namespace {
 
+// ReadFile returns the contents of `path`, or nullopt naming it on stderr.
+std::optional<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in || text.str().empty()) {
+    std::cerr << "loadgen: cannot read " << path << std::endl;
+    return std::nullopt;
+  }
+  return text.str();
+}
+
+// EchoFiles: the echo's TLS files; all empty: plaintext.
+struct EchoFiles {
+  std::string cert, key, client_ca;
+};
+
+std::shared_ptr<grpc::ServerCredentials> EchoCredentials(const EchoFiles& files) {
+  if (files.cert.empty() && files.key.empty() && files.client_ca.empty()) {
+    return grpc::InsecureServerCredentials();
+  }
+  if (files.cert.empty() || files.key.empty() || files.client_ca.empty()) {
+    std::cerr << "loadgen: --echo-cert, --echo-key and --echo-client-ca go together" << std::endl;
+    return nullptr;
+  }
+  std::optional<std::string> cert = ReadFile(files.cert), key = ReadFile(files.key),
+                             ca = ReadFile(files.client_ca);
+  if (!cert || !key || !ca) {
+    return nullptr;
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ringwarden::agent::EchoServerCredentials({*cert, *key, *ca});
+  if (!credentials.ok()) {
+    std::cerr << "loadgen: " << credentials.status() << std::endl;
+    return nullptr;
+  }
+  return *credentials;
+}
+
 int ServeEcho(const std::string& listen, const std::string& port_file,
-              ringwarden::agent::EchoOptions options) {
+              ringwarden::agent::EchoOptions options, const EchoFiles& tls) {
+  std::shared_ptr<grpc::ServerCredentials> credentials = EchoCredentials(tls);
+  if (credentials == nullptr) {
+    return 2;
+  }
   ringwarden::agent::EchoAgentService service(options);
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(listen, credentials, &port);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
@@ -49,7 +100,19 @@ int main(int argc, char** argv) {
   int concurrency = 256, reply_bytes = 0;
   double rate = 1000, duration_s = 10, late_after_ms = 1000;
   bool no_enroll = false, no_heartbeats = false, json = false;
-  app.add_option("--server", options.server, "host:port of a server started with --insecure");
+  app.add_option("--server", options.server, "host:port of the server");
+  std::string ca_file;
+  app.add_option("--ca", ca_file,
+                 "TLS: the CA of the server's certificate; each agent enrolls with its own key "
+                 "and calls over its own connection with its certificate");
+  app.add_option("--server-name", options.tls_server_name,
+                 "TLS: the name to check in the server's certificate (default: the host)");
+  EchoFiles echo_tls;
+  app.add_option("--echo-cert", echo_tls.cert, "with --echo: serve TLS with this certificate");
+  app.add_option("--echo-key", echo_tls.key, "with --echo: the certificate's key");
+  app.add_option("--echo-client-ca", echo_tls.client_ca,
+                 "with --echo: verify client certificates with this CA (asked for, as the "
+                 "server does)");
   app.add_option("--agents", options.agents, "distinct agents")->check(CLI::Range(1, 10000000));
   app.add_option("--token", options.enrollment_token, "enrollment token (rwe_...)");
   app.add_option("--id-prefix", options.id_prefix, "agent i is <prefix><i>");
@@ -99,11 +162,18 @@ int main(int argc, char** argv) {
     ringwarden::agent::EchoOptions echo_options;
     echo_options.reply_bytes = reply_bytes;
     echo_options.busy = absl::Microseconds(busy_us);
-    return ServeEcho(echo, port_file, echo_options);
+    return ServeEcho(echo, port_file, echo_options, echo_tls);
   }
   if (options.server.empty()) {
     std::cerr << "loadgen: --server is required (or --echo)" << std::endl;
     return 2;
+  }
+  if (!ca_file.empty()) {
+    std::optional<std::string> ca = ReadFile(ca_file);
+    if (!ca) {
+      return 2;
+    }
+    options.tls_ca_pem = *ca;
   }
   options.heartbeats = !no_heartbeats;
   options.hold_statements = !no_hold;

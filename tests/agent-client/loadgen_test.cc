@@ -8,9 +8,12 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <fstream>
 #include <memory>
+#include <string>
 
+#include "absl/strings/escaping.h"
 #include "agent-client/sim/echo_service.h"
 
 namespace ringwarden::agent {
@@ -249,6 +252,37 @@ TEST_F(LoadGenTest, SavedCredentialsServeAnotherGenerator) {
   EXPECT_TRUE(absl::IsNotFound(LoadGenerator(Options(1)).LoadCredentials(path + ".absent")));
 }
 
+TEST_F(LoadGenTest, TlsCredentialFilesMustHoldAKeyAndACertificatePerAgent) {
+  LoadOptions tls = Options(1);
+  tls.tls_ca_pem = "a CA";
+  const std::string path = ::testing::TempDir() + "/loadgen-tls-credentials";
+  const std::string pem = absl::Base64Escape("-----BEGIN PRIVATE KEY-----\n");
+  const std::string big(16385, 'A');
+  // A bearer token file, bad base64, an empty or oversized PEM, another agent, a fourth field.
+  for (const std::string& bad :
+       {std::string("load-0 token\n"), "load-0 !!! " + pem + "\n", "load-0 " + pem + " !!!\n",
+        "load-0 " + pem + " =\n", "load-0 " + big + " " + pem + "\n",
+        "load-0 " + pem + " " + big + "\n", "load-1 " + pem + " " + pem + "\n",
+        "load-0 " + pem + " " + pem + " more\n"}) {
+    std::ofstream(path) << bad;
+    absl::Status loaded = LoadGenerator(tls).LoadCredentials(path);
+    EXPECT_TRUE(absl::IsInvalidArgument(loaded)) << bad.substr(0, 80) << ": " << loaded;
+  }
+  // A TLS file is no bearer token file either, and too many agents are refused before reading.
+  std::ofstream(path) << "load-0 " << pem << " " << pem << "\n";
+  EXPECT_TRUE(absl::IsInvalidArgument(LoadGenerator(Options(1)).LoadCredentials(path)));
+  tls.agents = kMaxTlsAgents + 1;
+  EXPECT_TRUE(absl::IsInvalidArgument(LoadGenerator(tls).LoadCredentials(path)));
+  std::remove(path.c_str());
+}
+
+TEST(EchoTlsTest, EveryPemIsRequired) {
+  for (const EchoTls& tls :
+       {EchoTls{"", "key", "ca"}, EchoTls{"cert", "", "ca"}, EchoTls{"cert", "key", ""}}) {
+    EXPECT_TRUE(absl::IsInvalidArgument(EchoServerCredentials(tls).status()));
+  }
+}
+
 TEST_F(LoadGenTest, BadOptionsAndRunsAreRefused) {
   Serve(EchoOptions{});
   LoadOptions none = Options(0);
@@ -262,6 +296,20 @@ TEST_F(LoadGenTest, BadOptionsAndRunsAreRefused) {
   LoadOptions backwards = Options(10);
   backwards.timeline_slice = absl::Milliseconds(-1);
   EXPECT_TRUE(absl::IsInvalidArgument(ValidateLoadOptions(backwards)));
+
+  // Over TLS each agent holds a connection: their number is bounded, and a server name to
+  // check means nothing without TLS.
+  LoadOptions tls = Options(kMaxTlsAgents);
+  tls.tls_ca_pem = "a CA";
+  EXPECT_TRUE(ValidateLoadOptions(tls).ok());
+  tls.agents = kMaxTlsAgents + 1;
+  absl::Status too_many = ValidateLoadOptions(tls);
+  EXPECT_TRUE(absl::IsInvalidArgument(too_many));
+  EXPECT_NE(too_many.message().find("its own connection"), std::string::npos) << too_many;
+  EXPECT_TRUE(absl::IsInvalidArgument(LoadGenerator(tls).Enroll()));
+  LoadOptions name_only = Options(10);
+  name_only.tls_server_name = "localhost";
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateLoadOptions(name_only)));
 
   LoadGenerator gen(Options(10));
   EXPECT_TRUE(absl::IsFailedPrecondition(gen.OpenLoop(10, absl::Seconds(1)).status()));

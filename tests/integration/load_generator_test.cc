@@ -1,14 +1,21 @@
 // The load generator (agent-client/sim/loadgen.h) against a real server and database: it
 // enrolls distinct agents, polls and heartbeats in closed and open loop with nothing refused,
 // every agent's heartbeat reaches PostgreSQL, and calls without a credential are refused.
+// Over TLS each agent enrolls with its own key and polls over its own connection with the
+// certificate it was issued, against the server and against the echo serving TLS alike.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "agent-client/sim/echo_service.h"
 #include "agent-client/sim/loadgen.h"
 #include "tests/support/admin_tokens_env.h"
 #include "tests/support/test_env.h"
@@ -16,6 +23,7 @@
 namespace ringwarden {
 namespace {
 
+using agent::EchoAgentService;
 using agent::LoadGenerator;
 using agent::LoadOptions;
 using agent::LoadResult;
@@ -167,6 +175,120 @@ TEST_F(LoadGeneratorTest, ATokenForTooFewAgentsFailsTheEnrollmentNamingTheRest) 
   absl::Status enrolled = gen.Enroll();
   EXPECT_TRUE(absl::IsUnavailable(enrolled)) << enrolled;
   EXPECT_NE(enrolled.message().find("5 agents could not enroll"), std::string::npos) << enrolled;
+}
+
+class LoadGeneratorTlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::BootstrapTestTokens(db_.conninfo(), keys_);
+    server_ = std::make_unique<testing::ServerProcess>(
+        db_.conninfo(), keys_, 0, std::vector<std::string>{"--agent-rate", "0"});
+    token_ = testing::CreateEnrollmentToken(server_->address(), keys_.admin_token, kAgents);
+  }
+
+  LoadOptions Options() {
+    LoadOptions o;
+    o.server = server_->address();
+    o.agents = kAgents;
+    o.enrollment_token = token_;
+    o.tls_ca_pem = testing::Pki().ServerCaPem();
+    return o;
+  }
+
+  static std::string Read(const std::string& path) {
+    std::ifstream in(path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+
+  static constexpr int kAgents = 24;
+  testing::TestDatabase db_;
+  testing::TestKeys keys_;
+  std::unique_ptr<testing::ServerProcess> server_;
+  std::string token_;
+};
+
+TEST_F(LoadGeneratorTlsTest, EachAgentPollsWithItsOwnCertificateAndNoToken) {
+  LoadGenerator gen(Options());
+  ASSERT_TRUE(gen.Enroll().ok());
+  // The server issued a certificate to each agent, and names each caller by it.
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM agents WHERE agent_id LIKE 'load-%'"),
+            std::to_string(kAgents));
+  absl::StatusOr<LoadResult> warm = gen.WarmUp(8);
+  ASSERT_TRUE(warm.ok()) << warm.status();
+  EXPECT_EQ(warm->ok, kAgents) << warm->ToLine() << "\n" << server_->Log();
+  absl::StatusOr<LoadResult> closed = gen.ClosedLoop(8, absl::Seconds(1));
+  ASSERT_TRUE(closed.ok()) << closed.status();
+  EXPECT_GT(closed->calls, kAgents) << closed->ToLine();
+  EXPECT_EQ(closed->failed, 0) << closed->ToLine() << "\n" << server_->Log();
+  EXPECT_EQ(closed->held_current, closed->polls) << closed->ToLine();
+
+  // Saved and loaded by another generator, the keys and certificates serve as they did.
+  const std::string path = ::testing::TempDir() + "/tls-credentials";
+  ASSERT_TRUE(gen.SaveCredentials(path).ok());
+  LoadGenerator again(Options());
+  ASSERT_TRUE(again.LoadCredentials(path).ok());
+  absl::StatusOr<LoadResult> open = again.OpenLoop(100, absl::Milliseconds(500));
+  ASSERT_TRUE(open.ok()) << open.status();
+  EXPECT_EQ(open->calls, 50);
+  EXPECT_EQ(open->missed, 0) << open->ToLine();
+
+  // The echo serving TLS the server's way sees each poll over a connection whose verified
+  // certificate names the polling agent, and no bearer token.
+  agent::EchoOptions echo_options;
+  echo_options.record = true;
+  EchoAgentService echo(echo_options);
+  const testing::TestPki& pki = testing::Pki();
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> echo_tls = agent::EchoServerCredentials(
+      {Read(pki.server_cert), Read(pki.server_key), Read(pki.agent_ca_cert)});
+  ASSERT_TRUE(echo_tls.ok()) << echo_tls.status();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", *echo_tls, &port);
+  builder.RegisterService(&echo);
+  std::unique_ptr<grpc::Server> echo_server = builder.BuildAndStart();
+  ASSERT_NE(port, 0);
+  LoadOptions to_echo = Options();
+  to_echo.server = absl::StrCat("127.0.0.1:", port);
+  to_echo.heartbeats = false;
+  LoadGenerator echo_gen(to_echo);
+  ASSERT_TRUE(echo_gen.LoadCredentials(path).ok());
+  absl::StatusOr<LoadResult> echoed = echo_gen.ClosedLoop(4, absl::Milliseconds(500));
+  ASSERT_TRUE(echoed.ok()) << echoed.status();
+  EXPECT_EQ(echoed->failed, 0) << echoed->ToLine();
+  EXPECT_EQ(echo.distinct_pollers(), static_cast<size_t>(kAgents));
+  EXPECT_EQ(echo.polls_with_own_certificate(), echoed->polls);
+  EXPECT_EQ(echo.polls_with_credential(), 0);
+  echo_server->Shutdown();
+  std::remove(path.c_str());
+}
+
+TEST_F(LoadGeneratorTlsTest, AServerItCannotVerifyOrThatIsNotTlsFailsTheEnrollment) {
+  // The agent CA did not sign the server's certificate: the handshake fails, nothing enrolls.
+  LoadOptions wrong_ca = Options();
+  wrong_ca.tls_ca_pem = Read(testing::Pki().agent_ca_cert);
+  wrong_ca.call_timeout = absl::Seconds(2);
+  absl::Status refused = LoadGenerator(wrong_ca).Enroll();
+  EXPECT_TRUE(absl::IsUnavailable(refused)) << refused;
+  EXPECT_NE(refused.message().find(absl::StrCat(kAgents, " agents could not enroll")),
+            std::string::npos)
+      << refused;
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM agents WHERE agent_id LIKE 'load-%'"), "0");
+
+  // A name the server's certificate does not carry is refused the same way.
+  LoadOptions wrong_name = Options();
+  wrong_name.tls_server_name = "elsewhere.example";
+  wrong_name.call_timeout = absl::Seconds(2);
+  EXPECT_TRUE(absl::IsUnavailable(LoadGenerator(wrong_name).Enroll()));
+
+  // A plaintext server answers no certificate to a TLS generator.
+  testing::ServerProcess plain(db_.conninfo(), keys_, 0, {"--insecure"});
+  LoadOptions to_plain = Options();
+  to_plain.server = plain.address();
+  to_plain.call_timeout = absl::Seconds(2);
+  EXPECT_FALSE(LoadGenerator(to_plain).Enroll().ok());
+  EXPECT_EQ(db_.Query("SELECT count(*) FROM agents WHERE agent_id LIKE 'load-%'"), "0");
 }
 
 }  // namespace
