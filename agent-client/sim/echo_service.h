@@ -30,10 +30,10 @@ struct EchoOptions {
   bool record = false;  // keep the agent ids and credentials of polls (tests)
 };
 
-// EchoTls is the echo's TLS, PEM texts: it serves TLS the way ringwarden-server does (gRPC's
-// TLS credentials), asking for a client certificate and verifying it against `client_ca` when
-// one is given, so that agents calling with their certificates cost it what they cost the
-// server's TLS.
+// EchoTls is the echo's TLS, PEM texts, all three required: it serves TLS the way
+// ringwarden-server does (gRPC's TLS credentials), asking for a client certificate and, when a
+// client presents one, verifying it against `client_ca_pem`, so that agents calling with their
+// certificates cost it what they cost the server's TLS.
 struct EchoTls {
   std::string cert_pem, key_pem, client_ca_pem;
 };

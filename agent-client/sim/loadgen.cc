@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -500,6 +501,14 @@ absl::Status LoadGenerator::SaveCredentials(const std::string& path) const {
   if (fd < 0) {
     return absl::UnavailableError(absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
   }
+  // open's mode applies only to a new file: an existing one readable by others would keep
+  // its mode, and the credentials (over TLS, private keys) would be readable.
+  if (::fchmod(fd, 0600) != 0) {
+    const int error = errno;
+    ::close(fd);
+    return absl::UnavailableError(
+        absl::StrCat("cannot restrict ", path, " to its owner: ", std::strerror(error)));
+  }
   const ssize_t written = ::write(fd, text.data(), text.size());
   ::close(fd);
   if (written != static_cast<ssize_t>(text.size())) {
@@ -529,6 +538,18 @@ absl::Status LoadGenerator::LoadCredentials(const std::string& path) {
         !fields[1].empty() && fields[1].size() <= (tls ? 16384u : 4096u) &&
         (!tls || (fields[2].size() <= 16384 && absl::Base64Unescape(fields[1], &key) &&
                   absl::Base64Unescape(fields[2], &chain) && !key.empty() && !chain.empty()));
+    // The certificate must be one, and name this agent: lines of another agent, or a key file
+    // given for a certificate, are refused here rather than as failed calls later.
+    if (holds && tls) {
+      absl::StatusOr<CertificateInfo> certificate = InspectCertificate(chain);
+      if (!certificate.ok() || certificate->uri_san != AgentSpiffeId(impl_->ids[n])) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, ":", n + 1, ": the certificate is not ", impl_->ids[n], "'s (",
+                         certificate.ok() ? absl::StrCat("it names ", certificate->uri_san)
+                                          : std::string(certificate.status().message()),
+                         ")"));
+      }
+    }
     if (!holds) {
       return absl::InvalidArgumentError(absl::StrCat(
           path, ":", n + 1, ": expected \"", n < impl_->ids.size() ? impl_->ids[n] : "",

@@ -113,7 +113,9 @@ class LoadGenerator {
   // SaveCredentials writes every agent's credential to `path` (mode 0600, one "id token" line
   // each; over TLS "id key cert", both PEMs in base64), so later runs of other processes reuse
   // the enrollment; LoadCredentials reads them back. INVALID_ARGUMENT for a file that does not
-  // hold exactly these agents' credentials, of the kind the options ask for.
+  // hold exactly these agents' credentials, of the kind the options ask for (over TLS, each
+  // certificate must name its agent). The keys stay in memory for the generator's life: it is
+  // a benchmark tool, and its agents are throwaway.
   absl::Status SaveCredentials(const std::string& path) const;
   absl::Status LoadCredentials(const std::string& path);
 

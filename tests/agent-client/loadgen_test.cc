@@ -225,6 +225,9 @@ TEST_F(LoadGenTest, AnEnrollmentTheServerRefusesFailsNamingAnAgent) {
 TEST_F(LoadGenTest, SavedCredentialsServeAnotherGenerator) {
   Serve(EchoOptions{});
   const std::string path = ::testing::TempDir() + "/loadgen-credentials";
+  // A file that exists readable by others is narrowed to its owner when written.
+  std::ofstream(path) << "old\n";
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
   LoadGenerator first(Options(30));
   EXPECT_TRUE(absl::IsFailedPrecondition(first.SaveCredentials(path)));
   ASSERT_TRUE(first.Enroll().ok());
@@ -257,7 +260,7 @@ TEST_F(LoadGenTest, TlsCredentialFilesMustHoldAKeyAndACertificatePerAgent) {
   tls.tls_ca_pem = "a CA";
   const std::string path = ::testing::TempDir() + "/loadgen-tls-credentials";
   const std::string pem = absl::Base64Escape("-----BEGIN PRIVATE KEY-----\n");
-  const std::string big(16385, 'A');
+  const std::string big(16388, 'A');  // valid base64, one block over the bound
   // A bearer token file, bad base64, an empty or oversized PEM, another agent, a fourth field.
   for (const std::string& bad :
        {std::string("load-0 token\n"), "load-0 !!! " + pem + "\n", "load-0 " + pem + " !!!\n",
@@ -269,7 +272,12 @@ TEST_F(LoadGenTest, TlsCredentialFilesMustHoldAKeyAndACertificatePerAgent) {
     EXPECT_TRUE(absl::IsInvalidArgument(loaded)) << bad.substr(0, 80) << ": " << loaded;
   }
   // A TLS file is no bearer token file either, and too many agents are refused before reading.
+  // Well-formed base64 of a PEM that is no certificate is refused as one.
   std::ofstream(path) << "load-0 " << pem << " " << pem << "\n";
+  absl::Status not_a_certificate = LoadGenerator(tls).LoadCredentials(path);
+  EXPECT_TRUE(absl::IsInvalidArgument(not_a_certificate));
+  EXPECT_NE(not_a_certificate.message().find("the certificate is not load-0's"), std::string::npos)
+      << not_a_certificate;
   EXPECT_TRUE(absl::IsInvalidArgument(LoadGenerator(Options(1)).LoadCredentials(path)));
   tls.agents = kMaxTlsAgents + 1;
   EXPECT_TRUE(absl::IsInvalidArgument(LoadGenerator(tls).LoadCredentials(path)));

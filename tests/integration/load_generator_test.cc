@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "agent-client/sim/echo_service.h"
@@ -282,13 +284,35 @@ TEST_F(LoadGeneratorTlsTest, AServerItCannotVerifyOrThatIsNotTlsFailsTheEnrollme
   wrong_name.call_timeout = absl::Seconds(2);
   EXPECT_TRUE(absl::IsUnavailable(LoadGenerator(wrong_name).Enroll()));
 
-  // A plaintext server answers no certificate to a TLS generator.
+  // A plaintext server fails the TLS handshake.
   testing::ServerProcess plain(db_.conninfo(), keys_, 0, {"--insecure"});
   LoadOptions to_plain = Options();
   to_plain.server = plain.address();
   to_plain.call_timeout = absl::Seconds(2);
-  EXPECT_FALSE(LoadGenerator(to_plain).Enroll().ok());
+  EXPECT_TRUE(absl::IsUnavailable(LoadGenerator(to_plain).Enroll()));
   EXPECT_EQ(db_.Query("SELECT count(*) FROM agents WHERE agent_id LIKE 'load-%'"), "0");
+}
+
+TEST_F(LoadGeneratorTlsTest, ACertificateOfAnotherAgentIsRefusedWhenLoaded) {
+  LoadGenerator enrolled(Options());
+  ASSERT_TRUE(enrolled.Enroll().ok());
+  const std::string path = ::testing::TempDir() + "/tls-credentials-swapped";
+  ASSERT_TRUE(enrolled.SaveCredentials(path).ok());
+  // load-0's line carries load-1's certificate (with its own key): refused by name, before any
+  // call is made with it.
+  std::vector<std::string> lines = absl::StrSplit(Read(path), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), static_cast<size_t>(kAgents));
+  std::vector<std::string> first = absl::StrSplit(lines[0], ' ');
+  std::vector<std::string> second = absl::StrSplit(lines[1], ' ');
+  ASSERT_EQ(first.size(), 3u);
+  ASSERT_EQ(second.size(), 3u);
+  lines[0] = absl::StrCat(first[0], " ", first[1], " ", second[2]);
+  std::ofstream(path) << absl::StrJoin(lines, "\n") << "\n";
+  absl::Status refused = LoadGenerator(Options()).LoadCredentials(path);
+  EXPECT_TRUE(absl::IsInvalidArgument(refused)) << refused;
+  EXPECT_NE(refused.message().find("the certificate is not load-0's (it names "), std::string::npos)
+      << refused;
+  std::remove(path.c_str());
 }
 
 }  // namespace
