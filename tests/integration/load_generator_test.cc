@@ -8,7 +8,6 @@
 
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -197,13 +196,6 @@ class LoadGeneratorTlsTest : public ::testing::Test {
     return o;
   }
 
-  static std::string Read(const std::string& path) {
-    std::ifstream in(path);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-  }
-
   static constexpr int kAgents = 24;
   testing::TestDatabase db_;
   testing::TestKeys keys_;
@@ -243,7 +235,8 @@ TEST_F(LoadGeneratorTlsTest, EachAgentPollsWithItsOwnCertificateAndNoToken) {
   EchoAgentService echo(echo_options);
   const testing::TestPki& pki = testing::Pki();
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> echo_tls = agent::EchoServerCredentials(
-      {Read(pki.server_cert), Read(pki.server_key), Read(pki.agent_ca_cert)});
+      {testing::ReadFileOrDie(pki.server_cert), testing::ReadFileOrDie(pki.server_key),
+       testing::ReadFileOrDie(pki.agent_ca_cert)});
   ASSERT_TRUE(echo_tls.ok()) << echo_tls.status();
   grpc::ServerBuilder builder;
   int port = 0;
@@ -269,7 +262,7 @@ TEST_F(LoadGeneratorTlsTest, EachAgentPollsWithItsOwnCertificateAndNoToken) {
 TEST_F(LoadGeneratorTlsTest, AServerItCannotVerifyOrThatIsNotTlsFailsTheEnrollment) {
   // The agent CA did not sign the server's certificate: the handshake fails, nothing enrolls.
   LoadOptions wrong_ca = Options();
-  wrong_ca.tls_ca_pem = Read(testing::Pki().agent_ca_cert);
+  wrong_ca.tls_ca_pem = testing::ReadFileOrDie(testing::Pki().agent_ca_cert);
   wrong_ca.call_timeout = absl::Seconds(2);
   absl::Status refused = LoadGenerator(wrong_ca).Enroll();
   EXPECT_TRUE(absl::IsUnavailable(refused)) << refused;
@@ -300,7 +293,8 @@ TEST_F(LoadGeneratorTlsTest, ACertificateOfAnotherAgentIsRefusedWhenLoaded) {
   ASSERT_TRUE(enrolled.SaveCredentials(path).ok());
   // load-0's line carries load-1's certificate (with its own key): refused by name, before any
   // call is made with it.
-  std::vector<std::string> lines = absl::StrSplit(Read(path), '\n', absl::SkipEmpty());
+  std::vector<std::string> lines =
+      absl::StrSplit(testing::ReadFileOrDie(path), '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), static_cast<size_t>(kAgents));
   std::vector<std::string> first = absl::StrSplit(lines[0], ' ');
   std::vector<std::string> second = absl::StrSplit(lines[1], ' ');
