@@ -10,7 +10,6 @@
 #include <map>
 #include <memory>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -27,6 +26,8 @@
 #include "agent-client/load_check.h"
 #include "agent-client/signals.h"
 #include "common/clock.h"
+#include "common/dsse.h"
+#include "common/files.h"
 #include "common/names.h"
 #include "common/trust/trust.h"
 
@@ -190,7 +191,7 @@ int Run(int argc, char** argv) {
     return usage_error(std::string(valid.message()));
   }
 
-  absl::StatusOr<std::string> root_json = ReadFile(root_file);
+  absl::StatusOr<std::string> root_json = ReadFileAtMost(root_file, kMaxEnvelopeJsonBytes);
   absl::StatusOr<Root> pinned =
       root_json.ok() ? TrustConfiguredRoot(*root_json) : absl::StatusOr<Root>(root_json.status());
   if (!pinned.ok()) {
@@ -212,13 +213,11 @@ int Run(int argc, char** argv) {
   ExponentialBackoff backoff({}, random);
   ConnectionOptions connection_options;
   if (!insecure) {
-    std::ifstream in(ca_file);
-    std::stringstream pem;
-    pem << in.rdbuf();
-    connection_options.server_ca_pem = pem.str();
-    if (!in || connection_options.server_ca_pem.empty()) {
-      return usage_error(absl::StrCat("--ca ", ca_file, " cannot be read"));
+    absl::StatusOr<std::string> pem = ReadPemFile(ca_file);
+    if (!pem.ok()) {
+      return usage_error(absl::StrCat("--ca: ", pem.status().message()));
     }
+    connection_options.server_ca_pem = *std::move(pem);
   }
   AgentClient client(server, connection_options, client_options);
   std::unique_ptr<CommandLoadChecker> checker;

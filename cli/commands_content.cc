@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/files.h"
 #include "cli/signing.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 
 namespace ringwarden {
@@ -39,8 +40,8 @@ void AddContentCommands(CLI::App& app, CommandContext& ctx) {
   sign->callback([&ctx, c] {
     ctx.needs_server = false;
     ctx.action = [&ctx, c]() -> absl::Status {
-      ASSIGN_OR_RETURN(std::string key, ReadFile(c->key, 64 * 1024));
-      ASSIGN_OR_RETURN(std::string payload, ReadFile(c->file));
+      ASSIGN_OR_RETURN(std::string key, ReadFileAtMost(c->key, 64 * 1024));
+      ASSIGN_OR_RETURN(std::string payload, ReadFileAtMost(c->file, kMaxReadBytes));
       ASSIGN_OR_RETURN(std::string envelope, SignContent({key, c->channel, c->version, payload,
                                                           c->description, absl::Now()}));
       const std::string path = c->out.empty() ? c->file + ".dsse.json" : c->out;
@@ -66,10 +67,10 @@ void AddContentCommands(CLI::App& app, CommandContext& ctx) {
   upload->add_option("file", c->file, "content file")->required();
   upload->callback([&ctx, c] {
     ctx.action = [&ctx, c]() -> absl::Status {
-      ASSIGN_OR_RETURN(
-          std::string envelope,
-          ReadFile(c->envelope.empty() ? c->file + ".dsse.json" : c->envelope, kMaxEnvelopeBytes));
-      ASSIGN_OR_RETURN(std::string payload, ReadFile(c->file));
+      ASSIGN_OR_RETURN(std::string envelope,
+                       ReadFileAtMost(c->envelope.empty() ? c->file + ".dsse.json" : c->envelope,
+                                      kMaxEnvelopeBytes));
+      ASSIGN_OR_RETURN(std::string payload, ReadFileAtMost(c->file, kMaxReadBytes));
       v1::UploadContentRequest req;
       req.set_envelope(envelope);
       req.set_payload(payload);

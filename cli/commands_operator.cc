@@ -6,6 +6,7 @@
 #include "absl/strings/str_split.h"
 #include "cli/commands.h"
 #include "cli/files.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 
 namespace ringwarden {
@@ -40,7 +41,7 @@ void AddOperatorCommands(CLI::App& app, CommandContext& ctx) {
   policy_set->add_option("--reason", po->reason, "why (audited)");
   policy_set->callback([&ctx, po] {
     ctx.action = [&ctx, po]() -> absl::Status {
-      ASSIGN_OR_RETURN(std::string body, ReadFile(po->file, 64 * 1024));
+      ASSIGN_OR_RETURN(std::string body, ReadFileAtMost(po->file, 64 * 1024));
       v1::SetPolicyRequest req;
       req.set_name(po->name);
       req.set_policy_json(body);

@@ -17,6 +17,7 @@
 #include "cli/inspect.h"
 #include "cli/ringctl.h"
 #include "cli/signing.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 #include "common/trust/trust.h"
 
@@ -58,7 +59,7 @@ absl::StatusOr<std::vector<Key>> LoadKeys(const std::string& flag,
   std::vector<Key> keys;
   std::vector<std::string> loaded_from;
   for (const std::string& path : paths) {
-    absl::StatusOr<std::string> pem = ReadFile(path, kMaxKeyFileBytes);
+    absl::StatusOr<std::string> pem = ReadFileAtMost(path, kMaxKeyFileBytes);
     if (!pem.ok()) {
       return absl::Status(pem.status().code(),
                           absl::StrCat(flag, " ", path, ": ", pem.status().message()));
@@ -84,7 +85,7 @@ absl::StatusOr<std::vector<Key>> LoadKeys(const std::string& flag,
 // ReadInput reads an envelope file named on the command line (by `flag`, or
 // positionally when `flag` is empty); a file it cannot read is a usage error.
 absl::StatusOr<std::string> ReadInput(const std::string& flag, const std::string& path) {
-  absl::StatusOr<std::string> data = ReadFile(path, kMaxEnvelopeJsonBytes);
+  absl::StatusOr<std::string> data = ReadFileAtMost(path, kMaxEnvelopeJsonBytes);
   if (data.ok()) {
     return data;
   }

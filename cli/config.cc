@@ -4,7 +4,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <optional>
 
 // toml++ compiled into this file (header-only), without exceptions: toml::parse returns a
@@ -43,6 +42,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 
 namespace ringwarden {
@@ -223,18 +223,7 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path, size_t limit,
     return absl::InvalidArgumentError(absl::StrCat(path, " is not a regular file"));
   }
   *readable_by_others = (st.st_mode & (S_IRGRP | S_IROTH)) != 0;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  }
-  std::string data(limit + 1, '\0');
-  in.read(data.data(), static_cast<std::streamsize>(data.size()));
-  data.resize(static_cast<size_t>(in.gcount()));
-  if (data.size() > limit) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, " is larger than the limit of ", limit, " bytes"));
-  }
-  return data;
+  return ReadFileAtMost(path, limit);
 }
 
 bool FileExists(const std::string& path) {

@@ -7,23 +7,6 @@
 
 namespace ringwarden {
 
-absl::StatusOr<std::string> ReadFile(const std::string& path, size_t limit) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  }
-  std::string data;
-  char buf[65536];
-  while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
-    data.append(buf, static_cast<size_t>(in.gcount()));
-    if (data.size() > limit) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, " is larger than the limit of ", limit, " bytes"));
-    }
-  }
-  return data;
-}
-
 absl::Status WriteFileAtomically(const std::string& path, const std::string& data) {
   const std::string tmp = path + ".tmp";
   {

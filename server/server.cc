@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "common/clock.h"
 #include "common/dsse.h"
+#include "common/files.h"
 #include "common/pki.h"
 #include "common/status_macros.h"
 #include "server/admin_service.h"
@@ -45,16 +46,9 @@ namespace {
 // ReadConfigFile reads a small configuration file named by `flag`.
 absl::StatusOr<std::string> ReadConfigFile(const std::string& path, absl::string_view flag) {
   constexpr size_t kMaxConfigFileBytes = 1024 * 1024;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat(flag, ": cannot read ", path));
-  }
-  std::string data(kMaxConfigFileBytes + 1, '\0');
-  in.read(data.data(), static_cast<std::streamsize>(data.size()));
-  data.resize(static_cast<size_t>(in.gcount()));
-  if (data.size() > kMaxConfigFileBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(flag, ": ", path, " is larger than ", kMaxConfigFileBytes, " bytes"));
+  absl::StatusOr<std::string> data = ReadFileAtMost(path, kMaxConfigFileBytes);
+  if (!data.ok()) {
+    return absl::Status(data.status().code(), absl::StrCat(flag, ": ", data.status().message()));
   }
   return data;
 }

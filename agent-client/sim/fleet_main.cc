@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -15,6 +14,8 @@
 #include "agent-client/atomic_file.h"
 #include "agent-client/signals.h"
 #include "agent-client/sim/fleet.h"
+#include "common/dsse.h"
+#include "common/files.h"
 #include "common/trust/trust.h"
 
 namespace ringwarden::agent {
@@ -156,13 +157,11 @@ int Run(int argc, char** argv) {
     return usage_error("pass --ca FILE (TLS, the default) or --insecure (plaintext), not both");
   }
   if (!insecure) {
-    std::ifstream in(ca_file);
-    std::stringstream pem;
-    pem << in.rdbuf();
-    options.server_ca_pem = pem.str();
-    if (options.server_ca_pem.empty()) {
-      return usage_error("--ca " + ca_file + " cannot be read");
+    absl::StatusOr<std::string> pem = ReadPemFile(ca_file);
+    if (!pem.ok()) {
+      return usage_error(absl::StrCat("--ca: ", pem.status().message()));
     }
+    options.server_ca_pem = *std::move(pem);
   }
   for (const std::string& arg : token_fraction_args) {
     absl::StatusOr<TokenFraction> tf = ParseTokenFraction(arg);
@@ -193,7 +192,7 @@ int Run(int argc, char** argv) {
   options.agent.heartbeat_interval = absl::Seconds(heartbeat_interval_s);
   options.agent.min_poll_interval = absl::Seconds(min_poll_s);
 
-  absl::StatusOr<std::string> root_json = ReadFile(root_file);
+  absl::StatusOr<std::string> root_json = ReadFileAtMost(root_file, kMaxEnvelopeJsonBytes);
   absl::StatusOr<Root> pinned =
       root_json.ok() ? TrustConfiguredRoot(*root_json) : absl::StatusOr<Root>(root_json.status());
   if (!pinned.ok()) {

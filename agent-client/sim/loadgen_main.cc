@@ -17,7 +17,6 @@
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -25,19 +24,18 @@
 #include "absl/strings/str_cat.h"
 #include "agent-client/sim/echo_service.h"
 #include "agent-client/sim/loadgen.h"
+#include "common/files.h"
 
 namespace {
 
-// ReadFile returns the contents of `path`, or nullopt naming it on stderr.
-std::optional<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (!in || text.str().empty()) {
-    std::cerr << "loadgen: cannot read " << path << std::endl;
+// ReadPem returns the PEM file at `path`, or nullopt saying why on stderr.
+std::optional<std::string> ReadPem(const std::string& path) {
+  absl::StatusOr<std::string> pem = ringwarden::ReadPemFile(path);
+  if (!pem.ok()) {
+    std::cerr << "loadgen: " << pem.status().message() << std::endl;
     return std::nullopt;
   }
-  return text.str();
+  return *std::move(pem);
 }
 
 // EchoFiles: the echo's TLS files; all empty: plaintext.
@@ -51,7 +49,7 @@ std::shared_ptr<grpc::ServerCredentials> EchoCredentials(const EchoFiles& files)
   }
   // A flag not given reads as empty, which EchoServerCredentials refuses, naming all three.
   auto read = [](const std::string& path) {
-    return path.empty() ? std::optional<std::string>("") : ReadFile(path);
+    return path.empty() ? std::optional<std::string>("") : ReadPem(path);
   };
   std::optional<std::string> cert = read(files.cert), key = read(files.key),
                              ca = read(files.client_ca);
@@ -169,7 +167,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!ca_file.empty()) {
-    std::optional<std::string> ca = ReadFile(ca_file);
+    std::optional<std::string> ca = ReadPem(ca_file);
     if (!ca) {
       return 2;
     }

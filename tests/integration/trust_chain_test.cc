@@ -138,5 +138,41 @@ TEST_F(TrustChainIntegrationTest, ARootRotationNotSignedByTheOldRootIsRefusedByT
   EXPECT_EQ(Admin({"keys", "root", "upload", skip, "--reason", "skip"}).code, 2);
 }
 
+// The agent's --root and --ca name files an operator or a configuration system supplies: a
+// wrong one is a usage error that says what is wrong, before the agent connects anywhere, and
+// an endless one (a device) does not hang it or fill its memory.
+TEST(AgentInputFilesTest, AnEndlessEmptyMissingOrDirectoryRootOrCaIsRefusedNamingTheFile) {
+  TestKeys keys;
+  testing::TempDir dir;
+  testing::WriteFile(dir.File("empty.pem"), "");
+  struct Case {
+    std::string root, ca, says;
+  };
+  const Case cases[] = {
+      {keys.root_path, "/dev/zero", "--ca: /dev/zero is larger than the limit of 1048576 bytes"},
+      {keys.root_path, dir.File("empty.pem"),
+       absl::StrCat("--ca: ", dir.File("empty.pem"), " is empty")},
+      // Flag parsing already refuses these two.
+      {keys.root_path, dir.File("nope.pem"),
+       absl::StrCat("--ca: File does not exist: ", dir.File("nope.pem"))},
+      {keys.root_path, dir.path(),
+       absl::StrCat("--ca: File is actually a directory: ", dir.path())},
+      {"/dev/zero", testing::Pki().server_ca,
+       "cannot trust --root /dev/zero: INVALID_ARGUMENT: /dev/zero is larger than the limit"},
+  };
+  int n = 0;
+  for (const Case& c : cases) {
+    AgentRun run =
+        RunAgentOnce({"--server", "127.0.0.1:1", "--state-dir", dir.File("state"), "--id",
+                      "files-host", "--root", c.root, "--ca", c.ca, "--channel", kChannel},
+                     dir.File(absl::StrCat("agent-", ++n, ".log")));
+    EXPECT_NE(run.exit_code, 0) << c.says;
+    EXPECT_NE(run.log.find(c.says), std::string::npos) << run.log;
+    if (c.root == keys.root_path) {
+      EXPECT_EQ(run.exit_code, 2) << run.log;  // a usage error
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ringwarden
