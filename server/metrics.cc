@@ -166,6 +166,13 @@ Metrics::Metrics(prometheus::Registry& registry)
                                 "Seconds the leader's last read of the change feed took, with "
                                 "the re-reads and updates it caused.")
            .Add({});
+  tracker_held_back_ =
+      &Build<prometheus::Gauge>(
+           registry, "ringwarden_health_feed_held_back_seconds",
+           "Seconds the change feed has been held at one database transaction still running (0 "
+           "while it moves; on followers): the leader judges without the writes that ended "
+           "since that transaction began, until it ends or the 10-minute reload.")
+           .Add({});
   auto& assignments = Build<prometheus::Counter>(
       registry, "ringwarden_assignment_answers_total",
       "Answered polls by how the assignment was answered: signed (a statement signed for the "
@@ -417,6 +424,7 @@ void Metrics::OnHealthTracker(const TrackerReport& report) {
   advance(tracker_heartbeats_applied_, report.heartbeats_applied, last_tracker_.heartbeats_applied);
   tracker_rollouts_->Set(static_cast<double>(report.tracked_rollouts));
   tracker_sync_seconds_->Set(absl::ToDoubleSeconds(report.sync_time));
+  tracker_held_back_->Set(absl::ToDoubleSeconds(report.held_back));
   last_tracker_ = report;
 }
 

@@ -78,6 +78,7 @@ class Metrics final : public StoreObserver, public ControllerObserver {
     leader_->Set(leader ? 1 : 0);
     if (!leader) {
       tracker_rollouts_->Set(0);  // a follower holds no evidence
+      tracker_held_back_->Set(0);
     }
   }
   void OnJudgedRollouts(const std::set<std::string>& rollout_ids) override {
@@ -179,6 +180,7 @@ class Metrics final : public StoreObserver, public ControllerObserver {
   prometheus::Counter* tracker_heartbeats_applied_;
   prometheus::Gauge* tracker_rollouts_;
   prometheus::Gauge* tracker_sync_seconds_;
+  prometheus::Gauge* tracker_held_back_;
   TrackerReport last_tracker_ ABSL_GUARDED_BY(mu_);
   prometheus::Counter* decisions_[4];
   prometheus::Counter* auto_halts_;

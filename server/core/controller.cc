@@ -73,9 +73,10 @@ absl::StatusOr<int> Controller::RunOnce() {
   const absl::Time sync_start = clock_.Now();
   RETURN_IF_ERROR(tracker_.Sync());
   const HealthTrackerStats& done = tracker_.stats();
-  observer_.OnHealthTracker(
-      TrackerReport{done.full_loads, done.agents_reread, done.heartbeats_applied,
-                    static_cast<int64_t>(tracker_.tracked_rollouts()), clock_.Now() - sync_start});
+  observer_.OnHealthTracker(TrackerReport{done.full_loads, done.agents_reread,
+                                          done.heartbeats_applied,
+                                          static_cast<int64_t>(tracker_.tracked_rollouts()),
+                                          clock_.Now() - sync_start, tracker_.held_back()});
   std::shared_ptr<const AssignmentSnapshot> snapshot = snapshots_.Current();
   if (snapshot == nullptr || snapshot->emergency_stop()) {
     return 0;

@@ -28,6 +28,7 @@ struct TrackerReport {
   int64_t heartbeats_applied = 0;  // heartbeats applied from the feed's values
   int64_t tracked_rollouts = 0;    // rollouts whose evidence is held in memory now
   absl::Duration sync_time;        // this period's feed read and update
+  absl::Duration held_back;        // HealthTracker::held_back() after this period's read
 };
 
 class ControllerObserver {

@@ -41,6 +41,7 @@ absl::Status HealthTracker::Sync() {
   if (!horizon_.has_value()) {
     // Starting over: everything loaded after this horizon is read whole.
     ASSIGN_OR_RETURN(HealthChanges start, source_.ReadHealthChanges(std::nullopt));
+    NoteHorizon(start, now);
     horizon_ = start.horizon;
     last_sync_ = now;
     started_at_ = now;
@@ -51,6 +52,7 @@ absl::Status HealthTracker::Sync() {
   ASSIGN_OR_RETURN(HealthChanges changes,
                    source_.ReadHealthChanges(rollouts_.empty() ? std::nullopt : horizon_));
   ++stats_.syncs;
+  NoteHorizon(changes, now);
   stats_.changes_read += static_cast<int64_t>(changes.seen.size());
   for (Kind kind : kKinds) {
     stats_.changes_read += static_cast<int64_t>((changes.changed.*kind).size());
@@ -69,6 +71,19 @@ absl::Status HealthTracker::Sync() {
     }
   }
   return absl::OkStatus();
+}
+
+void HealthTracker::NoteHorizon(const HealthChanges& changes, absl::Time now) {
+  if (!changes.held_open) {
+    held_horizon_.reset();
+  } else if (held_horizon_ != changes.horizon) {
+    held_horizon_ = changes.horizon;
+    held_since_ = now;
+  }
+}
+
+absl::Duration HealthTracker::held_back() const {
+  return held_horizon_.has_value() ? last_sync_ - held_since_ : absl::ZeroDuration();
 }
 
 namespace {

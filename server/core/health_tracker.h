@@ -137,6 +137,12 @@ class HealthTracker {
   const HealthTrackerStats& stats() const { return stats_; }
   size_t tracked_rollouts() const { return rollouts_.size(); }
 
+  // held_back is how long the feed's horizon has stood at one transaction still running, from
+  // the first read that found it there to the last Sync (zero while the horizon moves). The
+  // evidence misses every write that ended since that transaction began, until it ends or
+  // `reload_every` reads everything again. Seen at the reads only: up to a period short.
+  absl::Duration held_back() const;
+
  private:
   struct Tracked {
     HealthQuery query;
@@ -158,6 +164,8 @@ class HealthTracker {
   // Heartbeats in `seen` are applied from their values.
   absl::Status Refresh(Tracked& t, const HealthAgents& changed,
                        const std::vector<SeenChange>& seen);
+  // NoteHorizon keeps when the horizon of `changes` was first found held open.
+  void NoteHorizon(const HealthChanges& changes, absl::Time now);
 
   HealthSource& source_;
   const Clock& clock_;
@@ -168,6 +176,10 @@ class HealthTracker {
   absl::Time last_trim_ = absl::InfinitePast();
   absl::flat_hash_map<std::string, Tracked> rollouts_;
   HealthTrackerStats stats_;
+  // The horizon last found held open and the time of the first read that found it so; kept
+  // across Clear, since a reload reads at the same horizon.
+  std::optional<uint64_t> held_horizon_;
+  absl::Time held_since_;
 };
 
 }  // namespace ringwarden

@@ -158,10 +158,12 @@ absl::StatusOr<HealthChanges> PgStore::ReadHealthChanges(std::optional<uint64_t>
     changes = HealthChanges{};
     // First the horizon, then the rows: every transaction below it had ended
     // before this statement, so the next one sees all of its rows.
-    const std::string horizon = tx.Exec1(sql::kHealthChangesHorizon)[0].as<std::string>();
+    const pqxx::row at = tx.Exec1(sql::kHealthChangesHorizon);
+    const std::string horizon = at[0].as<std::string>();
     if (!absl::SimpleAtoi(horizon, &changes.horizon)) {
       return absl::InternalError(absl::StrCat("unreadable transaction horizon '", horizon, "'"));
     }
+    changes.held_open = at[1].as<bool>();
     if (!after.has_value()) {
       return absl::OkStatus();
     }

@@ -513,8 +513,10 @@ inline constexpr Statement kHealthEventsOf = {
 
 // The change feed of migration 0015. Every transaction with an id below the
 // horizon has ended.
+// Below xmax, xmin is a transaction still running.
 inline constexpr Statement kHealthChangesHorizon = {"health_changes_horizon", R"sql(
-SELECT pg_snapshot_xmin(pg_current_snapshot())::text)sql"};
+SELECT pg_snapshot_xmin(s)::text, pg_snapshot_xmin(s) < pg_snapshot_xmax(s)
+FROM pg_current_snapshot() s)sql"};
 
 // The tables and agents named by transactions from horizon $1 up to horizon $2.
 inline constexpr Statement kHealthChanges = {"health_changes", R"sql(

@@ -71,6 +71,9 @@ struct SeenChange {
 // changed in the transactions that ended since the previous read.
 struct HealthChanges {
   uint64_t horizon = 0;  // pass back to read the changes after these
+  // A transaction that began at the horizon was still running at the read: the horizon can
+  // move no further until it ends, and later writes wait with it.
+  bool held_open = false;
   HealthAgents changed;  // distinct per kind; may name agents deleted since
   // Agent rows a heartbeat alone moved (not in changed.agents for that): the
   // newest per agent, whose values are the row's now unless a later change

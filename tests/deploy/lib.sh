@@ -35,6 +35,7 @@ CONTRACT_METRICS=(
   ringwarden_health_tracker_heartbeats_applied_total
   ringwarden_health_tracker_rollouts
   ringwarden_health_tracker_sync_seconds
+  ringwarden_health_feed_held_back_seconds
   ringwarden_db_operation_duration_seconds
   ringwarden_db_errors_total
   ringwarden_controller_leader

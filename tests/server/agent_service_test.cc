@@ -712,21 +712,25 @@ TEST(MetricsTest, TheHealthTrackersCountsAdvanceTheCountersByTheirGrowth) {
     return -1.0;
   };
   metrics.OnLeadership(true);
-  metrics.OnHealthTracker(TrackerReport{1, 10, 100, 2, absl::Milliseconds(250)});
-  metrics.OnHealthTracker(TrackerReport{1, 15, 180, 2, absl::Milliseconds(40)});
+  metrics.OnHealthTracker(
+      TrackerReport{1, 10, 100, 2, absl::Milliseconds(250), absl::ZeroDuration()});
+  metrics.OnHealthTracker(TrackerReport{1, 15, 180, 2, absl::Milliseconds(40), absl::Seconds(90)});
   EXPECT_EQ(value("ringwarden_health_tracker_full_loads_total"), 1);
   EXPECT_EQ(value("ringwarden_health_tracker_agents_reread_total"), 15);
   EXPECT_EQ(value("ringwarden_health_tracker_heartbeats_applied_total"), 180);
   EXPECT_EQ(value("ringwarden_health_tracker_rollouts"), 2);
   EXPECT_DOUBLE_EQ(value("ringwarden_health_tracker_sync_seconds"), 0.04);
+  EXPECT_EQ(value("ringwarden_health_feed_held_back_seconds"), 90);
   // A new tracker (counts from zero) keeps the counters growing.
-  metrics.OnHealthTracker(TrackerReport{0, 3, 7, 1, absl::Milliseconds(5)});
+  metrics.OnHealthTracker(TrackerReport{0, 3, 7, 1, absl::Milliseconds(5), absl::Seconds(30)});
+  EXPECT_EQ(value("ringwarden_health_feed_held_back_seconds"), 30);
   EXPECT_EQ(value("ringwarden_health_tracker_full_loads_total"), 1);
   EXPECT_EQ(value("ringwarden_health_tracker_agents_reread_total"), 18);
   EXPECT_EQ(value("ringwarden_health_tracker_heartbeats_applied_total"), 187);
   // A follower holds no evidence.
   metrics.OnLeadership(false);
   EXPECT_EQ(value("ringwarden_health_tracker_rollouts"), 0);
+  EXPECT_EQ(value("ringwarden_health_feed_held_back_seconds"), 0);
 }
 
 TEST(BuildAssignmentTest, AVersionWithoutADigestIsStatedAsNothing) {

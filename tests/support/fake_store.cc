@@ -893,13 +893,14 @@ absl::StatusOr<HealthChanges> FakeStore::ReadHealthChanges(std::optional<uint64_
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(BeginCall("read_health_changes"));
   HealthChanges changes;
-  changes.horizon = health_changes_.size();
+  changes.horizon = held_at_.value_or(health_changes_.size());
+  changes.held_open = held_at_.has_value();
   if (after.has_value()) {
     if (*after > changes.horizon) {
       return absl::InvalidArgumentError("horizon from the future");
     }
     std::map<std::string, SeenChange> seen;  // the newest per agent
-    for (size_t i = *after; i < health_changes_.size(); ++i) {
+    for (size_t i = *after; i < changes.horizon; ++i) {
       if (health_changes_[i].first == nullptr) {
         const SeenChange& change = health_seen_.at(i);
         auto [it, fresh] = seen.try_emplace(change.agent_id, change);
@@ -914,7 +915,7 @@ absl::StatusOr<HealthChanges> FakeStore::ReadHealthChanges(std::optional<uint64_
     for (HealthKind kind : {&HealthAgents::agents, &HealthAgents::applies, &HealthAgents::fetches,
                             &HealthAgents::crashes, &HealthAgents::health_events}) {
       std::set<std::string> ids;
-      for (size_t i = *after; i < health_changes_.size(); ++i) {
+      for (size_t i = *after; i < changes.horizon; ++i) {
         if (health_changes_[i].first == kind) {
           ids.insert(health_changes_[i].second);
         }
@@ -923,6 +924,15 @@ absl::StatusOr<HealthChanges> FakeStore::ReadHealthChanges(std::optional<uint64_
     }
   }
   return changes;
+}
+
+void FakeStore::HoldHealthChanges(bool hold) {
+  absl::MutexLock lock(&mu_);
+  if (!hold) {
+    held_at_.reset();
+  } else if (!held_at_.has_value()) {
+    held_at_ = health_changes_.size();
+  }
 }
 
 absl::Status FakeStore::TrimHealthChanges(absl::Duration) {

@@ -89,6 +89,10 @@ class FakeStore final : public Store {
   // The change feed is the list of agents (and kinds of row) every write named,
   // in order; a horizon is a position in it. Never trimmed.
   absl::StatusOr<HealthChanges> ReadHealthChanges(std::optional<uint64_t> after) override;
+  // HoldHealthChanges(true) holds the feed's horizon where it is, as a transaction left open
+  // holds PostgreSQL's: reads name nothing written since, and say they are held, until
+  // HoldHealthChanges(false).
+  void HoldHealthChanges(bool hold);
   absl::Status TrimHealthChanges(absl::Duration keep) override;
   absl::StatusOr<std::pair<std::vector<AgentRecord>, int64_t>> ListAgents(std::optional<Ring> ring,
                                                                           int limit) override;
@@ -222,6 +226,7 @@ class FakeStore final : public Store {
   using HealthKind = std::vector<std::string> HealthAgents::*;
   std::vector<std::pair<HealthKind, std::string>> health_changes_ ABSL_GUARDED_BY(mu_);
   std::map<size_t, SeenChange> health_seen_ ABSL_GUARDED_BY(mu_);
+  std::optional<size_t> held_at_ ABSL_GUARDED_BY(mu_);         // HoldHealthChanges
   std::map<ApplyKey, ApplyRow> applies_ ABSL_GUARDED_BY(mu_);  // first time, newest detail
   std::map<FetchKey, FetchRow> fetches_ ABSL_GUARDED_BY(mu_);  // first time
   std::vector<CrashRow> crashes_ ABSL_GUARDED_BY(mu_);

@@ -409,6 +409,51 @@ TEST_F(HealthTrackerTest, AFailedReadLosesNoChange) {
   ExpectSameAsFullRead(**tracked);
 }
 
+TEST_F(HealthTrackerTest,
+       AHorizonHeldOpenIsTimedFromTheFirstReadThatFoundItAndItsWritesArriveAfter) {
+  Enroll(10);
+  ASSERT_TRUE(tracker_.Sync().ok());
+  absl::StatusOr<TrackedHealth*> tracked = tracker_.Track(rollout_, pins_, policy_);
+  ASSERT_TRUE(tracked.ok());
+  EXPECT_EQ(tracker_.held_back(), absl::ZeroDuration());
+
+  store_.HoldHealthChanges(true);  // a transaction left open
+  TelemetryRows rows;
+  rows.applies = {{Id(4), kChannel, 2, ApplyOutcome::kLoadCheckFailed, "", kT0}};
+  ASSERT_TRUE(store_.WriteTelemetry(rows).ok());
+  for (int i = 0; i < 4; ++i) {
+    clock_.Advance(absl::Seconds(5));
+    ASSERT_TRUE(tracker_.Sync().ok());
+    EXPECT_EQ(tracker_.held_back(), absl::Seconds(5 * i)) << i;
+  }
+  // The write waits behind the held horizon: the evidence does not have it yet.
+  EXPECT_EQ((*tracked)->stage.Verdict(Id(4), clock_.Now(), kSilence),
+            HealthLedger::AgentVerdict::kUntried);
+
+  store_.HoldHealthChanges(false);
+  clock_.Advance(absl::Seconds(5));
+  ASSERT_TRUE(tracker_.Sync().ok());
+  EXPECT_EQ(tracker_.held_back(), absl::ZeroDuration());
+  EXPECT_EQ((*tracked)->stage.Verdict(Id(4), clock_.Now(), kSilence),
+            HealthLedger::AgentVerdict::kFailed);
+  ExpectSameAsFullRead(**tracked);
+
+  // Held again, across the 10-minute reload (which reads at the same horizon) and a failed
+  // read: still timed from the first read that found it.
+  store_.HoldHealthChanges(true);
+  for (int i = 0; i < 13; ++i) {
+    clock_.Advance(absl::Seconds(50));
+    ASSERT_TRUE(tracker_.Sync().ok());
+    ASSERT_TRUE(tracker_.Track(rollout_, pins_, policy_).ok());
+  }
+  EXPECT_EQ(tracker_.stats().full_loads, 2);
+  EXPECT_EQ(tracker_.held_back(), absl::Seconds(50 * 12));
+  store_.FailNext("read_health_changes", absl::UnavailableError("down"));
+  clock_.Advance(absl::Seconds(50));
+  EXPECT_FALSE(tracker_.Sync().ok());
+  EXPECT_EQ(tracker_.held_back(), absl::Seconds(50 * 12));
+}
+
 TEST_F(HealthTrackerTest, RefusesToTrackBeforeReadingTheFeedAndForgetsOnClear) {
   Enroll(5);
   absl::StatusOr<TrackedHealth*> early = tracker_.Track(rollout_, pins_, policy_);

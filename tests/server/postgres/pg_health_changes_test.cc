@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "tests/server/postgres/store_fixture.h"
 
@@ -70,6 +71,7 @@ class PgHealthChangesTest : public StoreFixture {
     }
     EXPECT_GE(changes->horizon, horizon_);
     horizon_ = changes->horizon;
+    held_open_ = changes->held_open;
     std::vector<std::string> out;
     for (const auto& [name, ids] : {std::pair{"agents", &changes->changed.agents},
                                     {"applies", &changes->changed.applies},
@@ -97,6 +99,7 @@ class PgHealthChangesTest : public StoreFixture {
   }
 
   uint64_t horizon_ = 0;
+  bool held_open_ = false;  // of the last Changed()
 };
 
 TEST_F(PgHealthChangesTest, EveryKindOfWriteNamesItsAgentsAndNoOthers) {
@@ -172,11 +175,21 @@ TEST_F(PgHealthChangesTest, AnOpenTransactionIsReadOnlyOnceItHasEnded) {
   TelemetryRows later;
   later.heartbeats = {{"a-2", {{kChannel, 1}}, "boot", At(1)}};
   ASSERT_TRUE(store_.WriteTelemetry(later).ok());
+  // Held at (or, while an older transaction of another test runs, below) the open one's.
+  uint64_t open_xid = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(open.exec1("SELECT pg_current_xact_id()::text")[0].as<std::string>(),
+                               &open_xid));
   EXPECT_THAT(Changed(), IsEmpty());
+  EXPECT_TRUE(held_open_);
+  EXPECT_LE(horizon_, open_xid);
   EXPECT_THAT(Changed(), IsEmpty());
+  EXPECT_TRUE(held_open_);
+  EXPECT_LE(horizon_, open_xid);
 
   open.commit();
+  // (Whether the feed is held after this depends on the other tests sharing the cluster.)
   EXPECT_THAT(Changed(), ElementsAre("agents:a-2", "seen:a-1@1800000099", "seen:a-2@1800000001"));
+  EXPECT_GT(horizon_, open_xid);
   EXPECT_THAT(Changed(), IsEmpty());
 }
 
