@@ -15,9 +15,14 @@
 #     70 % of the closed-loop peak (the operating point of earlier runs, at or past the
 #     open-loop capacity: there a queue grows for as long as the run lasts, and its p99 says
 #     how long the run was rather than what a poll costs; reported, not judged), and at 25 %
-#     of the peak. Three interleaved server/echo pairs of
-#     each; the figures are the medians of the pairs' ratios, as one run on a shared machine
-#     can stall. Every run starts with each agent polling once (not measured), so that agents
+#     of the peak. Three interleaved server/echo pairs of each, and --pairs (default 5) at the
+#     verdict's rate, where a core is about 80 % busy and a stall of the shared machine of a
+#     few milliseconds moves one run's p99 by 10x either way; the figures are the medians of
+#     the pairs' ratios, and the pairs alternate which side runs first. The verdict's pairs
+#     also give each side's CPU time per poll (from /proc, as --tls does), which such a stall
+#     does not move. Then the echo's open-loop capacity, swept the same way from the server's
+#     up in steps of a tenth of it, for the ratio of the two (one sweep each: reported, not
+#     judged). Every run starts with each agent polling once (not measured), so that agents
 #     hold a signed statement as a fleet at rest does. Targets: throughput >= 0.8x echo,
 #     p99 <= 1.25x echo.
 # B2: open loop, a poll and a heartbeat per host turn (a fleet polling and heartbeating every
@@ -37,7 +42,7 @@
 # and each side's CPU time per poll (from /proc, between the end of the warm-up and the end
 # of the run), whose ratio is what the server's own work costs over TLS. No B2.
 #
-#   ./bench/poll.sh [--agents 100000] [--seconds 20] [--tls [--tls-rate 2000]]
+#   ./bench/poll.sh [--agents 100000] [--seconds 20] [--pairs 5] [--tls [--tls-rate 2000]]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 agents=""
@@ -45,15 +50,18 @@ seconds=20
 concurrency=256
 bench_tls=0
 tls_rate=2000
+verdict_pairs=5
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --agents) agents=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --tls) bench_tls=1; shift ;;
     --tls-rate) tls_rate=$2; shift 2 ;;
+    --pairs) verdict_pairs=$2; shift 2 ;;
     *) echo "poll: unknown option $1" >&2; exit 2 ;;
   esac
 done
+[[ "${verdict_pairs}" =~ ^[1-9][0-9]?$ ]] || { echo "poll: --pairs takes 1 to 99" >&2; exit 2; }
 [[ -n "${agents}" ]] || agents=$([[ "${bench_tls}" == 1 ]] && echo 5000 || echo 100000)
 if [[ "${bench_tls}" == 1 ]]; then
   # A connection per agent on each side (server, echo, generator): as many descriptors as
@@ -113,11 +121,16 @@ run() {
 field() { sed -n "s/.*\"$1\":\([0-9.e+-]*\).*/\1/p"; }
 join() { local IFS='|'; echo "$*"; }
 # What both tables' awk programs start with: f(json, name) reads a number of a run's JSON line,
-# median(v, n) is the median of v[1..n].
+# value(json, name) also knows "cpu", the microseconds of CPU per answered call of a
+# measured_run (with hz, the clock ticks per second, set), median(v, n) is the median of v[1..n].
 awk_lib='
   function f(json, name) {
     if (match(json, "\"" name "\":[0-9.e+-]+")) { return substr(json, RSTART + length(name) + 3, RLENGTH - length(name) - 3) + 0 }
     return 0
+  }
+  function value(json, name) {
+    if (name != "cpu") return f(json, name)
+    return f(json, "cpu_ticks") * 1e6 / hz / (f(json, "ok") > 0 ? f(json, "ok") : 1)
   }
   function median(v, n,   i, j, t) {
     for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
@@ -183,14 +196,12 @@ if [[ "${bench_tls}" == 1 ]]; then
   done
   awk -v so="$(join "${tso[@]}")" -v eo="$(join "${teo[@]}")" -v rate="${tls_rate}" \
     -v agents="${agents}" -v hz="$(getconf CLK_TCK)" "${awk_lib}"'
-    # us of CPU per answered call
-    function cpu(json) { return f(json, "cpu_ticks") * 1e6 / hz / (f(json, "ok") > 0 ? f(json, "ok") : 1) }
     function row(label, field, a, b,   n, i, A, B, r, va, vb, line) {
       n = split(a, A, "|"); split(b, B, "|")
       line = ""
       for (i = 1; i <= n; i++) {
-        va[i] = (field == "cpu") ? cpu(A[i]) : f(A[i], field)
-        vb[i] = (field == "cpu") ? cpu(B[i]) : f(B[i], field)
+        va[i] = value(A[i], field)
+        vb[i] = value(B[i], field)
         r[i] = va[i] / (vb[i] > 0 ? vb[i] : 1)
         line = line sprintf(" %.0f/%.0f", va[i], vb[i])
       }
@@ -221,26 +232,48 @@ for i in $(seq 1 "${pairs}"); do
 done
 peaks=$(for i in $(seq 1 "${pairs}"); do echo "${sp[i]}" | field calls_per_second; done | sort -g)
 server_peak_rate=$(echo "${peaks}" | sed -n "$(( (pairs + 1) / 2 ))p")
+# sweep TARGET BASE WHAT SHARES...: sets `swept` to the largest polls-only open-loop rate, of
+# BASE * SHARE / 100 for each share in turn, at which TARGET ("server" or "echo") missed no
+# call (refused, or answered more than 1 s after it was due); 0 if it missed at the first.
+sweep() {
+  local target=$1 base=$2 what=$3
+  shift 3
+  local share r out missed
+  swept=0
+  for share in "$@"; do
+    r=$(awk -v p="${base}" -v s="${share}" 'BEGIN { printf "%.0f", p * s / 100 }')
+    out=$(run "${target}" --no-heartbeats --mode open --rate "${r}")
+    missed=$(echo "${out}" | field missed)
+    echo "B1 ${target} open-loop capacity step: ${r} polls/s (${share} % of ${what}): missed ${missed:-(the run failed)}; p99 $(echo "${out}" | field p99_us) us"
+    [[ "${missed}" == 0 ]] || break
+    swept=${r}
+  done
+}
 # The server's open-loop capacity: the largest polls-only rate with no missed call.
-capacity=0
-for share in 20 25 30 35 40 45 50 55 60 65 70 80 90 100; do
-  r=$(awk -v p="${server_peak_rate}" -v s="${share}" 'BEGIN { printf "%.0f", p * s / 100 }')
-  out=$(run server --no-heartbeats --mode open --rate "${r}")
-  missed=$(echo "${out}" | field missed)
-  echo "B1 open-loop capacity step: ${r} polls/s (${share} % of the closed-loop peak): missed ${missed}; p99 $(echo "${out}" | field p99_us) us"
-  [[ "${missed}" == 0 ]] || break
-  capacity=${r}
-done
+sweep server "${server_peak_rate}" "the closed-loop peak" 20 25 30 35 40 45 50 55 60 65 70 80 90 100
+capacity=${swept}
 [[ "${capacity}" -gt 0 ]] || { echo "poll: the server missed calls at every open-loop rate" >&2; exit 1; }
 rate=$(awk -v p="${capacity}" 'BEGIN { printf "%.0f", 0.7 * p }')
 over_rate=$(awk -v p="${server_peak_rate}" 'BEGIN { printf "%.0f", 0.7 * p }')
 light_rate=$(awk -v p="${server_peak_rate}" 'BEGIN { printf "%.0f", 0.25 * p }')
 declare -a sl el sv ev
-for i in $(seq 1 "${pairs}"); do
-  so[i]=$(run server --no-heartbeats --mode open --rate "${rate}")
-  eo[i]=$(run echo --no-heartbeats --mode open --rate "${rate}")
+# The verdict's pairs, each side's CPU per poll measured; odd pairs run the server first, even
+# pairs the echo, so that neither side always follows the other.
+for i in $(seq 1 "${verdict_pairs}"); do
+  if (( i % 2 )); then
+    so[i]=$(measured_run server "${server_pid}" --no-heartbeats --mode open --rate "${rate}")
+    eo[i]=$(measured_run echo "${echo_pid}" --no-heartbeats --mode open --rate "${rate}")
+  else
+    eo[i]=$(measured_run echo "${echo_pid}" --no-heartbeats --mode open --rate "${rate}")
+    so[i]=$(measured_run server "${server_pid}" --no-heartbeats --mode open --rate "${rate}")
+  fi
   echo "B1 open pair ${i}: server ${so[i]}"
   echo "B1 open pair ${i}: echo   ${eo[i]}"
+done
+# The echo's open-loop capacity, from the server's up, in steps of a tenth of it.
+sweep echo "${capacity}" "the server's" 100 110 120 130 140 150 170 200
+echo_capacity=${swept}
+for i in $(seq 1 "${pairs}"); do
   sv[i]=$(run server --no-heartbeats --mode open --rate "${over_rate}")
   ev[i]=$(run echo --no-heartbeats --mode open --rate "${over_rate}")
   echo "B1 70 %-of-peak open pair ${i}: server ${sv[i]}"
@@ -271,14 +304,15 @@ awk -v sp="$(join "${sp[@]}")" -v ep="$(join "${ep[@]}")" -v so="$(join "${so[@]
   -v eo="$(join "${eo[@]}")" -v rate="${rate}" -v agents="${agents}" -v b2="${b2_rate}" \
   -v sl="$(join "${sl[@]}")" -v el="$(join "${el[@]}")" -v light="${light_rate}" \
   -v peak="${server_peak_rate}" -v capacity="${capacity}" -v over="${over_rate}" \
-  -v sv="$(join "${sv[@]}")" -v ev="$(join "${ev[@]}")" "${awk_lib}"'
+  -v sv="$(join "${sv[@]}")" -v ev="$(join "${ev[@]}")" -v echo_capacity="${echo_capacity}" \
+  -v hz="$(getconf CLK_TCK)" "${awk_lib}"'
   # row NAME FIELD A B: the pairs of runs A and B ("|"-joined JSON), their values and the median ratio
   function row(label, field, a, b, unit,   n, i, A, B, r, va, vb, line) {
     n = split(a, A, "|"); split(b, B, "|")
     line = ""
     for (i = 1; i <= n; i++) {
-      r[i] = f(A[i], field) / (f(B[i], field) > 0 ? f(B[i], field) : 1)
-      va[i] = f(A[i], field); vb[i] = f(B[i], field)
+      va[i] = value(A[i], field); vb[i] = value(B[i], field)
+      r[i] = va[i] / (vb[i] > 0 ? vb[i] : 1)
       line = line sprintf(" %.0f/%.0f", va[i], vb[i])
     }
     m = median(r, n)
@@ -290,17 +324,22 @@ awk -v sp="$(join "${sp[@]}")" -v ep="$(join "${ep[@]}")" -v so="$(join "${so[@]
     t = row("closed loop peak (polls/s)", "calls_per_second", sp, ep, "/s")
     row("closed loop p50 (us)", "p50_us", sp, ep, "  ")
     row("closed loop p99 (us)", "p99_us", sp, ep, "  ")
-    printf "%-40s %11.0f/s\n", "open-loop capacity (no missed call)", capacity
+    if (echo_capacity > 0)
+      printf "%-40s %11.0f/s %11.0f/s %7.2f  %s\n", "open-loop capacity (no missed call)", capacity, echo_capacity, capacity / echo_capacity, (echo_capacity >= capacity * 2) ? "(one sweep each; the echo sweep ended without a miss: its figure is a floor)" : "(one sweep each)"
+    else
+      printf "%-40s %11.0f/s %13s  %s\n", "open-loop capacity (no missed call)", capacity, "below it", "(the echo missed calls at the server'\''s capacity)"
     row("open loop at " rate "/s: p50 (us)", "p50_us", so, eo, "  ")
     q = row("open loop at " rate "/s: p99 (us)", "p99_us", so, eo, "  ")
+    row("open loop at " rate "/s: CPU per poll (us)", "cpu", so, eo, "  ")
     row("70 % of peak, open at " over "/s: p50 (us)", "p50_us", sv, ev, "  ")
     row("70 % of peak, open at " over "/s: p99 (us)", "p99_us", sv, ev, "  ")
     row("light open loop at " light "/s: p50 (us)", "p50_us", sl, el, "  ")
     row("light open loop at " light "/s: p99 (us)", "p99_us", sl, el, "  ")
-    n = split(sp, S, "|"); split(so, O, "|")
+    n = split(sp, S, "|"); v = split(so, O, "|")
     held = 0; polls = 0; failed = 0; missed = 0
     split(sl, L, "|"); split(sv, V, "|")
-    for (i = 1; i <= n; i++) { held += f(S[i], "held_current"); polls += f(S[i], "polls"); failed += f(S[i], "failed") + f(O[i], "failed") + f(L[i], "failed") + f(V[i], "failed"); missed += f(O[i], "missed") + f(L[i], "missed") }
+    for (i = 1; i <= n; i++) { held += f(S[i], "held_current"); polls += f(S[i], "polls"); failed += f(S[i], "failed") + f(L[i], "failed") + f(V[i], "failed"); missed += f(L[i], "missed") }
+    for (i = 1; i <= v; i++) { failed += f(O[i], "failed"); missed += f(O[i], "missed") }
     printf "%-40s %11.0f B\n", "poll reply", f(S[1], "mean_poll_reply_bytes")
     printf "%-40s %11.1f %%\n", "polls answered: held statement current", 100 * held / (polls > 0 ? polls : 1)
     printf "%-40s %11.0f failed, %.0f missed\n", "server errors (failed: all rows; missed: 70 % of capacity and light rows)", failed, missed
