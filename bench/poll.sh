@@ -21,7 +21,7 @@
 #     the pairs' ratios, and the pairs alternate which side runs first. The verdict's pairs
 #     also give each side's CPU time per poll (from /proc, as --tls does), which such a stall
 #     does not move. Then the echo's open-loop capacity, swept the same way from the server's
-#     up in steps of a tenth of it, for the ratio of the two (one sweep each: reported, not
+#     up (in tenths of it to 1.5x, then 1.7x and 2x), for the ratio of the two (one sweep each: reported, not
 #     judged). Every run starts with each agent polling once (not measured), so that agents
 #     hold a signed statement as a fleet at rest does. Targets: throughput >= 0.8x echo,
 #     p99 <= 1.25x echo.
@@ -242,7 +242,7 @@ sweep() {
   swept=0
   for share in "$@"; do
     r=$(awk -v p="${base}" -v s="${share}" 'BEGIN { printf "%.0f", p * s / 100 }')
-    out=$(run "${target}" --no-heartbeats --mode open --rate "${r}")
+    out=$(run "${target}" --no-heartbeats --mode open --rate "${r}") || out=""
     missed=$(echo "${out}" | field missed)
     echo "B1 ${target} open-loop capacity step: ${r} polls/s (${share} % of ${what}): missed ${missed:-(the run failed)}; p99 $(echo "${out}" | field p99_us) us"
     [[ "${missed}" == 0 ]] || break
@@ -270,7 +270,7 @@ for i in $(seq 1 "${verdict_pairs}"); do
   echo "B1 open pair ${i}: server ${so[i]}"
   echo "B1 open pair ${i}: echo   ${eo[i]}"
 done
-# The echo's open-loop capacity, from the server's up, in steps of a tenth of it.
+# The echo's open-loop capacity, from the server's up: in steps of a tenth of it, then larger.
 sweep echo "${capacity}" "the server's" 100 110 120 130 140 150 170 200
 echo_capacity=${swept}
 for i in $(seq 1 "${pairs}"); do

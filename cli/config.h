@@ -82,7 +82,8 @@ std::string DefaultConfigPath(const SettingsInputs& in);
 
 // ResolveSettings reads the config file (a missing file is fine unless it was named
 // by --config or $RINGWARDEN_CONFIG, or a profile was asked for), reads token_file,
-// and applies the precedence. Errors are usage errors (InvalidArgument/NotFound).
+// and applies the precedence. Errors are usage errors (InvalidArgument, NotFound or
+// PermissionDenied).
 absl::StatusOr<ConnectionSettings> ResolveSettings(const SettingsInputs& in);
 
 }  // namespace ringwarden

@@ -170,8 +170,8 @@ Metrics::Metrics(prometheus::Registry& registry)
       &Build<prometheus::Gauge>(
            registry, "ringwarden_health_feed_held_back_seconds",
            "Seconds the change feed has been held at one database transaction still running (0 "
-           "while it moves; on followers): the leader judges without the writes that ended "
-           "since that transaction began, until it ends or the 10-minute reload.")
+           "while it moves, and on followers): the leader judges without the writes that ended "
+           "since that transaction began, or since the last 10-minute reload if that is later.")
            .Add({});
   auto& assignments = Build<prometheus::Counter>(
       registry, "ringwarden_assignment_answers_total",

@@ -4,10 +4,9 @@
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
 
-#include <fstream>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/files.h"
 
 namespace ringwarden {
 namespace {
@@ -16,12 +15,11 @@ absl::Status CheckReadable(const std::string& path, absl::string_view flag) {
   if (path.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(flag, " is required"));
   }
-  std::ifstream in(path);
-  std::string first;
-  if (!in || !std::getline(in, first)) {
-    return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, " cannot be read"));
+  absl::StatusOr<std::string> pem = ReadPemFile(path);
+  if (!pem.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", pem.status().message()));
   }
-  if (!absl::StartsWith(first, "-----BEGIN ")) {
+  if (!absl::StartsWith(*pem, "-----BEGIN ")) {
     return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, " is not a PEM file"));
   }
   return absl::OkStatus();

@@ -22,6 +22,7 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "common/dsse.h"
+#include "common/files.h"
 #include "common/pki.h"
 #include "common/sha256.h"
 #include "ringwarden/v1/agent.grpc.pb.h"
@@ -521,14 +522,20 @@ absl::Status LoadGenerator::LoadCredentials(const std::string& path) {
   if (absl::Status valid = ValidateLoadOptions(impl_->options); !valid.ok()) {
     return valid;
   }
-  std::ifstream in(path);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  }
   const bool tls = impl_->tls();
+  // No larger than a file of these agents can be: an id, and a token or a key and a certificate
+  // of at most the sizes checked below, per line.
+  const size_t max_line = 128 + (tls ? 2 * (16384 + 1) : 4096 + 1) + 1;  // ids: 1-128 characters
+  absl::StatusOr<std::string> text = ReadFileAtMost(path, impl_->ids.size() * max_line);
+  if (!text.ok()) {
+    return text.status();
+  }
+  std::vector<absl::string_view> lines = absl::StrSplit(*text, '\n');
+  if (!lines.empty() && lines.back().empty()) {
+    lines.pop_back();  // the last line's newline
+  }
   std::vector<std::string> credentials, keys, certificates;
-  std::string line;
-  while (std::getline(in, line)) {
+  for (absl::string_view line : lines) {
     const size_t n = credentials.size();
     std::vector<std::string> fields = absl::StrSplit(line, ' ');
     // Over TLS: the key and certificate chain, each a few kilobytes of PEM in base64.

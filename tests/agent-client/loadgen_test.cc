@@ -253,6 +253,13 @@ TEST_F(LoadGenTest, SavedCredentialsServeAnotherGenerator) {
     EXPECT_TRUE(absl::IsInvalidArgument(loaded)) << bad << ": " << loaded;
   }
   EXPECT_TRUE(absl::IsNotFound(LoadGenerator(Options(1)).LoadCredentials(path + ".absent")));
+  // An endless file, or one longer than its agents' lines can be, is refused unread.
+  absl::Status endless = LoadGenerator(Options(1)).LoadCredentials("/dev/zero");
+  EXPECT_TRUE(absl::IsInvalidArgument(endless)) << endless;
+  EXPECT_NE(endless.message().find("larger than the limit"), std::string::npos) << endless;
+  std::ofstream(path) << "load-0 " << std::string(8192, 't') << "\n";
+  absl::Status oversized = LoadGenerator(Options(1)).LoadCredentials(path);
+  EXPECT_NE(oversized.message().find("larger than the limit"), std::string::npos) << oversized;
 }
 
 TEST_F(LoadGenTest, TlsCredentialFilesMustHoldAKeyAndACertificatePerAgent) {

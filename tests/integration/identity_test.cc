@@ -267,6 +267,55 @@ TEST(TransportTest, PlaintextIsRefusedUnlessAskedForOnLoopback) {
   EXPECT_NE(mixed.second.find("cannot be combined"), std::string::npos) << mixed.second;
 }
 
+// The TLS files are read bounded: an endless one (a device), an empty one or one that is not PEM
+// stops the server at start, naming the flag and the file.
+TEST(TransportTest, TlsFilesThatAreEndlessEmptyOrNotPemStopTheServerNamingTheFlag) {
+  TestDatabase db;
+  TestKeys keys;
+  testing::TempDir dir;
+  testing::WriteFile(dir.File("empty.pem"), "");
+  testing::WriteFile(dir.File("text.pem"), "not a certificate\n");
+  struct Case {
+    std::string flag, file, says;
+  };
+  const Case cases[] = {
+      {"--tls-cert", "/dev/zero",
+       "--tls-cert: /dev/zero is larger than the limit of 1048576 bytes"},
+      {"--tls-key", dir.File("empty.pem"),
+       absl::StrCat("--tls-key: ", dir.File("empty.pem"), " is empty")},
+      {"--client-ca", dir.File("text.pem"),
+       absl::StrCat("--client-ca ", dir.File("text.pem"), " is not a PEM file")},
+  };
+  int n = 0;
+  for (const Case& c : cases) {
+    std::vector<std::string> args = {testing::ServerBinary(),
+                                     "--database",
+                                     db.conninfo(),
+                                     "--root",
+                                     keys.root_path,
+                                     "--server-key",
+                                     keys.server_key_path,
+                                     "--metrics-listen",
+                                     "",
+                                     "--listen",
+                                     "127.0.0.1:0"};
+    std::vector<std::string> tls = testing::TlsServerArgs();
+    for (size_t i = 0; i + 1 < tls.size(); ++i) {
+      if (tls[i] == c.flag) {
+        tls[i + 1] = c.file;
+      }
+    }
+    args.insert(args.end(), tls.begin(), tls.end());
+    const std::string log = dir.File(absl::StrCat("server-", ++n, ".log"));
+    const pid_t pid = testing::Spawn(args, log);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_EQ(WEXITSTATUS(status), 1) << c.flag;
+    const std::string said = testing::ReadFileOrDie(log);
+    EXPECT_NE(said.find(c.says), std::string::npos) << said;
+  }
+}
+
 // Fifty hosts enroll with a stolen token and report healthy on a bad
 // version: their labels do not make them canary, and the token's use cap
 // stops the flood at its limit.

@@ -894,7 +894,7 @@ absl::StatusOr<HealthChanges> FakeStore::ReadHealthChanges(std::optional<uint64_
   RETURN_IF_ERROR(BeginCall("read_health_changes"));
   HealthChanges changes;
   changes.horizon = held_at_.value_or(health_changes_.size());
-  changes.held_open = held_at_.has_value();
+  changes.held_open = held_at_.has_value() || busy_changes_;
   if (after.has_value()) {
     if (*after > changes.horizon) {
       return absl::InvalidArgumentError("horizon from the future");
@@ -933,6 +933,11 @@ void FakeStore::HoldHealthChanges(bool hold) {
   } else if (!held_at_.has_value()) {
     held_at_ = health_changes_.size();
   }
+}
+
+void FakeStore::BusyHealthChanges(bool busy) {
+  absl::MutexLock lock(&mu_);
+  busy_changes_ = busy;
 }
 
 absl::Status FakeStore::TrimHealthChanges(absl::Duration) {

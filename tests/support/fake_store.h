@@ -93,6 +93,9 @@ class FakeStore final : public Store {
   // holds PostgreSQL's: reads name nothing written since, and say they are held, until
   // HoldHealthChanges(false).
   void HoldHealthChanges(bool hold);
+  // BusyHealthChanges(true) makes reads say they are held while the horizon moves on, as
+  // PostgreSQL's do under a steady stream of short writes: some write is always running.
+  void BusyHealthChanges(bool busy);
   absl::Status TrimHealthChanges(absl::Duration keep) override;
   absl::StatusOr<std::pair<std::vector<AgentRecord>, int64_t>> ListAgents(std::optional<Ring> ring,
                                                                           int limit) override;
@@ -227,6 +230,7 @@ class FakeStore final : public Store {
   std::vector<std::pair<HealthKind, std::string>> health_changes_ ABSL_GUARDED_BY(mu_);
   std::map<size_t, SeenChange> health_seen_ ABSL_GUARDED_BY(mu_);
   std::optional<size_t> held_at_ ABSL_GUARDED_BY(mu_);         // HoldHealthChanges
+  bool busy_changes_ ABSL_GUARDED_BY(mu_) = false;             // BusyHealthChanges
   std::map<ApplyKey, ApplyRow> applies_ ABSL_GUARDED_BY(mu_);  // first time, newest detail
   std::map<FetchKey, FetchRow> fetches_ ABSL_GUARDED_BY(mu_);  // first time
   std::vector<CrashRow> crashes_ ABSL_GUARDED_BY(mu_);

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <pqxx/pqxx>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,7 @@ class PgHealthChangesTest : public StoreFixture {
     }
     ASSERT_TRUE(store_.WriteTelemetry(rows).ok());
     horizon_ = Horizon();
+    Changed();  // the set-up's own writes, if another test's transaction held the horizon
   }
 
   uint64_t Horizon() {
@@ -62,31 +64,49 @@ class PgHealthChangesTest : public StoreFixture {
     return start.ok() ? start->horizon : 0;
   }
 
-  // Changed returns "kind:agent" for every agent named since the last call.
-  std::vector<std::string> Changed() {
-    absl::StatusOr<HealthChanges> changes = store_.ReadHealthChanges(horizon_);
-    EXPECT_TRUE(changes.ok()) << changes.status();
-    if (!changes.ok()) {
-      return {};
+  // Changed returns "kind:agent" for every agent named since the last call, sorted. The
+  // cluster is shared with other tests running at the same time, whose transactions hold the
+  // horizon for a moment: it reads until every transaction that began before the call has
+  // ended, or (with `wait` false, while this test holds one open) once.
+  std::vector<std::string> Changed(bool wait = true) {
+    uint64_t until = 0;
+    if (wait) {
+      EXPECT_TRUE(absl::SimpleAtoi(
+          db_.Query("SELECT pg_snapshot_xmax(pg_current_snapshot())::text"), &until));
     }
-    EXPECT_GE(changes->horizon, horizon_);
-    horizon_ = changes->horizon;
-    held_open_ = changes->held_open;
-    std::vector<std::string> out;
-    for (const auto& [name, ids] : {std::pair{"agents", &changes->changed.agents},
-                                    {"applies", &changes->changed.applies},
-                                    {"fetches", &changes->changed.fetches},
-                                    {"crashes", &changes->changed.crashes},
-                                    {"health_events", &changes->changed.health_events}}) {
-      for (const std::string& id : *ids) {
-        out.push_back(absl::StrCat(name, ":", id));
+    std::set<std::string> out;
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (true) {
+      absl::StatusOr<HealthChanges> changes = store_.ReadHealthChanges(horizon_);
+      EXPECT_TRUE(changes.ok()) << changes.status();
+      if (!changes.ok()) {
+        break;
       }
+      EXPECT_GE(changes->horizon, horizon_);
+      horizon_ = changes->horizon;
+      held_open_ = changes->held_open;
+      for (const auto& [name, ids] : {std::pair{"agents", &changes->changed.agents},
+                                      {"applies", &changes->changed.applies},
+                                      {"fetches", &changes->changed.fetches},
+                                      {"crashes", &changes->changed.crashes},
+                                      {"health_events", &changes->changed.health_events}}) {
+        for (const std::string& id : *ids) {
+          out.insert(absl::StrCat(name, ":", id));
+        }
+      }
+      for (const SeenChange& seen : changes->seen) {
+        out.insert(absl::StrCat("seen:", seen.agent_id, "@", absl::ToUnixSeconds(seen.last_seen)));
+      }
+      if (horizon_ >= until) {
+        break;
+      }
+      if (absl::Now() > deadline) {
+        ADD_FAILURE() << "the horizon stayed below " << until << " for 30 s";
+        break;
+      }
+      absl::SleepFor(absl::Milliseconds(20));
     }
-    for (const SeenChange& seen : changes->seen) {
-      out.push_back(absl::StrCat("seen:", seen.agent_id, "@", absl::ToUnixSeconds(seen.last_seen)));
-    }
-    std::sort(out.begin(), out.end());
-    return out;
+    return std::vector<std::string>(out.begin(), out.end());
   }
 
   HealthQuery Query() {
@@ -179,10 +199,10 @@ TEST_F(PgHealthChangesTest, AnOpenTransactionIsReadOnlyOnceItHasEnded) {
   uint64_t open_xid = 0;
   ASSERT_TRUE(absl::SimpleAtoi(open.exec1("SELECT pg_current_xact_id()::text")[0].as<std::string>(),
                                &open_xid));
-  EXPECT_THAT(Changed(), IsEmpty());
+  EXPECT_THAT(Changed(/*wait=*/false), IsEmpty());
   EXPECT_TRUE(held_open_);
   EXPECT_LE(horizon_, open_xid);
-  EXPECT_THAT(Changed(), IsEmpty());
+  EXPECT_THAT(Changed(/*wait=*/false), IsEmpty());
   EXPECT_TRUE(held_open_);
   EXPECT_LE(horizon_, open_xid);
 
