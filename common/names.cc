@@ -96,7 +96,7 @@ absl::Status ValidateHealthEventKind(absl::string_view kind) {
 }
 
 bool IsValidAgentId(absl::string_view agent_id) {
-  if (agent_id.empty() || agent_id.size() > 128) {
+  if (agent_id.empty() || agent_id.size() > kMaxAgentIdLength) {
     return false;
   }
   for (char c : agent_id) {
@@ -108,7 +108,7 @@ bool IsValidAgentId(absl::string_view agent_id) {
 }
 
 absl::Status ValidateAgentId(absl::string_view agent_id) {
-  if (agent_id.empty() || agent_id.size() > 128) {
+  if (agent_id.empty() || agent_id.size() > kMaxAgentIdLength) {
     return absl::InvalidArgumentError("agent_id must be 1-128 characters");
   }
   if (!IsValidAgentId(agent_id)) {

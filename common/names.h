@@ -4,6 +4,7 @@
 // them (ringctl content sign), so a bad name is caught before signing.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "absl/status/status.h"
@@ -25,7 +26,10 @@ absl::Status ValidateChannelName(absl::string_view channel);
 // characters of [a-z0-9_], starting with a letter. Policies weigh events by kind.
 absl::Status ValidateHealthEventKind(absl::string_view kind);
 
-// ValidateAgentId accepts 1-128 characters of [A-Za-z0-9._:-].
+// kMaxAgentIdLength bounds an agent id.
+inline constexpr size_t kMaxAgentIdLength = 128;
+
+// ValidateAgentId accepts 1-128 (kMaxAgentIdLength) characters of [A-Za-z0-9._:-].
 absl::Status ValidateAgentId(absl::string_view agent_id);
 bool IsValidAgentId(absl::string_view agent_id);
 

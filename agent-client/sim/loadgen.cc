@@ -23,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/dsse.h"
 #include "common/files.h"
+#include "common/names.h"
 #include "common/pki.h"
 #include "common/sha256.h"
 #include "ringwarden/v1/agent.grpc.pb.h"
@@ -523,9 +524,11 @@ absl::Status LoadGenerator::LoadCredentials(const std::string& path) {
     return valid;
   }
   const bool tls = impl_->tls();
-  // No larger than a file of these agents can be: an id, and a token or a key and a certificate
-  // of at most the sizes checked below, per line.
-  const size_t max_line = 128 + (tls ? 2 * (16384 + 1) : 4096 + 1) + 1;  // ids: 1-128 characters
+  // A token, or a key or certificate chain (a few kilobytes of PEM) in base64, per field.
+  constexpr size_t kMaxTokenField = 4096, kMaxPemField = 16384;
+  // No larger than a file of these agents can be: an id and its fields, per line.
+  const size_t max_line =
+      kMaxAgentIdLength + (tls ? 2 * (kMaxPemField + 1) : kMaxTokenField + 1) + 1;
   absl::StatusOr<std::string> text = ReadFileAtMost(path, impl_->ids.size() * max_line);
   if (!text.ok()) {
     return text.status();
@@ -538,12 +541,11 @@ absl::Status LoadGenerator::LoadCredentials(const std::string& path) {
   for (absl::string_view line : lines) {
     const size_t n = credentials.size();
     std::vector<std::string> fields = absl::StrSplit(line, ' ');
-    // Over TLS: the key and certificate chain, each a few kilobytes of PEM in base64.
     std::string key, chain;
     const bool holds =
         n < impl_->ids.size() && fields.size() == (tls ? 3u : 2u) && fields[0] == impl_->ids[n] &&
-        !fields[1].empty() && fields[1].size() <= (tls ? 16384u : 4096u) &&
-        (!tls || (fields[2].size() <= 16384 && absl::Base64Unescape(fields[1], &key) &&
+        !fields[1].empty() && fields[1].size() <= (tls ? kMaxPemField : kMaxTokenField) &&
+        (!tls || (fields[2].size() <= kMaxPemField && absl::Base64Unescape(fields[1], &key) &&
                   absl::Base64Unescape(fields[2], &chain) && !key.empty() && !chain.empty()));
     // The certificate must be one, and name this agent: lines of another agent, or a key file
     // given for a certificate, are refused here rather than as failed calls later.
