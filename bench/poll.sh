@@ -15,14 +15,18 @@
 #     70 % of the closed-loop peak (the operating point of earlier runs, at or past the
 #     open-loop capacity: there a queue grows for as long as the run lasts, and its p99 says
 #     how long the run was rather than what a poll costs; reported, not judged), and at 25 %
-#     of the peak. Three interleaved server/echo pairs of each, and --pairs (default 5) at the
-#     verdict's rate, where a core is about 80 % busy and a stall of the shared machine of a
-#     few milliseconds moves one run's p99 by 10x either way; the figures are the medians of
-#     the pairs' ratios, and the pairs alternate which side runs first. The verdict's pairs
-#     also give each side's CPU time per poll (from /proc, as --tls does), which such a stall
-#     does not move. Then the echo's open-loop capacity, swept the same way from the server's
-#     up (in tenths of it to 1.5x, then 1.7x and 2x), for the ratio of the two (one sweep each: reported, not
-#     judged). Every run starts with each agent polling once (not measured), so that agents
+#     of the peak. Each is a compared run (--compare-with): one run whose turns of 100 ms go to
+#     the server and to the echo in turn, the same agents sending both the same requests, so
+#     that a stall of the shared machine meets both sides alike (runs one after the other do
+#     not: on the development VM a 20 s run's p99 moved between 6 and 120 ms from one run of
+#     the same side to the next). --pairs (default 5) of them at the verdict's rate, each
+#     followed by the echo against itself the same way: the ratio a run reads when nothing
+#     differs, printed beside the verdict as the method's noise; three at each other rate. The
+#     figures are the medians of the runs' ratios. The verdict's runs also give each side's CPU
+#     time per poll (from /proc), which a stall does not move. Then the echo's open-loop
+#     capacity, swept the same way as the server's from the server's up (in tenths of it to
+#     1.5x, then 1.7x and 2x), for the ratio of the two (one sweep each: reported, not judged).
+#     Every run starts with each agent polling the server once (not measured), so that agents
 #     hold a signed statement as a fleet at rest does. Targets: throughput >= 0.8x echo,
 #     p99 <= 1.25x echo.
 # B2: open loop, a poll and a heartbeat per host turn (a fleet polling and heartbeating every
@@ -185,6 +189,48 @@ measured_run() {
   sed "s/^{/{\"cpu_ticks\":$(( t1 - t0 )),/" "${work}/run.json"
 }
 
+# compared_run FLAGS...: one open-loop run whose turns of 100 ms go to the server and to the
+# echo in turn (the generator's --compare-with), 2 x --seconds long so that each side gets
+# --seconds of calls: runs one after the other meet different stalls of a shared machine (a
+# 20 s run's p99 moved from 6 to 120 ms between consecutive runs of the same side), turns
+# within one run meet the same ones. The echo gets the same requests as the server (each
+# agent's credential and held statement). Prints two JSON lines, the server's then the echo's,
+# each with "cpu_ticks": its process's CPU time from the end of the warm-up to the result.
+compared_run() {
+  local warmed
+  warmed=$(grep -c '^warm-up:' "${work}/loadgen.log" 2>/dev/null || true)
+  rm -f "${work}/run.json"
+  "${loadgen[@]}" --server "${server}" --agents "${agents}" --credentials "${credentials}" \
+    --compare-with "127.0.0.1:${echo_port}" --alternate-ms 100 --warm-up \
+    --duration "$(( 2 * seconds ))" --json --no-heartbeats --mode open "$@" \
+    >"${work}/run.json" 2>>"${work}/loadgen.log" &
+  local lg=$!
+  while [[ $(grep -c '^warm-up:' "${work}/loadgen.log" 2>/dev/null || true) -le ${warmed} ]] &&
+    kill -0 "${lg}" 2>/dev/null; do
+    sleep 0.05
+  done
+  local s0 e0 s1 e1
+  s0=$(awk '{ print $14 + $15 }' "/proc/${server_pid}/stat") || return 1
+  e0=$(awk '{ print $14 + $15 }' "/proc/${echo_pid}/stat") || return 1
+  while [[ $(wc -l <"${work}/run.json") -lt 2 ]] && kill -0 "${lg}" 2>/dev/null; do
+    sleep 0.05
+  done
+  s1=$(awk '{ print $14 + $15 }' "/proc/${server_pid}/stat") || return 1
+  e1=$(awk '{ print $14 + $15 }' "/proc/${echo_pid}/stat") || return 1
+  wait "${lg}" || { echo "poll: a compared run failed (${work}/loadgen.log)" >&2; return 1; }
+  [[ $(grep -c '"ok":' "${work}/run.json") == 2 ]] || return 1
+  sed -n "1s/^{/{\"cpu_ticks\":$(( s1 - s0 )),/p" "${work}/run.json"
+  sed -n "2s/^{/{\"cpu_ticks\":$(( e1 - e0 )),/p" "${work}/run.json"
+}
+# echo_against_itself FLAGS...: the same turns with the echo on both sides (its polls name no
+# held statement, so that the generator parses neither side's answers): what a ratio of two
+# sides of one compared run reads when nothing differs, the method's own noise.
+echo_against_itself() {
+  "${loadgen[@]}" --server "127.0.0.1:${echo_port}" --agents "${agents}" --no-enroll --no-hold \
+    --compare-with "127.0.0.1:${echo_port}" --alternate-ms 100 --warm-up \
+    --duration "$(( 2 * seconds ))" --json --no-heartbeats --mode open "$@" 2>>"${work}/loadgen.log"
+}
+
 if [[ "${bench_tls}" == 1 ]]; then
   declare -a tso teo
   for i in $(seq 1 "${pairs}"); do
@@ -256,30 +302,33 @@ capacity=${swept}
 rate=$(awk -v p="${capacity}" 'BEGIN { printf "%.0f", 0.7 * p }')
 over_rate=$(awk -v p="${server_peak_rate}" 'BEGIN { printf "%.0f", 0.7 * p }')
 light_rate=$(awk -v p="${server_peak_rate}" 'BEGIN { printf "%.0f", 0.25 * p }')
-declare -a sl el sv ev
-# The verdict's pairs, each side's CPU per poll measured; odd pairs run the server first, even
-# pairs the echo, so that neither side always follows the other.
+declare -a sl el sv ev aa ab
+# The verdict's compared runs, each side's CPU per poll measured, each followed by one of the
+# echo against itself.
 for i in $(seq 1 "${verdict_pairs}"); do
-  if (( i % 2 )); then
-    so[i]=$(measured_run server "${server_pid}" --no-heartbeats --mode open --rate "${rate}")
-    eo[i]=$(measured_run echo "${echo_pid}" --no-heartbeats --mode open --rate "${rate}")
-  else
-    eo[i]=$(measured_run echo "${echo_pid}" --no-heartbeats --mode open --rate "${rate}")
-    so[i]=$(measured_run server "${server_pid}" --no-heartbeats --mode open --rate "${rate}")
-  fi
+  out=$(compared_run --rate "${rate}")
+  so[i]=$(echo "${out}" | sed -n 1p)
+  eo[i]=$(echo "${out}" | sed -n 2p)
   echo "B1 open pair ${i}: server ${so[i]}"
   echo "B1 open pair ${i}: echo   ${eo[i]}"
+  out=$(echo_against_itself --rate "${rate}")
+  aa[i]=$(echo "${out}" | sed -n 1p)
+  ab[i]=$(echo "${out}" | sed -n 2p)
+  echo "B1 open pair ${i}: echo against itself ${aa[i]}"
+  echo "B1 open pair ${i}:                     ${ab[i]}"
 done
 # The echo's open-loop capacity, from the server's up: in steps of a tenth of it, then larger.
 sweep echo "${capacity}" "the server's" 100 110 120 130 140 150 170 200
 echo_capacity=${swept}
 for i in $(seq 1 "${pairs}"); do
-  sv[i]=$(run server --no-heartbeats --mode open --rate "${over_rate}")
-  ev[i]=$(run echo --no-heartbeats --mode open --rate "${over_rate}")
+  out=$(compared_run --rate "${over_rate}")
+  sv[i]=$(echo "${out}" | sed -n 1p)
+  ev[i]=$(echo "${out}" | sed -n 2p)
   echo "B1 70 %-of-peak open pair ${i}: server ${sv[i]}"
   echo "B1 70 %-of-peak open pair ${i}: echo   ${ev[i]}"
-  sl[i]=$(run server --no-heartbeats --mode open --rate "${light_rate}")
-  el[i]=$(run echo --no-heartbeats --mode open --rate "${light_rate}")
+  out=$(compared_run --rate "${light_rate}")
+  sl[i]=$(echo "${out}" | sed -n 1p)
+  el[i]=$(echo "${out}" | sed -n 2p)
   echo "B1 light open pair ${i}: server ${sl[i]}"
   echo "B1 light open pair ${i}: echo   ${el[i]}"
 done
@@ -305,6 +354,7 @@ awk -v sp="$(join "${sp[@]}")" -v ep="$(join "${ep[@]}")" -v so="$(join "${so[@]
   -v sl="$(join "${sl[@]}")" -v el="$(join "${el[@]}")" -v light="${light_rate}" \
   -v peak="${server_peak_rate}" -v capacity="${capacity}" -v over="${over_rate}" \
   -v sv="$(join "${sv[@]}")" -v ev="$(join "${ev[@]}")" -v echo_capacity="${echo_capacity}" \
+  -v aa="$(join "${aa[@]}")" -v ab="$(join "${ab[@]}")" \
   -v hz="$(getconf CLK_TCK)" "${awk_lib}"'
   # row NAME FIELD A B: the pairs of runs A and B ("|"-joined JSON), their values and the median ratio
   function row(label, field, a, b, unit,   n, i, A, B, r, va, vb, line) {
@@ -331,6 +381,7 @@ awk -v sp="$(join "${sp[@]}")" -v ep="$(join "${ep[@]}")" -v so="$(join "${so[@]
     row("open loop at " rate "/s: p50 (us)", "p50_us", so, eo, "  ")
     q = row("open loop at " rate "/s: p99 (us)", "p99_us", so, eo, "  ")
     row("open loop at " rate "/s: CPU per poll (us)", "cpu", so, eo, "  ")
+    noise = row("echo against itself: p99 (us)", "p99_us", aa, ab, "  ")
     row("70 % of peak, open at " over "/s: p50 (us)", "p50_us", sv, ev, "  ")
     row("70 % of peak, open at " over "/s: p99 (us)", "p99_us", sv, ev, "  ")
     row("light open loop at " light "/s: p50 (us)", "p50_us", sl, el, "  ")
@@ -345,6 +396,7 @@ awk -v sp="$(join "${sp[@]}")" -v ep="$(join "${ep[@]}")" -v so="$(join "${so[@]
     printf "%-40s %11.0f failed, %.0f missed\n", "server errors (failed: all rows; missed: 70 % of capacity and light rows)", failed, missed
     printf "%-40s %7s  %s\n", "throughput ratio (median)", sprintf("%.2f", t), (t >= 0.8) ? "ok (target >= 0.8)" : "UNDER (target >= 0.8)"
     printf "%-40s %7s  %s\n", "open-loop p99 ratio at 70 % of capacity", sprintf("%.2f", q), (q <= 1.25) ? "ok (target <= 1.25)" : "OVER (target <= 1.25)"
+    printf "%-40s %7s  %s\n", "the same, echo against itself", sprintf("%.2f", noise), "(no target: how far a ratio of two sides of one run strays when nothing differs)"
     hosts = b2 * 150
     printf "\n%-46s %12s %12s %8s %8s  %s\n", "B2 hosts per server vCPU (5-minute poll + heartbeat)", "calls/s", "hosts", "vs 7.5k", "target", "verdict"
     printf "%-46s %12.0f %12.0f %8.1f %8s  %s\n", "largest rate with no missed call", b2, hosts, hosts / 7500, ">=250k", (hosts >= 250000) ? "ok" : "UNDER"

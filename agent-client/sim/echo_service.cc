@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "common/pki.h"
 
 namespace ringwarden::agent {
@@ -115,10 +116,10 @@ grpc::ServerUnaryReactor* EchoAgentService::GetAssignment(grpc::CallbackServerCo
     polls_naming_held_ += request->has_held() ? 1 : 0;
     const auto& metadata = ctx->client_metadata();
     auto auth = metadata.find("authorization");
-    if (auth != metadata.end() && std::string(auth->second.data(), auth->second.size()) ==
-                                      "Bearer echo-" + request->agent_id()) {
-      ++polls_with_credential_;
-    }
+    const std::string header =
+        auth == metadata.end() ? "" : std::string(auth->second.data(), auth->second.size());
+    polls_with_credential_ += header == "Bearer echo-" + request->agent_id() ? 1 : 0;
+    polls_with_bearer_ += absl::StartsWith(header, "Bearer ") ? 1 : 0;
     // gRPC names a peer by its verified certificate's subject alternative names.
     const std::string spiffe_id = AgentSpiffeId(request->agent_id());
     for (const grpc::string_ref& name : ctx->auth_context()->GetPeerIdentity()) {
@@ -135,6 +136,11 @@ grpc::ServerUnaryReactor* EchoAgentService::GetAssignment(grpc::CallbackServerCo
 size_t EchoAgentService::distinct_pollers() const {
   absl::MutexLock lock(&record_mu_);
   return pollers_.size();
+}
+
+int64_t EchoAgentService::polls_with_bearer() const {
+  absl::MutexLock lock(&record_mu_);
+  return polls_with_bearer_;
 }
 
 int64_t EchoAgentService::polls_naming_held() const {
@@ -157,6 +163,19 @@ grpc::ServerUnaryReactor* EchoAgentService::ReportTelemetry(
     v1::ReportTelemetryResponse* response) {
   response->set_accepted(request->events_size());
   return Answer(ctx);
+}
+
+LocalEcho::LocalEcho(EchoOptions options) : service(options) {
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  server = builder.BuildAndStart();
+}
+
+LocalEcho::~LocalEcho() {
+  if (server != nullptr) {
+    server->Shutdown();
+  }
 }
 
 }  // namespace ringwarden::agent

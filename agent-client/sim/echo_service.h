@@ -55,11 +55,12 @@ class EchoAgentService final : public ::ringwarden::v1::AgentService::CallbackSe
       grpc::CallbackServerContext* ctx, const ::ringwarden::v1::ReportTelemetryRequest* request,
       ::ringwarden::v1::ReportTelemetryResponse* response) override;
 
-  // With `record`: the distinct agents that polled, the polls that carried a credential, those
-  // that came over a connection whose verified client certificate names the polling agent,
-  // and those that named a held statement.
+  // With `record`: the distinct agents that polled, the polls that carried the echo's own
+  // credential (Enroll's) or any bearer credential, those that came over a connection whose
+  // verified client certificate names the polling agent, and those that named a held statement.
   size_t distinct_pollers() const;
   int64_t polls_with_credential() const;
+  int64_t polls_with_bearer() const;
   int64_t polls_with_own_certificate() const;
   int64_t polls_naming_held() const;
 
@@ -76,9 +77,22 @@ class EchoAgentService final : public ::ringwarden::v1::AgentService::CallbackSe
   mutable absl::Mutex record_mu_;
   absl::flat_hash_set<std::string> pollers_ ABSL_GUARDED_BY(record_mu_);
   int64_t polls_with_credential_ ABSL_GUARDED_BY(record_mu_) = 0;
+  int64_t polls_with_bearer_ ABSL_GUARDED_BY(record_mu_) = 0;
   int64_t polls_with_own_certificate_ ABSL_GUARDED_BY(record_mu_) = 0;
   int64_t polls_naming_held_ ABSL_GUARDED_BY(record_mu_) = 0;
   std::thread delayer_;
+};
+
+// LocalEcho serves an EchoAgentService over plaintext on a loopback port chosen by the system,
+// until it is destroyed (tests). `server` is null when it could not listen.
+struct LocalEcho {
+  explicit LocalEcho(EchoOptions options);
+  ~LocalEcho();
+  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
+
+  EchoAgentService service;
+  int port = 0;
+  std::unique_ptr<grpc::Server> server;
 };
 
 }  // namespace ringwarden::agent

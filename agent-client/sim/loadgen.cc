@@ -26,6 +26,7 @@
 #include "common/names.h"
 #include "common/pki.h"
 #include "common/sha256.h"
+#include "common/status_macros.h"
 #include "ringwarden/v1/agent.grpc.pb.h"
 #include "ringwarden/v1/trust.pb.h"
 
@@ -55,6 +56,12 @@ absl::Status ValidateLoadOptions(const LoadOptions& o) {
   }
   if (o.tls_ca_pem.empty() && !o.tls_server_name.empty()) {
     return refuse("--server-name needs --ca (TLS)");
+  }
+  if (!o.anchor.empty() && !o.tls_ca_pem.empty()) {
+    return refuse("--compare-with is plaintext only (over TLS, run the sides one after the other)");
+  }
+  if (o.alternate_every <= absl::ZeroDuration() || o.alternate_every > absl::Hours(1)) {
+    return refuse("--alternate-ms must be positive and at most an hour");
   }
   return absl::OkStatus();
 }
@@ -88,6 +95,7 @@ struct LoadGenerator::Impl {
     v1::ReportTelemetryResponse beat_answer;
     absl::Time due;
     bool is_poll = true;
+    bool to_anchor = false;
     size_t agent = 0;
   };
 
@@ -100,6 +108,8 @@ struct LoadGenerator::Impl {
   LoadOptions options;
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   std::vector<std::unique_ptr<v1::AgentService::Stub>> stubs;
+  std::vector<std::shared_ptr<grpc::Channel>> anchor_channels;  // OpenLoopCompared's anchor
+  std::vector<std::unique_ptr<v1::AgentService::Stub>> anchor_stubs;
   std::vector<std::string> ids;
   std::vector<std::string> credentials;  // "Bearer <token>", or empty
   // Over TLS: each agent's key and certificate chain, and its own connection.
@@ -108,17 +118,29 @@ struct LoadGenerator::Impl {
   std::unique_ptr<std::atomic<int64_t>[]> batch_seq;
   bool ready = false;
 
-  explicit Impl(LoadOptions o, std::vector<std::shared_ptr<grpc::Channel>> given)
-      : options(std::move(o)), channels(std::move(given)) {
-    if (channels.empty()) {
-      for (int i = 0; i < options.connections; ++i) {
-        grpc::ChannelArguments args;
-        args.SetInt("grpc.channel_id", i);  // a TCP connection per channel
-        channels.push_back(Connect(args, "", ""));
-      }
+  Impl(LoadOptions o, std::vector<std::shared_ptr<grpc::Channel>> given,
+       std::vector<std::shared_ptr<grpc::Channel>> given_anchor)
+      : options(std::move(o)),
+        channels(std::move(given)),
+        anchor_channels(std::move(given_anchor)) {
+    for (int i = 0; channels.empty() && i < options.connections; ++i) {
+      grpc::ChannelArguments args;
+      args.SetInt("grpc.channel_id", i);  // a TCP connection per channel
+      channels.push_back(Connect(args, "", ""));
+    }
+    // The anchor's connections are as many, and plaintext (ValidateLoadOptions).
+    for (int i = 0; !options.anchor.empty() && anchor_channels.empty() && i < options.connections;
+         ++i) {
+      grpc::ChannelArguments args;
+      args.SetInt("grpc.channel_id", i);
+      anchor_channels.push_back(
+          grpc::CreateCustomChannel(options.anchor, grpc::InsecureChannelCredentials(), args));
     }
     for (const auto& c : channels) {
       stubs.push_back(v1::AgentService::NewStub(c));
+    }
+    for (const auto& c : anchor_channels) {
+      anchor_stubs.push_back(v1::AgentService::NewStub(c));
     }
     ids.reserve(options.agents);
     for (int i = 0; i < options.agents; ++i) {
@@ -175,15 +197,19 @@ struct LoadGenerator::Impl {
     }
   }
 
-  // StubFor: the agent's own connection over TLS, else one of the shared ones.
-  v1::AgentService::Stub& StubFor(size_t agent) {
+  // StubFor: the anchor's, the agent's own connection over TLS, else one of the shared ones.
+  v1::AgentService::Stub& StubFor(size_t agent, bool to_anchor) {
+    if (to_anchor) {
+      return *anchor_stubs[agent % anchor_stubs.size()];
+    }
     return agent_stubs.empty() ? *stubs[agent % stubs.size()] : *agent_stubs[agent];
   }
 
   // Start begins item `item` of the sequence (agent item/2, poll then heartbeat; or agent
-  // `item` polling only), due at `due`.
+  // `item` polling only), due at `due`, to the server or the anchor.
   // Each call's callback holds `shared`, so the run outlives its last answer.
-  void Start(const std::shared_ptr<Run>& shared, int64_t item, absl::Time due) {
+  void Start(const std::shared_ptr<Run>& shared, int64_t item, absl::Time due,
+             bool to_anchor = false) {
     Run& run = *shared;
     const bool beats = options.heartbeats;
     const size_t agent = static_cast<size_t>((beats ? item / 2 : item) % options.agents);
@@ -191,6 +217,7 @@ struct LoadGenerator::Impl {
     call->agent = agent;
     call->due = due;
     call->is_poll = !beats || item % 2 == 0;
+    call->to_anchor = to_anchor;
     call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + options.call_timeout));
     if (!credentials[agent].empty()) {
       call->ctx.AddMetadata("authorization", credentials[agent]);
@@ -214,8 +241,9 @@ struct LoadGenerator::Impl {
           *call->poll.mutable_held() = *held[agent];
         }
       }
-      StubFor(agent).async()->GetAssignment(&call->ctx, &call->poll, &call->poll_answer,
-                                            std::move(done));
+      StubFor(agent, to_anchor)
+          .async()
+          ->GetAssignment(&call->ctx, &call->poll, &call->poll_answer, std::move(done));
     } else {
       call->beat.set_agent_id(ids[agent]);
       call->beat.set_batch_seq(batch_seq[agent].fetch_add(1) + 1);
@@ -228,8 +256,9 @@ struct LoadGenerator::Impl {
         version->set_channel(channel);
         version->set_version(0);
       }
-      StubFor(agent).async()->ReportTelemetry(&call->ctx, &call->beat, &call->beat_answer,
-                                              std::move(done));
+      StubFor(agent, to_anchor)
+          .async()
+          ->ReportTelemetry(&call->ctx, &call->beat, &call->beat_answer, std::move(done));
     }
   }
 
@@ -294,7 +323,8 @@ struct LoadGenerator::Impl {
       }
       run.last_answer = std::max(run.last_answer, now);
     }
-    if (status.ok() && call->is_poll) {
+    // The anchor's answers are not statements: agents keep what the server signed.
+    if (status.ok() && call->is_poll && !call->to_anchor) {
       Hold(*call);
     }
     delete call;
@@ -316,6 +346,53 @@ struct LoadGenerator::Impl {
     while (run.in_flight.load() > 0 && absl::Now() < give_up) {
       run.drained.WaitWithDeadline(&run.mu,
                                    std::min(give_up, absl::Now() + absl::Milliseconds(50)));
+    }
+  }
+
+  // Schedule starts item i at started + i / rate until `duration` has passed, into `server`,
+  // or with an `anchor` into each in turns of options.alternate_every (the server first), then
+  // waits for every answer.
+  void Schedule(double rate, absl::Duration duration, const std::shared_ptr<Run>& server,
+                const std::shared_ptr<Run>& anchor) {
+    const absl::Time started = absl::Now();
+    for (Run* run : {server.get(), anchor.get()}) {
+      if (run != nullptr) {
+        run->open_loop = true;
+        run->started = started;
+      }
+    }
+    const absl::Time ends = started + duration;
+    const absl::Duration interval = absl::Seconds(1) / rate;
+    for (int64_t item = 0;; ++item) {
+      const absl::Time due = started + item * interval;
+      if (due >= ends) {
+        break;
+      }
+      // Wait for the call's time; a generator that fell behind starts it at once, and its
+      // latency counts from `due`.
+      for (absl::Time now = absl::Now(); now < due; now = absl::Now()) {
+        if (due - now > absl::Milliseconds(2)) {
+          absl::SleepFor(due - now - absl::Milliseconds(1));
+        } else {
+          std::this_thread::yield();
+        }
+      }
+      absl::Duration into_turn;
+      const bool to_anchor =
+          anchor != nullptr &&
+          absl::IDivDuration(due - started, options.alternate_every, &into_turn) % 2 == 1;
+      const std::shared_ptr<Run>& shared = to_anchor ? anchor : server;
+      if (shared->in_flight.load(std::memory_order_relaxed) >= options.max_in_flight) {
+        shared->calls.fetch_add(1);
+        shared->not_sent.fetch_add(1);
+        shared->missed.fetch_add(1);
+        continue;
+      }
+      Start(shared, item, due, to_anchor);
+    }
+    Drain(*server);
+    if (anchor != nullptr) {
+      Drain(*anchor);
     }
   }
 
@@ -364,11 +441,14 @@ struct LoadGenerator::Impl {
 
 LoadGenerator::LoadGenerator(LoadOptions options)
     : impl_(std::make_unique<Impl>(std::move(options),
+                                   std::vector<std::shared_ptr<grpc::Channel>>{},
                                    std::vector<std::shared_ptr<grpc::Channel>>{})) {}
 
 LoadGenerator::LoadGenerator(LoadOptions options,
-                             std::vector<std::shared_ptr<grpc::Channel>> channels)
-    : impl_(std::make_unique<Impl>(std::move(options), std::move(channels))) {}
+                             std::vector<std::shared_ptr<grpc::Channel>> channels,
+                             std::vector<std::shared_ptr<grpc::Channel>> anchor_channels)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(channels),
+                                   std::move(anchor_channels))) {}
 
 LoadGenerator::~LoadGenerator() = default;
 
@@ -650,12 +730,15 @@ absl::StatusOr<LoadResult> LoadGenerator::WarmUp(int concurrency) {
   return impl_->Summarize(run);
 }
 
-absl::StatusOr<LoadResult> LoadGenerator::OpenLoop(double calls_per_second,
-                                                   absl::Duration duration) {
-  if (absl::Status valid = ValidateLoadOptions(impl_->options); !valid.ok()) {
+namespace {
+
+// CheckOpenRun refuses an open-loop run the generator cannot start.
+absl::Status CheckOpenRun(const LoadOptions& options, bool ready, double calls_per_second,
+                          absl::Duration duration) {
+  if (absl::Status valid = ValidateLoadOptions(options); !valid.ok()) {
     return valid;
   }
-  if (!impl_->ready) {
+  if (!ready) {
     return absl::FailedPreconditionError("enroll the agents first (or use unenrolled ids)");
   }
   if (!(calls_per_second > 0) || calls_per_second > 1e7) {
@@ -664,37 +747,50 @@ absl::StatusOr<LoadResult> LoadGenerator::OpenLoop(double calls_per_second,
   if (duration <= absl::ZeroDuration() || duration > absl::Hours(24)) {
     return absl::InvalidArgumentError("the duration must be positive and at most a day");
   }
-  auto shared = std::make_shared<Impl::Run>();
-  Impl::Run& run = *shared;
-  run.open_loop = true;
-  const absl::Time started = absl::Now();
-  run.started = started;
-  const absl::Time ends = started + duration;
-  const absl::Duration interval = absl::Seconds(1) / calls_per_second;
-  for (int64_t item = 0;; ++item) {
-    const absl::Time due = started + item * interval;
-    if (due >= ends) {
-      break;
+  return absl::OkStatus();
+}
+
+// Connected waits until each of `channels` is connected, for at most `timeout` in all.
+bool Connected(const std::vector<std::shared_ptr<grpc::Channel>>& channels,
+               absl::Duration timeout) {
+  const auto deadline = absl::ToChronoTime(absl::Now() + timeout);
+  for (const auto& channel : channels) {
+    if (!channel->WaitForConnected(deadline)) {
+      return false;
     }
-    // Wait for the call's time; a generator that fell behind starts it at once, and its
-    // latency counts from `due`.
-    for (absl::Time now = absl::Now(); now < due; now = absl::Now()) {
-      if (due - now > absl::Milliseconds(2)) {
-        absl::SleepFor(due - now - absl::Milliseconds(1));
-      } else {
-        std::this_thread::yield();
-      }
-    }
-    if (run.in_flight.load(std::memory_order_relaxed) >= impl_->options.max_in_flight) {
-      run.calls.fetch_add(1);
-      run.not_sent.fetch_add(1);
-      run.missed.fetch_add(1);
-      continue;
-    }
-    impl_->Start(shared, item, due);
   }
-  impl_->Drain(run);
-  return impl_->Summarize(run);
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<LoadResult> LoadGenerator::OpenLoop(double calls_per_second,
+                                                   absl::Duration duration) {
+  RETURN_IF_ERROR(CheckOpenRun(impl_->options, impl_->ready, calls_per_second, duration));
+  auto run = std::make_shared<Impl::Run>();
+  impl_->Schedule(calls_per_second, duration, run, nullptr);
+  return impl_->Summarize(*run);
+}
+
+absl::StatusOr<ComparedResult> LoadGenerator::OpenLoopCompared(double calls_per_second,
+                                                               absl::Duration duration) {
+  RETURN_IF_ERROR(CheckOpenRun(impl_->options, impl_->ready, calls_per_second, duration));
+  if (impl_->anchor_stubs.empty()) {
+    return absl::InvalidArgumentError("a compared run needs an anchor (--compare-with)");
+  }
+  // A side still connecting when its first turn begins would count the connection as latency.
+  if (!Connected(impl_->channels, impl_->options.call_timeout)) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot connect to the server at ", impl_->options.server));
+  }
+  if (!Connected(impl_->anchor_channels, impl_->options.call_timeout)) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot connect to the anchor at ", impl_->options.anchor));
+  }
+  auto server = std::make_shared<Impl::Run>();
+  auto anchor = std::make_shared<Impl::Run>();
+  impl_->Schedule(calls_per_second, duration, server, anchor);
+  return ComparedResult{impl_->Summarize(*server), impl_->Summarize(*anchor)};
 }
 
 std::string LoadResult::ToLine() const {

@@ -63,6 +63,11 @@ struct LoadOptions {
   // Positive: the result also reports latency per slice of this length, by when calls were
   // due (where a tail comes from: a stall, or a steady queue).
   absl::Duration timeline_slice = absl::ZeroDuration();
+  // For OpenLoopCompared: host:port of a second server, the anchor (plaintext), and how long
+  // each side's turn lasts. Runs one after the other see different stalls of a shared machine;
+  // turns of a second within one run see the same ones.
+  std::string anchor;
+  absl::Duration alternate_every = absl::Seconds(1);
 };
 
 // ValidateLoadOptions: INVALID_ARGUMENT naming the first option out of range.
@@ -93,13 +98,19 @@ struct LoadResult {
   std::string ToJson() const;
 };
 
+// ComparedResult is an OpenLoopCompared run's outcome: the server's calls and the anchor's.
+struct ComparedResult {
+  LoadResult server, anchor;
+};
+
 class LoadGenerator {
  public:
   // Connects lazily to options.server. A closed or open run before Enroll or UseUnenrolledIds is
   // FAILED_PRECONDITION.
   explicit LoadGenerator(LoadOptions options);
-  // For tests: the calls go over `channels` instead.
-  LoadGenerator(LoadOptions options, std::vector<std::shared_ptr<grpc::Channel>> channels);
+  // For tests: the calls go over `channels` instead (and the anchor's over `anchor_channels`).
+  LoadGenerator(LoadOptions options, std::vector<std::shared_ptr<grpc::Channel>> channels,
+                std::vector<std::shared_ptr<grpc::Channel>> anchor_channels = {});
   ~LoadGenerator();
   LoadGenerator(const LoadGenerator&) = delete;
   LoadGenerator& operator=(const LoadGenerator&) = delete;
@@ -124,6 +135,13 @@ class LoadGenerator {
   // statement: a fleet in its steady state rather than one that has just started.
   absl::StatusOr<LoadResult> WarmUp(int concurrency);
   absl::StatusOr<LoadResult> OpenLoop(double calls_per_second, absl::Duration duration);
+  // OpenLoopCompared is OpenLoop at `calls_per_second` whose turns (alternate_every each) go to
+  // the server and to the anchor in turn, the server first: each side gets about half the
+  // calls, each at the full rate while its turn lasts. The same agents send both the same
+  // requests (their credentials and held statements); only the server's answers are held.
+  // UNAVAILABLE when either side cannot be reached before the run; INVALID_ARGUMENT without an
+  // anchor.
+  absl::StatusOr<ComparedResult> OpenLoopCompared(double calls_per_second, absl::Duration duration);
 
   struct Impl;
 

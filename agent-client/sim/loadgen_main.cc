@@ -146,6 +146,13 @@ int main(int argc, char** argv) {
   app.add_option("--timeline-ms", timeline_ms,
                  "with --json: latency per slice of this many ms, by due time")
       ->check(CLI::Range(1.0, 60000.0));
+  double alternate_ms = 1000;
+  app.add_option("--compare-with", options.anchor,
+                 "open loop: host:port of a second server (plaintext), the anchor; the run's "
+                 "turns go to --server and to it in turn, and two results are printed, the "
+                 "server's then the anchor's");
+  app.add_option("--alternate-ms", alternate_ms, "with --compare-with: each side's turn, ms")
+      ->check(CLI::Range(1.0, 3600000.0));
   app.add_flag("--json", json, "print the result as JSON");
   app.add_option("--echo", echo, "serve the echo AgentService on host:port instead");
   app.add_option("--port-file", port_file, "with --echo: write the port here");
@@ -177,6 +184,11 @@ int main(int argc, char** argv) {
   options.hold_statements = !no_hold;
   options.late_after = absl::Milliseconds(late_after_ms);
   options.timeline_slice = absl::Milliseconds(timeline_ms);
+  options.alternate_every = absl::Milliseconds(alternate_ms);
+  if (!options.anchor.empty() && mode != "open") {
+    std::cerr << "loadgen: --compare-with needs --mode open" << std::endl;
+    return 2;
+  }
   ringwarden::agent::LoadGenerator generator(options);
   if (no_enroll) {
     generator.UseUnenrolledIds();
@@ -212,6 +224,20 @@ int main(int argc, char** argv) {
     std::cerr << "warm-up: " << warmed->ToLine() << std::endl;
   }
   const absl::Duration duration = absl::Seconds(duration_s);
+  auto print = [json](const ringwarden::agent::LoadResult& r) {
+    std::cout << (json ? r.ToJson() : r.ToLine()) << std::endl;
+  };
+  if (!options.anchor.empty()) {
+    absl::StatusOr<ringwarden::agent::ComparedResult> compared =
+        generator.OpenLoopCompared(rate, duration);
+    if (!compared.ok()) {
+      std::cerr << "loadgen: " << compared.status() << std::endl;
+      return 1;
+    }
+    print(compared->server);
+    print(compared->anchor);
+    return 0;
+  }
   absl::StatusOr<ringwarden::agent::LoadResult> result =
       mode == "closed" ? generator.ClosedLoop(concurrency, duration)
                        : generator.OpenLoop(rate, duration);
@@ -219,6 +245,6 @@ int main(int argc, char** argv) {
     std::cerr << "loadgen: " << result.status() << std::endl;
     return 1;
   }
-  std::cout << (json ? result->ToJson() : result->ToLine()) << std::endl;
+  print(*result);
   return 0;
 }

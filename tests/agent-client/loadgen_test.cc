@@ -171,6 +171,71 @@ TEST_F(LoadGenTest, TheTimelineCountsEachAnsweredCallInTheSliceItWasDueIn) {
   EXPECT_EQ(untimed->ToJson().find("timeline"), std::string::npos);
 }
 
+TEST_F(LoadGenTest, AComparedRunGivesTheServerAndTheAnchorTurnsOfTheSameRequests) {
+  // The server answers after 60 ms, the anchor at once: each call's latency shows whose it was.
+  EchoOptions slow;
+  slow.delay = absl::Milliseconds(60);
+  Serve(slow);
+  EchoOptions fast;
+  fast.record = true;
+  LocalEcho local(fast);
+  ASSERT_NE(local.server, nullptr);
+  const EchoAgentService& anchor = local.service;
+  LoadOptions o = Options(1000);
+  o.heartbeats = false;
+  o.anchor = local.address();
+  o.alternate_every = absl::Milliseconds(100);
+  LoadGenerator gen(o);
+  ASSERT_TRUE(gen.Enroll().ok());
+
+  // 400/s for 0.8 s in turns of 0.1 s: four turns each, 40 calls a turn.
+  absl::StatusOr<ComparedResult> r = gen.OpenLoopCompared(400, absl::Milliseconds(800));
+
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->server.calls, 160);
+  EXPECT_EQ(r->anchor.calls, 160);
+  EXPECT_EQ(r->server.ok, 160);
+  EXPECT_EQ(r->anchor.ok, 160);
+  EXPECT_GE(r->server.p50_us, 60000);
+  EXPECT_LT(r->anchor.p99_us, 60000);
+  // The anchor's polls carry the agents' credentials, as the server's do.
+  EXPECT_EQ(anchor.polls_with_credential(), 160);
+  EXPECT_EQ(anchor.polls_with_bearer(), 160);
+  EXPECT_EQ(anchor.distinct_pollers(), 160u);
+}
+
+TEST_F(LoadGenTest, AComparedRunNeedsAnAnchorItCanReach) {
+  Serve(EchoOptions{});
+  LoadOptions none = Options(10);
+  LoadGenerator without(none);
+  without.UseUnenrolledIds();
+  absl::Status refused = without.OpenLoopCompared(100, absl::Milliseconds(100)).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(refused)) << refused;
+  EXPECT_NE(refused.message().find("--compare-with"), std::string::npos) << refused;
+
+  LoadOptions gone = Options(10);
+  gone.anchor = "127.0.0.1:1";  // nothing listens there
+  gone.call_timeout = absl::Seconds(1);
+  LoadGenerator unreachable(gone);
+  unreachable.UseUnenrolledIds();
+  absl::Status down = unreachable.OpenLoopCompared(100, absl::Milliseconds(100)).status();
+  EXPECT_TRUE(absl::IsUnavailable(down)) << down;
+  EXPECT_NE(down.message().find("the anchor at 127.0.0.1:1"), std::string::npos) << down;
+
+  LoadOptions turns = Options(10);
+  turns.anchor = "127.0.0.1:1";
+  turns.alternate_every = absl::ZeroDuration();
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateLoadOptions(turns)));
+  turns.alternate_every = absl::Hours(2);
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateLoadOptions(turns)));
+  LoadOptions tls = Options(10);
+  tls.anchor = "127.0.0.1:1";
+  tls.tls_ca_pem = "a CA";
+  absl::Status plaintext = ValidateLoadOptions(tls);
+  EXPECT_TRUE(absl::IsInvalidArgument(plaintext));
+  EXPECT_NE(plaintext.message().find("plaintext only"), std::string::npos) << plaintext;
+}
+
 TEST_F(LoadGenTest, AnEchoThatWorksPerCallAnswersNoSoonerThanItsWork) {
   EchoOptions echo;
   echo.busy = absl::Milliseconds(3);

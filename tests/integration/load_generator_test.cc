@@ -142,6 +142,39 @@ TEST_F(LoadGeneratorTest, AgentsNamingTheirHeldStatementAreAnsweredWithNothingSi
   EXPECT_EQ(answers("signed"), 2 * kAgents);
 }
 
+TEST_F(LoadGeneratorTest, AComparedRunSendsTheAnchorWhatTheServerGetsAndKeepsTheServersAnswers) {
+  agent::EchoOptions echo;
+  echo.record = true;
+  echo.reply_bytes = 200;  // an answer that is not a statement
+  agent::LocalEcho local(echo);
+  ASSERT_NE(local.server, nullptr);
+  const EchoAgentService& anchor = local.service;
+  LoadOptions o = Options();
+  o.heartbeats = false;
+  o.anchor = local.address();
+  o.alternate_every = absl::Milliseconds(100);
+  LoadGenerator gen(o);
+  ASSERT_TRUE(gen.Enroll().ok());
+  absl::StatusOr<LoadResult> warm = gen.WarmUp(8);
+  ASSERT_TRUE(warm.ok()) << warm.status();
+  ASSERT_EQ(warm->failed, 0) << warm->ToLine();
+
+  // 400/s for 1.2 s in turns of 0.1 s: 240 polls each, so each agent polls both sides.
+  absl::StatusOr<agent::ComparedResult> r = gen.OpenLoopCompared(400, absl::Milliseconds(1200));
+
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->server.polls, 240) << r->server.ToLine();
+  EXPECT_EQ(r->anchor.polls, 240) << r->anchor.ToLine();
+  EXPECT_EQ(r->server.missed, 0) << r->server.ToLine() << "\n" << server_->Log();
+  EXPECT_EQ(r->anchor.missed, 0) << r->anchor.ToLine();
+  // The anchor got the server's requests: each poll with its agent's credential and the
+  // statement the server signed it.
+  EXPECT_EQ(anchor.polls_with_bearer(), 240);
+  EXPECT_EQ(anchor.polls_naming_held(), 240);
+  // The anchor's answers (not statements) replaced none: the server signed nothing new.
+  EXPECT_EQ(r->server.held_current, 240) << r->server.ToLine();
+}
+
 TEST_F(LoadGeneratorTest, CallsWithoutACredentialAreRefused) {
   LoadGenerator gen(Options());
   gen.UseUnenrolledIds();
