@@ -2,7 +2,7 @@
 # benchmarks that drive one. Source it from the repository root, then call
 #   bench_start_server NAME [SERVER FLAGS...]
 # which sets the variables below; bench_stop_server and bench_run_server FLAGS...
-# restart it on the same database. It sets:
+# restart it on the same database, and bench_settle waits for a quiet machine. It sets:
 #   work    a temporary directory, removed on exit with the cluster and the server
 #   db      the server's database (libpq conninfo)
 #   server  host:port of the server (plaintext, --insecure, on loopback; with bench_tls=1 set
@@ -78,4 +78,21 @@ bench_run_server() {
 bench_stop_server() {
   kill "${server_pid}" && wait "${server_pid}" 2>/dev/null || true
   server_pid=""
+}
+
+# bench_settle waits (at most 60 s) until the machine is at least 90 % idle over a second: a
+# run that left work behind (an overloaded server still answering or cancelling calls,
+# PostgreSQL vacuuming after the enrollment) would otherwise slow the next run's first
+# seconds. Returns 0 either way.
+bench_settle() {
+  local start idle0 total0 idle1 total1
+  start=$(date +%s)
+  while (( $(date +%s) - start < 60 )); do
+    read -r idle0 total0 < <(awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+    sleep 1
+    read -r idle1 total1 < <(awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+    (( total1 > total0 && (idle1 - idle0) * 10 >= (total1 - total0) * 9 )) && return 0
+  done
+  echo "bench: the machine was still busy after 60 s; going on" >&2
+  return 0
 }

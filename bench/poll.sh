@@ -16,7 +16,8 @@
 #     open-loop capacity: there a queue grows for as long as the run lasts, and its p99 says
 #     how long the run was rather than what a poll costs; reported, not judged), and at 25 %
 #     of the peak. Each is a compared run (--compare-with): one run whose turns of 100 ms go to
-#     the server and to the echo in turn, the same agents sending both the same requests, so
+#     the server and to the echo (server, echo, echo, server, and again), the same agents
+#     sending both the same requests, so
 #     that a stall of the shared machine meets both sides alike (runs one after the other do
 #     not: on the development VM a 20 s run's p99 moved between 6 and 120 ms from one run of
 #     the same side to the next). --pairs (default 5) of them at the verdict's rate, each
@@ -26,8 +27,10 @@
 #     time per poll (from /proc), which a stall does not move. Then the echo's open-loop
 #     capacity, swept the same way as the server's from the server's up (in tenths of it to
 #     1.5x, then 1.7x and 2x), for the ratio of the two (one sweep each: reported, not judged).
-#     Every run starts with each agent polling the server once (not measured), so that agents
-#     hold a signed statement as a fleet at rest does. Targets: throughput >= 0.8x echo,
+#     Every run starts once the machine is quiet (bench_settle: an overloaded step of a sweep
+#     leaves the servers answering or cancelling calls for seconds after it, and the echo has
+#     no stream limit), then with each agent polling the server once (not measured), so that
+#     agents hold a signed statement as a fleet at rest does. Targets: throughput >= 0.8x echo,
 #     p99 <= 1.25x echo.
 # B2: open loop, a poll and a heartbeat per host turn (a fleet polling and heartbeating every
 #     5 minutes: 2 calls per host per 300 s), rising rates of 20 s each (a quarter of the poll
@@ -114,6 +117,7 @@ echo "enrolled ${agents} agents in $(( $(date +%s) - start )) s (one transaction
 run() {
   local target=$1
   shift
+  bench_settle
   if [[ "${target}" == server ]]; then
     "${loadgen[@]}" --server "${server}" --agents "${agents}" --credentials "${credentials}" \
       "${tls_client[@]}" --warm-up --duration "${seconds}" --json "$@" 2>>"${work}/loadgen.log"
@@ -190,13 +194,14 @@ measured_run() {
 }
 
 # compared_run FLAGS...: one open-loop run whose turns of 100 ms go to the server and to the
-# echo in turn (the generator's --compare-with), 2 x --seconds long so that each side gets
+# echo (the generator's --compare-with), 2 x --seconds long so that each side gets
 # --seconds of calls: runs one after the other meet different stalls of a shared machine (a
 # 20 s run's p99 moved from 6 to 120 ms between consecutive runs of the same side), turns
 # within one run meet the same ones. The echo gets the same requests as the server (each
 # agent's credential and held statement). Prints two JSON lines, the server's then the echo's,
 # each with "cpu_ticks": its process's CPU time from the end of the warm-up to the result.
 compared_run() {
+  bench_settle
   local warmed
   warmed=$(grep -c '^warm-up:' "${work}/loadgen.log" 2>/dev/null || true)
   rm -f "${work}/run.json"
@@ -226,6 +231,7 @@ compared_run() {
 # held statement, so that the generator parses neither side's answers): what a ratio of two
 # sides of one compared run reads when nothing differs, the method's own noise.
 echo_against_itself() {
+  bench_settle
   "${loadgen[@]}" --server "127.0.0.1:${echo_port}" --agents "${agents}" --no-enroll --no-hold \
     --compare-with "127.0.0.1:${echo_port}" --alternate-ms 100 --warm-up \
     --duration "$(( 2 * seconds ))" --json --no-heartbeats --mode open "$@" 2>>"${work}/loadgen.log"

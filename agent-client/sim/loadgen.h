@@ -136,8 +136,9 @@ class LoadGenerator {
   absl::StatusOr<LoadResult> WarmUp(int concurrency);
   absl::StatusOr<LoadResult> OpenLoop(double calls_per_second, absl::Duration duration);
   // OpenLoopCompared is OpenLoop at `calls_per_second` whose turns (alternate_every each) go to
-  // the server and to the anchor in turn, the server first: each side gets about half the
-  // calls, each at the full rate while its turn lasts. The same agents send both the same
+  // the server, the anchor, the anchor, the server, and again: each side gets about half the
+  // calls, each at the full rate while its turn lasts, and follows the other side as often as
+  // itself. The same agents send both the same
   // requests (their credentials and held statements); only the server's answers are held.
   // UNAVAILABLE when either side cannot be reached before the run; INVALID_ARGUMENT without an
   // anchor.

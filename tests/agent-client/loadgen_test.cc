@@ -188,7 +188,8 @@ TEST_F(LoadGenTest, AComparedRunGivesTheServerAndTheAnchorTurnsOfTheSameRequests
   LoadGenerator gen(o);
   ASSERT_TRUE(gen.Enroll().ok());
 
-  // 400/s for 0.8 s in turns of 0.1 s: four turns each, 40 calls a turn.
+  // 400/s for 0.8 s in turns of 0.1 s (server, anchor, anchor, server, twice): four turns
+  // each, 40 calls a turn.
   absl::StatusOr<ComparedResult> r = gen.OpenLoopCompared(400, absl::Milliseconds(800));
 
   ASSERT_TRUE(r.ok()) << r.status();
