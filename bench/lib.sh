@@ -80,19 +80,34 @@ bench_stop_server() {
   server_pid=""
 }
 
-# bench_settle waits (at most 60 s) until the machine is at least 90 % idle over a second: a
-# run that left work behind (an overloaded server still answering or cancelling calls,
-# PostgreSQL vacuuming after the enrollment) would otherwise slow the next run's first
-# seconds. Returns 0 either way.
+# bench_settle CPU... waits (at most 60 s) until each of the CPUs named is at least 90 % idle
+# over a second: a run that left work behind (an overloaded server still answering or
+# cancelling calls, PostgreSQL vacuuming after the enrollment) would otherwise slow the next
+# run's first seconds. Returns 0 either way.
 bench_settle() {
-  local start idle0 total0 idle1 total1
+  local start cpu
+  local -a before after
   start=$(date +%s)
   while (( $(date +%s) - start < 60 )); do
-    read -r idle0 total0 < <(awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+    mapfile -t before < <(settle_sample "$@")
     sleep 1
-    read -r idle1 total1 < <(awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
-    (( total1 > total0 && (idle1 - idle0) * 10 >= (total1 - total0) * 9 )) && return 0
+    mapfile -t after < <(settle_sample "$@")
+    local quiet=1 i
+    for i in "${!before[@]}"; do
+      read -r idle0 total0 <<<"${before[i]}"
+      read -r idle1 total1 <<<"${after[i]}"
+      (( total1 > total0 && (idle1 - idle0) * 10 >= (total1 - total0) * 9 )) || quiet=0
+    done
+    (( quiet )) && return 0
   done
-  echo "bench: the machine was still busy after 60 s; going on" >&2
+  echo "bench: CPU $* still busy after 60 s; going on" >&2
   return 0
+}
+
+# settle_sample CPU... prints "idle total" (clock ticks since boot) of each CPU named.
+settle_sample() {
+  local cpu
+  for cpu in "$@"; do
+    awk -v name="cpu${cpu}" '$1 == name { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
+  done
 }

@@ -16,8 +16,8 @@
 #     open-loop capacity: there a queue grows for as long as the run lasts, and its p99 says
 #     how long the run was rather than what a poll costs; reported, not judged), and at 25 %
 #     of the peak. Each is a compared run (--compare-with): one run whose turns of 100 ms go to
-#     the server and to the echo (server, echo, echo, server, and again), the same agents
-#     sending both the same requests, so
+#     the server and to the echo (server, echo, echo, server, and again; even runs start with
+#     the echo), the same agents sending both the same requests, so
 #     that a stall of the shared machine meets both sides alike (runs one after the other do
 #     not: on the development VM a 20 s run's p99 moved between 6 and 120 ms from one run of
 #     the same side to the next). --pairs (default 5) of them at the verdict's rate, each
@@ -29,8 +29,8 @@
 #     1.5x, then 1.7x and 2x), for the ratio of the two (one sweep each: reported, not judged).
 #     Every run starts once the machine is quiet (bench_settle: an overloaded step of a sweep
 #     leaves the servers answering or cancelling calls for seconds after it, and the echo has
-#     no stream limit), then with each agent polling the server once (not measured), so that
-#     agents hold a signed statement as a fleet at rest does. Targets: throughput >= 0.8x echo,
+#     no stream limit), then with each agent polling once (not measured; the server, in a
+#     compared run), so that agents hold a signed statement as a fleet at rest does. Targets: throughput >= 0.8x echo,
 #     p99 <= 1.25x echo.
 # B2: open loop, a poll and a heartbeat per host turn (a fleet polling and heartbeating every
 #     5 minutes: 2 calls per host per 300 s), rising rates of 20 s each (a quarter of the poll
@@ -117,7 +117,7 @@ echo "enrolled ${agents} agents in $(( $(date +%s) - start )) s (one transaction
 run() {
   local target=$1
   shift
-  bench_settle
+  bench_settle "${server_cpu}" "${load_cpu}"
   if [[ "${target}" == server ]]; then
     "${loadgen[@]}" --server "${server}" --agents "${agents}" --credentials "${credentials}" \
       "${tls_client[@]}" --warm-up --duration "${seconds}" --json "$@" 2>>"${work}/loadgen.log"
@@ -201,7 +201,7 @@ measured_run() {
 # agent's credential and held statement). Prints two JSON lines, the server's then the echo's,
 # each with "cpu_ticks": its process's CPU time from the end of the warm-up to the result.
 compared_run() {
-  bench_settle
+  bench_settle "${server_cpu}" "${load_cpu}"
   local warmed
   warmed=$(grep -c '^warm-up:' "${work}/loadgen.log" 2>/dev/null || true)
   rm -f "${work}/run.json"
@@ -227,11 +227,12 @@ compared_run() {
   sed -n "1s/^{/{\"cpu_ticks\":$(( s1 - s0 )),/p" "${work}/run.json"
   sed -n "2s/^{/{\"cpu_ticks\":$(( e1 - e0 )),/p" "${work}/run.json"
 }
-# echo_against_itself FLAGS...: the same turns with the echo on both sides (its polls name no
-# held statement, so that the generator parses neither side's answers): what a ratio of two
-# sides of one compared run reads when nothing differs, the method's own noise.
+# echo_against_itself FLAGS...: the same turns with the echo on both sides, each side over its
+# own connections (the polls name no held statement, so that the generator parses neither
+# side's answers): what a ratio of two sides of one compared run reads when nothing differs,
+# the method's own noise.
 echo_against_itself() {
-  bench_settle
+  bench_settle "${server_cpu}" "${load_cpu}"
   "${loadgen[@]}" --server "127.0.0.1:${echo_port}" --agents "${agents}" --no-enroll --no-hold \
     --compare-with "127.0.0.1:${echo_port}" --alternate-ms 100 --warm-up \
     --duration "$(( 2 * seconds ))" --json --no-heartbeats --mode open "$@" 2>>"${work}/loadgen.log"
@@ -312,12 +313,15 @@ declare -a sl el sv ev aa ab
 # The verdict's compared runs, each side's CPU per poll measured, each followed by one of the
 # echo against itself.
 for i in $(seq 1 "${verdict_pairs}"); do
-  out=$(compared_run --rate "${rate}")
+  # Even runs start with the echo's turn, so that a side's position does not follow it.
+  first=()
+  (( i % 2 )) || first=(--anchor-first)
+  out=$(compared_run --rate "${rate}" "${first[@]}")
   so[i]=$(echo "${out}" | sed -n 1p)
   eo[i]=$(echo "${out}" | sed -n 2p)
   echo "B1 open pair ${i}: server ${so[i]}"
   echo "B1 open pair ${i}: echo   ${eo[i]}"
-  out=$(echo_against_itself --rate "${rate}")
+  out=$(echo_against_itself --rate "${rate}" "${first[@]}")
   aa[i]=$(echo "${out}" | sed -n 1p)
   ab[i]=$(echo "${out}" | sed -n 2p)
   echo "B1 open pair ${i}: echo against itself ${aa[i]}"
@@ -327,12 +331,14 @@ done
 sweep echo "${capacity}" "the server's" 100 110 120 130 140 150 170 200
 echo_capacity=${swept}
 for i in $(seq 1 "${pairs}"); do
-  out=$(compared_run --rate "${over_rate}")
+  first=()
+  (( i % 2 )) || first=(--anchor-first)
+  out=$(compared_run --rate "${over_rate}" "${first[@]}")
   sv[i]=$(echo "${out}" | sed -n 1p)
   ev[i]=$(echo "${out}" | sed -n 2p)
   echo "B1 70 %-of-peak open pair ${i}: server ${sv[i]}"
   echo "B1 70 %-of-peak open pair ${i}: echo   ${ev[i]}"
-  out=$(compared_run --rate "${light_rate}")
+  out=$(compared_run --rate "${light_rate}" "${first[@]}")
   sl[i]=$(echo "${out}" | sed -n 1p)
   el[i]=$(echo "${out}" | sed -n 2p)
   echo "B1 light open pair ${i}: server ${sl[i]}"

@@ -68,6 +68,7 @@ struct LoadOptions {
   // turns of a second within one run see the same ones.
   std::string anchor;
   absl::Duration alternate_every = absl::Seconds(1);
+  bool anchor_first = false;  // turns start with the anchor's
 };
 
 // ValidateLoadOptions: INVALID_ARGUMENT naming the first option out of range.
@@ -136,12 +137,12 @@ class LoadGenerator {
   absl::StatusOr<LoadResult> WarmUp(int concurrency);
   absl::StatusOr<LoadResult> OpenLoop(double calls_per_second, absl::Duration duration);
   // OpenLoopCompared is OpenLoop at `calls_per_second` whose turns (alternate_every each) go to
-  // the server, the anchor, the anchor, the server, and again: each side gets about half the
-  // calls, each at the full rate while its turn lasts, and follows the other side as often as
-  // itself. The same agents send both the same
-  // requests (their credentials and held statements); only the server's answers are held.
-  // UNAVAILABLE when either side cannot be reached before the run; INVALID_ARGUMENT without an
-  // anchor.
+  // the server, the anchor, the anchor, the server, and again (with anchor_first, the other
+  // way round): each side gets half the calls, each at the full rate while its turn lasts. The same
+  // agents send both the same requests (their credentials and held statements); only the server's
+  // answers are held. UNAVAILABLE when either side cannot be reached before the run;
+  // INVALID_ARGUMENT without an anchor. ClosedLoop and OpenLoop refuse options that name an anchor;
+  // WarmUp polls the server.
   absl::StatusOr<ComparedResult> OpenLoopCompared(double calls_per_second, absl::Duration duration);
 
   struct Impl;

@@ -153,6 +153,9 @@ int main(int argc, char** argv) {
                  "server's then the anchor's");
   app.add_option("--alternate-ms", alternate_ms, "with --compare-with: each side's turn, ms")
       ->check(CLI::Range(1.0, 3600000.0));
+  app.add_flag("--anchor-first", options.anchor_first,
+               "with --compare-with: turns go anchor, server, server, anchor (default: server, "
+               "anchor, anchor, server)");
   app.add_flag("--json", json, "print the result as JSON");
   app.add_option("--echo", echo, "serve the echo AgentService on host:port instead");
   app.add_option("--port-file", port_file, "with --echo: write the port here");
@@ -187,6 +190,10 @@ int main(int argc, char** argv) {
   options.alternate_every = absl::Milliseconds(alternate_ms);
   if (!options.anchor.empty() && mode != "open") {
     std::cerr << "loadgen: --compare-with needs --mode open" << std::endl;
+    return 2;
+  }
+  if (options.anchor.empty() && (app.count("--alternate-ms") > 0 || options.anchor_first)) {
+    std::cerr << "loadgen: --alternate-ms and --anchor-first need --compare-with" << std::endl;
     return 2;
   }
   ringwarden::agent::LoadGenerator generator(options);

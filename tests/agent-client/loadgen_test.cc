@@ -8,10 +8,12 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "agent-client/sim/echo_service.h"
@@ -171,6 +173,15 @@ TEST_F(LoadGenTest, TheTimelineCountsEachAnsweredCallInTheSliceItWasDueIn) {
   EXPECT_EQ(untimed->ToJson().find("timeline"), std::string::npos);
 }
 
+// CallsPerTurn: the calls of each of the first `turns` slices of a run's timeline.
+std::vector<int64_t> CallsPerTurn(const LoadResult& r, size_t turns) {
+  std::vector<int64_t> calls(turns, 0);
+  for (size_t i = 0; i < std::min(turns, r.timeline.size()); ++i) {
+    calls[i] = r.timeline[i].calls;
+  }
+  return calls;
+}
+
 TEST_F(LoadGenTest, AComparedRunGivesTheServerAndTheAnchorTurnsOfTheSameRequests) {
   // The server answers after 60 ms, the anchor at once: each call's latency shows whose it was.
   EchoOptions slow;
@@ -185,6 +196,7 @@ TEST_F(LoadGenTest, AComparedRunGivesTheServerAndTheAnchorTurnsOfTheSameRequests
   o.heartbeats = false;
   o.anchor = local.address();
   o.alternate_every = absl::Milliseconds(100);
+  o.timeline_slice = o.alternate_every;  // a slice per turn
   LoadGenerator gen(o);
   ASSERT_TRUE(gen.Enroll().ok());
 
@@ -193,6 +205,8 @@ TEST_F(LoadGenTest, AComparedRunGivesTheServerAndTheAnchorTurnsOfTheSameRequests
   absl::StatusOr<ComparedResult> r = gen.OpenLoopCompared(400, absl::Milliseconds(800));
 
   ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(CallsPerTurn(r->server, 8), (std::vector<int64_t>{40, 0, 0, 40, 40, 0, 0, 40}));
+  EXPECT_EQ(CallsPerTurn(r->anchor, 8), (std::vector<int64_t>{0, 40, 40, 0, 0, 40, 40, 0}));
   EXPECT_EQ(r->server.calls, 160);
   EXPECT_EQ(r->anchor.calls, 160);
   EXPECT_EQ(r->server.ok, 160);
@@ -203,6 +217,16 @@ TEST_F(LoadGenTest, AComparedRunGivesTheServerAndTheAnchorTurnsOfTheSameRequests
   EXPECT_EQ(anchor.polls_with_credential(), 160);
   EXPECT_EQ(anchor.polls_with_bearer(), 160);
   EXPECT_EQ(anchor.distinct_pollers(), 160u);
+
+  // The other way round, the anchor starts.
+  LoadOptions swapped = o;
+  swapped.anchor_first = true;
+  LoadGenerator other(swapped);
+  ASSERT_TRUE(other.Enroll().ok());
+  r = other.OpenLoopCompared(400, absl::Milliseconds(800));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(CallsPerTurn(r->server, 8), (std::vector<int64_t>{0, 40, 40, 0, 0, 40, 40, 0}));
+  EXPECT_EQ(CallsPerTurn(r->anchor, 8), (std::vector<int64_t>{40, 0, 0, 40, 40, 0, 0, 40}));
 }
 
 TEST_F(LoadGenTest, AComparedRunNeedsAnAnchorItCanReach) {
@@ -223,12 +247,36 @@ TEST_F(LoadGenTest, AComparedRunNeedsAnAnchorItCanReach) {
   EXPECT_TRUE(absl::IsUnavailable(down)) << down;
   EXPECT_NE(down.message().find("the anchor at 127.0.0.1:1"), std::string::npos) << down;
 
+  LoadOptions server_gone = Options(10);
+  server_gone.server = "127.0.0.1:1";
+  server_gone.anchor = Options(10).server;
+  server_gone.call_timeout = absl::Seconds(1);
+  LoadGenerator no_server(server_gone);
+  no_server.UseUnenrolledIds();
+  absl::Status no_connection = no_server.OpenLoopCompared(100, absl::Milliseconds(100)).status();
+  EXPECT_TRUE(absl::IsUnavailable(no_connection)) << no_connection;
+  EXPECT_NE(no_connection.message().find("the server at 127.0.0.1:1"), std::string::npos)
+      << no_connection;
+
+  // An anchor belongs to compared runs, and those need enrolled (or unenrolled) agents too.
+  LoadOptions anchored = Options(10);
+  anchored.anchor = Options(10).server;
+  LoadGenerator compared(anchored);
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition(compared.OpenLoopCompared(100, absl::Milliseconds(100)).status()));
+  compared.UseUnenrolledIds();
+  EXPECT_TRUE(absl::IsInvalidArgument(compared.OpenLoop(100, absl::Milliseconds(100)).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(compared.ClosedLoop(1, absl::Milliseconds(100)).status()));
+  EXPECT_TRUE(compared.WarmUp(4).ok());  // the server's agents poll once, as before any run
+
   LoadOptions turns = Options(10);
   turns.anchor = "127.0.0.1:1";
   turns.alternate_every = absl::ZeroDuration();
   EXPECT_TRUE(absl::IsInvalidArgument(ValidateLoadOptions(turns)));
   turns.alternate_every = absl::Hours(2);
   EXPECT_TRUE(absl::IsInvalidArgument(ValidateLoadOptions(turns)));
+  turns.anchor = "";  // turns mean nothing without an anchor
+  EXPECT_TRUE(ValidateLoadOptions(turns).ok());
   LoadOptions tls = Options(10);
   tls.anchor = "127.0.0.1:1";
   tls.tls_ca_pem = "a CA";
