@@ -85,14 +85,14 @@ bench_stop_server() {
 # cancelling calls, PostgreSQL vacuuming after the enrollment) would otherwise slow the next
 # run's first seconds. Returns 0 either way.
 bench_settle() {
-  local start cpu
+  local start quiet i idle0 total0 idle1 total1
   local -a before after
   start=$(date +%s)
   while (( $(date +%s) - start < 60 )); do
     mapfile -t before < <(settle_sample "$@")
     sleep 1
     mapfile -t after < <(settle_sample "$@")
-    local quiet=1 i
+    quiet=1
     for i in "${!before[@]}"; do
       read -r idle0 total0 <<<"${before[i]}"
       read -r idle1 total1 <<<"${after[i]}"

@@ -166,31 +166,48 @@ start_echo() {
   echo_port=$(cat "${work}/echo.port")
 }
 
-# measured_run TARGET PID FLAGS...: run's JSON with "cpu_ticks" added, the CPU time (user and
-# system, in clock ticks) PID spent from the end of the run's warm-up to the run's result
-# (before the generator closes its connections). Fails when the run or PID does: it is called
-# in $(...), where `set -e` does not reach.
-measured_run() {
-  local target=$1 pid=$2
-  shift 2
+# with_cpu PID... -- COMMAND...: runs COMMAND (a generator run writing one JSON line per PID
+# to stdout and its warm-up line to loadgen.log) and prints its lines, line i with "cpu_ticks"
+# added: the CPU time (user and system, in clock ticks) PID i spent from the end of the run's
+# warm-up to the run's result (before the generator closes its connections). Fails when the
+# run or a PID does: it is called in $(...), where `set -e` does not reach.
+with_cpu() {
+  local -a pids=()
+  while [[ "$1" != -- ]]; do pids+=("$1"); shift; done
+  shift
   local warmed
   warmed=$(grep -c '^warm-up:' "${work}/loadgen.log" 2>/dev/null || true)
   rm -f "${work}/run.json"
-  run "${target}" "$@" >"${work}/run.json" &
+  "$@" >"${work}/run.json" &
   local lg=$!
   while [[ $(grep -c '^warm-up:' "${work}/loadgen.log" 2>/dev/null || true) -le ${warmed} ]] &&
     kill -0 "${lg}" 2>/dev/null; do
     sleep 0.05
   done
-  local t0 t1
-  t0=$(awk '{ print $14 + $15 }' "/proc/${pid}/stat") || return 1
-  while [[ ! -s "${work}/run.json" ]] && kill -0 "${lg}" 2>/dev/null; do
+  local -a t0=() t1=()
+  local i
+  for i in "${!pids[@]}"; do
+    t0[i]=$(awk '{ print $14 + $15 }' "/proc/${pids[i]}/stat") || return 1
+  done
+  while [[ $(wc -l <"${work}/run.json" 2>/dev/null || echo 0) -lt ${#pids[@]} ]] &&
+    kill -0 "${lg}" 2>/dev/null; do
     sleep 0.05
   done
-  t1=$(awk '{ print $14 + $15 }' "/proc/${pid}/stat") || return 1
-  wait "${lg}" || { echo "poll: a ${target} run failed (${work}/loadgen.log)" >&2; return 1; }
-  grep -q '"ok":' "${work}/run.json" || return 1
-  sed "s/^{/{\"cpu_ticks\":$(( t1 - t0 )),/" "${work}/run.json"
+  for i in "${!pids[@]}"; do
+    t1[i]=$(awk '{ print $14 + $15 }' "/proc/${pids[i]}/stat") || return 1
+  done
+  wait "${lg}" || { echo "poll: a run failed (${work}/loadgen.log)" >&2; return 1; }
+  [[ $(grep -c '"ok":' "${work}/run.json") == "${#pids[@]}" ]] || return 1
+  for i in "${!pids[@]}"; do
+    sed -n "$(( i + 1 ))s/^{/{\"cpu_ticks\":$(( t1[i] - t0[i] )),/p" "${work}/run.json"
+  done
+}
+
+# measured_run TARGET PID FLAGS...: run's JSON with "cpu_ticks" of PID added (with_cpu).
+measured_run() {
+  local target=$1 pid=$2
+  shift 2
+  with_cpu "${pid}" -- run "${target}" "$@"
 }
 
 # compared_run FLAGS...: one open-loop run whose turns of 100 ms go to the server and to the
@@ -199,33 +216,16 @@ measured_run() {
 # 20 s run's p99 moved from 6 to 120 ms between consecutive runs of the same side), turns
 # within one run meet the same ones. The echo gets the same requests as the server (each
 # agent's credential and held statement). Prints two JSON lines, the server's then the echo's,
-# each with "cpu_ticks": its process's CPU time from the end of the warm-up to the result.
+# each with "cpu_ticks" of its process (with_cpu).
 compared_run() {
   bench_settle "${server_cpu}" "${load_cpu}"
-  local warmed
-  warmed=$(grep -c '^warm-up:' "${work}/loadgen.log" 2>/dev/null || true)
-  rm -f "${work}/run.json"
+  with_cpu "${server_pid}" "${echo_pid}" -- compared_generator "$@"
+}
+# shellcheck disable=SC2317  # called through with_cpu
+compared_generator() {
   "${loadgen[@]}" --server "${server}" --agents "${agents}" --credentials "${credentials}" \
     --compare-with "127.0.0.1:${echo_port}" --alternate-ms 100 --warm-up \
-    --duration "$(( 2 * seconds ))" --json --no-heartbeats --mode open "$@" \
-    >"${work}/run.json" 2>>"${work}/loadgen.log" &
-  local lg=$!
-  while [[ $(grep -c '^warm-up:' "${work}/loadgen.log" 2>/dev/null || true) -le ${warmed} ]] &&
-    kill -0 "${lg}" 2>/dev/null; do
-    sleep 0.05
-  done
-  local s0 e0 s1 e1
-  s0=$(awk '{ print $14 + $15 }' "/proc/${server_pid}/stat") || return 1
-  e0=$(awk '{ print $14 + $15 }' "/proc/${echo_pid}/stat") || return 1
-  while [[ $(wc -l <"${work}/run.json") -lt 2 ]] && kill -0 "${lg}" 2>/dev/null; do
-    sleep 0.05
-  done
-  s1=$(awk '{ print $14 + $15 }' "/proc/${server_pid}/stat") || return 1
-  e1=$(awk '{ print $14 + $15 }' "/proc/${echo_pid}/stat") || return 1
-  wait "${lg}" || { echo "poll: a compared run failed (${work}/loadgen.log)" >&2; return 1; }
-  [[ $(grep -c '"ok":' "${work}/run.json") == 2 ]] || return 1
-  sed -n "1s/^{/{\"cpu_ticks\":$(( s1 - s0 )),/p" "${work}/run.json"
-  sed -n "2s/^{/{\"cpu_ticks\":$(( e1 - e0 )),/p" "${work}/run.json"
+    --duration "$(( 2 * seconds ))" --json --no-heartbeats --mode open "$@" 2>>"${work}/loadgen.log"
 }
 # echo_against_itself FLAGS...: the same turns with the echo on both sides, each side over its
 # own connections (the polls name no held statement, so that the generator parses neither
