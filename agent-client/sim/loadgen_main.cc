@@ -22,6 +22,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "agent-client/sim/echo_service.h"
 #include "agent-client/sim/loadgen.h"
 #include "common/files.h"
@@ -92,6 +93,10 @@ int ServeEcho(const std::string& listen, const std::string& port_file,
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian's Abseil records every mutex acquisition in one process-wide lock-order graph under
+  // a global lock (ringwarden-server turns it off the same way). Both the load generator and
+  // the echo it serves are measuring instruments: neither may carry that cost.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   CLI::App app{"Drive a ringwarden server's agent path from many distinct agents"};
   ringwarden::agent::LoadOptions options;
   std::string mode = "closed", echo, port_file, save_credentials, credentials;
