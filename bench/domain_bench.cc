@@ -2,6 +2,7 @@
 // a ring (ledger build + summarize + decision). BM_Sha256Baseline is the yardstick
 // bench/run.sh divides by, so results compare across machines and noisy runs.
 #include <benchmark/benchmark.h>
+#include <malloc.h>
 
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "server/core/health_feed.h"
 #include "server/domain/assignment.h"
 #include "server/domain/decision.h"
+#include "server/domain/rate_limit.h"
 #include "server/domain/ring.h"
 
 namespace ringwarden {
@@ -34,6 +36,29 @@ void BM_Sha256Baseline(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_Sha256Baseline);
+
+// The per-agent rate limit every agent call passes, over Arg distinct agents calling in turn
+// (each call finds a bucket another call touched long ago, as in a fleet); bytes_per_agent is
+// the heap the limiter holds per remembered agent.
+void BM_RateLimiterAdmit(benchmark::State& state) {
+  const auto ids = Ids(static_cast<int>(state.range(0)));
+  RealClock clock;
+  const size_t before = mallinfo2().uordblks;
+  auto limiter = std::make_unique<AgentRateLimiter>(
+      RateLimitOptions{/*rate_per_second=*/1e6, /*burst=*/1e6, /*max_agents=*/ids.size()}, clock);
+  for (const std::string& id : ids) {
+    limiter->Admit(id);
+  }
+  const size_t held = mallinfo2().uordblks - before;
+  size_t i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(limiter->Admit(ids[i]));
+    i = i + 1 == ids.size() ? 0 : i + 1;
+  }
+  state.counters["bytes_per_agent"] =
+      static_cast<double>(held) / static_cast<double>(limiter->TrackedAgents());
+}
+BENCHMARK(BM_RateLimiterAdmit)->Arg(100'000)->Arg(1'000'000);
 
 void BM_AssignRing(benchmark::State& state) {
   const auto ids = Ids(1024);

@@ -22,6 +22,8 @@ out=$(./build/bench/ringwarden_bench --benchmark_format=csv --benchmark_repetiti
 declare -A target=(
   [BM_AssignRing]=3
   [BM_PollResolve]=6
+  [BM_RateLimiterAdmit/100000]=2
+  [BM_RateLimiterAdmit/1000000]=5
   [BM_JudgeRing/10000]=20
   [BM_JudgeRing/100000]=20
 )

@@ -11,7 +11,7 @@
 // once the agent is known, its token bucket (rate_limit.h): an agent over its
 // rate is answered RESOURCE_EXHAUSTED with a "retry-after-ms" hint
 // (common/retry_hint.h), and so is a batch beyond the agent's share of the
-// telemetry queue. Per-agent state is bounded (LruMap).
+// telemetry queue. Per-agent state is bounded (rate_limit.h, LruMap).
 // Thread-safety: handlers run on gRPC threads concurrently; shared state is
 // the immutable snapshot, the atomic assignment sequence, the rate limiters
 // and a mutex-guarded batch-sequence table.

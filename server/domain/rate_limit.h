@@ -2,9 +2,10 @@
 //
 // Each agent owns a bucket of `burst` tokens refilled at `rate_per_second`; every call
 // takes one. A call that finds the bucket empty is refused with the time until a token is
-// back, which the transport sends to the agent as a retry hint. Buckets live in an LruMap,
-// so memory is bounded by `max_agents` whatever the number of identities: a forgotten agent
-// comes back with a full bucket, which costs at most one burst.
+// back, which the transport sends to the agent as a retry hint. Memory is bounded by
+// `max_agents` whatever the number of identities: buckets not touched for a while are
+// forgotten, and a forgotten agent comes back with a full bucket, which costs at most one
+// burst.
 //
 //   AgentRateLimiter limiter({/*rate_per_second=*/2, /*burst=*/40, /*max_agents=*/100'000},
 //                            clock);
@@ -12,19 +13,22 @@
 //   if (!d.allowed) { /* RESOURCE_EXHAUSTED, retry after d.retry_after */ }
 //
 // Pure: the clock is injected, nothing sleeps. Thread-safety: AgentRateLimiter is safe from
-// any thread (one mutex); TokenBucket is a value the caller serializes.
+// any thread (a mutex per shard of agents); TokenBucket is a value the caller serializes.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
-#include "server/domain/lru_map.h"
 
 namespace ringwarden {
 
@@ -34,6 +38,18 @@ struct RateDecision {
   bool allowed = true;
   absl::Duration retry_after = absl::ZeroDuration();
 };
+
+// BucketLevel is what a bucket holds between calls; its rate and burst are its owner's.
+struct BucketLevel {
+  double tokens = 0;
+  int64_t last_ns = 0;  // when `tokens` was counted, Unix nanoseconds
+};
+
+// TakeTokens refills `level` to `now` (never past `burst`; a clock that steps back neither
+// refills nor drains) and takes `cost` tokens if it holds them; otherwise it takes nothing
+// and says how long until it will.
+RateDecision TakeTokens(double rate_per_second, double burst, BucketLevel& level, absl::Time now,
+                        double cost);
 
 // TokenBucket holds up to `burst` tokens, refilled continuously at `rate_per_second`.
 class TokenBucket {
@@ -49,12 +65,9 @@ class TokenBucket {
   double Tokens(absl::Time now);
 
  private:
-  void Refill(absl::Time now);
-
   double rate_per_second_;
   double burst_;
-  double tokens_;
-  absl::Time last_;
+  BucketLevel level_;
 };
 
 struct RateLimitOptions {
@@ -70,7 +83,18 @@ struct RateLimitOptions {
 // burst >= 1, max_agents >= 1).
 absl::Status ValidateRateLimitOptions(const RateLimitOptions& options);
 
-// AgentRateLimiter keeps one TokenBucket per key (an agent id), at most max_agents of them.
+// AgentRateLimiter keeps one bucket per key (an agent id), at most max_agents of them.
+//
+// Every call of every agent passes here, so the layout is chosen for the poll path: a key is
+// kept as a 64-bit hash of the agent id with a 16-byte level beside it in one flat table (no
+// node, no copy of the id), and keys are split over shards that each have their own lock.
+// Two keys whose hashes collide share a bucket; with a 64-bit hash that takes billions of
+// agents to happen by chance, and it only makes the pair share one rate.
+//
+// Forgetting is by generation, not exact recency: a shard fills its current generation; when
+// that is full it becomes the previous one and the generation before it is forgotten. A key
+// found in the previous generation moves to the current one. So an agent that calls at least
+// once while its shard admits max_agents / 2 other agents is never forgotten.
 class AgentRateLimiter {
  public:
   // `clock` must outlive the limiter.
@@ -79,16 +103,24 @@ class AgentRateLimiter {
   // Admit takes one token from `key`'s bucket.
   RateDecision Admit(absl::string_view key);
 
+  // TrackedAgents is how many buckets are remembered (at most max_agents).
   size_t TrackedAgents() const;
   // Refused counts calls refused so far.
   int64_t Refused() const;
 
  private:
+  struct Shard {
+    mutable absl::Mutex mu;
+    absl::flat_hash_map<uint64_t, BucketLevel> current ABSL_GUARDED_BY(mu);
+    absl::flat_hash_map<uint64_t, BucketLevel> previous ABSL_GUARDED_BY(mu);
+  };
+
   const RateLimitOptions options_;
   const Clock& clock_;
-  mutable absl::Mutex mu_;
-  LruMap<TokenBucket> buckets_ ABSL_GUARDED_BY(mu_);
-  int64_t refused_ ABSL_GUARDED_BY(mu_) = 0;
+  // Keys per generation of one shard: two generations of every shard fit in max_agents.
+  size_t generation_size_ = 1;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::atomic<int64_t> refused_{0};
 };
 
 }  // namespace ringwarden

@@ -67,8 +67,46 @@ TEST(AgentRateLimiterTest, MemoryIsBoundedByMaxAgents) {
   AgentRateLimiter limiter({1, 2, /*max_agents=*/50}, clock);
   for (int i = 0; i < 10'000; ++i) {
     limiter.Admit(absl::StrCat("agent-", i));
+    ASSERT_LE(limiter.TrackedAgents(), 50u) << i;
   }
-  EXPECT_EQ(limiter.TrackedAgents(), 50u);
+  // Forgetting is by generation: at least the last half of the limit is remembered.
+  EXPECT_GE(limiter.TrackedAgents(), 25u);
+}
+
+TEST(AgentRateLimiterTest, AnAgentThatKeepsCallingIsNotForgottenInAFloodOfNewIds) {
+  FakeClock clock;
+  // 16 shards of 3,125 keys per generation.
+  AgentRateLimiter limiter({/*rate_per_second=*/1, /*burst=*/5, /*max_agents=*/100'000}, clock);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(limiter.Admit("flooder").allowed);
+  }
+  // A million other ids, ten times the limit, arrive while the flooder keeps calling: were
+  // its drained bucket forgotten, it would come back full and be let through.
+  for (int i = 0; i < 1'000'000; ++i) {
+    limiter.Admit(absl::StrCat("id-", i));
+    if (i % 1000 == 0) {
+      ASSERT_FALSE(limiter.Admit("flooder").allowed) << i;
+    }
+  }
+  EXPECT_LE(limiter.TrackedAgents(), 100'000u);
+  EXPECT_GE(limiter.TrackedAgents(), 50'000u);
+  // An id not seen since the flood began was forgotten: it comes back with a full bucket.
+  EXPECT_TRUE(limiter.Admit("id-0").allowed);
+}
+
+TEST(AgentRateLimiterTest, AForgottenAgentComesBackWithAFullBucket) {
+  FakeClock clock;
+  AgentRateLimiter limiter({/*rate_per_second=*/1, /*burst=*/2, /*max_agents=*/4}, clock);
+  ASSERT_TRUE(limiter.Admit("a").allowed);
+  ASSERT_TRUE(limiter.Admit("a").allowed);
+  ASSERT_FALSE(limiter.Admit("a").allowed);
+  // Two generations of two keys each: four other ids push "a" out.
+  for (const char* id : {"b", "c", "d", "e"}) {
+    limiter.Admit(id);
+  }
+  EXPECT_TRUE(limiter.Admit("a").allowed);
+  EXPECT_TRUE(limiter.Admit("a").allowed);
+  EXPECT_FALSE(limiter.Admit("a").allowed);
 }
 
 TEST(AgentRateLimiterTest, RateZeroTurnsTheLimiterOff) {
