@@ -279,7 +279,7 @@ absl::StatusOr<AgentIdentity> AgentCredentials::Authenticate(
   RETURN_IF_ERROR(AdmitCredential(gate, presented->agent_id, presented->issued_at));
   AgentIdentity identity{std::move(presented->agent_id), {}};
   if (gate != nullptr) {
-    identity.labels = gate->labels;
+    identity.snapshot_labels = &gate->labels;
   }
   return identity;
 }

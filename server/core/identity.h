@@ -33,6 +33,14 @@ absl::StatusOr<Role> ParseRole(absl::string_view name);
 struct AgentIdentity {
   std::string agent_id;
   std::map<std::string, std::string> labels;
+  // When set, the labels held by the snapshot the call reads, used in place of `labels`:
+  // every call of a labelled agent authenticates, and none should copy its labels. The
+  // snapshot outlives the call that reads it.
+  const std::map<std::string, std::string>* snapshot_labels = nullptr;
+
+  const std::map<std::string, std::string>& Labels() const {
+    return snapshot_labels != nullptr ? *snapshot_labels : labels;
+  }
 };
 
 // ValidateLabels accepts at most 32 labels, keys 1-64 and values 0-64

@@ -43,7 +43,10 @@ absl::StatusOr<std::shared_ptr<const AssignmentSnapshot>> AssignmentSnapshot::Bu
   auto snap = std::make_shared<AssignmentSnapshot>();
   snap->pins_ = std::move(data.pins);
   snap->ring_policy_ = std::move(data.ring_policy);
-  snap->agent_gates_ = std::move(data.agent_gates);
+  snap->agent_gates_.reserve(data.agent_gates.size());
+  for (auto& [agent_id, gate] : data.agent_gates) {
+    snap->agent_gates_.emplace(agent_id, std::move(gate));
+  }
   snap->emergency_stop_ = data.emergency_stop;
   snap->agent_token_secret_ = std::move(data.agent_token_secret);
 
@@ -131,7 +134,7 @@ const AgentGate* AssignmentSnapshot::Gate(const std::string& agent_id) const {
 }
 
 Ring AssignmentSnapshot::RingOf(const AgentIdentity& agent) const {
-  return AssignRing(ring_policy_, agent.agent_id, agent.labels);
+  return AssignRing(ring_policy_, agent.agent_id, agent.Labels());
 }
 
 std::vector<ChannelAnswer> AssignmentSnapshot::Resolve(
@@ -149,7 +152,7 @@ std::vector<ChannelAnswer> AssignmentSnapshot::Resolve(
     auto cur = std::find_if(current.rbegin(), current.rend(),
                             [&name](const CurrentVersion& c) { return c.channel == name; });
     view.current_version = cur == current.rend() ? 0 : cur->version;
-    view.pin = EffectivePin(pins_, name, agent.labels);
+    view.pin = EffectivePin(pins_, name, agent.Labels());
     if (ch.catalog.rollout.has_value()) {
       if (!wave_position.has_value()) {
         wave_position = WavePosition(ring_policy_.seed, agent.agent_id);

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -114,7 +115,8 @@ class AssignmentSnapshot {
   std::vector<RootRecord> roots_;
   std::map<std::string, FloorRecord> floors_;
   std::vector<PinRecord> pins_;
-  std::map<std::string, AgentGate> agent_gates_;
+  // Every call of an agent with labels or a credential reset looks here: a hash table.
+  absl::flat_hash_map<std::string, AgentGate> agent_gates_;
   RingPolicy ring_policy_;
   bool emergency_stop_ = false;
   std::string agent_token_secret_;

@@ -129,7 +129,8 @@ class AgentServiceTest : public TrustFixture {
   }
 
   // Verified checks the signed statement the way an agent trusting root v2 does.
-  absl::StatusOr<Assignment> Verified(const v1::GetAssignmentResponse& resp) {
+  absl::StatusOr<Assignment> Verified(const v1::GetAssignmentResponse& resp,
+                                      const std::string& agent_id = kAgent) {
     absl::StatusOr<Root> root = TrustInitialRoot(pinned_root_, clock_.Now());
     if (!root.ok()) {
       return root.status();
@@ -139,7 +140,7 @@ class AgentServiceTest : public TrustFixture {
     if (!newest.ok()) {
       return newest.status();
     }
-    return VerifyAssignment(*newest, resp.signed_assignment(), kAgent, clock_.Now());
+    return VerifyAssignment(*newest, resp.signed_assignment(), agent_id, clock_.Now());
   }
 
   // TokenFor is the bearer credential a --insecure server issues `agent_id`.
@@ -452,6 +453,33 @@ TEST_F(AgentIdentityTest, TheTokenDecidesTheRingAndSelfAssertedLabelsDoNot) {
       EXPECT_EQ(a.reported_labels.at("group"), "dogfood");
     }
   }
+}
+
+TEST_F(AgentIdentityTest, APollIsAnsweredInTheRingTheTokensLabelsGive) {
+  // The labels are read from the snapshot in place on every call (none is copied): the poll,
+  // not only the enrollment, must see them.
+  ASSERT_NE(snapshots_.Current()->RingOf(AgentIdentity{"laptop-7", {}}), Ring::kCanary);
+  absl::StatusOr<v1::EnrollResponse> enrolled =
+      Enroll("laptop-7", Token(1, {{"group", "dogfood"}}));
+  ASSERT_TRUE(enrolled.ok()) << enrolled.status();
+  ASSERT_TRUE(snapshots_.Refresh().ok());
+  for (int i = 0; i < 2; ++i) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + enrolled->agent_token());
+    v1::GetAssignmentRequest req;
+    req.set_agent_id("laptop-7");
+    v1::GetAssignmentResponse resp;
+    const grpc::Status status = stub_->GetAssignment(&ctx, req, &resp);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(resp.ring(), "canary") << i;
+    absl::StatusOr<Assignment> statement = Verified(resp, "laptop-7");
+    ASSERT_TRUE(statement.ok()) << statement.status();
+    EXPECT_EQ(statement->ring, "canary");
+  }
+  // Another agent of the same fleet without labels is not carried along.
+  absl::StatusOr<v1::EnrollResponse> plain = Enroll("laptop-8", Token(1));
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->ring(), RingName(snapshots_.Current()->RingOf(AgentIdentity{"laptop-8", {}})));
 }
 
 TEST_F(AgentIdentityTest, ASpentTokenIsRefused) {
