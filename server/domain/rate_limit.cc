@@ -10,7 +10,11 @@ namespace ringwarden {
 RateDecision TakeTokens(double rate_per_second, double burst, BucketLevel& level, absl::Time now,
                         double cost) {
   const int64_t now_ns = absl::ToUnixNanos(now);
-  if (now_ns > level.last_ns) {
+  if (now_ns < level.last_ns) {
+    // The clock stepped back: count from now, or the bucket would not refill until the clock
+    // caught up again while its retry hints promised a token.
+    level.last_ns = now_ns;
+  } else if (now_ns > level.last_ns) {
     level.tokens = std::min(
         burst, level.tokens + static_cast<double>(now_ns - level.last_ns) * 1e-9 * rate_per_second);
     level.last_ns = now_ns;
@@ -66,6 +70,7 @@ AgentRateLimiter::AgentRateLimiter(RateLimitOptions options, const Clock& clock)
     : options_(options), clock_(clock) {
   const size_t shards = ShardCount(options_.max_agents);
   generation_size_ = std::max<size_t>(1, options_.max_agents / (2 * shards));
+  keep_previous_ = 2 * generation_size_ * shards <= options_.max_agents;
   for (size_t i = 0; i < shards; ++i) {
     shards_.push_back(std::make_unique<Shard>());
   }
@@ -92,6 +97,9 @@ RateDecision AgentRateLimiter::Admit(absl::string_view key) {
       if (shard.current.size() >= generation_size_) {
         shard.previous.swap(shard.current);
         shard.current.clear();
+        if (!keep_previous_) {
+          shard.previous.clear();
+        }
       }
       it = shard.current.emplace(hash, level).first;
     }

@@ -46,8 +46,8 @@ struct BucketLevel {
 };
 
 // TakeTokens refills `level` to `now` (never past `burst`; a clock that steps back neither
-// refills nor drains) and takes `cost` tokens if it holds them; otherwise it takes nothing
-// and says how long until it will.
+// refills nor drains, and refilling resumes from the earlier time) and takes `cost` tokens if it
+// holds them; otherwise it takes nothing and says how long until it will.
 RateDecision TakeTokens(double rate_per_second, double burst, BucketLevel& level, absl::Time now,
                         double cost);
 
@@ -75,7 +75,8 @@ struct RateLimitOptions {
   double rate_per_second = 2.0;
   // Calls an idle agent may make at once.
   double burst = 40.0;
-  // Agents whose buckets are remembered; the least recently seen is forgotten first.
+  // At most this many buckets are remembered; those not touched for longest are forgotten
+  // first, by generation (AgentRateLimiter).
   size_t max_agents = 200'000;
 };
 
@@ -93,8 +94,11 @@ absl::Status ValidateRateLimitOptions(const RateLimitOptions& options);
 //
 // Forgetting is by generation, not exact recency: a shard fills its current generation; when
 // that is full it becomes the previous one and the generation before it is forgotten. A key
-// found in the previous generation moves to the current one. So an agent that calls at least
-// once while its shard admits max_agents / 2 other agents is never forgotten.
+// found in the previous generation moves to the current one. So an agent is kept as long as
+// at most max_agents / (2 x shards) other keys enter its shard between two of its calls:
+// about max_agents / 2 other agents in all. A fleet calling in turn is remembered whole up to
+// about half of max_agents, and not beyond; the LRU table this replaced kept all of it, at
+// three to five times the bytes per agent.
 class AgentRateLimiter {
  public:
   // `clock` must outlive the limiter.
@@ -119,6 +123,9 @@ class AgentRateLimiter {
   const Clock& clock_;
   // Keys per generation of one shard: two generations of every shard fit in max_agents.
   size_t generation_size_ = 1;
+  // False when even two generations of one key do not fit (max_agents of 1): a full
+  // generation is then forgotten at once instead of kept as the previous one.
+  bool keep_previous_ = true;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<int64_t> refused_{0};
 };

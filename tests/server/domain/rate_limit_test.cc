@@ -37,6 +37,18 @@ TEST(TokenBucketTest, RefillsNoFurtherThanTheBurst) {
   EXPECT_DOUBLE_EQ(bucket.Tokens(clock.Now()), 5);
 }
 
+TEST(TokenBucketTest, AfterTheClockStepsBackRefillingResumesFromTheEarlierTime) {
+  FakeClock clock;
+  TokenBucket bucket(/*rate_per_second=*/1, /*burst=*/2, clock.Now());
+  ASSERT_TRUE(bucket.TryTake(clock.Now(), 2).allowed);
+  clock.Advance(-absl::Minutes(30));
+  EXPECT_FALSE(bucket.TryTake(clock.Now()).allowed);
+  // One second later by the stepped-back clock, one token is back, as the hint promised;
+  // counting from before the step, none would be for half an hour.
+  clock.Advance(absl::Seconds(1));
+  EXPECT_TRUE(bucket.TryTake(clock.Now()).allowed);
+}
+
 TEST(TokenBucketTest, ACostAboveTheBurstNeverFits) {
   FakeClock clock;
   TokenBucket bucket(1, 2, clock.Now());
@@ -75,23 +87,39 @@ TEST(AgentRateLimiterTest, MemoryIsBoundedByMaxAgents) {
 
 TEST(AgentRateLimiterTest, AnAgentThatKeepsCallingIsNotForgottenInAFloodOfNewIds) {
   FakeClock clock;
-  // 16 shards of 3,125 keys per generation.
+  // 16 shards of 3,125 keys per generation: an agent is kept while fewer than about 50,000
+  // other agents call between two of its calls.
   AgentRateLimiter limiter({/*rate_per_second=*/1, /*burst=*/5, /*max_agents=*/100'000}, clock);
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(limiter.Admit("flooder").allowed);
+    ASSERT_TRUE(limiter.Admit("early").allowed);
   }
-  // A million other ids, ten times the limit, arrive while the flooder keeps calling: were
-  // its drained bucket forgotten, it would come back full and be let through.
+  ASSERT_FALSE(limiter.Admit("early").allowed);
+  // A million other ids, ten times the limit, arrive while the flooder calls after every
+  // 20,000 of them: were its drained bucket forgotten, it would come back full.
   for (int i = 0; i < 1'000'000; ++i) {
     limiter.Admit(absl::StrCat("id-", i));
-    if (i % 1000 == 0) {
+    if (i % 20'000 == 0) {
       ASSERT_FALSE(limiter.Admit("flooder").allowed) << i;
     }
   }
   EXPECT_LE(limiter.TrackedAgents(), 100'000u);
   EXPECT_GE(limiter.TrackedAgents(), 50'000u);
-  // An id not seen since the flood began was forgotten: it comes back with a full bucket.
-  EXPECT_TRUE(limiter.Admit("id-0").allowed);
+  // "early", drained before the flood and silent since, was forgotten: its bucket is full.
+  EXPECT_TRUE(limiter.Admit("early").allowed);
+}
+
+TEST(AgentRateLimiterTest, NeverRemembersMoreThanMaxAgents) {
+  FakeClock clock;
+  // One key, a few, and limits that the shard count does not divide.
+  for (size_t max_agents : {1u, 2u, 3u, 4'097u, 10'007u, 70'001u}) {
+    AgentRateLimiter limiter({1, 2, max_agents}, clock);
+    for (size_t i = 0; i < 3 * max_agents + 100; ++i) {
+      limiter.Admit(absl::StrCat("agent-", i));
+      ASSERT_LE(limiter.TrackedAgents(), max_agents) << max_agents << " after " << i;
+    }
+    EXPECT_GE(limiter.TrackedAgents(), 1u);
+  }
 }
 
 TEST(AgentRateLimiterTest, AForgottenAgentComesBackWithAFullBucket) {
