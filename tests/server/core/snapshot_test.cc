@@ -76,6 +76,26 @@ TEST_F(SnapshotTest, AHoldingPinWinsOverLatest) {
   ASSERT_EQ(snapshots_.Current()->pins().size(), 2u);
 }
 
+TEST_F(SnapshotTest, LabelsReadInPlaceFromTheSnapshotDecidePinsAndRings) {
+  // A poll's identity points at the labels the snapshot holds (AgentIdentity::snapshot_labels)
+  // instead of carrying a copy; they must count as its own would.
+  Pin("site", "eu", "n-1");
+  const std::map<std::string, std::string> held = {{"site", "eu"}};
+  AgentIdentity agent{"host-1", {}};
+  agent.snapshot_labels = &held;
+  std::shared_ptr<const AssignmentSnapshot> snapshot = snapshots_.Current();
+  const std::vector<ChannelAnswer> answers =
+      snapshot->Resolve(agent, snapshot->RingOf(agent), {{kChannel, 0}}, {kChannel});
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].assignment.version, 2);
+  EXPECT_EQ(Answer("host-1", {}, 0).assignment.version, 3);
+  const std::map<std::string, std::string> dogfood = kDogfood;
+  ASSERT_NE(snapshot->RingOf(AgentIdentity{"sybil-1", {}}), Ring::kCanary);
+  AgentIdentity canary{"sybil-1", {}};
+  canary.snapshot_labels = &dogfood;
+  EXPECT_EQ(snapshot->RingOf(canary), Ring::kCanary);
+}
+
 TEST_F(SnapshotTest, PinnedAgentsNeverReceiveTheRollout) {
   Pin("group", "dogfood", "n-1");
   StartRollout("ro-4", 4, 3);
