@@ -43,10 +43,7 @@ absl::StatusOr<std::shared_ptr<const AssignmentSnapshot>> AssignmentSnapshot::Bu
   auto snap = std::make_shared<AssignmentSnapshot>();
   snap->pins_ = std::move(data.pins);
   snap->ring_policy_ = std::move(data.ring_policy);
-  snap->agent_gates_.reserve(data.agent_gates.size());
-  for (auto& [agent_id, gate] : data.agent_gates) {
-    snap->agent_gates_.emplace(agent_id, std::move(gate));
-  }
+  snap->agent_gates_ = std::move(data.agent_gates);
   snap->emergency_stop_ = data.emergency_stop;
   snap->agent_token_secret_ = std::move(data.agent_token_secret);
 

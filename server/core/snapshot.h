@@ -115,7 +115,6 @@ class AssignmentSnapshot {
   std::vector<RootRecord> roots_;
   std::map<std::string, FloorRecord> floors_;
   std::vector<PinRecord> pins_;
-  // Every call of an agent with labels or a credential reset looks here: a hash table.
   absl::flat_hash_map<std::string, AgentGate> agent_gates_;
   RingPolicy ring_policy_;
   bool emergency_stop_ = false;

@@ -62,8 +62,9 @@ absl::StatusOr<AgentRecord> AgentFromRow(const pqxx::row& row) {
   return a;
 }
 
-std::map<std::string, AgentGate> AgentGatesFromResult(const pqxx::result& result) {
-  std::map<std::string, AgentGate> gates;
+absl::flat_hash_map<std::string, AgentGate> AgentGatesFromResult(const pqxx::result& result) {
+  absl::flat_hash_map<std::string, AgentGate> gates;
+  gates.reserve(result.size());
   for (const pqxx::row& row : result) {
     AgentGate& gate = gates[row[0].as<std::string>()];
     gate.labels = LabelsFromJson(row[1]);

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -63,7 +64,7 @@ std::vector<FloorRecord> FloorsFromResult(const pqxx::result& result);
 // AgentFromRow reads the columns of RINGWARDEN_AGENT_COLUMNS (sql.h).
 absl::StatusOr<AgentRecord> AgentFromRow(const pqxx::row& row);
 // AgentGatesFromResult reads sql::kListAgentGates.
-std::map<std::string, AgentGate> AgentGatesFromResult(const pqxx::result& result);
+absl::flat_hash_map<std::string, AgentGate> AgentGatesFromResult(const pqxx::result& result);
 
 // AppendAudit adds `audit` to the log in `tx`, so it commits with the change it records.
 void AppendAudit(PgTx& tx, const AuditRecord& audit);

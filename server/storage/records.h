@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
 #include "common/outcomes.h"
 #include "server/domain/approval.h"
@@ -237,7 +238,8 @@ struct CatalogData {
   std::vector<RootRecord> roots;    // every stored root, ascending version
   std::vector<FloorRecord> floors;  // by channel
   // Agents with assigned labels, revoked, or reset; every other agent has none.
-  std::map<std::string, AgentGate> agent_gates;
+  // Every call of such an agent looks its gate up: a hash table, kept as the snapshot's.
+  absl::flat_hash_map<std::string, AgentGate> agent_gates;
 };
 
 // Telemetry rows, written in batches.
