@@ -180,7 +180,7 @@ absl::Status Server::Start() {
   Clock& clock = RealClock::Instance();
   parts->admin_tokens = std::make_unique<AdminTokens>(*parts->store, clock, SecureRandomBytes);
   parts->admin_auth = std::make_unique<AdminAuthenticator>(*parts->admin_tokens);
-  parts->snapshots = std::make_unique<SnapshotHolder>(*parts->store);
+  parts->snapshots = std::make_unique<SnapshotHolder>(*parts->store, clock);
   parts->trust = std::make_unique<TrustKeeper>(*parts->store, *parts->snapshots,
                                                parts->server_key->PublicKey(), clock);
   RETURN_IF_ERROR(parts->trust->Open(pinned_root));

@@ -43,7 +43,13 @@ absl::StatusOr<std::shared_ptr<const AssignmentSnapshot>> AssignmentSnapshot::Bu
   auto snap = std::make_shared<AssignmentSnapshot>();
   snap->pins_ = std::move(data.pins);
   snap->ring_policy_ = std::move(data.ring_policy);
-  snap->agent_gates_ = std::move(data.agent_gates);
+  if (data.agent_gates_complete) {
+    snap->agent_gates_ = AgentGateTable(std::move(data.agent_gates));
+  } else if (previous != nullptr) {
+    snap->agent_gates_ = previous->agent_gates_.With(std::move(data.agent_gates));
+  } else {
+    return absl::InternalError("agent gate changes read without a snapshot to apply them to");
+  }
   snap->emergency_stop_ = data.emergency_stop;
   snap->agent_token_secret_ = std::move(data.agent_token_secret);
 
@@ -126,8 +132,7 @@ absl::StatusOr<std::shared_ptr<const AssignmentSnapshot>> AssignmentSnapshot::Bu
 }
 
 const AgentGate* AssignmentSnapshot::Gate(const std::string& agent_id) const {
-  auto it = agent_gates_.find(agent_id);
-  return it == agent_gates_.end() ? nullptr : &it->second;
+  return agent_gates_.Find(agent_id);
 }
 
 Ring AssignmentSnapshot::RingOf(const AgentIdentity& agent) const {
@@ -234,10 +239,21 @@ bool AssignmentSnapshot::IsRevoked(const std::string& channel, int64_t version) 
 
 absl::Status SnapshotHolder::Refresh() {
   absl::MutexLock refresh_lock(&refresh_mu_);
-  ASSIGN_OR_RETURN(CatalogData data, store_.LoadCatalog());
   std::shared_ptr<const AssignmentSnapshot> previous = Current();
+  const absl::Time now = clock_.Now();
+  std::optional<uint64_t> gates_since;
+  if (previous != nullptr && now - gates_read_whole_ < gate_full_read_interval_) {
+    gates_since = gate_cursor_;
+  }
+  ASSIGN_OR_RETURN(CatalogData data, store_.LoadCatalog(gates_since));
+  const bool whole = data.agent_gates_complete;
+  const uint64_t cursor = data.agent_gates_cursor;
   ASSIGN_OR_RETURN(std::shared_ptr<const AssignmentSnapshot> next,
                    AssignmentSnapshot::Build(std::move(data), store_, previous.get()));
+  gate_cursor_ = cursor;
+  if (whole) {
+    gates_read_whole_ = now;
+  }
   absl::MutexLock lock(&mu_);
   current_ = std::move(next);
   generation_.store(NextGeneration(), std::memory_order_release);

@@ -6,8 +6,12 @@
 // signature: each version's manifest digest, the stored roots of trust and the
 // channel floors. Payloads of versions that can be assigned are held here
 // so FetchContent streams from memory; unchanged payloads carry over between
-// snapshots instead of being read again. While the database is down the last
-// snapshot keeps answering.
+// snapshots instead of being read again. What it knows of individual agents
+// (their gates) is read whole at the first refresh and every 10 minutes, and
+// otherwise as the gates changed since the last refresh, applied over the
+// previous snapshot's: a refresh costs the catalog and the changes, not the
+// fleet. While the database is down the last snapshot keeps answering.
+//
 // Thread-safety: AssignmentSnapshot is immutable; SnapshotHolder is safe to use
 // from any thread.
 #pragma once
@@ -25,7 +29,9 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
+#include "common/clock.h"
 #include "server/core/identity.h"
+#include "server/domain/agent_gate_table.h"
 #include "server/domain/assignment.h"
 #include "server/storage/store.h"
 
@@ -61,7 +67,8 @@ struct ChannelAnswer {
 class AssignmentSnapshot {
  public:
   // Build makes a snapshot; payloads come from `previous` when it has them,
-  // else from `store`.
+  // else from `store`. When `data` holds only the agent gates changed since
+  // `previous` was read (agent_gates_complete false), they apply over its gates.
   static absl::StatusOr<std::shared_ptr<const AssignmentSnapshot>> Build(
       CatalogData data, CatalogStore& store, const AssignmentSnapshot* previous);
 
@@ -115,18 +122,26 @@ class AssignmentSnapshot {
   std::vector<RootRecord> roots_;
   std::map<std::string, FloorRecord> floors_;
   std::vector<PinRecord> pins_;
-  absl::flat_hash_map<std::string, AgentGate> agent_gates_;
+  AgentGateTable agent_gates_;
   RingPolicy ring_policy_;
   bool emergency_stop_ = false;
   std::string agent_token_secret_;
 };
 
+// kDefaultGateFullReadInterval: how often a refresh reads every agent gate
+// again, the safety net behind reading the changes.
+inline constexpr absl::Duration kDefaultGateFullReadInterval = absl::Minutes(10);
+
 // SnapshotHolder owns the current snapshot and rebuilds it.
 class SnapshotHolder {
  public:
-  explicit SnapshotHolder(CatalogStore& store) : store_(store) {}
+  explicit SnapshotHolder(CatalogStore& store, const Clock& clock = RealClock::Instance(),
+                          absl::Duration gate_full_read_interval = kDefaultGateFullReadInterval)
+      : store_(store), clock_(clock), gate_full_read_interval_(gate_full_read_interval) {}
 
-  // Refresh rebuilds from the database; on error the old snapshot stays.
+  // Refresh rebuilds from the database; on error the old snapshot stays. The
+  // first refresh, and the first after gate_full_read_interval, reads every
+  // agent gate; the others read the gates changed since the last refresh.
   absl::Status Refresh();
   // Current returns the latest snapshot (null before the first Refresh). Every call of the
   // agent path reads it: between refreshes a thread reads its own copy, taking no lock.
@@ -134,7 +149,12 @@ class SnapshotHolder {
 
  private:
   CatalogStore& store_;
+  const Clock& clock_;
+  const absl::Duration gate_full_read_interval_;
   absl::Mutex refresh_mu_;  // one rebuild at a time
+  // Where the current snapshot's gates were read up to, and when they were last read whole.
+  uint64_t gate_cursor_ ABSL_GUARDED_BY(refresh_mu_) = 0;
+  absl::Time gates_read_whole_ ABSL_GUARDED_BY(refresh_mu_) = absl::InfinitePast();
   mutable absl::Mutex mu_;
   std::shared_ptr<const AssignmentSnapshot> current_ ABSL_GUARDED_BY(mu_);
   // Changes with current_, to a number no holder of this process used before, so that a

@@ -57,6 +57,16 @@ struct AgentGate {
   std::optional<absl::Time> revoked_at;
   // Credentials issued before this instant are refused (an admin reset).
   std::optional<absl::Time> credentials_valid_after;
+
+  // empty: nothing on record, as for an agent with no gate at all.
+  bool empty() const {
+    return labels.empty() && !revoked_at.has_value() && !credentials_valid_after.has_value();
+  }
+  friend bool operator==(const AgentGate& a, const AgentGate& b) {
+    return a.labels == b.labels && a.revoked_at == b.revoked_at &&
+           a.credentials_valid_after == b.credentials_valid_after;
+  }
+  friend bool operator!=(const AgentGate& a, const AgentGate& b) { return !(a == b); }
 };
 
 // AdmitCredential decides whether a credential for `agent_id` issued at

@@ -149,10 +149,16 @@ absl::StatusOr<std::vector<PinRecord>> PgStore::ListPins() {
   return out;
 }
 
-absl::StatusOr<CatalogData> PgStore::LoadCatalog() {
+absl::StatusOr<CatalogData> PgStore::LoadCatalog(std::optional<uint64_t> gates_changed_since) {
   CatalogData data;
-  RETURN_IF_ERROR(pool_->Run("load_catalog", "loading the catalog", [&](PgTx& tx) -> absl::Status {
+  // Named apart in the operation metrics: the full read grows with the gated agents, the
+  // changes do not.
+  const char* operation = gates_changed_since.has_value() ? "load_catalog_changes" : "load_catalog";
+  RETURN_IF_ERROR(pool_->Run(operation, "loading the catalog", [&](PgTx& tx) -> absl::Status {
     data = CatalogData{};
+    // Taken before the gates are read (each statement reads its own snapshot): a change this
+    // read misses is by a transaction at or above it.
+    data.agent_gates_cursor = tx.Exec1(sql::kAgentGateCursor)[0].as<uint64_t>();
     for (const pqxx::row& row : tx.Exec(sql::kListContent, "")) {
       data.content.push_back(ContentFromRow(row));
     }
@@ -163,7 +169,15 @@ absl::StatusOr<CatalogData> PgStore::LoadCatalog() {
     ASSIGN_OR_RETURN(data.ring_policy, RingPolicyFromRow(tx.Exec1(sql::kLoadRingPolicy)));
     data.roots = RootsFromResult(tx.Exec(sql::kListRoots));
     data.floors = FloorsFromResult(tx.Exec(sql::kListFloors, ""));
-    data.agent_gates = AgentGatesFromResult(tx.Exec(sql::kListAgentGates));
+    // A cursor above the database's own means the database went back in time (a restore):
+    // the changes since it cannot be told, so every gate is read.
+    if (gates_changed_since.has_value() && *gates_changed_since <= data.agent_gates_cursor) {
+      data.agent_gates = AgentGatesFromResult(
+          tx.Exec(sql::kListAgentGateChanges, std::to_string(*gates_changed_since)));
+      data.agent_gates_complete = false;
+    } else {
+      data.agent_gates = AgentGatesFromResult(tx.Exec(sql::kListAgentGates));
+    }
     for (const pqxx::row& row : tx.Exec(sql::kListSettings)) {
       const std::string key = row[0].as<std::string>();
       if (key == kEmergencyStopKey) {

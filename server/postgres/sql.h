@@ -607,6 +607,16 @@ SELECT agent_id, labels::text, (extract(epoch from revoked_at) * 1000000)::bigin
        (extract(epoch from credentials_valid_after) * 1000000)::bigint
 FROM agents
 WHERE labels <> '{}' OR revoked_at IS NOT NULL OR credentials_valid_after IS NOT NULL)sql"};
+// Where a read of the gates starts from (migration 0017): the oldest transaction still running.
+inline constexpr Statement kAgentGateCursor = {"agent_gate_cursor", R"sql(
+SELECT pg_snapshot_xmin(pg_current_snapshot())::text)sql"};
+// $1: an earlier kAgentGateCursor. The gates changed since (the partial index
+// agents_gate_changes), cleared ones included: they come back with no labels and no times.
+inline constexpr Statement kListAgentGateChanges = {"list_agent_gate_changes", R"sql(
+SELECT agent_id, labels::text, (extract(epoch from revoked_at) * 1000000)::bigint,
+       (extract(epoch from credentials_valid_after) * 1000000)::bigint
+FROM agents
+WHERE gate_xid >= $1::text::xid8)sql"};
 
 inline constexpr Statement kRolloutsByState = {"rollouts_by_state", R"sql(
 SELECT channel, state, count(*) FROM rollouts GROUP BY 1, 2)sql"};

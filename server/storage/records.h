@@ -238,8 +238,13 @@ struct CatalogData {
   std::vector<RootRecord> roots;    // every stored root, ascending version
   std::vector<FloorRecord> floors;  // by channel
   // Agents with assigned labels, revoked, or reset; every other agent has none.
-  // Every call of such an agent looks its gate up: a hash table, kept as the snapshot's.
+  // When LoadCatalog was given a cursor and agent_gates_complete is false: only
+  // the agents whose gate changed since that read, an empty gate for one that
+  // has none any more.
   absl::flat_hash_map<std::string, AgentGate> agent_gates;
+  bool agent_gates_complete = true;
+  // Give it to the next LoadCatalog to read only the gates changed since this read.
+  uint64_t agent_gates_cursor = 0;
 };
 
 // Telemetry rows, written in batches.

@@ -25,6 +25,7 @@ constexpr absl::string_view kOperations[] = {
     "upsert_pin",
     "list_pins",
     "load_catalog",
+    "load_catalog_changes",  // LoadCatalog with a cursor
     "insert_root",
     "list_roots",
     "upsert_floor",
@@ -256,9 +257,10 @@ absl::StatusOr<std::vector<PinRecord>> FakeStore::ListPins() {
   return out;
 }
 
-absl::StatusOr<CatalogData> FakeStore::LoadCatalog() {
+absl::StatusOr<CatalogData> FakeStore::LoadCatalog(std::optional<uint64_t> gates_changed_since) {
   absl::MutexLock lock(&mu_);
-  RETURN_IF_ERROR(BeginCall("load_catalog"));
+  RETURN_IF_ERROR(
+      BeginCall(gates_changed_since.has_value() ? "load_catalog_changes" : "load_catalog"));
   CatalogData data;
   for (const auto& [key, stored] : content_) {  // by channel, then version ascending
     data.content.push_back(stored);
@@ -281,15 +283,34 @@ absl::StatusOr<CatalogData> FakeStore::LoadCatalog() {
   for (const auto& [channel, floor] : floors_) {
     data.floors.push_back(floor);
   }
+  // Every agent's gate now, compared with the last load's: what differs changed at this load.
+  const uint64_t load = ++catalog_loads_;
+  absl::flat_hash_map<std::string, AgentGate> whole;
   for (const auto& [agent_id, agent] : agents_) {
     auto credentials = credentials_.find(agent_id);
     std::optional<absl::Time> valid_after;
     if (credentials != credentials_.end()) {
       valid_after = credentials->second.valid_after;
     }
-    if (!agent.labels.empty() || agent.revoked_at.has_value() || valid_after.has_value()) {
-      data.agent_gates[agent_id] = AgentGate{agent.labels, agent.revoked_at, valid_after};
+    AgentGate gate{agent.labels, agent.revoked_at, valid_after};
+    if (!gate.empty()) {
+      whole[agent_id] = gate;
     }
+    auto seen = seen_gates_.find(agent_id);
+    if (seen == seen_gates_.end() ? !gate.empty() : seen->second.gate != gate) {
+      seen_gates_[agent_id] = SeenGate{std::move(gate), load};
+    }
+  }
+  data.agent_gates_cursor = load;
+  if (gates_changed_since.has_value() && *gates_changed_since <= load) {
+    for (const auto& [agent_id, seen] : seen_gates_) {
+      if (seen.changed_at > *gates_changed_since) {
+        data.agent_gates[agent_id] = seen.gate;
+      }
+    }
+    data.agent_gates_complete = false;
+  } else {
+    data.agent_gates = std::move(whole);
   }
   return data;
 }

@@ -48,7 +48,7 @@ class FakeStore final : public Store {
   absl::Status SetEmergencyStop(bool active, const AuditRecord& audit) override;
   absl::Status UpsertPin(const PinRecord& pin, const AuditRecord& audit) override;
   absl::StatusOr<std::vector<PinRecord>> ListPins() override;
-  absl::StatusOr<CatalogData> LoadCatalog() override;
+  absl::StatusOr<CatalogData> LoadCatalog(std::optional<uint64_t> gates_changed_since) override;
 
   // TrustStore
   absl::Status InsertRoot(const RootRecord& root, const AuditRecord& audit) override;
@@ -219,6 +219,14 @@ class FakeStore final : public Store {
     std::optional<absl::Time> valid_after;
   };
   std::map<std::string, AgentCredentials> credentials_ ABSL_GUARDED_BY(mu_);
+  // The agent gates as LoadCatalog last saw them, each with the load that saw it change (an
+  // empty gate once cleared), as the gate_xid stamps of migration 0017 tell PostgreSQL's reads.
+  struct SeenGate {
+    AgentGate gate;
+    uint64_t changed_at = 0;
+  };
+  std::map<std::string, SeenGate> seen_gates_ ABSL_GUARDED_BY(mu_);
+  uint64_t catalog_loads_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, EnrollmentTokenRecord> enrollment_tokens_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<std::string, std::string>, VersionInEffect> versions_ ABSL_GUARDED_BY(mu_);
   // agent id -> (current boot id, its first heartbeat): the agents table's boot_since.

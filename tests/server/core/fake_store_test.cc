@@ -130,7 +130,7 @@ TEST_F(FakeStoreTest, PlanSideEffectsAreApplied) {
   EXPECT_EQ(r->broad_wave, 2);
   EXPECT_EQ(r->broad_fraction, 0.5);
   EXPECT_TRUE(store_.GetContent(kChannel, 2)->completed);
-  absl::StatusOr<CatalogData> catalog = store_.LoadCatalog();
+  absl::StatusOr<CatalogData> catalog = store_.LoadCatalog(std::nullopt);
   ASSERT_TRUE(catalog.ok());
   EXPECT_TRUE(catalog->unfinished_rollouts.empty());
   // A completed version is not started again.

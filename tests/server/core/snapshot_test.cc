@@ -156,7 +156,8 @@ TEST_F(SnapshotTest, UnchangedPayloadsCarryOverInsteadOfBeingReadAgain) {
 
 TEST_F(SnapshotTest, AFailedRefreshKeepsServingTheLastSnapshot) {
   const std::shared_ptr<const AssignmentSnapshot> before = snapshots_.Current();
-  store_.FailNext("load_catalog", absl::UnavailableError("database unreachable"));
+  // After the first refresh, a refresh reads the catalog and the agent gates changed since.
+  store_.FailNext("load_catalog_changes", absl::UnavailableError("database unreachable"));
   EXPECT_EQ(snapshots_.Refresh().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(snapshots_.Current(), before);
   store_.FailNext("get_content", absl::UnavailableError("database unreachable"));
@@ -260,6 +261,66 @@ TEST_F(SnapshotTest, UnknownChannelsAreLeftOutOfTheAnswer) {
       AgentIdentity{"host-1", {}}, Ring::kBroad, {}, {"rules.unknown", kChannel});
   ASSERT_EQ(answers.size(), 1u);
   EXPECT_EQ(answers[0].channel, kChannel);
+}
+
+// A holder reads every agent gate at its first refresh and every gate_full_read_interval, and in
+// between only the gates changed since its last refresh, applied over its last snapshot's.
+TEST_F(SnapshotTest, GateChangesAreReadAsChangesBetweenFullReads) {
+  SnapshotHolder holder(store_, clock_, absl::Minutes(10));
+  const std::vector<std::string> ids = Enroll("gated", Ring::kBroad, 4);
+  ASSERT_TRUE(store_.LabelAgent(ids[0], kDogfood, Ring::kCanary, AuditAs("agent.label")).ok());
+  const int whole = store_.Calls("load_catalog");
+  const int changes = store_.Calls("load_catalog_changes");
+  ASSERT_TRUE(holder.Refresh().ok());
+  EXPECT_EQ(store_.Calls("load_catalog"), whole + 1);
+  ASSERT_NE(holder.Current()->Gate(ids[0]), nullptr);
+
+  // Labelled, revoked, reset, and a label taken away: each read as a change.
+  ASSERT_TRUE(store_.LabelAgent(ids[1], {{"site", "eu"}}, Ring::kBroad, AuditAs("label")).ok());
+  ASSERT_TRUE(store_.RevokeAgent(ids[2], AuditAs("agent.revoke")).ok());
+  ASSERT_TRUE(store_.LabelAgent(ids[0], {}, Ring::kBroad, AuditAs("agent.label")).ok());
+  ASSERT_TRUE(holder.Refresh().ok());
+  std::shared_ptr<const AssignmentSnapshot> snapshot = holder.Current();
+  EXPECT_EQ(snapshot->Gate(ids[0]), nullptr);
+  ASSERT_NE(snapshot->Gate(ids[1]), nullptr);
+  EXPECT_EQ(snapshot->Gate(ids[1])->labels.at("site"), "eu");
+  ASSERT_NE(snapshot->Gate(ids[2]), nullptr);
+  EXPECT_TRUE(snapshot->Gate(ids[2])->revoked_at.has_value());
+  EXPECT_EQ(snapshot->Gate(ids[3]), nullptr);
+
+  ASSERT_TRUE(store_.ResetAgent(ids[2], AuditAs("agent.reset")).ok());
+  clock_.Advance(absl::Minutes(9));
+  ASSERT_TRUE(holder.Refresh().ok());
+  snapshot = holder.Current();
+  ASSERT_NE(snapshot->Gate(ids[2]), nullptr);
+  EXPECT_FALSE(snapshot->Gate(ids[2])->revoked_at.has_value());
+  EXPECT_TRUE(snapshot->Gate(ids[2])->credentials_valid_after.has_value());
+  EXPECT_EQ(store_.Calls("load_catalog"), whole + 1);
+  EXPECT_EQ(store_.Calls("load_catalog_changes"), changes + 2);
+
+  // The safety net: every gate again once the interval has passed.
+  clock_.Advance(absl::Minutes(1));
+  ASSERT_TRUE(holder.Refresh().ok());
+  EXPECT_EQ(store_.Calls("load_catalog"), whole + 2);
+  EXPECT_NE(holder.Current()->Gate(ids[1]), nullptr);
+  EXPECT_EQ(holder.Current()->Gate(ids[0]), nullptr);
+}
+
+// A refresh that read the changes but failed to build its snapshot does not move the cursor:
+// the next one reads those changes again.
+TEST_F(SnapshotTest, ChangesReadByAFailedRefreshAreReadAgain) {
+  SnapshotHolder holder(store_, clock_, absl::Minutes(10));
+  const std::vector<std::string> ids = Enroll("gated", Ring::kBroad, 1);
+  ASSERT_TRUE(holder.Refresh().ok());
+  ASSERT_TRUE(store_.LabelAgent(ids[0], kDogfood, Ring::kCanary, AuditAs("agent.label")).ok());
+  // A new rollout's bytes are read by the build, after the catalog.
+  StartRollout("ro-4", 4, 3, /*refresh=*/false);
+  store_.FailNext("get_content", absl::UnavailableError("database unreachable"));
+  EXPECT_EQ(holder.Refresh().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(holder.Current()->Gate(ids[0]), nullptr);  // still the first snapshot
+  ASSERT_TRUE(holder.Refresh().ok());
+  ASSERT_NE(holder.Current()->Gate(ids[0]), nullptr);
+  EXPECT_EQ(holder.Current()->Gate(ids[0])->labels, kDogfood);
 }
 
 }  // namespace

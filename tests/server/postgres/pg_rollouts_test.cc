@@ -304,7 +304,7 @@ TEST_F(PgRolloutsTest, ActiveOnlyLeavesOutEveryFinalState) {
   ASSERT_TRUE(listed_all.ok());
   EXPECT_EQ(ids(*listed_all), all);
   EXPECT_EQ(store_.ListRollouts("", false, 2)->size(), 2u);
-  auto catalog = store_.LoadCatalog();
+  auto catalog = store_.LoadCatalog(std::nullopt);
   ASSERT_TRUE(catalog.ok()) << catalog.status();
   EXPECT_EQ(ids(catalog->unfinished_rollouts), active);
 

@@ -107,7 +107,7 @@ TEST_F(PgTrustTest, TheCatalogCarriesRootsAndFloors) {
   ASSERT_TRUE(store_.InsertRoot(Root(1), Audit("trust.root_upload")).ok());
   ASSERT_TRUE(store_.InsertRoot(Root(2), Audit("trust.root_upload")).ok());
   ASSERT_TRUE(store_.UpsertFloor(Floor(2), Audit("trust.floor_upload")).ok());
-  absl::StatusOr<CatalogData> catalog = store_.LoadCatalog();
+  absl::StatusOr<CatalogData> catalog = store_.LoadCatalog(std::nullopt);
   ASSERT_TRUE(catalog.ok()) << catalog.status();
   ASSERT_EQ(catalog->roots.size(), 2u);
   EXPECT_EQ(catalog->roots[1].version, 2);
