@@ -241,16 +241,18 @@ absl::Status SnapshotHolder::Refresh() {
   absl::MutexLock refresh_lock(&refresh_mu_);
   std::shared_ptr<const AssignmentSnapshot> previous = Current();
   const absl::Time now = clock_.Now();
-  std::optional<uint64_t> gates_since;
-  if (previous != nullptr && now - gates_read_whole_ < gate_full_read_interval_) {
+  std::optional<AgentGateCursor> gates_since;
+  // A clock stepped back before the last full read reads everything rather than put it off.
+  if (previous != nullptr && now >= gates_read_whole_ &&
+      now - gates_read_whole_ < gate_full_read_interval_) {
     gates_since = gate_cursor_;
   }
   ASSIGN_OR_RETURN(CatalogData data, store_.LoadCatalog(gates_since));
   const bool whole = data.agent_gates_complete;
-  const uint64_t cursor = data.agent_gates_cursor;
+  AgentGateCursor cursor = std::move(data.agent_gates_cursor);
   ASSIGN_OR_RETURN(std::shared_ptr<const AssignmentSnapshot> next,
                    AssignmentSnapshot::Build(std::move(data), store_, previous.get()));
-  gate_cursor_ = cursor;
+  gate_cursor_ = std::move(cursor);
   if (whole) {
     gates_read_whole_ = now;
   }

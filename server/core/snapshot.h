@@ -153,7 +153,7 @@ class SnapshotHolder {
   const absl::Duration gate_full_read_interval_;
   absl::Mutex refresh_mu_;  // one rebuild at a time
   // Where the current snapshot's gates were read up to, and when they were last read whole.
-  uint64_t gate_cursor_ ABSL_GUARDED_BY(refresh_mu_) = 0;
+  AgentGateCursor gate_cursor_ ABSL_GUARDED_BY(refresh_mu_);
   absl::Time gates_read_whole_ ABSL_GUARDED_BY(refresh_mu_) = absl::InfinitePast();
   mutable absl::Mutex mu_;
   std::shared_ptr<const AssignmentSnapshot> current_ ABSL_GUARDED_BY(mu_);

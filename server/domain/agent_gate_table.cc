@@ -26,6 +26,13 @@ AgentGateTable::AgentGateTable(std::shared_ptr<const Gates> base,
     : base_(std::move(base)), layer_(std::move(layer)), size_(size) {}
 
 AgentGateTable AgentGateTable::With(Gates changes) const {
+  // A read of the changes may return gates as they already are (an agent enrolled without
+  // labels; rows read again while an old transaction holds the cursor back): those are left
+  // out, so they neither grow the layer nor bring on a fold.
+  absl::erase_if(changes, [this](const auto& change) {
+    const AgentGate* now = Find(change.first);
+    return now == nullptr ? change.second.empty() : *now == change.second;
+  });
   if (changes.empty()) {
     return *this;
   }

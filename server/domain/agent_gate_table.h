@@ -32,7 +32,7 @@ class AgentGateTable {
   explicit AgentGateTable(Gates whole);
 
   // With returns this table with `changes` over it. An empty gate in `changes` clears the
-  // agent's.
+  // agent's; a change to the gate an agent already has is left out.
   AgentGateTable With(Gates changes) const;
 
   // Find returns the agent's gate, or null when it has none.

@@ -149,7 +149,8 @@ absl::StatusOr<std::vector<PinRecord>> PgStore::ListPins() {
   return out;
 }
 
-absl::StatusOr<CatalogData> PgStore::LoadCatalog(std::optional<uint64_t> gates_changed_since) {
+absl::StatusOr<CatalogData> PgStore::LoadCatalog(
+    std::optional<AgentGateCursor> gates_changed_since) {
   CatalogData data;
   // Named apart in the operation metrics: the full read grows with the gated agents, the
   // changes do not.
@@ -158,7 +159,9 @@ absl::StatusOr<CatalogData> PgStore::LoadCatalog(std::optional<uint64_t> gates_c
     data = CatalogData{};
     // Taken before the gates are read (each statement reads its own snapshot): a change this
     // read misses is by a transaction at or above it.
-    data.agent_gates_cursor = tx.Exec1(sql::kAgentGateCursor)[0].as<uint64_t>();
+    const pqxx::row cursor = tx.Exec1(sql::kAgentGateCursor);
+    data.agent_gates_cursor =
+        AgentGateCursor{cursor[0].as<std::string>(), cursor[1].as<uint64_t>()};
     for (const pqxx::row& row : tx.Exec(sql::kListContent, "")) {
       data.content.push_back(ContentFromRow(row));
     }
@@ -169,11 +172,13 @@ absl::StatusOr<CatalogData> PgStore::LoadCatalog(std::optional<uint64_t> gates_c
     ASSIGN_OR_RETURN(data.ring_policy, RingPolicyFromRow(tx.Exec1(sql::kLoadRingPolicy)));
     data.roots = RootsFromResult(tx.Exec(sql::kListRoots));
     data.floors = FloorsFromResult(tx.Exec(sql::kListFloors, ""));
-    // A cursor above the database's own means the database went back in time (a restore):
-    // the changes since it cannot be told, so every gate is read.
-    if (gates_changed_since.has_value() && *gates_changed_since <= data.agent_gates_cursor) {
+    // Transaction ids of another server (a standby promoted with what the old primary had not
+    // sent it, a restore) do not order this one's changes: every gate is read.
+    const AgentGateCursor& now = data.agent_gates_cursor;
+    if (gates_changed_since.has_value() && gates_changed_since->server == now.server &&
+        gates_changed_since->position <= now.position) {
       data.agent_gates = AgentGatesFromResult(
-          tx.Exec(sql::kListAgentGateChanges, std::to_string(*gates_changed_since)));
+          tx.Exec(sql::kListAgentGateChanges, std::to_string(gates_changed_since->position)));
       data.agent_gates_complete = false;
     } else {
       data.agent_gates = AgentGatesFromResult(tx.Exec(sql::kListAgentGates));

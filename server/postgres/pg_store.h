@@ -45,7 +45,8 @@ class PgStore final : public Store {
   absl::Status SetEmergencyStop(bool active, const AuditRecord& audit) override;
   absl::Status UpsertPin(const PinRecord& pin, const AuditRecord& audit) override;
   absl::StatusOr<std::vector<PinRecord>> ListPins() override;
-  absl::StatusOr<CatalogData> LoadCatalog(std::optional<uint64_t> gates_changed_since) override;
+  absl::StatusOr<CatalogData> LoadCatalog(
+      std::optional<AgentGateCursor> gates_changed_since) override;
 
   // TrustStore (pg_trust.cc)
   absl::Status InsertRoot(const RootRecord& root, const AuditRecord& audit) override;

@@ -607,9 +607,11 @@ SELECT agent_id, labels::text, (extract(epoch from revoked_at) * 1000000)::bigin
        (extract(epoch from credentials_valid_after) * 1000000)::bigint
 FROM agents
 WHERE labels <> '{}' OR revoked_at IS NOT NULL OR credentials_valid_after IS NOT NULL)sql"};
-// Where a read of the gates starts from (migration 0017): the oldest transaction still running.
+// Where a read of the gates starts from (migration 0017): this database server (a standby
+// promoted in a failover, or a restored or restarted server, starts anew) and the oldest
+// transaction still running on it.
 inline constexpr Statement kAgentGateCursor = {"agent_gate_cursor", R"sql(
-SELECT pg_snapshot_xmin(pg_current_snapshot())::text)sql"};
+SELECT pg_postmaster_start_time()::text, pg_snapshot_xmin(pg_current_snapshot())::text)sql"};
 // $1: an earlier kAgentGateCursor. The gates changed since (the partial index
 // agents_gate_changes), cleared ones included: they come back with no labels and no times.
 inline constexpr Statement kListAgentGateChanges = {"list_agent_gate_changes", R"sql(

@@ -227,6 +227,14 @@ struct FloorRecord {
   std::string uploaded_by;
 };
 
+// AgentGateCursor is where a read of the agent gates ended: the next read asks for the gates
+// changed since. A cursor of another database server (after a failover, a restart or a restore)
+// reads every gate.
+struct AgentGateCursor {
+  std::string server;     // which database server answered (its postmaster's start time)
+  uint64_t position = 0;  // on that server (the oldest transaction id still running)
+};
+
 // CatalogData is everything the assignment snapshot is built from.
 struct CatalogData {
   std::vector<ContentRecord> content;  // metadata only
@@ -238,13 +246,13 @@ struct CatalogData {
   std::vector<RootRecord> roots;    // every stored root, ascending version
   std::vector<FloorRecord> floors;  // by channel
   // Agents with assigned labels, revoked, or reset; every other agent has none.
-  // When LoadCatalog was given a cursor and agent_gates_complete is false: only
-  // the agents whose gate changed since that read, an empty gate for one that
-  // has none any more.
+  // When LoadCatalog was given a cursor and agent_gates_complete is false: the
+  // agents whose gate may have changed since that read (at least every one that
+  // did, with its gate now; an empty gate for one that has none).
   absl::flat_hash_map<std::string, AgentGate> agent_gates;
   bool agent_gates_complete = true;
   // Give it to the next LoadCatalog to read only the gates changed since this read.
-  uint64_t agent_gates_cursor = 0;
+  AgentGateCursor agent_gates_cursor;
 };
 
 // Telemetry rows, written in batches.

@@ -130,10 +130,11 @@ class CatalogStore {
   // LoadCatalog reads what the assignment snapshot is built from, stored roots
   // and floors included, in one transaction. With `gates_changed_since` (the
   // agent_gates_cursor of an earlier read) it reads only the agent gates
-  // changed since that read, unless it cannot tell which (a cursor from a
-  // database that went back in time): then it reads them all and says so
-  // (agent_gates_complete).
-  virtual absl::StatusOr<CatalogData> LoadCatalog(std::optional<uint64_t> gates_changed_since) = 0;
+  // changed since that read, unless it cannot tell which (a cursor of another
+  // database server, or one this server has not reached): then it reads them
+  // all and says so (agent_gates_complete).
+  virtual absl::StatusOr<CatalogData> LoadCatalog(
+      std::optional<AgentGateCursor> gates_changed_since) = 0;
 };
 
 // TrustStore: the root of trust and the channel floors, stored exactly as

@@ -257,7 +257,8 @@ absl::StatusOr<std::vector<PinRecord>> FakeStore::ListPins() {
   return out;
 }
 
-absl::StatusOr<CatalogData> FakeStore::LoadCatalog(std::optional<uint64_t> gates_changed_since) {
+absl::StatusOr<CatalogData> FakeStore::LoadCatalog(
+    std::optional<AgentGateCursor> gates_changed_since) {
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(
       BeginCall(gates_changed_since.has_value() ? "load_catalog_changes" : "load_catalog"));
@@ -301,10 +302,11 @@ absl::StatusOr<CatalogData> FakeStore::LoadCatalog(std::optional<uint64_t> gates
       seen_gates_[agent_id] = SeenGate{std::move(gate), load};
     }
   }
-  data.agent_gates_cursor = load;
-  if (gates_changed_since.has_value() && *gates_changed_since <= load) {
+  data.agent_gates_cursor = AgentGateCursor{gate_server_, load};
+  if (gates_changed_since.has_value() && gates_changed_since->server == gate_server_ &&
+      gates_changed_since->position <= load) {
     for (const auto& [agent_id, seen] : seen_gates_) {
-      if (seen.changed_at > *gates_changed_since) {
+      if (seen.changed_at > gates_changed_since->position) {
         data.agent_gates[agent_id] = seen.gate;
       }
     }
@@ -313,6 +315,11 @@ absl::StatusOr<CatalogData> FakeStore::LoadCatalog(std::optional<uint64_t> gates
     data.agent_gates = std::move(whole);
   }
   return data;
+}
+
+void FakeStore::ForgetGateCursors() {
+  absl::MutexLock lock(&mu_);
+  gate_server_ = absl::StrCat("fake-store-", catalog_loads_);
 }
 
 // ---- TrustStore ----

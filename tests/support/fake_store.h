@@ -48,7 +48,8 @@ class FakeStore final : public Store {
   absl::Status SetEmergencyStop(bool active, const AuditRecord& audit) override;
   absl::Status UpsertPin(const PinRecord& pin, const AuditRecord& audit) override;
   absl::StatusOr<std::vector<PinRecord>> ListPins() override;
-  absl::StatusOr<CatalogData> LoadCatalog(std::optional<uint64_t> gates_changed_since) override;
+  absl::StatusOr<CatalogData> LoadCatalog(
+      std::optional<AgentGateCursor> gates_changed_since) override;
 
   // TrustStore
   absl::Status InsertRoot(const RootRecord& root, const AuditRecord& audit) override;
@@ -144,6 +145,10 @@ class FakeStore final : public Store {
                                 const std::string& keep_live_role,
                                 const AuditRecord& audit) override;
 
+  // ForgetGateCursors makes the store another database server for the agent gate cursors it
+  // returned (as after a failover): the next LoadCatalog given one reads every gate.
+  void ForgetGateCursors();
+
   // FailNext makes the next `times` calls of `operation` return `status`
   // without any effect. `operation` is the method's name in snake_case, e.g.
   // "write_telemetry", "apply_rollout_change", "load_catalog",
@@ -227,6 +232,7 @@ class FakeStore final : public Store {
   };
   std::map<std::string, SeenGate> seen_gates_ ABSL_GUARDED_BY(mu_);
   uint64_t catalog_loads_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string gate_server_ ABSL_GUARDED_BY(mu_) = "fake-store";  // AgentGateCursor::server
   std::map<std::string, EnrollmentTokenRecord> enrollment_tokens_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<std::string, std::string>, VersionInEffect> versions_ ABSL_GUARDED_BY(mu_);
   // agent id -> (current boot id, its first heartbeat): the agents table's boot_since.

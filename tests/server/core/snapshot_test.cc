@@ -306,6 +306,35 @@ TEST_F(SnapshotTest, GateChangesAreReadAsChangesBetweenFullReads) {
   EXPECT_EQ(holder.Current()->Gate(ids[0]), nullptr);
 }
 
+// A clock stepped back before the last full read does not put the next one off.
+TEST_F(SnapshotTest, AClockSteppedBackReadsEveryGate) {
+  SnapshotHolder holder(store_, clock_, absl::Minutes(10));
+  ASSERT_TRUE(holder.Refresh().ok());
+  const int whole = store_.Calls("load_catalog");
+  ASSERT_TRUE(holder.Refresh().ok());
+  EXPECT_EQ(store_.Calls("load_catalog"), whole);
+  clock_.Advance(-absl::Seconds(1));
+  ASSERT_TRUE(holder.Refresh().ok());
+  EXPECT_EQ(store_.Calls("load_catalog"), whole + 1);
+}
+
+// A store that reads every gate although it was given a cursor (another database server)
+// replaces the gates: a gate cleared meanwhile is gone.
+TEST_F(SnapshotTest, AWholeReadReplacesTheGates) {
+  SnapshotHolder holder(store_, clock_, absl::Minutes(10));
+  const std::vector<std::string> ids = Enroll("gated", Ring::kBroad, 1);
+  ASSERT_TRUE(store_.LabelAgent(ids[0], kDogfood, Ring::kCanary, AuditAs("agent.label")).ok());
+  ASSERT_TRUE(holder.Refresh().ok());
+  ASSERT_NE(holder.Current()->Gate(ids[0]), nullptr);
+  ASSERT_TRUE(store_.LabelAgent(ids[0], {}, Ring::kBroad, AuditAs("agent.label")).ok());
+  store_.ForgetGateCursors();
+  const int changes = store_.Calls("load_catalog_changes");
+  ASSERT_TRUE(holder.Refresh().ok());
+  // Asked for the changes, given every gate.
+  EXPECT_EQ(store_.Calls("load_catalog_changes"), changes + 1);
+  EXPECT_EQ(holder.Current()->Gate(ids[0]), nullptr);
+}
+
 // A refresh that read the changes but failed to build its snapshot does not move the cursor:
 // the next one reads those changes again.
 TEST_F(SnapshotTest, ChangesReadByAFailedRefreshAreReadAgain) {

@@ -61,6 +61,29 @@ TEST(AgentGateTableTest, NoChangesCopyNothing) {
   EXPECT_EQ(same.Find("a"), table.Find("a"));
 }
 
+TEST(AgentGateTableTest, AChangeToTheGateAnAgentAlreadyHasIsLeftOut) {
+  const AgentGateTable table({{"a", Labelled("x")}});
+  // An agent enrolled without labels, and one read again as it is.
+  const AgentGateTable same = table.With({{"a", Labelled("x")}, {"b", AgentGate{}}});
+  EXPECT_EQ(same.layered(), 0u);
+  EXPECT_EQ(same.Find("a"), table.Find("a"));
+  EXPECT_EQ(same.size(), 1u);
+
+  // While an old transaction holds the cursor back, every refresh reads the same changes
+  // again: past the bound they fold once, and then change nothing.
+  AgentGateTable::Gates changes;
+  for (size_t i = 0; i <= AgentGateTable::kMaxLayeredChanges; ++i) {
+    changes[absl::StrCat("m-", i)] = Revoked(static_cast<int64_t>(i));
+  }
+  const AgentGateTable folded = table.With(changes);
+  EXPECT_EQ(folded.layered(), 0u);
+  const AgentGate* gate = folded.Find("m-7");
+  const AgentGateTable again = folded.With(changes);
+  EXPECT_EQ(again.Find("m-7"), gate);  // the same base, not a copy
+  EXPECT_EQ(again.layered(), 0u);
+  EXPECT_EQ(again.size(), AgentGateTable::kMaxLayeredChanges + 2);
+}
+
 TEST(AgentGateTableTest, TheLayerNeverHoldsMoreThanItsBoundAndFoldsIntoANewBase) {
   constexpr size_t kMax = AgentGateTable::kMaxLayeredChanges;
   AgentGateTable table({{"base", Labelled("old")}});

@@ -30,17 +30,18 @@ class PgAgentGatesTest : public StoreFixture {
   // CursorAfterEverything returns the cursor of a full read that every change so far
   // precedes. The cluster is shared with tests running at the same time, whose open
   // transactions hold the cursor back for a moment: it reads until none does.
-  uint64_t CursorAfterEverything() {
+  AgentGateCursor CursorAfterEverything() {
     const absl::Time deadline = absl::Now() + absl::Seconds(30);
     while (true) {
       absl::StatusOr<CatalogData> whole = store_.LoadCatalog(std::nullopt);
       EXPECT_TRUE(whole.ok()) << whole.status();
       if (!whole.ok()) {
-        return 0;
+        return {};
       }
       EXPECT_TRUE(whole->agent_gates_complete);
-      const std::string pending = db_.Query(absl::StrCat(
-          "SELECT count(*) FROM agents WHERE gate_xid >= '", whole->agent_gates_cursor, "'::xid8"));
+      const std::string pending =
+          db_.Query(absl::StrCat("SELECT count(*) FROM agents WHERE gate_xid >= '",
+                                 whole->agent_gates_cursor.position, "'::xid8"));
       if (pending == "0" || absl::Now() > deadline) {
         EXPECT_EQ(pending, "0");
         return whole->agent_gates_cursor;
@@ -49,11 +50,12 @@ class PgAgentGatesTest : public StoreFixture {
     }
   }
 
-  CatalogData Changes(uint64_t since) {
+  CatalogData Changes(const AgentGateCursor& since) {
     absl::StatusOr<CatalogData> changes = store_.LoadCatalog(since);
     EXPECT_TRUE(changes.ok()) << changes.status();
     EXPECT_FALSE(changes.ok() && changes->agent_gates_complete);
-    EXPECT_GE(changes.ok() ? changes->agent_gates_cursor : 0, since);
+    EXPECT_EQ(changes.ok() ? changes->agent_gates_cursor.server : "", since.server);
+    EXPECT_GE(changes.ok() ? changes->agent_gates_cursor.position : 0, since.position);
     return changes.ok() ? *std::move(changes) : CatalogData{};
   }
 };
@@ -61,7 +63,7 @@ class PgAgentGatesTest : public StoreFixture {
 TEST_F(PgAgentGatesTest, EveryGateChangedAfterTheCursorIsReadAndNothingElse) {
   ASSERT_TRUE(store_.LabelAgent("a-5", {{"site", "eu"}}, Ring::kBroad, Audit("label")).ok());
   ASSERT_TRUE(store_.LabelAgent("a-6", {{"site", "us"}}, Ring::kBroad, Audit("label")).ok());
-  const uint64_t cursor = CursorAfterEverything();
+  const AgentGateCursor cursor = CursorAfterEverything();
 
   ASSERT_TRUE(store_.LabelAgent("a-1", {{"group", "dogfood"}}, Ring::kCanary, Audit("label")).ok());
   ASSERT_TRUE(store_.RevokeAgent("a-2", Audit("revoke")).ok());
@@ -91,19 +93,38 @@ TEST_F(PgAgentGatesTest, EveryGateChangedAfterTheCursorIsReadAndNothingElse) {
   EXPECT_EQ(whole->agent_gates.at("a-6").labels.at("site"), "us");
 }
 
-TEST_F(PgAgentGatesTest, AnEnrollmentWithLabelsIsAChange) {
-  const uint64_t cursor = CursorAfterEverything();
+TEST_F(PgAgentGatesTest, EveryInsertAndAnUpsertChangingLabelsIsAChange) {
+  const AgentGateCursor cursor = CursorAfterEverything();
   TelemetryRows rows;
   rows.agents = {AgentUpsert{"new-1", Ring::kCanary, {{"group", "dogfood"}}, "host", kT0},
-                 AgentUpsert{"new-2", Ring::kBroad, {}, "host", kT0}};
+                 AgentUpsert{"new-2", Ring::kBroad, {}, "host", kT0},
+                 AgentUpsert{"a-1", Ring::kCanary, {{"group", "dogfood"}}, "host", kT0},
+                 AgentUpsert{"a-2", Ring::kBroad, {}, "host", kT0}};  // as it was
   ASSERT_TRUE(store_.WriteTelemetry(rows).ok());
   const CatalogData changes = Changes(cursor);
-  ASSERT_EQ(changes.agent_gates.size(), 1u);
+  // An id inserted without labels comes back with an empty gate: its row may have replaced
+  // one deleted by hand, whose gate a replica still holds.
+  ASSERT_EQ(changes.agent_gates.size(), 3u);
   EXPECT_EQ(changes.agent_gates.at("new-1").labels.at("group"), "dogfood");
+  EXPECT_TRUE(changes.agent_gates.at("new-2").empty());
+  EXPECT_EQ(changes.agent_gates.at("a-1").labels.at("group"), "dogfood");  // ON CONFLICT UPDATE
+  EXPECT_EQ(changes.agent_gates.count("a-2"), 0u);
+}
+
+TEST_F(PgAgentGatesTest, AnIdEnrolledAgainAfterItsRowWasDeletedLosesTheOldGate) {
+  ASSERT_TRUE(store_.LabelAgent("a-1", {{"group", "dogfood"}}, Ring::kCanary, Audit("label")).ok());
+  const AgentGateCursor cursor = CursorAfterEverything();
+  db_.Exec("DELETE FROM agents WHERE agent_id = 'a-1'");
+  TelemetryRows rows;
+  rows.agents = {AgentUpsert{"a-1", Ring::kBroad, {}, "host", kT0}};
+  ASSERT_TRUE(store_.WriteTelemetry(rows).ok());
+  const CatalogData changes = Changes(cursor);
+  ASSERT_EQ(changes.agent_gates.count("a-1"), 1u);
+  EXPECT_TRUE(changes.agent_gates.at("a-1").empty());
 }
 
 TEST_F(PgAgentGatesTest, AChangeOpenDuringAReadIsReadAfterItCommits) {
-  const uint64_t first = CursorAfterEverything();
+  const AgentGateCursor first = CursorAfterEverything();
   pqxx::connection other(db_.conninfo());
   pqxx::work open(other);
   open.exec("UPDATE agents SET labels = '{\"group\": \"late\"}' WHERE agent_id = 'a-1'");
@@ -126,13 +147,29 @@ TEST_F(PgAgentGatesTest, AChangeOpenDuringAReadIsReadAfterItCommits) {
 
 TEST_F(PgAgentGatesTest, ACursorTheDatabaseHasNotReachedReadsEveryGate) {
   ASSERT_TRUE(store_.LabelAgent("a-1", {{"group", "dogfood"}}, Ring::kCanary, Audit("label")).ok());
-  const uint64_t cursor = CursorAfterEverything();
+  const AgentGateCursor cursor = CursorAfterEverything();
   // As after a restore from a backup taken before the cursor was read.
-  absl::StatusOr<CatalogData> read = store_.LoadCatalog(cursor + 1'000'000'000);
+  absl::StatusOr<CatalogData> read =
+      store_.LoadCatalog(AgentGateCursor{cursor.server, cursor.position + 1'000'000'000});
   ASSERT_TRUE(read.ok()) << read.status();
   EXPECT_TRUE(read->agent_gates_complete);
   EXPECT_EQ(read->agent_gates.size(), 1u);
   EXPECT_EQ(read->agent_gates.count("a-1"), 1u);
+}
+
+TEST_F(PgAgentGatesTest, ACursorOfAnotherDatabaseServerReadsEveryGate) {
+  ASSERT_TRUE(store_.LabelAgent("a-1", {{"group", "dogfood"}}, Ring::kCanary, Audit("label")).ok());
+  const AgentGateCursor cursor = CursorAfterEverything();
+  EXPECT_FALSE(cursor.server.empty());
+  // As after a failover: the standby promoted is another server, whose transaction ids may
+  // repeat ones the old primary gave changes this replica never read.
+  absl::StatusOr<CatalogData> read =
+      store_.LoadCatalog(AgentGateCursor{"another server", cursor.position});
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_TRUE(read->agent_gates_complete);
+  EXPECT_EQ(read->agent_gates.size(), 1u);
+  EXPECT_EQ(read->agent_gates.at("a-1").labels.at("group"), "dogfood");
+  EXPECT_EQ(read->agent_gates_cursor.server, cursor.server);
 }
 
 }  // namespace
