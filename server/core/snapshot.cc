@@ -238,7 +238,17 @@ bool AssignmentSnapshot::IsRevoked(const std::string& channel, int64_t version) 
 }
 
 absl::Status SnapshotHolder::Refresh() {
+  const uint64_t ticket = asked_.fetch_add(1, std::memory_order_acq_rel) + 1;
   absl::MutexLock refresh_lock(&refresh_mu_);
+  if (answered_ >= ticket) {
+    return last_outcome_;  // a rebuild that began after this call asked has run
+  }
+  answered_ = asked_.load(std::memory_order_acquire);
+  last_outcome_ = Rebuild();
+  return last_outcome_;
+}
+
+absl::Status SnapshotHolder::Rebuild() {
   std::shared_ptr<const AssignmentSnapshot> previous = Current();
   const absl::Time now = clock_.Now();
   std::optional<AgentGateCursor> gates_since;

@@ -142,7 +142,12 @@ class SnapshotHolder {
   // Refresh rebuilds from the database; on error the old snapshot stays. The
   // first refresh, and the first after gate_full_read_interval, reads every
   // agent gate; the others read the gates changed since the last refresh.
+  // Callers that ask while a refresh runs share the next one: it begins after
+  // each of them asked, so it reads what each committed before asking (many
+  // labelled enrollments at once cost a few refreshes, not one each).
   absl::Status Refresh();
+  // refreshes_asked counts the calls of Refresh so far.
+  uint64_t refreshes_asked() const { return asked_.load(std::memory_order_acquire); }
   // Current returns the latest snapshot (null before the first Refresh). Every call of the
   // agent path reads it: between refreshes a thread reads its own copy, taking no lock.
   std::shared_ptr<const AssignmentSnapshot> Current() const;
@@ -152,6 +157,10 @@ class SnapshotHolder {
   const Clock& clock_;
   const absl::Duration gate_full_read_interval_;
   absl::Mutex refresh_mu_;  // one rebuild at a time
+  std::atomic<uint64_t> asked_{0};
+  // Of the last rebuild: the calls it answers (the count of calls when it began), and its outcome.
+  uint64_t answered_ ABSL_GUARDED_BY(refresh_mu_) = 0;
+  absl::Status last_outcome_ ABSL_GUARDED_BY(refresh_mu_);
   // Where the current snapshot's gates were read up to, and when they were last read whole.
   AgentGateCursor gate_cursor_ ABSL_GUARDED_BY(refresh_mu_);
   absl::Time gates_read_whole_ ABSL_GUARDED_BY(refresh_mu_) = absl::InfinitePast();
@@ -160,6 +169,8 @@ class SnapshotHolder {
   // Changes with current_, to a number no holder of this process used before, so that a
   // thread's copy is never taken for another holder's (or a destroyed one's) snapshot.
   std::atomic<uint64_t> generation_{0};
+
+  absl::Status Rebuild() ABSL_EXCLUSIVE_LOCKS_REQUIRED(refresh_mu_);
 };
 
 }  // namespace ringwarden

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "tests/server/core/core_fixture.h"
 
 namespace ringwarden::testing {
@@ -304,6 +305,96 @@ TEST_F(SnapshotTest, GateChangesAreReadAsChangesBetweenFullReads) {
   EXPECT_EQ(store_.Calls("load_catalog"), whole + 2);
   EXPECT_NE(holder.Current()->Gate(ids[1]), nullptr);
   EXPECT_EQ(holder.Current()->Gate(ids[0]), nullptr);
+}
+
+// BlockingCatalog holds catalog load number `block_at` (from 0) until released, and passes
+// everything else to the fake store.
+class BlockingCatalog final : public CatalogStore {
+ public:
+  BlockingCatalog(CatalogStore& store, int block_at) : block_at_(block_at), store_(store) {}
+  absl::Notification entered, release;
+  std::atomic<int> loads{0};
+
+  absl::Status InsertContent(const ContentRecord& c, const AuditRecord& a) override {
+    return store_.InsertContent(c, a);
+  }
+  absl::StatusOr<std::vector<ContentRecord>> ListContent(const std::string& channel) override {
+    return store_.ListContent(channel);
+  }
+  absl::StatusOr<ContentRecord> GetContent(const std::string& channel, int64_t v) override {
+    return store_.GetContent(channel, v);
+  }
+  absl::Status SetEmergencyStop(bool active, const AuditRecord& a) override {
+    return store_.SetEmergencyStop(active, a);
+  }
+  absl::Status UpsertPin(const PinRecord& pin, const AuditRecord& a) override {
+    return store_.UpsertPin(pin, a);
+  }
+  absl::StatusOr<std::vector<PinRecord>> ListPins() override { return store_.ListPins(); }
+  absl::StatusOr<CatalogData> LoadCatalog(std::optional<AgentGateCursor> since) override {
+    if (loads.fetch_add(1) == block_at_) {
+      entered.Notify();
+      release.WaitForNotification();
+    }
+    return store_.LoadCatalog(std::move(since));
+  }
+
+ private:
+  const int block_at_;
+  CatalogStore& store_;
+};
+
+// Calls that ask while a refresh runs share the next one, which reads what each committed
+// before asking.
+TEST_F(SnapshotTest, CallsThatAskDuringARefreshShareTheNext) {
+  BlockingCatalog catalog(store_, /*block_at=*/0);
+  SnapshotHolder holder(catalog, clock_, absl::Minutes(10));
+  std::thread first([&] { EXPECT_TRUE(holder.Refresh().ok()); });
+  catalog.entered.WaitForNotification();
+  // Three agents labelled after the first refresh read the catalog, each refreshing after.
+  const std::vector<std::string> ids = Enroll("queued", Ring::kBroad, 3);
+  std::vector<std::thread> queued;
+  for (const std::string& id : ids) {
+    ASSERT_TRUE(store_.LabelAgent(id, kDogfood, Ring::kCanary, AuditAs("agent.label")).ok());
+    queued.emplace_back([&] { EXPECT_TRUE(holder.Refresh().ok()); });
+  }
+  while (holder.refreshes_asked() < 4) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  catalog.release.Notify();
+  first.join();
+  for (std::thread& t : queued) {
+    t.join();
+  }
+  EXPECT_EQ(catalog.loads.load(), 2);
+  for (const std::string& id : ids) {
+    ASSERT_NE(holder.Current()->Gate(id), nullptr) << id;
+    EXPECT_EQ(holder.Current()->Gate(id)->labels, kDogfood);
+  }
+  // A call after that runs its own.
+  ASSERT_TRUE(holder.Refresh().ok());
+  EXPECT_EQ(catalog.loads.load(), 3);
+}
+
+// A call that asks while a refresh runs is not answered by that refresh, which began before
+// the call's change was committed.
+TEST_F(SnapshotTest, ACallThatAsksDuringARefreshIsNotAnsweredByIt) {
+  BlockingCatalog catalog(store_, /*block_at=*/1);
+  SnapshotHolder holder(catalog, clock_, absl::Minutes(10));
+  ASSERT_TRUE(holder.Refresh().ok());
+  std::thread running([&] { EXPECT_TRUE(holder.Refresh().ok()); });
+  catalog.entered.WaitForNotification();
+  const std::vector<std::string> ids = Enroll("late", Ring::kBroad, 1);
+  ASSERT_TRUE(store_.LabelAgent(ids[0], kDogfood, Ring::kCanary, AuditAs("agent.label")).ok());
+  std::thread late([&] { EXPECT_TRUE(holder.Refresh().ok()); });
+  while (holder.refreshes_asked() < 3) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  catalog.release.Notify();
+  running.join();
+  late.join();
+  EXPECT_EQ(catalog.loads.load(), 3);
+  ASSERT_NE(holder.Current()->Gate(ids[0]), nullptr);
 }
 
 // A clock stepped back before the last full read does not put the next one off.
