@@ -307,8 +307,8 @@ TEST_F(SnapshotTest, GateChangesAreReadAsChangesBetweenFullReads) {
   EXPECT_EQ(holder.Current()->Gate(ids[0]), nullptr);
 }
 
-// BlockingCatalog holds catalog load number `block_at` (from 0) until released, and passes
-// everything else to the fake store.
+// BlockingCatalog holds catalog load number `block_at` (from 0), once it has read the store,
+// until released, and passes everything else to the fake store.
 class BlockingCatalog final : public CatalogStore {
  public:
   BlockingCatalog(CatalogStore& store, int block_at) : block_at_(block_at), store_(store) {}
@@ -332,11 +332,12 @@ class BlockingCatalog final : public CatalogStore {
   }
   absl::StatusOr<std::vector<PinRecord>> ListPins() override { return store_.ListPins(); }
   absl::StatusOr<CatalogData> LoadCatalog(std::optional<AgentGateCursor> since) override {
+    absl::StatusOr<CatalogData> data = store_.LoadCatalog(std::move(since));
     if (loads.fetch_add(1) == block_at_) {
       entered.Notify();
       release.WaitForNotification();
     }
-    return store_.LoadCatalog(std::move(since));
+    return data;
   }
 
  private:
@@ -350,12 +351,17 @@ TEST_F(SnapshotTest, CallsThatAskDuringARefreshShareTheNext) {
   BlockingCatalog catalog(store_, /*block_at=*/0);
   SnapshotHolder holder(catalog, clock_, absl::Minutes(10));
   std::thread first([&] { EXPECT_TRUE(holder.Refresh().ok()); });
-  catalog.entered.WaitForNotification();
+  if (!catalog.entered.WaitForNotificationWithTimeout(absl::Seconds(30))) {
+    catalog.release.Notify();
+    first.join();
+    FAIL() << "the refresh never read the catalog";
+  }
   // Three agents labelled after the first refresh read the catalog, each refreshing after.
+  // (EXPECT, not ASSERT, while the first refresh is held: the threads must be joined.)
   const std::vector<std::string> ids = Enroll("queued", Ring::kBroad, 3);
   std::vector<std::thread> queued;
   for (const std::string& id : ids) {
-    ASSERT_TRUE(store_.LabelAgent(id, kDogfood, Ring::kCanary, AuditAs("agent.label")).ok());
+    EXPECT_TRUE(store_.LabelAgent(id, kDogfood, Ring::kCanary, AuditAs("agent.label")).ok());
     queued.emplace_back([&] { EXPECT_TRUE(holder.Refresh().ok()); });
   }
   while (holder.refreshes_asked() < 4) {
@@ -383,9 +389,13 @@ TEST_F(SnapshotTest, ACallThatAsksDuringARefreshIsNotAnsweredByIt) {
   SnapshotHolder holder(catalog, clock_, absl::Minutes(10));
   ASSERT_TRUE(holder.Refresh().ok());
   std::thread running([&] { EXPECT_TRUE(holder.Refresh().ok()); });
-  catalog.entered.WaitForNotification();
+  if (!catalog.entered.WaitForNotificationWithTimeout(absl::Seconds(30))) {
+    catalog.release.Notify();
+    running.join();
+    FAIL() << "the second refresh never read the catalog";
+  }
   const std::vector<std::string> ids = Enroll("late", Ring::kBroad, 1);
-  ASSERT_TRUE(store_.LabelAgent(ids[0], kDogfood, Ring::kCanary, AuditAs("agent.label")).ok());
+  EXPECT_TRUE(store_.LabelAgent(ids[0], kDogfood, Ring::kCanary, AuditAs("agent.label")).ok());
   std::thread late([&] { EXPECT_TRUE(holder.Refresh().ok()); });
   while (holder.refreshes_asked() < 3) {
     absl::SleepFor(absl::Milliseconds(1));
@@ -395,6 +405,7 @@ TEST_F(SnapshotTest, ACallThatAsksDuringARefreshIsNotAnsweredByIt) {
   late.join();
   EXPECT_EQ(catalog.loads.load(), 3);
   ASSERT_NE(holder.Current()->Gate(ids[0]), nullptr);
+  EXPECT_EQ(holder.Current()->Gate(ids[0])->labels, kDogfood);
 }
 
 // A clock stepped back before the last full read does not put the next one off.
