@@ -1,5 +1,6 @@
 #include "server/domain/agent_gate_table.h"
 
+#include <optional>
 #include <utility>
 
 namespace ringwarden {
@@ -26,25 +27,28 @@ AgentGateTable::AgentGateTable(std::shared_ptr<const Gates> base,
     : base_(std::move(base)), layer_(std::move(layer)), size_(size) {}
 
 AgentGateTable AgentGateTable::With(Gates changes) const {
-  // A read of the changes may return gates as they already are (an agent enrolled without
-  // labels; rows read again while an old transaction holds the cursor back): those are left
-  // out, so they neither grow the layer nor bring on a fold.
-  absl::erase_if(changes, [this](const auto& change) {
-    const AgentGate* now = Find(change.first);
-    return now == nullptr ? change.second.empty() : *now == change.second;
-  });
-  if (changes.empty()) {
-    return *this;
-  }
-  Gates layer = *layer_;
+  // The layer is copied at the first change that moves a gate. A read of the changes may return
+  // gates as they already are (an agent enrolled without labels; rows read again while an old
+  // transaction holds the cursor back): those are left out, so they neither grow the layer nor
+  // bring on a fold.
+  std::optional<Gates> copied;
   size_t size = size_;
   for (auto& [agent_id, gate] : changes) {
+    const AgentGate* now = Find(agent_id);
+    if (now == nullptr ? gate.empty() : *now == gate) {
+      continue;
+    }
+    if (!copied.has_value()) {
+      copied.emplace(*layer_);
+    }
     // The size moves by whether the agent had a gate before this change and has one after.
-    const bool had = Find(agent_id) != nullptr;
-    const bool has = !gate.empty();
-    size = size + (has ? 1 : 0) - (had ? 1 : 0);
-    layer.insert_or_assign(agent_id, std::move(gate));
+    size = size + (gate.empty() ? 0 : 1) - (now != nullptr ? 1 : 0);
+    copied->insert_or_assign(agent_id, std::move(gate));
   }
+  if (!copied.has_value()) {
+    return *this;
+  }
+  Gates& layer = *copied;
   if (layer.size() <= kMaxLayeredChanges) {
     return AgentGateTable(base_, std::make_shared<const Gates>(std::move(layer)), size);
   }

@@ -315,6 +315,15 @@ class BlockingCatalog final : public CatalogStore {
   absl::Notification entered, release;
   std::atomic<int> loads{0};
 
+  // Held waits until the load is held; when it never is, it lets any later one through.
+  bool Held() {
+    if (entered.WaitForNotificationWithTimeout(absl::Seconds(30))) {
+      return true;
+    }
+    release.Notify();
+    return false;
+  }
+
   absl::Status InsertContent(const ContentRecord& c, const AuditRecord& a) override {
     return store_.InsertContent(c, a);
   }
@@ -345,14 +354,20 @@ class BlockingCatalog final : public CatalogStore {
   CatalogStore& store_;
 };
 
+// WaitUntilAsked waits until `n` calls of Refresh have asked.
+void WaitUntilAsked(const SnapshotHolder& holder, uint64_t n) {
+  while (holder.refreshes_asked() < n) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+}
+
 // Calls that ask while a refresh runs share the next one, which reads what each committed
 // before asking.
 TEST_F(SnapshotTest, CallsThatAskDuringARefreshShareTheNext) {
   BlockingCatalog catalog(store_, /*block_at=*/0);
   SnapshotHolder holder(catalog, clock_, absl::Minutes(10));
   std::thread first([&] { EXPECT_TRUE(holder.Refresh().ok()); });
-  if (!catalog.entered.WaitForNotificationWithTimeout(absl::Seconds(30))) {
-    catalog.release.Notify();
+  if (!catalog.Held()) {
     first.join();
     FAIL() << "the refresh never read the catalog";
   }
@@ -364,9 +379,7 @@ TEST_F(SnapshotTest, CallsThatAskDuringARefreshShareTheNext) {
     EXPECT_TRUE(store_.LabelAgent(id, kDogfood, Ring::kCanary, AuditAs("agent.label")).ok());
     queued.emplace_back([&] { EXPECT_TRUE(holder.Refresh().ok()); });
   }
-  while (holder.refreshes_asked() < 4) {
-    absl::SleepFor(absl::Milliseconds(1));
-  }
+  WaitUntilAsked(holder, 4);
   catalog.release.Notify();
   first.join();
   for (std::thread& t : queued) {
@@ -389,17 +402,14 @@ TEST_F(SnapshotTest, ACallThatAsksDuringARefreshIsNotAnsweredByIt) {
   SnapshotHolder holder(catalog, clock_, absl::Minutes(10));
   ASSERT_TRUE(holder.Refresh().ok());
   std::thread running([&] { EXPECT_TRUE(holder.Refresh().ok()); });
-  if (!catalog.entered.WaitForNotificationWithTimeout(absl::Seconds(30))) {
-    catalog.release.Notify();
+  if (!catalog.Held()) {
     running.join();
     FAIL() << "the second refresh never read the catalog";
   }
   const std::vector<std::string> ids = Enroll("late", Ring::kBroad, 1);
   EXPECT_TRUE(store_.LabelAgent(ids[0], kDogfood, Ring::kCanary, AuditAs("agent.label")).ok());
   std::thread late([&] { EXPECT_TRUE(holder.Refresh().ok()); });
-  while (holder.refreshes_asked() < 3) {
-    absl::SleepFor(absl::Milliseconds(1));
-  }
+  WaitUntilAsked(holder, 3);
   catalog.release.Notify();
   running.join();
   late.join();
