@@ -9,11 +9,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
+#include "server/agent_credentials.h"
 #include "server/core/health_feed.h"
 #include "server/domain/assignment.h"
 #include "server/domain/decision.h"
 #include "server/domain/rate_limit.h"
 #include "server/domain/ring.h"
+#include "tests/support/maced_token.h"
 
 namespace ringwarden {
 namespace {
@@ -36,6 +38,33 @@ void BM_Sha256Baseline(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_Sha256Baseline);
+
+// The --insecure agent credential every poll of the B1 benchmark verifies: an rwa3 token
+// (Arg 3) or one in the JSON format issued before it (Arg 2), of 1024 agents in turn.
+void BM_VerifyAgentToken(benchmark::State& state) {
+  const std::string secret = "fleet-secret-0123456789abcdef0123456789abcdef";
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  std::vector<std::string> tokens;
+  for (const std::string& id : Ids(1024)) {
+    tokens.push_back(
+        state.range(0) == 3
+            ? IssueAgentToken(id, now, now + absl::Hours(168), secret)
+            : testing::MacedJsonToken(absl::StrCat(R"({"id":")", id, R"(","iat":1800000000,"exp":)",
+                                                   1'800'000'000 + 168 * 3600, "}"),
+                                      secret));
+  }
+  size_t i = 0;
+  for (auto _ : state) {
+    absl::StatusOr<PresentedCredential> presented =
+        VerifyAgentToken(tokens[i++ & 1023], secret, now);
+    if (!presented.ok()) {
+      state.SkipWithError("a token did not verify");
+      break;
+    }
+    benchmark::DoNotOptimize(presented);
+  }
+}
+BENCHMARK(BM_VerifyAgentToken)->Arg(3)->Arg(2);
 
 // The per-agent rate limit every agent call passes, over Arg distinct agents calling in turn,
 // all of them remembered (the limit is four times the fleet), so that each call finds its own

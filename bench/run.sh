@@ -24,6 +24,7 @@ declare -A target=(
   [BM_PollResolve]=6
   [BM_RateLimiterAdmit/100000]=4
   [BM_RateLimiterAdmit/1000000]=10
+  [BM_VerifyAgentToken/3]=6
   [BM_JudgeRing/10000]=20
   [BM_JudgeRing/100000]=20
 )

@@ -4,14 +4,18 @@
 #include <grpcpp/server_context.h>
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <array>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/names.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
 #include "server/domain/enrollment.h"
@@ -21,8 +25,14 @@ namespace ringwarden {
 namespace {
 
 constexpr absl::string_view kBearer = "Bearer ";
-constexpr absl::string_view kTokenPrefix = "rwa2.";
+constexpr absl::string_view kTokenPrefix = "rwa3.";
+// Tokens issued before rwa3 carry their claims as base64url JSON. They are still accepted, so
+// that agents holding one keep working until they renew it or it expires.
+constexpr absl::string_view kJsonTokenPrefix = "rwa2.";
 constexpr size_t kMaxTokenBytes = 1024;
+// Unix seconds in a token: up to 12 digits (past the year 30000), in either format.
+constexpr size_t kMaxSecondsDigits = 12;
+constexpr int64_t kMaxTokenSeconds = 999'999'999'999;
 
 // HmacSha256 is HMAC-SHA-256 of `data` under `key`. Every agent call verifies one: each thread
 // keeps the last key it saw prepared (HmacSha256Key), so a call neither prepares the key again
@@ -109,18 +119,64 @@ class TokenClaims final : public nlohmann::json_sax<nlohmann::json> {
   bool has_id_ = false, has_iat_ = false, has_exp_ = false;
 };
 
+// Claims is what a token says, viewed in the token or in a per-thread buffer.
+struct Claims {
+  absl::string_view id;
+  int64_t iat = 0;
+  int64_t exp = 0;
+};
+
+// ReadSeconds reads Unix seconds written as plain decimal digits, nothing else.
+bool ReadSeconds(absl::string_view digits, int64_t& out) {
+  if (digits.empty() || digits.size() > kMaxSecondsDigits ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return false;
+  }
+  return absl::SimpleAtoi(digits, &out);
+}
+
+// ReadFields reads an rwa3 token's claims, "<iat>.<exp>.<agent id>" (the id last: it may hold
+// dots). Nothing is decoded or allocated.
+bool ReadFields(absl::string_view fields, Claims& claims) {
+  const size_t first = fields.find('.');
+  if (first == absl::string_view::npos) {
+    return false;
+  }
+  const size_t second = fields.find('.', first + 1);
+  if (second == absl::string_view::npos) {
+    return false;
+  }
+  claims.id = fields.substr(second + 1);
+  return ReadSeconds(fields.substr(0, first), claims.iat) &&
+         ReadSeconds(fields.substr(first + 1, second - first - 1), claims.exp);
+}
+
+// ReadJson reads an rwa2 token's claims, base64url JSON, decoded into `json`.
+bool ReadJson(absl::string_view body, std::string& json, Claims& claims) {
+  TokenClaims parsed;
+  if (!absl::WebSafeBase64Unescape(body, &json) ||
+      !nlohmann::json::sax_parse(json, &parsed, nlohmann::json::input_format_t::json,
+                                 /*strict=*/true) ||
+      !parsed.complete()) {
+    return false;
+  }
+  // The id is kept in the buffer, in place of the JSON it was read from.
+  json = std::move(parsed.id);
+  claims = Claims{json, parsed.iat, parsed.exp};
+  return true;
+}
+
 }  // namespace
 
 std::string IssueAgentToken(absl::string_view agent_id, absl::Time issued, absl::Time expires,
                             absl::string_view secret) {
-  const std::string body = absl::WebSafeBase64Escape(nlohmann::json{
-      {"id", agent_id},
-      {"iat", absl::ToUnixSeconds(issued)},
-      {"exp", absl::ToUnixSeconds(expires)}}.dump());
-  const std::array<unsigned char, 32> mac = HmacSha256(secret, body);
-  return absl::StrCat(kTokenPrefix, body, ".",
-                      absl::WebSafeBase64Escape(absl::string_view(
-                          reinterpret_cast<const char*>(mac.data()), mac.size())));
+  std::string token = absl::StrCat(kTokenPrefix, absl::ToUnixSeconds(issued), ".",
+                                   absl::ToUnixSeconds(expires), ".", agent_id);
+  const std::array<unsigned char, 32> mac = HmacSha256(secret, token);
+  absl::StrAppend(&token, ".",
+                  absl::WebSafeBase64Escape(
+                      absl::string_view(reinterpret_cast<const char*>(mac.data()), mac.size())));
+  return token;
 }
 
 absl::StatusOr<PresentedCredential> VerifyAgentToken(absl::string_view token,
@@ -128,20 +184,24 @@ absl::StatusOr<PresentedCredential> VerifyAgentToken(absl::string_view token,
   const auto invalid = [] {
     return absl::UnauthenticatedError("agent credential is not valid; enroll again");
   };
-  if (token.size() > kMaxTokenBytes || !absl::ConsumePrefix(&token, kTokenPrefix)) {
+  const bool json = absl::StartsWith(token, kJsonTokenPrefix);
+  if (token.size() > kMaxTokenBytes || !(json || absl::StartsWith(token, kTokenPrefix))) {
     return invalid();
   }
-  const size_t dot = token.find('.');
-  if (dot == absl::string_view::npos) {
+  // Both prefixes end in a dot: the MAC follows the last one after them.
+  const size_t dot = token.rfind('.');
+  if (dot < kTokenPrefix.size()) {
     return invalid();
   }
-  const absl::string_view body = token.substr(0, dot);
+  // An rwa3 MAC covers the whole token before it, prefix included; an rwa2 MAC its body only.
+  // No rwa2 body (base64url) starts with "rwa3.", so neither MAC can stand for the other.
+  const absl::string_view maced = token.substr(0, dot).substr(json ? kJsonTokenPrefix.size() : 0);
   // HmacSha256 cannot come back empty (a failing OpenSSL stops the process), so an empty MAC
   // never matches.
   // Decoded into buffers kept per thread: every call carries a token.
   thread_local std::string mac;
-  thread_local std::string json;
-  const std::array<unsigned char, 32> want = HmacSha256(secret, body);
+  thread_local std::string json_buffer;
+  const std::array<unsigned char, 32> want = HmacSha256(secret, maced);
   const bool mac_holds = absl::WebSafeBase64Unescape(token.substr(dot + 1), &mac) &&
                          mac.size() == want.size() &&
                          CRYPTO_memcmp(mac.data(), want.data(), want.size()) == 0;
@@ -150,11 +210,11 @@ absl::StatusOr<PresentedCredential> VerifyAgentToken(absl::string_view token,
   if (!mac_holds) {
     return invalid();
   }
-  TokenClaims claims;
-  if (!absl::WebSafeBase64Unescape(body, &json) ||
-      !nlohmann::json::sax_parse(json, &claims, nlohmann::json::input_format_t::json,
-                                 /*strict=*/true) ||
-      !claims.complete()) {
+  Claims claims;
+  if (!(json ? ReadJson(maced, json_buffer, claims)
+             : ReadFields(maced.substr(kTokenPrefix.size()), claims)) ||
+      !IsValidAgentId(claims.id) || claims.iat < 0 || claims.iat > kMaxTokenSeconds ||
+      claims.exp < 0 || claims.exp > kMaxTokenSeconds) {
     return invalid();
   }
   const absl::Time expires = absl::FromUnixSeconds(claims.exp);
@@ -163,7 +223,7 @@ absl::StatusOr<PresentedCredential> VerifyAgentToken(absl::string_view token,
                                                    absl::FormatTime(expires, absl::UTCTimeZone()),
                                                    "; enroll again"));
   }
-  return PresentedCredential{std::move(claims.id), absl::FromUnixSeconds(claims.iat)};
+  return PresentedCredential{std::string(claims.id), absl::FromUnixSeconds(claims.iat)};
 }
 
 absl::StatusOr<PresentedCredential> ReadAgentCertificate(absl::string_view pem) {

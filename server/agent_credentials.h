@@ -52,13 +52,17 @@ struct PresentedCredential {
   absl::Time issued_at;
 };
 
-// IssueAgentToken mints the --insecure bearer token
-// "rwa2.<base64url JSON {id, iat, exp}>.<base64url HMAC-SHA256 of the body>".
+// IssueAgentToken mints the --insecure bearer token "rwa3.<iat>.<exp>.<agent id>.<mac>": Unix
+// seconds in decimal, the id as it is (its characters are safe in a header), and the base64url
+// HMAC-SHA-256 of everything before the last dot. Every poll verifies one, so its claims are
+// read without decoding or parsing.
 std::string IssueAgentToken(absl::string_view agent_id, absl::Time issued, absl::Time expires,
                             absl::string_view secret);
 
 // VerifyAgentToken checks a presented token (without "Bearer "): UNAUTHENTICATED
-// when it is over 1 KiB, malformed, MACed with another secret or expired at `now`.
+// when it is over 1 KiB, malformed, MACed with another secret, names no valid agent id or
+// expired at `now`. Tokens issued before rwa3, "rwa2.<base64url JSON {id, iat, exp}>.<MAC of
+// the body>", are still accepted until they expire (at most --agent-credential-ttl).
 absl::StatusOr<PresentedCredential> VerifyAgentToken(absl::string_view token,
                                                      absl::string_view secret, absl::Time now);
 

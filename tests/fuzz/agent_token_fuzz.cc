@@ -1,9 +1,10 @@
 // Fuzzes VerifyAgentToken (server/agent_credentials.h), the --insecure agent
-// bearer token "rwa2.<body>.<mac>". The first input byte picks the mode:
-// even, the rest is a presented token (almost never MACed right, so this
-// fuzzes the framing and the MAC check); odd, the rest is the body's JSON,
-// which the target MACs with the server's secret as an issuer would, so the
-// JSON and the claims behind the MAC are fuzzed too.
+// bearer token. The first input byte picks the mode, by its value modulo 3:
+// 0, the rest is a presented token (almost never MACed right, so this fuzzes
+// the framing and the MAC check); 1, the rest is an rwa2 token's JSON body and
+// 2, an rwa3 token's fields ("<iat>.<exp>.<agent id>"), which the target MACs
+// with the server's secret as an issuer would, so that the claims behind the
+// MAC are fuzzed too.
 #include <cstddef>
 #include <cstdint>
 
@@ -25,8 +26,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const absl::string_view rest = fuzzing::AsView(data + 1, size - 1);
   const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
-  const std::string token =
-      data[0] % 2 == 0 ? std::string(rest) : ringwarden::testing::MacedToken(rest, kSecret);
+  const std::string token = data[0] % 3 == 0   ? std::string(rest)
+                            : data[0] % 3 == 1 ? ringwarden::testing::MacedJsonToken(rest, kSecret)
+                                               : ringwarden::testing::MacedToken(rest, kSecret);
   absl::StatusOr<PresentedCredential> presented = VerifyAgentToken(token, kSecret, now);
   if (!presented.ok()) {
     FUZZ_CHECK(presented.status().code() == absl::StatusCode::kUnauthenticated)
@@ -39,6 +41,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string reissued =
       IssueAgentToken(presented->agent_id, presented->issued_at, now + absl::Hours(1), kSecret);
   absl::StatusOr<PresentedCredential> again = VerifyAgentToken(reissued, kSecret, now);
-  FUZZ_CHECK(again.ok() && again->agent_id == presented->agent_id) << again.status();
+  FUZZ_CHECK(again.ok() && again->agent_id == presented->agent_id &&
+             again->issued_at == presented->issued_at)
+      << again.status();
   return 0;
 }

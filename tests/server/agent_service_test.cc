@@ -16,6 +16,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/names.h"
 #include "common/sha256.h"
 #include "ringwarden/v1/content.pb.h"
 #include "server/agent_credentials.h"
@@ -635,17 +636,117 @@ TEST(AgentTokenTest, ATokenVerifiesOnlyUnderItsSecretWhicheverSecretAThreadLastU
   EXPECT_EQ(verify(flipped, "secret-a"), "UNAUTHENTICATED");
 }
 
-TEST(AgentTokenTest, AMacedBodyIsReadOnlyAsAnObjectOfAStringIdAndIntegerTimes) {
+TEST(AgentTokenTest, ATokenIsIssuedAsPlainFieldsUnderAnIndependentlyComputedMac) {
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  const std::string token =
+      IssueAgentToken("host-1", now - absl::Seconds(5), now + absl::Hours(1), "secret");
+  // The MAC is OpenSSL's HMAC of everything before it, prefix included.
+  EXPECT_EQ(token, testing::MacedToken("1799999995.1800003600.host-1", "secret"));
+  // Ids may hold dots and colons: the id is the last field before the MAC.
+  for (const std::string& id :
+       std::vector<std::string>{"host-1", "h", "db01.prod.example.com", "a:b.c_d-e",
+                                std::string(kMaxAgentIdLength, 'x')}) {
+    absl::StatusOr<PresentedCredential> p = VerifyAgentToken(
+        IssueAgentToken(id, now - absl::Seconds(5), now + absl::Hours(1), "secret"), "secret", now);
+    ASSERT_TRUE(p.ok()) << id << ": " << p.status();
+    EXPECT_EQ(p->agent_id, id);
+    EXPECT_EQ(p->issued_at, now - absl::Seconds(5));
+  }
+}
+
+TEST(AgentTokenTest, TheFieldsBehindAValidMacAreReadStrictly) {
   using testing::MacedToken;
   const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
   const std::string secret = "secret";
+  absl::StatusOr<PresentedCredential> good =
+      VerifyAgentToken(MacedToken("0001799999000.1800003600.h", secret), secret, now);
+  EXPECT_FALSE(good.ok());  // 13 digits
+  good = VerifyAgentToken(MacedToken("001799999000.1800003600.h", secret), secret, now);
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ(good->issued_at, absl::FromUnixSeconds(1799999000));
+  for (const std::string& fields : {
+           std::string("1799999000.1800003600"),            // no id
+           std::string("1799999000.1800003600."),           // an empty id
+           std::string("1799999000"), std::string(""),      // too few fields
+           std::string(".1800003600.h"),                    // no iat
+           std::string("1799999000..h"),                    // no exp
+           std::string("+1799999000.1800003600.h"),         // a sign
+           std::string("1799999000.-1800003600.h"),         // a negative time
+           std::string(" 1799999000.1800003600.h"),         // a space
+           std::string("1799999000.1800003600 .h"),         // a space
+           std::string("1799999000.0x1800003600.h"),        // hex
+           std::string("1799999000.1.8e9.h"),               // a float, read as exp "1"
+           std::string("1799999000.1800003600.h/1"),        // an id that is not an agent id
+           std::string("1799999000.1800003600.h 1"),        // an id that is not an agent id
+           std::string("1799999000.1800003600.h\xc3\xa9"),  // an id that is not an agent id
+           std::string("1799999000.1800003600.") + std::string(kMaxAgentIdLength + 1, 'x'),
+           std::string("1799999000.1700000000.h"),  // expired
+           std::string("1799999000.1800000000.h"),  // expires this second
+       }) {
+    absl::StatusOr<PresentedCredential> p =
+        VerifyAgentToken(MacedToken(fields, secret), secret, now);
+    EXPECT_EQ(p.status().code(), absl::StatusCode::kUnauthenticated) << fields;
+  }
+}
+
+TEST(AgentTokenTest, AnRwa2TokenStillVerifiesAndNeitherFormatsMacStandsForTheOthers) {
+  using testing::MacedJsonToken;
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  const std::string secret = "secret";
+  const std::string rwa2 =
+      MacedJsonToken(R"({"id":"host-1","iat":1799999000,"exp":1800003600})", secret);
+  absl::StatusOr<PresentedCredential> p = VerifyAgentToken(rwa2, secret, now);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->agent_id, "host-1");
+  EXPECT_EQ(p->issued_at, absl::FromUnixSeconds(1799999000));
+  // The same MAC under the other prefix: rwa2 MACs its body, rwa3 the prefix and fields.
+  std::string relabelled = rwa2;
+  relabelled[3] = '3';
+  EXPECT_EQ(VerifyAgentToken(relabelled, secret, now).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  const std::string rwa3 = IssueAgentToken("host-1", now, now + absl::Hours(1), secret);
+  relabelled = rwa3;
+  relabelled[3] = '2';
+  EXPECT_EQ(VerifyAgentToken(relabelled, secret, now).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  // rwa3 fields MACed without the prefix, as an rwa2 issuer MACs its body.
+  const std::string fields = "1800000000.1800003600.host-1";
+  EXPECT_EQ(
+      VerifyAgentToken(absl::StrCat("rwa3.", fields, ".", testing::Base64urlHmac(fields, secret)),
+                       secret, now)
+          .status()
+          .code(),
+      absl::StatusCode::kUnauthenticated);
+  // An rwa2 id that is not an agent id.
+  EXPECT_EQ(
+      VerifyAgentToken(MacedJsonToken(R"({"id":"h/1","iat":1799999000,"exp":1800003600})", secret),
+                       secret, now)
+          .status()
+          .code(),
+      absl::StatusCode::kUnauthenticated);
+  // Framing: no MAC, no dot after the prefix, another version, an oversized token.
+  for (const std::string& token :
+       {std::string("rwa3."), std::string("rwa3.x"), std::string("rwa2."), std::string("rwa2.x"),
+        std::string("rwa3"), std::string("rwa4.") + rwa3.substr(5), std::string(""),
+        std::string("."), std::string("rwa3.") + std::string(1100, '1') + ".h." + "AAAA",
+        absl::StrCat("rwa3.1800000000.1800003600.", std::string(1000, 'x'))}) {
+    EXPECT_EQ(VerifyAgentToken(token, secret, now).status().code(),
+              absl::StatusCode::kUnauthenticated)
+        << token.substr(0, 40);
+  }
+}
+
+TEST(AgentTokenTest, AMacedBodyIsReadOnlyAsAnObjectOfAStringIdAndIntegerTimes) {
+  using testing::MacedJsonToken;
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  const std::string secret = "secret";
   absl::StatusOr<PresentedCredential> good = VerifyAgentToken(
-      MacedToken(R"({"exp":1800003600,"iat":1799999000,"id":"host-1","v":[1,2]})", secret), secret,
-      now);
+      MacedJsonToken(R"({"exp":1800003600,"iat":1799999000,"id":"host-1","v":[1,2]})", secret),
+      secret, now);
   EXPECT_FALSE(good.ok());  // an array anywhere is refused
   good = VerifyAgentToken(
-      MacedToken(R"({"exp":1800003600,"note":"x","iat":1799999000,"id":"host-1","n":null})",
-                 secret),
+      MacedJsonToken(R"({"exp":1800003600,"note":"x","iat":1799999000,"id":"host-1","n":null})",
+                     secret),
       secret, now);
   ASSERT_TRUE(good.ok()) << good.status();
   EXPECT_EQ(good->agent_id, "host-1");
@@ -660,10 +761,12 @@ TEST(AgentTokenTest, AMacedBodyIsReadOnlyAsAnObjectOfAStringIdAndIntegerTimes) {
            std::string(R"(["h",1799999000,1800003600])"), std::string(R"("h")"), std::string("17"),
            std::string(R"({"exp":1800003600,"iat":1799999000,"id":"h")"),
            std::string(R"({"exp":1800003600,"iat":1799999000,"id":"h"} {})"), std::string(""),
-           std::string(R"({"exp":1700000000,"iat":1699999000,"id":"h"})"),  // expired
+           std::string(R"({"exp":1700000000,"iat":1699999000,"id":"h"})"),     // expired
+           std::string(R"({"exp":1800003600,"iat":-1,"id":"h"})"),             // before 1970
+           std::string(R"({"exp":1000000000000,"iat":1799999000,"id":"h"})"),  // 13 digits
        }) {
     absl::StatusOr<PresentedCredential> p =
-        VerifyAgentToken(MacedToken(claims, secret), secret, now);
+        VerifyAgentToken(MacedJsonToken(claims, secret), secret, now);
     EXPECT_EQ(p.status().code(), absl::StatusCode::kUnauthenticated) << claims;
   }
 }
