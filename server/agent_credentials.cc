@@ -188,13 +188,14 @@ absl::StatusOr<PresentedCredential> VerifyAgentToken(absl::string_view token,
   if (token.size() > kMaxTokenBytes || !(json || absl::StartsWith(token, kTokenPrefix))) {
     return invalid();
   }
-  // Both prefixes end in a dot: the MAC follows the last one after them.
-  const size_t dot = token.rfind('.');
-  if (dot < kTokenPrefix.size()) {
+  // An rwa3 MAC covers the whole token before its last dot, prefix included (the id may hold
+  // dots, the base64url MAC none). An rwa2 MAC covers the body between the prefix and the next
+  // dot. So an rwa2 MAC input never holds a dot and an rwa3 one always does: neither format's
+  // MAC can stand for the other's.
+  const size_t dot = json ? token.find('.', kJsonTokenPrefix.size()) : token.rfind('.');
+  if (dot == absl::string_view::npos || dot < kTokenPrefix.size()) {
     return invalid();
   }
-  // An rwa3 MAC covers the whole token before it, prefix included; an rwa2 MAC its body only.
-  // No rwa2 body (base64url) starts with "rwa3.", so neither MAC can stand for the other.
   const absl::string_view maced = token.substr(0, dot).substr(json ? kJsonTokenPrefix.size() : 0);
   // HmacSha256 cannot come back empty (a failing OpenSSL stops the process), so an empty MAC
   // never matches.

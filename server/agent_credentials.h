@@ -62,7 +62,8 @@ std::string IssueAgentToken(absl::string_view agent_id, absl::Time issued, absl:
 // VerifyAgentToken checks a presented token (without "Bearer "): UNAUTHENTICATED
 // when it is over 1 KiB, malformed, MACed with another secret, names no valid agent id or
 // expired at `now`. Tokens issued before rwa3, "rwa2.<base64url JSON {id, iat, exp}>.<MAC of
-// the body>", are still accepted until they expire (at most --agent-credential-ttl).
+// the body>", are still accepted until they expire (each lasts the --agent-credential-ttl it
+// was issued under, at most 90 days).
 absl::StatusOr<PresentedCredential> VerifyAgentToken(absl::string_view token,
                                                      absl::string_view secret, absl::Time now);
 

@@ -196,7 +196,7 @@ void World::Authorize(grpc::ClientContext& ctx, Caller caller) {
       ctx.AddMetadata("authorization", "Bearer " + parts_->other_agent_token);
       return;
     case Caller::kGarbage:
-      ctx.AddMetadata("authorization", "Bearer rwa2.e30.AAAA");
+      ctx.AddMetadata("authorization", "Bearer rwa3.1.99999999999.agent-1.AAAA");
       return;
     case Caller::kViewer:
       ctx.AddMetadata("authorization", "Bearer " + parts_->viewer_token);

@@ -699,7 +699,8 @@ TEST(AgentTokenTest, AnRwa2TokenStillVerifiesAndNeitherFormatsMacStandsForTheOth
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_EQ(p->agent_id, "host-1");
   EXPECT_EQ(p->issued_at, absl::FromUnixSeconds(1799999000));
-  // The same MAC under the other prefix: rwa2 MACs its body, rwa3 the prefix and fields.
+  // The same MAC under the other prefix is refused (by the framing: neither body reads as the
+  // other format).
   std::string relabelled = rwa2;
   relabelled[3] = '3';
   EXPECT_EQ(VerifyAgentToken(relabelled, secret, now).status().code(),
@@ -708,6 +709,9 @@ TEST(AgentTokenTest, AnRwa2TokenStillVerifiesAndNeitherFormatsMacStandsForTheOth
   relabelled = rwa3;
   relabelled[3] = '2';
   EXPECT_EQ(VerifyAgentToken(relabelled, secret, now).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  // A whole rwa3 token after an rwa2 prefix: the rwa2 MAC input ends at the first dot.
+  EXPECT_EQ(VerifyAgentToken(absl::StrCat("rwa2.", rwa3), secret, now).status().code(),
             absl::StatusCode::kUnauthenticated);
   // rwa3 fields MACed without the prefix, as an rwa2 issuer MACs its body.
   const std::string fields = "1800000000.1800003600.host-1";
