@@ -105,8 +105,8 @@ int main(int argc, char** argv) {
                 "seconds between evaluations of active rollouts; default 5")
         ->check(CLI::Range(0.05, 3600.0));
     add_seconds(cmd, "--refresh-interval", config.refresh_interval,
-                "seconds between full snapshot refreshes, the safety net behind the database's "
-                "change notifications; default 2")
+                "seconds between snapshot refreshes when no change is notified: the safety "
+                "net behind the database's change notifications; default 30")
         ->check(CLI::Range(0.1, 3600.0));
     add_seconds(cmd, "--fleet-stats-interval", config.fleet_stats_interval,
                 "seconds between counts of agents by ring and version for the metrics (a scan "

@@ -125,6 +125,17 @@ Metrics::Metrics(prometheus::Registry& registry)
            "Telemetry rows the database refused for good, dropped one by one (also counted in "
            "ringwarden_telemetry_dropped_rows_total).")
            .Add({});
+  auto& refreshes = Build<prometheus::Counter>(
+      registry, "ringwarden_snapshot_refreshes_total",
+      "Assignment snapshot rebuilds, by cause (notified: a committed catalog change; timer: the "
+      "--refresh-interval safety net; retry: after a failed refresh).");
+  const std::pair<SnapshotRefreshCause, const char*> causes[] = {
+      {SnapshotRefreshCause::kNotified, "notified"},
+      {SnapshotRefreshCause::kTimer, "timer"},
+      {SnapshotRefreshCause::kRetry, "retry"}};
+  for (const auto& [cause, name] : causes) {
+    snapshot_refreshes_[static_cast<int>(cause)] = &refreshes.Add({{"cause", name}});
+  }
   auto& refused = Build<prometheus::Counter>(
       registry, "ringwarden_requests_refused_total",
       "Calls refused before any work, by reason (rate_limit, telemetry_share, telemetry_queue, "

@@ -43,6 +43,15 @@ enum class RefusalReason {
 };
 inline constexpr int kRefusalReasons = 6;
 
+// SnapshotRefreshCause is why the assignment snapshot was rebuilt: the label of
+// ringwarden_snapshot_refreshes_total.
+enum class SnapshotRefreshCause {
+  kNotified,  // a catalog change was notified (LISTEN/NOTIFY), or the listener reconnected
+  kTimer,     // --refresh-interval passed without one: the safety net
+  kRetry,     // the refresh before failed
+};
+inline constexpr int kSnapshotRefreshCauses = 3;
+
 // AssignmentAnswer is how a poll's assignment was answered: the label of
 // ringwarden_assignment_answers_total.
 enum class AssignmentAnswer {
@@ -97,6 +106,9 @@ class Metrics final : public StoreObserver, public ControllerObserver {
   prometheus::Gauge& admin_queue_depth() { return *admin_queue_depth_; }
   prometheus::Gauge& emergency_stop_active() { return *emergency_stop_active_; }
   prometheus::Counter& snapshot_refresh_errors() { return *snapshot_refresh_errors_; }
+  prometheus::Counter& snapshot_refreshes(SnapshotRefreshCause cause) {
+    return *snapshot_refreshes_[static_cast<int>(cause)];
+  }
   prometheus::Counter& telemetry_upkeep_errors() { return *telemetry_upkeep_errors_; }
   prometheus::Gauge& snapshot_age_seconds() { return *snapshot_age_seconds_; }
   prometheus::Counter& telemetry_dropped() { return *telemetry_dropped_; }
@@ -168,6 +180,7 @@ class Metrics final : public StoreObserver, public ControllerObserver {
   prometheus::Gauge* admin_queue_depth_;
   prometheus::Gauge* emergency_stop_active_;
   prometheus::Counter* snapshot_refresh_errors_;
+  prometheus::Counter* snapshot_refreshes_[kSnapshotRefreshCauses];
   prometheus::Counter* telemetry_upkeep_errors_;
   prometheus::Counter* telemetry_dropped_;
   prometheus::Counter* telemetry_poison_rows_;

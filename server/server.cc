@@ -299,44 +299,51 @@ void Server::RefreshLoop() {
   int64_t poison_reported = 0;
   bool logged = false;
   bool trust_sync_logged = false;
+  absl::Time last_refresh = absl::Now();  // Start built the first snapshot
   absl::Time last_metrics = absl::InfinitePast();
   absl::Time last_fleet_stats = absl::InfinitePast();
   absl::Time last_upkeep = absl::InfinitePast();
+  absl::Status status = absl::OkStatus();
+  // The loop ticks for the queue metrics and for retries after a failed refresh; the snapshot
+  // is rebuilt when a change is notified, and on the timer only as the safety net.
+  const absl::Duration tick = std::min(kRefreshTick, config_.refresh_interval);
   while (true) {
+    bool notified = false;
     {
       absl::MutexLock lock(&wake_mu_);
-      wake_mu_.AwaitWithTimeout(absl::Condition(&wake_), config_.refresh_interval);
+      wake_mu_.AwaitWithTimeout(absl::Condition(&wake_), tick);
+      notified = wake_;
       wake_ = false;
     }
     if (stop_.HasBeenNotified()) {
       return;
     }
-    absl::Status status = parts_->snapshots->Refresh();
-    if (status.ok()) {
-      last_ok = absl::Now();
-      logged = false;
-      std::shared_ptr<const AssignmentSnapshot> snapshot = parts_->snapshots->Current();
-      parts_->metrics->emergency_stop_active().Set(snapshot->emergency_stop() ? 1 : 0);
-      // Roots another replica accepted: trust them too (each verified again).
-      absl::Status synced = parts_->trust->Sync(*snapshot);
-      if (!synced.ok() && !trust_sync_logged) {
-        std::cerr << "cannot follow the stored roots; keeping root version "
-                  << parts_->trust->RootVersion() << ": " << synced << std::endl;
+    const bool timer = absl::Now() - last_refresh >= config_.refresh_interval;
+    if (notified || timer || !status.ok()) {
+      // A burst of commits (a wave of labelled enrollments) is read a few times a second, not
+      // once per commit: notifications arriving during the wait share the next refresh.
+      const absl::Duration since = absl::Now() - last_refresh;
+      if (notified && since < kMinNotifiedRefreshGap &&
+          stop_.WaitForNotificationWithTimeout(kMinNotifiedRefreshGap - since)) {
+        return;
       }
-      trust_sync_logged = !synced.ok();
-      parts_->metrics->server_key_trusted().Set(parts_->trust->ServerKeyTrusted() ? 1 : 0);
-    } else {
-      parts_->metrics->snapshot_refresh_errors().Increment();
-      if (!logged) {
-        // Degraded mode: polls keep being answered from the last snapshot.
-        std::cerr << "snapshot refresh failed; serving the last one: " << status << std::endl;
-        logged = true;
+      {
+        absl::MutexLock lock(&wake_mu_);
+        wake_ = false;
       }
+      parts_->metrics
+          ->snapshot_refreshes(!status.ok() ? SnapshotRefreshCause::kRetry
+                               : notified   ? SnapshotRefreshCause::kNotified
+                                            : SnapshotRefreshCause::kTimer)
+          .Increment();
+      last_refresh = absl::Now();
+      status = parts_->snapshots->Refresh();
+      OnRefreshed(status, last_ok, logged, trust_sync_logged);
     }
     parts_->metrics->snapshot_age_seconds().Set(absl::ToDoubleSeconds(absl::Now() - last_ok));
     // Refreshes woken by catalog changes come in bursts; the metrics below (a fleet scan among
-    // them) keep the timer's cadence.
-    if (absl::Now() - last_metrics < config_.refresh_interval) {
+    // them) keep the tick's cadence.
+    if (absl::Now() - last_metrics < tick) {
       continue;
     }
     last_metrics = absl::Now();
@@ -364,6 +371,31 @@ void Server::RefreshLoop() {
     if (status.ok() && absl::Now() - last_upkeep >= config_.telemetry_upkeep_interval) {
       last_upkeep = absl::Now();
       MaintainTelemetry();
+    }
+  }
+}
+
+void Server::OnRefreshed(const absl::Status& status, absl::Time& last_ok, bool& logged,
+                         bool& trust_sync_logged) {
+  if (status.ok()) {
+    last_ok = absl::Now();
+    logged = false;
+    std::shared_ptr<const AssignmentSnapshot> snapshot = parts_->snapshots->Current();
+    parts_->metrics->emergency_stop_active().Set(snapshot->emergency_stop() ? 1 : 0);
+    // Roots another replica accepted: trust them too (each verified again).
+    absl::Status synced = parts_->trust->Sync(*snapshot);
+    if (!synced.ok() && !trust_sync_logged) {
+      std::cerr << "cannot follow the stored roots; keeping root version "
+                << parts_->trust->RootVersion() << ": " << synced << std::endl;
+    }
+    trust_sync_logged = !synced.ok();
+    parts_->metrics->server_key_trusted().Set(parts_->trust->ServerKeyTrusted() ? 1 : 0);
+  } else {
+    parts_->metrics->snapshot_refresh_errors().Increment();
+    if (!logged) {
+      // Degraded mode: polls keep being answered from the last snapshot.
+      std::cerr << "snapshot refresh failed; serving the last one: " << status << std::endl;
+      logged = true;
     }
   }
 }

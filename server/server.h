@@ -19,6 +19,13 @@
 
 namespace ringwarden {
 
+// kRefreshTick: the refresh loop's cadence for the queue metrics and for retrying a failed
+// refresh.
+inline constexpr absl::Duration kRefreshTick = absl::Seconds(2);
+// kMinNotifiedRefreshGap: notified refreshes start at least this far apart, so that a burst of
+// commits (a wave of labelled enrollments) costs a replica a few rebuilds a second.
+inline constexpr absl::Duration kMinNotifiedRefreshGap = absl::Milliseconds(50);
+
 struct ServerConfig {
   std::string listen = "127.0.0.1:7600";
   std::string metrics_listen = "127.0.0.1:7601";  // empty disables /metrics
@@ -50,9 +57,9 @@ struct ServerConfig {
   // gap between reports (CheckPolicyTimings).
   absl::Duration heartbeat_interval = absl::Seconds(60);
   double poll_jitter = 0.2;
-  // The safety net behind LISTEN/NOTIFY: a full snapshot refresh at least this often, and the
-  // cadence of the queue and fleet metrics.
-  absl::Duration refresh_interval = absl::Seconds(2);
+  // The safety net behind LISTEN/NOTIFY: the snapshot is rebuilt when a catalog change is
+  // notified, and at least this often. Below kRefreshTick it also sets the metrics' cadence.
+  absl::Duration refresh_interval = absl::Seconds(30);
   // Fleet statistics (agents by ring and version) scan the agents table: not on every refresh.
   absl::Duration fleet_stats_interval = absl::Seconds(30);
   // Crash reports and health events are kept this long (whole UTC days), checked hourly.
@@ -106,7 +113,13 @@ class Server {
 
  private:
   struct Parts;
+  // RefreshLoop rebuilds the snapshot when a change is notified (at most once per
+  // kMinNotifiedRefreshGap), every --refresh-interval, and every tick after a failure; and
+  // updates the queue, fleet and retention work every tick.
   void RefreshLoop();
+  // OnRefreshed follows a refresh: metrics and roots from the new snapshot, or the failure.
+  void OnRefreshed(const absl::Status& status, absl::Time& last_ok, bool& logged,
+                   bool& trust_sync_logged);
   // MaintainTelemetry runs one retention pass (day partitions) and logs what it dropped.
   void MaintainTelemetry();
   // WakeRefresher asks the refresh loop for a snapshot refresh now (a catalog change was

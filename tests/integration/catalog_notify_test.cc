@@ -4,8 +4,10 @@
 // minutes here, so only the notification can carry the change in time.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -47,8 +49,8 @@ class CatalogNotifyTest : public ::testing::Test {
     return testing::Ringctl(leader_->address(), keys_.releaser_token, std::move(args));
   }
 
-  // AssignedOnOther is the version the other replica assigns `host`, which runs `current`, now.
-  int64_t AssignedOnOther(const TestAgent& host, int64_t current = 0) {
+  // PollOther is the other replica's answer to `host`, which runs `current`, now.
+  v1::GetAssignmentResponse PollOther(const TestAgent& host, int64_t current = 0) {
     auto stub = v1::AgentService::NewStub(testing::ServerChannel(other_->address(), &host));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -61,8 +63,17 @@ class CatalogNotifyTest : public ::testing::Test {
     v1::GetAssignmentResponse resp;
     const grpc::Status status = stub->GetAssignment(&ctx, req, &resp);
     EXPECT_TRUE(status.ok()) << status.error_message();
+    return resp;
+  }
+
+  // AssignedOnOther is the version the other replica assigns `host`, which runs `current`, now.
+  int64_t AssignedOnOther(const TestAgent& host, int64_t current = 0) {
+    const v1::GetAssignmentResponse resp = PollOther(host, current);
     return resp.assignments_size() == 0 ? 0 : resp.assignments(0).version();
   }
+
+  // RingOnOther is the ring the other replica puts `host` in now.
+  std::string RingOnOther(const TestAgent& host) { return PollOther(host).ring(); }
 
   // FetchFromOther downloads `version` from the other replica as `host`.
   std::pair<grpc::Status, std::string> FetchFromOther(const TestAgent& host, int64_t version) {
@@ -134,6 +145,50 @@ TEST_F(CatalogNotifyTest, AHaltOnOneReplicaStopsFirstDownloadsOnAnotherAtOnce) {
   std::cout << "catalog change reached the other replica: start after "
             << absl::FormatDuration(*start_seen) << ", halt after "
             << absl::FormatDuration(*halt_seen) << std::endl;
+}
+
+TEST_F(CatalogNotifyTest, ALabelledEnrollmentOnOneReplicaDecidesTheRingOnAnotherAtOnce) {
+  // Enrolled through the leader, polling the other replica: only the enrollment's notification
+  // (its upsert fires the agents trigger of migration 0010) can bring their labels there in time.
+  // Without them each would land in canary only by its hash, which three hosts in a row do not.
+  const std::string token = testing::CreateEnrollmentToken(
+      leader_->address(), keys_.admin_token, 3, std::vector<std::string>{"group=dogfood"});
+  std::vector<TestAgent> labelled;
+  for (const char* id : {"labelled-host-1", "labelled-host-2", "labelled-host-3"}) {
+    absl::StatusOr<TestAgent> host = testing::EnrollAgent(leader_->address(), id, token);
+    ASSERT_TRUE(host.ok()) << host.status();
+    labelled.push_back(*host);
+  }
+  for (const TestAgent& host : labelled) {
+    const std::optional<absl::Duration> seen =
+        Within([&] { return RingOnOther(host) == "canary"; });
+    ASSERT_TRUE(seen.has_value()) << host.id << " is in " << RingOnOther(host)
+                                  << " on the other replica";
+  }
+}
+
+// With the default --refresh-interval, an idle replica does not rebuild its snapshot on a
+// timer every few seconds; a notified change is rebuilt at once.
+TEST_F(CatalogNotifyTest, AnIdleReplicaRebuildsOnlyWhenAChangeIsNotified) {
+  ServerProcess replica(db_.conninfo(), keys_, 0, std::vector<std::string>{"--no-controller"});
+  const auto refreshes = [&](const char* cause) {
+    return testing::ScrapeMetric(
+        replica.metrics_port(),
+        absl::StrCat("ringwarden_snapshot_refreshes_total{cause=\"", cause, "\"}"));
+  };
+  // The listener's first connection asks for one refresh; let it pass.
+  ASSERT_TRUE(Within([&] { return refreshes("notified").value_or(0) >= 1; }).has_value());
+  const std::optional<double> notified = refreshes("notified");
+  const std::optional<double> timer = refreshes("timer");
+  ASSERT_TRUE(notified.has_value() && timer.has_value());
+  absl::SleepFor(absl::Seconds(5));  // two ticks of the loop, two of the old 2 s timers
+  EXPECT_EQ(refreshes("timer"), timer);
+  EXPECT_EQ(refreshes("notified"), notified);
+  EXPECT_EQ(refreshes("retry"), 0);
+  // A committed change is rebuilt at once.
+  ASSERT_EQ(testing::PublishContent(leader_->address(), keys_, kChannel, 1, "rules v1").code, 0);
+  EXPECT_TRUE(Within([&] { return refreshes("notified") > notified; }).has_value());
+  EXPECT_EQ(refreshes("timer"), timer);
 }
 
 }  // namespace
