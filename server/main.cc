@@ -106,7 +106,8 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(0.05, 3600.0));
     add_seconds(cmd, "--refresh-interval", config.refresh_interval,
                 "seconds between snapshot refreshes when no change is notified: the safety "
-                "net behind the database's change notifications; default 30")
+                "net behind the database's change notifications; default 30 (keep it under 60: the "
+                "snapshot-age alert fires past a minute)")
         ->check(CLI::Range(0.1, 3600.0));
     add_seconds(cmd, "--fleet-stats-interval", config.fleet_stats_interval,
                 "seconds between counts of agents by ring and version for the metrics (a scan "

@@ -7,6 +7,7 @@
 #include <prometheus/exposer.h>
 #include <prometheus/registry.h>
 
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -294,15 +295,22 @@ absl::Status Server::Start() {
 }
 
 void Server::RefreshLoop() {
-  absl::Time last_ok = absl::Now();
+  // Intervals here are measured on the monotonic clock: a wall clock stepped back must neither
+  // hold a refresh back nor skip the metrics for the size of the step.
+  using SteadyClock = std::chrono::steady_clock;
+  const auto since = [](SteadyClock::time_point t) {
+    return absl::FromChrono(SteadyClock::now() - t);
+  };
+  SteadyClock::time_point last_ok = SteadyClock::now();
   int64_t dropped_reported = 0;
   int64_t poison_reported = 0;
   bool logged = false;
   bool trust_sync_logged = false;
-  absl::Time last_refresh = absl::Now();  // Start built the first snapshot
-  absl::Time last_metrics = absl::InfinitePast();
-  absl::Time last_fleet_stats = absl::InfinitePast();
-  absl::Time last_upkeep = absl::InfinitePast();
+  SteadyClock::time_point last_refresh = SteadyClock::now();  // Start built the first snapshot
+  const SteadyClock::time_point long_ago = SteadyClock::now() - std::chrono::hours(24 * 365);
+  SteadyClock::time_point last_metrics = long_ago;
+  SteadyClock::time_point last_fleet_stats = long_ago;
+  SteadyClock::time_point last_upkeep = long_ago;
   absl::Status status = absl::OkStatus();
   // The loop ticks for the queue metrics and for retries after a failed refresh; the snapshot
   // is rebuilt when a change is notified, and on the timer only as the safety net.
@@ -318,13 +326,13 @@ void Server::RefreshLoop() {
     if (stop_.HasBeenNotified()) {
       return;
     }
-    const bool timer = absl::Now() - last_refresh >= config_.refresh_interval;
+    const bool timer = since(last_refresh) >= config_.refresh_interval;
     if (notified || timer || !status.ok()) {
       // A burst of commits (a wave of labelled enrollments) is read a few times a second, not
       // once per commit: notifications arriving during the wait share the next refresh.
-      const absl::Duration since = absl::Now() - last_refresh;
-      if (notified && since < kMinNotifiedRefreshGap &&
-          stop_.WaitForNotificationWithTimeout(kMinNotifiedRefreshGap - since)) {
+      const absl::Duration gap = since(last_refresh);
+      if (notified && gap < kMinNotifiedRefreshGap &&
+          stop_.WaitForNotificationWithTimeout(kMinNotifiedRefreshGap - gap)) {
         return;
       }
       {
@@ -336,17 +344,20 @@ void Server::RefreshLoop() {
                                : notified   ? SnapshotRefreshCause::kNotified
                                             : SnapshotRefreshCause::kTimer)
           .Increment();
-      last_refresh = absl::Now();
+      last_refresh = SteadyClock::now();
       status = parts_->snapshots->Refresh();
-      OnRefreshed(status, last_ok, logged, trust_sync_logged);
+      if (status.ok()) {
+        last_ok = SteadyClock::now();
+      }
+      OnRefreshed(status, logged, trust_sync_logged);
     }
-    parts_->metrics->snapshot_age_seconds().Set(absl::ToDoubleSeconds(absl::Now() - last_ok));
+    parts_->metrics->snapshot_age_seconds().Set(absl::ToDoubleSeconds(since(last_ok)));
     // Refreshes woken by catalog changes come in bursts; the metrics below (a fleet scan among
     // them) keep the tick's cadence.
-    if (absl::Now() - last_metrics < tick) {
+    if (since(last_metrics) < tick) {
       continue;
     }
-    last_metrics = absl::Now();
+    last_metrics = SteadyClock::now();
     parts_->metrics->telemetry_queue_rows().Set(static_cast<double>(parts_->telemetry->Pending()));
     parts_->metrics->SetTelemetryRowsWritten(parts_->telemetry->RowsWritten());
     const int64_t poison = parts_->telemetry->PoisonRows();
@@ -361,24 +372,22 @@ void Server::RefreshLoop() {
           static_cast<double>(dropped - dropped_reported));
       dropped_reported = dropped;
     }
-    if (status.ok() && absl::Now() - last_fleet_stats >= config_.fleet_stats_interval) {
-      last_fleet_stats = absl::Now();
+    if (status.ok() && since(last_fleet_stats) >= config_.fleet_stats_interval) {
+      last_fleet_stats = SteadyClock::now();
       absl::StatusOr<FleetStats> stats = parts_->store->LoadFleetStats();
       if (stats.ok()) {
         parts_->metrics->UpdateFleetStats(*stats);
       }
     }
-    if (status.ok() && absl::Now() - last_upkeep >= config_.telemetry_upkeep_interval) {
-      last_upkeep = absl::Now();
+    if (status.ok() && since(last_upkeep) >= config_.telemetry_upkeep_interval) {
+      last_upkeep = SteadyClock::now();
       MaintainTelemetry();
     }
   }
 }
 
-void Server::OnRefreshed(const absl::Status& status, absl::Time& last_ok, bool& logged,
-                         bool& trust_sync_logged) {
+void Server::OnRefreshed(const absl::Status& status, bool& logged, bool& trust_sync_logged) {
   if (status.ok()) {
-    last_ok = absl::Now();
     logged = false;
     std::shared_ptr<const AssignmentSnapshot> snapshot = parts_->snapshots->Current();
     parts_->metrics->emergency_stop_active().Set(snapshot->emergency_stop() ? 1 : 0);

@@ -118,8 +118,7 @@ class Server {
   // updates the queue, fleet and retention work every tick.
   void RefreshLoop();
   // OnRefreshed follows a refresh: metrics and roots from the new snapshot, or the failure.
-  void OnRefreshed(const absl::Status& status, absl::Time& last_ok, bool& logged,
-                   bool& trust_sync_logged);
+  void OnRefreshed(const absl::Status& status, bool& logged, bool& trust_sync_logged);
   // MaintainTelemetry runs one retention pass (day partitions) and logs what it dropped.
   void MaintainTelemetry();
   // WakeRefresher asks the refresh loop for a snapshot refresh now (a catalog change was

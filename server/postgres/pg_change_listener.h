@@ -4,8 +4,10 @@
 // roots, floors, agent revocations) has a statement trigger that sends NOTIFY on
 // kCatalogChannel (migration 0010); PostgreSQL delivers it at commit to every listening
 // session. The listener holds one dedicated connection, LISTENs, and calls `on_change` for each
-// delivery and after every (re)connect, when changes may have been missed. The periodic refresh
-// stays as the safety net for a lost connection.
+// delivery and after every (re)connect, when changes may have been missed. Its connection has TCP
+// keepalives and a user timeout (WithKeepalives), so a peer that vanished (a failover, a dropped
+// NAT entry) is noticed within about half a minute and the listener connects again; until then
+// the periodic refresh is the safety net.
 //
 //   PgChangeListener listener(conninfo, [&] { refresher.Wake(); });
 //   listener.Start();
@@ -25,6 +27,11 @@
 namespace ringwarden {
 
 inline constexpr char kCatalogChannel[] = "ringwarden_catalog";
+
+// WithKeepalives returns `conninfo` (key=value or URI) as key=value with TCP keepalives (idle
+// 10 s, every 5 s, 3 probes) and tcp_user_timeout 30 s added, leaving any it sets itself as
+// they are; a conninfo libpq cannot parse is returned as it is, for the connection to report.
+std::string WithKeepalives(const std::string& conninfo);
 
 class PgChangeListener {
  public:

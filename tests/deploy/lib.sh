@@ -41,6 +41,7 @@ CONTRACT_METRICS=(
   ringwarden_controller_leader
   ringwarden_snapshot_age_seconds
   ringwarden_snapshot_refresh_errors_total
+  ringwarden_snapshot_refreshes_total
   ringwarden_telemetry_upkeep_errors_total
   ringwarden_admin_queue_depth
   ringwarden_server_key_trusted

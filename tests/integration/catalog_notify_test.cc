@@ -178,12 +178,27 @@ TEST_F(CatalogNotifyTest, AnIdleReplicaRebuildsOnlyWhenAChangeIsNotified) {
   };
   // The listener's first connection asks for one refresh; let it pass.
   ASSERT_TRUE(Within([&] { return refreshes("notified").value_or(0) >= 1; }).has_value());
+  // Every rebuild reads the catalog, whoever asked for it: the counters of those reads.
+  const auto catalog_reads = [&] {
+    double reads = 0;
+    for (const char* operation : {"load_catalog", "load_catalog_changes"}) {
+      reads += testing::ScrapeMetric(
+                   replica.metrics_port(),
+                   absl::StrCat("ringwarden_db_operation_duration_seconds_count{operation=\"",
+                                operation, "\"}"))
+                   .value_or(0);
+    }
+    return reads;
+  };
   const std::optional<double> notified = refreshes("notified");
   const std::optional<double> timer = refreshes("timer");
   ASSERT_TRUE(notified.has_value() && timer.has_value());
+  const double reads = catalog_reads();
+  ASSERT_GE(reads, 1);
   absl::SleepFor(absl::Seconds(5));  // two ticks of the loop, two of the old 2 s timers
   EXPECT_EQ(refreshes("timer"), timer);
   EXPECT_EQ(refreshes("notified"), notified);
+  EXPECT_EQ(catalog_reads(), reads);
   EXPECT_EQ(refreshes("retry"), 0);
   // A committed change is rebuilt at once.
   ASSERT_EQ(testing::PublishContent(leader_->address(), keys_, kChannel, 1, "rules v1").code, 0);
