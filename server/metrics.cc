@@ -34,6 +34,17 @@ prometheus::Family<prometheus::Histogram>& Build(prometheus::Registry& registry,
   return prometheus::BuildHistogram().Name(name).Help(help).Register(registry);
 }
 
+// AddSeriesByLabel adds one series of `family` per value of an enum, with `label` set to the name
+// paired with it, and keeps each in `out` at the value's index. One name per slot of `out`.
+template <typename Enum, size_t N>
+void AddSeriesByLabel(prometheus::Family<prometheus::Counter>& family, const char* label,
+                      const std::pair<Enum, const char*> (&names)[N],
+                      prometheus::Counter* (&out)[N]) {
+  for (const auto& [value, name] : names) {
+    out[static_cast<int>(value)] = &family.Add({{label, name}});
+  }
+}
+
 }  // namespace
 
 Metrics::Metrics(prometheus::Registry& registry)
@@ -125,21 +136,16 @@ Metrics::Metrics(prometheus::Registry& registry)
            "Telemetry rows the database refused for good, dropped one by one (also counted in "
            "ringwarden_telemetry_dropped_rows_total).")
            .Add({});
-  auto& refreshes = Build<prometheus::Counter>(
-      registry, "ringwarden_snapshot_refreshes_total",
-      "Assignment snapshot rebuilds, by cause (notified: a committed catalog change; timer: the "
-      "--refresh-interval safety net; retry: after a failed refresh).");
   const std::pair<SnapshotRefreshCause, const char*> causes[] = {
       {SnapshotRefreshCause::kNotified, "notified"},
       {SnapshotRefreshCause::kTimer, "timer"},
       {SnapshotRefreshCause::kRetry, "retry"}};
-  for (const auto& [cause, name] : causes) {
-    snapshot_refreshes_[static_cast<int>(cause)] = &refreshes.Add({{"cause", name}});
-  }
-  auto& refused = Build<prometheus::Counter>(
-      registry, "ringwarden_requests_refused_total",
-      "Calls refused before any work, by reason (rate_limit, telemetry_share, telemetry_queue, "
-      "oversized, queue_wait, not_assigned).");
+  AddSeriesByLabel(
+      Build<prometheus::Counter>(
+          registry, "ringwarden_snapshot_refreshes_total",
+          "Assignment snapshot rebuilds, by cause (notified: a committed catalog change; timer: "
+          "the --refresh-interval safety net; retry: after a failed refresh)."),
+      "cause", causes, snapshot_refreshes_);
   const std::pair<RefusalReason, const char*> reasons[] = {
       {RefusalReason::kRateLimit, "rate_limit"},
       {RefusalReason::kTelemetryShare, "telemetry_share"},
@@ -147,9 +153,11 @@ Metrics::Metrics(prometheus::Registry& registry)
       {RefusalReason::kOversized, "oversized"},
       {RefusalReason::kQueueWait, "queue_wait"},
       {RefusalReason::kNotAssigned, "not_assigned"}};
-  for (const auto& [reason, name] : reasons) {
-    requests_refused_[static_cast<int>(reason)] = &refused.Add({{"reason", name}});
-  }
+  AddSeriesByLabel(Build<prometheus::Counter>(
+                       registry, "ringwarden_requests_refused_total",
+                       "Calls refused before any work, by reason (rate_limit, telemetry_share, "
+                       "telemetry_queue, oversized, queue_wait, not_assigned)."),
+                   "reason", reasons, requests_refused_);
   tracker_full_loads_ =
       &Build<prometheus::Counter>(
            registry, "ringwarden_health_tracker_full_loads_total",
@@ -184,14 +192,14 @@ Metrics::Metrics(prometheus::Registry& registry)
            "while it moves, and on followers): the leader judges without the writes that ended "
            "since that transaction began, or since the last 10-minute reload if that is later.")
            .Add({});
-  auto& assignments = Build<prometheus::Counter>(
-      registry, "ringwarden_assignment_answers_total",
-      "Answered polls by how the assignment was answered: signed (a statement signed for the "
-      "poll) or held_current (the agent's statement is current; nothing signed).");
-  assignments_[static_cast<int>(AssignmentAnswer::kSigned)] =
-      &assignments.Add({{"answer", "signed"}});
-  assignments_[static_cast<int>(AssignmentAnswer::kHeldCurrent)] =
-      &assignments.Add({{"answer", "held_current"}});
+  const std::pair<AssignmentAnswer, const char*> answers[] = {
+      {AssignmentAnswer::kSigned, "signed"}, {AssignmentAnswer::kHeldCurrent, "held_current"}};
+  AddSeriesByLabel(
+      Build<prometheus::Counter>(
+          registry, "ringwarden_assignment_answers_total",
+          "Answered polls by how the assignment was answered: signed (a statement signed for the "
+          "poll) or held_current (the agent's statement is current; nothing signed)."),
+      "answer", answers, assignments_);
   leader_ = &Build<prometheus::Gauge>(registry, "ringwarden_controller_leader",
                                       "1 while this replica holds the controller leadership.")
                  .Add({});

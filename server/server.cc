@@ -326,11 +326,11 @@ void Server::RefreshLoop() {
     if (stop_.HasBeenNotified()) {
       return;
     }
-    const bool timer = since(last_refresh) >= config_.refresh_interval;
+    const absl::Duration gap = since(last_refresh);
+    const bool timer = gap >= config_.refresh_interval;
     if (notified || timer || !status.ok()) {
       // A burst of commits (a wave of labelled enrollments) is read a few times a second, not
       // once per commit: notifications arriving during the wait share the next refresh.
-      const absl::Duration gap = since(last_refresh);
       if (notified && gap < kMinNotifiedRefreshGap &&
           stop_.WaitForNotificationWithTimeout(kMinNotifiedRefreshGap - gap)) {
         return;
